@@ -1,0 +1,44 @@
+"""tapegrad.kernels: the compiled kernels under the engine, usable on their own.
+
+Every function takes NumPy arrays (or arrays of the chosen backend), checks
+them, and runs on a backend: ``numba`` and ``cython`` compile the same
+kernels two ways, ``numpy`` is the plain reference they are tested against,
+and ``cuda`` runs them on an NVIDIA GPU with numba.cuda.
+
+    >>> import numpy as np, tapegrad.kernels as K
+    >>> a = np.ones((2, 3), np.float32); b = np.ones((3, 4), np.float32)
+    >>> K.matmul(a, b, backend="numpy")[0, 0]
+    np.float32(3.0)
+    >>> with K.use("numpy"):
+    ...     K.relu(np.array([-1.0, 2.0]))
+    array([0., 2.])
+"""
+
+from ._backend import Backend
+from ._dispatch import (
+    BackendUnavailableError,
+    available_backends,
+    get_backend,
+    set_num_threads,
+    use,
+)
+from .api import (
+    adam_update,
+    bias_grad,
+    dense_forward,
+    matmul,
+    relu,
+    relu_backward,
+    rmsprop_update,
+    sgd_update,
+    softmax,
+    softmax_cross_entropy,
+    to_numpy,
+)
+
+__all__ = [
+    "Backend", "BackendUnavailableError", "available_backends", "get_backend",
+    "set_num_threads", "use", "matmul", "relu", "relu_backward", "softmax",
+    "softmax_cross_entropy", "dense_forward", "bias_grad", "sgd_update",
+    "rmsprop_update", "adam_update", "to_numpy",
+]

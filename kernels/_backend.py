@@ -1,0 +1,133 @@
+"""The contract every kernel backend fulfils.
+
+A backend is one object that knows how to allocate arrays where it computes
+(host memory or a GPU) and how to run each kernel of the public API.  The
+public functions in :mod:`tapegrad.kernels.api` validate every argument
+(ranks, shapes, dtypes, label range, writeability), allocate the outputs with
+:meth:`Backend.empty`, and only then call the backend method; so a backend
+method may assume:
+
+* float arguments are arrays of this backend, all of one dtype, float32 or
+  float64 (a backend lists what it supports in ``dtypes``);
+* every array is C-contiguous (the API copies or re-views what is not;
+  for ``matmul`` it turns a transposed view into a transpose flag instead);
+* outputs are preallocated, C-contiguous, of the right shape and dtype;
+* no dimension is zero (the API answers empty problems itself);
+* element-wise kernels (``relu``, ``relu_backward``) and the optimizer
+  updates get flat 1-D views, whatever the caller's shape;
+* inputs may be read-only; only outputs and optimizer state are written.
+
+The plain NumPy backend (:mod:`tapegrad.kernels.numpy_backend`) is the
+reference each compiled backend is tested against.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class Backend:
+    """Base class: the allocation helpers and the list of kernels."""
+
+    #: short name used by ``use(name)`` and ``backend=``
+    name: str = "abstract"
+    #: float dtypes the kernels accept
+    dtypes: tuple = (np.dtype(np.float32), np.dtype(np.float64))
+    #: True when arrays live on the host as NumPy arrays
+    host: bool = True
+    #: a NumPy-compatible namespace for the generic (non-kernel) array math
+    #: the autodiff layer needs: broadcasting arithmetic, exp, log, sums...
+    #: Host backends use NumPy itself; a device backend supplies its own.
+    xp = np
+
+    # ------------------------------------------------------------ arrays
+    def asarray(self, x, dtype=None):
+        """Return ``x`` as an array of this backend (no copy when possible)."""
+        return np.asarray(x, dtype=dtype)
+
+    def ascontiguous(self, x):
+        return np.ascontiguousarray(x)
+
+    def to_numpy(self, x) -> np.ndarray:
+        return np.asarray(x)
+
+    def empty(self, shape, dtype):
+        return np.empty(shape, dtype=dtype)
+
+    def zeros(self, shape, dtype):
+        return np.zeros(shape, dtype=dtype)
+
+    def is_array(self, x) -> bool:
+        return isinstance(x, np.ndarray)
+
+    def is_c_contiguous(self, x) -> bool:
+        return x.flags.c_contiguous
+
+    def is_f_contiguous(self, x) -> bool:
+        return x.flags.f_contiguous
+
+    def is_writeable(self, x) -> bool:
+        return x.flags.writeable
+
+    def write(self, out, host_array) -> None:
+        """Copy a host NumPy array (or scalar) into ``out`` (same shape)."""
+        out[...] = host_array
+
+    def set_num_threads(self, n: int) -> None:
+        """Set the number of threads this backend's kernels use."""
+
+    def get_num_threads(self) -> int:
+        return 1
+
+    # ------------------------------------------------------------ kernels
+    # Each method below writes into its ``out`` arguments and returns them.
+    def matmul(self, a, b, transpose_a, transpose_b, out):
+        """out = op(a) @ op(b), op = transpose when the flag is set."""
+        raise NotImplementedError
+
+    def relu(self, x, out):
+        raise NotImplementedError
+
+    def relu_backward(self, grad_out, x, out):
+        """out = grad_out where x > 0, else 0."""
+        raise NotImplementedError
+
+    def softmax(self, logits, out):
+        """Row-wise softmax of a 2-D (N, C) array."""
+        raise NotImplementedError
+
+    def softmax_cross_entropy(self, logits, labels, scale, loss_out, grad_out):
+        """Fused softmax + cross-entropy, one pass over each row.
+
+        ``labels`` is a C-contiguous int64 array of N valid class ids.
+        Writes the per-sample loss ``-log softmax(logits)[i, labels[i]]``
+        into ``loss_out`` (N,) and ``(softmax(logits) - onehot) * scale``
+        into ``grad_out`` (N, C).  Returns nothing.
+        """
+        raise NotImplementedError
+
+    def dense_forward(self, x, w, b, relu, out):
+        """out = x @ w + b, then relu when ``relu``; ``b`` may be None."""
+        raise NotImplementedError
+
+    def bias_grad(self, grad_out, out):
+        """out[j] = sum over rows of grad_out[:, j]."""
+        raise NotImplementedError
+
+    def sgd_update(self, param, grad, velocity, lr, momentum, nesterov):
+        """In place.  velocity is None when momentum == 0 (Keras semantics:
+        v = momentum*v - lr*g; w += v, or w += momentum*v - lr*g if nesterov)."""
+        raise NotImplementedError
+
+    def rmsprop_update(self, param, grad, v, lr, rho, eps):
+        """In place: v = rho*v + (1-rho)*g^2; w -= lr*g/sqrt(v+eps)."""
+        raise NotImplementedError
+
+    def adam_update(self, param, grad, m, v, lr, beta1, beta2, eps, step):
+        """In place, Keras semantics, ``step`` counts from 1:
+        m += (g-m)(1-b1); v += (g^2-v)(1-b2);
+        w -= lr*sqrt(1-b2^step)/(1-b1^step) * m/(sqrt(v)+eps)."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<tapegrad.kernels backend {self.name!r}>"

@@ -1,0 +1,356 @@
+"""The public kernel functions: validate, allocate, dispatch.
+
+Every function here checks its arguments in Python and raises a clear
+``ValueError`` or ``TypeError`` before any compiled code runs (compiled
+kernels run with bounds checks off, so a bad shape must never reach them).
+It then allocates the outputs on the chosen backend and calls the backend's
+method of the same name; see :mod:`tapegrad.kernels._backend` for what a
+backend may assume.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._dispatch import get_backend
+
+_FLOATS = "float32 or float64"
+
+
+# ---------------------------------------------------------------- checks
+def _float_array(be, x, what, fn, dtype=None):
+    if not be.is_array(x):
+        x = np.asarray(x)
+        if x.dtype.kind in "biu" or x.dtype == object:
+            raise TypeError(
+                f"{fn}: {what} must be a float32 or float64 array, got {x.dtype}"
+            )
+        x = be.asarray(x)
+    if x.dtype not in be.dtypes:
+        names = " or ".join(str(d) for d in be.dtypes)
+        raise TypeError(f"{fn}: {what} has dtype {x.dtype}; the {be.name} backend takes {names}")
+    if dtype is not None and x.dtype != dtype:
+        raise TypeError(
+            f"{fn}: {what} has dtype {x.dtype} but the other operands are {dtype}; "
+            "cast one of them so the dtypes match"
+        )
+    return x
+
+
+def _rank(x, ndim, what, fn):
+    if x.ndim != ndim:
+        raise ValueError(f"{fn}: {what} must be {ndim}-D, got shape {tuple(x.shape)}")
+
+
+def _c_contiguous(be, x):
+    return x if be.is_c_contiguous(x) else be.ascontiguous(x)
+
+
+def _out(be, out, shape, dtype, fn):
+    if out is None:
+        return be.empty(shape, dtype)
+    if not be.is_array(out):
+        raise TypeError(f"{fn}: out must be a {be.name} array, got {type(out).__name__}")
+    if tuple(out.shape) != tuple(shape) or out.dtype != dtype:
+        raise ValueError(
+            f"{fn}: out has shape {tuple(out.shape)} and dtype {out.dtype}; "
+            f"expected shape {tuple(shape)} and dtype {dtype}"
+        )
+    if not be.is_c_contiguous(out) or not be.is_writeable(out):
+        raise ValueError(f"{fn}: out must be a writeable C-contiguous array")
+    return out
+
+
+def _writeable_state(be, x, what, fn, shape, dtype):
+    x = _float_array(be, x, what, fn, dtype)
+    if tuple(x.shape) != tuple(shape):
+        raise ValueError(f"{fn}: {what} has shape {tuple(x.shape)}, expected {tuple(shape)}")
+    if not be.is_c_contiguous(x) or not be.is_writeable(x):
+        raise ValueError(f"{fn}: {what} is updated in place, so it must be a writeable C-contiguous array")
+    return x
+
+
+def _positive_float(value, what, fn, allow_zero=False):
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{fn}: {what} must be a number, got {value!r}") from None
+    if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"{fn}: {what} must be {'>= 0' if allow_zero else '> 0'}, got {value}")
+    return value
+
+
+# ---------------------------------------------------------------- matmul
+def _as_row_major(be, x, transposed):
+    """A C-contiguous array and a transpose flag that together mean ``x``.
+
+    A Fortran-ordered array (such as ``m.T``) is the C-ordered transpose of
+    its base, so it is passed as that with the flag flipped: no copy.
+    """
+    if be.is_c_contiguous(x):
+        return x, transposed
+    if be.is_f_contiguous(x):
+        return x.T, not transposed
+    return be.ascontiguous(x), transposed
+
+
+def matmul(a, b, *, transpose_a=False, transpose_b=False, out=None, backend=None):
+    """``op(a) @ op(b)`` for 2-D float arrays, ``op`` = transpose if asked.
+
+    The compiled backends implement the Goto/BLIS cache-blocked GEMM; pass
+    ``out`` to write into an existing C-contiguous array.
+    """
+    be = get_backend(backend)
+    a = _float_array(be, a, "a", "matmul")
+    b = _float_array(be, b, "b", "matmul", a.dtype)
+    _rank(a, 2, "a", "matmul")
+    _rank(b, 2, "b", "matmul")
+    m, k = (a.shape[1], a.shape[0]) if transpose_a else a.shape
+    k2, n = (b.shape[1], b.shape[0]) if transpose_b else b.shape
+    if k != k2:
+        raise ValueError(
+            f"matmul: inner dimensions differ: op(a) is {m}x{k} (a.shape={tuple(a.shape)}, "
+            f"transpose_a={transpose_a}) and op(b) is {k2}x{n} (b.shape={tuple(b.shape)}, "
+            f"transpose_b={transpose_b})"
+        )
+    out = _out(be, out, (m, n), a.dtype, "matmul")
+    if m == 0 or n == 0:
+        return out
+    if k == 0:
+        be.write(out, np.zeros((m, n), a.dtype))
+        return out
+    a, transpose_a = _as_row_major(be, a, bool(transpose_a))
+    b, transpose_b = _as_row_major(be, b, bool(transpose_b))
+    return be.matmul(a, b, transpose_a, transpose_b, out)
+
+
+# ---------------------------------------------------------------- relu
+def relu(x, *, out=None, backend=None):
+    """``max(x, 0)`` element-wise, any shape."""
+    be = get_backend(backend)
+    x = _c_contiguous(be, _float_array(be, x, "x", "relu"))
+    out = _out(be, out, x.shape, x.dtype, "relu")
+    if x.size == 0:
+        return out
+    be.relu(x.reshape(-1), out.reshape(-1))
+    return out
+
+
+def relu_backward(grad_out, x, *, out=None, backend=None):
+    """The derivative of relu, applied: ``grad_out`` where ``x > 0``, else 0."""
+    be = get_backend(backend)
+    x = _c_contiguous(be, _float_array(be, x, "x", "relu_backward"))
+    grad_out = _c_contiguous(be, _float_array(be, grad_out, "grad_out", "relu_backward", x.dtype))
+    if tuple(grad_out.shape) != tuple(x.shape):
+        raise ValueError(
+            f"relu_backward: grad_out has shape {tuple(grad_out.shape)} but x has {tuple(x.shape)}"
+        )
+    out = _out(be, out, x.shape, x.dtype, "relu_backward")
+    if x.size == 0:
+        return out
+    be.relu_backward(grad_out.reshape(-1), x.reshape(-1), out.reshape(-1))
+    return out
+
+
+# ---------------------------------------------------------------- softmax
+def softmax(logits, *, out=None, backend=None):
+    """Row-wise softmax of (N, C) logits, stable: rows are shifted by their max."""
+    be = get_backend(backend)
+    logits = _c_contiguous(be, _float_array(be, logits, "logits", "softmax"))
+    _rank(logits, 2, "logits", "softmax")
+    out = _out(be, out, logits.shape, logits.dtype, "softmax")
+    if logits.size == 0:
+        return out
+    return be.softmax(logits, out)
+
+
+def _labels(be, labels, n, c, fn):
+    host = np.asarray(be.to_numpy(labels) if be.is_array(labels) and not be.host else labels)
+    if host.dtype.kind not in "iu":
+        if host.dtype.kind == "f" and host.size and np.all(np.mod(host, 1) == 0):
+            pass  # float labels holding whole numbers (as Keras accepts)
+        else:
+            raise TypeError(f"{fn}: labels must be integer class ids, got dtype {host.dtype}")
+    if host.ndim == 2 and host.shape[1] == 1:
+        host = host[:, 0]
+    if host.ndim != 1 or host.shape[0] != n:
+        raise ValueError(
+            f"{fn}: labels must have shape ({n},) to match logits of shape ({n}, {c}), "
+            f"got {host.shape}"
+        )
+    if n:
+        lo, hi = host.min(), host.max()
+        if lo < 0 or hi >= c:
+            bad = lo if lo < 0 else hi
+            raise ValueError(f"{fn}: label {bad} is out of range for {c} classes (valid: 0..{c - 1})")
+    host = np.ascontiguousarray(host, dtype=np.int64)
+    return host if be.host else be.asarray(host)
+
+
+def softmax_cross_entropy(logits, labels, *, reduction="mean", backend=None):
+    """Fused softmax + cross-entropy against integer labels, in one pass.
+
+    Returns ``(loss, grad)``.  With ``reduction="mean"`` (the default),
+    ``loss`` is the mean over rows (a Python float) and ``grad`` is its
+    derivative, ``(softmax(logits) - onehot(labels)) / N``.  With
+    ``reduction="none"``, ``loss`` is the per-row array and ``grad`` is the
+    derivative of their sum, ``softmax - onehot``.  Working on shifted
+    logits keeps it finite for logits of any magnitude.
+    """
+    be = get_backend(backend)
+    logits = _c_contiguous(be, _float_array(be, logits, "logits", "softmax_cross_entropy"))
+    _rank(logits, 2, "logits", "softmax_cross_entropy")
+    n, c = logits.shape
+    if reduction not in ("mean", "none"):
+        raise ValueError(f"softmax_cross_entropy: reduction must be 'mean' or 'none', got {reduction!r}")
+    if c == 0:
+        raise ValueError("softmax_cross_entropy: logits have 0 classes")
+    labels = _labels(be, labels, n, c, "softmax_cross_entropy")
+    losses = be.empty((n,), logits.dtype)
+    grad = be.empty((n, c), logits.dtype)
+    if n == 0:
+        return (float("nan") if reduction == "mean" else losses), grad
+    scale = 1.0 / n if reduction == "mean" else 1.0
+    be.softmax_cross_entropy(logits, labels, scale, losses, grad)
+    if reduction == "mean":
+        return float(np.mean(be.to_numpy(losses), dtype=np.float64)), grad
+    return losses, grad
+
+
+# ---------------------------------------------------------------- dense
+def dense_forward(x, w, b=None, activation=None, *, out=None, backend=None):
+    """``activation(x @ w + b)`` with the bias and relu fused into the GEMM.
+
+    ``x`` is (N, K), ``w`` (K, M), ``b`` (M,) or None; ``activation`` is
+    ``"relu"`` or None.
+    """
+    be = get_backend(backend)
+    fn = "dense_forward"
+    x = _c_contiguous(be, _float_array(be, x, "x", fn))
+    w = _c_contiguous(be, _float_array(be, w, "w", fn, x.dtype))
+    _rank(x, 2, "x", fn)
+    _rank(w, 2, "w", fn)
+    if x.shape[1] != w.shape[0]:
+        raise ValueError(
+            f"{fn}: x has shape {tuple(x.shape)} but w has {tuple(w.shape)}; "
+            f"x.shape[1] must equal w.shape[0]"
+        )
+    if b is not None:
+        b = _c_contiguous(be, _float_array(be, b, "b", fn, x.dtype))
+        if tuple(b.shape) != (w.shape[1],):
+            raise ValueError(f"{fn}: b has shape {tuple(b.shape)}, expected ({w.shape[1]},)")
+    if activation not in (None, "relu", "linear"):
+        raise ValueError(f"{fn}: activation must be 'relu' or None, got {activation!r}")
+    out = _out(be, out, (x.shape[0], w.shape[1]), x.dtype, fn)
+    if out.size == 0:
+        return out
+    if x.shape[1] == 0:  # no inputs: every row is the bias (through relu)
+        row = np.zeros(w.shape[1], x.dtype) if b is None else be.to_numpy(b)
+        if activation == "relu":
+            row = np.maximum(row, 0)
+        be.write(out, np.broadcast_to(row, out.shape))
+        return out
+    return be.dense_forward(x, w, b, activation == "relu", out)
+
+
+def bias_grad(grad_out, *, out=None, backend=None):
+    """Column sums of (N, M) ``grad_out``: the gradient of a broadcast bias."""
+    be = get_backend(backend)
+    grad_out = _c_contiguous(be, _float_array(be, grad_out, "grad_out", "bias_grad"))
+    _rank(grad_out, 2, "grad_out", "bias_grad")
+    out = _out(be, out, (grad_out.shape[1],), grad_out.dtype, "bias_grad")
+    if grad_out.shape[0] == 0:
+        be.write(out, np.zeros(out.shape, out.dtype))
+        return out
+    if out.size == 0:
+        return out
+    return be.bias_grad(grad_out, out)
+
+
+# ---------------------------------------------------------------- optimizers
+def _update_args(be, param, grad, fn):
+    param = _float_array(be, param, "param", fn)
+    if not be.is_c_contiguous(param) or not be.is_writeable(param):
+        raise ValueError(f"{fn}: param is updated in place, so it must be a writeable C-contiguous array")
+    grad = _c_contiguous(be, _float_array(be, grad, "grad", fn, param.dtype))
+    if tuple(grad.shape) != tuple(param.shape):
+        raise ValueError(f"{fn}: grad has shape {tuple(grad.shape)} but param has {tuple(param.shape)}")
+    return param, grad
+
+
+def sgd_update(param, grad, velocity=None, *, learning_rate=0.01, momentum=0.0,
+               nesterov=False, backend=None):
+    """One SGD step in place: ``param -= lr * grad``, with optional momentum.
+
+    With momentum (Keras semantics) ``velocity = momentum*velocity - lr*grad``
+    and ``param += velocity`` (Nesterov: ``param += momentum*velocity - lr*grad``);
+    ``velocity`` is required then, and updated in place too.
+    """
+    be = get_backend(backend)
+    fn = "sgd_update"
+    param, grad = _update_args(be, param, grad, fn)
+    lr = _positive_float(learning_rate, "learning_rate", fn, allow_zero=True)
+    momentum = _positive_float(momentum, "momentum", fn, allow_zero=True)
+    if momentum:
+        if velocity is None:
+            raise ValueError(f"{fn}: momentum={momentum} needs a velocity array")
+        velocity = _writeable_state(be, velocity, "velocity", fn, param.shape, param.dtype)
+    elif nesterov:
+        raise ValueError(f"{fn}: nesterov=True needs momentum > 0")
+    else:
+        velocity = None
+    if param.size:
+        be.sgd_update(param.reshape(-1), grad.reshape(-1),
+                      None if velocity is None else velocity.reshape(-1),
+                      lr, momentum, bool(nesterov))
+    return param
+
+
+def rmsprop_update(param, grad, v, *, learning_rate=0.001, rho=0.9, epsilon=1e-7, backend=None):
+    """One RMSprop step in place (Keras): ``v = rho*v + (1-rho)*g^2``,
+    ``param -= lr * g / sqrt(v + epsilon)``."""
+    be = get_backend(backend)
+    fn = "rmsprop_update"
+    param, grad = _update_args(be, param, grad, fn)
+    v = _writeable_state(be, v, "v", fn, param.shape, param.dtype)
+    lr = _positive_float(learning_rate, "learning_rate", fn, allow_zero=True)
+    rho = _positive_float(rho, "rho", fn, allow_zero=True)
+    if rho >= 1:
+        raise ValueError(f"{fn}: rho must be in [0, 1), got {rho}")
+    eps = _positive_float(epsilon, "epsilon", fn)
+    if param.size:
+        be.rmsprop_update(param.reshape(-1), grad.reshape(-1), v.reshape(-1), lr, rho, eps)
+    return param
+
+
+def adam_update(param, grad, m, v, *, step, learning_rate=0.001, beta_1=0.9, beta_2=0.999,
+                epsilon=1e-7, backend=None):
+    """One Adam step in place (Keras semantics); ``step`` counts from 1."""
+    be = get_backend(backend)
+    fn = "adam_update"
+    param, grad = _update_args(be, param, grad, fn)
+    m = _writeable_state(be, m, "m", fn, param.shape, param.dtype)
+    v = _writeable_state(be, v, "v", fn, param.shape, param.dtype)
+    lr = _positive_float(learning_rate, "learning_rate", fn, allow_zero=True)
+    for name, beta in (("beta_1", beta_1), ("beta_2", beta_2)):
+        beta = _positive_float(beta, name, fn, allow_zero=True)
+        if beta >= 1:
+            raise ValueError(f"{fn}: {name} must be in [0, 1), got {beta}")
+    eps = _positive_float(epsilon, "epsilon", fn)
+    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
+        raise ValueError(f"{fn}: step must be an int >= 1, got {step!r}")
+    if param.size:
+        be.adam_update(param.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1),
+                       lr, float(beta_1), float(beta_2), eps, int(step))
+    return param
+
+
+# ---------------------------------------------------------------- arrays
+def to_numpy(x) -> np.ndarray:
+    """A host NumPy array for an array of any backend (copies from a GPU)."""
+    if isinstance(x, np.ndarray):
+        return x
+    copy_to_host = getattr(x, "copy_to_host", None)
+    if copy_to_host is not None:
+        return copy_to_host()
+    return np.asarray(x)

@@ -1,0 +1,79 @@
+"""Build the Cython kernels: one portable build and one for AVX2+FMA CPUs.
+
+The same kernel source (``kernels/_cython_impl.pxi``) is compiled twice:
+``_cython_base`` with the compiler's portable defaults and ``_cython_avx2``
+with ``-mavx2 -mfma``.  ``tapegrad.kernels.cython_backend`` picks one at
+run time from what the CPU reports, so the wheel never executes an
+instruction the CPU lacks (no ``-march=native``).  OpenMP is used when the
+compiler accepts ``-fopenmp``; otherwise the kernels build serially.
+"""
+
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import warnings
+
+from setuptools import Extension, setup
+
+
+def _compiler_accepts(flag: str) -> bool:
+    """Try compiling and linking a tiny OpenMP program with ``flag``."""
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        return False
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "probe.c")
+        with open(src, "w") as f:
+            f.write("#include <omp.h>\nint main(void){return omp_get_max_threads() < 1;}\n")
+        try:
+            result = subprocess.run(
+                [cc, flag, src, "-o", os.path.join(tmp, "probe")],
+                capture_output=True, timeout=60,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+        return result.returncode == 0
+
+
+def extensions():
+    if sys.platform == "win32":
+        base_flags, openmp = ["/O2"], ["/openmp"]
+    else:
+        base_flags, openmp = ["-O3", "-fno-strict-aliasing"], ["-fopenmp"]
+    if os.environ.get("TAPEGRAD_NO_OPENMP") or not (
+        sys.platform == "win32" or _compiler_accepts("-fopenmp")
+    ):
+        warnings.warn("tapegrad: the C compiler has no OpenMP; Cython kernels will run on one thread")
+        openmp = []
+
+    variants = {"_cython_base": []}
+    if platform.machine().lower() in ("x86_64", "amd64") and sys.platform != "win32":
+        variants["_cython_avx2"] = ["-mavx2", "-mfma"]
+
+    exts = []
+    for module, isa_flags in variants.items():
+        exts.append(Extension(
+            f"tapegrad.kernels.{module}",
+            [f"kernels/{module}.pyx"],
+            extra_compile_args=base_flags + isa_flags + openmp,
+            extra_link_args=openmp,
+            define_macros=[("TAPEGRAD_OPENMP", "1" if openmp else "0")],
+        ))
+    from Cython.Build import cythonize
+
+    return cythonize(
+        exts,
+        compiler_directives={
+            "language_level": 3,
+            "boundscheck": False,
+            "wraparound": False,
+            "cdivision": True,
+            "initializedcheck": False,
+        },
+    )
+
+
+setup(ext_modules=extensions())
