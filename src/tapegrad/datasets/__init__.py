@@ -49,6 +49,10 @@ def load_mnist_arrays(directory=None):
         source = "the embedded MNIST files"
     else:
         directory = Path(directory)
+        if not directory.is_dir():
+            raise DatasetNotFoundError(
+                f"{directory} is not a directory; pass the directory that "
+                f"holds {', '.join(MNIST_FILE_NAMES)}")
         arrays = {}
         for name in MNIST_FILE_NAMES:
             path = find_idx_file(directory, name)
