@@ -1,0 +1,404 @@
+"""``tapegrad bench``: our kernels against OpenBLAS, and a training epoch against NumPy.
+
+Shared machines are noisy, so nothing here reports a lone time.  Each row
+times our kernel and the baseline side by side in one process, alternating
+blocks of calls, and reports the ratio of their median times (above 1.0 means
+ours is faster).  Between blocks it pauses, because OpenBLAS's idle threads
+keep spinning for about 0.1 s after a call and would slow whatever runs next.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+_REEXEC_FLAG = "TAPEGRAD_BENCH_CHILD"
+
+
+# ------------------------------------------------------------------ setup
+def _pin_blas_threads(threads: int) -> None:
+    """Re-run this process with OpenBLAS pinned to ``threads`` threads.
+
+    OpenBLAS reads its thread count once, when NumPy is imported, so the only
+    reliable way to set it is the environment of a fresh process.  The
+    ``OPENBLAS_CORETYPE`` override some machines set (for old OpenBLAS
+    builds) is dropped so that the baseline runs its best kernel.
+    """
+    if os.environ.get(_REEXEC_FLAG) == "1":
+        return
+    env = dict(os.environ)
+    env[_REEXEC_FLAG] = "1"
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        env[name] = str(threads)
+    env.pop("OPENBLAS_CORETYPE", None)
+    env.pop("OPENBLAS_L2_SIZE", None)
+    sys.stdout.flush()
+    result = subprocess.run([sys.executable, "-m", "tapegrad", *sys.argv[1:]], env=env)
+    sys.exit(result.returncode)
+
+
+def _time_block(fn, inner: int) -> float:
+    start = time.perf_counter()
+    for _ in range(inner):
+        fn()
+    return (time.perf_counter() - start) / inner
+
+
+def _calibrate(fn, target_s: float = 0.02) -> int:
+    """Calls per timing block so that one block lasts about ``target_s``."""
+    fn()
+    t = _time_block(fn, 1)
+    return max(1, min(10_000, int(target_s / max(t, 1e-7))))
+
+
+def side_by_side(candidates: dict, repeats: int, pause: float) -> dict:
+    """Median seconds per call of each candidate, measured in alternation."""
+    inner = {name: _calibrate(fn) for name, fn in candidates.items()}
+    samples = {name: [] for name in candidates}
+    for _ in range(repeats):
+        for name, fn in candidates.items():
+            samples[name].append(_time_block(fn, inner[name]))
+            if pause:
+                time.sleep(pause)
+    return {name: statistics.median(s) for name, s in samples.items()}
+
+
+def measured_peak_gflops() -> float:
+    """Single-thread float32 FMA throughput of this CPU, measured.
+
+    A Numba loop keeps many independent vector FMA chains in registers (no
+    memory traffic), so its rate is what the FMA units can do at the clock
+    the CPU runs now: the ceiling a GEMM can approach.
+    """
+    from tapegrad.kernels import numba_backend  # noqa: F401  (enables Numba's vectorizer)
+    from numba import njit
+
+    @njit(fastmath=True, cache=False)
+    def fma_chains(n, acc):  # pragma: no cover - compiled
+        a = np.float32(0.999999)
+        b = np.float32(1e-7)
+        for _ in range(n):
+            for j in range(acc.shape[0]):
+                acc[j] = acc[j] * a + b
+        return acc
+
+    acc = np.ones(16 * 16, np.float32)  # 16 registers of 16 lanes
+    fma_chains(10, acc)
+    n = 200_000
+    best = min(_time_block(lambda: fma_chains(n, acc), 1) for _ in range(5))
+    return 2 * n * acc.size / best / 1e9
+
+
+# ------------------------------------------------------------------ kernels
+MLP_SHAPES = [  # label, m, k, n, transpose_a, transpose_b
+    ("x @ W1   128x784x512", 128, 784, 512, False, False),
+    ("x.T @ dy 784x128x512", 784, 128, 512, True, False),
+    ("h @ W2   128x512x10", 128, 512, 10, False, False),
+    ("dy @ W2.T 128x10x512", 128, 10, 512, False, True),
+    ("h.T @ dy 512x128x10", 512, 128, 10, True, False),
+]
+
+
+def kernel_rows(backends, threads, repeats, quick):
+    import tapegrad.kernels as K
+
+    rng = np.random.default_rng(0)
+    pause = 0.15 if threads > 1 else 0.0
+    shapes = list(MLP_SHAPES)
+    squares = (256, 512, 1024) if quick else (256, 512, 1024, 2048)
+    shapes += [(f"square {n}", n, n, n, False, False) for n in squares]
+    rows = []
+    for label, m, k, n, ta, tb in shapes:
+        a = rng.standard_normal((k, m) if ta else (m, k)).astype(np.float32)
+        b = rng.standard_normal((n, k) if tb else (k, n)).astype(np.float32)
+        a_op, b_op = (a.T if ta else a), (b.T if tb else b)
+        out = np.empty((m, n), np.float32)
+        candidates = {"blas": lambda: np.matmul(a_op, b_op, out=out)}
+        for name in backends:
+            be = K.get_backend(name)
+            candidates[name] = (lambda be=be: K.matmul(a, b, transpose_a=ta, transpose_b=tb,
+                                                       out=out, backend=be))
+        reps = repeats if n * m * k < 1e9 else max(3, repeats // 3)
+        times = side_by_side(candidates, reps, pause)
+        flops = 2.0 * m * n * k
+        for name in backends:
+            rows.append({"kernel": "matmul", "shape": label, "size": max(m, n, k), "backend": name,
+                         "gflops": flops / times[name] / 1e9, "blas_gflops": flops / times["blas"] / 1e9,
+                         "ratio": times["blas"] / times[name], "unit": "GFLOP/s"})
+    rows += _memory_bound_rows(backends, repeats, pause, rng)
+    return rows
+
+
+def _memory_bound_rows(backends, repeats, pause, rng):
+    """Kernels limited by memory traffic: GB/s, against a NumPy expression."""
+    import tapegrad.kernels as K
+
+    x = rng.standard_normal((128, 512)).astype(np.float32)
+    g = rng.standard_normal((128, 512)).astype(np.float32)
+    z = rng.standard_normal((128, 10)).astype(np.float32) * 3
+    labels = rng.integers(0, 10, 128)
+    w = rng.standard_normal(784 * 512).astype(np.float32)
+    gw = rng.standard_normal(784 * 512).astype(np.float32)
+    v = np.zeros_like(w)
+
+    def numpy_ce():
+        s = z - z.max(axis=1, keepdims=True)
+        e = np.exp(s)
+        p = e / e.sum(axis=1, keepdims=True)
+        loss = -np.log(p[np.arange(128), labels]).mean()
+        p[np.arange(128), labels] -= 1
+        return loss, p / 128
+
+    def numpy_rmsprop():
+        v[...] = 0.9 * v + 0.1 * gw * gw
+        w[...] = w - 1e-3 * gw / np.sqrt(v + 1e-7)
+
+    cases = [  # name, shape label, bytes moved, numpy baseline, our call
+        ("relu", "128x512", 2 * x.nbytes, lambda: np.maximum(x, 0),
+         lambda be: K.relu(x, backend=be)),
+        ("relu_backward", "128x512", 3 * x.nbytes, lambda: np.where(x > 0, g, 0),
+         lambda be: K.relu_backward(g, x, backend=be)),
+        ("softmax_cross_entropy", "128x10", 2 * z.nbytes, numpy_ce,
+         lambda be: K.softmax_cross_entropy(z, labels, backend=be)),
+        ("bias_grad", "128x512", g.nbytes, lambda: g.sum(axis=0),
+         lambda be: K.bias_grad(g, backend=be)),
+        ("rmsprop_update", "784*512", 5 * w.nbytes, numpy_rmsprop,
+         lambda be: K.rmsprop_update(w, gw, v, backend=be)),
+    ]
+    rows = []
+    for name, label, nbytes, baseline, ours in cases:
+        candidates = {"numpy": baseline}
+        for backend in backends:
+            be = K.get_backend(backend)
+            candidates[backend] = (lambda be=be, ours=ours: ours(be))
+        times = side_by_side(candidates, repeats, pause)
+        for backend in backends:
+            rows.append({"kernel": name, "shape": label, "size": 0, "backend": backend,
+                         "gflops": nbytes / times[backend] / 1e9, "blas_gflops": nbytes / times["numpy"] / 1e9,
+                         "ratio": times["numpy"] / times[backend], "unit": "GB/s"})
+    return rows
+
+
+def print_kernel_table(rows, peak, threads):
+    print(f"\n{'kernel':22} {'shape':22} {'backend':8} {'ours':>9} {'baseline':>9} {'ratio':>6} {'% peak':>7}")
+    for r in rows:
+        unit = r["unit"]
+        pct = f"{100 * r['gflops'] / (peak * threads):6.0f}%" if unit == "GFLOP/s" else "      -"
+        print(f"{r['kernel']:22} {r['shape']:22} {r['backend']:8} {r['gflops']:9.1f} {r['blas_gflops']:9.1f} "
+              f"{r['ratio']:6.2f} {pct}")
+    print("units: GFLOP/s for matmul (baseline: NumPy's OpenBLAS), GB/s for the others "
+          "(baseline: the NumPy expression); ratio = baseline time / our time, medians of "
+          "alternating blocks in this one process")
+
+
+def plot_kernels(rows, peak, threads, path):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise RuntimeError("--plot needs matplotlib: pip install 'tapegrad[plot]'") from None
+    squares = [r for r in rows if r["shape"].startswith("square")]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for backend in sorted({r["backend"] for r in squares}):
+        pts = sorted((r["size"], r["gflops"]) for r in squares if r["backend"] == backend)
+        ax.plot(*zip(*pts), marker="o", label=f"tapegrad {backend}")
+    blas = {}
+    for r in squares:
+        blas.setdefault(r["size"], []).append(r["blas_gflops"])
+    pts = sorted((s, statistics.median(v)) for s, v in blas.items())
+    ax.plot(*zip(*pts), marker="s", color="black", label="OpenBLAS (NumPy)")
+    ax.axhline(peak * threads, color="red", linestyle="--", label=f"FMA peak ({peak * threads:.0f})")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("n (n x n x n float32 matmul)")
+    ax.set_ylabel("GFLOP/s")
+    ax.set_title(f"tapegrad matmul, {threads} thread(s)")
+    ax.set_ylim(bottom=0)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    print(f"plot written to {path}")
+
+
+# ------------------------------------------------------------------ training
+def _mnist(limit=None):
+    from tapegrad.keras.datasets import mnist
+
+    (x, y), _ = mnist.load_data()
+    x = x.reshape(len(x), 784).astype(np.float32) / 255
+    return (x[:limit], y[:limit]) if limit else (x, y)
+
+
+def numpy_epoch_loop(x, y, batch_size=128, seed=0):
+    """The book's network trained with plain NumPy + OpenBLAS (RMSprop).
+
+    The baseline a user would write by hand: the same steps as tapegrad's
+    ``fit`` (forward, fused-free backward, RMSprop), with NumPy doing each.
+    Returns a function that runs one epoch.
+    """
+    rng = np.random.default_rng(seed)
+    lim1, lim2 = np.sqrt(6 / (784 + 512)), np.sqrt(6 / (512 + 10))
+    params = [rng.uniform(-lim1, lim1, (784, 512)).astype(np.float32), np.zeros(512, np.float32),
+              rng.uniform(-lim2, lim2, (512, 10)).astype(np.float32), np.zeros(10, np.float32)]
+    state = [np.zeros_like(p) for p in params]
+
+    def epoch():
+        order = rng.permutation(len(x))
+        for start in range(0, len(x), batch_size):
+            idx = order[start:start + batch_size]
+            xb, yb = x[idx], y[idx]
+            w1, b1, w2, b2 = params
+            h = np.maximum(xb @ w1 + b1, 0)
+            z = h @ w2 + b2
+            z -= z.max(axis=1, keepdims=True)
+            p = np.exp(z)
+            p /= p.sum(axis=1, keepdims=True)
+            p[np.arange(len(yb)), yb] -= 1
+            dz = p / len(yb)
+            dh = (dz @ w2.T) * (h > 0)
+            grads = [xb.T @ dh, dh.sum(axis=0), h.T @ dz, dz.sum(axis=0)]
+            for param, grad, v in zip(params, grads, state):
+                v *= 0.9
+                v += 0.1 * grad * grad
+                param -= 1e-3 * grad / np.sqrt(v + 1e-7)
+
+    return epoch
+
+
+def torch_epoch_loop(x, y, batch_size=128, threads=1):
+    """The same network in PyTorch eager mode, if torch is installed."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(threads)
+    model = torch.nn.Sequential(torch.nn.Linear(784, 512), torch.nn.ReLU(), torch.nn.Linear(512, 10))
+    opt = torch.optim.RMSprop(model.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
+    loss_fn = torch.nn.CrossEntropyLoss()
+
+    def epoch():
+        order = torch.randperm(len(xt))
+        for start in range(0, len(xt), batch_size):
+            idx = order[start:start + batch_size]
+            opt.zero_grad()
+            loss = loss_fn(model(xt[idx]), yt[idx])
+            loss.backward()
+            opt.step()
+
+    return epoch
+
+
+def tapegrad_epoch(x, y, backend, batch_size=128):
+    import tapegrad
+    from tapegrad import keras
+
+    with tapegrad.kernels.use(backend):
+        tapegrad.random.set_seed(0)
+        model = keras.Sequential([keras.layers.Dense(512, activation="relu"),
+                                  keras.layers.Dense(10, activation="softmax")])
+        model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+
+    def epoch():
+        with tapegrad.kernels.use(backend):
+            model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0)
+
+    return epoch
+
+
+def tape_overhead_us(repeats=2000):
+    """Python overhead per recorded op: tiny tensors, many ops, on a tape."""
+    import tapegrad
+
+    x = tapegrad.Variable(np.ones((2, 2), np.float32))
+
+    def run(record):
+        start = time.perf_counter()
+        if record:
+            with tapegrad.GradientTape():
+                for _ in range(repeats):
+                    x * 2.0
+        else:
+            for _ in range(repeats):
+                np.multiply(x.numpy(), 2.0)
+        return (time.perf_counter() - start) / repeats
+
+    run(True)
+    recorded = statistics.median(run(True) for _ in range(5))
+    plain = statistics.median(run(False) for _ in range(5))
+    return recorded * 1e6, plain * 1e6
+
+
+def train_rows(backends, threads, epochs, quick):
+    x, y = _mnist(limit=12_800 if quick else None)
+    loops = {"numpy+openblas": numpy_epoch_loop(x, y)}
+    torch_loop = torch_epoch_loop(x, y, threads=threads)
+    if torch_loop is not None:
+        loops["pytorch eager"] = torch_loop
+    for name in backends:
+        loops[f"tapegrad {name}"] = tapegrad_epoch(x, y, name)
+    for fn in loops.values():  # warm up: compile kernels, touch memory
+        fn()
+    samples = {name: [] for name in loops}
+    for _ in range(epochs):
+        for name, fn in loops.items():
+            start = time.perf_counter()
+            fn()
+            samples[name].append(time.perf_counter() - start)
+            time.sleep(0.15 if threads > 1 else 0.0)
+    base = statistics.median(samples["numpy+openblas"])
+    rows = []
+    for name, s in samples.items():
+        med = statistics.median(s)
+        rows.append({"loop": name, "seconds_per_epoch": med, "speedup_vs_numpy": base / med,
+                     "images": len(x)})
+    return rows
+
+
+# ------------------------------------------------------------------ main
+def main(args) -> int:
+    _pin_blas_threads(args.threads)
+    import tapegrad.kernels as K
+
+    backends = args.backends.split(",") if args.backends else [b for b in ("numba", "cython")
+                                                                 if b in K.available_backends()]
+    K.set_num_threads(args.threads)
+    repeats = args.repeats or (5 if args.quick else 11)
+    info = {"machine": platform.processor() or platform.machine(), "threads": args.threads,
+            "python": platform.python_version(), "numpy": np.__version__}
+    print(f"tapegrad bench {args.what}: backends {', '.join(backends)}; {args.threads} thread(s); "
+          f"OpenBLAS threads pinned to {os.environ.get('OPENBLAS_NUM_THREADS')}")
+    result = {"info": info}
+    if args.what == "kernels":
+        peak = args.peak_gflops or measured_peak_gflops()
+        info["peak_gflops_per_thread"] = peak
+        print(f"float32 FMA peak per thread: {peak:.0f} GFLOP/s"
+              f" ({'given' if args.peak_gflops else 'measured'})")
+        rows = kernel_rows(backends, args.threads, repeats, args.quick)
+        print_kernel_table(rows, peak, args.threads)
+        result["rows"] = rows
+        if args.plot:
+            plot_kernels(rows, peak, args.threads, args.plot)
+    else:
+        rows = train_rows(backends, args.threads, args.epochs, args.quick)
+        print(f"\n{'training loop':22} {'s/epoch':>8} {'speed vs numpy':>15}   ({rows[0]['images']} images, "
+              "784-512-10, batch 128, RMSprop)")
+        for r in rows:
+            print(f"{r['loop']:22} {r['seconds_per_epoch']:8.2f} {r['speedup_vs_numpy']:14.2f}x")
+        recorded, plain = tape_overhead_us()
+        print(f"\ntape overhead: {recorded:.1f} us per recorded op on 2x2 tensors "
+              f"(a bare NumPy multiply: {plain:.1f} us)")
+        result["rows"] = rows
+        result["tape_overhead_us"] = recorded
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=2)
+        print(f"results written to {args.json}")
+    return 0

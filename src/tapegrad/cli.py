@@ -1,0 +1,129 @@
+"""The ``tapegrad`` command: train the book's network, or benchmark the kernels.
+
+    tapegrad train                      # Dense(512, relu) -> Dense(10, softmax) on MNIST
+    tapegrad train --epochs 1 --backend cython --threads 1
+    tapegrad bench kernels              # GEMM and friends against OpenBLAS / NumPy
+    tapegrad bench train                # one training epoch against a NumPy loop
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+OPTIMIZERS = ("rmsprop", "sgd", "adam")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tapegrad", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train the book's MNIST network and report test accuracy")
+    train.add_argument("--epochs", type=_positive_int, default=5)
+    train.add_argument("--batch-size", type=_positive_int, default=128)
+    train.add_argument("--optimizer", choices=OPTIMIZERS, default="rmsprop")
+    train.add_argument("--learning-rate", type=_positive_float, default=None,
+                       help="default: the optimizer's own (Keras defaults)")
+    train.add_argument("--hidden", type=_positive_int, default=512, help="units of the hidden layer")
+    train.add_argument("--backend", default=None, help="numba, cython, numpy or cuda (default: fastest CPU)")
+    train.add_argument("--threads", type=_positive_int, default=None, help="threads for the compiled kernels")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--limit", type=_positive_int, default=None,
+                       help="train on the first N images only (a quick smoke run)")
+    train.add_argument("--save-weights", metavar="PATH", default=None, help="write the weights to PATH (.npz)")
+    train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=None,
+                       help="0 silent, 1 progress bar, 2 one line per epoch (default: Keras's auto)")
+
+    bench = commands.add_parser("bench", help="benchmark kernels or a training epoch")
+    bench.add_argument("what", choices=("kernels", "train"))
+    bench.add_argument("--threads", type=_positive_int, default=1)
+    bench.add_argument("--backends", default=None, help="comma-separated (default: numba,cython)")
+    bench.add_argument("--quick", action="store_true", help="fewer shapes and repetitions")
+    bench.add_argument("--repeats", type=_positive_int, default=None)
+    bench.add_argument("--peak-gflops", type=_positive_float, default=None,
+                       help="the machine's peak per thread (default: estimated)")
+    bench.add_argument("--epochs", type=_positive_int, default=2, help="epochs to time (bench train)")
+    bench.add_argument("--json", metavar="PATH", default=None, help="also write the results as JSON")
+    bench.add_argument("--plot", metavar="PATH", default=None, help="also draw GFLOP/s vs size (PNG; needs matplotlib)")
+    return parser
+
+
+def train(args) -> int:
+    import numpy as np
+
+    import tapegrad
+    from tapegrad import keras
+    from tapegrad.keras import layers
+
+    if args.backend:
+        tapegrad.kernels.use(args.backend)
+    if args.threads:
+        tapegrad.kernels.set_num_threads(args.threads)
+    tapegrad.random.set_seed(args.seed)
+
+    (train_images, train_labels), (test_images, test_labels) = keras.datasets.mnist.load_data()
+    if args.limit:
+        train_images, train_labels = train_images[: args.limit], train_labels[: args.limit]
+    train_images = train_images.reshape((len(train_images), 28 * 28)).astype("float32") / 255
+    test_images = test_images.reshape((len(test_images), 28 * 28)).astype("float32") / 255
+
+    model = keras.Sequential([
+        layers.Dense(args.hidden, activation="relu"),
+        layers.Dense(10, activation="softmax"),
+    ])
+    optimizer_class = {"rmsprop": keras.optimizers.RMSprop, "sgd": keras.optimizers.SGD,
+                       "adam": keras.optimizers.Adam}[args.optimizer]
+    optimizer = optimizer_class() if args.learning_rate is None else optimizer_class(learning_rate=args.learning_rate)
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+
+    backend = tapegrad.kernels.get_backend()
+    print(f"tapegrad {tapegrad.__version__}: backend {backend.name}, {len(train_images)} training images")
+    verbose = "auto" if args.verbose is None else args.verbose
+    start = time.perf_counter()
+    model.fit(train_images, train_labels, epochs=args.epochs, batch_size=args.batch_size, verbose=verbose)
+    seconds = time.perf_counter() - start
+    test_loss, test_acc = model.evaluate(test_images, test_labels, batch_size=1024, verbose=0)
+    print(f"trained {args.epochs} epoch(s) in {seconds:.1f}s; test_loss: {test_loss:.4f} - test_acc: {test_acc:.4f}")
+    if args.save_weights:
+        model.save_weights(args.save_weights)
+        print(f"weights saved to {args.save_weights}")
+    return 0 if np.isfinite(test_loss) else 1
+
+
+def bench(args) -> int:
+    from tapegrad import benchmark
+
+    return benchmark.main(args)
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "train":
+            return train(args)
+        return bench(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, TypeError, OSError, RuntimeError) as exc:
+        print(f"tapegrad {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
