@@ -16,7 +16,7 @@ import sys
 import tempfile
 import warnings
 
-from setuptools import Extension, setup
+from setuptools import Extension, find_packages, setup
 
 
 def _compiler_accepts(flag: str) -> bool:
@@ -42,7 +42,11 @@ def extensions():
     if sys.platform == "win32":
         base_flags, openmp = ["/O2"], ["/openmp"]
     else:
-        base_flags, openmp = ["-O3", "-fno-strict-aliasing"], ["-fopenmp"]
+        # -fno-tree-loop-distribute-patterns: keep short copy loops (a row of
+        # 10 outputs, a packed row) inline instead of turning them into
+        # memcpy/memset calls, which cost more than the copy at these sizes.
+        base_flags = ["-O3", "-fno-strict-aliasing", "-fno-tree-loop-distribute-patterns"]
+        openmp = ["-fopenmp"]
     if os.environ.get("TAPEGRAD_NO_OPENMP") or not (
         sys.platform == "win32" or _compiler_accepts("-fopenmp")
     ):
@@ -76,4 +80,9 @@ def extensions():
     )
 
 
-setup(ext_modules=extensions())
+# ``tapegrad.kernels`` lives in the top-level ``kernels/`` folder (mapped in
+# pyproject.toml), so package discovery under ``src/`` cannot see it: name it.
+setup(
+    packages=find_packages(where="src") + ["tapegrad.kernels"],
+    ext_modules=extensions(),
+)
