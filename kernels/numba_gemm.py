@@ -1,0 +1,728 @@
+"""The GEMM of the Numba backend: the Goto/BLIS design, in readable Numba.
+
+``C = op(A) @ op(B)`` is computed block by block so that every operand is read
+from the closest cache level:
+
+* the K dimension is cut into blocks of at most ``KC`` (split evenly: K=784 is
+  two blocks of 392), N into blocks of ``NC`` and M into blocks of ``MC``;
+* a KC x NC block of op(B) is *packed* into NR-wide micro-panels (each micro-panel
+  is KC rows of NR contiguous numbers), and an MC x KC block of op(A) into MR-tall
+  micro-panels (each is KC columns of MR contiguous numbers).  The transposes are
+  handled here, by reading ``a[i, k]`` or ``a[k, i]``, and the edges are padded
+  with zeros, so the inner code never sees a transpose or a ragged edge;
+* the micro-kernel multiplies one MR x KC panel of A by one KC x NR panel of B,
+  keeping the MR x NR block of C in registers (12 x 16 float32 = 12 AVX-512
+  registers), then writes it to C once -- adding the bias and applying ReLU on
+  the way out (the fused epilogue of ``dense_forward``).
+
+Two narrow paths serve the output layer of a small network (N = 10 classes),
+where padding N up to NR would waste 37% of the work: ``_gemm_dot`` (A not
+transposed: dot products along K) and ``_gemm_narrow_ta`` (``x.T @ dy``: the
+micro-kernel applied to the transposed problem, vectors running along M).
+
+How the compiled code is made fast (check with ``inspect_asm``):
+
+* LLVM's SLP vectorizer is off in Numba by default; the micro-kernel relies on it
+  to turn each row of 16 scalar accumulators into one vector register, so it is
+  switched on below before anything compiles (``NUMBA_SLP_VECTORIZE``; numba reads
+  ``config.SLP_VECTORIZE`` each time it builds an LLVM pass pipeline, and
+  ``reload_config`` re-reads the environment before each compile, so both are set).
+* On Intel server CPUs LLVM prefers 256-bit vectors by default ("prefer-256-bit"
+  tuning), which halves the peak.  ``_prefer_512bit_vectors()`` marks the
+  function it is called in with ``"prefer-vector-width"="512"``, only for these
+  kernels (numba's global CPU features are left alone).
+* ``fastmath={'contract'}`` in the micro-kernel only (FMA contraction); full
+  fastmath reassociates the accumulators into reductions and spills.
+* Indices are unsigned (uint64, constants ``_U0``..``_U16`` too): a signed index
+  costs a negative-wraparound select per access and blocks vectorization.
+* Every ``@njit`` uses ``cache=True``: the micro-kernels take seconds to compile,
+  once per machine; the kernels below are plain source (made by ``kernel_source``),
+  not ``exec``-generated, because only functions in a file can be cached.
+"""
+
+from __future__ import annotations
+
+import os
+
+if os.environ.get("NUMBA_SLP_VECTORIZE") is None:
+    os.environ["NUMBA_SLP_VECTORIZE"] = "1"
+
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+from numba import njit, prange  # noqa: E402
+from numba.core import config as _numba_config  # noqa: E402
+from numba.core import types  # noqa: E402
+from numba.extending import intrinsic, overload  # noqa: E402
+
+_numba_config.SLP_VECTORIZE = int(os.environ["NUMBA_SLP_VECTORIZE"])
+
+#: rows of the register tile (both dtypes)
+MR = 12
+#: columns of the register tile: one 512-bit vector of float32, one of float64
+NR_F32 = 16
+NR_F64 = 8
+#: cache blocks: a KC x NR panel of B sits in L1 (24 KiB), an MC x KC block
+#: of A in L2, a KC x NC block of B in L2/L3
+KC = 384
+MC = 144
+NC = 4096
+#: N at or below this goes to the narrow paths
+NARROW_N = 16
+
+# unsigned constants, so that no index arithmetic turns signed (or float)
+_U0, _U1, _U2, _U3, _U4, _U5, _U6, _U7 = [np.uint64(i) for i in range(8)]
+_U8, _U9, _U10, _U11, _U12, _U13, _U14, _U15 = [np.uint64(i) for i in range(8, 16)]
+_U16 = np.uint64(16)
+_UMR = np.uint64(MR)
+
+
+@intrinsic
+def _prefer_512bit_vectors(typingctx):
+    """Mark the calling function ``"prefer-vector-width"="512"`` (a no-op at run time).
+
+    LLVM tunes Intel server CPUs to prefer 256-bit vectors; with this attribute
+    the SLP vectorizer and the backend use the full AVX-512 registers.
+    """
+
+    def codegen(context, builder, signature, args):
+        attrs = builder.function.attributes
+        # llvmlite only validates the names it knows; string attributes are
+        # added to the underlying set directly and printed as they are.
+        set.add(attrs, '"prefer-vector-width"="512"')
+        set.add(attrs, '"min-legal-vector-width"="512"')
+        return context.get_dummy_value()
+
+    return types.none(), codegen
+
+
+# ---------------------------------------------------------------- dtype helpers
+def _zero(x):
+    """A zero of the dtype of array ``x`` (resolved at compile time)."""
+    raise NotImplementedError
+
+
+@overload(_zero)
+def _zero_impl(x):
+    if x.dtype == types.float32:
+        return lambda x: np.float32(0)
+    return lambda x: np.float64(0)
+
+
+def _nr(x):
+    """NR, the register tile width, for the dtype of ``x``."""
+    raise NotImplementedError
+
+
+@overload(_nr)
+def _nr_impl(x):
+    nr = NR_F32 if x.dtype == types.float32 else NR_F64
+    return lambda x: np.uint64(nr)
+
+
+def _micro_kernel(kc, A, pa, B, pb, rsb, C, pc, ldc, accumulate, bias, jb, use_bias, relu):
+    """C[pc + r*ldc + j] (+)= sum_p A[pa + p*MR + r] * B[pb + p*rsb + j] for an
+    MR x NR tile, then + bias[jb + j] and ReLU when asked.  Picks the 12x16
+    kernel for float32 and 12x8 for float64 at compile time."""
+    raise NotImplementedError
+
+
+@overload(_micro_kernel, jit_options={"fastmath": {"contract"}})
+def _micro_kernel_impl(kc, A, pa, B, pb, rsb, C, pc, ldc, accumulate, bias, jb, use_bias, relu):
+    if C.dtype == types.float32:
+        return _kernel_12x16
+    return _kernel_12x8
+
+
+# ---------------------------------------------------------------- micro-kernels
+# The two functions below are the output of ``kernel_source(12, 16)`` and
+# ``kernel_source(12, 8)`` (tests/test_numba_backend.py checks they match).
+# Each loop iteration loads one row of the B panel (NR numbers, one vector),
+# broadcasts MR numbers of the A panel and does MR vector FMAs.
+
+
+def _kernel_12x16(kc, A, pa, B, pb, rsb, C, pc, ldc, accumulate, bias, jb, use_bias, relu):
+    """C[12x16 tile] (+)= A-panel @ B-panel, with 192 scalar accumulators.
+
+    Generated by ``kernel_source(12, 16)``: row r of the tile is the 16 accumulators
+    ``c<r>_0..c<r>_15``, which LLVM's SLP vectorizer fuses into vector registers.
+    """
+    _prefer_512bit_vectors()
+    z = _zero(C)
+    c0_0 = c0_1 = c0_2 = c0_3 = c0_4 = c0_5 = c0_6 = c0_7 = c0_8 = c0_9 = c0_10 = c0_11 = c0_12 = c0_13 = c0_14 = c0_15 = z
+    c1_0 = c1_1 = c1_2 = c1_3 = c1_4 = c1_5 = c1_6 = c1_7 = c1_8 = c1_9 = c1_10 = c1_11 = c1_12 = c1_13 = c1_14 = c1_15 = z
+    c2_0 = c2_1 = c2_2 = c2_3 = c2_4 = c2_5 = c2_6 = c2_7 = c2_8 = c2_9 = c2_10 = c2_11 = c2_12 = c2_13 = c2_14 = c2_15 = z
+    c3_0 = c3_1 = c3_2 = c3_3 = c3_4 = c3_5 = c3_6 = c3_7 = c3_8 = c3_9 = c3_10 = c3_11 = c3_12 = c3_13 = c3_14 = c3_15 = z
+    c4_0 = c4_1 = c4_2 = c4_3 = c4_4 = c4_5 = c4_6 = c4_7 = c4_8 = c4_9 = c4_10 = c4_11 = c4_12 = c4_13 = c4_14 = c4_15 = z
+    c5_0 = c5_1 = c5_2 = c5_3 = c5_4 = c5_5 = c5_6 = c5_7 = c5_8 = c5_9 = c5_10 = c5_11 = c5_12 = c5_13 = c5_14 = c5_15 = z
+    c6_0 = c6_1 = c6_2 = c6_3 = c6_4 = c6_5 = c6_6 = c6_7 = c6_8 = c6_9 = c6_10 = c6_11 = c6_12 = c6_13 = c6_14 = c6_15 = z
+    c7_0 = c7_1 = c7_2 = c7_3 = c7_4 = c7_5 = c7_6 = c7_7 = c7_8 = c7_9 = c7_10 = c7_11 = c7_12 = c7_13 = c7_14 = c7_15 = z
+    c8_0 = c8_1 = c8_2 = c8_3 = c8_4 = c8_5 = c8_6 = c8_7 = c8_8 = c8_9 = c8_10 = c8_11 = c8_12 = c8_13 = c8_14 = c8_15 = z
+    c9_0 = c9_1 = c9_2 = c9_3 = c9_4 = c9_5 = c9_6 = c9_7 = c9_8 = c9_9 = c9_10 = c9_11 = c9_12 = c9_13 = c9_14 = c9_15 = z
+    c10_0 = c10_1 = c10_2 = c10_3 = c10_4 = c10_5 = c10_6 = c10_7 = c10_8 = c10_9 = c10_10 = c10_11 = c10_12 = c10_13 = c10_14 = c10_15 = z
+    c11_0 = c11_1 = c11_2 = c11_3 = c11_4 = c11_5 = c11_6 = c11_7 = c11_8 = c11_9 = c11_10 = c11_11 = c11_12 = c11_13 = c11_14 = c11_15 = z
+    ap = pa
+    q = pb
+    for _ in range(kc):
+        b0 = B[q + _U0]; b1 = B[q + _U1]; b2 = B[q + _U2]; b3 = B[q + _U3]; b4 = B[q + _U4]; b5 = B[q + _U5]; b6 = B[q + _U6]; b7 = B[q + _U7]
+        b8 = B[q + _U8]; b9 = B[q + _U9]; b10 = B[q + _U10]; b11 = B[q + _U11]; b12 = B[q + _U12]; b13 = B[q + _U13]; b14 = B[q + _U14]; b15 = B[q + _U15]
+        a = A[ap + _U0]
+        c0_0 += a * b0; c0_1 += a * b1; c0_2 += a * b2; c0_3 += a * b3; c0_4 += a * b4; c0_5 += a * b5; c0_6 += a * b6; c0_7 += a * b7
+        c0_8 += a * b8; c0_9 += a * b9; c0_10 += a * b10; c0_11 += a * b11; c0_12 += a * b12; c0_13 += a * b13; c0_14 += a * b14; c0_15 += a * b15
+        a = A[ap + _U1]
+        c1_0 += a * b0; c1_1 += a * b1; c1_2 += a * b2; c1_3 += a * b3; c1_4 += a * b4; c1_5 += a * b5; c1_6 += a * b6; c1_7 += a * b7
+        c1_8 += a * b8; c1_9 += a * b9; c1_10 += a * b10; c1_11 += a * b11; c1_12 += a * b12; c1_13 += a * b13; c1_14 += a * b14; c1_15 += a * b15
+        a = A[ap + _U2]
+        c2_0 += a * b0; c2_1 += a * b1; c2_2 += a * b2; c2_3 += a * b3; c2_4 += a * b4; c2_5 += a * b5; c2_6 += a * b6; c2_7 += a * b7
+        c2_8 += a * b8; c2_9 += a * b9; c2_10 += a * b10; c2_11 += a * b11; c2_12 += a * b12; c2_13 += a * b13; c2_14 += a * b14; c2_15 += a * b15
+        a = A[ap + _U3]
+        c3_0 += a * b0; c3_1 += a * b1; c3_2 += a * b2; c3_3 += a * b3; c3_4 += a * b4; c3_5 += a * b5; c3_6 += a * b6; c3_7 += a * b7
+        c3_8 += a * b8; c3_9 += a * b9; c3_10 += a * b10; c3_11 += a * b11; c3_12 += a * b12; c3_13 += a * b13; c3_14 += a * b14; c3_15 += a * b15
+        a = A[ap + _U4]
+        c4_0 += a * b0; c4_1 += a * b1; c4_2 += a * b2; c4_3 += a * b3; c4_4 += a * b4; c4_5 += a * b5; c4_6 += a * b6; c4_7 += a * b7
+        c4_8 += a * b8; c4_9 += a * b9; c4_10 += a * b10; c4_11 += a * b11; c4_12 += a * b12; c4_13 += a * b13; c4_14 += a * b14; c4_15 += a * b15
+        a = A[ap + _U5]
+        c5_0 += a * b0; c5_1 += a * b1; c5_2 += a * b2; c5_3 += a * b3; c5_4 += a * b4; c5_5 += a * b5; c5_6 += a * b6; c5_7 += a * b7
+        c5_8 += a * b8; c5_9 += a * b9; c5_10 += a * b10; c5_11 += a * b11; c5_12 += a * b12; c5_13 += a * b13; c5_14 += a * b14; c5_15 += a * b15
+        a = A[ap + _U6]
+        c6_0 += a * b0; c6_1 += a * b1; c6_2 += a * b2; c6_3 += a * b3; c6_4 += a * b4; c6_5 += a * b5; c6_6 += a * b6; c6_7 += a * b7
+        c6_8 += a * b8; c6_9 += a * b9; c6_10 += a * b10; c6_11 += a * b11; c6_12 += a * b12; c6_13 += a * b13; c6_14 += a * b14; c6_15 += a * b15
+        a = A[ap + _U7]
+        c7_0 += a * b0; c7_1 += a * b1; c7_2 += a * b2; c7_3 += a * b3; c7_4 += a * b4; c7_5 += a * b5; c7_6 += a * b6; c7_7 += a * b7
+        c7_8 += a * b8; c7_9 += a * b9; c7_10 += a * b10; c7_11 += a * b11; c7_12 += a * b12; c7_13 += a * b13; c7_14 += a * b14; c7_15 += a * b15
+        a = A[ap + _U8]
+        c8_0 += a * b0; c8_1 += a * b1; c8_2 += a * b2; c8_3 += a * b3; c8_4 += a * b4; c8_5 += a * b5; c8_6 += a * b6; c8_7 += a * b7
+        c8_8 += a * b8; c8_9 += a * b9; c8_10 += a * b10; c8_11 += a * b11; c8_12 += a * b12; c8_13 += a * b13; c8_14 += a * b14; c8_15 += a * b15
+        a = A[ap + _U9]
+        c9_0 += a * b0; c9_1 += a * b1; c9_2 += a * b2; c9_3 += a * b3; c9_4 += a * b4; c9_5 += a * b5; c9_6 += a * b6; c9_7 += a * b7
+        c9_8 += a * b8; c9_9 += a * b9; c9_10 += a * b10; c9_11 += a * b11; c9_12 += a * b12; c9_13 += a * b13; c9_14 += a * b14; c9_15 += a * b15
+        a = A[ap + _U10]
+        c10_0 += a * b0; c10_1 += a * b1; c10_2 += a * b2; c10_3 += a * b3; c10_4 += a * b4; c10_5 += a * b5; c10_6 += a * b6; c10_7 += a * b7
+        c10_8 += a * b8; c10_9 += a * b9; c10_10 += a * b10; c10_11 += a * b11; c10_12 += a * b12; c10_13 += a * b13; c10_14 += a * b14; c10_15 += a * b15
+        a = A[ap + _U11]
+        c11_0 += a * b0; c11_1 += a * b1; c11_2 += a * b2; c11_3 += a * b3; c11_4 += a * b4; c11_5 += a * b5; c11_6 += a * b6; c11_7 += a * b7
+        c11_8 += a * b8; c11_9 += a * b9; c11_10 += a * b10; c11_11 += a * b11; c11_12 += a * b12; c11_13 += a * b13; c11_14 += a * b14; c11_15 += a * b15
+        ap += _U12
+        q += rsb
+    # write-back and fused epilogue, straight from the accumulators
+    o0 = pc + _U0 * ldc
+    o1 = pc + _U1 * ldc
+    o2 = pc + _U2 * ldc
+    o3 = pc + _U3 * ldc
+    o4 = pc + _U4 * ldc
+    o5 = pc + _U5 * ldc
+    o6 = pc + _U6 * ldc
+    o7 = pc + _U7 * ldc
+    o8 = pc + _U8 * ldc
+    o9 = pc + _U9 * ldc
+    o10 = pc + _U10 * ldc
+    o11 = pc + _U11 * ldc
+    if accumulate:
+        c0_0 += C[o0 + _U0]; c0_1 += C[o0 + _U1]; c0_2 += C[o0 + _U2]; c0_3 += C[o0 + _U3]; c0_4 += C[o0 + _U4]; c0_5 += C[o0 + _U5]; c0_6 += C[o0 + _U6]; c0_7 += C[o0 + _U7]
+        c0_8 += C[o0 + _U8]; c0_9 += C[o0 + _U9]; c0_10 += C[o0 + _U10]; c0_11 += C[o0 + _U11]; c0_12 += C[o0 + _U12]; c0_13 += C[o0 + _U13]; c0_14 += C[o0 + _U14]; c0_15 += C[o0 + _U15]
+        c1_0 += C[o1 + _U0]; c1_1 += C[o1 + _U1]; c1_2 += C[o1 + _U2]; c1_3 += C[o1 + _U3]; c1_4 += C[o1 + _U4]; c1_5 += C[o1 + _U5]; c1_6 += C[o1 + _U6]; c1_7 += C[o1 + _U7]
+        c1_8 += C[o1 + _U8]; c1_9 += C[o1 + _U9]; c1_10 += C[o1 + _U10]; c1_11 += C[o1 + _U11]; c1_12 += C[o1 + _U12]; c1_13 += C[o1 + _U13]; c1_14 += C[o1 + _U14]; c1_15 += C[o1 + _U15]
+        c2_0 += C[o2 + _U0]; c2_1 += C[o2 + _U1]; c2_2 += C[o2 + _U2]; c2_3 += C[o2 + _U3]; c2_4 += C[o2 + _U4]; c2_5 += C[o2 + _U5]; c2_6 += C[o2 + _U6]; c2_7 += C[o2 + _U7]
+        c2_8 += C[o2 + _U8]; c2_9 += C[o2 + _U9]; c2_10 += C[o2 + _U10]; c2_11 += C[o2 + _U11]; c2_12 += C[o2 + _U12]; c2_13 += C[o2 + _U13]; c2_14 += C[o2 + _U14]; c2_15 += C[o2 + _U15]
+        c3_0 += C[o3 + _U0]; c3_1 += C[o3 + _U1]; c3_2 += C[o3 + _U2]; c3_3 += C[o3 + _U3]; c3_4 += C[o3 + _U4]; c3_5 += C[o3 + _U5]; c3_6 += C[o3 + _U6]; c3_7 += C[o3 + _U7]
+        c3_8 += C[o3 + _U8]; c3_9 += C[o3 + _U9]; c3_10 += C[o3 + _U10]; c3_11 += C[o3 + _U11]; c3_12 += C[o3 + _U12]; c3_13 += C[o3 + _U13]; c3_14 += C[o3 + _U14]; c3_15 += C[o3 + _U15]
+        c4_0 += C[o4 + _U0]; c4_1 += C[o4 + _U1]; c4_2 += C[o4 + _U2]; c4_3 += C[o4 + _U3]; c4_4 += C[o4 + _U4]; c4_5 += C[o4 + _U5]; c4_6 += C[o4 + _U6]; c4_7 += C[o4 + _U7]
+        c4_8 += C[o4 + _U8]; c4_9 += C[o4 + _U9]; c4_10 += C[o4 + _U10]; c4_11 += C[o4 + _U11]; c4_12 += C[o4 + _U12]; c4_13 += C[o4 + _U13]; c4_14 += C[o4 + _U14]; c4_15 += C[o4 + _U15]
+        c5_0 += C[o5 + _U0]; c5_1 += C[o5 + _U1]; c5_2 += C[o5 + _U2]; c5_3 += C[o5 + _U3]; c5_4 += C[o5 + _U4]; c5_5 += C[o5 + _U5]; c5_6 += C[o5 + _U6]; c5_7 += C[o5 + _U7]
+        c5_8 += C[o5 + _U8]; c5_9 += C[o5 + _U9]; c5_10 += C[o5 + _U10]; c5_11 += C[o5 + _U11]; c5_12 += C[o5 + _U12]; c5_13 += C[o5 + _U13]; c5_14 += C[o5 + _U14]; c5_15 += C[o5 + _U15]
+        c6_0 += C[o6 + _U0]; c6_1 += C[o6 + _U1]; c6_2 += C[o6 + _U2]; c6_3 += C[o6 + _U3]; c6_4 += C[o6 + _U4]; c6_5 += C[o6 + _U5]; c6_6 += C[o6 + _U6]; c6_7 += C[o6 + _U7]
+        c6_8 += C[o6 + _U8]; c6_9 += C[o6 + _U9]; c6_10 += C[o6 + _U10]; c6_11 += C[o6 + _U11]; c6_12 += C[o6 + _U12]; c6_13 += C[o6 + _U13]; c6_14 += C[o6 + _U14]; c6_15 += C[o6 + _U15]
+        c7_0 += C[o7 + _U0]; c7_1 += C[o7 + _U1]; c7_2 += C[o7 + _U2]; c7_3 += C[o7 + _U3]; c7_4 += C[o7 + _U4]; c7_5 += C[o7 + _U5]; c7_6 += C[o7 + _U6]; c7_7 += C[o7 + _U7]
+        c7_8 += C[o7 + _U8]; c7_9 += C[o7 + _U9]; c7_10 += C[o7 + _U10]; c7_11 += C[o7 + _U11]; c7_12 += C[o7 + _U12]; c7_13 += C[o7 + _U13]; c7_14 += C[o7 + _U14]; c7_15 += C[o7 + _U15]
+        c8_0 += C[o8 + _U0]; c8_1 += C[o8 + _U1]; c8_2 += C[o8 + _U2]; c8_3 += C[o8 + _U3]; c8_4 += C[o8 + _U4]; c8_5 += C[o8 + _U5]; c8_6 += C[o8 + _U6]; c8_7 += C[o8 + _U7]
+        c8_8 += C[o8 + _U8]; c8_9 += C[o8 + _U9]; c8_10 += C[o8 + _U10]; c8_11 += C[o8 + _U11]; c8_12 += C[o8 + _U12]; c8_13 += C[o8 + _U13]; c8_14 += C[o8 + _U14]; c8_15 += C[o8 + _U15]
+        c9_0 += C[o9 + _U0]; c9_1 += C[o9 + _U1]; c9_2 += C[o9 + _U2]; c9_3 += C[o9 + _U3]; c9_4 += C[o9 + _U4]; c9_5 += C[o9 + _U5]; c9_6 += C[o9 + _U6]; c9_7 += C[o9 + _U7]
+        c9_8 += C[o9 + _U8]; c9_9 += C[o9 + _U9]; c9_10 += C[o9 + _U10]; c9_11 += C[o9 + _U11]; c9_12 += C[o9 + _U12]; c9_13 += C[o9 + _U13]; c9_14 += C[o9 + _U14]; c9_15 += C[o9 + _U15]
+        c10_0 += C[o10 + _U0]; c10_1 += C[o10 + _U1]; c10_2 += C[o10 + _U2]; c10_3 += C[o10 + _U3]; c10_4 += C[o10 + _U4]; c10_5 += C[o10 + _U5]; c10_6 += C[o10 + _U6]; c10_7 += C[o10 + _U7]
+        c10_8 += C[o10 + _U8]; c10_9 += C[o10 + _U9]; c10_10 += C[o10 + _U10]; c10_11 += C[o10 + _U11]; c10_12 += C[o10 + _U12]; c10_13 += C[o10 + _U13]; c10_14 += C[o10 + _U14]; c10_15 += C[o10 + _U15]
+        c11_0 += C[o11 + _U0]; c11_1 += C[o11 + _U1]; c11_2 += C[o11 + _U2]; c11_3 += C[o11 + _U3]; c11_4 += C[o11 + _U4]; c11_5 += C[o11 + _U5]; c11_6 += C[o11 + _U6]; c11_7 += C[o11 + _U7]
+        c11_8 += C[o11 + _U8]; c11_9 += C[o11 + _U9]; c11_10 += C[o11 + _U10]; c11_11 += C[o11 + _U11]; c11_12 += C[o11 + _U12]; c11_13 += C[o11 + _U13]; c11_14 += C[o11 + _U14]; c11_15 += C[o11 + _U15]
+    if use_bias:
+        b0 = bias[jb + _U0]; b1 = bias[jb + _U1]; b2 = bias[jb + _U2]; b3 = bias[jb + _U3]; b4 = bias[jb + _U4]; b5 = bias[jb + _U5]; b6 = bias[jb + _U6]; b7 = bias[jb + _U7]
+        b8 = bias[jb + _U8]; b9 = bias[jb + _U9]; b10 = bias[jb + _U10]; b11 = bias[jb + _U11]; b12 = bias[jb + _U12]; b13 = bias[jb + _U13]; b14 = bias[jb + _U14]; b15 = bias[jb + _U15]
+        c0_0 += b0; c0_1 += b1; c0_2 += b2; c0_3 += b3; c0_4 += b4; c0_5 += b5; c0_6 += b6; c0_7 += b7
+        c0_8 += b8; c0_9 += b9; c0_10 += b10; c0_11 += b11; c0_12 += b12; c0_13 += b13; c0_14 += b14; c0_15 += b15
+        c1_0 += b0; c1_1 += b1; c1_2 += b2; c1_3 += b3; c1_4 += b4; c1_5 += b5; c1_6 += b6; c1_7 += b7
+        c1_8 += b8; c1_9 += b9; c1_10 += b10; c1_11 += b11; c1_12 += b12; c1_13 += b13; c1_14 += b14; c1_15 += b15
+        c2_0 += b0; c2_1 += b1; c2_2 += b2; c2_3 += b3; c2_4 += b4; c2_5 += b5; c2_6 += b6; c2_7 += b7
+        c2_8 += b8; c2_9 += b9; c2_10 += b10; c2_11 += b11; c2_12 += b12; c2_13 += b13; c2_14 += b14; c2_15 += b15
+        c3_0 += b0; c3_1 += b1; c3_2 += b2; c3_3 += b3; c3_4 += b4; c3_5 += b5; c3_6 += b6; c3_7 += b7
+        c3_8 += b8; c3_9 += b9; c3_10 += b10; c3_11 += b11; c3_12 += b12; c3_13 += b13; c3_14 += b14; c3_15 += b15
+        c4_0 += b0; c4_1 += b1; c4_2 += b2; c4_3 += b3; c4_4 += b4; c4_5 += b5; c4_6 += b6; c4_7 += b7
+        c4_8 += b8; c4_9 += b9; c4_10 += b10; c4_11 += b11; c4_12 += b12; c4_13 += b13; c4_14 += b14; c4_15 += b15
+        c5_0 += b0; c5_1 += b1; c5_2 += b2; c5_3 += b3; c5_4 += b4; c5_5 += b5; c5_6 += b6; c5_7 += b7
+        c5_8 += b8; c5_9 += b9; c5_10 += b10; c5_11 += b11; c5_12 += b12; c5_13 += b13; c5_14 += b14; c5_15 += b15
+        c6_0 += b0; c6_1 += b1; c6_2 += b2; c6_3 += b3; c6_4 += b4; c6_5 += b5; c6_6 += b6; c6_7 += b7
+        c6_8 += b8; c6_9 += b9; c6_10 += b10; c6_11 += b11; c6_12 += b12; c6_13 += b13; c6_14 += b14; c6_15 += b15
+        c7_0 += b0; c7_1 += b1; c7_2 += b2; c7_3 += b3; c7_4 += b4; c7_5 += b5; c7_6 += b6; c7_7 += b7
+        c7_8 += b8; c7_9 += b9; c7_10 += b10; c7_11 += b11; c7_12 += b12; c7_13 += b13; c7_14 += b14; c7_15 += b15
+        c8_0 += b0; c8_1 += b1; c8_2 += b2; c8_3 += b3; c8_4 += b4; c8_5 += b5; c8_6 += b6; c8_7 += b7
+        c8_8 += b8; c8_9 += b9; c8_10 += b10; c8_11 += b11; c8_12 += b12; c8_13 += b13; c8_14 += b14; c8_15 += b15
+        c9_0 += b0; c9_1 += b1; c9_2 += b2; c9_3 += b3; c9_4 += b4; c9_5 += b5; c9_6 += b6; c9_7 += b7
+        c9_8 += b8; c9_9 += b9; c9_10 += b10; c9_11 += b11; c9_12 += b12; c9_13 += b13; c9_14 += b14; c9_15 += b15
+        c10_0 += b0; c10_1 += b1; c10_2 += b2; c10_3 += b3; c10_4 += b4; c10_5 += b5; c10_6 += b6; c10_7 += b7
+        c10_8 += b8; c10_9 += b9; c10_10 += b10; c10_11 += b11; c10_12 += b12; c10_13 += b13; c10_14 += b14; c10_15 += b15
+        c11_0 += b0; c11_1 += b1; c11_2 += b2; c11_3 += b3; c11_4 += b4; c11_5 += b5; c11_6 += b6; c11_7 += b7
+        c11_8 += b8; c11_9 += b9; c11_10 += b10; c11_11 += b11; c11_12 += b12; c11_13 += b13; c11_14 += b14; c11_15 += b15
+    if relu:
+        c0_0 = max(c0_0, z); c0_1 = max(c0_1, z); c0_2 = max(c0_2, z); c0_3 = max(c0_3, z); c0_4 = max(c0_4, z); c0_5 = max(c0_5, z); c0_6 = max(c0_6, z); c0_7 = max(c0_7, z)
+        c0_8 = max(c0_8, z); c0_9 = max(c0_9, z); c0_10 = max(c0_10, z); c0_11 = max(c0_11, z); c0_12 = max(c0_12, z); c0_13 = max(c0_13, z); c0_14 = max(c0_14, z); c0_15 = max(c0_15, z)
+        c1_0 = max(c1_0, z); c1_1 = max(c1_1, z); c1_2 = max(c1_2, z); c1_3 = max(c1_3, z); c1_4 = max(c1_4, z); c1_5 = max(c1_5, z); c1_6 = max(c1_6, z); c1_7 = max(c1_7, z)
+        c1_8 = max(c1_8, z); c1_9 = max(c1_9, z); c1_10 = max(c1_10, z); c1_11 = max(c1_11, z); c1_12 = max(c1_12, z); c1_13 = max(c1_13, z); c1_14 = max(c1_14, z); c1_15 = max(c1_15, z)
+        c2_0 = max(c2_0, z); c2_1 = max(c2_1, z); c2_2 = max(c2_2, z); c2_3 = max(c2_3, z); c2_4 = max(c2_4, z); c2_5 = max(c2_5, z); c2_6 = max(c2_6, z); c2_7 = max(c2_7, z)
+        c2_8 = max(c2_8, z); c2_9 = max(c2_9, z); c2_10 = max(c2_10, z); c2_11 = max(c2_11, z); c2_12 = max(c2_12, z); c2_13 = max(c2_13, z); c2_14 = max(c2_14, z); c2_15 = max(c2_15, z)
+        c3_0 = max(c3_0, z); c3_1 = max(c3_1, z); c3_2 = max(c3_2, z); c3_3 = max(c3_3, z); c3_4 = max(c3_4, z); c3_5 = max(c3_5, z); c3_6 = max(c3_6, z); c3_7 = max(c3_7, z)
+        c3_8 = max(c3_8, z); c3_9 = max(c3_9, z); c3_10 = max(c3_10, z); c3_11 = max(c3_11, z); c3_12 = max(c3_12, z); c3_13 = max(c3_13, z); c3_14 = max(c3_14, z); c3_15 = max(c3_15, z)
+        c4_0 = max(c4_0, z); c4_1 = max(c4_1, z); c4_2 = max(c4_2, z); c4_3 = max(c4_3, z); c4_4 = max(c4_4, z); c4_5 = max(c4_5, z); c4_6 = max(c4_6, z); c4_7 = max(c4_7, z)
+        c4_8 = max(c4_8, z); c4_9 = max(c4_9, z); c4_10 = max(c4_10, z); c4_11 = max(c4_11, z); c4_12 = max(c4_12, z); c4_13 = max(c4_13, z); c4_14 = max(c4_14, z); c4_15 = max(c4_15, z)
+        c5_0 = max(c5_0, z); c5_1 = max(c5_1, z); c5_2 = max(c5_2, z); c5_3 = max(c5_3, z); c5_4 = max(c5_4, z); c5_5 = max(c5_5, z); c5_6 = max(c5_6, z); c5_7 = max(c5_7, z)
+        c5_8 = max(c5_8, z); c5_9 = max(c5_9, z); c5_10 = max(c5_10, z); c5_11 = max(c5_11, z); c5_12 = max(c5_12, z); c5_13 = max(c5_13, z); c5_14 = max(c5_14, z); c5_15 = max(c5_15, z)
+        c6_0 = max(c6_0, z); c6_1 = max(c6_1, z); c6_2 = max(c6_2, z); c6_3 = max(c6_3, z); c6_4 = max(c6_4, z); c6_5 = max(c6_5, z); c6_6 = max(c6_6, z); c6_7 = max(c6_7, z)
+        c6_8 = max(c6_8, z); c6_9 = max(c6_9, z); c6_10 = max(c6_10, z); c6_11 = max(c6_11, z); c6_12 = max(c6_12, z); c6_13 = max(c6_13, z); c6_14 = max(c6_14, z); c6_15 = max(c6_15, z)
+        c7_0 = max(c7_0, z); c7_1 = max(c7_1, z); c7_2 = max(c7_2, z); c7_3 = max(c7_3, z); c7_4 = max(c7_4, z); c7_5 = max(c7_5, z); c7_6 = max(c7_6, z); c7_7 = max(c7_7, z)
+        c7_8 = max(c7_8, z); c7_9 = max(c7_9, z); c7_10 = max(c7_10, z); c7_11 = max(c7_11, z); c7_12 = max(c7_12, z); c7_13 = max(c7_13, z); c7_14 = max(c7_14, z); c7_15 = max(c7_15, z)
+        c8_0 = max(c8_0, z); c8_1 = max(c8_1, z); c8_2 = max(c8_2, z); c8_3 = max(c8_3, z); c8_4 = max(c8_4, z); c8_5 = max(c8_5, z); c8_6 = max(c8_6, z); c8_7 = max(c8_7, z)
+        c8_8 = max(c8_8, z); c8_9 = max(c8_9, z); c8_10 = max(c8_10, z); c8_11 = max(c8_11, z); c8_12 = max(c8_12, z); c8_13 = max(c8_13, z); c8_14 = max(c8_14, z); c8_15 = max(c8_15, z)
+        c9_0 = max(c9_0, z); c9_1 = max(c9_1, z); c9_2 = max(c9_2, z); c9_3 = max(c9_3, z); c9_4 = max(c9_4, z); c9_5 = max(c9_5, z); c9_6 = max(c9_6, z); c9_7 = max(c9_7, z)
+        c9_8 = max(c9_8, z); c9_9 = max(c9_9, z); c9_10 = max(c9_10, z); c9_11 = max(c9_11, z); c9_12 = max(c9_12, z); c9_13 = max(c9_13, z); c9_14 = max(c9_14, z); c9_15 = max(c9_15, z)
+        c10_0 = max(c10_0, z); c10_1 = max(c10_1, z); c10_2 = max(c10_2, z); c10_3 = max(c10_3, z); c10_4 = max(c10_4, z); c10_5 = max(c10_5, z); c10_6 = max(c10_6, z); c10_7 = max(c10_7, z)
+        c10_8 = max(c10_8, z); c10_9 = max(c10_9, z); c10_10 = max(c10_10, z); c10_11 = max(c10_11, z); c10_12 = max(c10_12, z); c10_13 = max(c10_13, z); c10_14 = max(c10_14, z); c10_15 = max(c10_15, z)
+        c11_0 = max(c11_0, z); c11_1 = max(c11_1, z); c11_2 = max(c11_2, z); c11_3 = max(c11_3, z); c11_4 = max(c11_4, z); c11_5 = max(c11_5, z); c11_6 = max(c11_6, z); c11_7 = max(c11_7, z)
+        c11_8 = max(c11_8, z); c11_9 = max(c11_9, z); c11_10 = max(c11_10, z); c11_11 = max(c11_11, z); c11_12 = max(c11_12, z); c11_13 = max(c11_13, z); c11_14 = max(c11_14, z); c11_15 = max(c11_15, z)
+    C[o0 + _U0] = c0_0; C[o0 + _U1] = c0_1; C[o0 + _U2] = c0_2; C[o0 + _U3] = c0_3; C[o0 + _U4] = c0_4; C[o0 + _U5] = c0_5; C[o0 + _U6] = c0_6; C[o0 + _U7] = c0_7
+    C[o0 + _U8] = c0_8; C[o0 + _U9] = c0_9; C[o0 + _U10] = c0_10; C[o0 + _U11] = c0_11; C[o0 + _U12] = c0_12; C[o0 + _U13] = c0_13; C[o0 + _U14] = c0_14; C[o0 + _U15] = c0_15
+    C[o1 + _U0] = c1_0; C[o1 + _U1] = c1_1; C[o1 + _U2] = c1_2; C[o1 + _U3] = c1_3; C[o1 + _U4] = c1_4; C[o1 + _U5] = c1_5; C[o1 + _U6] = c1_6; C[o1 + _U7] = c1_7
+    C[o1 + _U8] = c1_8; C[o1 + _U9] = c1_9; C[o1 + _U10] = c1_10; C[o1 + _U11] = c1_11; C[o1 + _U12] = c1_12; C[o1 + _U13] = c1_13; C[o1 + _U14] = c1_14; C[o1 + _U15] = c1_15
+    C[o2 + _U0] = c2_0; C[o2 + _U1] = c2_1; C[o2 + _U2] = c2_2; C[o2 + _U3] = c2_3; C[o2 + _U4] = c2_4; C[o2 + _U5] = c2_5; C[o2 + _U6] = c2_6; C[o2 + _U7] = c2_7
+    C[o2 + _U8] = c2_8; C[o2 + _U9] = c2_9; C[o2 + _U10] = c2_10; C[o2 + _U11] = c2_11; C[o2 + _U12] = c2_12; C[o2 + _U13] = c2_13; C[o2 + _U14] = c2_14; C[o2 + _U15] = c2_15
+    C[o3 + _U0] = c3_0; C[o3 + _U1] = c3_1; C[o3 + _U2] = c3_2; C[o3 + _U3] = c3_3; C[o3 + _U4] = c3_4; C[o3 + _U5] = c3_5; C[o3 + _U6] = c3_6; C[o3 + _U7] = c3_7
+    C[o3 + _U8] = c3_8; C[o3 + _U9] = c3_9; C[o3 + _U10] = c3_10; C[o3 + _U11] = c3_11; C[o3 + _U12] = c3_12; C[o3 + _U13] = c3_13; C[o3 + _U14] = c3_14; C[o3 + _U15] = c3_15
+    C[o4 + _U0] = c4_0; C[o4 + _U1] = c4_1; C[o4 + _U2] = c4_2; C[o4 + _U3] = c4_3; C[o4 + _U4] = c4_4; C[o4 + _U5] = c4_5; C[o4 + _U6] = c4_6; C[o4 + _U7] = c4_7
+    C[o4 + _U8] = c4_8; C[o4 + _U9] = c4_9; C[o4 + _U10] = c4_10; C[o4 + _U11] = c4_11; C[o4 + _U12] = c4_12; C[o4 + _U13] = c4_13; C[o4 + _U14] = c4_14; C[o4 + _U15] = c4_15
+    C[o5 + _U0] = c5_0; C[o5 + _U1] = c5_1; C[o5 + _U2] = c5_2; C[o5 + _U3] = c5_3; C[o5 + _U4] = c5_4; C[o5 + _U5] = c5_5; C[o5 + _U6] = c5_6; C[o5 + _U7] = c5_7
+    C[o5 + _U8] = c5_8; C[o5 + _U9] = c5_9; C[o5 + _U10] = c5_10; C[o5 + _U11] = c5_11; C[o5 + _U12] = c5_12; C[o5 + _U13] = c5_13; C[o5 + _U14] = c5_14; C[o5 + _U15] = c5_15
+    C[o6 + _U0] = c6_0; C[o6 + _U1] = c6_1; C[o6 + _U2] = c6_2; C[o6 + _U3] = c6_3; C[o6 + _U4] = c6_4; C[o6 + _U5] = c6_5; C[o6 + _U6] = c6_6; C[o6 + _U7] = c6_7
+    C[o6 + _U8] = c6_8; C[o6 + _U9] = c6_9; C[o6 + _U10] = c6_10; C[o6 + _U11] = c6_11; C[o6 + _U12] = c6_12; C[o6 + _U13] = c6_13; C[o6 + _U14] = c6_14; C[o6 + _U15] = c6_15
+    C[o7 + _U0] = c7_0; C[o7 + _U1] = c7_1; C[o7 + _U2] = c7_2; C[o7 + _U3] = c7_3; C[o7 + _U4] = c7_4; C[o7 + _U5] = c7_5; C[o7 + _U6] = c7_6; C[o7 + _U7] = c7_7
+    C[o7 + _U8] = c7_8; C[o7 + _U9] = c7_9; C[o7 + _U10] = c7_10; C[o7 + _U11] = c7_11; C[o7 + _U12] = c7_12; C[o7 + _U13] = c7_13; C[o7 + _U14] = c7_14; C[o7 + _U15] = c7_15
+    C[o8 + _U0] = c8_0; C[o8 + _U1] = c8_1; C[o8 + _U2] = c8_2; C[o8 + _U3] = c8_3; C[o8 + _U4] = c8_4; C[o8 + _U5] = c8_5; C[o8 + _U6] = c8_6; C[o8 + _U7] = c8_7
+    C[o8 + _U8] = c8_8; C[o8 + _U9] = c8_9; C[o8 + _U10] = c8_10; C[o8 + _U11] = c8_11; C[o8 + _U12] = c8_12; C[o8 + _U13] = c8_13; C[o8 + _U14] = c8_14; C[o8 + _U15] = c8_15
+    C[o9 + _U0] = c9_0; C[o9 + _U1] = c9_1; C[o9 + _U2] = c9_2; C[o9 + _U3] = c9_3; C[o9 + _U4] = c9_4; C[o9 + _U5] = c9_5; C[o9 + _U6] = c9_6; C[o9 + _U7] = c9_7
+    C[o9 + _U8] = c9_8; C[o9 + _U9] = c9_9; C[o9 + _U10] = c9_10; C[o9 + _U11] = c9_11; C[o9 + _U12] = c9_12; C[o9 + _U13] = c9_13; C[o9 + _U14] = c9_14; C[o9 + _U15] = c9_15
+    C[o10 + _U0] = c10_0; C[o10 + _U1] = c10_1; C[o10 + _U2] = c10_2; C[o10 + _U3] = c10_3; C[o10 + _U4] = c10_4; C[o10 + _U5] = c10_5; C[o10 + _U6] = c10_6; C[o10 + _U7] = c10_7
+    C[o10 + _U8] = c10_8; C[o10 + _U9] = c10_9; C[o10 + _U10] = c10_10; C[o10 + _U11] = c10_11; C[o10 + _U12] = c10_12; C[o10 + _U13] = c10_13; C[o10 + _U14] = c10_14; C[o10 + _U15] = c10_15
+    C[o11 + _U0] = c11_0; C[o11 + _U1] = c11_1; C[o11 + _U2] = c11_2; C[o11 + _U3] = c11_3; C[o11 + _U4] = c11_4; C[o11 + _U5] = c11_5; C[o11 + _U6] = c11_6; C[o11 + _U7] = c11_7
+    C[o11 + _U8] = c11_8; C[o11 + _U9] = c11_9; C[o11 + _U10] = c11_10; C[o11 + _U11] = c11_11; C[o11 + _U12] = c11_12; C[o11 + _U13] = c11_13; C[o11 + _U14] = c11_14; C[o11 + _U15] = c11_15
+
+
+def _kernel_12x8(kc, A, pa, B, pb, rsb, C, pc, ldc, accumulate, bias, jb, use_bias, relu):
+    """C[12x8 tile] (+)= A-panel @ B-panel, with 96 scalar accumulators.
+
+    Generated by ``kernel_source(12, 8)``: row r of the tile is the 8 accumulators
+    ``c<r>_0..c<r>_7``, which LLVM's SLP vectorizer fuses into vector registers.
+    """
+    _prefer_512bit_vectors()
+    z = _zero(C)
+    c0_0 = c0_1 = c0_2 = c0_3 = c0_4 = c0_5 = c0_6 = c0_7 = z
+    c1_0 = c1_1 = c1_2 = c1_3 = c1_4 = c1_5 = c1_6 = c1_7 = z
+    c2_0 = c2_1 = c2_2 = c2_3 = c2_4 = c2_5 = c2_6 = c2_7 = z
+    c3_0 = c3_1 = c3_2 = c3_3 = c3_4 = c3_5 = c3_6 = c3_7 = z
+    c4_0 = c4_1 = c4_2 = c4_3 = c4_4 = c4_5 = c4_6 = c4_7 = z
+    c5_0 = c5_1 = c5_2 = c5_3 = c5_4 = c5_5 = c5_6 = c5_7 = z
+    c6_0 = c6_1 = c6_2 = c6_3 = c6_4 = c6_5 = c6_6 = c6_7 = z
+    c7_0 = c7_1 = c7_2 = c7_3 = c7_4 = c7_5 = c7_6 = c7_7 = z
+    c8_0 = c8_1 = c8_2 = c8_3 = c8_4 = c8_5 = c8_6 = c8_7 = z
+    c9_0 = c9_1 = c9_2 = c9_3 = c9_4 = c9_5 = c9_6 = c9_7 = z
+    c10_0 = c10_1 = c10_2 = c10_3 = c10_4 = c10_5 = c10_6 = c10_7 = z
+    c11_0 = c11_1 = c11_2 = c11_3 = c11_4 = c11_5 = c11_6 = c11_7 = z
+    ap = pa
+    q = pb
+    for _ in range(kc):
+        b0 = B[q + _U0]; b1 = B[q + _U1]; b2 = B[q + _U2]; b3 = B[q + _U3]; b4 = B[q + _U4]; b5 = B[q + _U5]; b6 = B[q + _U6]; b7 = B[q + _U7]
+        a = A[ap + _U0]
+        c0_0 += a * b0; c0_1 += a * b1; c0_2 += a * b2; c0_3 += a * b3; c0_4 += a * b4; c0_5 += a * b5; c0_6 += a * b6; c0_7 += a * b7
+        a = A[ap + _U1]
+        c1_0 += a * b0; c1_1 += a * b1; c1_2 += a * b2; c1_3 += a * b3; c1_4 += a * b4; c1_5 += a * b5; c1_6 += a * b6; c1_7 += a * b7
+        a = A[ap + _U2]
+        c2_0 += a * b0; c2_1 += a * b1; c2_2 += a * b2; c2_3 += a * b3; c2_4 += a * b4; c2_5 += a * b5; c2_6 += a * b6; c2_7 += a * b7
+        a = A[ap + _U3]
+        c3_0 += a * b0; c3_1 += a * b1; c3_2 += a * b2; c3_3 += a * b3; c3_4 += a * b4; c3_5 += a * b5; c3_6 += a * b6; c3_7 += a * b7
+        a = A[ap + _U4]
+        c4_0 += a * b0; c4_1 += a * b1; c4_2 += a * b2; c4_3 += a * b3; c4_4 += a * b4; c4_5 += a * b5; c4_6 += a * b6; c4_7 += a * b7
+        a = A[ap + _U5]
+        c5_0 += a * b0; c5_1 += a * b1; c5_2 += a * b2; c5_3 += a * b3; c5_4 += a * b4; c5_5 += a * b5; c5_6 += a * b6; c5_7 += a * b7
+        a = A[ap + _U6]
+        c6_0 += a * b0; c6_1 += a * b1; c6_2 += a * b2; c6_3 += a * b3; c6_4 += a * b4; c6_5 += a * b5; c6_6 += a * b6; c6_7 += a * b7
+        a = A[ap + _U7]
+        c7_0 += a * b0; c7_1 += a * b1; c7_2 += a * b2; c7_3 += a * b3; c7_4 += a * b4; c7_5 += a * b5; c7_6 += a * b6; c7_7 += a * b7
+        a = A[ap + _U8]
+        c8_0 += a * b0; c8_1 += a * b1; c8_2 += a * b2; c8_3 += a * b3; c8_4 += a * b4; c8_5 += a * b5; c8_6 += a * b6; c8_7 += a * b7
+        a = A[ap + _U9]
+        c9_0 += a * b0; c9_1 += a * b1; c9_2 += a * b2; c9_3 += a * b3; c9_4 += a * b4; c9_5 += a * b5; c9_6 += a * b6; c9_7 += a * b7
+        a = A[ap + _U10]
+        c10_0 += a * b0; c10_1 += a * b1; c10_2 += a * b2; c10_3 += a * b3; c10_4 += a * b4; c10_5 += a * b5; c10_6 += a * b6; c10_7 += a * b7
+        a = A[ap + _U11]
+        c11_0 += a * b0; c11_1 += a * b1; c11_2 += a * b2; c11_3 += a * b3; c11_4 += a * b4; c11_5 += a * b5; c11_6 += a * b6; c11_7 += a * b7
+        ap += _U12
+        q += rsb
+    # write-back and fused epilogue, straight from the accumulators
+    o0 = pc + _U0 * ldc
+    o1 = pc + _U1 * ldc
+    o2 = pc + _U2 * ldc
+    o3 = pc + _U3 * ldc
+    o4 = pc + _U4 * ldc
+    o5 = pc + _U5 * ldc
+    o6 = pc + _U6 * ldc
+    o7 = pc + _U7 * ldc
+    o8 = pc + _U8 * ldc
+    o9 = pc + _U9 * ldc
+    o10 = pc + _U10 * ldc
+    o11 = pc + _U11 * ldc
+    if accumulate:
+        c0_0 += C[o0 + _U0]; c0_1 += C[o0 + _U1]; c0_2 += C[o0 + _U2]; c0_3 += C[o0 + _U3]; c0_4 += C[o0 + _U4]; c0_5 += C[o0 + _U5]; c0_6 += C[o0 + _U6]; c0_7 += C[o0 + _U7]
+        c1_0 += C[o1 + _U0]; c1_1 += C[o1 + _U1]; c1_2 += C[o1 + _U2]; c1_3 += C[o1 + _U3]; c1_4 += C[o1 + _U4]; c1_5 += C[o1 + _U5]; c1_6 += C[o1 + _U6]; c1_7 += C[o1 + _U7]
+        c2_0 += C[o2 + _U0]; c2_1 += C[o2 + _U1]; c2_2 += C[o2 + _U2]; c2_3 += C[o2 + _U3]; c2_4 += C[o2 + _U4]; c2_5 += C[o2 + _U5]; c2_6 += C[o2 + _U6]; c2_7 += C[o2 + _U7]
+        c3_0 += C[o3 + _U0]; c3_1 += C[o3 + _U1]; c3_2 += C[o3 + _U2]; c3_3 += C[o3 + _U3]; c3_4 += C[o3 + _U4]; c3_5 += C[o3 + _U5]; c3_6 += C[o3 + _U6]; c3_7 += C[o3 + _U7]
+        c4_0 += C[o4 + _U0]; c4_1 += C[o4 + _U1]; c4_2 += C[o4 + _U2]; c4_3 += C[o4 + _U3]; c4_4 += C[o4 + _U4]; c4_5 += C[o4 + _U5]; c4_6 += C[o4 + _U6]; c4_7 += C[o4 + _U7]
+        c5_0 += C[o5 + _U0]; c5_1 += C[o5 + _U1]; c5_2 += C[o5 + _U2]; c5_3 += C[o5 + _U3]; c5_4 += C[o5 + _U4]; c5_5 += C[o5 + _U5]; c5_6 += C[o5 + _U6]; c5_7 += C[o5 + _U7]
+        c6_0 += C[o6 + _U0]; c6_1 += C[o6 + _U1]; c6_2 += C[o6 + _U2]; c6_3 += C[o6 + _U3]; c6_4 += C[o6 + _U4]; c6_5 += C[o6 + _U5]; c6_6 += C[o6 + _U6]; c6_7 += C[o6 + _U7]
+        c7_0 += C[o7 + _U0]; c7_1 += C[o7 + _U1]; c7_2 += C[o7 + _U2]; c7_3 += C[o7 + _U3]; c7_4 += C[o7 + _U4]; c7_5 += C[o7 + _U5]; c7_6 += C[o7 + _U6]; c7_7 += C[o7 + _U7]
+        c8_0 += C[o8 + _U0]; c8_1 += C[o8 + _U1]; c8_2 += C[o8 + _U2]; c8_3 += C[o8 + _U3]; c8_4 += C[o8 + _U4]; c8_5 += C[o8 + _U5]; c8_6 += C[o8 + _U6]; c8_7 += C[o8 + _U7]
+        c9_0 += C[o9 + _U0]; c9_1 += C[o9 + _U1]; c9_2 += C[o9 + _U2]; c9_3 += C[o9 + _U3]; c9_4 += C[o9 + _U4]; c9_5 += C[o9 + _U5]; c9_6 += C[o9 + _U6]; c9_7 += C[o9 + _U7]
+        c10_0 += C[o10 + _U0]; c10_1 += C[o10 + _U1]; c10_2 += C[o10 + _U2]; c10_3 += C[o10 + _U3]; c10_4 += C[o10 + _U4]; c10_5 += C[o10 + _U5]; c10_6 += C[o10 + _U6]; c10_7 += C[o10 + _U7]
+        c11_0 += C[o11 + _U0]; c11_1 += C[o11 + _U1]; c11_2 += C[o11 + _U2]; c11_3 += C[o11 + _U3]; c11_4 += C[o11 + _U4]; c11_5 += C[o11 + _U5]; c11_6 += C[o11 + _U6]; c11_7 += C[o11 + _U7]
+    if use_bias:
+        b0 = bias[jb + _U0]; b1 = bias[jb + _U1]; b2 = bias[jb + _U2]; b3 = bias[jb + _U3]; b4 = bias[jb + _U4]; b5 = bias[jb + _U5]; b6 = bias[jb + _U6]; b7 = bias[jb + _U7]
+        c0_0 += b0; c0_1 += b1; c0_2 += b2; c0_3 += b3; c0_4 += b4; c0_5 += b5; c0_6 += b6; c0_7 += b7
+        c1_0 += b0; c1_1 += b1; c1_2 += b2; c1_3 += b3; c1_4 += b4; c1_5 += b5; c1_6 += b6; c1_7 += b7
+        c2_0 += b0; c2_1 += b1; c2_2 += b2; c2_3 += b3; c2_4 += b4; c2_5 += b5; c2_6 += b6; c2_7 += b7
+        c3_0 += b0; c3_1 += b1; c3_2 += b2; c3_3 += b3; c3_4 += b4; c3_5 += b5; c3_6 += b6; c3_7 += b7
+        c4_0 += b0; c4_1 += b1; c4_2 += b2; c4_3 += b3; c4_4 += b4; c4_5 += b5; c4_6 += b6; c4_7 += b7
+        c5_0 += b0; c5_1 += b1; c5_2 += b2; c5_3 += b3; c5_4 += b4; c5_5 += b5; c5_6 += b6; c5_7 += b7
+        c6_0 += b0; c6_1 += b1; c6_2 += b2; c6_3 += b3; c6_4 += b4; c6_5 += b5; c6_6 += b6; c6_7 += b7
+        c7_0 += b0; c7_1 += b1; c7_2 += b2; c7_3 += b3; c7_4 += b4; c7_5 += b5; c7_6 += b6; c7_7 += b7
+        c8_0 += b0; c8_1 += b1; c8_2 += b2; c8_3 += b3; c8_4 += b4; c8_5 += b5; c8_6 += b6; c8_7 += b7
+        c9_0 += b0; c9_1 += b1; c9_2 += b2; c9_3 += b3; c9_4 += b4; c9_5 += b5; c9_6 += b6; c9_7 += b7
+        c10_0 += b0; c10_1 += b1; c10_2 += b2; c10_3 += b3; c10_4 += b4; c10_5 += b5; c10_6 += b6; c10_7 += b7
+        c11_0 += b0; c11_1 += b1; c11_2 += b2; c11_3 += b3; c11_4 += b4; c11_5 += b5; c11_6 += b6; c11_7 += b7
+    if relu:
+        c0_0 = max(c0_0, z); c0_1 = max(c0_1, z); c0_2 = max(c0_2, z); c0_3 = max(c0_3, z); c0_4 = max(c0_4, z); c0_5 = max(c0_5, z); c0_6 = max(c0_6, z); c0_7 = max(c0_7, z)
+        c1_0 = max(c1_0, z); c1_1 = max(c1_1, z); c1_2 = max(c1_2, z); c1_3 = max(c1_3, z); c1_4 = max(c1_4, z); c1_5 = max(c1_5, z); c1_6 = max(c1_6, z); c1_7 = max(c1_7, z)
+        c2_0 = max(c2_0, z); c2_1 = max(c2_1, z); c2_2 = max(c2_2, z); c2_3 = max(c2_3, z); c2_4 = max(c2_4, z); c2_5 = max(c2_5, z); c2_6 = max(c2_6, z); c2_7 = max(c2_7, z)
+        c3_0 = max(c3_0, z); c3_1 = max(c3_1, z); c3_2 = max(c3_2, z); c3_3 = max(c3_3, z); c3_4 = max(c3_4, z); c3_5 = max(c3_5, z); c3_6 = max(c3_6, z); c3_7 = max(c3_7, z)
+        c4_0 = max(c4_0, z); c4_1 = max(c4_1, z); c4_2 = max(c4_2, z); c4_3 = max(c4_3, z); c4_4 = max(c4_4, z); c4_5 = max(c4_5, z); c4_6 = max(c4_6, z); c4_7 = max(c4_7, z)
+        c5_0 = max(c5_0, z); c5_1 = max(c5_1, z); c5_2 = max(c5_2, z); c5_3 = max(c5_3, z); c5_4 = max(c5_4, z); c5_5 = max(c5_5, z); c5_6 = max(c5_6, z); c5_7 = max(c5_7, z)
+        c6_0 = max(c6_0, z); c6_1 = max(c6_1, z); c6_2 = max(c6_2, z); c6_3 = max(c6_3, z); c6_4 = max(c6_4, z); c6_5 = max(c6_5, z); c6_6 = max(c6_6, z); c6_7 = max(c6_7, z)
+        c7_0 = max(c7_0, z); c7_1 = max(c7_1, z); c7_2 = max(c7_2, z); c7_3 = max(c7_3, z); c7_4 = max(c7_4, z); c7_5 = max(c7_5, z); c7_6 = max(c7_6, z); c7_7 = max(c7_7, z)
+        c8_0 = max(c8_0, z); c8_1 = max(c8_1, z); c8_2 = max(c8_2, z); c8_3 = max(c8_3, z); c8_4 = max(c8_4, z); c8_5 = max(c8_5, z); c8_6 = max(c8_6, z); c8_7 = max(c8_7, z)
+        c9_0 = max(c9_0, z); c9_1 = max(c9_1, z); c9_2 = max(c9_2, z); c9_3 = max(c9_3, z); c9_4 = max(c9_4, z); c9_5 = max(c9_5, z); c9_6 = max(c9_6, z); c9_7 = max(c9_7, z)
+        c10_0 = max(c10_0, z); c10_1 = max(c10_1, z); c10_2 = max(c10_2, z); c10_3 = max(c10_3, z); c10_4 = max(c10_4, z); c10_5 = max(c10_5, z); c10_6 = max(c10_6, z); c10_7 = max(c10_7, z)
+        c11_0 = max(c11_0, z); c11_1 = max(c11_1, z); c11_2 = max(c11_2, z); c11_3 = max(c11_3, z); c11_4 = max(c11_4, z); c11_5 = max(c11_5, z); c11_6 = max(c11_6, z); c11_7 = max(c11_7, z)
+    C[o0 + _U0] = c0_0; C[o0 + _U1] = c0_1; C[o0 + _U2] = c0_2; C[o0 + _U3] = c0_3; C[o0 + _U4] = c0_4; C[o0 + _U5] = c0_5; C[o0 + _U6] = c0_6; C[o0 + _U7] = c0_7
+    C[o1 + _U0] = c1_0; C[o1 + _U1] = c1_1; C[o1 + _U2] = c1_2; C[o1 + _U3] = c1_3; C[o1 + _U4] = c1_4; C[o1 + _U5] = c1_5; C[o1 + _U6] = c1_6; C[o1 + _U7] = c1_7
+    C[o2 + _U0] = c2_0; C[o2 + _U1] = c2_1; C[o2 + _U2] = c2_2; C[o2 + _U3] = c2_3; C[o2 + _U4] = c2_4; C[o2 + _U5] = c2_5; C[o2 + _U6] = c2_6; C[o2 + _U7] = c2_7
+    C[o3 + _U0] = c3_0; C[o3 + _U1] = c3_1; C[o3 + _U2] = c3_2; C[o3 + _U3] = c3_3; C[o3 + _U4] = c3_4; C[o3 + _U5] = c3_5; C[o3 + _U6] = c3_6; C[o3 + _U7] = c3_7
+    C[o4 + _U0] = c4_0; C[o4 + _U1] = c4_1; C[o4 + _U2] = c4_2; C[o4 + _U3] = c4_3; C[o4 + _U4] = c4_4; C[o4 + _U5] = c4_5; C[o4 + _U6] = c4_6; C[o4 + _U7] = c4_7
+    C[o5 + _U0] = c5_0; C[o5 + _U1] = c5_1; C[o5 + _U2] = c5_2; C[o5 + _U3] = c5_3; C[o5 + _U4] = c5_4; C[o5 + _U5] = c5_5; C[o5 + _U6] = c5_6; C[o5 + _U7] = c5_7
+    C[o6 + _U0] = c6_0; C[o6 + _U1] = c6_1; C[o6 + _U2] = c6_2; C[o6 + _U3] = c6_3; C[o6 + _U4] = c6_4; C[o6 + _U5] = c6_5; C[o6 + _U6] = c6_6; C[o6 + _U7] = c6_7
+    C[o7 + _U0] = c7_0; C[o7 + _U1] = c7_1; C[o7 + _U2] = c7_2; C[o7 + _U3] = c7_3; C[o7 + _U4] = c7_4; C[o7 + _U5] = c7_5; C[o7 + _U6] = c7_6; C[o7 + _U7] = c7_7
+    C[o8 + _U0] = c8_0; C[o8 + _U1] = c8_1; C[o8 + _U2] = c8_2; C[o8 + _U3] = c8_3; C[o8 + _U4] = c8_4; C[o8 + _U5] = c8_5; C[o8 + _U6] = c8_6; C[o8 + _U7] = c8_7
+    C[o9 + _U0] = c9_0; C[o9 + _U1] = c9_1; C[o9 + _U2] = c9_2; C[o9 + _U3] = c9_3; C[o9 + _U4] = c9_4; C[o9 + _U5] = c9_5; C[o9 + _U6] = c9_6; C[o9 + _U7] = c9_7
+    C[o10 + _U0] = c10_0; C[o10 + _U1] = c10_1; C[o10 + _U2] = c10_2; C[o10 + _U3] = c10_3; C[o10 + _U4] = c10_4; C[o10 + _U5] = c10_5; C[o10 + _U6] = c10_6; C[o10 + _U7] = c10_7
+    C[o11 + _U0] = c11_0; C[o11 + _U1] = c11_1; C[o11 + _U2] = c11_2; C[o11 + _U3] = c11_3; C[o11 + _U4] = c11_4; C[o11 + _U5] = c11_5; C[o11 + _U6] = c11_6; C[o11 + _U7] = c11_7
+
+
+# ---------------------------------------------------------------- generator
+def kernel_source(mr, nr):
+    """The source text of the unrolled ``mr x nr`` micro-kernel above.
+
+    Kept here so the kernels can be regenerated for other tile shapes; the
+    text is pasted into this file rather than ``exec``-ed, so Numba can cache it.
+    """
+    lines = []
+    w = lines.append
+
+    def block(fmt, ind="        ", per=8):
+        for i in range(mr):
+            for j in range(0, nr, per):
+                w(ind + "; ".join(fmt.format(i=i, j=jj) for jj in range(j, min(nr, j + per))))
+
+    w(f"def _kernel_{mr}x{nr}(kc, A, pa, B, pb, rsb, C, pc, ldc, accumulate, bias, jb, use_bias, relu):")
+    w(f'    """C[{mr}x{nr} tile] (+)= A-panel @ B-panel, with {mr * nr} scalar accumulators.')
+    w("")
+    w(f"    Generated by ``kernel_source({mr}, {nr})``: row r of the tile is the {nr} accumulators")
+    w(f"    ``c<r>_0..c<r>_{nr - 1}``, which LLVM's SLP vectorizer fuses into vector registers.")
+    w('    """')
+    w("    _prefer_512bit_vectors()")
+    w("    z = _zero(C)")
+    for i in range(mr):
+        w("    " + " = ".join(f"c{i}_{j}" for j in range(nr)) + " = z")
+    w("    ap = pa")
+    w("    q = pb")
+    w("    for _ in range(kc):")
+    for j in range(0, nr, 8):
+        w("        " + "; ".join(f"b{jj} = B[q + _U{jj}]" for jj in range(j, min(nr, j + 8))))
+    for i in range(mr):
+        w(f"        a = A[ap + _U{i}]")
+        for j in range(0, nr, 8):
+            w("        " + "; ".join(f"c{i}_{jj} += a * b{jj}" for jj in range(j, min(nr, j + 8))))
+    w(f"        ap += _U{mr}")
+    w("        q += rsb")
+    w("    # write-back and fused epilogue, straight from the accumulators")
+    for i in range(mr):
+        w(f"    o{i} = pc + _U{i} * ldc")
+    w("    if accumulate:")
+    block("c{i}_{j} += C[o{i} + _U{j}]")
+    w("    if use_bias:")
+    for j in range(0, nr, 8):
+        w("        " + "; ".join(f"b{jj} = bias[jb + _U{jj}]" for jj in range(j, min(nr, j + 8))))
+    block("c{i}_{j} += b{j}")
+    w("    if relu:")
+    block("c{i}_{j} = max(c{i}_{j}, z)")
+    block("C[o{i} + _U{j}] = c{i}_{j}", ind="    ")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- packing
+@njit(cache=True)
+def _pack_a_panel(a, lda, ta, i0, rows, p0, kc, ap, base):
+    """Copy op(a)[i0:i0+rows, p0:p0+kc] into one MR-tall micro-panel at ap[base:],
+    column p at ap[base + p*MR : base + p*MR + MR], rows past ``rows`` zeroed.
+    All arguments are uint64 but ``ta`` (op = transpose)."""
+    z = _zero(ap)
+    if ta:  # op(a)[i, p] = a[p, i]: each column of the panel is contiguous in a
+        for p in range(kc):
+            src = (p0 + p) * lda + i0
+            dst = base + p * _UMR
+            for r in range(rows):
+                ap[dst + r] = a[src + r]
+            for r in range(rows, _UMR):
+                ap[dst + r] = z
+    else:  # op(a)[i, p] = a[i, p]: each row of the panel is contiguous in a
+        for r in range(rows):
+            src = (i0 + r) * lda + p0
+            for p in range(kc):
+                ap[base + p * _UMR + r] = a[src + p]
+        for r in range(rows, _UMR):
+            for p in range(kc):
+                ap[base + p * _UMR + r] = z
+
+
+@njit(cache=True)
+def _pack_b_panel(b, ldb, tb, p0, kc, j0, cols, nr, bp, base):
+    """Copy op(b)[p0:p0+kc, j0:j0+cols] into one NR-wide micro-panel at bp[base:],
+    row p at bp[base + p*nr : base + p*nr + nr], columns past ``cols`` zeroed."""
+    z = _zero(bp)
+    if tb:  # op(b)[p, j] = b[j, p]
+        for c in range(cols):
+            src = (j0 + c) * ldb + p0
+            for p in range(kc):
+                bp[base + p * nr + c] = b[src + p]
+        for c in range(cols, nr):
+            for p in range(kc):
+                bp[base + p * nr + c] = z
+    else:
+        for p in range(kc):
+            src = (p0 + p) * ldb + j0
+            dst = base + p * nr
+            for c in range(cols):
+                bp[dst + c] = b[src + c]
+            for c in range(cols, nr):
+                bp[dst + c] = z
+
+
+@njit(cache=True)
+def _store_edge(t, ldt, rows, cols, c, pc, rsc, csc, accumulate, bias, jb, bstride, use_bias, relu):
+    """Copy the valid rows x cols of an edge tile from the scratch ``t`` into C at
+    c[pc + r*rsc + j*csc], with the same epilogue as the micro-kernel (bias[jb +
+    (r or j)*...] via ``bstride``: the bias runs along C's columns)."""
+    z = _zero(c)
+    for r in range(rows):
+        for j in range(cols):
+            v = t[r * ldt + j]
+            o = pc + r * rsc + j * csc
+            if accumulate:
+                v += c[o]
+            if use_bias:
+                v += bias[jb + r * bstride + j * (_U1 - bstride)]
+            if relu:
+                v = max(v, z)
+            c[o] = v
+
+
+# ---------------------------------------------------------------- drivers
+@njit(cache=True, parallel=True)
+def _gemm_blocked(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu):
+    """The Goto/BLIS loop nest: for each NC block of columns, each KC block of
+    K, pack op(B) once; for each MC block of rows pack op(A); then run the
+    micro-kernel over the MR x NR tiles, in parallel over the NR panels.
+    Sizes are int64 here; the hot code gets them as uint64."""
+    u = np.uint64
+    nr = _nr(c)
+    inr = np.int64(nr)
+    nkb = (k + KC - 1) // KC
+    kcb = (k + nkb - 1) // nkb  # K split evenly: 784 -> 2 x 392
+    ncb = min(n, NC)
+    npan_max = (ncb + inr - 1) // inr
+    bp = np.empty(kcb * npan_max * inr, c.dtype)
+    mcb = min(m, MC)
+    mpan_max = (mcb + MR - 1) // MR
+    ap = np.empty(kcb * mpan_max * MR, c.dtype)
+    for j0 in range(0, n, NC):
+        nc = min(NC, n - j0)
+        npan = (nc + inr - 1) // inr
+        for kb in range(nkb):
+            p0 = kb * kcb
+            kc = min(kcb, k - p0)
+            first = kb == 0
+            last = kb == nkb - 1
+            for jp in prange(npan):
+                jj = j0 + jp * inr
+                _pack_b_panel(b, u(ldb), tb, u(p0), u(kc), u(jj), u(min(inr, n - jj)), nr, bp, u(jp * kc * inr))
+            for i0 in range(0, m, MC):
+                mc = min(MC, m - i0)
+                mpan = (mc + MR - 1) // MR
+                for ip in prange(mpan):
+                    ii = i0 + ip * MR
+                    _pack_a_panel(a, u(lda), ta, u(ii), u(min(MR, m - ii)), u(p0), u(kc), ap, u(ip * kc * MR))
+                for jp in prange(npan):
+                    _prefer_512bit_vectors()
+                    t = np.empty(MR * inr, c.dtype)
+                    jj = j0 + jp * inr
+                    cols = min(inr, n - jj)
+                    for ip in range(mpan):
+                        ii = i0 + ip * MR
+                        rows = min(MR, m - ii)
+                        full = rows == MR and cols == inr
+                        if full:  # one call site: an edge tile goes to the scratch t
+                            dst, pc, ldc = c, u(ii * n + jj), u(n)
+                        else:
+                            dst, pc, ldc = t, u(0), nr
+                        _micro_kernel(u(kc), ap, u(ip * kc * MR), bp, u(jp * kc * inr), nr,
+                                      dst, pc, ldc, full and not first, bias, u(jj),
+                                      full and last and use_bias, full and last and relu)
+                        if not full:
+                            _store_edge(t, nr, u(rows), u(cols), c, u(ii * n + jj), u(n), _U1,
+                                        not first, bias, u(jj), _U0, last and use_bias, last and relu)
+
+
+@njit(cache=True, parallel=True, fastmath={"contract", "reassoc"})
+def _gemm_dot(a, lda, b, ldb, tb, m, n, k, c, bias, use_bias, relu):
+    """Narrow N, A not transposed (``x @ w`` with 10 columns): each C[i, j] is a
+    dot product of row i of A with column j of op(B), vectorized along K; four
+    rows of A share each load of B.  op(B) is first copied transposed (N x K),
+    which is small since N is."""
+    u = np.uint64
+    z = _zero(c)
+    bt = np.empty(n * k, c.dtype)
+    for j in range(n):
+        for p in range(k):
+            bt[j * k + p] = b[u(j * ldb + p)] if tb else b[u(p * ldb + j)]
+    uk = u(k)
+    for blk in prange((m + 3) // 4):
+        i0 = blk * 4
+        rows = min(4, m - i0)
+        # rows past the end repeat the last row (computed, not stored)
+        o0 = u(i0 * lda)
+        o1 = u(min(i0 + 1, m - 1) * lda)
+        o2 = u(min(i0 + 2, m - 1) * lda)
+        o3 = u(min(i0 + 3, m - 1) * lda)
+        for j in range(n):
+            q = u(j) * uk
+            s0 = s1 = s2 = s3 = z
+            for p in range(uk):
+                bv = bt[q + p]
+                s0 += a[o0 + p] * bv
+                s1 += a[o1 + p] * bv
+                s2 += a[o2 + p] * bv
+                s3 += a[o3 + p] * bv
+            if use_bias:
+                bj = bias[j]
+                s0 += bj
+                s1 += bj
+                s2 += bj
+                s3 += bj
+            if relu:
+                s0 = max(s0, z)
+                s1 = max(s1, z)
+                s2 = max(s2, z)
+                s3 = max(s3, z)
+            c[u(i0 * n + j)] = s0
+            if rows > 1:
+                c[u((i0 + 1) * n + j)] = s1
+            if rows > 2:
+                c[u((i0 + 2) * n + j)] = s2
+            if rows > 3:
+                c[u((i0 + 3) * n + j)] = s3
+
+
+@njit(cache=True, parallel=True)
+def _gemm_narrow_ta(a, lda, b, ldb, tb, m, n, k, c, bias, use_bias, relu):
+    """Narrow N with A transposed (``x.T @ dy``, dy with 10 columns): the
+    transposed problem C.T = op(B).T @ a, whose long side M runs along the
+    vector registers.  op(B).T (N x K, small) is packed into MR-tall panels;
+    the rows of a are read in place as the B-panel of the micro-kernel (row
+    stride lda); each NR x MR tile is written to C transposed."""
+    u = np.uint64
+    nr = _nr(c)
+    inr = np.int64(nr)
+    z = _zero(c)
+    npan = (n + MR - 1) // MR
+    ap = np.empty(npan * MR * k, c.dtype)
+    for jp in range(npan):
+        # op(b).T[j, p] = op(b)[p, j]: pack with the opposite transpose flag
+        _pack_a_panel(b, u(ldb), not tb, u(jp * MR), u(min(MR, n - jp * MR)), _U0, u(k), ap, u(jp * MR * k))
+    mfull = m // inr
+    for blk in prange(mfull):
+        _prefer_512bit_vectors()
+        t = np.empty(MR * inr, c.dtype)
+        i0 = blk * inr
+        for jp in range(npan):
+            j0 = jp * MR
+            _micro_kernel(u(k), ap, u(jp * MR * k), a, u(i0), u(lda),
+                          t, _U0, nr, False, bias, _U0, False, False)
+            # t[r, cc] = C[i0 + cc, j0 + r]
+            _store_edge(t, nr, u(min(MR, n - j0)), nr, c, u(i0 * n + j0), _U1, u(n),
+                        False, bias, u(j0), _U1, use_bias, relu)
+    # the last rows (fewer than NR): plain loops
+    for i in range(mfull * inr, m):
+        for j in range(n):
+            s = z
+            for p in range(k):
+                bv = b[u(j * ldb + p)] if tb else b[u(p * ldb + j)]
+                s += a[u(p * lda + i)] * bv
+            if use_bias:
+                s += bias[j]
+            if relu:
+                s = max(s, z)
+            c[u(i * n + j)] = s
+
+
+def gemm(a, b, transpose_a, transpose_b, out, bias=None, relu=False):
+    """out = op(a) @ op(b) (+ bias) (then ReLU); C-contiguous 2-D arrays of one dtype.
+
+    Chooses the narrow paths when op(b) has at most ``NARROW_N`` columns.
+    """
+    m, n = out.shape
+    k = a.shape[0] if transpose_a else a.shape[1]
+    lda, ldb = a.shape[1], b.shape[1]
+    af, bf, cf = a.reshape(-1), b.reshape(-1), out.reshape(-1)
+    use_bias = bias is not None
+    if use_bias:
+        if not bias.flags.writeable:  # keep one compiled specialization (it is small)
+            bias = bias.copy()
+    else:
+        bias = cf[:1]
+    ta, tb, relu = bool(transpose_a), bool(transpose_b), bool(relu)
+    if n <= NARROW_N:
+        if ta:
+            _gemm_narrow_ta(af, lda, bf, ldb, tb, m, n, k, cf, bias, use_bias, relu)
+        else:
+            _gemm_dot(af, lda, bf, ldb, tb, m, n, k, cf, bias, use_bias, relu)
+    else:
+        _gemm_blocked(af, lda, ta, bf, ldb, tb, m, n, k, cf, bias, use_bias, relu)
+    return out

@@ -1,0 +1,125 @@
+"""Tests of the Numba backend's internals: GEMM tile and block edges, the
+narrow paths, the fused epilogue across K blocks, threads, the on-disk cache.
+
+The broad comparison of every backend with NumPy is tests/test_kernels.py.
+"""
+
+import inspect
+import pathlib
+
+import numpy as np
+import pytest
+
+numba = pytest.importorskip("numba")
+
+from tapegrad.kernels import numba_backend, numba_gemm as G  # noqa: E402
+
+MR, NR, KC = G.MR, G.NR_F32, G.KC
+
+
+def ref(a, b, ta, tb):
+    a = a.astype(np.float64)
+    b = b.astype(np.float64)
+    return (a.T if ta else a) @ (b.T if tb else b)
+
+
+def check(m, k, n, ta, tb, dtype, bias=False, relu=False, seed=0):
+    r = np.random.default_rng(seed)
+    a = r.standard_normal((k, m) if ta else (m, k)).astype(dtype)
+    b = r.standard_normal((n, k) if tb else (k, n)).astype(dtype)
+    bv = r.standard_normal(n).astype(dtype) if bias else None
+    out = np.full((m, n), np.nan, dtype)
+    G.gemm(a, b, ta, tb, out, bias=bv, relu=relu)
+    want = ref(a, b, ta, tb)
+    if bias:
+        want = want + bv
+    if relu:
+        want = np.maximum(want, 0)
+    scale = np.abs(a).max() * np.abs(b).max() * k + 1
+    tol = 1e-6 if dtype == np.float32 else 1e-14
+    assert np.all(np.isfinite(out))
+    assert np.abs(out - want).max() <= tol * scale * 4, (m, k, n, ta, tb)
+
+
+EDGES = [1, MR - 1, MR, MR + 1, NR + 1]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m", EDGES)
+@pytest.mark.parametrize("n", [1, NR - 1, NR + 1, 2 * NR + 3])
+def test_tile_edges(dtype, m, n):
+    for ta in (False, True):
+        for tb in (False, True):
+            check(m, 7, n, ta, tb, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("k", [1, KC - 1, KC + 1, 2 * KC + 5])
+def test_k_block_edges(dtype, k):
+    check(G.MC + 5, k, 2 * NR + 1, False, True, dtype)
+    check(MR + 1, k, NR + 1, True, False, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(128, 512, 10), (512, 128, 10), (5, 3, 16), (NR + 3, 9, 13)])
+def test_narrow_paths(dtype, shape):
+    m, k, n = shape
+    for ta in (False, True):
+        for tb in (False, True):
+            check(m, k, n, ta, tb, dtype)
+
+
+@pytest.mark.parametrize("n", [10, 3 * NR + 1])
+def test_epilogue_applied_once_across_k_blocks(n):
+    # the bias and relu must be added after the last K block only
+    check(2 * MR + 1, 2 * KC + 3, n, False, False, np.float32, bias=True, relu=True)
+    check(2 * MR + 1, 5, n, False, False, np.float64, bias=True, relu=False)
+
+
+def test_readonly_inputs():
+    r = np.random.default_rng(1)
+    a = r.standard_normal((33, 40)).astype(np.float32)
+    b = r.standard_normal((40, 17)).astype(np.float32)
+    bias = r.standard_normal(17).astype(np.float32)
+    for x in (a, b, bias):
+        x.flags.writeable = False
+    out = np.empty((33, 17), np.float32)
+    G.gemm(a, b, False, False, out, bias=bias, relu=True)
+    np.testing.assert_allclose(out, np.maximum(a @ b + bias, 0), rtol=1e-5, atol=1e-5)
+
+
+def test_threads_give_identical_results():
+    r = np.random.default_rng(2)
+    a = r.standard_normal((300, 500)).astype(np.float32)
+    b = r.standard_normal((500, 260)).astype(np.float32)
+    be = numba_backend.backend
+    old = be.get_num_threads()
+    results = []
+    try:
+        for t in (1, 2):
+            be.set_num_threads(t)
+            assert be.get_num_threads() == min(t, numba.config.NUMBA_NUM_THREADS)
+            results.append([be.matmul(a, b, False, False, np.empty((300, 260), np.float32)),
+                            be.matmul(a.T.copy(), b[:, :10].copy(), True, False,
+                                      np.empty((300, 10), np.float32))])
+    finally:
+        be.set_num_threads(old)
+    for x, y in zip(*results):
+        assert np.array_equal(x, y)
+
+
+def test_kernels_match_their_generator():
+    src = inspect.getsource(G)
+    for nr in (G.NR_F32, G.NR_F64):
+        assert G.kernel_source(G.MR, nr) in src
+
+
+def test_cache_files_written():
+    check(MR + 1, 5, NR + 1, False, False, np.float32)
+    cache = pathlib.Path(G.__file__).parent / "__pycache__"
+    names = [p.name for p in cache.glob("numba_gemm._gemm_blocked-*.nbi")]
+    assert names, "no numba cache index for _gemm_blocked"
+
+
+def test_slp_vectorizer_on():
+    assert numba.core.config.SLP_VECTORIZE == 1
