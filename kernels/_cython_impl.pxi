@@ -1,3 +1,953 @@
-# placeholder: the Cython kernels are written here
-def kernel_isa():
-    return "unknown"
+# The Cython kernels of tapegrad.  This one source is compiled twice (see
+# setup.py): ``_cython_base`` with portable flags and ``_cython_avx2`` with
+# -mavx2 -mfma; ``tapegrad.kernels.cython_backend`` picks one at run time.
+#
+# Layout of this file
+#   1. A small verbatim C block: CPU queries, OpenMP thread control, and the
+#      GEMM micro-kernels written with GCC vector extensions.
+#   2. The GEMM in Cython: packing, cache blocking, OpenMP threads (BLIS/Goto).
+#   3. The other kernels: element-wise, softmax, cross-entropy, optimizers.
+#   4. The Python entry points (def functions) the backend calls.
+
+cimport cython
+from cython.parallel cimport prange, parallel, threadid
+from libc.stdlib cimport malloc, free
+from libc.math cimport exp, expf, log, logf, sqrt, sqrtf
+
+ctypedef fused floating:
+    float
+    double
+
+
+cdef extern from *:
+    """
+    #include <stdlib.h>
+    #include <string.h>
+
+    /* ---------------------------------------------------------- threads */
+    #if TAPEGRAD_OPENMP
+    #include <omp.h>
+    static int tg_omp_enabled(void) { return 1; }
+    static int tg_omp_max_threads(void) { return omp_get_max_threads(); }
+    static void tg_omp_set_threads(int n) { omp_set_num_threads(n); }
+    #else
+    static int tg_omp_enabled(void) { return 0; }
+    static int tg_omp_max_threads(void) { return 1; }
+    static void tg_omp_set_threads(int n) { (void)n; }
+    #endif
+
+    /* ---------------------------------------------------------- CPU */
+    /* Ask the CPU (cpuid, and the OS through xgetbv) what it can execute. */
+    static int tg_cpu_has(int which) {
+    #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
+        __builtin_cpu_init();
+        if (which == 2) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+        if (which == 3) return __builtin_cpu_supports("avx512f");
+    #endif
+        (void)which;
+        return 0;
+    }
+
+    /* ---------------------------------------------------------- micro-kernel
+       The only hand-vectorised code of the GEMM.  It multiplies a packed
+       panel of A (MR rows, stored k-major: a[p*MR + i]) by a packed panel of
+       B (NR columns, stored k-major: b[p*NR + j]) and keeps the MR x NR block
+       of C in registers: MR rows of two vectors V of NR/2 lanes each.  Each
+       step p loads two vectors of B, broadcasts MR scalars of A, and does
+       2*MR fused multiply-adds (GCC contracts `acc += a*b` into vfmadd).
+       At the end it writes C once: optionally adding the old C (when an
+       earlier k-block already contributed), a bias row, and applying relu.
+       The same body is stamped out for each element type / vector width. */
+    #define TG_DEFINE_UKERNEL(NAME, T, V, VI, MR, ATTR)                          \\
+    ATTR static void NAME(long kc, const T *restrict a, const T *restrict b,     \\
+                          T *restrict c, long ldc, int accumulate,               \\
+                          const T *restrict bias, int relu)                      \\
+    {                                                                            \\
+        enum { VL = sizeof(V) / sizeof(T), NR = 2 * VL };                        \\
+        V acc[MR][2];                                                            \\
+        _Pragma("GCC unroll 32")                                                 \\
+        for (int i = 0; i < MR; i++) { acc[i][0] = (V){0}; acc[i][1] = (V){0}; } \\
+        /* Start fetching the C tile we will write; for a shallow kc that is   \\
+           too late, so fetch the next tile to the right instead. */            \\
+        const T *cpf = kc >= 64 ? c : c + NR;                                    \\
+        _Pragma("GCC unroll 32")                                                 \\
+        for (int i = 0; i < MR; i++) { __builtin_prefetch(cpf + i * ldc, 1);     \\
+                                       __builtin_prefetch(cpf + i * ldc + NR - 1, 1); } \\
+        _Pragma("GCC unroll 2")                                                  \\
+        for (long p = 0; p < kc; p++) {                                          \\
+            V b0 = *(const V *)b, b1 = *(const V *)(b + VL);                     \\
+            _Pragma("GCC unroll 32")                                             \\
+            for (int i = 0; i < MR; i++) {      /* rank-1 update of the tile */  \\
+                acc[i][0] += a[i] * b0;                                          \\
+                acc[i][1] += a[i] * b1;                                          \\
+            }                                                                    \\
+            a += MR;                                                             \\
+            b += NR;                                                             \\
+        }                                                                        \\
+        V bias0 = (V){0}, bias1 = (V){0}, t;                                     \\
+        if (bias) { memcpy(&bias0, bias, sizeof(V));                             \\
+                    memcpy(&bias1, bias + VL, sizeof(V)); }                      \\
+        _Pragma("GCC unroll 32")                                                 \\
+        for (int i = 0; i < MR; i++) {          /* the write-back epilogue */    \\
+            V r0 = acc[i][0] + bias0, r1 = acc[i][1] + bias1;                    \\
+            T *ci = c + i * ldc;                                                 \\
+            if (accumulate) { memcpy(&t, ci, sizeof(V)); r0 += t;                \\
+                              memcpy(&t, ci + VL, sizeof(V)); r1 += t; }         \\
+            if (relu) {     /* keep the lanes where r > 0 (bitwise mask) */      \\
+                r0 = (V)((VI)r0 & (VI)(r0 > (V){0}));                            \\
+                r1 = (V)((VI)r1 & (VI)(r1 > (V){0}));                            \\
+            }                                                                    \\
+            memcpy(ci, &r0, sizeof(V));                                          \\
+            memcpy(ci + VL, &r1, sizeof(V));                                     \\
+        }                                                                        \\
+    }
+
+    /* ---------------------------------------------------------- narrow kernel
+       For a C only one or two vectors wide (n <= NV*VL: say 10 classes),
+       packing the big operand A would cost as much as the multiply, so this
+       kernel reads A in place (any strides) and only B, which is small, is
+       packed (k x NV*VL, zero-padded).  A tile is MR rows of NV vectors; each
+       step p broadcasts MR values of A and does MR*NV fused multiply-adds.
+       It runs over all m rows and the whole depth k, then adds the bias,
+       applies relu and stores the n valid columns of each row. */
+    #define TG_DEFINE_NARROW(NAME, T, V, VI, MR, NV, ATTR)                       \\
+    ATTR static void NAME(long m, long n, long k, const T *restrict a,           \\
+                          long rsa, long csa, const T *restrict b,               \\
+                          T *restrict c, long rsc, long csc,                     \\
+                          const T *restrict bias, int relu)                      \\
+    {                                                                            \\
+        enum { VL = sizeof(V) / sizeof(T), W = NV * VL };                        \\
+        T brow[W], out[W];                                                       \\
+        V bv[NV];                                                                \\
+        for (int j = 0; j < W; j++) brow[j] = (bias && j < n) ? bias[j] : 0;     \\
+        memcpy(bv, brow, sizeof bv);                                             \\
+        for (long i0 = 0; i0 < m; i0 += MR) {                                    \\
+            long rows = m - i0 < MR ? m - i0 : MR;                               \\
+            const T *ai = a + i0 * rsa;                                          \\
+            V acc[MR][NV];                                                       \\
+            _Pragma("GCC unroll 32")                                             \\
+            for (int i = 0; i < MR; i++)                                         \\
+                for (int v = 0; v < NV; v++) acc[i][v] = bv[v];                  \\
+            if (rows == MR && rsa == 1) {   /* A transposed: a row of MR values */ \\
+                for (long p = 0; p < k; p++) {                                   \\
+                    const T *ap = ai + p * csa;                                  \\
+                    const V *bp = (const V *)(b + p * W);                        \\
+                    __builtin_prefetch(ap + 8 * csa);   /* rows of A far apart */ \\
+                    _Pragma("GCC unroll 32")                                     \\
+                    for (int i = 0; i < MR; i++)                                 \\
+                        for (int v = 0; v < NV; v++) acc[i][v] += ap[i] * bp[v]; \\
+                }                                                                \\
+            } else if (rows == MR) {        /* a full tile: MR rows at once */   \\
+                for (long p = 0; p < k; p++) {                                   \\
+                    const T *ap = ai + p * csa;                                  \\
+                    const V *bp = (const V *)(b + p * W);                        \\
+                    _Pragma("GCC unroll 32")                                     \\
+                    for (int i = 0; i < MR; i++) {                               \\
+                        T x = ap[i * rsa];                                       \\
+                        for (int v = 0; v < NV; v++) acc[i][v] += x * bp[v];     \\
+                    }                                                            \\
+                }                                                                \\
+            } else {                        /* the last rows, one at a time */   \\
+                for (long i = 0; i < rows; i++) {                                \\
+                    V r[NV];                                                     \\
+                    for (int v = 0; v < NV; v++) r[v] = bv[v];                   \\
+                    for (long p = 0; p < k; p++) {                               \\
+                        T x = ai[i * rsa + p * csa];                             \\
+                        for (int v = 0; v < NV; v++)                             \\
+                            r[v] += x * ((const V *)(b + p * W))[v];             \\
+                    }                                                            \\
+                    memcpy(out, r, sizeof out);                                  \\
+                    for (long j = 0; j < n; j++)                                 \\
+                        c[(i0 + i) * rsc + j * csc] =                            \\
+                            (relu && !(out[j] > 0)) ? 0 : out[j];                \\
+                }                                                                \\
+                continue;                                                        \\
+            }                                                                    \\
+            for (int i = 0; i < MR; i++) {  /* write back n columns per row */   \\
+                memcpy(out, acc[i], sizeof out);                                 \\
+                for (long j = 0; j < n; j++)                                     \\
+                    c[(i0 + i) * rsc + j * csc] =                                \\
+                        (relu && !(out[j] > 0)) ? 0 : out[j];                    \\
+            }                                                                    \\
+        }                                                                        \\
+    }
+
+    typedef float  tg_v4sf  __attribute__((vector_size(16)));
+    typedef int    tg_v4si  __attribute__((vector_size(16)));
+    typedef double tg_v2df  __attribute__((vector_size(16)));
+    typedef long long tg_v2di __attribute__((vector_size(16)));
+    typedef float  tg_v8sf  __attribute__((vector_size(32)));
+    typedef int    tg_v8si  __attribute__((vector_size(32)));
+    typedef double tg_v4df  __attribute__((vector_size(32)));
+    typedef long long tg_v4di __attribute__((vector_size(32)));
+    typedef float  tg_v16sf __attribute__((vector_size(64)));
+    typedef int    tg_v16si __attribute__((vector_size(64)));
+    typedef double tg_v8df  __attribute__((vector_size(64)));
+    typedef long long tg_v8di __attribute__((vector_size(64)));
+
+    typedef void (*tg_ukr_s_t)(long, const float *, const float *, float *, long,
+                               int, const float *, int);
+    typedef void (*tg_ukr_d_t)(long, const double *, const double *, double *, long,
+                               int, const double *, int);
+    typedef void (*tg_nar_s_t)(long, long, long, const float *, long, long, const float *,
+                               float *, long, long, const float *, int);
+    typedef void (*tg_nar_d_t)(long, long, long, const double *, long, long, const double *,
+                               double *, long, long, const double *, int);
+
+    #if defined(__AVX2__) && defined(__FMA__)
+    /* The avx2 build.  256-bit (ymm) kernels: 16 accumulators of 16 ymm.
+       Its CPUs may also have AVX-512 (Intel server cores execute 512-bit
+       FMAs at full rate, so OpenBLAS uses them): 512-bit twins compiled for
+       that target alone, used only when the CPU says it has AVX-512F. */
+    #define TG_ISA_NAME "avx2"
+    TG_DEFINE_UKERNEL(tg_ukr_s_ymm, float, tg_v8sf, tg_v8si, 6, )     /*  6 x 16 */
+    TG_DEFINE_UKERNEL(tg_ukr_d_ymm, double, tg_v4df, tg_v4di, 6, )    /*  6 x 8  */
+    TG_DEFINE_NARROW(tg_nar1_s_ymm, float, tg_v8sf, tg_v8si, 12, 1, )
+    TG_DEFINE_NARROW(tg_nar2_s_ymm, float, tg_v8sf, tg_v8si, 6, 2, )
+    TG_DEFINE_NARROW(tg_nar1_d_ymm, double, tg_v4df, tg_v4di, 12, 1, )
+    TG_DEFINE_NARROW(tg_nar2_d_ymm, double, tg_v4df, tg_v4di, 6, 2, )
+    #if defined(__GNUC__) && !defined(__clang__) && (defined(__x86_64__) || defined(__i386__))
+    #define TG_HAVE_512 1
+    #define TG_AVX512 __attribute__((target("avx512f")))
+    TG_DEFINE_UKERNEL(tg_ukr_s_zmm, float, tg_v16sf, tg_v16si, 8, TG_AVX512)   /*  8 x 32 */
+    TG_DEFINE_UKERNEL(tg_ukr_d_zmm, double, tg_v8df, tg_v8di, 8, TG_AVX512)    /*  8 x 16 */
+    TG_DEFINE_NARROW(tg_nar1_s_zmm, float, tg_v16sf, tg_v16si, 16, 1, TG_AVX512)
+    TG_DEFINE_NARROW(tg_nar2_s_zmm, float, tg_v16sf, tg_v16si, 12, 2, TG_AVX512)
+    TG_DEFINE_NARROW(tg_nar1_d_zmm, double, tg_v8df, tg_v8di, 16, 1, TG_AVX512)
+    TG_DEFINE_NARROW(tg_nar2_d_zmm, double, tg_v8df, tg_v8di, 12, 2, TG_AVX512)
+    #else
+    #define TG_HAVE_512 0
+    #endif
+    #else
+    /* The portable build: 128-bit vectors (SSE2 on x86-64, NEON elsewhere). */
+    #define TG_ISA_NAME "base"
+    #define TG_HAVE_512 0
+    TG_DEFINE_UKERNEL(tg_ukr_s_xmm, float, tg_v4sf, tg_v4si, 4, )     /*  4 x 8 */
+    TG_DEFINE_UKERNEL(tg_ukr_d_xmm, double, tg_v2df, tg_v2di, 4, )    /*  4 x 4 */
+    TG_DEFINE_NARROW(tg_nar1_s_xmm, float, tg_v4sf, tg_v4si, 8, 1, )
+    TG_DEFINE_NARROW(tg_nar2_s_xmm, float, tg_v4sf, tg_v4si, 4, 2, )
+    TG_DEFINE_NARROW(tg_nar1_d_xmm, double, tg_v2df, tg_v2di, 8, 1, )
+    TG_DEFINE_NARROW(tg_nar2_d_xmm, double, tg_v2df, tg_v2di, 4, 2, )
+    #endif
+
+    /* The kernels in use and their shapes, chosen by tg_select(). */
+    static tg_ukr_s_t tg_s_fn;  static int tg_s_mr, tg_s_nr;
+    static tg_ukr_d_t tg_d_fn;  static int tg_d_mr, tg_d_nr;
+    static tg_nar_s_t tg_s_nar[2];  static tg_nar_d_t tg_d_nar[2];
+    static const char *tg_isa = "none";
+    #define TG_USE(S, D, MR, NR)                                                 \
+        tg_s_fn = tg_ukr_s_##S; tg_s_mr = MR; tg_s_nr = NR;                      \
+        tg_d_fn = tg_ukr_d_##S; tg_d_mr = MR; tg_d_nr = NR / 2;                  \
+        tg_s_nar[0] = tg_nar1_s_##S; tg_s_nar[1] = tg_nar2_s_##S;                \
+        tg_d_nar[0] = tg_nar1_d_##S; tg_d_nar[1] = tg_nar2_d_##S;
+
+    /* wide = 1: use the 512-bit kernels when compiled and supported. */
+    static const char *tg_select(int wide) {
+    #if defined(__AVX2__) && defined(__FMA__)
+    #if TG_HAVE_512
+        if (wide && tg_cpu_has(3)) {
+            TG_USE(zmm, zmm, 8, 32)
+            return tg_isa = "avx512";
+        }
+    #endif
+        TG_USE(ymm, ymm, 6, 16)
+        return tg_isa = "avx2";
+    #else
+        (void)wide;
+        TG_USE(xmm, xmm, 4, 8)
+        return tg_isa = "base";
+    #endif
+    }
+
+    static void tg_ukernel_s(long kc, const float *a, const float *b, float *c, long ldc,
+                             int acc, const float *bias, int relu)
+    { tg_s_fn(kc, a, b, c, ldc, acc, bias, relu); }
+    static void tg_ukernel_d(long kc, const double *a, const double *b, double *c, long ldc,
+                             int acc, const double *bias, int relu)
+    { tg_d_fn(kc, a, b, c, ldc, acc, bias, relu); }
+    static void tg_narrow_s(int nv, long m, long n, long k, const float *a, long rsa, long csa,
+                            const float *b, float *c, long rsc, long csc,
+                            const float *bias, int relu)
+    { tg_s_nar[nv - 1](m, n, k, a, rsa, csa, b, c, rsc, csc, bias, relu); }
+    static void tg_narrow_d(int nv, long m, long n, long k, const double *a, long rsa, long csa,
+                            const double *b, double *c, long rsc, long csc,
+                            const double *bias, int relu)
+    { tg_d_nar[nv - 1](m, n, k, a, rsa, csa, b, c, rsc, csc, bias, relu); }
+
+    /* 64-byte aligned scratch memory for the packed panels. */
+    static void *tg_alloc(size_t bytes) {
+        void *p = NULL;
+        if (posix_memalign(&p, 64, bytes ? bytes : 64) != 0) return NULL;
+        return p;
+    }
+    """
+    int tg_omp_enabled() noexcept nogil
+    int tg_omp_max_threads() noexcept nogil
+    void tg_omp_set_threads(int n) noexcept nogil
+    int tg_cpu_has(int which) noexcept nogil
+    const char *tg_select(int wide) noexcept nogil
+    const char *TG_ISA_NAME
+    int TG_HAVE_512
+    int tg_s_mr, tg_s_nr, tg_d_mr, tg_d_nr
+    void tg_ukernel_s(long kc, const float *a, const float *b, float *c, long ldc,
+                      int acc, const float *bias, int relu) noexcept nogil
+    void tg_ukernel_d(long kc, const double *a, const double *b, double *c, long ldc,
+                      int acc, const double *bias, int relu) noexcept nogil
+    void tg_narrow_s(int nv, long m, long n, long k, const float *a, long rsa, long csa,
+                     const float *b, float *c, long rsc, long csc,
+                     const float *bias, int relu) noexcept nogil
+    void tg_narrow_d(int nv, long m, long n, long k, const double *a, long rsa, long csa,
+                     const double *b, double *c, long rsc, long csc,
+                     const double *bias, int relu) noexcept nogil
+    void *tg_alloc(size_t nbytes) noexcept nogil
+
+
+# ======================================================================
+# Module state: thread count and cache-block sizes
+# ======================================================================
+cdef int g_threads = max(1, tg_omp_max_threads())
+# Block sizes (elements).  KC: depth of one packed panel pair, so an A
+# micro-panel (MR x KC) and a B micro-panel (KC x NR) sit in L1 together;
+# MC: rows of the packed A block kept in L2; NC: columns of the packed B
+# panel kept in L3.  K is split into equal parts no longer than KC.
+# Index 0: float32, 1: float64 (measured on an AVX-512 Xeon, 48 KiB L1d,
+# 2 MiB L2 per core: a 512 x 32 float32 B micro-panel streams from L2 at
+# one vector per 8 FMAs, which it sustains).
+cdef Py_ssize_t[2] g_kc = [512, 256]
+cdef Py_ssize_t[2] g_mc = [288, 288]
+cdef Py_ssize_t g_nc = 4096
+# Below this many flops (2*m*n*k) a GEMM runs on one thread.
+cdef double g_parallel_flops = 4e6
+# Element-wise loops go parallel above this many elements.
+cdef Py_ssize_t g_parallel_elems = 1 << 17
+
+tg_select(1)
+
+
+def cpu_supports_avx2_fma():
+    """True when this CPU (and OS) can run AVX2 and FMA instructions."""
+    return bool(tg_cpu_has(2))
+
+
+def cpu_supports_avx512f():
+    """True when this CPU (and OS) can run AVX-512F instructions."""
+    return bool(tg_cpu_has(3))
+
+
+def build_isa():
+    """The instruction set this extension was compiled for: "base" or "avx2"."""
+    return TG_ISA_NAME.decode()
+
+
+def select_kernels(bint wide=True):
+    """Choose the micro-kernels: the widest the CPU runs when ``wide``.
+
+    Returns the name of the choice ("base", "avx2" or "avx512").
+    """
+    return tg_select(wide).decode()
+
+
+def kernel_info():
+    """The micro-kernel tile shapes and block sizes in use (a dict)."""
+    return {
+        "build": TG_ISA_NAME.decode(),
+        "isa": tg_select_name(),
+        "float32_tile": (tg_s_mr, tg_s_nr),
+        "float64_tile": (tg_d_mr, tg_d_nr),
+        "kc": (g_kc[0], g_kc[1]), "mc": (g_mc[0], g_mc[1]), "nc": g_nc,
+        "openmp": bool(tg_omp_enabled()),
+        "threads": g_threads,
+    }
+
+
+cdef object tg_select_name():
+    if tg_s_nr == 32:
+        return "avx512"
+    return "avx2" if tg_s_nr == 16 else "base"
+
+
+def set_blocking(Py_ssize_t kc=0, Py_ssize_t mc=0, Py_ssize_t nc=0, dtype="float32"):
+    """Override the cache-block sizes of one dtype (for tuning); 0 keeps a value."""
+    global g_nc
+    cdef int d = 0 if str(dtype) == "float32" else 1
+    if kc > 0:
+        g_kc[d] = kc
+    if mc > 0:
+        g_mc[d] = mc
+    if nc > 0:
+        g_nc = nc
+
+
+def openmp_enabled():
+    """True when the extension was compiled with OpenMP."""
+    return bool(tg_omp_enabled())
+
+
+def set_num_threads(int n):
+    """Threads for the parallel kernels (OpenMP), at least 1."""
+    global g_threads
+    g_threads = max(1, n)
+    tg_omp_set_threads(g_threads)
+
+
+def get_num_threads():
+    """Threads the parallel kernels use."""
+    return g_threads
+
+
+# ======================================================================
+# GEMM (BLIS / Goto design)
+# ======================================================================
+# C (m x n) = A (m x k) @ B (k x n), every operand given by a pointer and a
+# (row, column) stride pair, so a transpose is just a swap of strides.  The
+# loops, outermost first:
+#   jc: columns of C in blocks of NC        -> pack B[pc:pc+kc, jc:jc+nc]
+#    pc: depth in blocks of KC              (shared by the threads)
+#     ic: rows of C in blocks of MC         -> pack A[ic:ic+mc, pc:pc+kc]
+#                                              (one block per thread: prange)
+#      jr: NR-wide micro-panels of B
+#       ir: MR-tall micro-panels of A       -> micro-kernel on an MR x NR tile
+# Packing copies each block into the order the micro-kernel reads it, padded
+# with zeros to whole tiles, so the micro-kernel never sees an edge.
+
+cdef inline void ukernel(Py_ssize_t kc, const floating *a, const floating *b,
+                         floating *c, Py_ssize_t ldc, bint accumulate,
+                         const floating *bias, bint relu) noexcept nogil:
+    if floating is float:
+        tg_ukernel_s(kc, a, b, c, ldc, accumulate, bias, relu)
+    else:
+        tg_ukernel_d(kc, a, b, c, ldc, accumulate, bias, relu)
+
+
+cdef void pack_a(Py_ssize_t mc, Py_ssize_t kc, const floating *a,
+                 Py_ssize_t rsa, Py_ssize_t csa, floating *dst,
+                 Py_ssize_t mr) noexcept nogil:
+    """Copy A[0:mc, 0:kc] into micro-panels of mr rows, k-major, zero-padded."""
+    cdef Py_ssize_t ir, i, p, rows
+    cdef const floating *src
+    cdef floating *d
+    cdef Py_ssize_t t
+    for t in range((mc + mr - 1) // mr):
+        ir = t * mr
+        rows = min(mr, mc - ir)
+        d = dst + ir * kc
+        if csa == 1:      # rows of A are contiguous: read along k
+            for i in range(rows):
+                src = a + (ir + i) * rsa
+                for p in range(kc):
+                    d[p * mr + i] = src[p]
+        else:             # A is transposed (rsa == 1): read along i
+            for p in range(kc):
+                src = a + ir * rsa + p * csa
+                for i in range(rows):
+                    d[p * mr + i] = src[i * rsa]
+        if rows < mr:
+            for p in range(kc):
+                for i in range(rows, mr):
+                    d[p * mr + i] = 0
+
+
+cdef void pack_b_panel(Py_ssize_t kc, Py_ssize_t cols, const floating *b,
+                       Py_ssize_t rsb, Py_ssize_t csb, floating *d,
+                       Py_ssize_t nr) noexcept nogil:
+    """Copy B[0:kc, 0:cols] (cols <= nr) into one k-major micro-panel."""
+    cdef Py_ssize_t j, p
+    cdef const floating *src
+    if csb == 1:          # rows of B are contiguous: copy nr at a time
+        for p in range(kc):
+            src = b + p * rsb
+            for j in range(cols):
+                d[p * nr + j] = src[j]
+            for j in range(cols, nr):
+                d[p * nr + j] = 0
+    else:                 # B is transposed (rsb == 1): read along k
+        for j in range(cols):
+            src = b + j * csb
+            for p in range(kc):
+                d[p * nr + j] = src[p * rsb]
+        if cols < nr:
+            for p in range(kc):
+                for j in range(cols, nr):
+                    d[p * nr + j] = 0
+
+
+cdef void macro_kernel(Py_ssize_t mc, Py_ssize_t nc, Py_ssize_t kc,
+                       const floating *ap, const floating *bp,
+                       floating *c, Py_ssize_t rsc, Py_ssize_t csc,
+                       bint accumulate, const floating *bias, bint bias_on_rows,
+                       bint relu, Py_ssize_t mr, Py_ssize_t nr) noexcept nogil:
+    """All MR x NR tiles of one packed A block times one packed B panel.
+
+    Whole tiles of a row-major C go straight to C (the micro-kernel adds the
+    bias and applies relu as it writes); edge tiles and tiles of a
+    transposed C go through a small buffer, of which only the valid part is
+    written back, with the same epilogue.
+    """
+    cdef floating tile[16 * 32]
+    cdef Py_ssize_t jr, ir, i, j, rows, cols, t, ti, tj
+    cdef Py_ssize_t nti = (mc + mr - 1) // mr, ntj = (nc + nr - 1) // nr
+    cdef floating v
+    cdef floating *ct
+    cdef const floating *bias_c = bias if not bias_on_rows else NULL
+    # Usual order: down the columns of tiles, so one B micro-panel stays in
+    # L1 while the A block streams from L2.  When the whole B panel is small
+    # (a shallow k), walk C row by row instead: the writes to C then stream.
+    cdef bint by_rows = kc * nc * <Py_ssize_t> sizeof(floating) <= 32768
+    for t in range(nti * ntj):
+        if by_rows:
+            ti = t // ntj
+            tj = t - ti * ntj
+        else:
+            tj = t // nti
+            ti = t - tj * nti
+        jr = tj * nr
+        cols = min(nr, nc - jr)
+        ir = ti * mr
+        rows = min(mr, mc - ir)
+        ct = c + ir * rsc + jr * csc
+        if rows == mr and cols == nr and csc == 1 and not bias_on_rows:
+            ukernel(kc, ap + ir * kc, bp + jr * kc, ct, rsc, accumulate,
+                    bias_c + jr if bias_c != NULL else NULL, relu)
+        else:
+            ukernel(kc, ap + ir * kc, bp + jr * kc, tile, nr, False, NULL, False)
+            for i in range(rows):
+                for j in range(cols):
+                    v = tile[i * nr + j]
+                    if accumulate:
+                        v = v + ct[i * rsc + j * csc]
+                    if bias != NULL:
+                        v = v + (bias[ir + i] if bias_on_rows else bias[jr + j])
+                    if relu and not v > 0:
+                        v = 0
+                    ct[i * rsc + j * csc] = v
+
+
+cdef int gemm(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+              const floating *a, Py_ssize_t rsa, Py_ssize_t csa,
+              const floating *b, Py_ssize_t rsb, Py_ssize_t csb,
+              floating *c, Py_ssize_t rsc, Py_ssize_t csc,
+              const floating *bias, bint bias_on_rows, bint relu,
+              int nthreads) noexcept nogil:
+    """C = A @ B (+ bias, relu) with packing, cache blocking and threads.
+
+    Returns -1 when scratch memory cannot be allocated, else 0.
+    """
+    cdef Py_ssize_t mr, nr, kc_max, mc, nc_max, nparts, nblocks_m
+    cdef Py_ssize_t jc, pc, nc, kc, ib, jb, ic, mcb, nbp
+    cdef floating *bpack
+    cdef floating *apack
+    cdef floating *abuf
+    cdef const floating *bias_blk
+    cdef bint first, last
+    cdef int tid
+    cdef Py_ssize_t kcb, mcb_max
+    if floating is float:
+        mr = tg_s_mr
+        nr = tg_s_nr
+        kcb = g_kc[0]
+        mcb_max = g_mc[0]
+    else:
+        mr = tg_d_mr
+        nr = tg_d_nr
+        kcb = g_kc[1]
+        mcb_max = g_mc[1]
+    if 2.0 * m * n * k < g_parallel_flops:
+        nthreads = 1
+    # Split k into equal parts of at most KC (784 -> 2 x 392, not 384 + 400).
+    nparts = (k + kcb - 1) // kcb
+    kc_max = (k + nparts - 1) // nparts
+    nc_max = min(g_nc, (n + nr - 1) // nr * nr)
+    # Rows per A block: at most MC, and at least one block per thread.
+    nblocks_m = (m + mcb_max - 1) // mcb_max
+    if nblocks_m % nthreads:
+        nblocks_m += nthreads - nblocks_m % nthreads
+    mc = (m + nblocks_m - 1) // nblocks_m
+    mc = (mc + mr - 1) // mr * mr
+    nblocks_m = (m + mc - 1) // mc
+
+    bpack = <floating *> tg_alloc(kc_max * nc_max * sizeof(floating))
+    apack = <floating *> tg_alloc(nthreads * mc * kc_max * sizeof(floating))
+    if bpack == NULL or apack == NULL:
+        free(bpack)
+        free(apack)
+        return -1
+    cdef Py_ssize_t bj, bp
+    for bj in range((n + g_nc - 1) // g_nc):
+        jc = bj * g_nc
+        nc = min(g_nc, n - jc)
+        nbp = (nc + nr - 1) // nr
+        for bp in range(nparts):
+            pc = bp * kc_max
+            kc = min(kc_max, k - pc)
+            first = pc == 0
+            last = pc + kc == k
+            # Pack the B panel, micro-panel by micro-panel, on all threads.
+            for jb in prange(nbp, num_threads=nthreads, schedule="static"):
+                pack_b_panel(kc, min(nr, nc - jb * nr),
+                             b + pc * rsb + (jc + jb * nr) * csb, rsb, csb,
+                             bpack + jb * nr * kc, nr)
+            # Each thread packs its own A blocks and runs the macro-kernel.
+            for ib in prange(nblocks_m, num_threads=nthreads, schedule="static"):
+                tid = threadid()
+                abuf = apack + tid * mc * kc_max
+                ic = ib * mc
+                mcb = min(mc, m - ic)
+                pack_a(mcb, kc, a + ic * rsa + pc * csa, rsa, csa, abuf, mr)
+                bias_blk = NULL            # the epilogue runs after the last k-block
+                if last and bias != NULL:
+                    bias_blk = bias + ic if bias_on_rows else bias + jc
+                macro_kernel(mcb, nc, kc, abuf, bpack,
+                             c + ic * rsc + jc * csc, rsc, csc, not first,
+                             bias_blk, bias_on_rows, relu and last, mr, nr)
+    free(bpack)
+    free(apack)
+    return 0
+
+
+cdef int gemm_narrow(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                     const floating *a, Py_ssize_t rsa, Py_ssize_t csa,
+                     const floating *b, Py_ssize_t rsb, Py_ssize_t csb,
+                     floating *c, Py_ssize_t rsc, Py_ssize_t csc,
+                     const floating *bias, bint relu, int nv, int nthreads) noexcept nogil:
+    """C = A @ B for a C of n <= nv vectors' width: pack only B, read A in place.
+
+    The rows are split into one contiguous chunk per thread.
+    """
+    cdef Py_ssize_t w, chunk, nchunks, t, r0
+    cdef floating *bp
+    if floating is float:
+        w = nv * (tg_s_nr // 2)
+    else:
+        w = nv * (tg_d_nr // 2)
+    bp = <floating *> tg_alloc(k * w * sizeof(floating))
+    if bp == NULL:
+        return -1
+    pack_b_panel(k, n, b, rsb, csb, bp, w)
+    if 2.0 * m * n * k < g_parallel_flops:
+        nthreads = 1
+    chunk = (m + nthreads - 1) // nthreads
+    chunk = (chunk + 15) // 16 * 16
+    nchunks = (m + chunk - 1) // chunk
+    for t in prange(nchunks, num_threads=nthreads, schedule="static"):
+        r0 = t * chunk
+        if floating is float:
+            tg_narrow_s(nv, min(chunk, m - r0), n, k, a + r0 * rsa, rsa, csa, bp,
+                        c + r0 * rsc, rsc, csc, bias, relu)
+        else:
+            tg_narrow_d(nv, min(chunk, m - r0), n, k, a + r0 * rsa, rsa, csa, bp,
+                        c + r0 * rsc, rsc, csc, bias, relu)
+    free(bp)
+    return 0
+
+
+cdef int gemm_auto(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                   const floating *a, Py_ssize_t rsa, Py_ssize_t csa,
+                   const floating *b, Py_ssize_t rsb, Py_ssize_t csb,
+                   floating *c, Py_ssize_t rsc, Py_ssize_t csc,
+                   const floating *bias, bint relu, int nthreads) noexcept nogil:
+    """Run C = A @ B, or C^T = B^T @ A^T when that fills the tiles better.
+
+    A narrow C (say n = 10 classes) would leave most lanes of an NR-wide
+    tile empty; computed transposed, those 10 columns become rows of an
+    MR-tall tile instead, which wastes far less.
+    """
+    cdef Py_ssize_t mr, nr
+    cdef double eff_direct, eff_swap
+    if floating is float:
+        mr = tg_s_mr
+        nr = tg_s_nr
+    else:
+        mr = tg_d_mr
+        nr = tg_d_nr
+    if n < nr:                  # narrow C: at most two vectors wide
+        return gemm_narrow(m, n, k, a, rsa, csa, b, rsb, csb, c, rsc, csc,
+                           bias, relu, 1 if 2 * n <= nr else 2, nthreads)
+    # fraction of computed tile entries that are real entries of C
+    eff_direct = (<double> m / ((m + mr - 1) // mr * mr)) * (<double> n / ((n + nr - 1) // nr * nr))
+    eff_swap = (<double> n / ((n + mr - 1) // mr * mr)) * (<double> m / ((m + nr - 1) // nr * nr))
+    if eff_swap > 1.25 * eff_direct:
+        return gemm(n, m, k, b, csb, rsb, a, csa, rsa, c, csc, rsc,
+                    bias, True, relu, nthreads)
+    return gemm(m, n, k, a, rsa, csa, b, rsb, csb, c, rsc, csc,
+                bias, False, relu, nthreads)
+
+
+# ======================================================================
+# Element-wise kernels, softmax, cross-entropy, optimizers
+# ======================================================================
+cdef inline int threads_for(Py_ssize_t n) noexcept nogil:
+    return g_threads if n >= g_parallel_elems else 1
+
+
+cdef inline floating fexp(floating x) noexcept nogil:
+    if floating is float:
+        return expf(x)
+    else:
+        return exp(x)
+
+
+cdef inline floating flog(floating x) noexcept nogil:
+    if floating is float:
+        return logf(x)
+    else:
+        return log(x)
+
+
+cdef inline floating fsqrt(floating x) noexcept nogil:
+    if floating is float:
+        return sqrtf(x)
+    else:
+        return sqrt(x)
+
+
+cdef void softmax_row(const floating *x, floating *y, Py_ssize_t c) noexcept nogil:
+    cdef Py_ssize_t j
+    cdef floating mx = x[0]
+    cdef floating s = 0
+    for j in range(1, c):
+        if x[j] > mx:
+            mx = x[j]
+    for j in range(c):
+        y[j] = fexp(x[j] - mx)
+        s = s + y[j]
+    s = 1 / s
+    for j in range(c):
+        y[j] = y[j] * s
+
+
+cdef floating xent_row(const floating *x, Py_ssize_t label, floating scale,
+                       floating *g, Py_ssize_t c) noexcept nogil:
+    """Loss of one row; writes (softmax - onehot) * scale into g."""
+    cdef Py_ssize_t j
+    cdef floating mx = x[0]
+    cdef floating s = 0
+    cdef floating log_sum, inv
+    for j in range(1, c):                 # 1. the max, for stability
+        if x[j] > mx:
+            mx = x[j]
+    for j in range(c):                    # 2. exp of shifted logits and their sum
+        g[j] = fexp(x[j] - mx)
+        s = s + g[j]
+    log_sum = flog(s)
+    inv = scale / s
+    for j in range(c):                    # 3. gradient, scaled
+        g[j] = g[j] * inv
+    g[label] = g[label] - scale
+    return log_sum - (x[label] - mx)
+
+
+# ======================================================================
+# Python entry points
+# ======================================================================
+def _check(int rc):
+    if rc != 0:
+        raise MemoryError("tapegrad cython kernels: could not allocate packing buffers")
+
+
+def matmul(const floating[:, ::1] a, const floating[:, ::1] b,
+           bint transpose_a, bint transpose_b, floating[:, ::1] out):
+    """out = op(a) @ op(b), op = transpose when its flag is set.
+
+    A BLIS/Goto GEMM: blocks of A and B are packed into the order the
+    register-tiled micro-kernel reads them (a transpose costs nothing extra:
+    it only changes how the packing reads), cache-blocked so each packed
+    block stays in L1/L2/L3, and split over OpenMP threads by row blocks.
+    """
+    cdef Py_ssize_t m = out.shape[0], n = out.shape[1]
+    cdef Py_ssize_t k = a.shape[0] if transpose_a else a.shape[1]
+    cdef Py_ssize_t lda = a.shape[1], ldb = b.shape[1]
+    cdef int rc
+    with nogil:
+        rc = gemm_auto(m, n, k,
+                       &a[0, 0], 1 if transpose_a else lda, lda if transpose_a else 1,
+                       &b[0, 0], 1 if transpose_b else ldb, ldb if transpose_b else 1,
+                       &out[0, 0], n, 1, NULL, False, g_threads)
+    _check(rc)
+
+
+def dense_forward(const floating[:, ::1] x, const floating[:, ::1] w,
+                  const floating[::1] b, bint relu, floating[:, ::1] out):
+    """out = relu?(x @ w + b), the bias and relu fused into the GEMM.
+
+    They are applied by the micro-kernel as it writes each finished tile of
+    the output (after the last k-block), while the tile is still in
+    registers: no extra pass over ``out``.  ``b`` may be None.
+    """
+    cdef Py_ssize_t m = out.shape[0], n = out.shape[1], k = x.shape[1]
+    cdef const floating *bias = NULL
+    cdef int rc
+    if b is not None:
+        bias = &b[0]
+    with nogil:
+        rc = gemm_auto(m, n, k, &x[0, 0], k, 1, &w[0, 0], n, 1,
+                       &out[0, 0], n, 1, bias, relu, g_threads)
+    _check(rc)
+
+
+def relu(const floating[::1] x, floating[::1] out):
+    """out = max(x, 0), one pass over a flat array.
+
+    NaN propagates as in NumPy's maximum (only values <= 0 become 0).
+    """
+    cdef Py_ssize_t i, n = x.shape[0]
+    cdef const floating *xp = &x[0]
+    cdef floating *op = &out[0]
+    cdef floating v
+    cdef int nt = threads_for(n)
+    for i in prange(n, nogil=True, num_threads=nt, schedule="static"):
+        v = xp[i]
+        op[i] = 0 if v <= 0 else v
+
+
+def relu_backward(const floating[::1] grad_out, const floating[::1] x, floating[::1] out):
+    """out = grad_out where x > 0, else 0: the chain rule through relu.
+
+    relu passes its input through where it was positive, so the gradient
+    flows back unchanged there and is blocked elsewhere.
+    """
+    cdef Py_ssize_t i, n = x.shape[0]
+    cdef const floating *gp = &grad_out[0]
+    cdef const floating *xp = &x[0]
+    cdef floating *op = &out[0]
+    cdef int nt = threads_for(n)
+    for i in prange(n, nogil=True, num_threads=nt, schedule="static"):
+        op[i] = gp[i] if xp[i] > 0 else 0
+
+
+def softmax(const floating[:, ::1] logits, floating[:, ::1] out):
+    """Row-wise softmax: exp(x - max) / sum(exp(x - max)).
+
+    Subtracting the row max first makes every exponent <= 0, so nothing
+    overflows even for logits of magnitude 1e4; the result is unchanged.
+    """
+    cdef Py_ssize_t i, n = logits.shape[0], c = logits.shape[1]
+    cdef const floating *xp = &logits[0, 0]
+    cdef floating *op = &out[0, 0]
+    cdef int nt = threads_for(n * c)
+    for i in prange(n, nogil=True, num_threads=nt, schedule="static"):
+        softmax_row(xp + i * c, op + i * c, c)
+
+
+def softmax_cross_entropy(const floating[:, ::1] logits, const long long[::1] labels,
+                          double scale, floating[::1] loss_out, floating[:, ::1] grad_out):
+    """Fused softmax + cross-entropy: per-row loss and its gradient.
+
+    One pass per row (kept in cache): the max, exp(x - max) and its sum s,
+    the loss log(s) - (x[label] - max), and the gradient
+    (softmax - onehot) * scale.  Shifting by the max keeps it finite.
+    """
+    cdef Py_ssize_t i, n = logits.shape[0], c = logits.shape[1]
+    cdef const floating *xp = &logits[0, 0]
+    cdef const long long *lp = &labels[0]
+    cdef floating *gp = &grad_out[0, 0]
+    cdef floating *lossp = &loss_out[0]
+    cdef floating sc = <floating> scale
+    cdef int nt = threads_for(n * c)
+    for i in prange(n, nogil=True, num_threads=nt, schedule="static"):
+        lossp[i] = xent_row(xp + i * c, <Py_ssize_t> lp[i], sc, gp + i * c, c)
+
+
+def bias_grad(const floating[:, ::1] grad_out, floating[::1] out):
+    """out[j] = sum_i grad_out[i, j]: the gradient of a broadcast bias.
+
+    Rows are added one after another into a row of accumulators (in
+    float64), so every read is contiguous and the inner loop vectorises.
+    """
+    cdef Py_ssize_t i, j, n = grad_out.shape[0], m = grad_out.shape[1]
+    cdef const floating *g = &grad_out[0, 0]
+    cdef const floating *row
+    cdef double *acc = <double *> malloc(m * sizeof(double))
+    if acc == NULL:
+        raise MemoryError()
+    with nogil:
+        for j in range(m):
+            acc[j] = 0
+        for i in range(n):
+            row = g + i * m
+            for j in range(m):
+                acc[j] += row[j]
+        for j in range(m):
+            out[j] = <floating> acc[j]
+    free(acc)
+
+
+def sgd_update(floating[::1] param, const floating[::1] grad, floating[::1] velocity,
+               double lr, double momentum, bint nesterov):
+    """One SGD step in place, one pass over the parameters.
+
+    Without momentum: w -= lr*g.  With momentum (Keras): v = momentum*v - lr*g,
+    then w += v, or w += momentum*v - lr*g for Nesterov's look-ahead.
+    """
+    cdef Py_ssize_t i, n = param.shape[0]
+    cdef floating *w = &param[0]
+    cdef const floating *g = &grad[0]
+    cdef floating *v = NULL
+    cdef floating lr_ = <floating> lr, mu = <floating> momentum
+    cdef floating vi
+    cdef int nt = threads_for(n)
+    if velocity is not None:
+        v = &velocity[0]
+    if v == NULL:
+        for i in prange(n, nogil=True, num_threads=nt, schedule="static"):
+            w[i] = w[i] - lr_ * g[i]
+    elif nesterov:
+        for i in prange(n, nogil=True, num_threads=nt, schedule="static"):
+            vi = mu * v[i] - lr_ * g[i]
+            v[i] = vi
+            w[i] = w[i] + (mu * vi - lr_ * g[i])
+    else:
+        for i in prange(n, nogil=True, num_threads=nt, schedule="static"):
+            vi = mu * v[i] - lr_ * g[i]
+            v[i] = vi
+            w[i] = w[i] + vi
+
+
+def rmsprop_update(floating[::1] param, const floating[::1] grad, floating[::1] v,
+                   double lr, double rho, double eps):
+    """One RMSprop step in place: v = rho*v + (1-rho)*g^2; w -= lr*g/sqrt(v+eps).
+
+    Dividing by the running root-mean-square of the gradient gives each
+    weight its own step size; one fused pass reads g, v, w once.
+    """
+    cdef Py_ssize_t i, n = param.shape[0]
+    cdef floating *w = &param[0]
+    cdef const floating *g = &grad[0]
+    cdef floating *vp = &v[0]
+    cdef floating lr_ = <floating> lr, rho_ = <floating> rho, eps_ = <floating> eps
+    cdef floating one_minus_rho = <floating> (1.0 - rho)
+    cdef floating vi, gi
+    cdef int nt = threads_for(n)
+    for i in prange(n, nogil=True, num_threads=nt, schedule="static"):
+        gi = g[i]
+        vi = rho_ * vp[i] + one_minus_rho * gi * gi
+        vp[i] = vi
+        w[i] = w[i] - lr_ * gi / fsqrt(vi + eps_)
+
+
+def adam_update(floating[::1] param, const floating[::1] grad, floating[::1] m,
+                floating[::1] v, double lr, double beta1, double beta2, double eps,
+                long long step):
+    """One Adam step in place (Keras semantics), one pass over the parameters.
+
+    m and v are running means of g and g^2; the bias correction for their
+    zero start is folded into the step size alpha = lr*sqrt(1-b2^t)/(1-b1^t),
+    then w -= alpha * m / (sqrt(v) + eps).
+    """
+    cdef Py_ssize_t i, n = param.shape[0]
+    cdef floating *w = &param[0]
+    cdef const floating *g = &grad[0]
+    cdef floating *mp = &m[0]
+    cdef floating *vp = &v[0]
+    cdef double alpha_d = lr * sqrt(1.0 - beta2 ** step) / (1.0 - beta1 ** step)
+    cdef floating alpha = <floating> alpha_d
+    cdef floating c1 = <floating> (1.0 - beta1), c2 = <floating> (1.0 - beta2)
+    cdef floating eps_ = <floating> eps
+    cdef floating gi, mi, vi
+    cdef int nt = threads_for(n)
+    for i in prange(n, nogil=True, num_threads=nt, schedule="static"):
+        gi = g[i]
+        mi = mp[i] + (gi - mp[i]) * c1
+        vi = vp[i] + (gi * gi - vp[i]) * c2
+        mp[i] = mi
+        vp[i] = vi
+        w[i] = w[i] - alpha * mi / (fsqrt(vi) + eps_)

@@ -1,0 +1,246 @@
+"""Internals of the Cython backend: tile edges, both builds, threads.
+
+The shared tests (tests/test_kernels.py) compare every backend with NumPy
+through the public API; these go under it, to the extension modules: the
+portable build and the AVX2 build (with its 256-bit and, where the CPU has
+them, 512-bit micro-kernels) must agree with NumPy on shapes that straddle
+every tile and cache-block boundary, and one thread must agree with two.
+"""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+cython_backend = pytest.importorskip("tapegrad.kernels.cython_backend")
+if cython_backend._ext is None:
+    pytest.skip("the Cython kernels are not compiled", allow_module_level=True)
+
+from tapegrad.kernels import _cython_base  # noqa: E402
+
+DTYPES = [np.float32, np.float64]
+
+
+def _variants():
+    """(name, module, wide) for every micro-kernel set this CPU can run."""
+    out = [("base", _cython_base, False)]
+    try:
+        from tapegrad.kernels import _cython_avx2
+    except ImportError:
+        return out
+    if _cython_base.cpu_supports_avx2_fma():
+        out.append(("avx2", _cython_avx2, False))
+        if _cython_base.cpu_supports_avx512f():
+            out.append(("avx512", _cython_avx2, True))
+    return out
+
+
+VARIANTS = _variants()
+
+
+@pytest.fixture(params=VARIANTS, ids=[v[0] for v in VARIANTS])
+def ext(request):
+    name, module, wide = request.param
+    chosen = module.select_kernels(wide)
+    assert chosen == name
+    yield module
+    # restore what the backend chose at import
+    if module is cython_backend._ext:
+        module.select_kernels(os.environ.get("TAPEGRAD_CYTHON_ISA", "auto") != "avx2")
+
+
+def tile_shape(ext, dtype):
+    info = ext.kernel_info()
+    return info["float32_tile" if dtype == np.float32 else "float64_tile"]
+
+
+def check(ours, a64, b64, dtype, k):
+    ref = a64 @ b64
+    scale = np.abs(a64) @ np.abs(b64)
+    eps = np.finfo(dtype).eps
+    bound = 32 * eps * max(1.0, np.sqrt(k)) * scale + np.finfo(dtype).tiny
+    err = np.abs(ours.astype(np.float64) - ref)
+    assert np.all(err <= bound), f"max error {err.max():.3g} (k={k})"
+
+
+def run_matmul(ext, m, k, n, ta, tb, dtype, seed=0):
+    r = np.random.default_rng(seed)
+    a = r.standard_normal((k, m) if ta else (m, k)).astype(dtype)
+    b = r.standard_normal((n, k) if tb else (k, n)).astype(dtype)
+    a.flags.writeable = False  # inputs are read-only memoryviews
+    b.flags.writeable = False
+    out = np.full((m, n), np.nan, dtype)
+    ext.matmul(a, b, ta, tb, out)
+    a64 = a.astype(np.float64)
+    b64 = b.astype(np.float64)
+    check(out, a64.T if ta else a64, b64.T if tb else b64, dtype, k)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_tile_edges(ext, dtype):
+    """m, n, k one below, at and above MR, NR, 2*NR and the split of k."""
+    mr, nr = tile_shape(ext, dtype)
+    ms = sorted({1, mr - 1, mr, mr + 1, 2 * mr + 3})
+    ns = sorted({1, nr // 2, nr - 1, nr, nr + 1, 2 * nr + 5})
+    ks = [1, 2, 17]
+    for m in ms:
+        for n in ns:
+            for k in ks:
+                for ta in (False, True):
+                    for tb in (False, True):
+                        run_matmul(ext, m, k, n, ta, tb, dtype, seed=m + 7 * n + 31 * k)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m,k,n", [(1, 1, 1), (17, 31, 33), (129, 257, 65), (128, 784, 512),
+                                   (784, 128, 512), (128, 512, 10), (128, 10, 512),
+                                   (512, 128, 10), (10, 300, 700)])
+def test_shapes_all_transposes(ext, dtype, m, k, n):
+    for ta in (False, True):
+        for tb in (False, True):
+            run_matmul(ext, m, k, n, ta, tb, dtype, seed=1)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cache_block_boundaries(ext, dtype):
+    """k across several KC blocks, m across MC blocks, n across NC blocks."""
+    old = ext.kernel_info()
+    d = 0 if dtype == np.float32 else 1
+    try:
+        ext.set_blocking(kc=24, mc=3 * tile_shape(ext, dtype)[0], nc=2 * tile_shape(ext, dtype)[1],
+                         dtype=np.dtype(dtype).name)
+        for m, k, n in [(50, 73, 97), (7, 48, 200), (61, 25, 64)]:
+            run_matmul(ext, m, k, n, False, False, dtype, seed=m)
+            run_matmul(ext, m, k, n, True, True, dtype, seed=n)
+    finally:
+        ext.set_blocking(kc=old["kc"][d], mc=old["mc"][d], nc=old["nc"],
+                         dtype=np.dtype(dtype).name)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [1, 10, 33])
+def test_dense_forward_fused_epilogue(ext, dtype, n):
+    """Bias and relu applied in the GEMM write-back, also across k blocks."""
+    r = np.random.default_rng(3)
+    for m, k in [(128, 784), (13, 5), (40, 600)]:
+        x = r.standard_normal((m, k)).astype(dtype)
+        w = r.standard_normal((k, n)).astype(dtype)
+        b = r.standard_normal(n).astype(dtype)
+        for bias in (b, None):
+            for relu in (False, True):
+                out = np.full((m, n), np.nan, dtype)
+                ext.dense_forward(x, w, bias, relu, out)
+                ref = x.astype(np.float64) @ w.astype(np.float64)
+                if bias is not None:
+                    ref = ref + b
+                if relu:
+                    ref = np.maximum(ref, 0)
+                tol = 1e-4 if dtype == np.float32 else 1e-11
+                np.testing.assert_allclose(out, ref, rtol=tol, atol=tol * np.sqrt(k))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_threads_agree(ext, dtype):
+    """1 and 2 OpenMP threads give the same result (the same sums, split by rows)."""
+    r = np.random.default_rng(4)
+    before = ext.get_num_threads()
+    try:
+        for m, k, n in [(300, 200, 260), (128, 784, 512), (1000, 64, 10)]:
+            a = r.standard_normal((m, k)).astype(dtype)
+            b = r.standard_normal((k, n)).astype(dtype)
+            outs = []
+            for t in (1, 2):
+                ext.set_num_threads(t)
+                out = np.empty((m, n), dtype)
+                ext.matmul(a, b, False, False, out)
+                outs.append(out)
+            np.testing.assert_array_equal(outs[0], outs[1])
+        x = r.standard_normal(300_001).astype(dtype)
+        outs = []
+        for t in (1, 2):
+            ext.set_num_threads(t)
+            out = np.empty_like(x)
+            ext.relu(x, out)
+            outs.append(out)
+        np.testing.assert_array_equal(outs[0], outs[1])
+    finally:
+        ext.set_num_threads(before)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_cross_entropy_extreme_logits(ext, dtype):
+    z = np.array([[1e4, -1e4, 0.0], [-1e4, -1e4, -1e4], [3.0, 1.0, 2.0]], dtype)
+    labels = np.array([1, 2, 0], np.int64)
+    loss = np.empty(3, dtype)
+    grad = np.empty_like(z)
+    ext.softmax_cross_entropy(z, labels, 0.5, loss, grad)
+    z64 = z.astype(np.float64)
+    shifted = z64 - z64.max(axis=1, keepdims=True)
+    lse = np.log(np.exp(shifted).sum(axis=1))
+    ref_loss = lse - shifted[np.arange(3), labels]
+    p = np.exp(shifted - lse[:, None])
+    p[np.arange(3), labels] -= 1
+    assert np.all(np.isfinite(loss)) and np.all(np.isfinite(grad))
+    np.testing.assert_allclose(loss, ref_loss, rtol=1e-6)
+    np.testing.assert_allclose(grad, 0.5 * p, atol=1e-7)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bias_grad_and_optimizers(ext, dtype):
+    r = np.random.default_rng(5)
+    g = r.standard_normal((257, 33)).astype(dtype)
+    out = np.empty(33, dtype)
+    ext.bias_grad(g, out)
+    np.testing.assert_allclose(out, g.astype(np.float64).sum(axis=0),
+                               rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-5)
+    n = 200_003  # large enough to run in parallel
+    w0 = r.standard_normal(n).astype(dtype)
+    grad = r.standard_normal(n).astype(dtype)
+    m0 = r.standard_normal(n).astype(dtype) * 0.1
+    v0 = np.abs(r.standard_normal(n)).astype(dtype)
+    w, m, v = w0.copy(), m0.copy(), v0.copy()
+    ext.adam_update(w, grad, m, v, 1e-3, 0.9, 0.999, 1e-7, 3)
+    alpha = 1e-3 * np.sqrt(1 - 0.999 ** 3) / (1 - 0.9 ** 3)
+    m_ref = m0 + (grad - m0) * (1 - 0.9)
+    v_ref = v0 + (grad * grad - v0) * (1 - 0.999)
+    w_ref = w0 - alpha * m_ref / (np.sqrt(v_ref) + 1e-7)
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(m, m_ref, rtol=rtol, atol=1e-7)
+    np.testing.assert_allclose(w, w_ref, rtol=rtol, atol=1e-7)
+    w, vel = w0.copy(), m0.copy()
+    ext.sgd_update(w, grad, vel, 0.1, 0.9, True)
+    vel_ref = 0.9 * m0 - 0.1 * grad
+    np.testing.assert_allclose(vel, vel_ref, rtol=rtol, atol=1e-6)
+    np.testing.assert_allclose(w, w0 + 0.9 * vel_ref - 0.1 * grad, rtol=rtol, atol=1e-6)
+    w, v = w0.copy(), v0.copy()
+    ext.rmsprop_update(w, grad, v, 0.01, 0.9, 1e-7)
+    v_ref = 0.9 * v0 + 0.1 * grad * grad
+    np.testing.assert_allclose(w, w0 - 0.01 * grad / np.sqrt(v_ref + 1e-7), rtol=rtol, atol=1e-6)
+
+
+def test_isa_override_env():
+    """TAPEGRAD_CYTHON_ISA=base forces the portable build; the default picks the best."""
+    code = ("import tapegrad.kernels.cython_backend as c; "
+            "print(c._ext.__name__.rsplit('.', 1)[1], c.backend.isa)")
+    env = dict(os.environ, TAPEGRAD_CYTHON_ISA="base")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, check=True).stdout.split()
+    assert out == ["_cython_base", "base"]
+    env["TAPEGRAD_CYTHON_ISA"] = "auto"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, check=True).stdout.split()
+    assert out[1] == VARIANTS[-1][0]
+
+
+def test_backend_threads_roundtrip():
+    be = cython_backend.backend
+    before = be.get_num_threads()
+    try:
+        be.set_num_threads(1)
+        assert be.get_num_threads() == 1
+        be.set_num_threads(2)
+        assert be.get_num_threads() == 2
+    finally:
+        be.set_num_threads(before)
