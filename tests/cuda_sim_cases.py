@@ -1,0 +1,332 @@
+"""The cuda backend under Numba's CUDA simulator, against NumPy.
+
+Not collected by a plain ``pytest`` (the name does not start with test_):
+``tests/test_cuda_sim.py`` runs this file in a subprocess with
+``NUMBA_ENABLE_CUDASIM=1``, which must be set before numba is first
+imported.  To run it by hand::
+
+    NUMBA_ENABLE_CUDASIM=1 python -m pytest tests/cuda_sim_cases.py
+
+The simulator runs every CUDA thread as a Python thread, so the shapes are
+tiny and the GEMM uses small tiles (8x8 blocks of 2x2 micro-tiles, BK=4)
+to cross many tile edges; each production tile configuration is run once
+on a shape that crosses its edge too.
+"""
+
+import os
+
+os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+numba = pytest.importorskip("numba")
+if not numba.config.ENABLE_CUDASIM:
+    pytest.skip("numba was imported before NUMBA_ENABLE_CUDASIM=1 was set", allow_module_level=True)
+
+import tapegrad.kernels as K  # noqa: E402
+from tapegrad.kernels import cuda_gemm  # noqa: E402
+from tapegrad.kernels.cuda_backend import CudaBackend  # noqa: E402
+
+SMALL_TILES = cuda_gemm.Tiles(8, 8, 4, 2, 2)
+F32 = np.float32
+
+
+@pytest.fixture
+def be():
+    """The registered backend, with simulator-sized launches for the test."""
+    backend = K.get_backend("cuda")
+    saved = backend.gemm_tiles, backend.threads, backend.max_blocks
+    backend.gemm_tiles, backend.threads, backend.max_blocks = SMALL_TILES, 32, 2
+    yield backend
+    backend.gemm_tiles, backend.threads, backend.max_blocks = saved
+
+
+def rand(*shape, seed=0, scale=1.0):
+    return (np.random.default_rng(seed).standard_normal(shape) * scale).astype(F32)
+
+
+def host(x):
+    return K.to_numpy(x)
+
+
+def close(ours, ref, rtol=1e-5, atol=1e-5):
+    ours = host(ours)
+    assert ours.shape == np.shape(ref)
+    np.testing.assert_allclose(ours, ref, rtol=rtol, atol=atol)
+
+
+# ------------------------------------------------------------------ plumbing
+def test_available_and_registered():
+    assert "cuda" in K.available_backends()
+    backend = K.get_backend("cuda")
+    assert isinstance(backend, CudaBackend) and not backend.host
+    assert backend.dtypes == (np.dtype(F32),)
+
+
+def test_round_trip_and_helpers(be):
+    x = rand(3, 4)
+    d = be.asarray(x)
+    assert be.is_array(d) and not be.is_array(x)
+    assert be.asarray(d) is d  # device arrays pass through
+    np.testing.assert_array_equal(be.to_numpy(d), x)
+    np.testing.assert_array_equal(K.to_numpy(d), x)
+    assert be.is_c_contiguous(d) and be.is_writeable(d)
+    assert be.is_f_contiguous(d.T) and not be.is_c_contiguous(d.T)
+    np.testing.assert_array_equal(host(be.ascontiguous(d.T)), x.T)
+    np.testing.assert_array_equal(host(be.ascontiguous(d[:, ::2])), x[:, ::2])
+    np.testing.assert_array_equal(host(be.ascontiguous(d[1, ::3])), x[1, ::3])
+    np.testing.assert_array_equal(host(be.zeros((5, 7), F32)), np.zeros((5, 7), F32))
+    out = be.empty((2, 3), F32)
+    be.write(out, np.arange(3))  # broadcast, cast
+    np.testing.assert_array_equal(host(out), np.tile(np.arange(3, dtype=F32), (2, 1)))
+    assert be.asarray(np.arange(3)).dtype == np.int64
+    scalar = be.asarray(2.5, dtype=F32)  # 0-d stays 0-d
+    assert scalar.shape == () and host(scalar) == 2.5
+    be.write(scalar, 1.5)
+    assert host(scalar) == 1.5
+    assert be.xp.sum(d).shape == () and np.isclose(host(be.xp.sum(d)), x.sum())
+    assert be.asarray(x, dtype=np.float64).dtype == np.float64
+
+
+def test_float64_is_refused(be):
+    with pytest.raises(TypeError, match="cuda backend takes float32"):
+        K.relu(np.ones(3), backend="cuda")
+
+
+# ------------------------------------------------------------------ GEMM
+GEMM_SHAPES = [(1, 1, 1), (5, 17, 33), (17, 5, 9), (33, 1, 17), (9, 33, 1)]
+
+
+def reference(a, b, ta, tb):
+    a = a.astype(np.float64)
+    b = b.astype(np.float64)
+    return (a.T if ta else a) @ (b.T if tb else b)
+
+
+@pytest.mark.parametrize("ta", [False, True])
+@pytest.mark.parametrize("tb", [False, True])
+@pytest.mark.parametrize("m,k,n", GEMM_SHAPES)
+def test_matmul_small_tiles(be, m, k, n, ta, tb):
+    a = rand(*((k, m) if ta else (m, k)), seed=1)
+    b = rand(*((n, k) if tb else (k, n)), seed=2)
+    c = K.matmul(be.asarray(a), be.asarray(b), transpose_a=ta, transpose_b=tb, backend="cuda")
+    assert be.is_array(c)
+    close(c, reference(a, b, ta, tb), rtol=1e-5, atol=1e-5 * np.sqrt(k))
+
+
+@pytest.mark.parametrize("tiles", cuda_gemm.PRODUCTION_TILES, ids=lambda t: f"{t.BM}x{t.BN}")
+def test_production_tiles_cross_an_edge(be, tiles):
+    be.gemm_tiles = tiles
+    m, k, n = tiles.BM + 2, 9, 5  # two row blocks, ragged K slab, narrow N
+    x, w, bias = rand(m, k, seed=3), rand(k, n, seed=4), rand(n, seed=5)
+    out = K.dense_forward(x, w, bias, "relu", backend="cuda")
+    close(out, np.maximum(reference(x, w, False, False) + bias, 0))
+
+
+def test_production_tiles_transposed(be):
+    be.gemm_tiles = cuda_gemm.PRODUCTION_TILES[0]
+    a, b = rand(9, 130, seed=6), rand(5, 9, seed=7)  # op(a) 130x9, op(b) 9x5
+    close(K.matmul(a, b, transpose_a=True, transpose_b=True, backend="cuda"),
+          reference(a, b, True, True))
+
+
+def test_choose_tiles():
+    big, mid, small = cuda_gemm.PRODUCTION_TILES
+    assert cuda_gemm.choose_tiles(4096, 4096, 132) == big
+    assert cuda_gemm.choose_tiles(1024, 1024, 132) == mid
+    assert cuda_gemm.choose_tiles(128, 10, 132) == small
+    for t in cuda_gemm.PRODUCTION_TILES:
+        cuda_gemm.check_tiles(t)
+        assert cuda_gemm.threads_per_block(t) == 256
+    with pytest.raises(ValueError):
+        cuda_gemm.check_tiles(cuda_gemm.Tiles(8, 8, 3, 2, 2))
+
+
+def test_matmul_layouts_and_out(be):
+    a, b = rand(6, 5, seed=8), rand(5, 7, seed=9)
+    da, db = be.asarray(a), be.asarray(b)
+    # F-ordered device operands become transpose flags (no copy)
+    close(K.matmul(be.asarray(a.T.copy()).T, db, backend="cuda"), reference(a, b, False, False))
+    out = be.empty((6, 7), F32)
+    assert K.matmul(da, db, out=out, backend="cuda") is out
+    close(out, reference(a, b, False, False))
+    with pytest.raises(ValueError, match="out has shape"):
+        K.matmul(da, db, out=be.empty((7, 6), F32), backend="cuda")
+    # K == 0 is answered by the API through be.write
+    close(K.matmul(np.ones((3, 0), F32), np.ones((0, 4), F32), backend="cuda"), np.zeros((3, 4)))
+
+
+def test_dense_forward_variants(be):
+    x, w, bias = rand(7, 11, seed=10), rand(11, 9, seed=11), rand(9, seed=12)
+    lin = reference(x, w, False, False)
+    close(K.dense_forward(x, w, bias, "relu", backend="cuda"), np.maximum(lin + bias, 0))
+    close(K.dense_forward(x, w, bias, backend="cuda"), lin + bias)
+    close(K.dense_forward(be.asarray(x), be.asarray(w), None, "relu", backend="cuda"),
+          np.maximum(lin, 0))
+    close(K.dense_forward(np.ones((3, 0), F32), np.ones((0, 9), F32), bias, "relu",
+                          backend="cuda"), np.tile(np.maximum(bias, 0), (3, 1)))
+
+
+# ------------------------------------------------------------------ element-wise
+def test_relu_and_backward(be):
+    x = rand(10, 21, seed=13)  # 210 elements over 2 blocks of 32 threads: grid-stride
+    x[0, 0] = np.nan
+    close(K.relu(be.asarray(x), backend="cuda"), np.maximum(x, 0))
+    g = rand(10, 21, seed=14)
+    close(K.relu_backward(g, x, backend="cuda"), np.where(x > 0, g, 0))
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (5, 40), (9, 3)])
+def test_softmax(be, shape):
+    x = rand(*shape, seed=15, scale=3)
+    e = np.exp(x - x.max(1, keepdims=True))
+    close(K.softmax(x, backend="cuda"), e / e.sum(1, keepdims=True), atol=1e-6)
+
+
+def _xent_reference(x, labels):
+    x = x.astype(np.float64)
+    s = x - x.max(1, keepdims=True)
+    lse = np.log(np.exp(s).sum(1))
+    p = np.exp(s - lse[:, None])
+    p[np.arange(len(x)), labels] -= 1
+    return lse - s[np.arange(len(x)), labels], p
+
+
+@pytest.mark.parametrize("shape,scale", [((6, 10), 1.0), ((5, 37), 1e4), ((1, 1), 1.0)])
+def test_softmax_cross_entropy(be, shape, scale):
+    x = rand(*shape, seed=16, scale=scale)
+    labels = np.random.default_rng(17).integers(0, shape[1], shape[0])
+    loss_ref, grad_ref = _xent_reference(x, labels)
+    losses, grad = K.softmax_cross_entropy(be.asarray(x), be.asarray(labels), reduction="none",
+                                           backend="cuda")
+    assert np.all(np.isfinite(host(losses)))
+    close(losses, loss_ref, rtol=1e-5, atol=1e-4 * max(1.0, scale / 100))
+    close(grad, grad_ref, atol=1e-6)
+    mean, grad = K.softmax_cross_entropy(x, labels.astype(F32), backend="cuda")  # float labels
+    assert isinstance(mean, float)
+    np.testing.assert_allclose(mean, loss_ref.mean(), rtol=1e-5, atol=1e-4 * max(1.0, scale / 100))
+    close(grad, grad_ref / shape[0], atol=1e-6)
+
+
+def test_softmax_cross_entropy_checks_device_labels(be):
+    bad = be.asarray(np.array([0, 3]))
+    with pytest.raises(ValueError, match="out of range"):
+        K.softmax_cross_entropy(rand(2, 3), bad, backend="cuda")
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (19, 37), (3, 70)])
+def test_bias_grad(be, shape):
+    g = rand(*shape, seed=18)
+    close(K.bias_grad(be.asarray(g), backend="cuda"), g.sum(0), atol=1e-5)
+    close(K.bias_grad(np.ones((0, 4), F32), backend="cuda"), np.zeros(4))
+
+
+# ------------------------------------------------------------------ optimizers
+def _states(seed):
+    return [rand(7, 9, seed=seed + i) for i in range(4)]
+
+
+@pytest.mark.parametrize("momentum,nesterov", [(0.0, False), (0.9, False), (0.9, True)])
+def test_sgd(be, momentum, nesterov):
+    w, g, v, _ = _states(20)
+    dw, dv = be.asarray(w), be.asarray(v)
+    K.sgd_update(dw, g, dv if momentum else None, learning_rate=0.1, momentum=momentum,
+                 nesterov=nesterov, backend="cuda")
+    K.sgd_update(w, g, v if momentum else None, learning_rate=0.1, momentum=momentum,
+                 nesterov=nesterov, backend="numpy")
+    close(dw, w, atol=1e-6)
+    close(dv, v, atol=1e-6)
+
+
+def test_rmsprop(be):
+    w, g, v, _ = _states(30)
+    v = np.abs(v)
+    dw, dv = be.asarray(w), be.asarray(v)
+    for _ in range(2):
+        K.rmsprop_update(dw, be.asarray(g), dv, learning_rate=0.01, rho=0.9, backend="cuda")
+        K.rmsprop_update(w, g, v, learning_rate=0.01, rho=0.9, backend="numpy")
+    close(dw, w, atol=1e-6)
+    close(dv, v, atol=1e-6)
+
+
+def test_adam(be):
+    w, g, m, v = _states(40)
+    v = np.abs(v)
+    dw, dm, dv = be.asarray(w), be.asarray(m), be.asarray(v)
+    for step in (1, 2, 3):
+        K.adam_update(dw, g, dm, dv, step=step, learning_rate=0.01, backend="cuda")
+        K.adam_update(w, g, m, v, step=step, learning_rate=0.01, backend="numpy")
+    for ours, ref in ((dw, w), (dm, m), (dv, v)):
+        close(ours, ref, atol=1e-6)
+
+
+# ------------------------------------------------------------------ xp namespace
+def test_xp_elementwise(be):
+    xp = be.xp
+    a, b, c = rand(3, 1, seed=50), rand(1, 4, seed=51), rand(4, seed=52)
+    da, db, dc = be.asarray(a), be.asarray(b), be.asarray(c)
+    close(xp.add(da, db), a + b)
+    close(xp.multiply(xp.add(da, db), dc), (a + b) * c)
+    close(xp.subtract(2.0, da), 2.0 - a)
+    close(xp.true_divide(da, 4), a / 4)
+    close(xp.power(xp.abs(da), 2.0), np.abs(a) ** 2)
+    close(xp.maximum(da, 0.0), np.maximum(a, 0))
+    close(xp.minimum(db, dc), np.minimum(b, c))
+    assert host(xp.greater(da, db)).dtype == bool
+    np.testing.assert_array_equal(host(xp.greater(da, db)), a > b)
+    np.testing.assert_array_equal(host(xp.equal(dc, dc)), np.ones(4, bool))
+    for name in ("negative", "exp", "square", "abs", "sign", "tanh"):
+        close(getattr(xp, name)(dc), getattr(np, name)(c), atol=1e-6)
+    close(xp.sqrt(xp.abs(dc)), np.sqrt(np.abs(c)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        close(xp.log(be.asarray(np.array([0, 1, 2, -1], F32))), np.log(np.array([0, 1, 2, -1], F32)))
+    close(xp.clip(dc, -0.5, 0.5), np.clip(c, -0.5, 0.5))
+    # other dtypes take the host path and still give device arrays
+    ints = xp.add(be.asarray(np.arange(3)), 1)
+    assert be.is_array(ints) and ints.dtype == np.int64
+    close(xp.where(xp.greater(dc, 0.0), dc, 0.0), np.where(c > 0, c, 0))
+
+
+def test_xp_reductions(be):
+    xp = be.xp
+    x = rand(5, 70, seed=53)
+    d = be.asarray(x)
+    for axis, keepdims in ((None, False), (0, False), (1, True), ((0, 1), True)):
+        close(xp.sum(d, axis=axis, keepdims=keepdims), x.sum(axis=axis, keepdims=keepdims),
+              atol=1e-4)
+    close(xp.mean(d, axis=0), x.mean(axis=0))
+    close(xp.mean(d, axis=1, keepdims=True), x.mean(axis=1, keepdims=True))
+    close(xp.max(d), x.max())
+    close(xp.max(d, axis=0, keepdims=True), x.max(axis=0, keepdims=True))
+    close(xp.min(d, axis=1), x.min(axis=1))
+    x3 = rand(2, 3, 4, seed=54)
+    close(xp.sum(be.asarray(x3), axis=(1, 2)), x3.sum(axis=(1, 2)))
+    close(xp.sum(be.asarray(x3), axis=1), x3.sum(axis=1))  # a middle axis: host path
+    for axis in (None, 0, 1):
+        got = host(xp.argmax(d, axis=axis))
+        assert got.dtype == np.int64
+        np.testing.assert_array_equal(got, np.argmax(x, axis=axis))
+    np.testing.assert_array_equal(host(xp.argmax(be.asarray(x3), axis=1)), x3.argmax(axis=1))
+
+
+def test_xp_shapes_and_creation(be):
+    xp = be.xp
+    x = rand(3, 5, seed=55)
+    d = be.asarray(x)
+    close(xp.transpose(d), x.T)
+    close(xp.reshape(d, (5, 3)), x.reshape(5, 3))
+    close(xp.broadcast_to(be.asarray(x[:1]), (4, 3, 5)), np.broadcast_to(x[:1], (4, 3, 5)))
+    close(xp.zeros((2, 3), F32), np.zeros((2, 3)))
+    close(xp.ones_like(d), np.ones_like(x))
+    close(xp.full((4,), 2.5, F32), np.full(4, 2.5))
+    copy = xp.array(d)
+    assert copy is not d
+    close(copy, x)
+    assert xp.astype(d, np.float64).dtype == np.float64
+    assert xp.astype(be.asarray(np.arange(3)), xp.float32).dtype == np.float32
+    assert xp.float32 == np.float32 and xp.int64 == np.int64
+    close(xp.cumsum(d, axis=1), np.cumsum(x, axis=1))  # any NumPy function: host path
+    acc = be.zeros((4,), F32)
+    xp.add.at(acc, np.array([0, 2, 0]), be.asarray(np.ones(3, F32)))
+    close(acc, [2, 0, 1, 0])
