@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import tapegrad.kernels as K
+from tapegrad.kernels import _dispatch
 
 CPU_BACKENDS = ["numpy", "numba", "cython"]
 DTYPES = [np.float32, np.float64]
@@ -419,11 +420,12 @@ def test_use_sets_and_scopes_the_default():
     with K.use("numpy") as be:
         assert be.name == "numpy" and K.get_backend().name == "numpy"
     assert K.get_backend().name == before
+    saved = _dispatch._global_default[0]
     K.use("numpy")
     try:
         assert K.get_backend().name == "numpy"
     finally:
-        K.use(before)
+        _dispatch._global_default[0] = saved
 
 
 def test_unknown_backend_is_a_clear_error():
@@ -432,6 +434,7 @@ def test_unknown_backend_is_a_clear_error():
 
 
 def test_env_var_picks_the_default(monkeypatch):
+    monkeypatch.setattr(_dispatch, "_global_default", [None])
     monkeypatch.setenv("TAPEGRAD_BACKEND", "numpy")
     assert K.get_backend().name == "numpy"
 

@@ -1,0 +1,258 @@
+"""Layers: ``Dense`` (one fused kernel op), ``Flatten`` and ``Input``.
+
+A layer owns its weights (Variables) and creates them lazily, the first time
+it sees an input, because only then does it know the input's size: a
+``Dense(512)`` fed 784 features builds a (784, 512) kernel and a (512,) bias.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .. import ops, random
+from ..tensor import Variable
+
+_name_counts = {}
+
+
+def _unique_name(base):
+    n = _name_counts.get(base, 0)
+    _name_counts[base] = n + 1
+    return base if n == 0 else f"{base}_{n}"
+
+
+def _snake(name):
+    return "".join("_" + c.lower() if c.isupper() and i else c.lower() for i, c in enumerate(name))
+
+
+# ------------------------------------------------------------------ activations
+ACTIVATIONS = {
+    "relu": ops.relu,
+    "softmax": ops.softmax,
+    "sigmoid": ops.sigmoid,
+    "tanh": ops.tanh,
+    "linear": None,
+}
+
+
+def get_activation(identifier):
+    """``(name, function)`` for an activation given by name, function or None."""
+    if identifier is None:
+        return "linear", None
+    if isinstance(identifier, str):
+        if identifier.lower() not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {identifier!r}; valid names are {sorted(ACTIVATIONS)} or None")
+        return identifier.lower(), ACTIVATIONS[identifier.lower()]
+    if callable(identifier):
+        for name, fn in ACTIVATIONS.items():
+            if fn is identifier:
+                return name, fn
+        return getattr(identifier, "__name__", "custom"), identifier
+    raise TypeError(f"an activation must be a name, a function or None, got {type(identifier).__name__}")
+
+
+# ------------------------------------------------------------------ initializers
+def _fans(shape):
+    return (shape[0], shape[1]) if len(shape) == 2 else (int(np.prod(shape)),) * 2
+
+
+def glorot_uniform(shape, dtype):
+    """Uniform in [-limit, limit], limit = sqrt(6 / (fan_in + fan_out)): keeps
+    the variance of activations roughly constant from layer to layer."""
+    fan_in, fan_out = _fans(shape)
+    limit = math.sqrt(6.0 / max(1, fan_in + fan_out))
+    return random.uniform(shape, -limit, limit, dtype=dtype)
+
+
+def glorot_normal(shape, dtype):
+    fan_in, fan_out = _fans(shape)
+    return random.normal(shape, stddev=math.sqrt(2.0 / max(1, fan_in + fan_out)), dtype=dtype)
+
+
+def he_uniform(shape, dtype):
+    limit = math.sqrt(6.0 / max(1, _fans(shape)[0]))
+    return random.uniform(shape, -limit, limit, dtype=dtype)
+
+
+def he_normal(shape, dtype):
+    return random.normal(shape, stddev=math.sqrt(2.0 / max(1, _fans(shape)[0])), dtype=dtype)
+
+
+def zeros(shape, dtype):
+    return np.zeros(shape, dtype)
+
+
+def ones(shape, dtype):
+    return np.ones(shape, dtype)
+
+
+def random_normal(shape, dtype):
+    return random.normal(shape, stddev=0.05, dtype=dtype)
+
+
+def random_uniform(shape, dtype):
+    return random.uniform(shape, -0.05, 0.05, dtype=dtype)
+
+
+INITIALIZERS = {f.__name__: f for f in (glorot_uniform, glorot_normal, he_uniform, he_normal,
+                                        zeros, ones, random_normal, random_uniform)}
+
+
+def get_initializer(identifier):
+    if isinstance(identifier, str):
+        if identifier.lower() not in INITIALIZERS:
+            raise ValueError(f"unknown initializer {identifier!r}; valid names are {sorted(INITIALIZERS)}")
+        return INITIALIZERS[identifier.lower()]
+    if callable(identifier):
+        return identifier
+    raise TypeError(f"an initializer must be a name or a function(shape, dtype), got {identifier!r}")
+
+
+# ------------------------------------------------------------------ layers
+class Layer:
+    """Base class: a name, lazily built weights, and ``__call__`` -> ``call``."""
+
+    def __init__(self, name=None, input_shape=None, dtype="float32", trainable=True):
+        self.name = name or _unique_name(_snake(type(self).__name__))
+        self.built = False
+        self.dtype = np.dtype(dtype)
+        self.trainable = trainable
+        self._weights = []
+        self._input_shape = None if input_shape is None else (None, *tuple(input_shape))
+        self.output_shape = None
+
+    def add_weight(self, name, shape, initializer, trainable=True):
+        value = get_initializer(initializer)(tuple(shape), self.dtype)
+        var = Variable(value, trainable=trainable, name=f"{self.name}/{name}")
+        self._weights.append(var)
+        return var
+
+    def build(self, input_shape):
+        self.built = True
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def __call__(self, inputs, training=False):
+        x = ops.convert(inputs)
+        if x.dtype != self.dtype and x.dtype.kind in "biuf":
+            x = ops.cast(x, self.dtype)  # Keras casts inputs to the layer's dtype
+        if not self.built:
+            self.build((None, *x.shape[1:]))
+            self.output_shape = self.compute_output_shape((None, *x.shape[1:]))
+        return self.call(x)
+
+    def call(self, x):
+        return x
+
+    @property
+    def weights(self):
+        return list(self._weights)
+
+    @property
+    def trainable_weights(self):
+        return [w for w in self._weights if w.trainable] if self.trainable else []
+
+    @property
+    def non_trainable_weights(self):
+        return [w for w in self._weights if not w.trainable or not self.trainable]
+
+    def count_params(self):
+        return int(sum(w.size for w in self._weights))
+
+    def get_weights(self):
+        return [w.numpy() for w in self._weights]
+
+    def set_weights(self, arrays):
+        if len(arrays) != len(self._weights):
+            raise ValueError(f"layer {self.name!r} has {len(self._weights)} weights, got {len(arrays)} arrays")
+        for w, a in zip(self._weights, arrays):
+            w.assign(a)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"
+
+
+class Dense(Layer):
+    """``activation(x @ kernel + bias)``: a fully connected layer.
+
+    The matmul, the bias and a relu run as one fused kernel op; a softmax
+    output remembers its logits so the loss can use the fused cross-entropy.
+    """
+
+    def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
+                 bias_initializer="zeros", input_shape=None, name=None, **kwargs):
+        if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units <= 0:
+            raise ValueError(f"Dense: units must be a positive integer, got {units!r}")
+        super().__init__(name=name, input_shape=input_shape, **kwargs)
+        self.units = int(units)
+        self.activation_name, self.activation = get_activation(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = get_initializer(kernel_initializer)
+        self.bias_initializer = get_initializer(bias_initializer)
+        self.kernel = self.bias = None
+
+    def build(self, input_shape):
+        features = input_shape[-1]
+        if features is None:
+            raise ValueError(f"Dense layer {self.name!r}: the last input dimension must be known, got {input_shape}")
+        self.kernel = self.add_weight("kernel", (features, self.units), self.kernel_initializer)
+        if self.use_bias:
+            self.bias = self.add_weight("bias", (self.units,), self.bias_initializer)
+        self.built = True
+
+    def compute_output_shape(self, input_shape):
+        return (*tuple(input_shape)[:-1], self.units)
+
+    def call(self, x):
+        expected = self.kernel.shape[0]
+        if x.ndim < 2 or x.shape[-1] != expected:
+            raise ValueError(
+                f"Input of layer {self.name!r} is incompatible with the layer: expected the last axis "
+                f"to have {expected} features, but received input with shape {x.shape}"
+            )
+        lead = x.shape[:-1]
+        if x.ndim != 2:
+            x = ops.reshape(x, (-1, expected))
+        relu = self.activation_name == "relu"
+        out = ops.dense(x, self.kernel, self.bias, "relu" if relu else None)
+        if len(lead) != 1:
+            out = ops.reshape(out, (*lead, self.units))
+        if relu or self.activation is None:
+            return out
+        return self.activation(out)
+
+
+class Flatten(Layer):
+    """(N, d1, d2, ...) -> (N, d1*d2*...)."""
+
+    def compute_output_shape(self, input_shape):
+        size = None if None in input_shape[1:] else int(np.prod(input_shape[1:]))
+        return (input_shape[0], size)
+
+    def call(self, x):
+        return ops.reshape(x, (x.shape[0], -1))
+
+
+class InputLayer(Layer):
+    """Declares the input shape so a Sequential model is built right away."""
+
+    def __init__(self, shape=None, batch_size=None, name=None, dtype="float32"):
+        if shape is None:
+            raise ValueError("Input: shape is required, e.g. Input(shape=(784,))")
+        super().__init__(name=name or _unique_name("input_layer"), dtype=dtype)
+        self.shape = (batch_size, *tuple(shape))
+        self._input_shape = self.shape
+        self.output_shape = self.shape
+        self.built = True
+
+
+def Input(shape=None, batch_size=None, name=None, dtype="float32"):
+    """``keras.Input(shape=(784,))``: an input declaration for Sequential."""
+    return InputLayer(shape=shape, batch_size=batch_size, name=name, dtype=dtype)
+
+
+__all__ = ["Layer", "Dense", "Flatten", "Input", "InputLayer"]
+

@@ -1,0 +1,406 @@
+"""``Sequential``: layers in a row, plus compile / fit / evaluate / predict.
+
+``fit`` is the book's hand-written loop made general: for each batch, run the
+model under a GradientTape, compute the loss, ask the tape for the gradients
+of the weights and let the optimizer apply them.  The running means of the
+loss and metrics feed the progress line and the returned ``History``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import tempfile
+import zipfile
+
+import numpy as np
+
+from .. import ops
+from ..random import generator
+from ..tape import GradientTape
+from ..tensor import Tensor
+from . import losses as losses_module
+from . import metrics as metrics_module
+from . import optimizers as optimizers_module
+from .callbacks import Callback, History
+from .layers import InputLayer, Layer, _unique_name
+from .progress import ProgressBar, resolve_verbose
+
+
+def _host(x, what):
+    if x is None:
+        raise ValueError(f"{what} is required")
+    a = np.asarray(x.numpy() if isinstance(x, Tensor) else x)
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"{what} must be numeric, got dtype {a.dtype}")
+    if a.ndim == 0:
+        raise ValueError(f"{what} must have a batch axis, got a scalar")
+    return a
+
+
+def _positive_int(value, what):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"{what} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _batches(n, batch_size):
+    return [(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
+
+
+class Sequential:
+    """A stack of layers, each feeding the next: ``Sequential([Dense(512, "relu"), Dense(10, "softmax")])``."""
+
+    def __init__(self, layers=None, name=None):
+        self.name = name or _unique_name("sequential")
+        self.layers = []
+        self._input_shape = None
+        self.optimizer = self.loss = None
+        self.compiled_metrics = []
+        self.built = False
+        for layer in layers or []:
+            self.add(layer)
+
+    # ---------------------------------------------------------- structure
+    def add(self, layer):
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential.add expects a layer, got {type(layer).__name__}")
+        if isinstance(layer, InputLayer):
+            if self.layers or self._input_shape:
+                raise ValueError("an Input must be the first layer of a Sequential model")
+            self._input_shape = layer.shape
+        else:
+            if not self.layers and self._input_shape is None and layer._input_shape is not None:
+                self._input_shape = layer._input_shape
+            self.layers.append(layer)
+        if self._input_shape is not None:
+            self.build(self._input_shape)
+
+    def build(self, input_shape=None):
+        """Create every layer's weights for inputs of ``input_shape`` (e.g. ``(None, 784)``)."""
+        input_shape = tuple(input_shape or self._input_shape or ())
+        if len(input_shape) < 2:
+            raise ValueError(f"build: input_shape must include the batch axis, e.g. (None, 784), got {input_shape}")
+        self._input_shape = input_shape
+        shape = input_shape
+        for layer in self.layers:
+            if not layer.built:
+                layer.build(shape)
+            shape = layer.compute_output_shape(shape)
+            layer.output_shape = shape
+        self.built = bool(self.layers)
+
+    def __call__(self, inputs, training=False):
+        x = inputs
+        if not self.built and self.layers:
+            x = ops.convert(inputs)
+            self.build((None, *x.shape[1:]))
+        for layer in self.layers:
+            x = layer(x, training=training)
+        return x
+
+    call = __call__
+
+    @property
+    def weights(self):
+        return [w for layer in self.layers for w in layer.weights]
+
+    @property
+    def trainable_weights(self):
+        return [w for layer in self.layers for w in layer.trainable_weights]
+
+    @property
+    def non_trainable_weights(self):
+        return [w for layer in self.layers for w in layer.non_trainable_weights]
+
+    @property
+    def output_shape(self):
+        return self.layers[-1].output_shape if self.built else None
+
+    def count_params(self):
+        return sum(layer.count_params() for layer in self.layers)
+
+    def get_weights(self):
+        return [w.numpy() for w in self.weights]
+
+    def set_weights(self, arrays):
+        weights = self.weights
+        if len(arrays) != len(weights):
+            raise ValueError(f"the model has {len(weights)} weights, got {len(arrays)} arrays")
+        for w, a in zip(weights, arrays):
+            w.assign(a)
+
+    # ---------------------------------------------------------- summary
+    def summary(self, print_fn=None):
+        """Print the Keras table: each layer, its output shape and parameter count."""
+        print_fn = print_fn or print
+        widths = (33, 26, 15)
+        rows = []
+        for layer in self.layers:
+            shape = str(layer.output_shape) if layer.built and layer.output_shape else "?"
+            params = f"{layer.count_params():,}" if layer.built else "0 (unbuilt)"
+            rows.append((f"{layer.name} ({type(layer).__name__})", shape, params))
+
+        def line(left, mid, right, fill):
+            return left + mid.join(fill * w for w in widths) + right
+
+        def cells(values, sep):
+            texts = [f" {values[0]:<{widths[0] - 2}} ", f" {values[1]:<{widths[1] - 2}} ",
+                     f" {values[2]:>{widths[2] - 2}} "]
+            return sep + sep.join(texts) + sep
+
+        out = [f'Model: "{self.name}"', line("┏", "┳", "┓", "━"),
+               cells(("Layer (type)", "Output Shape", "Param #"), "┃"), line("┡", "╇", "┩", "━")]
+        for i, row in enumerate(rows):
+            out.append(cells(row, "│"))
+            if i < len(rows) - 1:
+                out.append(line("├", "┼", "┤", "─"))
+        out.append(line("└", "┴", "┘", "─"))
+        total = sum(w.size for w in self.weights)
+        trainable = sum(w.size for w in self.trainable_weights)
+        nbytes = sum(w.size * w.dtype.itemsize for w in self.weights)
+        tbytes = sum(w.size * w.dtype.itemsize for w in self.trainable_weights)
+        out += [f" Total params: {total:,} ({_memory(nbytes)})",
+                f" Trainable params: {trainable:,} ({_memory(tbytes)})",
+                f" Non-trainable params: {total - trainable:,} ({_memory(nbytes - tbytes)})"]
+        print_fn("\n".join(out))
+
+    # ---------------------------------------------------------- training
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None):
+        """Choose the optimizer, the loss and the metrics, by name or object."""
+        self.optimizer = optimizers_module.get(optimizer)
+        self.loss = None if loss is None else losses_module.get(loss)
+        loss_name = getattr(self.loss, "name", None)
+        if metrics is not None and not isinstance(metrics, (list, tuple)):
+            metrics = [metrics]
+        self.compiled_metrics = [metrics_module.get(m, loss_name) for m in metrics or []]
+        self._loss_tracker = metrics_module.Mean(name="loss")
+
+    def _check_compiled(self, what):
+        if self.optimizer is None or self.loss is None:
+            raise RuntimeError(f"You must call compile() with a loss before calling {what}()")
+
+    def _prepare(self, x, y, what):
+        """Host arrays, checked: lengths, features, and labels against the output."""
+        x = _host(x, f"{what}: x")
+        y = _host(y, f"{what}: y")
+        if len(x) != len(y):
+            raise ValueError(f"{what}: x and y have different lengths: {len(x)} samples vs {len(y)} labels")
+        if len(x) == 0:
+            raise ValueError(f"{what}: no data (x is empty)")
+        if not self.built:
+            self.build((None, *x.shape[1:]))
+        expected = self._input_shape[1:]
+        if tuple(x.shape[1:]) != tuple(expected) and None not in expected:
+            raise ValueError(f"{what}: the model expects inputs of shape (None, {', '.join(map(str, expected))}), "
+                             f"got x of shape {x.shape}")
+        if isinstance(self.loss, losses_module.SparseCategoricalCrossentropy):
+            classes = self.output_shape[-1]
+            losses_module._labels(y, classes)  # raises on non-integer or out-of-range labels
+        return x, y
+
+    def train_step(self, x, y):
+        """One step: forward under a tape, loss, gradients, optimizer update."""
+        if not self.built:
+            self.build((None, *np.shape(x)[1:]))
+        weights = self.trainable_weights
+        with GradientTape() as tape:
+            y_pred = self(x, training=True)
+            loss = self.loss(y, y_pred)
+        grads = tape.gradient(loss, weights)
+        self.optimizer.apply_gradients(zip(grads, weights))
+        self._update_metrics(loss, y, y_pred, len(x))
+
+    def _update_metrics(self, loss, y, y_pred, n):
+        self._loss_tracker.update_state(float(loss), sample_weight=n)
+        if self.compiled_metrics:
+            host_pred = y_pred.numpy()
+            for m in self.compiled_metrics:
+                m.update_state(y, host_pred)
+
+    def _logs(self, prefix=""):
+        logs = {prefix + "loss": float(self._loss_tracker.result())}
+        for m in self.compiled_metrics:
+            logs[prefix + m.name] = float(m.result())
+        return dict(sorted(logs.items()))
+
+    def _reset_metrics(self):
+        self._loss_tracker.reset_state()
+        for m in self.compiled_metrics:
+            m.reset_state()
+
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0):
+        """Train for ``epochs`` passes over (x, y); returns a ``History``."""
+        self._check_compiled("fit")
+        batch_size = _positive_int(32 if batch_size is None else batch_size, "batch_size")
+        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+            raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
+        verbose = resolve_verbose(verbose)
+        x, y = self._prepare(x, y, "fit")
+        if validation_data is None and validation_split:
+            if not 0 < validation_split < 1:
+                raise ValueError(f"validation_split must be in [0, 1), got {validation_split}")
+            split = int(len(x) * (1 - validation_split))
+            if split == 0 or split == len(x):
+                raise ValueError(f"validation_split={validation_split} leaves no training or no validation "
+                                 f"samples out of {len(x)}")
+            x, validation_data = x[:split], (x[split:], y[split:])
+            y = y[:split]
+        if validation_data is not None:
+            if len(validation_data) != 2:
+                raise ValueError("validation_data must be a tuple (x_val, y_val)")
+            validation_data = self._prepare(*validation_data, "fit (validation_data)")
+
+        history = History()
+        callbacks = [history, *(callbacks or [])]
+        for cb in callbacks:
+            if not isinstance(cb, Callback):
+                raise TypeError(f"callbacks must be Callback instances, got {type(cb).__name__}")
+            cb.set_model(self)
+            cb.set_params({"epochs": epochs, "steps": math.ceil(len(x) / batch_size), "verbose": verbose})
+        batches = _batches(len(x), batch_size)
+        self.stop_training = False
+        for cb in callbacks:
+            cb.on_train_begin()
+        for epoch in range(initial_epoch, epochs):
+            for cb in callbacks:
+                cb.on_epoch_begin(epoch)
+            if verbose:
+                print(f"Epoch {epoch + 1}/{epochs}")
+            order = generator().permutation(len(x)) if shuffle else None
+            self._reset_metrics()
+            bar = ProgressBar(len(batches), verbose)
+            for step, (start, stop) in enumerate(batches):
+                index = slice(start, stop) if order is None else order[start:stop]
+                xb, yb = x[index], y[index]
+                if xb.dtype != np.float32:
+                    xb = xb.astype(np.float32)
+                self.train_step(xb, yb)
+                logs = self._logs()
+                bar.update(step + 1, logs.items())
+                for cb in callbacks[1:]:
+                    cb.on_train_batch_end(step, logs)
+            logs = self._logs()
+            if validation_data is not None:
+                logs.update(self._evaluate(*validation_data, batch_size, prefix="val_"))
+                self._loss_tracker.reset_state()
+            bar.update(len(batches), sorted(logs.items()), finalize=True)
+            for cb in callbacks:
+                cb.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
+        for cb in callbacks:
+            cb.on_train_end()
+        return history
+
+    def _evaluate(self, x, y, batch_size, prefix="", bar=None):
+        self._reset_metrics()
+        for step, (start, stop) in enumerate(_batches(len(x), batch_size)):
+            xb = x[start:stop]
+            y_pred = self(xb if xb.dtype == np.float32 else xb.astype(np.float32))
+            self._update_metrics(self.loss(y[start:stop], y_pred), y[start:stop], y_pred, stop - start)
+            if bar is not None:
+                bar.update(step + 1, self._logs().items())
+        return self._logs(prefix)
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False):
+        """Loss and metrics over (x, y): ``[loss, *metrics]``, or just the loss."""
+        self._check_compiled("evaluate")
+        batch_size = _positive_int(32 if batch_size is None else batch_size, "batch_size")
+        verbose = resolve_verbose(verbose)
+        x, y = self._prepare(x, y, "evaluate")
+        bar = ProgressBar(math.ceil(len(x) / batch_size), verbose)
+        logs = self._evaluate(x, y, batch_size, bar=bar)
+        bar.update(bar.target, logs.items(), finalize=True)
+        if return_dict:
+            return logs
+        values = [logs["loss"]] + [logs[m.name] for m in self.compiled_metrics]
+        return values if self.compiled_metrics else values[0]
+
+    def predict(self, x, batch_size=None, verbose="auto"):
+        """The model's outputs for ``x`` as one NumPy array, batch by batch."""
+        batch_size = _positive_int(32 if batch_size is None else batch_size, "batch_size")
+        verbose = resolve_verbose(verbose)
+        x = _host(x, "predict: x")
+        if len(x) == 0:
+            raise ValueError("predict: no data (x is empty)")
+        if not self.built:
+            self.build((None, *x.shape[1:]))
+        batches = _batches(len(x), batch_size)
+        bar = ProgressBar(len(batches), verbose)
+        outputs = []
+        for step, (start, stop) in enumerate(batches):
+            xb = x[start:stop]
+            outputs.append(self(xb if xb.dtype == np.float32 else xb.astype(np.float32)).numpy())
+            bar.update(step + 1, ())
+        bar.update(len(batches), (), finalize=True)
+        return np.concatenate(outputs)
+
+    # ---------------------------------------------------------- weights files
+    def save_weights(self, filepath):
+        """Write every weight to a ``.npz`` file, atomically (temp file + rename)."""
+        filepath = _npz_path(filepath)
+        if not self.built:
+            raise ValueError("save_weights: the model has no weights yet; call it on data or build() it first")
+        arrays = {f"weight_{i:04d}": w.numpy() for i, w in enumerate(self.weights)}
+        arrays["names"] = np.array([w.name for w in self.weights])
+        directory = os.path.dirname(os.path.abspath(filepath))
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".npz")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, **arrays)
+            os.replace(tmp, filepath)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    def load_weights(self, filepath):
+        """Read weights saved by ``save_weights``; every count, shape and dtype is checked."""
+        filepath = _npz_path(filepath)
+        try:
+            with np.load(filepath, allow_pickle=False) as data:
+                keys = sorted(k for k in data.files if k.startswith("weight_"))
+                arrays = [data[k] for k in keys]
+        except FileNotFoundError:
+            raise
+        except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
+            raise ValueError(f"load_weights: {filepath} is not a readable weights file ({exc})") from None
+        if not self.built and arrays and arrays[0].ndim == 2:
+            self.build((None, arrays[0].shape[0]))
+        weights = self.weights
+        if len(arrays) != len(weights):
+            raise ValueError(f"load_weights: {filepath} holds {len(arrays)} arrays but the model has "
+                             f"{len(weights)} weights")
+        for i, (w, a) in enumerate(zip(weights, arrays)):
+            if a.shape != w.shape or a.dtype != w.dtype:
+                raise ValueError(f"load_weights: array {i} ({w.name}) in {filepath} has shape {a.shape} and "
+                                 f"dtype {a.dtype}, but the model expects shape {w.shape} and dtype {w.dtype}")
+        for w, a in zip(weights, arrays):
+            w.assign(a)
+
+    def __repr__(self):
+        return f"<Sequential name={self.name}, built={self.built}>"
+
+
+Model = Sequential
+
+
+def _npz_path(filepath):
+    filepath = os.fspath(filepath)
+    if not filepath.endswith(".npz"):
+        raise ValueError(f"weights files are .npz archives: the path must end in '.weights.npz' or '.npz', "
+                         f"got {filepath!r}")
+    return filepath
+
+
+def _memory(nbytes):
+    for unit in ("B", "KB", "MB", "GB"):
+        if nbytes < 1024 or unit == "GB":
+            return f"{nbytes:.2f} {unit}"
+        nbytes /= 1024
+
+
+

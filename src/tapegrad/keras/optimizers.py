@@ -1,0 +1,128 @@
+"""Optimizers: one fused, in-place kernel call per weight per step.
+
+``apply_gradients(zip(grads, weights))`` hands each Variable's own array to
+``kernels.sgd_update`` / ``rmsprop_update`` / ``adam_update``, which update
+it (and the optimizer's per-variable state, allocated on first use) in one
+pass, with no temporary arrays.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+from .. import kernels
+from ..tensor import Tensor, Variable, to_array
+
+
+class Optimizer:
+    """Base class: keeps ``iterations`` and per-variable state, keyed by id."""
+
+    name = "optimizer"
+    _slots = ()  # names of the state arrays each variable gets
+
+    def __init__(self, learning_rate, name=None):
+        learning_rate = float(learning_rate)
+        if not learning_rate >= 0:
+            raise ValueError(f"learning_rate must be >= 0, got {learning_rate}")
+        self.learning_rate = learning_rate
+        self.iterations = 0
+        self._state = {}  # id(variable) -> (variable, [state arrays])
+        if name:
+            self.name = name
+
+    def _state_for(self, var):
+        entry = self._state.get(id(var))
+        if entry is None or entry[0] is not var:
+            entry = (var, [var._backend.zeros(var.shape, var.dtype) for _ in self._slots])
+            self._state[id(var)] = entry
+        return entry[1]
+
+    def apply_gradients(self, grads_and_vars):
+        """Update each variable with its gradient; ``None`` gradients are skipped."""
+        pairs = list(grads_and_vars)
+        kept = [(g, v) for g, v in pairs if g is not None]
+        if not kept:
+            raise ValueError(f"No gradients provided for any variable: {[getattr(v, 'name', v) for _, v in pairs]}")
+        if len(kept) < len(pairs):
+            names = [v.name for g, v in pairs if g is None]
+            warnings.warn(f"Gradients do not exist for variables {names} when minimizing the loss", stacklevel=2)
+        self.iterations += 1
+        for g, var in kept:
+            if not isinstance(var, Variable):
+                raise TypeError(f"apply_gradients needs Variables, got {type(var).__name__}")
+            grad = g._data if isinstance(g, Tensor) else to_array(g, var.dtype, var._backend)
+            self._update(var, grad, self._state_for(var))
+        return self.iterations
+
+    def _update(self, var, grad, state):
+        raise NotImplementedError
+
+    def get_config(self):
+        return {"name": self.name, "learning_rate": self.learning_rate}
+
+
+class SGD(Optimizer):
+    """``w -= lr * g``; with momentum, ``v = m*v - lr*g; w += v`` (Nesterov:
+    ``w += m*v - lr*g``)."""
+
+    name = "SGD"
+
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, name=None):
+        super().__init__(learning_rate, name)
+        if not 0 <= momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+        self.momentum = float(momentum)
+        self.nesterov = bool(nesterov)
+        self._slots = ("velocity",) if self.momentum else ()
+
+    def _update(self, var, grad, state):
+        kernels.sgd_update(var._data, grad, state[0] if state else None, learning_rate=self.learning_rate,
+                           momentum=self.momentum, nesterov=self.nesterov, backend=var._backend)
+
+
+class RMSprop(Optimizer):
+    """Divide each step by a running RMS of the gradient:
+    ``v = rho*v + (1-rho)*g^2; w -= lr * g / sqrt(v + eps)``."""
+
+    name = "RMSprop"
+    _slots = ("v",)
+
+    def __init__(self, learning_rate=0.001, rho=0.9, epsilon=1e-7, name=None):
+        super().__init__(learning_rate, name)
+        self.rho = float(rho)
+        self.epsilon = float(epsilon)
+
+    def _update(self, var, grad, state):
+        kernels.rmsprop_update(var._data, grad, state[0], learning_rate=self.learning_rate,
+                               rho=self.rho, epsilon=self.epsilon, backend=var._backend)
+
+
+class Adam(Optimizer):
+    """Momentum (m) plus RMS scaling (v), both bias-corrected by the step count."""
+
+    name = "Adam"
+    _slots = ("m", "v")
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, name=None):
+        super().__init__(learning_rate, name)
+        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+
+    def _update(self, var, grad, state):
+        kernels.adam_update(var._data, grad, state[0], state[1], step=self.iterations,
+                            learning_rate=self.learning_rate, beta_1=self.beta_1, beta_2=self.beta_2,
+                            epsilon=self.epsilon, backend=var._backend)
+
+
+_BY_NAME = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam}
+
+
+def get(identifier):
+    """An optimizer from a name (``"rmsprop"``) or an Optimizer instance."""
+    if isinstance(identifier, Optimizer):
+        return identifier
+    if isinstance(identifier, str):
+        cls = _BY_NAME.get(identifier.lower())
+        if cls is None:
+            raise ValueError(f"unknown optimizer {identifier!r}; valid names are {sorted(_BY_NAME)}")
+        return cls()
+    raise TypeError(f"an optimizer must be a name or an Optimizer, got {type(identifier).__name__}")

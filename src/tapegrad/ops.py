@@ -1,0 +1,659 @@
+"""The differentiable ops: each forward next to its gradient.
+
+An op computes its output with the kernels (``tapegrad.kernels``) or the
+backend's array namespace ``xp`` and, if a tape is recording, registers a
+``backward(g, ctx, needs)`` that maps the gradient of the output ``g`` to one
+gradient per input (``None`` where ``needs`` says nobody asked).  Backward
+functions are built from these same ops, so they can be differentiated again.
+"""
+
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+
+from . import kernels
+from .kernels import get_backend
+from .tape import _recording, is_recording, record
+from .tensor import Tensor, Variable, to_array
+
+_wrap = Tensor._wrap
+
+
+# ------------------------------------------------------------------ helpers
+def convert(x, like=None):
+    """``x`` as a Tensor; Python scalars take the dtype of the tensor ``like``."""
+    if isinstance(x, Tensor):
+        return x
+    be = like._backend if like is not None else get_backend()
+    if like is not None and isinstance(x, (int, float, bool)) and not isinstance(x, np.generic):
+        dtype = like._data.dtype
+        if dtype.kind in "biu" and isinstance(x, float):
+            dtype = np.dtype("float32")
+        return _wrap(be.asarray(x, dtype=dtype), be)
+    return _wrap(to_array(x, None, be), be)
+
+
+def _pair(a, b, name):
+    """Both operands as tensors of one dtype (TF never mixes dtypes silently)."""
+    if not isinstance(a, Tensor):
+        a = convert(a, b if isinstance(b, Tensor) else None)
+    if not isinstance(b, Tensor):
+        b = convert(b, a)
+    if a._data.dtype != b._data.dtype:
+        raise TypeError(
+            f"{name}: operands have different dtypes, {a.dtype.name} and {b.dtype.name}; "
+            f"convert one with tapegrad.cast(x, {a.dtype.name!r})"
+        )
+    return a, b
+
+
+def _broadcast_check(a, b, name):
+    try:
+        return np.broadcast_shapes(a._data.shape, b._data.shape)
+    except ValueError:
+        raise ValueError(
+            f"{name}: shapes {a.shape} and {b.shape} are not compatible for broadcasting"
+        ) from None
+
+
+def _result(data, be, inputs, backward, ctx=None):
+    """Wrap the output; put the op on the tape if one is recording."""
+    out = _wrap(data, be)
+    if _recording:
+        record(out, inputs, backward, ctx)
+    return out
+
+
+def _axes(axis, ndim):
+    """Normalize an ``axis`` argument (None, int, list) to a sorted tuple."""
+    if axis is None:
+        return tuple(range(ndim))
+    if isinstance(axis, Tensor):
+        axis = axis.numpy().tolist()
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for a in axes:
+        if not -ndim <= a < builtins.max(ndim, 1):
+            raise ValueError(f"axis {a} is out of range for a tensor of rank {ndim}")
+        out.append(int(a) % builtins.max(ndim, 1))
+    return tuple(sorted(set(out)))
+
+
+def unbroadcast(grad, shape):
+    """Sum ``grad`` down to ``shape``, undoing NumPy broadcasting.
+
+    If ``b`` of shape (3,) was broadcast against (2, 3), each of its entries
+    was used twice, so its gradient is the sum of the two rows' gradients:
+    reduce over the leading axes that broadcasting added and over the axes
+    where ``shape`` has a 1.  This is the one place that rule lives.
+    """
+    shape = tuple(shape)
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    axes = tuple(range(extra)) + tuple(
+        i + extra for i, n in enumerate(shape) if n == 1 and grad.shape[i + extra] != 1
+    )
+    if axes:
+        grad = reduce_sum(grad, axis=axes, keepdims=True)
+    return reshape(grad, shape)
+
+
+# ------------------------------------------------------------------ arithmetic
+def add(a, b):
+    a, b = _pair(a, b, "add")
+    be = a._backend
+    try:
+        data = be.xp.add(a._data, b._data)
+    except ValueError:
+        _broadcast_check(a, b, "add")
+        raise
+    return _result(data, be, (a, b), _add_grad, (a.shape, b.shape))
+
+
+def _add_grad(g, shapes, needs):
+    return (unbroadcast(g, shapes[0]) if needs[0] else None,
+            unbroadcast(g, shapes[1]) if needs[1] else None)
+
+
+def subtract(a, b):
+    a, b = _pair(a, b, "subtract")
+    be = a._backend
+    try:
+        data = be.xp.subtract(a._data, b._data)
+    except ValueError:
+        _broadcast_check(a, b, "subtract")
+        raise
+    return _result(data, be, (a, b), _subtract_grad, (a.shape, b.shape))
+
+
+def _subtract_grad(g, shapes, needs):
+    return (unbroadcast(g, shapes[0]) if needs[0] else None,
+            unbroadcast(negative(g), shapes[1]) if needs[1] else None)
+
+
+def multiply(a, b):
+    a, b = _pair(a, b, "multiply")
+    be = a._backend
+    try:
+        data = be.xp.multiply(a._data, b._data)
+    except ValueError:
+        _broadcast_check(a, b, "multiply")
+        raise
+    return _result(data, be, (a, b), _multiply_grad, (a, b))
+
+
+def _multiply_grad(g, ab, needs):
+    a, b = ab  # d(ab)/da = b, d(ab)/db = a
+    return (unbroadcast(multiply(g, b), a.shape) if needs[0] else None,
+            unbroadcast(multiply(g, a), b.shape) if needs[1] else None)
+
+
+def divide(a, b):
+    a, b = _pair(a, b, "divide")
+    if a.dtype.kind in "biu":  # TF's truediv of integers gives floats
+        a, b = cast(a, "float64"), cast(b, "float64")
+    be = a._backend
+    try:
+        data = be.xp.true_divide(a._data, b._data)
+    except ValueError:
+        _broadcast_check(a, b, "divide")
+        raise
+    return _result(data, be, (a, b), _divide_grad, (a, b))
+
+
+def _divide_grad(g, ab, needs):
+    a, b = ab  # d(a/b)/da = 1/b, d(a/b)/db = -a/b^2
+    return (unbroadcast(divide(g, b), a.shape) if needs[0] else None,
+            unbroadcast(negative(divide(multiply(g, a), multiply(b, b))), b.shape) if needs[1] else None)
+
+
+def negative(x):
+    x = convert(x)
+    return _result(x._backend.xp.negative(x._data), x._backend, (x,), _negative_grad)
+
+
+def _negative_grad(g, ctx, needs):
+    return (negative(g),)
+
+
+def power(x, exponent):
+    """``x ** exponent`` for a scalar exponent."""
+    x = convert(x)
+    if isinstance(exponent, Tensor):
+        if exponent.size != 1:
+            raise TypeError("power: the exponent must be a scalar")
+        exponent = exponent.numpy().item()
+    if not isinstance(exponent, (int, float, np.number)):
+        raise TypeError(f"power: the exponent must be a number, got {type(exponent).__name__}")
+    if exponent == 2:
+        return square(x)
+    be = x._backend
+    data = be.xp.power(x._data, be.asarray(exponent, dtype=x.dtype) if x.dtype.kind == "f" else exponent)
+    return _result(data, be, (x,), _power_grad, (x, exponent))
+
+
+def _power_grad(g, ctx, needs):
+    x, p = ctx  # d(x^p)/dx = p x^(p-1)
+    return (multiply(g, multiply(power(x, p - 1), p)),)
+
+
+def square(x):
+    x = convert(x)
+    return _result(x._backend.xp.square(x._data), x._backend, (x,), _square_grad, x)
+
+
+def _square_grad(g, x, needs):
+    return (multiply(g, multiply(x, 2)),)
+
+
+def exp(x):
+    x = convert(x)
+    out = _wrap(x._backend.xp.exp(x._data), x._backend)
+    if _recording:
+        record(out, (x,), _exp_grad, out)
+    return out
+
+
+def _exp_grad(g, out, needs):
+    return (multiply(g, out),)  # d(e^x)/dx = e^x, the output itself
+
+
+def sqrt(x):
+    x = convert(x)
+    with np.errstate(invalid="ignore"):
+        out = _wrap(x._backend.xp.sqrt(x._data), x._backend)
+    if _recording:
+        record(out, (x,), _sqrt_grad, out)
+    return out
+
+
+def _sqrt_grad(g, out, needs):  # d(sqrt x)/dx = 1 / (2 sqrt x)
+    return (divide(g, multiply(out, 2)),)
+
+
+def log(x):
+    x = convert(x)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        data = x._backend.xp.log(x._data)
+    return _result(data, x._backend, (x,), _log_grad, x)
+
+
+def _log_grad(g, x, needs):
+    return (divide(g, x),)
+
+
+def abs(x):  # noqa: A001 (TF's name)
+    x = convert(x)
+    return _result(x._backend.xp.abs(x._data), x._backend, (x,), _abs_grad, x)
+
+
+def _abs_grad(g, x, needs):
+    return (multiply(g, sign(x)),)
+
+
+def sign(x):
+    x = convert(x)
+    return _wrap(x._backend.xp.sign(x._data), x._backend)  # derivative 0: not recorded
+
+
+def maximum(a, b):
+    a, b = _pair(a, b, "maximum")
+    _broadcast_check(a, b, "maximum")
+    data = a._backend.xp.maximum(a._data, b._data)
+    return _result(data, a._backend, (a, b), _maxmin_grad, (a, b, "greater_equal"))
+
+
+def minimum(a, b):
+    a, b = _pair(a, b, "minimum")
+    _broadcast_check(a, b, "minimum")
+    data = a._backend.xp.minimum(a._data, b._data)
+    return _result(data, a._backend, (a, b), _maxmin_grad, (a, b, "less_equal"))
+
+
+def _maxmin_grad(g, ab, needs):
+    a, b, test = ab  # the gradient flows to whichever input was picked (a on ties)
+    picked_a = cast(compare(a, b, test), g.dtype)
+    return (unbroadcast(multiply(g, picked_a), a.shape) if needs[0] else None,
+            unbroadcast(multiply(g, subtract(1, picked_a)), b.shape) if needs[1] else None)
+
+
+def clip_by_value(x, clip_value_min, clip_value_max):
+    x = convert(x)
+    data = x._backend.xp.clip(x._data, clip_value_min, clip_value_max)
+    return _result(data, x._backend, (x,), _clip_grad, (x, clip_value_min, clip_value_max))
+
+
+def _clip_grad(g, ctx, needs):
+    x, lo, hi = ctx  # gradient passes where x was inside [lo, hi]
+    inside = (x._data >= lo) & (x._data <= hi)
+    return (multiply(g, _wrap(inside.astype(x.dtype), x._backend)),)
+
+
+def compare(a, b, name):
+    """Element-wise comparison -> bool tensor (not differentiable)."""
+    a, b = _pair(a, b, name) if not (isinstance(a, Tensor) and isinstance(b, Tensor)) else (a, b)
+    _broadcast_check(a, b, name)
+    return _wrap(getattr(a._backend.xp, name)(a._data, b._data), a._backend)
+
+
+def cast(x, dtype):
+    """Change the dtype; float -> float keeps the gradient, as in TF."""
+    x = convert(x)
+    dtype = np.dtype(dtype)
+    if x.dtype == dtype:
+        return x
+    data = x._data.astype(dtype)
+    if dtype.kind != "f" or x.dtype.kind != "f":
+        return _wrap(data, x._backend)
+    return _result(data, x._backend, (x,), _cast_grad, x.dtype)
+
+
+def _cast_grad(g, dtype, needs):
+    return (cast(g, dtype),)
+
+
+# ------------------------------------------------------------------ shapes
+def reshape(x, shape):
+    x = convert(x)
+    shape = tuple(int(n) for n in (shape.numpy() if isinstance(shape, Tensor) else shape))
+    try:
+        data = x._data.reshape(shape)
+    except ValueError:
+        raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} ({x.size} values) into {shape}") from None
+    return _result(data, x._backend, (x,), _reshape_grad, x.shape)
+
+
+def _reshape_grad(g, shape, needs):
+    return (reshape(g, shape),)
+
+
+def transpose(x, perm=None):
+    x = convert(x)
+    perm = tuple(range(x.ndim - 1, -1, -1)) if perm is None else tuple(int(p) for p in perm)
+    data = x._backend.xp.transpose(x._data, perm)
+    return _result(data, x._backend, (x,), _transpose_grad, perm)
+
+
+def _transpose_grad(g, perm, needs):
+    return (transpose(g, tuple(np.argsort(perm))),)
+
+
+def broadcast_to(x, shape):
+    x = convert(x)
+    shape = tuple(shape)
+    try:
+        data = x._backend.xp.broadcast_to(x._data, shape)
+    except ValueError:
+        raise ValueError(f"broadcast_to: shape {x.shape} cannot be broadcast to {shape}") from None
+    return _result(data, x._backend, (x,), _broadcast_to_grad, x.shape)
+
+
+def _broadcast_to_grad(g, shape, needs):
+    return (unbroadcast(g, shape),)
+
+
+def _plain_key(key):
+    if isinstance(key, tuple):
+        return tuple(_plain_key(k) for k in key)
+    if isinstance(key, Tensor):
+        return key._data
+    if isinstance(key, list):
+        return np.asarray(key)
+    return key
+
+
+def getitem(x, key):
+    """``x[key]``: the gradient is scattered back into a zero tensor."""
+    x = convert(x)
+    key = _plain_key(key)
+    data = x._data[key]
+    if isinstance(x, Variable):
+        data = x._backend.xp.array(data)  # a snapshot, not a view of the weights
+    return _result(data, x._backend, (x,), _getitem_grad, (x.shape, key))
+
+
+def _getitem_grad(g, ctx, needs):
+    shape, key = ctx
+    return (scatter(g, key, shape),)
+
+
+def _is_basic(key):
+    keys = key if isinstance(key, tuple) else (key,)
+    return all(k is None or k is Ellipsis or isinstance(k, (int, np.integer, slice)) for k in keys)
+
+
+def scatter(g, key, shape):
+    """A zero tensor of ``shape`` with ``g`` added at ``key`` (the dual of indexing)."""
+    be = g._backend
+    data = be.zeros(shape, g.dtype)
+    if _is_basic(key):
+        data[key] = g._data
+    else:
+        be.xp.add.at(data, key, g._data)  # repeated indices add up
+    return _result(data, be, (g,), _scatter_grad, key)
+
+
+def _scatter_grad(gg, key, needs):
+    return (getitem(gg, key),)
+
+
+# ------------------------------------------------------------------ reductions
+def reduce_sum(x, axis=None, keepdims=False):
+    x = convert(x)
+    axes = _axes(axis, x.ndim)
+    data = x._backend.xp.sum(x._data, axis=axes, keepdims=keepdims)
+    return _result(data, x._backend, (x,), _reduce_sum_grad, (x.shape, axes, keepdims))
+
+
+def _reduce_sum_grad(g, ctx, needs):
+    shape, axes, keepdims = ctx  # every summed entry gets the same gradient
+    if not keepdims:
+        g = reshape(g, [1 if i in axes else n for i, n in enumerate(shape)])
+    return (broadcast_to(g, shape),)
+
+
+def reduce_mean(x, axis=None, keepdims=False):
+    x = convert(x)
+    if x.dtype.kind not in "f":
+        total = reduce_sum(x, axis, keepdims)
+        count = x.size // builtins.max(total.size, 1)
+        return _wrap(total._data // builtins.max(count, 1), x._backend)
+    axes = _axes(axis, x.ndim)
+    count = 1
+    for a in axes:
+        count *= x.shape[a]
+    data = x._backend.xp.mean(x._data, axis=axes, keepdims=keepdims)
+    return _result(data, x._backend, (x,), _reduce_mean_grad, (x.shape, axes, keepdims, count))
+
+
+def _reduce_mean_grad(g, ctx, needs):
+    shape, axes, keepdims, count = ctx
+    (gx,) = _reduce_sum_grad(g, (shape, axes, keepdims), needs)
+    return (divide(gx, count),)
+
+
+def reduce_max(x, axis=None, keepdims=False):
+    x = convert(x)
+    axes = _axes(axis, x.ndim)
+    out = _wrap(x._backend.xp.max(x._data, axis=axes, keepdims=keepdims), x._backend)
+    if _recording:
+        record(out, (x,), _reduce_max_grad, (x, out, axes, keepdims))
+    return out
+
+
+def _reduce_max_grad(g, ctx, needs):
+    x, out, axes, keepdims = ctx  # ties share the gradient equally, as in TF
+    kept = [1 if i in axes else n for i, n in enumerate(x.shape)]
+    picked = cast(compare(x, reshape(out, kept), "equal"), g.dtype)
+    share = divide(picked, reduce_sum(picked, axes, keepdims=True))
+    return (multiply(share, reshape(g, kept)),)
+
+
+def argmax(x, axis=None):
+    """Index of the largest entry along ``axis`` (TF's default axis is 0)."""
+    x = convert(x)
+    axis = 0 if axis is None else int(axis)
+    return _wrap(x._backend.xp.argmax(x._data, axis=axis).astype(np.int64), x._backend)
+
+
+# ------------------------------------------------------------------ matmul
+def matmul(a, b, transpose_a=False, transpose_b=False):
+    """``op(a) @ op(b)`` on the GEMM kernel; its gradient is two more GEMMs."""
+    a, b = _pair(a, b, "matmul")
+    if a.ndim != 2 or b.ndim != 2:
+        raise ValueError(f"matmul: both operands must be 2-D, got shapes {a.shape} and {b.shape}")
+    be = a._backend
+    data = kernels.matmul(a._data, b._data, transpose_a=transpose_a, transpose_b=transpose_b, backend=be)
+    return _result(data, be, (a, b), _matmul_grad, (a, b, transpose_a, transpose_b))
+
+
+def _matmul_grad(g, ctx, needs):
+    # For C = A @ B: dA = G @ B^T and dB = A^T @ G; with the flags set the
+    # same identities are rearranged, never copying a transposed matrix.
+    a, b, ta, tb = ctx
+    da = db = None
+    if not ta and not tb:
+        da = matmul(g, b, transpose_b=True) if needs[0] else None
+        db = matmul(a, g, transpose_a=True) if needs[1] else None
+    elif ta and not tb:
+        da = matmul(b, g, transpose_b=True) if needs[0] else None
+        db = matmul(a, g) if needs[1] else None
+    elif not ta and tb:
+        da = matmul(g, b) if needs[0] else None
+        db = matmul(g, a, transpose_a=True) if needs[1] else None
+    else:
+        da = matmul(b, g, transpose_a=True, transpose_b=True) if needs[0] else None
+        db = matmul(g, a, transpose_a=True, transpose_b=True) if needs[1] else None
+    return da, db
+
+
+# ------------------------------------------------------------------ activations
+def relu(x):
+    x = convert(x)
+    out = _wrap(kernels.relu(x._data, backend=x._backend), x._backend)
+    if _recording:
+        record(out, (x,), _relu_grad, out)
+    return out
+
+
+def _relu_grad(g, out, needs):
+    return (relu_backward(g, out),)  # relu'(x) = (x > 0) = (relu(x) > 0)
+
+
+def relu_backward(g, out):
+    """``g`` where ``out > 0``, else 0: relu's derivative applied (a kernel)."""
+    data = kernels.relu_backward(g._data, out._data, backend=g._backend)
+    return _result(data, g._backend, (g, out), _relu_backward_grad, out)
+
+
+def _relu_backward_grad(gg, out, needs):
+    return (relu_backward(gg, out) if needs[0] else None, None)  # piecewise constant in out
+
+
+def sigmoid(x):
+    x = convert(x)
+    xp = x._backend.xp
+    with np.errstate(over="ignore"):
+        data = 1 / (1 + xp.exp(-x._data))
+    out = _wrap(data.astype(x.dtype, copy=False), x._backend)
+    if _recording:
+        record(out, (x,), _sigmoid_grad, out)
+    return out
+
+
+def _sigmoid_grad(g, s, needs):
+    return (multiply(g, multiply(s, subtract(1, s))),)
+
+
+def tanh(x):
+    x = convert(x)
+    out = _wrap(x._backend.xp.tanh(x._data), x._backend)
+    if _recording:
+        record(out, (x,), _tanh_grad, out)
+    return out
+
+
+def _tanh_grad(g, t, needs):
+    return (multiply(g, subtract(1, square(t))),)
+
+
+def softmax(x, axis=-1):
+    """Softmax over the last axis on the kernel; the output remembers ``x``.
+
+    Keeping the logits on the output (``_keras_logits``, as Keras does) lets
+    a later cross-entropy skip ``log(softmax)`` and use the fused kernel.
+    """
+    x = convert(x)
+    if x.ndim == 0 or axis not in (-1, x.ndim - 1):
+        raise ValueError(f"softmax: needs rank >= 1 and axis=-1, got shape {x.shape}, axis={axis}")
+    be = x._backend
+    data = x._data if x.ndim == 2 else x._data.reshape(-1, x.shape[-1])
+    data = kernels.softmax(data, backend=be)
+    if x.ndim != 2:
+        data = data.reshape(x.shape)
+    out = _wrap(data, be)
+    out._keras_logits = x
+    if _recording:
+        record(out, (x,), _softmax_grad, out)
+    return out
+
+
+def _softmax_grad(g, s, needs):
+    # ds_i/dx_j = s_i (delta_ij - s_j), so dx = s * (g - sum(g * s))
+    return (multiply(s, subtract(g, reduce_sum(multiply(g, s), axis=-1, keepdims=True))),)
+
+
+# ------------------------------------------------------------------ fused ops
+def dense(x, w, b=None, activation=None):
+    """``activation(x @ w + b)`` as ONE op on the fused ``dense_forward`` kernel.
+
+    Backward keeps only the output: relu'(pre) = (out > 0).  Then
+    dW = x^T g, db = column sums of g and dx = g w^T, each one kernel call,
+    and dx is skipped when nothing upstream needs it (the input images).
+    """
+    x = convert(x)
+    be = x._backend
+    inputs = (x, w) if b is None else (x, w, b)
+    data = kernels.dense_forward(x._data, w._data, None if b is None else b._data,
+                                 activation, backend=be)
+    out = _wrap(data, be)
+    if _recording:
+        record(out, inputs, _dense_grad, (x, w, out if activation == "relu" else None))
+    return out
+
+
+def _dense_grad(g, ctx, needs):
+    x, w, out = ctx
+    if out is not None:
+        g = relu_backward(g, out)
+    dx = matmul(g, w, transpose_b=True) if needs[0] else None
+    dw = matmul(x, g, transpose_a=True) if needs[1] else None
+    if len(needs) == 2:
+        return dx, dw
+    return dx, dw, (bias_grad(g) if needs[2] else None)
+
+
+def bias_grad(g):
+    """Column sums of a 2-D gradient (a kernel): the gradient of a bias."""
+    data = kernels.bias_grad(g._data, backend=g._backend)
+    return _result(data, g._backend, (g,), _bias_grad_grad, g.shape)
+
+
+def _bias_grad_grad(gg, shape, needs):
+    return (broadcast_to(gg, shape),)
+
+
+def sparse_softmax_cross_entropy(logits, labels, reduction="none"):
+    """Per-row ``-log softmax(logits)[label]`` on the fused kernel.
+
+    The kernel returns the gradient of the summed loss, softmax - onehot,
+    in the same pass; backward only scales it by the incoming gradient.
+    ``reduction="mean"`` returns the batch mean as one scalar op instead
+    (what a Keras loss object does), saving the reduce_mean and its backward.
+    """
+    logits = convert(logits)
+    be = logits._backend
+    shape = logits.shape
+    flat = logits._data if logits.ndim == 2 else logits._data.reshape(-1, shape[-1])
+    host_labels = np.asarray(labels.numpy() if isinstance(labels, Tensor) else labels)
+    if logits.ndim != 2 and host_labels.ndim == logits.ndim and host_labels.shape[-1] == 1:
+        host_labels = host_labels[..., 0]
+    loss, grad = kernels.softmax_cross_entropy(flat, host_labels.reshape(-1), reduction=reduction, backend=be)
+    if reduction == "mean":
+        out = _wrap(be.asarray(np.asarray(loss, dtype=logits.dtype)), be)
+    else:
+        out = _wrap(loss if logits.ndim == 2 else loss.reshape(shape[:-1]), be)
+    if _recording:
+        record(out, (logits,), _sparse_ce_grad, (logits, host_labels, grad, reduction))
+    return out
+
+
+def _sparse_ce_grad(g, ctx, needs):
+    logits, labels, grad, reduction = ctx
+    if is_recording():  # differentiable form, for an outer tape
+        be = logits._backend
+        onehot = _wrap(be.asarray(np.eye(logits.shape[-1], dtype=logits.dtype)[labels.reshape(-1)]), be)
+        grad = subtract(softmax(logits), reshape(onehot, logits.shape))
+        if reduction == "mean":
+            grad = divide(grad, labels.size)
+    else:
+        grad = _wrap(grad.reshape(logits.shape), logits._backend)
+    if reduction == "mean":
+        return (multiply(grad, g),)
+    return (multiply(grad, reshape(g, g.shape + (1,))),)
+
+
+# ------------------------------------------------------------------ creation
+def zeros_like(x, dtype=None):
+    x = convert(x)
+    return _wrap(x._backend.zeros(x.shape, np.dtype(dtype) if dtype else x.dtype), x._backend)
+
+
+def ones_like(x, dtype=None):
+    x = convert(x)
+    data = x._backend.zeros(x.shape, np.dtype(dtype) if dtype else x.dtype)
+    data += 1
+    return _wrap(data, x._backend)

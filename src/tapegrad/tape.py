@@ -1,0 +1,206 @@
+"""GradientTape: record ops as they run, then apply the chain rule backwards.
+
+While a tape is open, every op whose inputs the tape watches appends one
+entry ``(output, inputs, backward, ctx, needs)`` to a plain list.  To get
+gradients, the tape walks that list in reverse: each entry receives the
+gradient of the target with respect to its output and its ``backward`` turns
+it into gradients for its inputs, which are summed into a dict keyed by
+tensor id.  Backward functions are written with the same differentiable ops,
+so an outer tape that is still recording sees the gradient computation too:
+that is how nested tapes give second derivatives.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+#: the tapes that are recording right now, innermost last
+_recording: list = []
+
+
+def is_recording() -> bool:
+    """True when some tape would record an op run now."""
+    return bool(_recording)
+
+
+def record(out, inputs, backward, ctx):
+    """Write an op down on every recording tape that watches one of its inputs.
+
+    ``needs[i]`` says whether input ``i`` leads back to something the tape
+    watches, so backward can skip gradients nobody asked for (for example
+    the gradient of a Dense layer's input data).
+    """
+    for tape in _recording:
+        watched = tape._watched
+        needs = []
+        hit = False
+        for x in inputs:
+            if id(x) in watched:
+                needs.append(True)
+                hit = True
+            elif x._trainable and tape._watch_accessed:
+                watched[id(x)] = x  # a trainable Variable read inside the tape
+                needs.append(True)
+                hit = True
+            else:
+                needs.append(False)
+        if hit:
+            watched[id(out)] = out
+            tape._ops.append((out, inputs, backward, ctx, needs))
+
+
+def _flatten(structure, out):
+    if isinstance(structure, (list, tuple)):
+        for s in structure:
+            _flatten(s, out)
+    elif isinstance(structure, dict):
+        for key in sorted(structure):
+            _flatten(structure[key], out)
+    else:
+        out.append(structure)
+    return out
+
+
+def _pack(structure, flat):
+    """Rebuild ``structure`` (lists/tuples/dicts) from the iterator ``flat``."""
+    if isinstance(structure, (list, tuple)):
+        items = [_pack(s, flat) for s in structure]
+        return items if isinstance(structure, list) else type(structure)(items)
+    if isinstance(structure, dict):
+        return {key: _pack(structure[key], flat) for key in sorted(structure)}
+    return next(flat)
+
+
+class GradientTape:
+    """Record operations for automatic differentiation, as ``tf.GradientTape``.
+
+        with tapegrad.GradientTape() as tape:
+            y = 2 * x + 3          # x a Variable: watched automatically
+        tape.gradient(y, x)        # -> tapegrad.Tensor(2.0, ...)
+    """
+
+    def __init__(self, persistent=False, watch_accessed_variables=True):
+        self._persistent = bool(persistent)
+        self._watch_accessed = bool(watch_accessed_variables)
+        self._watched = {}  # id -> tensor; holding the tensor keeps its id unique
+        self._ops = []
+        self._used = False
+
+    # ---------------------------------------------------------- recording
+    def __enter__(self):
+        if self in _recording:
+            raise RuntimeError("this GradientTape is already open (tapes are not re-entrant)")
+        _recording.append(self)
+        return self
+
+    def __exit__(self, *exc_info):
+        self._stop()
+        return False
+
+    def _stop(self):
+        for i in range(len(_recording) - 1, -1, -1):
+            if _recording[i] is self:
+                del _recording[i]
+
+    def watch(self, tensor):
+        """Watch a tensor (or a list of them): gradients can then be taken wrt it."""
+        from .tensor import Tensor
+
+        for t in _flatten(tensor, []):
+            if not isinstance(t, Tensor):
+                raise TypeError(f"GradientTape.watch expects tensors, got {type(t).__name__}")
+            self._watched[id(t)] = t
+
+    @contextlib.contextmanager
+    def stop_recording(self):
+        """A block in which ops are not recorded on this tape."""
+        if self not in _recording:
+            raise RuntimeError("GradientTape.stop_recording() needs the tape to be recording")
+        self._stop()
+        try:
+            yield
+        finally:
+            _recording.append(self)
+
+    def reset(self):
+        """Forget everything recorded so far."""
+        self._watched.clear()
+        self._ops.clear()
+        self._used = False
+
+    def watched_variables(self):
+        from .tensor import Variable
+
+        return tuple(t for t in self._watched.values() if isinstance(t, Variable))
+
+    # ---------------------------------------------------------- gradients
+    def gradient(self, target, sources, output_gradients=None, unconnected_gradients="none"):
+        """d(sum of target) / d(source) for each source, in the shape of ``sources``.
+
+        A source the target does not depend on gets ``None``, or zeros with
+        ``unconnected_gradients="zero"``.  A non-persistent tape can answer
+        this only once; its record is freed afterwards.
+        """
+        from . import ops
+        from .tensor import Tensor
+
+        if self._used and not self._persistent:
+            raise RuntimeError(
+                "A non-persistent GradientTape can only be used to compute one set of "
+                "gradients; use GradientTape(persistent=True) to call gradient() more than once"
+            )
+        if unconnected_gradients not in ("none", "zero"):
+            raise ValueError(f"unconnected_gradients must be 'none' or 'zero', got {unconnected_gradients!r}")
+        flat_sources = _flatten(sources, [])
+        for s in flat_sources:
+            if not isinstance(s, Tensor):
+                raise TypeError(f"gradient sources must be tensors or variables, got {type(s).__name__}")
+        targets = _flatten(target, [])
+        seeds = [None] * len(targets) if output_gradients is None else _flatten(output_gradients, [])
+        if len(seeds) != len(targets):
+            raise ValueError(f"got {len(seeds)} output_gradients for {len(targets)} targets")
+
+        was_recording = self in _recording
+        self._stop()  # backward ops are recorded by outer tapes only
+        try:
+            grads = {}
+            for t, seed in zip(targets, seeds):
+                if not isinstance(t, Tensor):
+                    raise TypeError(f"gradient target must be a tensor, got {type(t).__name__}")
+                if seed is None:
+                    seed = ops.ones_like(t)
+                else:
+                    seed = ops.convert(seed, t)
+                    if seed.shape != t.shape:
+                        raise ValueError(f"output_gradients has shape {seed.shape}, target has {t.shape}")
+                _accumulate(grads, t, seed, ops.add)
+            keep = {id(s) for s in flat_sources}
+            for out, inputs, backward, ctx, needs in reversed(self._ops):
+                key = id(out)
+                g = grads.get(key) if key in keep else grads.pop(key, None)
+                if g is None:
+                    continue
+                for x, gx in zip(inputs, backward(g, ctx, needs)):
+                    if gx is not None:
+                        _accumulate(grads, x, gx, ops.add)
+        finally:
+            if was_recording:
+                _recording.append(self)
+        result = []
+        for s in flat_sources:
+            g = grads.get(id(s)) if id(s) in self._watched else None
+            if g is None and unconnected_gradients == "zero":
+                g = ops.zeros_like(s)
+            result.append(g)
+        if not self._persistent:
+            self._used = True
+            self._ops = []
+            self._watched = {}
+        return _pack(sources, iter(result))
+
+
+def _accumulate(grads, x, g, add):
+    """grads[x] += g: a tensor used twice gets the sum of both gradients."""
+    key = id(x)
+    prev = grads.get(key)
+    grads[key] = g if prev is None else add(prev, g)

@@ -1,0 +1,298 @@
+"""Tensor and Variable: an array of the current kernel backend, plus operators.
+
+A ``Tensor`` is immutable: every operation makes a new one, and when a
+``GradientTape`` is recording, the operation is written down on the tape so
+that the chain rule can later be run backwards over it.  A ``Variable`` is the
+one mutable kind of tensor (weights): ``assign_sub`` changes its array in
+place, and a tape watches trainable Variables automatically when they are used.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import kernels
+from .kernels import get_backend
+
+# Python values become float32 / int32 tensors, as in TensorFlow; NumPy arrays
+# keep their own dtype.
+_PY_DTYPES = {np.dtype("float64"): np.dtype("float32"), np.dtype("int64"): np.dtype("int32")}
+
+
+def as_dtype(dtype):
+    """``"float32"``, ``np.float32`` or ``tapegrad.float32`` -> ``np.dtype``."""
+    if dtype is None:
+        return None
+    try:
+        return np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"{dtype!r} is not a dtype; use e.g. 'float32' or tapegrad.float32") from None
+
+
+def to_array(value, dtype=None, backend=None):
+    """Turn Python/NumPy data (or a Tensor) into an array of ``backend``."""
+    be = get_backend(backend)
+    dtype = as_dtype(dtype)
+    if isinstance(value, Tensor):
+        data = value._data
+        return data if dtype is None or data.dtype == dtype else data.astype(dtype)
+    if be.is_array(value):
+        return value if dtype is None or value.dtype == dtype else value.astype(dtype)
+    if not isinstance(value, (np.ndarray, np.generic)):
+        host = np.asarray(value)
+        if host.dtype == object:
+            raise TypeError(f"cannot convert {type(value).__name__} {value!r:.60} to a tensor")
+        if dtype is None:
+            dtype = _PY_DTYPES.get(host.dtype, host.dtype)
+        value = host
+    return be.asarray(value, dtype=dtype)
+
+
+def fresh_copy(data, backend):
+    """A new C-contiguous, writeable array of ``backend`` with ``data``'s values."""
+    xp = backend.xp
+    if backend.host:
+        return xp.array(data, copy=True, order="C")
+    return backend.asarray(np.array(kernels.to_numpy(data), copy=True, order="C"))
+
+
+class Tensor:
+    """An immutable n-d array living on a kernel backend.
+
+    Build one with ``tapegrad.constant(...)``; ops return new Tensors.  The
+    ``_keras_logits`` slot lets a softmax output remember its input so the
+    loss can use the fused, stable softmax-cross-entropy kernel (as Keras does).
+    """
+
+    __slots__ = ("_data", "_backend", "_keras_logits", "__weakref__")
+    _trainable = False  # only trainable Variables are auto-watched by tapes
+    __array_priority__ = 100  # so ndarray <op> Tensor calls our reflected op
+
+    def __init__(self, value, dtype=None):
+        be = get_backend()
+        self._data = to_array(value, dtype, be)
+        self._backend = be
+        self._keras_logits = None
+
+    @classmethod
+    def _wrap(cls, data, backend):
+        """Wrap a backend array without copying or checking (used by ops)."""
+        t = object.__new__(Tensor)
+        t._data = data
+        t._backend = backend
+        t._keras_logits = None
+        return t
+
+    # ---------------------------------------------------------- properties
+    @property
+    def shape(self):
+        return tuple(self._data.shape)
+
+    @property
+    def dtype(self):
+        return self._data.dtype
+
+    @property
+    def ndim(self):
+        return self._data.ndim
+
+    @property
+    def size(self):
+        return int(self._data.size)
+
+    @property
+    def backend(self):
+        return self._backend
+
+    def numpy(self):
+        """The values as a host NumPy array (a scalar tensor gives a 0-d array)."""
+        return np.asarray(kernels.to_numpy(self._data))
+
+    def __array__(self, dtype=None, copy=None):
+        a = self.numpy()
+        if dtype is not None:
+            a = a.astype(dtype, copy=False)
+        return a.copy() if copy else a
+
+    # ---------------------------------------------------------- conversions
+    def _scalar(self, what):
+        if self._data.size != 1:
+            raise TypeError(f"only a tensor with one element can be converted to {what}, got shape {self.shape}")
+        return self.numpy().reshape(()).item()
+
+    def __float__(self):
+        return float(self._scalar("float"))
+
+    def __int__(self):
+        return int(self._scalar("int"))
+
+    def __index__(self):
+        if self.dtype.kind not in "iu":
+            raise TypeError(f"only integer tensors can be used as an index, got {self.dtype}")
+        return int(self._scalar("an index"))
+
+    def __bool__(self):
+        if self._data.size != 1:
+            raise ValueError(
+                f"the truth value of a tensor with shape {self.shape} is ambiguous; "
+                "use tapegrad.reduce_any/reduce_all or compare its .numpy()"
+            )
+        return bool(self._scalar("bool"))
+
+    def __format__(self, spec):
+        if spec and self._data.size == 1:
+            return format(self._scalar("a number"), spec)
+        return format(str(self), spec)
+
+    def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a scalar (0-d) tensor")
+        return self.shape[0]
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    def __hash__(self):  # identity, so tensors can be dict keys despite ==
+        return id(self)
+
+    # ---------------------------------------------------------- printing
+    def _numpy_text(self, use_repr):
+        value = self.numpy()
+        text = repr(value) if use_repr and value.ndim else str(value)
+        return "\n" + text if "\n" in text else text
+
+    def __str__(self):
+        return f"tapegrad.Tensor({self._numpy_text(False)}, shape={self.shape}, dtype={self.dtype.name})"
+
+    __repr__ = __str__
+
+    # ---------------------------------------------------------- operators
+    def __add__(self, other):
+        return _ops.add(self, other)
+
+    def __radd__(self, other):
+        return _ops.add(other, self)
+
+    def __sub__(self, other):
+        return _ops.subtract(self, other)
+
+    def __rsub__(self, other):
+        return _ops.subtract(other, self)
+
+    def __mul__(self, other):
+        return _ops.multiply(self, other)
+
+    def __rmul__(self, other):
+        return _ops.multiply(other, self)
+
+    def __truediv__(self, other):
+        return _ops.divide(self, other)
+
+    def __rtruediv__(self, other):
+        return _ops.divide(other, self)
+
+    def __matmul__(self, other):
+        return _ops.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return _ops.matmul(other, self)
+
+    def __neg__(self):
+        return _ops.negative(self)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return _ops.abs(self)
+
+    def __pow__(self, exponent):
+        return _ops.power(self, exponent)
+
+    def __getitem__(self, key):
+        return _ops.getitem(self, key)
+
+    # comparisons: not differentiable, return bool tensors
+    def __lt__(self, other):
+        return _ops.compare(self, other, "less")
+
+    def __le__(self, other):
+        return _ops.compare(self, other, "less_equal")
+
+    def __gt__(self, other):
+        return _ops.compare(self, other, "greater")
+
+    def __ge__(self, other):
+        return _ops.compare(self, other, "greater_equal")
+
+    def __eq__(self, other):
+        if other is None:
+            return False
+        return _ops.compare(self, other, "equal")
+
+    def __ne__(self, other):
+        if other is None:
+            return True
+        return _ops.compare(self, other, "not_equal")
+
+
+class Variable(Tensor):
+    """A mutable tensor: model weights.  ``assign*`` update it in place.
+
+    Trainable Variables are watched automatically by a ``GradientTape`` the
+    moment an op inside the tape reads them, which is why the book never
+    calls ``tape.watch`` on its weights.
+    """
+
+    __slots__ = ("_trainable", "name")
+
+    def __init__(self, initial_value, trainable=True, name=None, dtype=None):
+        if callable(initial_value):
+            initial_value = initial_value()
+        be = get_backend()
+        self._data = fresh_copy(to_array(initial_value, dtype, be), be)  # our own, writeable
+        self._backend = be
+        self._keras_logits = None
+        self._trainable = bool(trainable)
+        self.name = f"{name or 'Variable'}:0"
+
+    @property
+    def trainable(self):
+        return self._trainable
+
+    def numpy(self):
+        return np.array(kernels.to_numpy(self._data), copy=True)
+
+    def _value(self, value, what):
+        data = to_array(value, self.dtype, self._backend)
+        if tuple(data.shape) != self.shape:
+            raise ValueError(
+                f"Variable.{what}: shape {tuple(data.shape)} does not match the variable's shape {self.shape}"
+            )
+        return data
+
+    def assign(self, value):
+        """Overwrite the values in place (the shape must match)."""
+        self._data[...] = self._value(value, "assign")
+        return self
+
+    def assign_add(self, delta):
+        self._backend.xp.add(self._data, self._value(delta, "assign_add"), out=self._data)
+        return self
+
+    def assign_sub(self, delta):
+        """``self -= delta`` in place: the book's manual weight update."""
+        self._backend.xp.subtract(self._data, self._value(delta, "assign_sub"), out=self._data)
+        return self
+
+    def __str__(self):
+        return (f"<tapegrad.Variable '{self.name}' shape={self.shape} dtype={self.dtype.name}, "
+                f"numpy={self._numpy_text(True)}>")
+
+    __repr__ = __str__
+
+    __hash__ = Tensor.__hash__
+
+
+from . import ops as _ops  # noqa: E402  (ops needs Tensor; operators need ops)
