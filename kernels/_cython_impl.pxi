@@ -93,9 +93,9 @@ cdef extern from *:
             T *ci = c + i * ldc;                                                 \\
             if (accumulate) { memcpy(&t, ci, sizeof(V)); r0 += t;                \\
                               memcpy(&t, ci + VL, sizeof(V)); r1 += t; }         \\
-            if (relu) {     /* keep the lanes where r > 0 (bitwise mask) */      \\
-                r0 = (V)((VI)r0 & (VI)(r0 > (V){0}));                            \\
-                r1 = (V)((VI)r1 & (VI)(r1 > (V){0}));                            \\
+            if (relu) {     /* zero the lanes where r <= 0; NaN stays NaN */     \\
+                r0 = (V)((VI)r0 & ~(VI)(r0 <= (V){0}));                          \\
+                r1 = (V)((VI)r1 & ~(VI)(r1 <= (V){0}));                          \\
             }                                                                    \\
             memcpy(ci, &r0, sizeof(V));                                          \\
             memcpy(ci + VL, &r1, sizeof(V));                                     \\
@@ -159,7 +159,7 @@ cdef extern from *:
                     memcpy(out, r, sizeof out);                                  \\
                     for (long j = 0; j < n; j++)                                 \\
                         c[(i0 + i) * rsc + j * csc] =                            \\
-                            (relu && !(out[j] > 0)) ? 0 : out[j];                \\
+                            (relu && out[j] <= 0) ? 0 : out[j];                \\
                 }                                                                \\
                 continue;                                                        \\
             }                                                                    \\
@@ -167,7 +167,7 @@ cdef extern from *:
                 memcpy(out, acc[i], sizeof out);                                 \\
                 for (long j = 0; j < n; j++)                                     \\
                     c[(i0 + i) * rsc + j * csc] =                                \\
-                        (relu && !(out[j] > 0)) ? 0 : out[j];                    \\
+                        (relu && out[j] <= 0) ? 0 : out[j];                    \\
             }                                                                    \\
         }                                                                        \\
     }
@@ -517,7 +517,7 @@ cdef void macro_kernel(Py_ssize_t mc, Py_ssize_t nc, Py_ssize_t kc,
                         v = v + ct[i * rsc + j * csc]
                     if bias != NULL:
                         v = v + (bias[ir + i] if bias_on_rows else bias[jr + j])
-                    if relu and not v > 0:
+                    if relu and v <= 0:
                         v = 0
                     ct[i * rsc + j * csc] = v
 

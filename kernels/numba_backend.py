@@ -35,7 +35,7 @@ def _relu_range(x, out, lo, hi):
     z = _zero(x)
     for i in range(lo, hi):
         v = x[i]
-        out[i] = v if v > z else z
+        out[i] = z if v <= z else v  # NaN propagates, as in np.maximum
 
 
 @njit(cache=True, parallel=True)

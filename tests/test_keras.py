@@ -238,10 +238,6 @@ def test_nan_inputs_give_nan_loss_without_crashing(backend):
     x, y = blobs(n=64)
     x[3, 2] = np.nan
     with tg.kernels.use(backend):
-        probe = tg.kernels.dense_forward(np.array([[np.nan, 1.0]], np.float32), np.eye(2, dtype=np.float32),
-                                         None, "relu")
-        if not np.isnan(probe).all():
-            pytest.xfail(f"kernel bug: the {backend} dense_forward does not propagate NaN")
         model = small_model()
         history = model.fit(x, y, epochs=1, batch_size=64, verbose=0)
     assert np.isnan(history.history["loss"][0])

@@ -157,6 +157,23 @@ def test_relu_and_backward(backend, dtype, shape):
     np.testing.assert_array_equal(K.relu_backward(g, x, backend=backend), np.where(x > 0, g, 0))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_propagates_nan_like_numpy(backend, dtype):
+    """A NaN in must stay a NaN out (np.maximum, torch.relu): silently zeroing it
+    would hide a diverged model.  Checked in relu and in dense_forward's fused
+    epilogue, on wide (vector) tiles, narrow outputs and edge tiles."""
+    x = np.array([np.nan, -1.0, 2.0, -np.inf, np.inf], dtype)
+    np.testing.assert_array_equal(K.relu(x, backend=backend), np.maximum(x, 0))
+    for n in (3, 10, 37, 64):
+        w = np.eye(5, n, dtype=dtype)
+        inp = np.tile(np.array([[np.nan, -1.0, 2.0, 0.5, -3.0]], dtype), (13, 1))
+        inp[1:, 0] = 1.0
+        got = K.dense_forward(inp, w, None, "relu", backend=backend)
+        ref = np.maximum(inp @ w, 0)
+        np.testing.assert_array_equal(got, ref)
+        assert np.isnan(got[0]).all() and not np.isnan(got[1:]).any()
+
+
 def test_relu_noncontiguous(backend):
     x = rng(4).standard_normal((9, 8))[:, ::3]
     np.testing.assert_array_equal(K.relu(x, backend=backend), np.maximum(x, 0))
