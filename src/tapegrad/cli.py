@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--learning-rate", type=_positive_float, default=None,
                        help="default: the optimizer's own (Keras defaults)")
     train.add_argument("--hidden", type=_positive_int, default=512, help="units of the hidden layer")
-    train.add_argument("--backend", default=None, help="numba, cython, numpy or cuda (default: fastest CPU)")
+    train.add_argument("--backend", default=None, help="cython, numba, numpy or cuda (default: the first available of cython, numba, numpy)")
     train.add_argument("--threads", type=_positive_int, default=None, help="threads for the compiled kernels")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--limit", type=_positive_int, default=None,
