@@ -230,6 +230,34 @@ cdef extern from *:
     TG_DEFINE_NARROW(tg_nar2_d_xmm, double, tg_v2df, tg_v2di, 4, 2, )
     #endif
 
+    /* ---------------------------------------------------------- peak
+       The ceiling a GEMM can approach: 12 independent vector FMA chains
+       (enough to cover the FMA latency on two pipes), no memory traffic.
+       Returns a value that depends on every lane so nothing is optimised
+       away; the caller times it and counts 2 * 12 * lanes * n FLOPs. */
+    #define TG_DEFINE_PEAK(NAME, V, ATTR)                                        \\
+    ATTR static float NAME(long n) {                                             \\
+        V acc[12], a = (V){0} + 0.999999f, b = (V){0} + 1e-7f;                   \\
+        _Pragma("GCC unroll 12")                                                 \\
+        for (int i = 0; i < 12; i++) acc[i] = (V){0} + (float)i;                 \\
+        for (long p = 0; p < n; p++) {                                           \\
+            _Pragma("GCC unroll 12")                                             \\
+            for (int i = 0; i < 12; i++) acc[i] = acc[i] * a + b;                \\
+        }                                                                        \\
+        float s = 0;                                                             \\
+        for (int i = 0; i < 12; i++)                                             \\
+            for (unsigned j = 0; j < sizeof(V) / sizeof(float); j++) s += acc[i][j]; \\
+        return s;                                                                \\
+    }
+    #if defined(__AVX2__) && defined(__FMA__)
+    TG_DEFINE_PEAK(tg_peak_ymm, tg_v8sf, )
+    #if TG_HAVE_512
+    TG_DEFINE_PEAK(tg_peak_zmm, tg_v16sf, TG_AVX512)
+    #endif
+    #else
+    TG_DEFINE_PEAK(tg_peak_xmm, tg_v4sf, )
+    #endif
+
     /* The kernels in use and their shapes, chosen by tg_select(). */
     static tg_ukr_s_t tg_s_fn;  static int tg_s_mr, tg_s_nr;
     static tg_ukr_d_t tg_d_fn;  static int tg_d_mr, tg_d_nr;
@@ -274,6 +302,19 @@ cdef extern from *:
                             const double *bias, int relu)
     { tg_d_nar[nv - 1](m, n, k, a, rsa, csa, b, c, rsc, csc, bias, relu); }
 
+    /* Run the peak loop of the selected vector width; *lanes gets its width. */
+    static float tg_peak(long n, int *lanes) {
+        *lanes = tg_s_nr / 2;
+    #if defined(__AVX2__) && defined(__FMA__)
+    #if TG_HAVE_512
+        if (tg_s_nr == 32) return tg_peak_zmm(n);
+    #endif
+        return tg_peak_ymm(n);
+    #else
+        return tg_peak_xmm(n);
+    #endif
+    }
+
     /* 64-byte aligned scratch memory for the packed panels. */
     static void *tg_alloc(size_t bytes) {
         void *p = NULL;
@@ -300,6 +341,7 @@ cdef extern from *:
                      const double *b, double *c, long rsc, long csc,
                      const double *bias, int relu) noexcept nogil
     void *tg_alloc(size_t nbytes) noexcept nogil
+    float tg_peak(long n, int *lanes) noexcept nogil
 
 
 # ======================================================================
@@ -376,6 +418,24 @@ def set_blocking(Py_ssize_t kc=0, Py_ssize_t mc=0, Py_ssize_t nc=0, dtype="float
         g_mc[d] = mc
     if nc > 0:
         g_nc = nc
+
+
+def fma_peak_gflops(long n=2_000_000):
+    """Float32 GFLOP/s of one thread running only vector FMAs (the CPU's ceiling).
+
+    Uses the vector width of the selected micro-kernels, so the number is the
+    peak *these* kernels could reach at the clock the CPU runs now.
+    """
+    import time
+    cdef int lanes = 1
+    cdef float sink
+    with nogil:
+        sink = tg_peak(1000, &lanes)
+    t0 = time.perf_counter()
+    with nogil:
+        sink = tg_peak(n, &lanes)
+    elapsed = time.perf_counter() - t0
+    return 2.0 * 12 * lanes * n / elapsed / 1e9 + 0.0 * sink
 
 
 def openmp_enabled():

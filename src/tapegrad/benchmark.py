@@ -73,27 +73,17 @@ def side_by_side(candidates: dict, repeats: int, pause: float) -> dict:
 def measured_peak_gflops() -> float:
     """Single-thread float32 FMA throughput of this CPU, measured.
 
-    A Numba loop keeps many independent vector FMA chains in registers (no
-    memory traffic), so its rate is what the FMA units can do at the clock
-    the CPU runs now: the ceiling a GEMM can approach.
+    Twelve independent vector FMA chains held in registers (no memory
+    traffic), at the vector width the Cython micro-kernels use: what the FMA
+    units do at the clock the CPU runs now, the ceiling a GEMM can approach.
+    The best of five runs, since a shared machine only ever slows it down.
     """
-    from tapegrad.kernels import numba_backend  # noqa: F401  (enables Numba's vectorizer)
-    from numba import njit
+    from tapegrad.kernels import cython_backend
 
-    @njit(fastmath=True, cache=False)
-    def fma_chains(n, acc):  # pragma: no cover - compiled
-        a = np.float32(0.999999)
-        b = np.float32(1e-7)
-        for _ in range(n):
-            for j in range(acc.shape[0]):
-                acc[j] = acc[j] * a + b
-        return acc
-
-    acc = np.ones(16 * 16, np.float32)  # 16 registers of 16 lanes
-    fma_chains(10, acc)
-    n = 200_000
-    best = min(_time_block(lambda: fma_chains(n, acc), 1) for _ in range(5))
-    return 2 * n * acc.size / best / 1e9
+    if cython_backend.backend.extension is None:
+        raise RuntimeError("measuring the peak needs the compiled Cython kernels; pass --peak-gflops")
+    ext = cython_backend.backend.extension
+    return max(ext.fma_peak_gflops() for _ in range(5))
 
 
 # ------------------------------------------------------------------ kernels
