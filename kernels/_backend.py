@@ -45,6 +45,10 @@ class Backend:
         """Return ``x`` as an array of this backend (no copy when possible)."""
         return np.asarray(x, dtype=dtype)
 
+    def astype(self, x, dtype):
+        """``x`` converted to ``dtype`` (``x`` itself when it already has it)."""
+        return x.astype(dtype, copy=False)
+
     def ascontiguous(self, x):
         return np.ascontiguousarray(x)
 

@@ -325,6 +325,11 @@ class CudaBackend(Backend):
         host = np.array(x, dtype=dtype, order="C", copy=None)
         return cuda.to_device(host)
 
+    def astype(self, x, dtype):
+        if x.dtype == np.dtype(dtype):
+            return x
+        return cuda_xp.astype(x, dtype)
+
     def ascontiguous(self, x):
         if not self.is_array(x):
             return self.asarray(x)

@@ -288,8 +288,9 @@ def clip_by_value(x, clip_value_min, clip_value_max):
 
 def _clip_grad(g, ctx, needs):
     x, lo, hi = ctx  # gradient passes where x was inside [lo, hi]
-    inside = (x._data >= lo) & (x._data <= hi)
-    return (multiply(g, _wrap(inside.astype(x.dtype), x._backend)),)
+    xp = x._backend.xp
+    inside = xp.logical_and(xp.greater_equal(x._data, lo), xp.less_equal(x._data, hi))
+    return (multiply(g, _wrap(x._backend.astype(inside, x.dtype), x._backend)),)
 
 
 def compare(a, b, name):
@@ -305,7 +306,7 @@ def cast(x, dtype):
     dtype = np.dtype(dtype)
     if x.dtype == dtype:
         return x
-    data = x._data.astype(dtype)
+    data = x._backend.astype(x._data, dtype)
     if dtype.kind != "f" or x.dtype.kind != "f":
         return _wrap(data, x._backend)
     return _result(data, x._backend, (x,), _cast_grad, x.dtype)
@@ -456,7 +457,8 @@ def argmax(x, axis=None):
     """Index of the largest entry along ``axis`` (TF's default axis is 0)."""
     x = convert(x)
     axis = 0 if axis is None else int(axis)
-    return _wrap(x._backend.xp.argmax(x._data, axis=axis).astype(np.int64), x._backend)
+    be = x._backend
+    return _wrap(be.astype(be.xp.argmax(x._data, axis=axis), np.int64), be)
 
 
 # ------------------------------------------------------------------ matmul
@@ -517,8 +519,8 @@ def sigmoid(x):
     x = convert(x)
     xp = x._backend.xp
     with np.errstate(over="ignore"):
-        data = 1 / (1 + xp.exp(-x._data))
-    out = _wrap(data.astype(x.dtype, copy=False), x._backend)
+        data = xp.true_divide(1, xp.add(1, xp.exp(xp.negative(x._data))))
+    out = _wrap(x._backend.astype(data, x.dtype), x._backend)
     if _recording:
         record(out, (x,), _sigmoid_grad, out)
     return out

@@ -35,9 +35,9 @@ def to_array(value, dtype=None, backend=None):
     dtype = as_dtype(dtype)
     if isinstance(value, Tensor):
         data = value._data
-        return data if dtype is None or data.dtype == dtype else data.astype(dtype)
+        return data if dtype is None or data.dtype == dtype else value._backend.astype(data, dtype)
     if be.is_array(value):
-        return value if dtype is None or value.dtype == dtype else value.astype(dtype)
+        return value if dtype is None or value.dtype == dtype else be.astype(value, dtype)
     if not isinstance(value, (np.ndarray, np.generic)):
         host = np.asarray(value)
         if host.dtype == object:
