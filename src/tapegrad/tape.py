@@ -8,6 +8,10 @@ it into gradients for its inputs, which are summed into a dict keyed by
 tensor id.  Backward functions are written with the same differentiable ops,
 so an outer tape that is still recording sees the gradient computation too:
 that is how nested tapes give second derivatives.
+
+The list of recording tapes is one per process (a plain list, cheap to test
+on every op), not one per thread as in TensorFlow: record on one thread at a
+time, or a tape opened in one thread will also record another thread's ops.
 """
 
 from __future__ import annotations
