@@ -302,3 +302,18 @@ def test_book_from_scratch_loop_uses_fused_loss():
         first = first if first is not None else float(average_loss)
     assert f"{average_loss:.2f}" == f"{float(average_loss):.2f}"
     assert float(average_loss) < first
+
+
+def test_train_on_batch_takes_one_step_and_reports_that_batch():
+    x, y = blobs(n=64)
+    model = small_model()
+    before = model.evaluate(x, y, verbose=0)
+    loss, acc = model.train_on_batch(x, y)
+    assert np.isfinite(loss) and 0 <= acc <= 1
+    assert np.isclose(loss, before[0], rtol=1e-5)  # the loss of the batch before the update
+    after = model.evaluate(x, y, verbose=0)
+    assert after[0] < before[0]
+    logs = model.train_on_batch(x, y, return_dict=True)
+    assert set(logs) == {"loss", "accuracy"}
+    with pytest.raises(ValueError, match="different lengths"):
+        model.train_on_batch(x, y[:-1])

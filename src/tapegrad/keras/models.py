@@ -314,6 +314,17 @@ class Sequential:
         bar = ProgressBar(math.ceil(len(x) / batch_size), verbose)
         logs = self._evaluate(x, y, batch_size, bar=bar)
         bar.update(bar.target, logs.items(), finalize=True)
+        return self._results(logs, return_dict)
+
+    def train_on_batch(self, x, y, return_dict=False):
+        """One gradient step on one batch; its loss (and metrics) as ``evaluate`` gives them."""
+        self._check_compiled("train_on_batch")
+        x, y = self._prepare(x, y, "train_on_batch")
+        self._reset_metrics()
+        self.train_step(x if x.dtype == np.float32 else x.astype(np.float32), y)
+        return self._results(self._logs(), return_dict)
+
+    def _results(self, logs, return_dict):
         if return_dict:
             return logs
         values = [logs["loss"]] + [logs[m.name] for m in self.compiled_metrics]
