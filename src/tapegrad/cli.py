@@ -63,6 +63,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_save_path(path: str) -> None:
+    """Fail before training, not after it, on a weights path that cannot be written."""
+    import os
+
+    if not path.endswith(".npz"):
+        raise ValueError(f"--save-weights: {path!r} must end in '.npz' (weights are written as a NumPy .npz archive)")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise ValueError(f"--save-weights: cannot write {path!r}: directory {directory!r} does not exist")
+    if not os.access(directory, os.W_OK):
+        raise ValueError(f"--save-weights: cannot write {path!r}: directory {directory!r} is not writable")
+
+
 def train(args) -> int:
     import numpy as np
 
@@ -70,6 +83,8 @@ def train(args) -> int:
     from tapegrad import keras
     from tapegrad.keras import layers
 
+    if args.save_weights:
+        _check_save_path(args.save_weights)
     if args.backend:
         tapegrad.kernels.use(args.backend)
     if args.threads:
