@@ -317,3 +317,12 @@ def test_train_on_batch_takes_one_step_and_reports_that_batch():
     assert set(logs) == {"loss", "accuracy"}
     with pytest.raises(ValueError, match="different lengths"):
         model.train_on_batch(x, y[:-1])
+
+
+def test_save_weights_into_a_missing_folder_names_the_path(tmp_path):
+    x, y = blobs(n=32)
+    model = small_model()
+    model.fit(x, y, epochs=1, verbose=0)
+    target = tmp_path / "nope" / "w.npz"
+    with pytest.raises(FileNotFoundError, match=r"nope.*w\.npz.*does not exist"):
+        model.save_weights(str(target))

@@ -358,6 +358,8 @@ class Sequential:
         arrays = {f"weight_{i:04d}": w.numpy() for i, w in enumerate(self.weights)}
         arrays["names"] = np.array([w.name for w in self.weights])
         directory = os.path.dirname(os.path.abspath(filepath))
+        if not os.path.isdir(directory):
+            raise FileNotFoundError(f"save_weights: the folder of {filepath!r} does not exist")
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".npz")
         try:
             with os.fdopen(fd, "wb") as f:
