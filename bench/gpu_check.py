@@ -33,15 +33,13 @@ import statistics
 import sys
 import time
 import traceback
-from pathlib import Path
 
 os.environ.pop("CUPY_TF32", None)  # cuBLAS baseline in strict float32
 
 import numpy as np  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT / "src") not in sys.path:  # running from a checkout without installing
-    sys.path.insert(0, str(ROOT / "src"))
+# tapegrad must be installed (pip install -e ".[cuda]"): its kernels live in the
+# top-level kernels/ folder, mapped to tapegrad.kernels only by the install.
 
 ROWS: list = []
 
