@@ -17,8 +17,22 @@ from the closest cache level:
 
 Two narrow paths serve the output layer of a small network (N = 10 classes),
 where padding N up to NR would waste 37% of the work: ``_gemm_dot`` (A not
-transposed: dot products along K) and ``_gemm_narrow_ta`` (``x.T @ dy``: the
-micro-kernel applied to the transposed problem, vectors running along M).
+transposed: dot products along K, a 4 x 2 block of C at a time) and
+``_gemm_narrow_ta`` (``x.T @ dy``: the micro-kernel applied to the transposed
+problem, vectors running along M).
+
+Threads: each driver makes at most one parallel region per call.  The general
+path gives each thread a share of C's column panels, with its own packing
+buffers, so the threads never wait for each other; problems under
+``PARALLEL_FLOPS`` (the small layers of an MLP) run on the calling thread,
+because waking the pool costs more than they take.
+
+Shallow K (``dy @ W2.T``, K = 10): a tile then takes about as long to write as
+to compute, so the per-tile overheads are cut: the tiles are visited row by
+row when the packed B is small (C is written as a stream), a short last row
+block is handled inside the micro-kernel (no scratch tile), and the
+micro-kernel takes raw pointers (``_ptr``), since Numba's atomic reference
+counting of array arguments cost more than such a tile.
 
 How the compiled code is made fast (check with ``inspect_asm``):
 
@@ -155,7 +169,8 @@ def _micro_kernel_impl(kc, A, pa, csa, B, pb, rsb, C, pc, ldc, rows, accumulate,
 # The two functions below are the output of ``kernel_source(12, 16)`` and
 # ``kernel_source(12, 8)`` (tests/test_numba_backend.py checks they match).
 # Each loop iteration loads one row of the B panel (NR numbers, one vector),
-# broadcasts MR numbers of the A panel and does MR vector FMAs.
+# broadcasts MR numbers of the A panel and does MR vector FMAs.  A, B, C and
+# bias are pointers (``_ptr``), indexed like flat arrays.
 
 
 def _kernel_12x16(kc, A, pa, csa, B, pb, rsb, C, pc, ldc, rows, accumulate, bias, jb, use_bias, relu):
@@ -653,12 +668,12 @@ def _gemm_columns(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu, jp_l
 def _gemm_blocked(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu, threads):
     """The general GEMM: the NR panels of C's columns are split evenly between
     ``threads`` threads, and each thread runs ``_gemm_columns`` on its share with its own
-    packing buffers, so the whole call is one parallel region with no barrier.
-    Problems under ``PARALLEL_FLOPS`` run on the calling thread alone: waking
-    the thread pool would cost more than it saves."""
+    packing buffers, so the whole call is one parallel region with no barrier;
+    with one thread (``gemm`` passes 1 under ``PARALLEL_FLOPS``) there is no
+    parallel region at all."""
     inr = np.int64(_nr(c))
     npan = (n + inr - 1) // inr
-    nt = 1 if 2.0 * m * n * k < PARALLEL_FLOPS else max(1, min(threads, npan))
+    nt = max(1, min(threads, npan))
     share = (npan + nt - 1) // nt
     nkb = (k + KC - 1) // KC
     kcb = (k + nkb - 1) // nkb
@@ -673,64 +688,75 @@ def _gemm_blocked(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu, thre
                           th * share, min(npan, (th + 1) * share), bp[th], ap[th], t[th])
 
 
+@njit(cache=True)
+def _dot_store(c, n, i0, j, rows, s0, s1, s2, s3, bias, use_bias, relu):
+    """C[i0:i0+rows, j] = (s0, s1, s2, s3)[:rows] (+ bias[j]) (then ReLU)."""
+    z = _zero(c)
+    if use_bias:
+        s0 += bias[j]
+        s1 += bias[j]
+        s2 += bias[j]
+        s3 += bias[j]
+    if relu:
+        s0, s1, s2, s3 = max(s0, z), max(s1, z), max(s2, z), max(s3, z)
+    o = i0 * n + j
+    c[o] = s0
+    if rows > _U1:
+        c[o + n] = s1
+    if rows > _U2:
+        c[o + _U2 * n] = s2
+    if rows > _U3:
+        c[o + _U3 * n] = s3
+
+
 @njit(cache=True, fastmath={"contract", "reassoc"})
 def _dot_blocks(a, lda, bt, m, n, k, c, bias, use_bias, relu, lo, hi):
     """Rows [4*lo, 4*hi) of C for ``_gemm_dot``: each C[i, j] is the dot product
     of row i of A with row j of bt, vectorized along K (``reassoc`` lets LLVM
-    keep vector partial sums); four rows of A share each load of bt."""
+    keep vector partial sums).  A 4 x 2 block of C at a time: each step loads
+    four vectors of A and two of bt for eight FMAs."""
     u = np.uint64
     z = _zero(c)
-    uk = u(k)
+    uk, un = u(k), u(n)
     for blk in range(lo, hi):
         i0 = blk * 4
-        rows = min(4, m - i0)
+        rows = u(min(4, m - i0))
         # rows past the end repeat the last row (computed, not stored)
         o0 = u(i0 * lda)
         o1 = u(min(i0 + 1, m - 1) * lda)
         o2 = u(min(i0 + 2, m - 1) * lda)
         o3 = u(min(i0 + 3, m - 1) * lda)
-        for j in range(n):
-            q = u(j) * uk
-            s0 = s1 = s2 = s3 = z
+        for j in range(0, un, _U2):
+            j1 = min(j + _U1, un - _U1)  # an odd last column is computed twice
+            q0, q1 = j * uk, j1 * uk
+            s00 = s01 = s10 = s11 = s20 = s21 = s30 = s31 = z
             for p in range(uk):
-                bv = bt[q + p]
-                s0 += a[o0 + p] * bv
-                s1 += a[o1 + p] * bv
-                s2 += a[o2 + p] * bv
-                s3 += a[o3 + p] * bv
-            if use_bias:
-                bj = bias[j]
-                s0 += bj
-                s1 += bj
-                s2 += bj
-                s3 += bj
-            if relu:
-                s0 = max(s0, z)
-                s1 = max(s1, z)
-                s2 = max(s2, z)
-                s3 = max(s3, z)
-            c[u(i0 * n + j)] = s0
-            if rows > 1:
-                c[u((i0 + 1) * n + j)] = s1
-            if rows > 2:
-                c[u((i0 + 2) * n + j)] = s2
-            if rows > 3:
-                c[u((i0 + 3) * n + j)] = s3
+                b0, b1 = bt[q0 + p], bt[q1 + p]
+                x0, x1, x2, x3 = a[o0 + p], a[o1 + p], a[o2 + p], a[o3 + p]
+                s00 += x0 * b0
+                s01 += x0 * b1
+                s10 += x1 * b0
+                s11 += x1 * b1
+                s20 += x2 * b0
+                s21 += x2 * b1
+                s30 += x3 * b0
+                s31 += x3 * b1
+            _dot_store(_ptr(c), un, u(i0), j, rows, s00, s10, s20, s30, _ptr(bias), use_bias, relu)
+            _dot_store(_ptr(c), un, u(i0), j1, rows, s01, s11, s21, s31, _ptr(bias), use_bias, relu)
 
 
 @njit(cache=True, parallel=True)
 def _gemm_dot(a, lda, b, ldb, tb, m, n, k, c, bias, use_bias, relu, threads):
     """Narrow N, A not transposed (``x @ w`` with 10 columns): dot products
     along K (``_dot_blocks``).  op(B) is first copied transposed (N x K), which
-    is small since N is; blocks of four rows are split between the threads,
-    unless the problem is under ``PARALLEL_FLOPS``."""
+    is small since N is; blocks of four rows are split between the threads."""
     u = np.uint64
     bt = np.empty(n * k, c.dtype)
     for j in range(n):
         for p in range(k):
             bt[j * k + p] = b[u(j * ldb + p)] if tb else b[u(p * ldb + j)]
     nblk = (m + 3) // 4
-    nt = 1 if 2.0 * m * n * k < PARALLEL_FLOPS else max(1, min(threads, nblk))
+    nt = max(1, min(threads, nblk))
     if nt == 1:
         _dot_blocks(a, lda, bt, m, n, k, c, bias, use_bias, relu, 0, nblk)
     else:
@@ -764,8 +790,7 @@ def _gemm_narrow_ta(a, lda, b, ldb, tb, m, n, k, c, bias, use_bias, relu, thread
     transposed problem C.T = op(B).T @ a, whose long side M runs along the
     vector registers.  op(B).T (N x K, small) is packed into MR-tall panels;
     the rows of a are read in place as the B-panel of the micro-kernel (row
-    stride lda).  Blocks of NR rows of C are split between the threads, unless
-    the problem is under ``PARALLEL_FLOPS``."""
+    stride lda).  Blocks of NR rows of C are split between the threads."""
     u = np.uint64
     inr = np.int64(_nr(c))
     z = _zero(c)
@@ -773,7 +798,7 @@ def _gemm_narrow_ta(a, lda, b, ldb, tb, m, n, k, c, bias, use_bias, relu, thread
     # op(b).T[j, p] = op(b)[p, j]: pack as an "A" with the opposite transpose flag
     _pack_a(b, u(ldb), not tb, _U0, u(n), _U0, u(k), ap)
     mfull = m // inr
-    nt = 1 if 2.0 * m * n * k < PARALLEL_FLOPS else max(1, min(threads, mfull))
+    nt = max(1, min(threads, mfull))
     if nt == 1:
         _narrow_ta_blocks(a, lda, ap, n, k, c, bias, use_bias, relu, 0, mfull)
     else:
@@ -797,7 +822,8 @@ def _gemm_narrow_ta(a, lda, b, ldb, tb, m, n, k, c, bias, use_bias, relu, thread
 def gemm(a, b, transpose_a, transpose_b, out, bias=None, relu=False):
     """out = op(a) @ op(b) (+ bias) (then ReLU); C-contiguous 2-D arrays of one dtype.
 
-    Chooses the narrow paths when op(b) has at most ``NARROW_N`` columns.
+    Chooses the narrow paths when op(b) has at most ``NARROW_N`` columns, and
+    one thread for problems under ``PARALLEL_FLOPS`` floating-point operations.
     """
     m, n = out.shape
     k = a.shape[0] if transpose_a else a.shape[1]
@@ -810,7 +836,8 @@ def gemm(a, b, transpose_a, transpose_b, out, bias=None, relu=False):
     else:
         bias = cf[:1]
     ta, tb, relu = bool(transpose_a), bool(transpose_b), bool(relu)
-    threads = numba.get_num_threads()
+    # small problems stay on this thread: waking the pool costs more than they take
+    threads = 1 if 2.0 * m * n * k < PARALLEL_FLOPS else numba.get_num_threads()
     if n <= NARROW_N:
         if ta:
             _gemm_narrow_ta(af, lda, bf, ldb, tb, m, n, k, cf, bias, use_bias, relu, threads)

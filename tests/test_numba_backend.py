@@ -76,6 +76,59 @@ def test_epilogue_applied_once_across_k_blocks(n):
     check(2 * MR + 1, 5, n, False, False, np.float64, bias=True, relu=False)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("k", [1, 2, 10, 13])
+def test_shallow_k(dtype, k):
+    # shallow K: tiles visited row by row; a short last row block is cut inside
+    # the micro-kernel (rows past it aimed at its last row, stored last to first)
+    for m in (1, MR - 1, 2 * MR + 5, 131):
+        for n in (NR + 1, 3 * NR, 67):
+            for ta in (False, True):
+                for tb in (False, True):
+                    check(m, k, n, ta, tb, dtype, bias=m % 2 == 1, relu=n % 2 == 1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 2, 3, 9, 10, 15])
+def test_narrow_dot_column_pairs(dtype, n):
+    # _gemm_dot works on 4 x 2 blocks of C: an odd last column is computed twice
+    for m in (1, 3, 4, 5, 131):
+        check(m, 37, n, False, n % 2 == 0, dtype, bias=True, relu=m % 2 == 1)
+
+
+def test_wide_n_beyond_nc():
+    check(MR + 1, 5, G.NC + NR + 3, False, False, np.float32, bias=True)
+    check(3, 2 * KC + 1, G.NC + 5, True, True, np.float64)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_parallel_and_serial_paths_agree(dtype):
+    # above PARALLEL_FLOPS each thread takes a share of C's column panels (or of
+    # the rows, on the narrow paths); below it one thread does all the work
+    shapes = [(2 * G.MC + 7, 2 * KC + 9, 3 * NR + 5, False, False),   # general, ragged share
+              (2 * G.MC + 7, KC + 3, 5 * NR, True, True),
+              (1001, 307, 10, False, False),                        # _gemm_dot
+              (1001, 307, 7, True, False)]                          # _gemm_narrow_ta
+    be = numba_backend.backend
+    old = be.get_num_threads()
+    r = np.random.default_rng(3)
+    try:
+        for m, k, n, ta, tb in shapes:
+            assert 2 * m * n * k >= G.PARALLEL_FLOPS
+            a = r.standard_normal((k, m) if ta else (m, k)).astype(dtype)
+            b = r.standard_normal((n, k) if tb else (k, n)).astype(dtype)
+            outs = []
+            for t in (1, 2):
+                be.set_num_threads(t)
+                outs.append(G.gemm(a, b, ta, tb, np.full((m, n), np.nan, dtype)))
+            assert np.array_equal(outs[0], outs[1]), (m, k, n, ta, tb)
+            tol = 1e-6 if dtype == np.float32 else 1e-14
+            want = ref(a, b, ta, tb)
+            assert np.abs(outs[0] - want).max() <= tol * 4 * k * np.abs(a).max() * np.abs(b).max()
+    finally:
+        be.set_num_threads(old)
+
+
 def test_readonly_inputs():
     r = np.random.default_rng(1)
     a = r.standard_normal((33, 40)).astype(np.float32)
