@@ -10,7 +10,10 @@ Every ``@njit`` uses ``cache=True``: the first run on a machine compiles (the
 micro-kernels take seconds), later processes load the machine code from
 ``__pycache__``.  Flags are always passed as Python bools and sizes as ints,
 so each kernel has one compiled specialization per dtype (plus one more when
-an input array is read-only).
+an input array is read-only).  The optimizer loops use
+``error_model="numpy"``: by default Numba checks every float division for a
+zero divisor (to raise ZeroDivisionError), and that branch stops LLVM from
+vectorizing the loop (RMSprop on 784x512 took 1.1 ms instead of 0.21 ms).
 """
 
 from __future__ import annotations
@@ -166,7 +169,7 @@ def _sgd(p, g, v, lr, mom, nesterov, has_v):
         _sgd_range(p, g, v, lr, mom, nesterov, has_v, lo, min(lo + np.uint64(CHUNK), n))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _rmsprop_range(p, g, v, lr, rho, one_minus_rho, eps, lo, hi):
     for i in range(lo, hi):
         gi = g[i]
@@ -187,7 +190,7 @@ def _rmsprop(p, g, v, lr, rho, one_minus_rho, eps):
         _rmsprop_range(p, g, v, lr, rho, one_minus_rho, eps, lo, min(lo + np.uint64(CHUNK), n))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _adam_range(p, g, m, v, alpha, one_minus_b1, one_minus_b2, eps, lo, hi):
     for i in range(lo, hi):
         gi = g[i]
