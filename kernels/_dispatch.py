@@ -27,7 +27,7 @@ _MODULES = {
 #: CPU backends in order of preference.  Cython comes first: on the MNIST
 #: network it trains as fast as Numba (about 1.3-1.5 s per epoch each, on 2
 #: cores) and, being compiled ahead of time, it starts at once, where Numba
-#: spends ~45 s compiling its GEMM on the first run of a new install.
+#: spends ~40 s compiling its kernels on the first run of a new install.
 CPU_PREFERENCE = ("cython", "numba", "numpy")
 
 _loaded: dict[str, Backend] = {}
