@@ -18,36 +18,8 @@ import tapegrad
 import tapegrad.kernels as K
 from tapegrad import keras
 
-LR, RHO, EPS = 1e-3, 0.9, 1e-7  # Keras's RMSprop defaults, which compile(optimizer="rmsprop") uses
-
-
-def initial_params(seed=0):
-    """Glorot-uniform kernels and zero biases, as Dense initialises them."""
-    rng = np.random.default_rng(seed)
-    lim1, lim2 = np.sqrt(6 / (784 + 512)), np.sqrt(6 / (512 + 10))
-    return [rng.uniform(-lim1, lim1, (784, 512)).astype(np.float32), np.zeros(512, np.float32),
-            rng.uniform(-lim2, lim2, (512, 10)).astype(np.float32), np.zeros(10, np.float32)]
-
-
-def numpy_step(params, state, xb, yb):
-    """One RMSprop step of the network, in place, written the way one writes it in NumPy."""
-    w1, b1, w2, b2 = params
-    h = np.maximum(xb @ w1 + b1, 0)
-    z = h @ w2 + b2
-    z -= z.max(axis=1, keepdims=True)
-    p = np.exp(z)
-    p /= p.sum(axis=1, keepdims=True)
-    rows = np.arange(len(yb))
-    loss = -np.log(p[rows, yb]).mean()
-    p[rows, yb] -= 1
-    dz = p / len(yb)
-    dh = (dz @ w2.T) * (h > 0)
-    grads = [xb.T @ dh, dh.sum(axis=0), h.T @ dz, dz.sum(axis=0)]
-    for param, grad, v in zip(params, grads, state):
-        v *= RHO
-        v += (1 - RHO) * grad * grad
-        param -= LR * grad / np.sqrt(v + EPS)
-    return loss
+from tapegrad.benchmark import numpy_mlp_params as initial_params
+from tapegrad.benchmark import numpy_step
 
 
 def batch_loss(params, xb, yb):

@@ -226,38 +226,54 @@ def _mnist(limit=None):
     return (x[:limit], y[:limit]) if limit else (x, y)
 
 
-def numpy_epoch_loop(x, y, batch_size=128, seed=0):
-    """The book's network trained with plain NumPy + OpenBLAS (RMSprop).
+RMSPROP = {"lr": 1e-3, "rho": 0.9, "eps": 1e-7}  # Keras's defaults, as compile("rmsprop") uses
 
-    The baseline a user would write by hand: the same steps as tapegrad's
-    ``fit`` (forward, fused-free backward, RMSprop), with NumPy doing each.
-    Returns a function that runs one epoch.
-    """
+
+def numpy_mlp_params(seed=0):
+    """The book's network's weights as Dense initialises them: Glorot-uniform, zero biases."""
     rng = np.random.default_rng(seed)
     lim1, lim2 = np.sqrt(6 / (784 + 512)), np.sqrt(6 / (512 + 10))
-    params = [rng.uniform(-lim1, lim1, (784, 512)).astype(np.float32), np.zeros(512, np.float32),
-              rng.uniform(-lim2, lim2, (512, 10)).astype(np.float32), np.zeros(10, np.float32)]
+    return [rng.uniform(-lim1, lim1, (784, 512)).astype(np.float32), np.zeros(512, np.float32),
+            rng.uniform(-lim2, lim2, (512, 10)).astype(np.float32), np.zeros(10, np.float32)]
+
+
+def numpy_step(params, state, xb, yb, lr=RMSPROP["lr"], rho=RMSPROP["rho"], eps=RMSPROP["eps"]):
+    """One RMSprop step of the network in plain NumPy + OpenBLAS, in place.
+
+    The baseline a user would write by hand: the same steps as tapegrad's
+    ``fit`` (forward, softmax-cross-entropy, backward, RMSprop), each a NumPy
+    expression, none fused.  Returns the batch's mean loss before the update.
+    """
+    w1, b1, w2, b2 = params
+    h = np.maximum(xb @ w1 + b1, 0)
+    z = h @ w2 + b2
+    z -= z.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    p /= p.sum(axis=1, keepdims=True)
+    rows = np.arange(len(yb))
+    loss = -np.log(p[rows, yb]).mean()
+    p[rows, yb] -= 1
+    dz = p / len(yb)
+    dh = (dz @ w2.T) * (h > 0)
+    grads = [xb.T @ dh, dh.sum(axis=0), h.T @ dz, dz.sum(axis=0)]
+    for param, grad, v in zip(params, grads, state):
+        v *= rho
+        v += (1 - rho) * grad * grad
+        param -= lr * grad / np.sqrt(v + eps)
+    return loss
+
+
+def numpy_epoch_loop(x, y, batch_size=128, seed=0):
+    """A function that runs one epoch of ``numpy_step`` over shuffled batches."""
+    rng = np.random.default_rng(seed)
+    params = numpy_mlp_params(seed)
     state = [np.zeros_like(p) for p in params]
 
     def epoch():
         order = rng.permutation(len(x))
         for start in range(0, len(x), batch_size):
             idx = order[start:start + batch_size]
-            xb, yb = x[idx], y[idx]
-            w1, b1, w2, b2 = params
-            h = np.maximum(xb @ w1 + b1, 0)
-            z = h @ w2 + b2
-            z -= z.max(axis=1, keepdims=True)
-            p = np.exp(z)
-            p /= p.sum(axis=1, keepdims=True)
-            p[np.arange(len(yb)), yb] -= 1
-            dz = p / len(yb)
-            dh = (dz @ w2.T) * (h > 0)
-            grads = [xb.T @ dh, dh.sum(axis=0), h.T @ dz, dz.sum(axis=0)]
-            for param, grad, v in zip(params, grads, state):
-                v *= 0.9
-                v += 0.1 * grad * grad
-                param -= 1e-3 * grad / np.sqrt(v + 1e-7)
+            numpy_step(params, state, x[idx], y[idx])
 
     return epoch
 
