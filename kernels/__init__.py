@@ -23,6 +23,8 @@ from ._dispatch import (
     use,
 )
 from .api import (
+    accumulate_correct,
+    accumulate_sum,
     adam_update,
     bias_grad,
     dense_forward,
@@ -40,5 +42,5 @@ __all__ = [
     "Backend", "BackendUnavailableError", "available_backends", "get_backend",
     "set_num_threads", "use", "matmul", "relu", "relu_backward", "softmax",
     "softmax_cross_entropy", "dense_forward", "bias_grad", "sgd_update",
-    "rmsprop_update", "adam_update", "to_numpy",
+    "rmsprop_update", "adam_update", "accumulate_sum", "accumulate_correct", "to_numpy",
 ]

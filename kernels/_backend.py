@@ -133,5 +133,19 @@ class Backend:
         w -= lr*sqrt(1-b2^step)/(1-b1^step) * m/(sqrt(v)+eps)."""
         raise NotImplementedError
 
+    # ------------------------------------------------------------ metrics
+    # Running totals for the Keras metrics.  They stay where the arrays live,
+    # so a training loop on a GPU never waits for a copy back after a step;
+    # one float64 read at the end (or at a progress refresh) gives the mean.
+    # Host backends share these NumPy versions: they are O(N*C) bookkeeping.
+    def accumulate_sum(self, values, weight, total):
+        """total[0] += weight * sum(values); ``total`` is a (1,) float64 array."""
+        total[0] += weight * np.sum(values, dtype=np.float64)
+
+    def accumulate_correct(self, scores, labels, total):
+        """total[0] += the number of rows i with argmax(scores[i]) == labels[i]
+        (the first largest entry on ties, a NaN counting as largest, as np.argmax)."""
+        total[0] += np.count_nonzero(np.argmax(scores, axis=1) == labels)
+
     def __repr__(self) -> str:
         return f"<tapegrad.kernels backend {self.name!r}>"

@@ -184,7 +184,21 @@ def _labels(be, labels, n, c, fn):
             bad = lo if lo < 0 else hi
             raise ValueError(f"{fn}: label {bad} is out of range for {c} classes (valid: 0..{c - 1})")
     host = np.ascontiguousarray(host, dtype=np.int64)
-    return host if be.host else be.asarray(host)
+    return host if be.host else _device_labels(be, host)
+
+
+_last_upload = {}   # backend name -> (host labels, their device copy)
+
+
+def _device_labels(be, host):
+    """Labels uploaded to a device, reusing the last upload when the values
+    are the same: a training step's loss and accuracy share one copy."""
+    last = _last_upload.get(be.name)
+    if last is not None and last[0].shape == host.shape and np.array_equal(last[0], host):
+        return last[1]
+    device = be.asarray(host)
+    _last_upload[be.name] = (host.copy(), device)
+    return device
 
 
 def softmax_cross_entropy(logits, labels, *, reduction="mean", backend=None):
@@ -343,6 +357,54 @@ def adam_update(param, grad, m, v, *, step, learning_rate=0.001, beta_1=0.9, bet
         be.adam_update(param.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1),
                        lr, float(beta_1), float(beta_2), eps, int(step))
     return param
+
+
+# ---------------------------------------------------------------- metrics
+def _total(be, total, fn):
+    if not be.is_array(total) or tuple(total.shape) != (1,) or total.dtype != np.float64:
+        got = f"{type(total).__name__} of shape {getattr(total, 'shape', '?')} and dtype {getattr(total, 'dtype', '?')}"
+        raise TypeError(f"{fn}: total must be a (1,) float64 array of the {be.name} backend "
+                        f"(e.g. backend.zeros((1,), 'float64')), got a {got}")
+    if not be.is_writeable(total):
+        raise ValueError(f"{fn}: total is updated in place, so it must be writeable")
+    return total
+
+
+def accumulate_sum(values, total, *, weight=1.0, backend=None):
+    """Add ``weight * sum(values)`` to the running total ``total[0]``, in float64.
+
+    This is how a metric's mean stays on the device: each batch adds to a
+    one-element array where the values live, and only reading the result
+    copies a number back.  ``total`` is a (1,) float64 array of the backend.
+    """
+    be = get_backend(backend)
+    fn = "accumulate_sum"
+    values = _c_contiguous(be, _float_array(be, values, "values", fn))
+    total = _total(be, total, fn)
+    try:
+        weight = float(weight)
+    except (TypeError, ValueError):
+        raise TypeError(f"{fn}: weight must be a number, got {weight!r}") from None
+    if values.size:
+        be.accumulate_sum(values.reshape(-1), weight, total)
+    return total
+
+
+def accumulate_correct(scores, labels, *, total, backend=None):
+    """Add the number of rows of (N, C) ``scores`` whose argmax is the row's
+    label to ``total[0]``: the numerator of sparse categorical accuracy."""
+    be = get_backend(backend)
+    fn = "accumulate_correct"
+    scores = _c_contiguous(be, _float_array(be, scores, "scores", fn))
+    _rank(scores, 2, "scores", fn)
+    n, c = scores.shape
+    if c == 0:
+        raise ValueError(f"{fn}: scores have 0 classes")
+    labels = _labels(be, labels, n, c, fn)
+    total = _total(be, total, fn)
+    if n:
+        be.accumulate_correct(scores, labels, total)
+    return total
 
 
 # ---------------------------------------------------------------- arrays

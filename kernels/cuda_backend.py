@@ -233,6 +233,30 @@ if cuda is not None:
             v[i] = vi
             param[i] -= alpha * mi / (math.sqrt(vi) + eps)
 
+    # ---- metric totals: a float64 running sum that stays on the device
+    @cuda.jit
+    def _accumulate_sum(values, weight, total):
+        """One block: each thread sums a strided share, then adds it atomically."""
+        partial = 0.0                       # float64
+        for i in range(cuda.threadIdx.x, values.shape[0], cuda.blockDim.x):
+            partial += values[i]
+        cuda.atomic.add(total, 0, partial * weight)
+
+    @cuda.jit
+    def _accumulate_correct(scores, labels, total):
+        """One thread per row: its argmax (first on ties, NaN wins, as np.argmax)."""
+        i = cuda.grid(1)
+        if i < scores.shape[0]:
+            best = 0
+            top = scores[i, 0]
+            for j in range(1, scores.shape[1]):
+                v = scores[i, j]
+                if v > top or (v != v and top == top):
+                    best = j
+                    top = v
+            if best == labels[i]:
+                cuda.atomic.add(total, 0, 1.0)
+
     @cuda.jit
     def _fill(out, value):
         start = cuda.grid(1)
@@ -429,6 +453,13 @@ class CudaBackend(Backend):
     def rmsprop_update(self, param, grad, v, lr, rho, eps):
         blocks, threads = self._grid1d(param.shape[0])
         _rmsprop[blocks, threads](param, grad, v, _f32(lr), _f32(rho), _f32(1.0 - rho), _f32(eps))
+
+    def accumulate_sum(self, values, weight, total):
+        _accumulate_sum[1, self.threads](values, np.float64(weight), total)
+
+    def accumulate_correct(self, scores, labels, total):
+        rows = scores.shape[0]
+        _accumulate_correct[math.ceil(rows / self.threads), self.threads](scores, labels, total)
 
     def adam_update(self, param, grad, m, v, lr, beta1, beta2, eps, step):
         # the bias corrections are one scalar per step: computed here in float64

@@ -380,3 +380,65 @@ def test_tape_ops_on_cuda():
     expected = (vals > 0.5) + s * (1 - s) + ((vals >= 0) & (vals <= 2))
     np.testing.assert_allclose(grad, expected, rtol=1e-5)
     np.testing.assert_array_equal(idx, [1, 0])
+
+
+def test_metric_totals_on_cuda(be):
+    scores = np.array([[1, 3, 3], [2, 2, 2], [0, np.nan, 5], [np.nan, np.nan, 1], [0, 0, 9]], F32)
+    total = be.zeros((1,), np.float64)
+    K.accumulate_correct(be.asarray(scores), np.array([1, 0, 1, 0, 1]), total=total, backend=be)
+    assert host(total)[0] == 4           # np.argmax's rule: first of ties, NaN wins
+    r = rand(77, 3, seed=5)
+    labels = np.random.default_rng(5).integers(0, 3, 77)
+    K.accumulate_correct(be.asarray(r), labels, total=total, backend=be)
+    assert host(total)[0] == 4 + np.count_nonzero(r.argmax(1) == labels)
+    sums = be.zeros((1,), np.float64)
+    K.accumulate_sum(be.asarray(r), sums, weight=2.5, backend=be)
+    K.accumulate_sum(be.asarray(np.float32(1.5)), sums, backend=be)
+    np.testing.assert_allclose(host(sums)[0], 2.5 * r.astype(np.float64).sum() + 1.5, rtol=1e-6)
+
+
+class _CopyCounter:
+    """Counts device -> host and host -> device copies in the simulator."""
+
+    def __init__(self, monkeypatch):
+        from numba import cuda
+        from numba.cuda.simulator.cudadrv import devicearray
+
+        self.down = self.up = 0
+        original_down = devicearray.FakeCUDAArray.copy_to_host
+        original_to_device = cuda.to_device
+
+        def copy_to_host(array, *args, **kwargs):
+            self.down += 1
+            return original_down(array, *args, **kwargs)
+
+        def to_device(*args, **kwargs):
+            self.up += 1
+            return original_to_device(*args, **kwargs)
+
+        monkeypatch.setattr(devicearray.FakeCUDAArray, "copy_to_host", copy_to_host)
+        monkeypatch.setattr(cuda, "to_device", to_device)
+
+
+def test_fit_on_cuda_copies_back_only_the_logs(monkeypatch):
+    """Device-resident training: per step the batch and its labels go up once
+    (the loss and the accuracy share the labels), nothing comes back; the loss
+    and the accuracy (one float64 each) come back once per epoch, to be shown."""
+    import tapegrad as tg
+    from tapegrad import keras
+    from tapegrad.keras import layers
+
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((40, 6)).astype(F32)
+    y = (x[:, 0] > 0).astype(np.int64)
+    with K.use("cuda"):
+        tg.random.set_seed(3)
+        model = keras.Sequential([layers.Dense(5, activation="relu"), layers.Dense(2, activation="softmax")])
+        model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.fit(x[:8], y[:8], epochs=1, batch_size=8, verbose=0)   # weights and optimizer state made
+        counter = _CopyCounter(monkeypatch)
+        epochs, steps = 2, 5
+        history = model.fit(x, y, epochs=epochs, batch_size=8, verbose=0)
+    assert counter.down == 2 * epochs, counter.down          # loss + accuracy, per epoch
+    assert counter.up == 2 * epochs * steps, counter.up        # x and the labels
+    assert len(history.history["loss"]) == epochs

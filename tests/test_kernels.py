@@ -426,6 +426,63 @@ def test_update_bad_input(backend):
 
 
 # ------------------------------------------------------------------ dispatch
+# ------------------------------------------------------------------ metric totals
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(), (1,), (7, 3), (100003,)])
+def test_accumulate_sum_adds_in_float64(backend, dtype, shape):
+    values = rng(11).standard_normal(shape).astype(dtype)
+    total = np.zeros(1)
+    K.accumulate_sum(values, total, weight=3, backend=backend)
+    K.accumulate_sum(values, total, weight=0.5, backend=backend)
+    expected = 3.5 * values.astype(np.float64).sum()
+    assert total.dtype == np.float64
+    np.testing.assert_allclose(total[0], expected, rtol=1e-12, atol=1e-9)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n,c", [(1, 1), (1, 10), (128, 10), (97, 3), (5, 1000)])
+def test_accumulate_correct_counts_argmax_hits(backend, dtype, n, c):
+    r = rng(12)
+    scores = r.standard_normal((n, c)).astype(dtype)
+    labels = r.integers(0, c, n)
+    labels[: n // 2] = scores[: n // 2].argmax(axis=1)   # some certain hits
+    total = np.full(1, 2.0)
+    K.accumulate_correct(scores, labels, total=total, backend=backend)
+    assert total[0] == 2 + np.count_nonzero(scores.argmax(axis=1) == labels)
+
+
+def test_accumulate_correct_ties_and_nan_follow_argmax(backend):
+    scores = np.array([[1, 3, 3], [2, 2, 2], [0, np.nan, 5], [np.nan, np.nan, 1]], np.float32)
+    total = np.zeros(1)
+    K.accumulate_correct(scores, [1, 0, 1, 0], total=total, backend=backend)   # np.argmax: 1, 0, 1, 0
+    assert total[0] == 4
+    total[0] = 0
+    K.accumulate_correct(scores, [2, 1, 2, 1], total=total, backend=backend)   # the later ties miss
+    assert total[0] == 0
+    K.accumulate_correct(scores, np.array([1.0, 0.0, 1.0, 2.0]), total=total, backend=backend)  # float ids
+    assert total[0] == 3
+
+
+def test_accumulate_bad_input(backend):
+    scores = np.zeros((4, 3), np.float32)
+    with pytest.raises(TypeError, match=r"total must be a \(1,\) float64 array"):
+        K.accumulate_correct(scores, [0, 1, 2, 0], total=np.zeros(1, np.float32), backend=backend)
+    with pytest.raises(TypeError, match=r"total must be a \(1,\) float64 array"):
+        K.accumulate_sum(scores, np.zeros(2), backend=backend)
+    with pytest.raises(ValueError, match="label 3 is out of range for 3 classes"):
+        K.accumulate_correct(scores, [0, 1, 3, 0], total=np.zeros(1), backend=backend)
+    with pytest.raises(ValueError, match=r"labels must have shape \(4,\)"):
+        K.accumulate_correct(scores, [0, 1], total=np.zeros(1), backend=backend)
+    with pytest.raises(ValueError, match="scores must be 2-D"):
+        K.accumulate_correct(np.zeros(3, np.float32), [0], total=np.zeros(1), backend=backend)
+    with pytest.raises(TypeError, match="weight must be a number"):
+        K.accumulate_sum(scores, np.zeros(1), weight="x", backend=backend)
+    frozen = np.zeros(1)
+    frozen.flags.writeable = False
+    with pytest.raises(ValueError, match="total is updated in place"):
+        K.accumulate_sum(scores, frozen, backend=backend)
+
+
 def test_available_backends_lists_every_cpu_backend():
     names = K.available_backends()
     for name in CPU_BACKENDS:

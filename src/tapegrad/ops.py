@@ -623,9 +623,9 @@ def sparse_softmax_cross_entropy(logits, labels, reduction="none"):
     host_labels = np.asarray(labels.numpy() if isinstance(labels, Tensor) else labels)
     if logits.ndim != 2 and host_labels.ndim == logits.ndim and host_labels.shape[-1] == 1:
         host_labels = host_labels[..., 0]
-    loss, grad = kernels.softmax_cross_entropy(flat, host_labels.reshape(-1), reduction=reduction, backend=be)
-    if reduction == "mean":
-        out = _wrap(be.asarray(np.asarray(loss, dtype=logits.dtype)), be)
+    loss, grad = kernels.softmax_cross_entropy(flat, host_labels.reshape(-1), reduction="none", backend=be)
+    if reduction == "mean":   # the mean stays on the backend: on a GPU, nothing is copied back
+        out = _wrap(be.xp.asarray(be.xp.mean(loss)), be)
     else:
         out = _wrap(loss if logits.ndim == 2 else loss.reshape(shape[:-1]), be)
     if _recording:
@@ -642,7 +642,10 @@ def _sparse_ce_grad(g, ctx, needs):
         if reduction == "mean":
             grad = divide(grad, labels.size)
     else:
-        grad = _wrap(grad.reshape(logits.shape), logits._backend)
+        be = logits._backend
+        if reduction == "mean":   # d mean / d logits = (softmax - onehot) / N
+            grad = be.xp.multiply(grad, 1.0 / labels.size)
+        grad = _wrap(grad.reshape(logits.shape), be)
     if reduction == "mean":
         return (multiply(grad, g),)
     return (multiply(grad, reshape(g, g.shape + (1,))),)

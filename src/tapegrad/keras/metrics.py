@@ -1,14 +1,21 @@
-"""Metrics: running averages kept on the host, updated once per batch.
+"""Metrics: running averages, updated once per batch, read when shown.
 
 A metric has state (a total and a count), ``update_state`` adds a batch,
 ``result`` reads the running value and ``reset_state`` starts over: that is
 why the numbers in Keras's progress bar are means over the epoch so far.
+
+The total lives where the model's arrays live: for a batch of tensors it is
+a one-element float64 array of their kernel backend, to which a kernel adds
+(``kernels.accumulate_sum``, ``kernels.accumulate_correct``).  On a GPU a
+training step therefore never waits for a number to come back; reading
+``result()`` copies one scalar.  The count is known on the host from shapes.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .. import kernels
 from ..tensor import Tensor
 
 
@@ -25,8 +32,25 @@ class Metric:
         self.reset_state()
 
     def reset_state(self):
-        self.total = 0.0
+        self._host_total = 0.0
+        self._device_total = None   # (1,) float64 array of _backend
+        self._backend = None
         self.count = 0.0
+
+    def _running_total(self, backend):
+        """The backend array batches on ``backend`` add to (made on first use)."""
+        if self._backend is not backend:
+            self._host_total = self.total   # fold in what another backend summed
+            self._device_total = backend.zeros((1,), np.float64)
+            self._backend = backend
+        return self._device_total
+
+    @property
+    def total(self):
+        """The running numerator (reading it copies one number from a GPU)."""
+        if self._device_total is None:
+            return self._host_total
+        return self._host_total + float(kernels.to_numpy(self._device_total)[0])
 
     def result(self):
         return self.total / self.count if self.count else 0.0
@@ -41,43 +65,75 @@ class Mean(Metric):
     name = "mean"
 
     def update_state(self, values, sample_weight=None):
+        scalar_weight = sample_weight is None or np.ndim(sample_weight) == 0
+        if isinstance(values, Tensor) and values.dtype.kind == "f" and scalar_weight and not isinstance(
+                sample_weight, Tensor):
+            weight = 1.0 if sample_weight is None else float(sample_weight)
+            be = values._backend
+            kernels.accumulate_sum(values._data, self._running_total(be), weight=weight, backend=be)
+            self.count += weight * values.size
+            return
         values = _host(values).astype(np.float64)
         if sample_weight is None:
-            self.total += float(values.sum())
+            self._host_total += float(values.sum())
             self.count += values.size
         else:
             weight = np.broadcast_to(_host(sample_weight).astype(np.float64), values.shape)
-            self.total += float((values * weight).sum())
+            self._host_total += float((values * weight).sum())
             self.count += float(weight.sum())
 
 
 class _MatchRate(Metric):
-    """Fraction of samples where ``_matches`` is true."""
+    """Fraction of samples where ``_matches`` is true (computed on the host)."""
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         matches = self._matches(_host(y_true), _host(y_pred))
-        self.total += float(matches.sum())
+        self._host_total += float(matches.sum())
         self.count += matches.size
 
 
-class SparseCategoricalAccuracy(_MatchRate):
+class _ArgmaxMatchRate(_MatchRate):
+    """Fraction of rows whose predicted argmax is the true class id.
+
+    For a 2-D tensor of predictions the comparison runs on its backend
+    (one kernel that adds the hits to the running total); other inputs
+    take the host path.
+    """
+
+    def _class_ids(self, y_true, y_pred):
+        raise NotImplementedError
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        if not (isinstance(y_pred, Tensor) and y_pred.ndim == 2 and y_pred.dtype.kind == "f"
+                and sample_weight is None):
+            return super().update_state(y_true, y_pred, sample_weight)
+        labels = self._class_ids(_host(y_true), y_pred)
+        be = y_pred._backend
+        kernels.accumulate_correct(y_pred._data, labels, total=self._running_total(be), backend=be)
+        self.count += y_pred.shape[0]
+
+    def _matches(self, y_true, y_pred):
+        return np.argmax(y_pred, axis=-1) == self._class_ids(y_true, y_pred)
+
+
+class SparseCategoricalAccuracy(_ArgmaxMatchRate):
     """Integer labels against the argmax of predicted scores."""
 
     name = "sparse_categorical_accuracy"
 
-    def _matches(self, y_true, y_pred):
-        if y_true.ndim == y_pred.ndim and y_true.shape[-1] == 1:
+    def _class_ids(self, y_true, y_pred):
+        if y_true.ndim == len(y_pred.shape) and y_true.shape[-1] == 1:
             y_true = y_true[..., 0]
-        return np.argmax(y_pred, axis=-1) == y_true.reshape(y_pred.shape[:-1])
+        return y_true.reshape(y_pred.shape[:-1])
 
 
-class CategoricalAccuracy(_MatchRate):
+class CategoricalAccuracy(_ArgmaxMatchRate):
     """One-hot labels: argmax against argmax."""
 
     name = "categorical_accuracy"
 
-    def _matches(self, y_true, y_pred):
-        return np.argmax(y_pred, axis=-1) == np.argmax(y_true, axis=-1)
+    def _class_ids(self, y_true, y_pred):
+        return np.argmax(y_true, axis=-1)
 
 
 class BinaryAccuracy(_MatchRate):

@@ -213,11 +213,10 @@ class Sequential:
         self._update_metrics(loss, y, y_pred, len(x))
 
     def _update_metrics(self, loss, y, y_pred, n):
-        self._loss_tracker.update_state(float(loss), sample_weight=n)
-        if self.compiled_metrics:
-            host_pred = y_pred.numpy()
-            for m in self.compiled_metrics:
-                m.update_state(y, host_pred)
+        # the running totals stay on the backend: nothing is copied back here
+        self._loss_tracker.update_state(loss, sample_weight=n)
+        for m in self.compiled_metrics:
+            m.update_state(y, y_pred)
 
     def _logs(self, prefix=""):
         logs = {prefix + "loss": float(self._loss_tracker.result())}
@@ -261,6 +260,11 @@ class Sequential:
             cb.set_model(self)
             cb.set_params({"epochs": epochs, "steps": math.ceil(len(x) / batch_size), "verbose": verbose})
         batches = _batches(len(x), batch_size)
+        # the per-batch logs are read (one copy per metric from a GPU) only
+        # when the progress line redraws or a callback asks for them
+        batch_callbacks = [cb for cb in callbacks[1:]
+                           if type(cb).on_train_batch_end is not Callback.on_train_batch_end
+                           or "on_train_batch_end" in vars(cb)]
         self.stop_training = False
         for cb in callbacks:
             cb.on_train_begin()
@@ -278,10 +282,11 @@ class Sequential:
                 if xb.dtype != np.float32:
                     xb = xb.astype(np.float32)
                 self.train_step(xb, yb)
-                logs = self._logs()
-                bar.update(step + 1, logs.items())
-                for cb in callbacks[1:]:
-                    cb.on_train_batch_end(step, logs)
+                bar.update(step + 1, lambda: self._logs().items())
+                if batch_callbacks:
+                    logs = self._logs()
+                    for cb in batch_callbacks:
+                        cb.on_train_batch_end(step, logs)
             logs = self._logs()
             if validation_data is not None:
                 logs.update(self._evaluate(*validation_data, batch_size, prefix="val_"))
@@ -302,7 +307,7 @@ class Sequential:
             y_pred = self(xb if xb.dtype == np.float32 else xb.astype(np.float32))
             self._update_metrics(self.loss(y[start:stop], y_pred), y[start:stop], y_pred, stop - start)
             if bar is not None:
-                bar.update(step + 1, self._logs().items())
+                bar.update(step + 1, lambda: self._logs().items())
         return self._logs(prefix)
 
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False):

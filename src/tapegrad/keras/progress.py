@@ -59,7 +59,8 @@ class ProgressBar:
         return (now - self.start) / current if current else 0.0
 
     def update(self, current, values=(), finalize=False):
-        """Report ``current`` steps done; ``values`` are (name, value) pairs."""
+        """Report ``current`` steps done; ``values`` are (name, value) pairs,
+        or a function returning them, called only when the line is drawn."""
         now = time.perf_counter()
         per_step = self._per_step(current, now)
         if self.verbose == 0:
@@ -67,6 +68,8 @@ class ProgressBar:
         if not finalize and (not self.dynamic or self.verbose != 1 or now - self.last_draw < self.interval):
             return
         self.last_draw = now
+        if callable(values):
+            values = values()
         metrics = "".join(f" - {name}: {format_value(value)}" for name, value in values)
         digits = len(str(self.target))
         count = f"{current:{digits}d}/{self.target}"
