@@ -172,6 +172,55 @@ cdef extern from *:
         }                                                                        \\
     }
 
+    /* ---------------------------------------------------------- narrow kernel, A transposed
+       When A is stored transposed (rsa == 1: column p of A is a contiguous
+       row of memory, as h is in h.T @ dy) and C has at most JT columns, C is
+       built a column block at a time: each step p loads W = NV*VL consecutive
+       entries of column p of A and multiplies them by the JT entries of row p
+       of B, each broadcast: JT*NV fused multiply-adds on full vectors, no lane
+       spent on padding columns.  The JT x W tile is transposed on the way out.
+       The last rows are staged through a zero-padded buffer. */
+    #define TG_NARROW_T_STEP(T, V, JT, NV, SRC)                              \\
+        {                                                                    \\
+            const T *bp = b + p * JT;                                        \\
+            V x[NV];                                                         \\
+            memcpy(x, (SRC), sizeof x);                                      \\
+            _Pragma("GCC unroll 64")                                         \\
+            for (int j = 0; j < JT; j++)                                     \\
+                for (int v = 0; v < NV; v++) acc[j][v] += x[v] * bp[j];      \\
+        }
+    #define TG_DEFINE_NARROW_T(NAME, T, V, JT, NV, ATTR)                     \\
+    ATTR static void NAME(long m, long n, long k, const T *restrict a, long csa, \\
+                          const T *restrict b, T *restrict c, long rsc, long csc, \\
+                          const T *restrict bias, int relu)                  \\
+    {                                                                        \\
+        enum { VL = sizeof(V) / sizeof(T), W = NV * VL };                    \\
+        T out[JT][W], stage[W];                                              \\
+        for (long i0 = 0; i0 < m; i0 += W) {                                 \\
+            long rows = m - i0 < W ? m - i0 : W;                             \\
+            V acc[JT][NV];                                                   \\
+            _Pragma("GCC unroll 64")                                         \\
+            for (int j = 0; j < JT; j++)                                     \\
+                for (int v = 0; v < NV; v++)                                 \\
+                    acc[j][v] = (V){0} + ((bias && j < n) ? bias[j] : (T)0); \\
+            if (rows == W) {                                                 \\
+                for (long p = 0; p < k; p++) TG_NARROW_T_STEP(T, V, JT, NV, a + i0 + p * csa) \\
+            } else {                                                         \\
+                memset(stage, 0, sizeof stage);                              \\
+                for (long p = 0; p < k; p++) {                               \\
+                    memcpy(stage, a + i0 + p * csa, rows * sizeof(T));       \\
+                    TG_NARROW_T_STEP(T, V, JT, NV, stage)                    \\
+                }                                                            \\
+            }                                                                \\
+            memcpy(out, acc, sizeof out);                                    \\
+            for (long i = 0; i < rows; i++)                                  \\
+                for (long j = 0; j < n; j++) {                               \\
+                    T value = out[j][i];                                     \\
+                    c[(i0 + i) * rsc + j * csc] = (relu && value <= 0) ? 0 : value; \\
+                }                                                            \\
+        }                                                                    \\
+    }
+
     typedef float  tg_v4sf  __attribute__((vector_size(16)));
     typedef int    tg_v4si  __attribute__((vector_size(16)));
     typedef double tg_v2df  __attribute__((vector_size(16)));
@@ -193,6 +242,21 @@ cdef extern from *:
                                float *, long, long, const float *, int);
     typedef void (*tg_nar_d_t)(long, long, long, const double *, long, long, const double *,
                                double *, long, long, const double *, int);
+    typedef void (*tg_nart_s_t)(long, long, long, const float *, long, const float *,
+                                float *, long, long, const float *, int);
+    typedef void (*tg_nart_d_t)(long, long, long, const double *, long, const double *,
+                                double *, long, long, const double *, int);
+    /* The transposed-A narrow kernels come in C widths JT = 2, 4, ..., 12,
+       each with the most row vectors NV its accumulators leave registers
+       for (JT * NV of 32 zmm, of 16 ymm or xmm). */
+    #define TG_NART_WIDTH(index) (2 * ((index) + 1))
+    #define TG_DEFINE_NARROW_T_SET(S, T, V, ATTR, NV2, NV4, NV6, NV8, NV10, NV12) \\
+        TG_DEFINE_NARROW_T(tg_nart2_##S, T, V, 2, NV2, ATTR)                  \\
+        TG_DEFINE_NARROW_T(tg_nart4_##S, T, V, 4, NV4, ATTR)                  \\
+        TG_DEFINE_NARROW_T(tg_nart6_##S, T, V, 6, NV6, ATTR)                  \\
+        TG_DEFINE_NARROW_T(tg_nart8_##S, T, V, 8, NV8, ATTR)                  \\
+        TG_DEFINE_NARROW_T(tg_nart10_##S, T, V, 10, NV10, ATTR)               \\
+        TG_DEFINE_NARROW_T(tg_nart12_##S, T, V, 12, NV12, ATTR)
 
     #if defined(__AVX2__) && defined(__FMA__)
     /* The avx2 build.  256-bit (ymm) kernels: 16 accumulators of 16 ymm.
@@ -206,6 +270,8 @@ cdef extern from *:
     TG_DEFINE_NARROW(tg_nar2_s_ymm, float, tg_v8sf, tg_v8si, 6, 2, )
     TG_DEFINE_NARROW(tg_nar1_d_ymm, double, tg_v4df, tg_v4di, 12, 1, )
     TG_DEFINE_NARROW(tg_nar2_d_ymm, double, tg_v4df, tg_v4di, 6, 2, )
+    TG_DEFINE_NARROW_T_SET(s_ymm, float, tg_v8sf, , 4, 3, 2, 1, 1, 1)
+    TG_DEFINE_NARROW_T_SET(d_ymm, double, tg_v4df, , 4, 3, 2, 1, 1, 1)
     #if defined(__GNUC__) && !defined(__clang__) && (defined(__x86_64__) || defined(__i386__))
     #define TG_HAVE_512 1
     #define TG_AVX512 __attribute__((target("avx512f")))
@@ -215,6 +281,8 @@ cdef extern from *:
     TG_DEFINE_NARROW(tg_nar2_s_zmm, float, tg_v16sf, tg_v16si, 12, 2, TG_AVX512)
     TG_DEFINE_NARROW(tg_nar1_d_zmm, double, tg_v8df, tg_v8di, 16, 1, TG_AVX512)
     TG_DEFINE_NARROW(tg_nar2_d_zmm, double, tg_v8df, tg_v8di, 12, 2, TG_AVX512)
+    TG_DEFINE_NARROW_T_SET(s_zmm, float, tg_v16sf, TG_AVX512, 4, 4, 4, 3, 2, 2)
+    TG_DEFINE_NARROW_T_SET(d_zmm, double, tg_v8df, TG_AVX512, 4, 4, 4, 3, 2, 2)
     #else
     #define TG_HAVE_512 0
     #endif
@@ -228,6 +296,8 @@ cdef extern from *:
     TG_DEFINE_NARROW(tg_nar2_s_xmm, float, tg_v4sf, tg_v4si, 4, 2, )
     TG_DEFINE_NARROW(tg_nar1_d_xmm, double, tg_v2df, tg_v2di, 8, 1, )
     TG_DEFINE_NARROW(tg_nar2_d_xmm, double, tg_v2df, tg_v2di, 4, 2, )
+    TG_DEFINE_NARROW_T_SET(s_xmm, float, tg_v4sf, , 4, 3, 2, 1, 1, 1)
+    TG_DEFINE_NARROW_T_SET(d_xmm, double, tg_v2df, , 4, 3, 2, 1, 1, 1)
     #endif
 
     /* ---------------------------------------------------------- peak
@@ -262,12 +332,19 @@ cdef extern from *:
     static tg_ukr_s_t tg_s_fn;  static int tg_s_mr, tg_s_nr;
     static tg_ukr_d_t tg_d_fn;  static int tg_d_mr, tg_d_nr;
     static tg_nar_s_t tg_s_nar[2];  static tg_nar_d_t tg_d_nar[2];
+    static tg_nart_s_t tg_s_nart[6];  static tg_nart_d_t tg_d_nart[6];
     static const char *tg_isa = "none";
     #define TG_USE(S, D, MR, NR)                                                 \
         tg_s_fn = tg_ukr_s_##S; tg_s_mr = MR; tg_s_nr = NR;                      \
         tg_d_fn = tg_ukr_d_##S; tg_d_mr = MR; tg_d_nr = NR / 2;                  \
         tg_s_nar[0] = tg_nar1_s_##S; tg_s_nar[1] = tg_nar2_s_##S;                \
-        tg_d_nar[0] = tg_nar1_d_##S; tg_d_nar[1] = tg_nar2_d_##S;
+        tg_d_nar[0] = tg_nar1_d_##S; tg_d_nar[1] = tg_nar2_d_##S;                \
+        tg_s_nart[0] = tg_nart2_s_##S; tg_s_nart[1] = tg_nart4_s_##S;            \
+        tg_s_nart[2] = tg_nart6_s_##S; tg_s_nart[3] = tg_nart8_s_##S;            \
+        tg_s_nart[4] = tg_nart10_s_##S; tg_s_nart[5] = tg_nart12_s_##S;          \
+        tg_d_nart[0] = tg_nart2_d_##S; tg_d_nart[1] = tg_nart4_d_##S;            \
+        tg_d_nart[2] = tg_nart6_d_##S; tg_d_nart[3] = tg_nart8_d_##S;            \
+        tg_d_nart[4] = tg_nart10_d_##S; tg_d_nart[5] = tg_nart12_d_##S;
 
     /* wide = 1: use the 512-bit kernels when compiled and supported. */
     static const char *tg_select(int wide) {
@@ -301,6 +378,15 @@ cdef extern from *:
                             const double *b, double *c, long rsc, long csc,
                             const double *bias, int relu)
     { tg_d_nar[nv - 1](m, n, k, a, rsa, csa, b, c, rsc, csc, bias, relu); }
+
+    static void tg_narrow_t_s(int index, long m, long n, long k, const float *a, long csa,
+                              const float *b, float *c, long rsc, long csc,
+                              const float *bias, int relu)
+    { tg_s_nart[index](m, n, k, a, csa, b, c, rsc, csc, bias, relu); }
+    static void tg_narrow_t_d(int index, long m, long n, long k, const double *a, long csa,
+                              const double *b, double *c, long rsc, long csc,
+                              const double *bias, int relu)
+    { tg_d_nart[index](m, n, k, a, csa, b, c, rsc, csc, bias, relu); }
 
     /* Run the peak loop of the selected vector width; *lanes gets its width. */
     static float tg_peak(long n, int *lanes) {
@@ -340,6 +426,13 @@ cdef extern from *:
     void tg_narrow_d(int nv, long m, long n, long k, const double *a, long rsa, long csa,
                      const double *b, double *c, long rsc, long csc,
                      const double *bias, int relu) noexcept nogil
+    void tg_narrow_t_s(int index, long m, long n, long k, const float *a, long csa,
+                       const float *b, float *c, long rsc, long csc,
+                       const float *bias, int relu) noexcept nogil
+    void tg_narrow_t_d(int index, long m, long n, long k, const double *a, long csa,
+                       const double *b, double *c, long rsc, long csc,
+                       const double *bias, int relu) noexcept nogil
+    int TG_NART_WIDTH(int index) noexcept nogil
     void *tg_alloc(size_t nbytes) noexcept nogil
     float tg_peak(long n, int *lanes) noexcept nogil
 
@@ -671,11 +764,17 @@ cdef int gemm_narrow(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                      const floating *bias, bint relu, int nv, int nthreads) noexcept nogil:
     """C = A @ B for a C of n <= nv vectors' width: pack only B, read A in place.
 
+    When A is stored transposed and n <= 12, the transposed-A kernel of the
+    smallest even width JT >= n runs instead (full vectors down the columns of C).
     The rows are split into one contiguous chunk per thread.
     """
     cdef Py_ssize_t w, chunk, nchunks, t, r0
     cdef floating *bp
-    if floating is float:
+    cdef int jt = -1
+    if rsa == 1 and n <= TG_NART_WIDTH(5):
+        jt = (n - 1) // 2                  # the kernel of width 2, 4, ..., 12
+        w = TG_NART_WIDTH(jt)
+    elif floating is float:
         w = nv * (tg_s_nr // 2)
     else:
         w = nv * (tg_d_nr // 2)
@@ -690,7 +789,14 @@ cdef int gemm_narrow(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
     nchunks = (m + chunk - 1) // chunk
     for t in prange(nchunks, num_threads=nthreads, schedule="static"):
         r0 = t * chunk
-        if floating is float:
+        if jt >= 0:
+            if floating is float:
+                tg_narrow_t_s(jt, min(chunk, m - r0), n, k, a + r0, csa, bp,
+                              c + r0 * rsc, rsc, csc, bias, relu)
+            else:
+                tg_narrow_t_d(jt, min(chunk, m - r0), n, k, a + r0, csa, bp,
+                              c + r0 * rsc, rsc, csc, bias, relu)
+        elif floating is float:
             tg_narrow_s(nv, min(chunk, m - r0), n, k, a + r0 * rsa, rsa, csa, bp,
                         c + r0 * rsc, rsc, csc, bias, relu)
         else:

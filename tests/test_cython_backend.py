@@ -104,6 +104,17 @@ def test_shapes_all_transposes(ext, dtype, m, k, n):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_narrow_c_from_a_transposed(ext, dtype):
+    """h.T @ dy: A stored transposed and C at most 12 columns wide runs down
+    the columns of C (kernels of width 4, 8, 12), with staged last rows;
+    m around every tile height (16..64 rows), n = 1..13."""
+    for m in (1, 15, 16, 17, 31, 33, 47, 49, 64, 65, 130, 513):
+        for n in range(1, 14):
+            for k in (1, 5, 64):
+                run_matmul(ext, m, k, n, True, n % 2 == 0, dtype, seed=m + 13 * n + k)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_cache_block_boundaries(ext, dtype):
     """k across several KC blocks, m across MC blocks, n across NC blocks."""
     old = ext.kernel_info()
