@@ -1238,6 +1238,15 @@ def _narrow_ta_blocks_10(a, lda, ap, n, k, c, bias, use_bias, relu, lo, hi):
                     False, _ptr(bias), _U0, _U1, use_bias, relu)
 
 
+@njit(cache=True)
+def _narrow_ta_range(a, lda, ap, n, k, c, bias, use_bias, relu, wide, lo, hi):
+    """Blocks [lo, hi) of C's rows: of 2*NR rows when ``wide``, else of NR."""
+    if wide:
+        _narrow_ta_blocks_10(a, lda, ap, n, k, c, bias, use_bias, relu, lo, hi)
+    else:
+        _narrow_ta_blocks(a, lda, ap, n, k, c, bias, use_bias, relu, lo, hi)
+
+
 @njit(cache=True, parallel=True)
 def _gemm_narrow_ta(a, lda, b, ldb, tb, m, n, k, c, bias, use_bias, relu, threads):
     """Narrow N with A transposed (``x.T @ dy``, dy with 10 columns): the
@@ -1251,33 +1260,24 @@ def _gemm_narrow_ta(a, lda, b, ldb, tb, m, n, k, c, bias, use_bias, relu, thread
     ap = np.empty(((n + MR - 1) // MR) * MR * k, c.dtype)
     # op(b).T[j, p] = op(b)[p, j]: pack as an "A" with the opposite transpose flag
     _pack_a(b, u(ldb), not tb, _U0, u(n), _U0, u(k), ap)
-    done = 0   # rows of C finished
-    if n <= 10:   # blocks of 2*NR rows, then one of NR if it fits
-        m2 = m // (2 * inr)
-        nt = max(1, min(threads, m2))
-        if nt == 1:
-            _narrow_ta_blocks_10(a, lda, ap, n, k, c, bias, use_bias, relu, 0, m2)
-        else:
-            share = (m2 + nt - 1) // nt
-            for th in prange(nt):
-                _narrow_ta_blocks_10(a, lda, ap, n, k, c, bias, use_bias, relu, th * share,
-                                     min(m2, (th + 1) * share))
-        done = m2 * 2 * inr
-        if m - done >= inr:
-            _narrow_ta_blocks(a, lda, ap, n, k, c, bias, use_bias, relu, done // inr, done // inr + 1)
-            done += inr
-    mfull = m // inr
-    if done == 0:
-        nt = max(1, min(threads, mfull))
-        if nt == 1:
-            _narrow_ta_blocks(a, lda, ap, n, k, c, bias, use_bias, relu, 0, mfull)
-        else:
-            share = (mfull + nt - 1) // nt
-            for th in prange(nt):
-                _narrow_ta_blocks(a, lda, ap, n, k, c, bias, use_bias, relu, th * share,
-                                  min(mfull, (th + 1) * share))
+    # blocks of 2*NR rows (the 10-class kernel) or of NR rows, split between threads
+    wide = n <= 10
+    block = 2 * inr if wide else inr
+    nblk = m // block
+    nt = max(1, min(threads, nblk))
+    if nt == 1:   # no parallel region: waking the pool costs more than a small problem
+        _narrow_ta_range(a, lda, ap, n, k, c, bias, use_bias, relu, wide, 0, nblk)
+    else:
+        share = (nblk + nt - 1) // nt
+        for th in prange(nt):
+            _narrow_ta_range(a, lda, ap, n, k, c, bias, use_bias, relu, wide, th * share,
+                             min(nblk, (th + 1) * share))
+    done = nblk * block
+    if m - done >= inr:   # one more block of NR rows after the wide ones
+        _narrow_ta_blocks(a, lda, ap, n, k, c, bias, use_bias, relu, done // inr, done // inr + 1)
+        done += inr
     # the last rows (fewer than NR): plain loops
-    for i in range(mfull * inr, m):
+    for i in range(done, m):
         for j in range(n):
             s = z
             for p in range(k):
