@@ -165,16 +165,16 @@ def test_kernels_match_their_generator():
     src = inspect.getsource(G)
     for nr in (G.NR_F32, G.NR_F64):
         assert G.kernel_source(G.MR, nr) in src
-        assert G.kernel_source(10, 2 * nr) in src   # the narrow h.T @ dy kernels
+        assert G.kernel_source(10, nr) in src   # the narrow h.T @ dy kernels
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_narrow_transposed_a_blocks(dtype):
-    """h.T @ dy: blocks of 2*NR rows (the 10-class kernel), one block of NR,
-    then plain loops, for m around each of those edges and n up to 12."""
+    """h.T @ dy: blocks of NR rows (the 10-class kernel when n <= 10),
+    then plain loops, for m around each of those edges and n up to NARROW_N."""
     nr = G.NR_F32 if dtype == np.float32 else G.NR_F64
     for m in sorted({1, nr - 1, nr, nr + 1, 2 * nr - 1, 2 * nr, 2 * nr + 1, 3 * nr + 5, 4 * nr, 513}):
-        for n in (1, 2, 7, 10, 11, 12):
+        for n in (1, 2, 7, 10, 11, 12, 13, 16):
             for k in (1, 64):
                 check(m, k, n, True, n % 2 == 0, dtype, bias=n == 7, relu=n == 7, seed=m + n + k)
 
