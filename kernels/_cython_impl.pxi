@@ -1016,22 +1016,30 @@ def softmax_cross_entropy(const floating[:, ::1] logits, const long long[::1] la
 def bias_grad(const floating[:, ::1] grad_out, floating[::1] out):
     """out[j] = sum_i grad_out[i, j]: the gradient of a broadcast bias.
 
-    Rows are added one after another into a row of accumulators (in
-    float64), so every read is contiguous and the inner loop vectorises.
+    Eight rows at a time are added pairwise in their own dtype, and each
+    partial sum goes into a row of float64 accumulators: every read is
+    contiguous, the loops vectorise, and there is one float64 add per eight
+    rows instead of one per row.
     """
     cdef Py_ssize_t i, j, n = grad_out.shape[0], m = grad_out.shape[1]
+    cdef Py_ssize_t n8 = n - n % 8
     cdef const floating *g = &grad_out[0, 0]
-    cdef const floating *row
+    cdef const floating *r
     cdef double *acc = <double *> malloc(m * sizeof(double))
     if acc == NULL:
         raise MemoryError()
     with nogil:
         for j in range(m):
             acc[j] = 0
-        for i in range(n):
-            row = g + i * m
+        for i in range(0, n8, 8):
+            r = g + i * m
             for j in range(m):
-                acc[j] += row[j]
+                acc[j] += (((r[j] + r[m + j]) + (r[2 * m + j] + r[3 * m + j]))
+                           + ((r[4 * m + j] + r[5 * m + j]) + (r[6 * m + j] + r[7 * m + j])))
+        for i in range(n8, n):
+            r = g + i * m
+            for j in range(m):
+                acc[j] += r[j]
         for j in range(m):
             out[j] = <floating> acc[j]
     free(acc)

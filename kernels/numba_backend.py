@@ -125,12 +125,19 @@ def _softmax_cross_entropy(logits, labels, scale, loss_out, grad_out):
 # ---------------------------------------------------------------- bias grad
 @njit(cache=True)
 def _bias_grad(g, out):
-    """Column sums: add each row into a float64 accumulator row (contiguous,
-    so the inner loop vectorizes), then round once into ``out``; float64
-    accumulation keeps float32 exact enough for any batch size."""
+    """Column sums.  Eight rows at a time are added pairwise in g's dtype (three
+    roundings), and each partial sum goes into a float64 accumulator row, which
+    is rounded once into ``out``.  Every read is contiguous, so the loops
+    vectorize; one float64 add per eight rows (not per row) is what makes this
+    faster than NumPy's column sum, and more exact at any batch size."""
     n, m = g.shape
     acc = np.zeros(m, np.float64)
-    for i in range(n):
+    n8 = n - n % 8
+    for i in range(0, n8, 8):
+        for j in range(m):
+            acc[j] += (((g[i, j] + g[i + 1, j]) + (g[i + 2, j] + g[i + 3, j]))
+                       + ((g[i + 4, j] + g[i + 5, j]) + (g[i + 6, j] + g[i + 7, j])))
+    for i in range(n8, n):
         for j in range(m):
             acc[j] += g[i, j]
     for j in range(m):

@@ -332,7 +332,8 @@ def test_dense_with_no_inputs_is_bias(backend):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("n,m", [(1, 1), (128, 10), (128, 512), (1000, 3), (3, 1000)])
+@pytest.mark.parametrize("n,m", [(1, 1), (7, 5), (8, 5), (9, 17), (128, 10), (128, 512), (1000, 3), (1003, 37),
+                                 (3, 1000)])  # rows in blocks of 8, and the rows left over
 def test_bias_grad(backend, dtype, n, m):
     g = rng(11).standard_normal((n, m)).astype(dtype)
     ours = K.bias_grad(g, backend=backend)
