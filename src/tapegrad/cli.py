@@ -50,11 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
                        help="0 silent, 1 progress bar, 2 one line per epoch (default: Keras's auto)")
 
     bench = commands.add_parser("bench", help="benchmark kernels or a training epoch")
-    bench.add_argument("what", choices=("kernels", "train"))
-    bench.add_argument("--threads", type=_positive_int, default=1)
+    bench.add_argument("what", choices=("kernels", "train"),
+                       help="kernels: each kernel against OpenBLAS/NumPy; train: epochs against a NumPy loop")
+    bench.add_argument("--threads", type=_positive_int, default=1,
+                       help="threads for both sides: ours and OpenBLAS (default: 1)")
     bench.add_argument("--backends", default=None, help="comma-separated (default: numba,cython)")
     bench.add_argument("--quick", action="store_true", help="fewer shapes and repetitions")
-    bench.add_argument("--repeats", type=_positive_int, default=None)
+    bench.add_argument("--repeats", type=_positive_int, default=None,
+                       help="alternating timing blocks per row; the median is reported (default: 11, 5 with --quick)")
     bench.add_argument("--peak-gflops", type=_positive_float, default=None,
                        help="the machine's peak per thread (default: estimated)")
     bench.add_argument("--epochs", type=_positive_int, default=2, help="epochs to time (bench train)")
