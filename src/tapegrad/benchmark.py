@@ -3,7 +3,9 @@
 Shared machines are noisy, so nothing here reports a lone time.  Each row
 times our kernel and the baseline side by side in one process, alternating
 blocks of calls, and reports the ratio of their median times (above 1.0 means
-ours is faster).  Between blocks it pauses, because OpenBLAS's idle threads
+ours is faster), with the quartiles of the per-round ratios beside it: each
+round times every candidate back to back, so that spread shows how much the
+machine's load moved the comparison during the run.  Between blocks it pauses, because OpenBLAS's idle threads
 keep spinning for about 0.1 s after a call and would slow whatever runs next.
 """
 
@@ -58,8 +60,9 @@ def _calibrate(fn, target_s: float = 0.02) -> int:
     return max(1, min(10_000, int(target_s / max(t, 1e-7))))
 
 
-def side_by_side(candidates: dict, repeats: int, pause: float) -> dict:
-    """Median seconds per call of each candidate, measured in alternation."""
+def timed_rounds(candidates: dict, repeats: int, pause: float) -> dict:
+    """Seconds per call of each candidate in each of ``repeats`` rounds; a round
+    times one block of every candidate, one after another."""
     inner = {name: _calibrate(fn) for name, fn in candidates.items()}
     samples = {name: [] for name in candidates}
     for _ in range(repeats):
@@ -67,7 +70,25 @@ def side_by_side(candidates: dict, repeats: int, pause: float) -> dict:
             samples[name].append(_time_block(fn, inner[name]))
             if pause:
                 time.sleep(pause)
-    return {name: statistics.median(s) for name, s in samples.items()}
+    return samples
+
+
+def side_by_side(candidates: dict, repeats: int, pause: float) -> dict:
+    """Median seconds per call of each candidate, measured in alternation."""
+    return medians(timed_rounds(candidates, repeats, pause))
+
+
+def medians(rounds: dict) -> dict:
+    return {name: statistics.median(s) for name, s in rounds.items()}
+
+
+def ratio_quartiles(rounds: dict, baseline: str, name: str) -> tuple:
+    """First and third quartiles of baseline time / our time, round by round."""
+    ratios = sorted(b / o for b, o in zip(rounds[baseline], rounds[name]))
+    if len(ratios) < 2:
+        return ratios[0], ratios[0]
+    q1, _, q3 = statistics.quantiles(ratios, n=4, method="inclusive")
+    return q1, q3
 
 
 def measured_peak_gflops() -> float:
@@ -116,12 +137,15 @@ def kernel_rows(backends, threads, repeats, quick):
             candidates[name] = (lambda be=be: K.matmul(a, b, transpose_a=ta, transpose_b=tb,
                                                        out=out, backend=be))
         reps = repeats if n * m * k < 1e9 else max(3, repeats // 3)
-        times = side_by_side(candidates, reps, pause)
+        rounds = timed_rounds(candidates, reps, pause)
+        times = medians(rounds)
         flops = 2.0 * m * n * k
         for name in backends:
+            q1, q3 = ratio_quartiles(rounds, "blas", name)
             rows.append({"kernel": "matmul", "shape": label, "size": max(m, n, k), "backend": name,
                          "gflops": flops / times[name] / 1e9, "blas_gflops": flops / times["blas"] / 1e9,
-                         "ratio": times["blas"] / times[name], "unit": "GFLOP/s"})
+                         "ratio": times["blas"] / times[name], "ratio_q1": q1, "ratio_q3": q3,
+                         "unit": "GFLOP/s"})
     rows += _memory_bound_rows(backends, repeats, pause, rng)
     return rows
 
@@ -168,24 +192,29 @@ def _memory_bound_rows(backends, repeats, pause, rng):
         for backend in backends:
             be = K.get_backend(backend)
             candidates[backend] = (lambda be=be, ours=ours: ours(be))
-        times = side_by_side(candidates, repeats, pause)
+        rounds = timed_rounds(candidates, repeats, pause)
+        times = medians(rounds)
         for backend in backends:
+            q1, q3 = ratio_quartiles(rounds, "numpy", backend)
             rows.append({"kernel": name, "shape": label, "size": 0, "backend": backend,
                          "gflops": nbytes / times[backend] / 1e9, "blas_gflops": nbytes / times["numpy"] / 1e9,
-                         "ratio": times["numpy"] / times[backend], "unit": "GB/s"})
+                         "ratio": times["numpy"] / times[backend], "ratio_q1": q1, "ratio_q3": q3,
+                         "unit": "GB/s"})
     return rows
 
 
 def print_kernel_table(rows, peak, threads):
-    print(f"\n{'kernel':22} {'shape':22} {'backend':8} {'ours':>9} {'baseline':>9} {'ratio':>6} {'% peak':>7}")
+    print(f"\n{'kernel':22} {'shape':22} {'backend':8} {'ours':>9} {'baseline':>9} {'ratio':>6} "
+          f"{'spread':>11} {'% peak':>7}")
     for r in rows:
         unit = r["unit"]
         pct = f"{100 * r['gflops'] / (peak * threads):6.0f}%" if unit == "GFLOP/s" else "      -"
+        spread = f"{r['ratio_q1']:.2f}-{r['ratio_q3']:.2f}"
         print(f"{r['kernel']:22} {r['shape']:22} {r['backend']:8} {r['gflops']:9.1f} {r['blas_gflops']:9.1f} "
-              f"{r['ratio']:6.2f} {pct}")
+              f"{r['ratio']:6.2f} {spread:>11} {pct}")
     print("units: GFLOP/s for matmul (baseline: NumPy's OpenBLAS), GB/s for the others "
           "(baseline: the NumPy expression); ratio = baseline time / our time, medians of "
-          "alternating blocks in this one process")
+          "alternating blocks in this one process; spread = quartiles of the ratio round by round")
 
 
 def plot_kernels(rows, peak, threads, path):
