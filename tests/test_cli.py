@@ -145,11 +145,11 @@ def test_bench_kernels_quick_json(tmp_path):
         assert r["backend"] == "cython"
         assert math.isfinite(r["ratio"]) and r["ratio"] > 0, r
         assert r["gflops"] > 0 and r["blas_gflops"] > 0, r
-        # ratio is baseline time / our time, i.e. our throughput / the baseline's
-        assert r["ratio"] == pytest.approx(r["gflops"] / r["blas_gflops"], rel=1e-9)
-        assert 0 < r["ratio_q1"] <= r["ratio_q3"], r
-        if r["shape"] != "square 1024":  # one round (1024 gets at least three): one ratio
-            assert r["ratio_q1"] == r["ratio_q3"] == pytest.approx(r["ratio"], rel=1e-9)
+        assert 0 < r["ratio_q1"] <= r["ratio"] <= r["ratio_q3"], r
+        if r["shape"] != "square 1024":  # one round (1024 gets at least three), so one ratio:
+            # baseline time / our time, i.e. our throughput / the baseline's
+            assert r["ratio"] == pytest.approx(r["gflops"] / r["blas_gflops"], rel=1e-9)
+            assert r["ratio_q1"] == r["ratio_q3"] == r["ratio"]
     assert result["info"]["threads"] == 1
     assert "ratio" in proc.stdout and "results written to out.json" in proc.stdout
 
@@ -167,6 +167,6 @@ def test_ratio_quartiles_pair_the_rounds():
 
     # the baseline slowed down in round 3 along with ours: pairing by round keeps that out
     rounds = {"blas": [2.0, 2.0, 8.0, 2.0, 2.0], "ours": [1.0, 2.0, 4.0, 4.0, 2.0]}
-    assert ratio_quartiles(rounds, "blas", "ours") == (1.0, 2.0)  # ratios 2, 1, 2, 0.5, 1
+    assert ratio_quartiles(rounds, "blas", "ours") == (1.0, 1.0, 2.0)  # ratios 2, 1, 2, 0.5, 1
     assert medians(rounds) == {"blas": 2.0, "ours": 2.0}
-    assert ratio_quartiles({"blas": [3.0], "ours": [2.0]}, "blas", "ours") == (1.5, 1.5)
+    assert ratio_quartiles({"blas": [3.0], "ours": [2.0]}, "blas", "ours") == (1.5, 1.5, 1.5)

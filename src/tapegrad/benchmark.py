@@ -2,10 +2,10 @@
 
 Shared machines are noisy, so nothing here reports a lone time.  Each row
 times our kernel and the baseline side by side in one process, alternating
-blocks of calls, and reports the ratio of their median times (above 1.0 means
-ours is faster), with the quartiles of the per-round ratios beside it: each
-round times every candidate back to back, so that spread shows how much the
-machine's load moved the comparison during the run.  Between blocks it pauses, because OpenBLAS's idle threads
+blocks of calls.  Each round times every candidate back to back, so a change
+in the machine's load between rounds hits both sides of that round's ratio;
+a row reports the median of those per-round ratios (above 1.0 means ours is
+faster) and their quartiles, which show how much the load moved it.  Between blocks it pauses, because OpenBLAS's idle threads
 keep spinning for about 0.1 s after a call and would slow whatever runs next.
 """
 
@@ -83,12 +83,12 @@ def medians(rounds: dict) -> dict:
 
 
 def ratio_quartiles(rounds: dict, baseline: str, name: str) -> tuple:
-    """First and third quartiles of baseline time / our time, round by round."""
+    """(first quartile, median, third quartile) of baseline time / our time,
+    taken round by round."""
     ratios = sorted(b / o for b, o in zip(rounds[baseline], rounds[name]))
     if len(ratios) < 2:
-        return ratios[0], ratios[0]
-    q1, _, q3 = statistics.quantiles(ratios, n=4, method="inclusive")
-    return q1, q3
+        return ratios[0], ratios[0], ratios[0]
+    return tuple(statistics.quantiles(ratios, n=4, method="inclusive"))
 
 
 def measured_peak_gflops() -> float:
@@ -141,10 +141,10 @@ def kernel_rows(backends, threads, repeats, quick):
         times = medians(rounds)
         flops = 2.0 * m * n * k
         for name in backends:
-            q1, q3 = ratio_quartiles(rounds, "blas", name)
+            q1, ratio, q3 = ratio_quartiles(rounds, "blas", name)
             rows.append({"kernel": "matmul", "shape": label, "size": max(m, n, k), "backend": name,
                          "gflops": flops / times[name] / 1e9, "blas_gflops": flops / times["blas"] / 1e9,
-                         "ratio": times["blas"] / times[name], "ratio_q1": q1, "ratio_q3": q3,
+                         "ratio": ratio, "ratio_q1": q1, "ratio_q3": q3,
                          "unit": "GFLOP/s"})
     rows += _memory_bound_rows(backends, repeats, pause, rng)
     return rows
@@ -195,10 +195,10 @@ def _memory_bound_rows(backends, repeats, pause, rng):
         rounds = timed_rounds(candidates, repeats, pause)
         times = medians(rounds)
         for backend in backends:
-            q1, q3 = ratio_quartiles(rounds, "numpy", backend)
+            q1, ratio, q3 = ratio_quartiles(rounds, "numpy", backend)
             rows.append({"kernel": name, "shape": label, "size": 0, "backend": backend,
                          "gflops": nbytes / times[backend] / 1e9, "blas_gflops": nbytes / times["numpy"] / 1e9,
-                         "ratio": times["numpy"] / times[backend], "ratio_q1": q1, "ratio_q3": q3,
+                         "ratio": ratio, "ratio_q1": q1, "ratio_q3": q3,
                          "unit": "GB/s"})
     return rows
 
@@ -213,8 +213,9 @@ def print_kernel_table(rows, peak, threads):
         print(f"{r['kernel']:22} {r['shape']:22} {r['backend']:8} {r['gflops']:9.1f} {r['blas_gflops']:9.1f} "
               f"{r['ratio']:6.2f} {spread:>11} {pct}")
     print("units: GFLOP/s for matmul (baseline: NumPy's OpenBLAS), GB/s for the others "
-          "(baseline: the NumPy expression); ratio = baseline time / our time, medians of "
-          "alternating blocks in this one process; spread = quartiles of the ratio round by round")
+          "(baseline: the NumPy expression), medians of alternating blocks in this one process; "
+          "ratio = baseline time / our time, the median over rounds (each round times both sides "
+          "back to back), spread = its quartiles")
 
 
 def plot_kernels(rows, peak, threads, path):
