@@ -234,6 +234,38 @@ cdef extern from *:
     typedef double tg_v8df  __attribute__((vector_size(64)));
     typedef long long tg_v8di __attribute__((vector_size(64)));
 
+    /* ---------------------------------------------------------- packing
+       An 8-row panel of a row-major A, for the 8-tall kernels: each block of
+       8 rows x 8 columns is loaded as 8 vectors, transposed by three rounds
+       of shuffles (pairs of elements, pairs of pairs, then halves), and
+       stored as 8 columns: the 8 values one step p of the kernel broadcasts.
+       Scalar copies would write one element at a time, 8 floats apart. */
+    #define TG_SHUF(x, y, ...) __builtin_shuffle(x, y, (tg_v8si){__VA_ARGS__})
+    static void tg_pack_a8_s(long kc, const float *a, long rsa, float *d) {
+        long p = 0;
+        for (; p + 8 <= kc; p += 8) {
+            tg_v8sf r[8], t[8], u[8], o[8];
+            for (int i = 0; i < 8; i++) memcpy(&r[i], a + i * rsa + p, sizeof r[i]);
+            for (int i = 0; i < 8; i += 2) {     /* rows i, i+1 interleaved */
+                t[i] = TG_SHUF(r[i], r[i + 1], 0, 8, 1, 9, 4, 12, 5, 13);
+                t[i + 1] = TG_SHUF(r[i], r[i + 1], 2, 10, 3, 11, 6, 14, 7, 15);
+            }
+            for (int i = 0; i < 8; i += 4) {     /* columns j and j+4 of 4 rows */
+                u[i] = TG_SHUF(t[i], t[i + 2], 0, 1, 8, 9, 4, 5, 12, 13);
+                u[i + 1] = TG_SHUF(t[i], t[i + 2], 2, 3, 10, 11, 6, 7, 14, 15);
+                u[i + 2] = TG_SHUF(t[i + 1], t[i + 3], 0, 1, 8, 9, 4, 5, 12, 13);
+                u[i + 3] = TG_SHUF(t[i + 1], t[i + 3], 2, 3, 10, 11, 6, 7, 14, 15);
+            }
+            for (int j = 0; j < 4; j++) {        /* column j, column j+4: 8 rows */
+                o[j] = TG_SHUF(u[j], u[j + 4], 0, 1, 2, 3, 8, 9, 10, 11);
+                o[j + 4] = TG_SHUF(u[j], u[j + 4], 4, 5, 6, 7, 12, 13, 14, 15);
+            }
+            memcpy(d + p * 8, o, sizeof o);
+        }
+        for (; p < kc; p++)
+            for (int i = 0; i < 8; i++) d[p * 8 + i] = a[i * rsa + p];
+    }
+
     typedef void (*tg_ukr_s_t)(long, const float *, const float *, float *, long,
                                int, const float *, int);
     typedef void (*tg_ukr_d_t)(long, const double *, const double *, double *, long,
@@ -434,6 +466,7 @@ cdef extern from *:
                        const double *bias, int relu) noexcept nogil
     int TG_NART_WIDTH(int index) noexcept nogil
     void *tg_alloc(size_t nbytes) noexcept nogil
+    void tg_pack_a8_s(long kc, const float *a, long rsa, float *d) noexcept nogil
     float tg_peak(long n, int *lanes) noexcept nogil
 
 
@@ -584,7 +617,9 @@ cdef void pack_a(Py_ssize_t mc, Py_ssize_t kc, const floating *a,
         ir = t * mr
         rows = min(mr, mc - ir)
         d = dst + ir * kc
-        if csa == 1:      # rows of A are contiguous: read along k
+        if floating is float and csa == 1 and rows == 8 and mr == 8:
+            tg_pack_a8_s(kc, a + ir * rsa, rsa, d)   # 8 x 8 blocks, transposed in registers
+        elif csa == 1:    # rows of A are contiguous: read along k
             for i in range(rows):
                 src = a + (ir + i) * rsa
                 for p in range(kc):

@@ -80,11 +80,12 @@ def run_matmul(ext, m, k, n, ta, tb, dtype, seed=0):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_tile_edges(ext, dtype):
-    """m, n, k one below, at and above MR, NR, 2*NR and the split of k."""
+    """m, n one below, at and above MR, NR, 2*NR; k below, at and above the 8 x 8
+    blocks in which an 8-row panel of A is packed."""
     mr, nr = tile_shape(ext, dtype)
     ms = sorted({1, mr - 1, mr, mr + 1, 2 * mr + 3})
     ns = sorted({1, nr // 2, nr - 1, nr, nr + 1, 2 * nr + 5})
-    ks = [1, 2, 17]
+    ks = [1, 2, 8, 17]
     for m in ms:
         for n in ns:
             for k in ks:
