@@ -73,12 +73,8 @@ def timed_rounds(candidates: dict, repeats: int, pause: float) -> dict:
     return samples
 
 
-def side_by_side(candidates: dict, repeats: int, pause: float) -> dict:
-    """Median seconds per call of each candidate, measured in alternation."""
-    return medians(timed_rounds(candidates, repeats, pause))
-
-
 def medians(rounds: dict) -> dict:
+    """Median seconds per call of each candidate."""
     return {name: statistics.median(s) for name, s in rounds.items()}
 
 
