@@ -20,7 +20,7 @@ from .functions import (  # noqa: F401
     negative, not_equal, ones, ones_like, pow, reduce_max, reduce_mean, reduce_sum, reshape,
     shape, sign, sqrt, square, subtract, tanh, transpose, zeros, zeros_like,
 )
-from . import nn, random  # noqa: E402
+from . import nn, random, utils  # noqa: E402
 from . import keras  # noqa: E402
 
 float16 = _np.dtype("float16")
@@ -34,7 +34,7 @@ uint8 = _np.dtype("uint8")
 bool = _np.dtype("bool")  # noqa: A001  (tf.bool)
 
 __all__ = [
-    "Tensor", "Variable", "GradientTape", "kernels", "keras", "nn", "random",
+    "Tensor", "Variable", "GradientTape", "kernels", "keras", "nn", "random", "utils",
     "abs", "add", "argmax", "broadcast_to", "cast", "clip_by_value", "constant",
     "convert_to_tensor", "divide", "equal", "exp", "fill", "greater", "identity", "less", "log",
     "matmul", "maximum", "minimum", "multiply", "negative", "not_equal", "ones", "ones_like",

@@ -113,7 +113,9 @@ MLP_SHAPES = [  # label, m, k, n, transpose_a, transpose_b
 ]
 
 
-def kernel_rows(backends, threads, repeats, quick):
+def kernel_rows(backends, threads, repeats, quick, user_kernel=None):
+    """GEMM rows on the MLP's shapes and squares, then the memory-bound kernels;
+    ``user_kernel`` (a ``matmul(a, b)``) is timed in the GEMM rows as backend ``yours``."""
     import tapegrad.kernels as K
 
     rng = np.random.default_rng(0)
@@ -132,11 +134,14 @@ def kernel_rows(backends, threads, repeats, quick):
             be = K.get_backend(name)
             candidates[name] = (lambda be=be: K.matmul(a, b, transpose_a=ta, transpose_b=tb,
                                                        out=out, backend=be))
+        if user_kernel is not None:  # yours gets plain row-major operands
+            a_c, b_c = np.ascontiguousarray(a_op), np.ascontiguousarray(b_op)
+            candidates["yours"] = lambda: user_kernel(a_c, b_c)
         reps = repeats if n * m * k < 1e9 else max(3, repeats // 3)
         rounds = timed_rounds(candidates, reps, pause)
         times = medians(rounds)
         flops = 2.0 * m * n * k
-        for name in backends:
+        for name in [name for name in candidates if name != "blas"]:
             q1, ratio, q3 = ratio_quartiles(rounds, "blas", name)
             rows.append({"kernel": "matmul", "shape": label, "size": max(m, n, k), "backend": name,
                          "gflops": flops / times[name] / 1e9, "blas_gflops": flops / times["blas"] / 1e9,
@@ -225,7 +230,7 @@ def plot_kernels(rows, peak, threads, path):
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for backend in sorted({r["backend"] for r in squares}):
         pts = sorted((r["size"], r["gflops"]) for r in squares if r["backend"] == backend)
-        ax.plot(*zip(*pts), marker="o", label=f"tapegrad {backend}")
+        ax.plot(*zip(*pts), marker="o", label="your kernel" if backend == "yours" else f"tapegrad {backend}")
     blas = {}
     for r in squares:
         blas.setdefault(r["size"], []).append(r["blas_gflops"])
@@ -241,6 +246,97 @@ def plot_kernels(rows, peak, threads, path):
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     print(f"plot written to {path}")
+
+
+# ------------------------------------------------------------------ your kernel, the ladder
+#: the awkward shapes (m, k, n) on which tests/test_kernels.py checks every backend's GEMM:
+#: 1s, primes, non-multiples of every tile, and the MLP's shapes
+CHECK_SHAPES = [
+    (1, 1, 1), (1, 7, 1), (3, 1, 5), (17, 31, 33), (129, 257, 65),
+    (8, 16, 16), (13, 384, 17), (97, 1000, 23),
+    (128, 784, 512), (784, 128, 512), (128, 512, 10), (128, 10, 512),
+]
+
+
+def load_user_kernel(spec):
+    """``"module:function"`` -> the function; the current directory is importable."""
+    import importlib
+
+    module_name, sep, function_name = spec.partition(":")
+    if not sep or not module_name or not function_name:
+        raise ValueError(f"--kernel must be MODULE:FUNCTION (e.g. mygemm:matmul), got {spec!r}")
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"--kernel: cannot import module {module_name!r}: {exc}") from None
+    fn = getattr(module, function_name, None)
+    if not callable(fn):
+        raise ValueError(f"--kernel: module {module_name!r} has no function {function_name!r}")
+    return fn
+
+
+def check_matmul(fn, shapes=CHECK_SHAPES, dtype=np.float32):
+    """The first shape on which ``fn(a, b)`` is not ``a @ b``, as a message; None if it passes all.
+
+    The reference is computed in float64; an entry may be off by a few float32
+    rounding errors of its sum of products, ``|a| @ |b|`` times a tolerance
+    growing with sqrt(k), as in tests/test_kernels.py.
+    """
+    rng = np.random.default_rng(0)
+    eps = np.finfo(dtype).eps
+    for m, k, n in shapes:
+        a = rng.standard_normal((m, k)).astype(dtype)
+        b = rng.standard_normal((k, n)).astype(dtype)
+        where = f"shape (m, k, n) = {(m, k, n)} (a is {m}x{k}, b is {k}x{n})"
+        try:
+            c = np.asarray(fn(a.copy(), b.copy()))
+        except Exception as exc:  # noqa: BLE001 (any error of the user's code is a failure to report)
+            return f"{where}: your kernel raised {type(exc).__name__}: {exc}"
+        if c.shape != (m, n):
+            return f"{where}: your kernel returned shape {c.shape}, expected {(m, n)}"
+        ref = a.astype(np.float64) @ b.astype(np.float64)
+        bound = 32 * eps * max(1.0, np.sqrt(k)) * (np.abs(a).astype(np.float64) @ np.abs(b)) + 1e-30
+        err = np.abs(c.astype(np.float64) - ref)
+        err[np.isnan(err)] = np.inf
+        if not np.all(err <= bound):
+            i, j = np.unravel_index(np.argmax(err - bound), err.shape)
+            return (f"{where}: C[{i}, {j}] is {c[i, j]!r}, expected {ref[i, j]:.6g} "
+                    f"(max error {err.max():.3g}, allowed {bound[i, j]:.3g})")
+    return None
+
+
+def ladder_rows(size, backend, repeats, peak):
+    """Each rung of the GEMM ladder (tapegrad.ladder) on one size x size x size float32 matmul."""
+    from tapegrad import ladder
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((size, size)).astype(np.float32)
+    b = rng.standard_normal((size, size)).astype(np.float32)
+    ref = a.astype(np.float64) @ b
+    rows = []
+    for name, fn, idea in ladder.ladder(backend):
+        failure = check_matmul(fn, shapes=[(17, 31, 33)])
+        if failure is None and np.abs(fn(a, b) - ref).max() > 1e-2 * max(1.0, np.abs(ref).max()):
+            failure = f"wrong at {size}x{size}x{size}"
+        if failure:
+            raise RuntimeError(f"ladder step {name!r} is wrong: {failure}")
+        seconds = medians(timed_rounds({name: lambda fn=fn: fn(a, b)}, repeats, 0.0))[name]
+        gflops = 2.0 * size ** 3 / seconds / 1e9
+        rows.append({"step": name, "idea": idea, "seconds": seconds, "gflops": gflops,
+                     "percent_of_peak": 100 * gflops / peak})
+    return rows
+
+
+def print_ladder(rows, size, peak):
+    print(f"\nGEMM ladder, {size}x{size}x{size} float32, 1 thread; peak {peak:.0f} GFLOP/s")
+    print(f"{'step':14} {'GFLOP/s':>9} {'% peak':>7} {'vs previous':>12}   idea")
+    previous = None
+    for r in rows:
+        gain = "" if previous is None else f"{r['gflops'] / previous:11.1f}x"
+        print(f"{r['step']:14} {r['gflops']:9.2f} {r['percent_of_peak']:6.1f}% {gain:>12}   {r['idea']}")
+        previous = r["gflops"]
 
 
 # ------------------------------------------------------------------ training
@@ -408,12 +504,30 @@ def main(args) -> int:
     print(f"tapegrad bench {args.what}: backends {', '.join(backends)}; {args.threads} thread(s); "
           f"OpenBLAS threads pinned to {os.environ.get('OPENBLAS_NUM_THREADS')}")
     result = {"info": info}
-    if args.what == "kernels":
+    user_kernel = None
+    if getattr(args, "kernel", None):
+        if args.what != "kernels":
+            raise ValueError("--kernel is an option of `tapegrad bench kernels`")
+        user_kernel = load_user_kernel(args.kernel)
+        failure = check_matmul(user_kernel)
+        if failure:
+            print(f"tapegrad bench kernels: your kernel {args.kernel} is wrong at {failure}", file=sys.stderr)
+            return 1
+        print(f"your kernel {args.kernel} matches the reference on {len(CHECK_SHAPES)} shapes; "
+              "timed as backend 'yours'")
+    if args.what == "ladder":
+        peak = args.peak_gflops or measured_peak_gflops()
+        backend = backends[0]
+        print(f"(the micro-kernel step runs tapegrad's {backend} GEMM; Numba compiles the steps on first use)")
+        rows = ladder_rows(args.size, backend, repeats, peak)
+        print_ladder(rows, args.size, peak)
+        result["rows"] = rows
+    elif args.what == "kernels":
         peak = args.peak_gflops or measured_peak_gflops()
         info["peak_gflops_per_thread"] = peak
         print(f"float32 FMA peak per thread: {peak:.0f} GFLOP/s"
               f" ({'given' if args.peak_gflops else 'measured'})")
-        rows = kernel_rows(backends, args.threads, repeats, args.quick)
+        rows = kernel_rows(backends, args.threads, repeats, args.quick, user_kernel)
         print_kernel_table(rows, peak, args.threads)
         result["rows"] = rows
         if args.plot:

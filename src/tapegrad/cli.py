@@ -50,8 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="0 silent, 1 progress bar, 2 one line per epoch (default: Keras's auto)")
 
     bench = commands.add_parser("bench", help="benchmark kernels or a training epoch")
-    bench.add_argument("what", choices=("kernels", "train"),
-                       help="kernels: each kernel against OpenBLAS/NumPy; train: epochs against a NumPy loop")
+    bench.add_argument("what", choices=("kernels", "train", "ladder"),
+                       help="kernels: each kernel against OpenBLAS/NumPy; train: epochs against a NumPy loop; "
+                            "ladder: a naive triple loop step by step to the packed micro-kernel")
     bench.add_argument("--threads", type=_positive_int, default=1,
                        help="threads for both sides: ours and OpenBLAS (default: 1)")
     bench.add_argument("--backends", default=None, help="comma-separated (default: numba,cython)")
@@ -61,6 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--peak-gflops", type=_positive_float, default=None,
                        help="the machine's peak per thread (default: estimated)")
     bench.add_argument("--epochs", type=_positive_int, default=2, help="epochs to time (bench train)")
+    bench.add_argument("--kernel", metavar="MODULE:FUNCTION", default=None,
+                       help="bench kernels: check your matmul(a, b) on awkward shapes, then time it with the others")
+    bench.add_argument("--size", type=_positive_int, default=256,
+                       help="bench ladder: n of the n x n x n matmul (default: 256)")
     bench.add_argument("--json", metavar="PATH", default=None, help="also write the results as JSON")
     bench.add_argument("--plot", metavar="PATH", default=None, help="also draw GFLOP/s vs size (PNG; needs matplotlib)")
     return parser

@@ -263,18 +263,26 @@ def maximum(a, b):
     a, b = _pair(a, b, "maximum")
     _broadcast_check(a, b, "maximum")
     data = a._backend.xp.maximum(a._data, b._data)
-    return _result(data, a._backend, (a, b), _maxmin_grad, (a, b, "greater_equal"))
+    return _result(data, a._backend, (a, b), _maximum_grad, (a, b))
 
 
 def minimum(a, b):
     a, b = _pair(a, b, "minimum")
     _broadcast_check(a, b, "minimum")
     data = a._backend.xp.minimum(a._data, b._data)
-    return _result(data, a._backend, (a, b), _maxmin_grad, (a, b, "less_equal"))
+    return _result(data, a._backend, (a, b), _minimum_grad, (a, b))
 
 
-def _maxmin_grad(g, ab, needs):
-    a, b, test = ab  # the gradient flows to whichever input was picked (a on ties)
+def _maximum_grad(g, ab, needs):
+    return _gradient_to_the_picked(g, ab, needs, "greater_equal")
+
+
+def _minimum_grad(g, ab, needs):
+    return _gradient_to_the_picked(g, ab, needs, "less_equal")
+
+
+def _gradient_to_the_picked(g, ab, needs, test):
+    a, b = ab  # the gradient flows to whichever input was picked (a on ties)
     picked_a = cast(compare(a, b, test), g.dtype)
     return (unbroadcast(multiply(g, picked_a), a.shape) if needs[0] else None,
             unbroadcast(multiply(g, subtract(1, picked_a)), b.shape) if needs[1] else None)
@@ -283,10 +291,10 @@ def _maxmin_grad(g, ab, needs):
 def clip_by_value(x, clip_value_min, clip_value_max):
     x = convert(x)
     data = x._backend.xp.clip(x._data, clip_value_min, clip_value_max)
-    return _result(data, x._backend, (x,), _clip_grad, (x, clip_value_min, clip_value_max))
+    return _result(data, x._backend, (x,), _clip_by_value_grad, (x, clip_value_min, clip_value_max))
 
 
-def _clip_grad(g, ctx, needs):
+def _clip_by_value_grad(g, ctx, needs):
     x, lo, hi = ctx  # gradient passes where x was inside [lo, hi]
     xp = x._backend.xp
     inside = xp.logical_and(xp.greater_equal(x._data, lo), xp.less_equal(x._data, hi))
@@ -629,11 +637,11 @@ def sparse_softmax_cross_entropy(logits, labels, reduction="none"):
     else:
         out = _wrap(loss if logits.ndim == 2 else loss.reshape(shape[:-1]), be)
     if _recording:
-        record(out, (logits,), _sparse_ce_grad, (logits, host_labels, grad, reduction))
+        record(out, (logits,), _sparse_softmax_cross_entropy_grad, (logits, host_labels, grad, reduction))
     return out
 
 
-def _sparse_ce_grad(g, ctx, needs):
+def _sparse_softmax_cross_entropy_grad(g, ctx, needs):
     logits, labels, grad, reduction = ctx
     if is_recording():  # differentiable form, for an outer tape
         be = logits._backend

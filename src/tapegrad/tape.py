@@ -137,6 +137,12 @@ class GradientTape:
 
         return tuple(t for t in self._watched.values() if isinstance(t, Variable))
 
+    def _repr_svg_(self):
+        """Jupyter shows a tape as the graph it recorded (None without Graphviz)."""
+        from .utils import tape_svg
+
+        return tape_svg(self)
+
     # ---------------------------------------------------------- gradients
     def gradient(self, target, sources, output_gradients=None, unconnected_gradients="none"):
         """d(sum of target) / d(source) for each source, in the shape of ``sources``.
@@ -208,3 +214,15 @@ def _accumulate(grads, x, g, add):
     key = id(x)
     prev = grads.get(key)
     grads[key] = g if prev is None else add(prev, g)
+
+
+def op_name(backward):
+    """The op a tape entry recorded, read off its backward function.
+
+    Every op ``f`` in ops.py registers a backward named ``_f_grad``, so an
+    entry ``(out, inputs, _matmul_grad, ctx, needs)`` is a ``matmul``.
+    """
+    name = getattr(backward, "__name__", "op")
+    if name.startswith("_") and name.endswith("_grad"):
+        return name[1:-len("_grad")]
+    return name

@@ -1,0 +1,123 @@
+"""Bring your own kernel (`tapegrad bench kernels --kernel`) and the GEMM ladder: correctness only.
+
+Nothing here times anything for a claim; the CLI runs use the NumPy backend,
+one repeat and a given peak, so they finish in seconds.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tapegrad import benchmark, ladder
+
+LADDER_SHAPES = [(1, 1, 1), (1, 7, 1), (3, 1, 5), (17, 31, 33), (70, 130, 45)]
+SMALL_BLOCKS = {"mc": 8, "kc": 16, "nc": 12}  # smaller than the shapes, so every block edge is hit
+
+USER_KERNELS = '''
+import numpy as np
+
+def good(a, b):
+    return a @ b
+
+def off_by_one_when_deep(a, b):
+    c = a @ b
+    if a.shape[1] > 300:      # a bug only a deep k exposes
+        c[-1, -1] += 1.0
+    return c
+
+def wrong_shape(a, b):
+    return (a @ b)[:, :1]
+'''
+
+
+@pytest.mark.parametrize("m,k,n", LADDER_SHAPES)
+@pytest.mark.parametrize("step", [name for name, _, _ in ladder.STEPS])
+def test_ladder_steps_match_numpy(step, m, k, n):
+    fn = dict((name, f) for name, f, _ in ladder.STEPS)[step]
+    rng = np.random.default_rng(m * 1000 + k * 10 + n)
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    ref = a.astype(np.float64) @ b
+    tol = 1e-5 * np.sqrt(k) * (np.abs(a).astype(np.float64) @ np.abs(b)) + 1e-30
+    results = [fn(a, b)]
+    if step in ("blocked", "packed"):
+        results.append(fn(a, b, **SMALL_BLOCKS))
+    for c in results:
+        assert c.shape == (m, n) and c.dtype == np.float32
+        assert np.all(np.abs(c - ref) <= tol), f"{step} wrong at {(m, k, n)}"
+
+
+def test_ladder_has_every_rung_in_order():
+    names = [name for name, _, _ in ladder.ladder("numpy")]
+    assert names == ["naive", "reordered", "blocked", "packed", "micro-kernel", "OpenBLAS"]
+
+
+def test_check_matmul_names_the_first_failing_shape():
+    assert benchmark.check_matmul(np.matmul) is None
+    msg = benchmark.check_matmul(lambda a, b: (a @ b) * (1 + 1e-3))
+    assert "(m, k, n) = (1, 1, 1)" in msg
+    msg = benchmark.check_matmul(lambda a, b: a @ b if a.shape[0] < 100 else np.zeros((a.shape[0], b.shape[1])))
+    assert "(129, 257, 65)" in msg
+    msg = benchmark.check_matmul(lambda a, b: np.full((a.shape[0], b.shape[1]), np.nan, np.float32))
+    assert "(1, 1, 1)" in msg
+    msg = benchmark.check_matmul(lambda a, b: 1 / 0)
+    assert "raised ZeroDivisionError" in msg
+
+
+def bench(*args, cwd):
+    env = dict(os.environ, MPLBACKEND="Agg")
+    return subprocess.run([sys.executable, "-m", "tapegrad", "bench", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture
+def user_dir(tmp_path):
+    (tmp_path / "mykernels.py").write_text(USER_KERNELS)
+    return tmp_path
+
+
+def test_a_wrong_kernel_is_refused_naming_the_shape(user_dir):
+    proc = bench("kernels", "--kernel", "mykernels:off_by_one_when_deep", "--backends", "numpy",
+                 "--peak-gflops", "100", cwd=user_dir)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "(m, k, n) = (13, 384, 17)" in proc.stderr and "C[12, 16]" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    proc = bench("kernels", "--kernel", "mykernels:wrong_shape", "--backends", "numpy",
+                 "--peak-gflops", "100", cwd=user_dir)
+    assert proc.returncode == 1 and "returned shape (3, 1), expected (3, 5)" in proc.stderr
+
+
+def test_a_bad_kernel_spec_is_a_clear_error(user_dir):
+    for spec, words in [("mykernels", "must be MODULE:FUNCTION"), ("nosuchmodule:f", "cannot import"),
+                        ("mykernels:nothing", "has no function 'nothing'")]:
+        proc = bench("kernels", "--kernel", spec, "--backends", "numpy", "--peak-gflops", "100", cwd=user_dir)
+        assert proc.returncode == 2 and words in proc.stderr, (spec, proc.stderr)
+
+
+def test_a_correct_kernel_is_timed_with_the_others(user_dir):
+    proc = bench("kernels", "--kernel", "mykernels:good", "--backends", "numpy", "--quick", "--repeats", "1",
+                 "--peak-gflops", "100", "--json", "out.json", cwd=user_dir)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "matches the reference on 12 shapes" in proc.stdout
+    rows = json.loads((user_dir / "out.json").read_text())["rows"]
+    matmul_shapes = {r["shape"] for r in rows if r["kernel"] == "matmul"}
+    yours = {r["shape"] for r in rows if r["backend"] == "yours"}
+    assert yours == matmul_shapes and len(yours) == 8
+    assert all(r["gflops"] > 0 for r in rows if r["backend"] == "yours")
+    assert re.search(r"^matmul +square 256 +yours ", proc.stdout, re.M), proc.stdout
+
+
+def test_ladder_command_prints_every_rung(user_dir):
+    proc = bench("ladder", "--size", "48", "--backends", "numpy", "--repeats", "1", "--peak-gflops", "100",
+                 "--json", "ladder.json", cwd=user_dir)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = json.loads((user_dir / "ladder.json").read_text())["rows"]
+    assert [r["step"] for r in rows] == ["naive", "reordered", "blocked", "packed", "micro-kernel", "OpenBLAS"]
+    for r in rows:
+        assert r["gflops"] > 0 and r["percent_of_peak"] == pytest.approx(r["gflops"])  # peak given as 100
+        assert r["step"] in proc.stdout
