@@ -110,6 +110,24 @@ class Backend:
         """
         raise NotImplementedError
 
+    def dropout_forward(self, x, uniform, rate, scale, out, mask):
+        """Flat arrays.  With ``t`` = x's dtype: where ``uniform[i] >= t(rate)``
+        write ``mask[i] = t(scale)`` and ``out[i] = x[i] * t(scale)``, else 0 in
+        both (a select, so a dropped NaN becomes 0).  One multiply in the
+        dtype, so every backend gives the same bits for the same draw."""
+        raise NotImplementedError
+
+    def dropout_backward(self, grad_out, mask, out):
+        """Flat arrays: out = grad_out * mask where mask != 0, else 0."""
+        raise NotImplementedError
+
+    def sigmoid_cross_entropy(self, logits, labels, scale, loss_out, grad_out):
+        """Flat arrays, labels of the logits' dtype in [0, 1].  Writes
+        ``max(x, 0) - x*z + log1p(exp(-|x|))`` into ``loss_out`` and
+        ``(sigmoid(x) - z) * scale`` into ``grad_out``, with sigmoid taken
+        from the same ``exp(-|x|)`` (1/(1+e) for x >= 0, e/(1+e) below)."""
+        raise NotImplementedError
+
     def dense_forward(self, x, w, b, relu, out):
         """out = x @ w + b, then relu when ``relu``; ``b`` may be None."""
         raise NotImplementedError

@@ -416,3 +416,104 @@ def to_numpy(x) -> np.ndarray:
     if copy_to_host is not None:
         return copy_to_host()
     return np.asarray(x)
+
+
+# ---------------------------------------------------------------- dropout
+def _dropout_rate(rate, fn):
+    try:
+        rate = float(rate)
+    except (TypeError, ValueError):
+        raise TypeError(f"{fn}: rate must be a number in [0, 1), got {rate!r}") from None
+    if not 0 <= rate < 1:   # also refuses NaN
+        raise ValueError(f"{fn}: rate must be in [0, 1) (the fraction of units dropped), got {rate}")
+    return rate
+
+
+def dropout_forward(x, uniform, rate, *, backend=None):
+    """Inverted dropout in one fused pass, given a uniform random draw.
+
+    Element ``i`` is kept where ``uniform[i] >= rate`` (compared in x's
+    dtype) and multiplied by ``1/(1-rate)``, so every output's expected value
+    is its input; the rest become 0.  Returns ``(out, mask)``: ``mask`` holds
+    the factor each element got (0 or ``1/(1-rate)``), all the backward
+    needs.  The draw comes from the caller (``tapegrad.random``'s generator),
+    so every backend makes the same decisions, bit for bit, for one draw.
+    """
+    be = get_backend(backend)
+    fn = "dropout_forward"
+    x = _c_contiguous(be, _float_array(be, x, "x", fn))
+    uniform = _c_contiguous(be, _float_array(be, uniform, "uniform", fn, x.dtype))
+    if tuple(uniform.shape) != tuple(x.shape):
+        raise ValueError(f"{fn}: uniform has shape {tuple(uniform.shape)} but x has {tuple(x.shape)}; "
+                         "draw one uniform number per element")
+    rate = _dropout_rate(rate, fn)
+    out = be.empty(x.shape, x.dtype)
+    mask = be.empty(x.shape, x.dtype)
+    if x.size:
+        be.dropout_forward(x.reshape(-1), uniform.reshape(-1), rate, 1.0 / (1.0 - rate),
+                           out.reshape(-1), mask.reshape(-1))
+    return out, mask
+
+
+def dropout_backward(grad_out, mask, *, out=None, backend=None):
+    """Dropout's derivative applied: ``grad_out * mask`` where ``mask != 0``, else 0.
+
+    ``mask`` is the second result of :func:`dropout_forward`.  Dropout is
+    linear for a fixed mask, so this is also its own derivative.
+    """
+    be = get_backend(backend)
+    fn = "dropout_backward"
+    mask = _c_contiguous(be, _float_array(be, mask, "mask", fn))
+    grad_out = _c_contiguous(be, _float_array(be, grad_out, "grad_out", fn, mask.dtype))
+    if tuple(grad_out.shape) != tuple(mask.shape):
+        raise ValueError(f"{fn}: grad_out has shape {tuple(grad_out.shape)} but mask has {tuple(mask.shape)}")
+    out = _out(be, out, mask.shape, mask.dtype, fn)
+    if mask.size:
+        be.dropout_backward(grad_out.reshape(-1), mask.reshape(-1), out.reshape(-1))
+    return out
+
+
+# ---------------------------------------------------------------- sigmoid + binary cross-entropy
+def _binary_labels(be, labels, logits, fn):
+    """Labels as a C-contiguous array of the logits' shape and dtype, every value in [0, 1]."""
+    on_device = be.is_array(labels) and not be.host
+    host = np.asarray(be.to_numpy(labels) if on_device else labels)
+    if host.dtype.kind not in "biuf":
+        raise TypeError(f"{fn}: labels must be numbers in [0, 1], got dtype {host.dtype}")
+    if host.shape != tuple(logits.shape):
+        raise ValueError(f"{fn}: labels have shape {host.shape} but logits have {tuple(logits.shape)}; "
+                         "give one label per logit")
+    if host.size and not (host.min() >= 0 and host.max() <= 1):   # NaN fails both tests
+        bad = host[~((host >= 0) & (host <= 1))].reshape(-1)[0]
+        raise ValueError(f"{fn}: labels must be probabilities in [0, 1], got {bad}")
+    host = np.ascontiguousarray(host, dtype=logits.dtype)
+    return host if be.host else be.asarray(host)
+
+
+def sigmoid_cross_entropy(logits, labels, *, reduction="none", backend=None):
+    """Fused sigmoid + binary cross-entropy, element-wise, stable for any logit.
+
+    For logit x and label z in [0, 1] (soft labels allowed) the loss
+    ``-z log s(x) - (1-z) log(1 - s(x))`` is computed as
+    ``max(x, 0) - x z + log(1 + exp(-|x|))``, whose exponent is never
+    positive, and its derivative as ``sigmoid(x) - z``.  Returns
+    ``(loss, grad)``: with ``reduction="none"`` (the default) the per-element
+    losses and the gradient of their sum; with ``"mean"`` their mean (a
+    Python float) and the gradient of the mean.
+    """
+    be = get_backend(backend)
+    fn = "sigmoid_cross_entropy"
+    logits = _c_contiguous(be, _float_array(be, logits, "logits", fn))
+    if reduction not in ("mean", "none"):
+        raise ValueError(f"{fn}: reduction must be 'mean' or 'none', got {reduction!r}")
+    labels = _binary_labels(be, labels, logits, fn)
+    losses = be.empty(logits.shape, logits.dtype)
+    grad = be.empty(logits.shape, logits.dtype)
+    if logits.size == 0:
+        return (float("nan") if reduction == "mean" else losses), grad
+    scale = 1.0 / logits.size if reduction == "mean" else 1.0
+    be.sigmoid_cross_entropy(logits.reshape(-1), labels.reshape(-1), scale,
+                             losses.reshape(-1), grad.reshape(-1))
+    if reduction == "mean":
+        return float(np.mean(be.to_numpy(losses), dtype=np.float64)), grad
+    return losses, grad

@@ -10,7 +10,8 @@ The kernels:
 
 * ``matmul`` / ``dense_forward``: the tiled, register-blocked SGEMM of
   :mod:`.cuda_gemm`, with bias and relu fused into its store;
-* ``relu``, ``relu_backward`` and the optimizer updates: one fused
+* ``relu``, ``relu_backward``, ``dropout_forward`` / ``dropout_backward``,
+  ``sigmoid_cross_entropy`` and the optimizer updates: one fused
   grid-stride pass each (every thread handles elements ``i, i + stride,
   ...``, so one launch of a fixed size covers any length);
 * ``softmax`` and ``softmax_cross_entropy``: one warp-sized row of threads
@@ -91,6 +92,42 @@ if cuda is not None:
         stride = cuda.gridsize(1)
         for i in range(start, x.shape[0], stride):
             out[i] = grad_out[i] if x[i] > float32(0) else float32(0)
+
+    @cuda.jit
+    def _dropout(x, u, threshold, scale, out, mask):
+        start = cuda.grid(1)
+        stride = cuda.gridsize(1)
+        zero = float32(0)
+        for i in range(start, x.shape[0], stride):
+            if u[i] >= threshold:
+                mask[i] = scale
+                out[i] = x[i] * scale
+            else:
+                mask[i] = zero
+                out[i] = zero
+
+    @cuda.jit
+    def _dropout_backward(grad_out, mask, out):
+        start = cuda.grid(1)
+        stride = cuda.gridsize(1)
+        zero = float32(0)
+        for i in range(start, mask.shape[0], stride):
+            m = mask[i]
+            out[i] = grad_out[i] * m if m != zero else zero
+
+    @cuda.jit
+    def _sigmoid_cross_entropy(x, z, scale, loss_out, grad_out):
+        start = cuda.grid(1)
+        stride = cuda.gridsize(1)
+        zero = float32(0)
+        one = float32(1)
+        for i in range(start, x.shape[0], stride):
+            xi = x[i]
+            zi = z[i]
+            e = math.exp(-abs(xi))          # in (0, 1]: never overflows
+            loss_out[i] = (xi if xi > zero else zero) - xi * zi + math.log1p(e)
+            s = one / (one + e) if xi >= zero else e / (one + e)
+            grad_out[i] = (s - zi) * scale
 
     # ---- row-wise kernels: block = (WARP lanes, ROWS rows); lane j of row i
     # visits columns j, j + WARP, ...; the per-row reductions go through
@@ -430,6 +467,19 @@ class CudaBackend(Backend):
         blocks, threads = self._grid1d(x.shape[0])
         _relu_backward[blocks, threads](grad_out, x, out)
         return out
+
+    def dropout_forward(self, x, uniform, rate, scale, out, mask):
+        blocks, threads = self._grid1d(x.shape[0])
+        _dropout[blocks, threads](x, uniform, _f32(rate), _f32(scale), out, mask)
+
+    def dropout_backward(self, grad_out, mask, out):
+        blocks, threads = self._grid1d(mask.shape[0])
+        _dropout_backward[blocks, threads](grad_out, mask, out)
+        return out
+
+    def sigmoid_cross_entropy(self, logits, labels, scale, loss_out, grad_out):
+        blocks, threads = self._grid1d(logits.shape[0])
+        _sigmoid_cross_entropy[blocks, threads](logits, labels, _f32(scale), loss_out, grad_out)
 
     def softmax(self, logits, out):
         _softmax[math.ceil(logits.shape[0] / ROWS), (WARP, ROWS)](logits, out)

@@ -75,6 +75,65 @@ def _relu_backward(g, x, out):
         _relu_backward_range(g, x, out, lo, min(lo + np.uint64(CHUNK), n))
 
 
+# ---------------------------------------------------------------- dropout
+@njit(cache=True)
+def _dropout_range(x, u, threshold, scale, out, mask, lo, hi):
+    z = _zero(x)
+    for i in range(lo, hi):
+        keep = u[i] >= threshold
+        mask[i] = scale if keep else z
+        out[i] = x[i] * scale if keep else z
+
+
+@njit(cache=True, parallel=True)
+def _dropout(x, u, threshold, scale, out, mask):
+    """Inverted dropout, fused: compare the draw with the rate, write the
+    scaled mask and the scaled input in one pass (threshold and scale arrive
+    in x's dtype, so the result matches the NumPy reference bit for bit)."""
+    n = np.uint64(x.shape[0])
+    if n < PARALLEL_MIN:
+        _dropout_range(x, u, threshold, scale, out, mask, np.uint64(0), n)
+        return
+    for c in prange((x.shape[0] + CHUNK - 1) // CHUNK):
+        lo = np.uint64(c * CHUNK)
+        _dropout_range(x, u, threshold, scale, out, mask, lo, min(lo + np.uint64(CHUNK), n))
+
+
+@njit(cache=True)
+def _dropout_backward_range(g, mask, out, lo, hi):
+    z = _zero(g)
+    for i in range(lo, hi):
+        m = mask[i]
+        out[i] = g[i] * m if m != z else z
+
+
+@njit(cache=True, parallel=True)
+def _dropout_backward(g, mask, out):
+    """out = g * mask where the mask kept the unit, else 0."""
+    n = np.uint64(g.shape[0])
+    if n < PARALLEL_MIN:
+        _dropout_backward_range(g, mask, out, np.uint64(0), n)
+        return
+    for c in prange((g.shape[0] + CHUNK - 1) // CHUNK):
+        lo = np.uint64(c * CHUNK)
+        _dropout_backward_range(g, mask, out, lo, min(lo + np.uint64(CHUNK), n))
+
+
+# ---------------------------------------------------------------- sigmoid + BCE
+@njit(cache=True, error_model="numpy")
+def _sigmoid_cross_entropy(x, z, scale, loss_out, grad_out):
+    """Per element, in float64: e = exp(-|x|) (never overflows), loss =
+    max(x, 0) - x z + log1p(e), grad = (sigmoid(x) - z) * scale with
+    sigmoid = 1/(1+e) for x >= 0 and e/(1+e) below (no cancellation)."""
+    for i in range(x.shape[0]):
+        xi = np.float64(x[i])
+        zi = np.float64(z[i])
+        e = math.exp(-abs(xi))
+        loss_out[i] = max(xi, 0.0) - xi * zi + math.log1p(e)
+        s = 1.0 / (1.0 + e) if xi >= 0 else e / (1.0 + e)
+        grad_out[i] = (s - zi) * scale
+
+
 # ---------------------------------------------------------------- softmax
 @njit(cache=True)
 def _softmax(logits, out):
@@ -245,6 +304,17 @@ class NumbaBackend(Backend):
     def relu_backward(self, grad_out, x, out):
         _relu_backward(grad_out, x, out)
         return out
+
+    def dropout_forward(self, x, uniform, rate, scale, out, mask):
+        t = x.dtype.type
+        _dropout(x, uniform, t(rate), t(scale), out, mask)
+
+    def dropout_backward(self, grad_out, mask, out):
+        _dropout_backward(grad_out, mask, out)
+        return out
+
+    def sigmoid_cross_entropy(self, logits, labels, scale, loss_out, grad_out):
+        _sigmoid_cross_entropy(logits, labels, float(scale), loss_out, grad_out)
 
     def softmax(self, logits, out):
         _softmax(logits, out)

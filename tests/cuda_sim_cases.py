@@ -442,3 +442,54 @@ def test_fit_on_cuda_copies_back_only_the_logs(monkeypatch):
     assert counter.down == 2 * epochs, counter.down          # loss + accuracy, per epoch
     assert counter.up == 2 * epochs * steps, counter.up        # x and the labels
     assert len(history.history["loss"]) == epochs
+
+
+# ------------------------------------------------------------------ dropout, sigmoid + BCE
+@pytest.mark.parametrize("rate", [0.0, 0.3, 0.9])
+def test_dropout_matches_numpy_exactly(be, rate):
+    """Same draw, same bits: 5x21 elements over 2 blocks of 32 threads (grid-stride)."""
+    x = rand(5, 21, seed=40)
+    u = np.random.default_rng(41).random((5, 21), dtype=F32)
+    out, mask = K.dropout_forward(be.asarray(x), u, rate, backend="cuda")
+    ref_out, ref_mask = K.dropout_forward(x, u, rate, backend="numpy")
+    np.testing.assert_array_equal(host(out), ref_out)
+    np.testing.assert_array_equal(host(mask), ref_mask)
+    g = rand(5, 21, seed=42)
+    np.testing.assert_array_equal(host(K.dropout_backward(g, mask, backend="cuda")),
+                                  K.dropout_backward(g, ref_mask, backend="numpy"))
+
+
+def test_sigmoid_cross_entropy_on_cuda(be):
+    x = np.concatenate([[-100, -30, -1e-3, 0, 1e-3, 30, 100], rand(40, seed=43, scale=4)]).astype(F32)
+    z = np.random.default_rng(44).random(x.size).astype(F32)
+    z[:4] = [1, 0, 1, 0.5]
+    x64, z64 = x.astype(np.float64), z.astype(np.float64)
+    loss_ref = np.logaddexp(0, x64) - x64 * z64
+    grad_ref = 0.5 * (1 + np.tanh(0.5 * x64)) - z64
+    loss, grad = K.sigmoid_cross_entropy(be.asarray(x), be.asarray(z), backend="cuda")
+    assert np.all(np.isfinite(host(loss)))
+    assert np.all(np.abs(host(loss) - loss_ref) <= 1e-6 * (1 + np.abs(x64)))
+    close(grad, grad_ref, atol=1e-6)
+    mean, grad = K.sigmoid_cross_entropy(x, z, reduction="mean", backend="cuda")
+    np.testing.assert_allclose(mean, loss_ref.mean(), rtol=1e-5)
+    close(grad, grad_ref / x.size, atol=1e-7)
+    with pytest.raises(ValueError, match="probabilities"):
+        K.sigmoid_cross_entropy(x, be.asarray(z + 1), backend="cuda")
+
+
+def test_dropout_and_bce_ops_on_cuda():
+    import tapegrad as tg
+    from tapegrad import ops
+
+    x0 = rand(4, 6, seed=45)
+    z = np.random.default_rng(46).random((4, 6)).astype(F32)
+    grads = {}
+    for name in ("numpy", "cuda"):
+        with K.use(name):
+            x = tg.constant(x0)
+            with tg.GradientTape() as tape:
+                tape.watch(x)
+                y = tg.reduce_sum(ops.sigmoid_binary_cross_entropy(ops.dropout(x, 0.5, seed=9), z))
+            grads[name] = (y.numpy(), tape.gradient(y, x).numpy())
+    np.testing.assert_allclose(grads["cuda"][0], grads["numpy"][0], rtol=1e-5)
+    np.testing.assert_allclose(grads["cuda"][1], grads["numpy"][1], rtol=1e-5, atol=1e-6)

@@ -42,7 +42,8 @@ def sha256_file(path):
 
 
 def fetch(url, dest_path, sha256, *, timeout=30):
-    """Download ``url`` to ``dest_path`` and check its SHA-256.
+    """Download ``url`` to ``dest_path`` and check its SHA-256 (or its MD5,
+    when ``sha256`` has 32 hex digits: Keras publishes only that for a few files).
 
     Returns ``dest_path`` as a ``Path``.  Raises ``ValueError`` (naming the
     file and both hashes) if the content does not match ``sha256``, and
@@ -57,7 +58,8 @@ def fetch(url, dest_path, sha256, *, timeout=30):
                                      prefix=f".{dest.name}.", suffix=".part")
     temp = Path(temp_name)
     try:
-        digest = hashlib.sha256()
+        algorithm = "md5" if len(expected) == 32 else "sha256"
+        digest = hashlib.new(algorithm)
         with os.fdopen(fd, "wb") as out:
             try:
                 with urllib.request.urlopen(url, timeout=timeout) as response:
@@ -76,7 +78,7 @@ def fetch(url, dest_path, sha256, *, timeout=30):
         actual = digest.hexdigest()
         if actual != expected:
             raise ValueError(
-                f"{dest.name}: SHA-256 mismatch for the download from {url}: "
+                f"{dest.name}: {'MD5' if algorithm == 'md5' else 'SHA-256'} mismatch for the download from {url}: "
                 f"expected {expected}, got {actual}. The file was discarded; "
                 f"the mirror may be serving a different or damaged file.")
         os.replace(temp, dest)

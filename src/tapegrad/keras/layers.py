@@ -1,4 +1,4 @@
-"""Layers: ``Dense`` (one fused kernel op), ``Flatten`` and ``Input``.
+"""Layers: ``Dense`` (one fused kernel op), ``Dropout``, ``Flatten`` and ``Input``.
 
 A layer owns its weights (Variables) and creates them lazily, the first time
 it sees an input, because only then does it know the input's size: a
@@ -7,6 +7,7 @@ it sees an input, because only then does it know the input's size: a
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
@@ -111,6 +112,17 @@ def get_initializer(identifier):
 
 
 # ------------------------------------------------------------------ layers
+_training_arg = {}
+
+
+def _takes_training(cls):
+    """Whether ``cls.call`` has a ``training`` argument (Keras passes the
+    flag only then, so a custom ``call(self, inputs)`` keeps working)."""
+    if cls not in _training_arg:
+        _training_arg[cls] = "training" in inspect.signature(cls.call).parameters
+    return _training_arg[cls]
+
+
 class Layer:
     """Base class: a name, lazily built weights, and ``__call__`` -> ``call``."""
 
@@ -142,6 +154,8 @@ class Layer:
         if not self.built:
             self.build((None, *x.shape[1:]))
             self.output_shape = self.compute_output_shape((None, *x.shape[1:]))
+        if _takes_training(type(self)):
+            return self.call(x, training=bool(training))
         return self.call(x)
 
     def call(self, x):
@@ -236,6 +250,36 @@ class Flatten(Layer):
         return ops.reshape(x, (x.shape[0], -1))
 
 
+class Dropout(Layer):
+    """Randomly zeroes a fraction ``rate`` of its inputs while training.
+
+    The kept inputs are scaled by ``1/(1-rate)`` (inverted dropout), so the
+    expected value of each output equals its input and the layer is simply
+    the identity in ``evaluate`` and ``predict`` (``training=False``).
+    Units that cannot rely on any one input learn more robust features.
+    """
+
+    def __init__(self, rate, noise_shape=None, seed=None, name=None, **kwargs):
+        if isinstance(rate, bool) or not isinstance(rate, (int, float, np.integer, np.floating)) \
+                or not 0 <= rate < 1:
+            raise ValueError(f"Dropout: rate must be a float in [0, 1) (the fraction of inputs "
+                             f"to drop), got {rate!r}")
+        super().__init__(name=name, **kwargs)
+        self.rate = float(rate)
+        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
+        self.seed = seed
+        # Keras gives a seeded layer its own stream: reproducible, yet a new mask each step
+        self._generator = None if seed is None else np.random.default_rng(seed)
+
+    def call(self, x, training=False):
+        if not training or self.rate == 0:
+            return x
+        noise_shape = self.noise_shape
+        if noise_shape is not None:   # None entries take the input's size (Keras)
+            noise_shape = tuple(x.shape[i] if n is None else n for i, n in enumerate(noise_shape))
+        return ops.dropout(x, self.rate, noise_shape=noise_shape, generator=self._generator)
+
+
 class InputLayer(Layer):
     """Declares the input shape so a Sequential model is built right away."""
 
@@ -254,5 +298,5 @@ def Input(shape=None, batch_size=None, name=None, dtype="float32"):
     return InputLayer(shape=shape, batch_size=batch_size, name=name, dtype=dtype)
 
 
-__all__ = ["Layer", "Dense", "Flatten", "Input", "InputLayer"]
+__all__ = ["Layer", "Dense", "Dropout", "Flatten", "Input", "InputLayer"]
 
