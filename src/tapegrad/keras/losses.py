@@ -53,12 +53,13 @@ def _sparse_ce(y_true, y_pred, from_logits, reduction):
     logits = y_pred if from_logits else ops.remembered_logits(y_pred, "softmax")
     if logits is not None:
         return ops.sparse_softmax_cross_entropy(logits, labels, reduction)
-    # probabilities from elsewhere: pick each row's p[label], clip, -log
-    rows = np.arange(labels.size).reshape(labels.shape)
-    flat = ops.reshape(y_pred, (-1, y_pred.shape[-1]))
-    picked = ops.getitem(flat, (rows.reshape(-1), labels.reshape(-1)))
-    picked = ops.reshape(ops.clip_by_value(picked, EPSILON, 1 - EPSILON), labels.shape)
-    per_sample = ops.negative(ops.log(picked))
+    # probabilities from elsewhere: clip, then -log of p[label] over the row's sum (Keras
+    # takes the log-softmax of log(clip(p)), which rescales rows that do not sum to 1)
+    rows = np.arange(labels.size)
+    flat = ops.clip_by_value(ops.reshape(y_pred, (-1, y_pred.shape[-1])), EPSILON, 1 - EPSILON)
+    picked = ops.getitem(flat, (rows, labels.reshape(-1)))
+    per_row = ops.subtract(ops.log(ops.reduce_sum(flat, axis=-1)), ops.log(picked))
+    per_sample = ops.reshape(per_row, labels.shape)
     return per_sample if reduction == "none" else ops.reduce_mean(per_sample)
 
 
@@ -75,12 +76,13 @@ def _aligned(y_true, y_pred, name):
     if y_true.dtype.kind not in "biuf":
         raise TypeError(f"{name}: y_true must be numeric, got dtype {y_true.dtype}")
     y_true = ops.cast(y_true, y_pred.dtype)
+    given = y_true.shape
     if y_pred.ndim == y_true.ndim + 1 and y_pred.shape[-1] == 1:
         y_true = ops.reshape(y_true, y_true.shape + (1,))
     elif y_true.ndim == y_pred.ndim + 1 and y_true.shape[-1] == 1:
         y_true = ops.reshape(y_true, y_true.shape[:-1])
     if y_true.shape != y_pred.shape:
-        raise ValueError(f"{name}: y_true of shape {y_true.shape} does not match y_pred of shape {y_pred.shape}")
+        raise ValueError(f"{name}: y_true of shape {given} does not match y_pred of shape {y_pred.shape}")
     return y_true, y_pred
 
 
