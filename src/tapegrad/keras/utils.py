@@ -43,4 +43,17 @@ def normalize(x, axis=-1, order=2):
     return x / np.expand_dims(norm, axis)
 
 
-__all__ = ["to_categorical", "normalize"]
+def set_random_seed(seed):
+    """Seed Python's ``random``, NumPy's global generator and tapegrad's (weights, shuffling), as Keras does."""
+    import random as python_random
+
+    from .. import random
+
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"set_random_seed: seed must be an integer, got {seed!r}")
+    python_random.seed(int(seed))
+    np.random.seed(int(seed))
+    random.set_seed(int(seed))
+
+
+__all__ = ["to_categorical", "normalize", "set_random_seed"]
