@@ -79,6 +79,8 @@ def test_sigmoid_binary_cross_entropy_gradient_is_sigmoid_minus_label(backend):
     np.testing.assert_allclose(tape.gradient(loss, logits).numpy(), np_sigmoid(x) - z, rtol=1e-6, atol=1e-7)
     with pytest.raises(ValueError, match="same shape"):
         tf.ops.sigmoid_binary_cross_entropy(tf.ones((3, 1)), np.ones(3, np.float32))
+    np.testing.assert_allclose(tf.nn.sigmoid_cross_entropy_with_logits(labels=z, logits=tf.constant(x)).numpy(),
+                               np.logaddexp(0, x.astype(np.float64)) - x * z, rtol=1e-6)
 
 
 def test_sigmoid_outputs_do_not_mistake_softmax_logits(backend):
