@@ -115,6 +115,11 @@ class Sequential:
         return [w for layer in self.layers for w in layer.non_trainable_weights]
 
     @property
+    def losses(self):
+        """Every layer's penalties: weight regularizers and the last call's activity ones."""
+        return [penalty for layer in self.layers for penalty in layer.losses]
+
+    @property
     def output_shape(self):
         return self.layers[-1].output_shape if self.built else None
 
@@ -195,9 +200,7 @@ class Sequential:
         if tuple(x.shape[1:]) != tuple(expected) and None not in expected:
             raise ValueError(f"{what}: the model expects inputs of shape (None, {', '.join(map(str, expected))}), "
                              f"got x of shape {x.shape}")
-        if isinstance(self.loss, losses_module.SparseCategoricalCrossentropy):
-            classes = self.output_shape[-1]
-            losses_module._labels(y, classes)  # raises on non-integer or out-of-range labels
+        losses_module.check_targets(self.loss, y, self.output_shape)  # wrong kind of labels: a clear error now
         return x, y
 
     def train_step(self, x, y):
@@ -207,10 +210,17 @@ class Sequential:
         weights = self.trainable_weights
         with GradientTape() as tape:
             y_pred = self(x, training=True)
-            loss = self.loss(y, y_pred)
+            loss = self._total_loss(y, y_pred)
         grads = tape.gradient(loss, weights)
         self.optimizer.apply_gradients(zip(grads, weights))
         self._update_metrics(loss, y, y_pred, len(x))
+
+    def _total_loss(self, y, y_pred):
+        """The compiled loss plus the layers' penalties (``model.losses``), as Keras adds them."""
+        loss = self.loss(y, y_pred)
+        for penalty in self.losses:
+            loss = ops.add(loss, penalty)
+        return loss
 
     def _update_metrics(self, loss, y, y_pred, n):
         # the running totals stay on the backend: nothing is copied back here
@@ -305,7 +315,7 @@ class Sequential:
         for step, (start, stop) in enumerate(_batches(len(x), batch_size)):
             xb = x[start:stop]
             y_pred = self(xb if xb.dtype == np.float32 else xb.astype(np.float32))
-            self._update_metrics(self.loss(y[start:stop], y_pred), y[start:stop], y_pred, stop - start)
+            self._update_metrics(self._total_loss(y[start:stop], y_pred), y[start:stop], y_pred, stop - start)
             if bar is not None:
                 bar.update(step + 1, lambda: self._logs().items())
         return self._logs(prefix)
