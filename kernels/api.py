@@ -165,7 +165,16 @@ def softmax(logits, *, out=None, backend=None):
 
 
 def _labels(be, labels, n, c, fn):
-    host = np.asarray(be.to_numpy(labels) if be.is_array(labels) and not be.host else labels)
+    """The labels as a private C-contiguous int64 array, every id checked.
+
+    The checks run on a copy taken first, and that copy is what the kernel
+    reads: a compiled kernel indexes rows by these ids without bounds checks
+    and without the GIL, so checking the caller's array and then passing it
+    on would let another thread rewrite an id in between (a crash, not an
+    error).  Copying a batch of labels costs well under a microsecond.
+    """
+    host = np.array(be.to_numpy(labels) if be.is_array(labels) and not be.host else labels,
+                    copy=True)
     if host.dtype.kind not in "iu":
         if host.dtype.kind == "f" and host.size and np.all(np.mod(host, 1) == 0):
             pass  # float labels holding whole numbers (as Keras accepts)
