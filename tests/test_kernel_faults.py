@@ -92,3 +92,122 @@ def test_labels_are_read_after_the_check_not_before(backend):
     for same in (labels.astype(np.int32), labels.astype(np.float32)):
         again, _ = K.softmax_cross_entropy(logits, same, reduction="none", backend=backend)
         np.testing.assert_allclose(again, ref, rtol=1e-12)
+
+
+# ---------------------------------------------------------------- item 2: out= aliasing an input
+def close(ours, ref, k):
+    """float64 results within rounding of a k-term sum of unit-scale products."""
+    np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-12 * k + 1e-12)
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("n", [300, 600])
+@pytest.mark.parametrize("transpose_a", [False, True])
+def test_matmul_into_its_own_input(backend, n, transpose_a):
+    """``matmul(a, b, out=a)`` equals NumPy's ``op(a) @ b`` (before: max error ~1e3 at n=600)."""
+    rng = np.random.default_rng(n)
+    a, b = rng.standard_normal((2, n, n))
+    ref = (a.T if transpose_a else a) @ b
+    ours = K.matmul(a, b, transpose_a=transpose_a, out=a, backend=backend)
+    assert ours is a
+    close(a, ref, n)
+    b_ref = a @ b
+    K.matmul(a, b, out=b, backend=backend)
+    close(b, b_ref, n)
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_matmul_into_a_partly_overlapping_view(backend):
+    """``out`` a view of the buffer ``a`` lives in, shifted by half of it."""
+    n = 300
+    rng = np.random.default_rng(2)
+    buf = rng.standard_normal((2 * n, n))
+    b = rng.standard_normal((n, n))
+    a, out = buf[:n], buf[n // 2:n // 2 + n]
+    ref = a @ b
+    K.matmul(a, b, out=out, backend=backend)
+    close(out, ref, n)
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("aliased", ["x", "w"])
+def test_dense_forward_into_its_own_input(backend, aliased):
+    n = 300
+    rng = np.random.default_rng(3)
+    x, w = rng.standard_normal((2, n, n))
+    b = rng.standard_normal(n)
+    ref = np.maximum(x @ w + b, 0)
+    out = x if aliased == "x" else w
+    K.dense_forward(x, w, b, "relu", out=out, backend=backend)
+    close(out, ref, n)
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_element_and_row_kernels_in_place_and_shifted(backend):
+    """relu / relu_backward / softmax: exactly in place is fine, and a view
+    shifted by a few elements (or one row) gives the same numbers too."""
+    rng = np.random.default_rng(4)
+    n = 1 << 17            # long enough for the threaded paths
+    buf = rng.standard_normal(n + 7)
+    x = buf[:n].copy()
+    for out in (buf[:n], buf[7:]):                   # exact alias, then shifted
+        buf[:n] = x
+        K.relu(buf[:n], out=out, backend=backend)
+        np.testing.assert_array_equal(out, np.maximum(x, 0))
+    g = rng.standard_normal(n)
+    for out in (buf[:n], buf[7:]):
+        buf[:n] = x
+        K.relu_backward(g, buf[:n], out=out, backend=backend)
+        np.testing.assert_array_equal(out, np.where(x > 0, g, 0))
+    rows = rng.standard_normal((65, 10))
+    ref = np.exp(rows[:64] - rows[:64].max(1, keepdims=True))
+    ref /= ref.sum(1, keepdims=True)
+    for start in (0, 1):
+        work = rows.copy()
+        out = work[start:start + 64]
+        K.softmax(work[:64], out=out, backend=backend)
+        np.testing.assert_allclose(out, ref, rtol=1e-12)
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_bias_grad_into_a_row_of_its_input(backend):
+    rng = np.random.default_rng(5)
+    g = rng.standard_normal((64, 33))
+    ref = g.sum(0)
+    K.bias_grad(g, out=g[3], backend=backend)
+    np.testing.assert_allclose(g[3], ref, rtol=1e-12)
+
+
+def rmsprop_reference(p, g, v, lr=0.01, rho=0.9, eps=1e-7):
+    v = rho * v + (1 - rho) * g * g
+    return p - lr * g / np.sqrt(v + eps), v
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_optimizer_grad_aliasing_state_and_aliased_state(backend):
+    """A grad that overlaps param or the state is read as it was at the call;
+    param and state arrays that share memory are a clear ValueError."""
+    rng = np.random.default_rng(6)
+    n = 1 << 17
+    buf = rng.standard_normal(2 * n)
+    p, v = buf[:n], np.abs(rng.standard_normal(n))
+    ref_p, ref_v = rmsprop_reference(p.copy(), p.copy(), v.copy())
+    K.rmsprop_update(p, p, v, learning_rate=0.01, backend=backend)     # grad is param
+    np.testing.assert_allclose(p, ref_p, rtol=1e-12)
+    np.testing.assert_allclose(v, ref_v, rtol=1e-12)
+    buf = rng.standard_normal(n + 5)
+    v = np.abs(buf[:n]).copy()
+    buf[:n] = v
+    state, grad = buf[:n], buf[5:]                                      # grad shifted over v
+    p = rng.standard_normal(n)
+    ref_p, ref_v = rmsprop_reference(p.copy(), grad.copy(), state.copy())
+    K.rmsprop_update(p, grad, state, learning_rate=0.01, backend=backend)
+    np.testing.assert_allclose(p, ref_p, rtol=1e-12)
+    np.testing.assert_allclose(state, ref_v, rtol=1e-12)
+    m = np.zeros(n)
+    with pytest.raises(ValueError, match="param and v share memory"):
+        K.rmsprop_update(p, m, p, backend=backend)
+    with pytest.raises(ValueError, match="m and v share memory"):
+        K.adam_update(p, np.ones(n), m, m, step=1, backend=backend)
+    with pytest.raises(ValueError, match="param and velocity share memory"):
+        K.sgd_update(buf[:n], m, buf[3:n + 3], momentum=0.9, backend=backend)
