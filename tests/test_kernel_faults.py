@@ -211,3 +211,42 @@ def test_optimizer_grad_aliasing_state_and_aliased_state(backend):
         K.adam_update(p, np.ones(n), m, m, step=1, backend=backend)
     with pytest.raises(ValueError, match="param and velocity share memory"):
         K.sgd_update(buf[:n], m, buf[3:n + 3], momentum=0.9, backend=backend)
+
+
+# ---------------------------------------------------------------- item 9: workqueue from two threads
+WORKQUEUE_THREADS = """
+    import threading
+    import numpy as np
+    import numba
+    import tapegrad.kernels as K
+
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((2, 256, 256)).astype(np.float32)   # big enough to go parallel
+    x = rng.standard_normal(1 << 17).astype(np.float32)
+    ref = a.astype(np.float64) @ b
+    errors = []
+
+    def work():
+        for _ in range(20):
+            c = K.matmul(a, b, backend="numba")
+            if np.abs(c - ref).max() > 1e-2:
+                errors.append("matmul")
+            if not np.array_equal(K.relu(x, backend="numba"), np.maximum(x, 0)):
+                errors.append("relu")
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    print(numba.threading_layer(), len(errors))
+"""
+
+
+def test_numba_workqueue_layer_from_two_threads():
+    """Numba's workqueue pool aborts on concurrent use; the backend serializes
+    its parallel calls on that layer (before the fix: rc -6, SIGABRT)."""
+    proc = run_probe(WORKQUEUE_THREADS, env={"NUMBA_THREADING_LAYER": "workqueue",
+                                             "NUMBA_NUM_THREADS": "2"})
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
+    assert proc.stdout.split() == ["workqueue", "0"]
