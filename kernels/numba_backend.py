@@ -25,6 +25,7 @@ import numpy as np
 
 from . import numba_gemm  # sets NUMBA_SLP_VECTORIZE before numba compiles
 from ._backend import Backend
+from ._numba_cache import guard_caches
 from .numba_gemm import _zero, numba, njit, prange
 
 #: flat arrays at least this long are split over threads
@@ -305,3 +306,4 @@ class NumbaBackend(Backend):
 
 
 backend = NumbaBackend()
+guard_caches(globals())  # a corrupt cache entry is dropped and recompiled

@@ -250,3 +250,75 @@ def test_numba_workqueue_layer_from_two_threads():
                                              "NUMBA_NUM_THREADS": "2"})
     assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
     assert proc.stdout.split() == ["workqueue", "0"]
+
+
+# ---------------------------------------------------------------- items 3-4: Numba's cache
+PROBE_MODULE = """
+from numba import njit
+
+
+@njit(cache=True)
+def add_one(x):
+    return x + 1.0
+"""
+
+PROBE_RUN = """
+    import sys
+    sys.path.insert(0, sys.argv[1])
+    import probe_module
+    from tapegrad.kernels import _numba_cache
+    _numba_cache.guard_caches(vars(probe_module))
+    print(probe_module.add_one(1.5))
+"""
+
+
+def run_cached(code, cache_dir, *args, timeout=240):
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code), *map(str, args)],
+                          env={**os.environ, "NUMBA_CACHE_DIR": str(cache_dir)},
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def truncate_cache_files(cache_dir):
+    files = [p for p in cache_dir.rglob("*") if p.suffix in (".nbi", ".nbc")]
+    assert any(p.suffix == ".nbi" for p in files) and any(p.suffix == ".nbc" for p in files)
+    for path in files:
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 3])
+    return files
+
+
+def test_a_truncated_cache_entry_is_dropped_and_recompiled_once(tmp_path):
+    """The mechanism on a one-line cached function: compile (announced), truncate
+    its .nbi/.nbc, run again: one line saying so, the right answer; then silent
+    (before the fix: EOFError on every later run)."""
+    (tmp_path / "probe_module.py").write_text(PROBE_MODULE)
+    cache = tmp_path / "cache"
+    first = run_cached(PROBE_RUN, cache, tmp_path)
+    assert first.returncode == 0 and first.stdout.split() == ["2.5"], first.stderr
+    assert "compiling the Numba kernels" in first.stderr
+    truncate_cache_files(cache)
+    healed = run_cached(PROBE_RUN, cache, tmp_path)
+    assert healed.returncode == 0 and healed.stdout.split() == ["2.5"], healed.stderr
+    assert healed.stderr.count("\n") == 1 and "dropped unreadable Numba cache" in healed.stderr
+    warm = run_cached(PROBE_RUN, cache, tmp_path)
+    assert warm.returncode == 0 and warm.stdout.split() == ["2.5"] and warm.stderr == ""
+
+
+BACKEND_RELU = """
+    import numpy as np
+    import tapegrad.kernels as K
+    print(K.relu(np.array([-1.0, 2.0, -0.0, 3.5]), backend="numba").tolist())
+"""
+
+
+def test_the_numba_backend_heals_its_own_truncated_cache(tmp_path):
+    """The same on the real backend (relu only, a few seconds to compile)."""
+    expect = ["[0.0,", "2.0,", "0.0,", "3.5]"]
+    first = run_cached(BACKEND_RELU, tmp_path)
+    assert first.returncode == 0 and first.stdout.split() == expect, first.stderr
+    assert "compiling the Numba kernels" in first.stderr and str(tmp_path) in first.stderr
+    truncate_cache_files(tmp_path)
+    healed = run_cached(BACKEND_RELU, tmp_path)
+    assert healed.returncode == 0 and healed.stdout.split() == expect, healed.stderr
+    assert healed.stderr.count("\n") == 1 and "dropped unreadable Numba cache" in healed.stderr
+    warm = run_cached(BACKEND_RELU, tmp_path)
+    assert warm.returncode == 0 and warm.stderr == ""
