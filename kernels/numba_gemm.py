@@ -71,7 +71,9 @@ from numba.extending import intrinsic, overload  # noqa: E402
 
 _numba_config.SLP_VECTORIZE = int(os.environ["NUMBA_SLP_VECTORIZE"])
 
-from ._numba_cache import guard_caches  # noqa: E402
+from ._numba_cache import guard_caches, install_locator  # noqa: E402
+
+install_locator()  # before any @njit(cache=True): a read-only install still caches
 
 #: rows of the register tile (both dtypes)
 MR = 12

@@ -322,3 +322,49 @@ def test_the_numba_backend_heals_its_own_truncated_cache(tmp_path):
     assert healed.stderr.count("\n") == 1 and "dropped unreadable Numba cache" in healed.stderr
     warm = run_cached(BACKEND_RELU, tmp_path)
     assert warm.returncode == 0 and warm.stderr == ""
+
+
+def test_fallback_cache_folders_in_order(tmp_path):
+    """$XDG_CACHE_HOME first, then ~/.cache, then the temp dir; the first usable wins."""
+    from tapegrad.kernels import _numba_cache as nc
+
+    dirs = nc.fallback_dirs({"XDG_CACHE_HOME": str(tmp_path / "xdg")})
+    assert dirs[0] == str(tmp_path / "xdg" / "tapegrad" / "numba")
+    assert dirs[1] == os.path.join(os.path.expanduser("~"), ".cache", "tapegrad", "numba")
+    assert dirs[-1].startswith(os.path.join(__import__("tempfile").gettempdir(), "tapegrad-numba-"))
+    assert nc.fallback_dirs({})[0] == dirs[1]
+    assert nc.first_usable(dirs, lambda d: d != dirs[0]) == dirs[1]
+    assert nc.first_usable(dirs, lambda d: d == dirs[-1]) == dirs[-1]
+    assert nc.first_usable(dirs, lambda d: False) is None
+    assert nc.writable(str(tmp_path / "new" / "folder"))
+    (tmp_path / "probe_file").write_text("")
+    assert not nc.writable(str(tmp_path / "probe_file" / "below_a_file"))
+
+
+READ_ONLY_INSTALL = """
+    from numba.core import caching
+    # As root, chmod cannot make the package folder unwritable; make Numba's own
+    # locators find nothing instead, as they do on a read-only install.
+    for name in ("InTreeCacheLocator", "UserWideCacheLocator"):
+        setattr(getattr(caching, name), "from_function", classmethod(lambda cls, f, p: None))
+    import numpy as np
+    import tapegrad.kernels as K
+    print(K.relu(np.array([-1.0, 2.0]), backend="numba").tolist())
+"""
+
+
+def test_read_only_install_caches_in_the_user_folder(tmp_path):
+    """With the package folder and Numba's user folder unusable (and no
+    NUMBA_CACHE_DIR), the backend still loads, caches under $XDG_CACHE_HOME
+    and names it (before the fix: 'cannot cache function ... no locator available')."""
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env["XDG_CACHE_HOME"] = str(tmp_path)
+    run = lambda: subprocess.run([sys.executable, "-c", textwrap.dedent(READ_ONLY_INSTALL)],  # noqa: E731
+                                 env=env, capture_output=True, text=True, timeout=240)
+    first = run()
+    assert first.returncode == 0 and first.stdout.split() == ["[0.0,", "2.0]"], first.stderr
+    folder = tmp_path / "tapegrad" / "numba"
+    assert str(folder) in first.stderr and "compiling the Numba kernels" in first.stderr
+    assert list(folder.rglob("*.nbc"))
+    second = run()
+    assert second.returncode == 0 and second.stderr == ""   # loaded from there, silently
