@@ -444,6 +444,40 @@ class CudaBackend(Backend):
         host = np.array(np.broadcast_to(host, out.shape), order="C")
         out.copy_to_device(host)
 
+    def copy_into(self, out, x) -> None:
+        out.copy_to_device(x)
+
+    @staticmethod
+    def _address(x) -> int:
+        """The device address of an array's first element (under the CUDA
+        simulator, the host address of the NumPy array it wraps)."""
+        interface = getattr(x, "__cuda_array_interface__", None)
+        if interface is None:
+            interface = x._ary.__array_interface__
+        return interface["data"][0] or 0
+
+    @classmethod
+    def _byte_span(cls, x):
+        """(first byte, one past the last byte) of a device array's memory."""
+        start = cls._address(x)
+        lo = hi = start
+        for length, stride in zip(x.shape, x.strides):
+            if length == 0:
+                return start, start
+            if stride > 0:
+                hi += (length - 1) * stride
+            else:
+                lo += (length - 1) * stride
+        return lo, hi + x.dtype.itemsize
+
+    def may_overlap(self, a, b) -> bool:
+        a_lo, a_hi = self._byte_span(a)
+        b_lo, b_hi = self._byte_span(b)
+        return a_lo < b_hi and b_lo < a_hi
+
+    def same_start(self, a, b) -> bool:
+        return self._address(a) == self._address(b)
+
     # ------------------------------------------------------------ kernels
     def matmul(self, a, b, transpose_a, transpose_b, out):
         return self._gemm(a, b, None, False, transpose_a, transpose_b, out)
