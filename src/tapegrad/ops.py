@@ -15,7 +15,7 @@ import numpy as np
 
 from . import kernels
 from .kernels import get_backend
-from .tape import _recording, is_recording, record
+from .tape import _thread_tapes, is_recording, record
 from .tensor import Tensor, Variable, to_array
 
 _wrap = Tensor._wrap
@@ -61,7 +61,7 @@ def _broadcast_check(a, b, name):
 def _result(data, be, inputs, backward, ctx=None):
     """Wrap the output; put the op on the tape if one is recording."""
     out = _wrap(data, be)
-    if _recording:
+    if _thread_tapes.stack:
         record(out, inputs, backward, ctx)
     return out
 
@@ -212,7 +212,7 @@ def _square_grad(g, x, needs):
 def exp(x):
     x = convert(x)
     out = _wrap(x._backend.xp.exp(x._data), x._backend)
-    if _recording:
+    if _thread_tapes.stack:
         record(out, (x,), _exp_grad, out)
     return out
 
@@ -225,7 +225,7 @@ def sqrt(x):
     x = convert(x)
     with np.errstate(invalid="ignore"):
         out = _wrap(x._backend.xp.sqrt(x._data), x._backend)
-    if _recording:
+    if _thread_tapes.stack:
         record(out, (x,), _sqrt_grad, out)
     return out
 
@@ -440,7 +440,7 @@ def reduce_max(x, axis=None, keepdims=False):
     x = convert(x)
     axes = _axes(axis, x.ndim)
     out = _wrap(x._backend.xp.max(x._data, axis=axes, keepdims=keepdims), x._backend)
-    if _recording:
+    if _thread_tapes.stack:
         record(out, (x,), _reduce_max_grad, (x, out, axes, keepdims))
     return out
 
@@ -496,7 +496,7 @@ def _matmul_grad(g, ctx, needs):
 def relu(x):
     x = convert(x)
     out = _wrap(kernels.relu(x._data, backend=x._backend), x._backend)
-    if _recording:
+    if _thread_tapes.stack:
         record(out, (x,), _relu_grad, out)
     return out
 
@@ -521,7 +521,7 @@ def sigmoid(x):
     with np.errstate(over="ignore"):
         data = xp.true_divide(1, xp.add(1, xp.exp(xp.negative(x._data))))
     out = _wrap(x._backend.astype(data, x.dtype), x._backend)
-    if _recording:
+    if _thread_tapes.stack:
         record(out, (x,), _sigmoid_grad, out)
     return out
 
@@ -533,7 +533,7 @@ def _sigmoid_grad(g, s, needs):
 def tanh(x):
     x = convert(x)
     out = _wrap(x._backend.xp.tanh(x._data), x._backend)
-    if _recording:
+    if _thread_tapes.stack:
         record(out, (x,), _tanh_grad, out)
     return out
 
@@ -558,7 +558,7 @@ def softmax(x, axis=-1):
         data = data.reshape(x.shape)
     out = _wrap(data, be)
     out._keras_logits = x
-    if _recording:
+    if _thread_tapes.stack:
         record(out, (x,), _softmax_grad, out)
     return out
 
@@ -582,7 +582,7 @@ def dense(x, w, b=None, activation=None):
     data = kernels.dense_forward(x._data, w._data, None if b is None else b._data,
                                  activation, backend=be)
     out = _wrap(data, be)
-    if _recording:
+    if _thread_tapes.stack:
         record(out, inputs, _dense_grad, (x, w, out if activation == "relu" else None))
     return out
 
@@ -628,7 +628,7 @@ def sparse_softmax_cross_entropy(logits, labels, reduction="none"):
         out = _wrap(be.xp.asarray(be.xp.mean(loss)), be)
     else:
         out = _wrap(loss if logits.ndim == 2 else loss.reshape(shape[:-1]), be)
-    if _recording:
+    if _thread_tapes.stack:
         record(out, (logits,), _sparse_ce_grad, (logits, host_labels, grad, reduction))
     return out
 
