@@ -6,6 +6,8 @@ import http.server
 import os
 import socket
 import struct
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -419,3 +421,18 @@ def test_fetch_keeps_existing_file_when_download_fails(tmp_path):
         fetch(closed_port_url() + "file.gz", dest, "0" * 64, timeout=5)
     assert dest.read_bytes() == b"old"
     assert os.listdir(tmp_path) == ["file.gz"]
+
+
+def test_fetch_deletes_part_files_of_dead_downloads_only(fake_fashion, tmp_path):
+    """A download killed outright leaves its .part file; the next one there deletes it."""
+    mirror, _ = fake_fashion
+    body = mirror.files["/data/train-labels-idx1-ubyte.gz"]
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                           capture_output=True, text=True, check=True)
+    dead = tmp_path / f".labels.gz.tapegrad-{int(child.stdout)}-0badc0de.part"
+    alive = tmp_path / f".images.gz.tapegrad-{os.getppid()}-0badc0de.part"   # a running process
+    for path in (dead, alive):
+        path.write_bytes(b"half a download")
+    fetch(mirror.url + "train-labels-idx1-ubyte.gz", tmp_path / "labels.gz",
+          hashlib.sha256(body).hexdigest())
+    assert sorted(os.listdir(tmp_path)) == sorted([alive.name, "labels.gz"])

@@ -2,6 +2,9 @@
 
 import io
 import os
+import stat
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -326,3 +329,60 @@ def test_save_weights_into_a_missing_folder_names_the_path(tmp_path):
     target = tmp_path / "nope" / "w.npz"
     with pytest.raises(FileNotFoundError, match=r"nope.*w\.npz.*does not exist"):
         model.save_weights(str(target))
+
+
+def _dead_pid():
+    """The id of a process that has just exited (so no process has it now)."""
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                           capture_output=True, text=True, check=True)
+    return int(child.stdout)
+
+
+def test_save_weights_deletes_dead_writers_temp_files_only(tmp_path):
+    """A writer killed mid-save leaves its temp file; the next save there deletes it."""
+    model = small_model()
+    model.build((None, 8))
+    dead = tmp_path / f".m.weights.npz.tapegrad-{_dead_pid()}-0badc0de.tmp"
+    alive = tmp_path / f".other.npz.tapegrad-{os.getppid()}-0badc0de.tmp"   # a running process
+    foreign = tmp_path / ".notes.tmp"                                        # not ours at all
+    for path in (dead, alive, foreign):
+        path.write_bytes(b"half a file")
+    model.save_weights(tmp_path / "m.weights.npz")
+    assert sorted(os.listdir(tmp_path)) == sorted([alive.name, foreign.name, "m.weights.npz"])
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_save_weights_file_mode_follows_the_umask(tmp_path, umask):
+    model = small_model()
+    model.build((None, 8))
+    old = os.umask(umask)
+    try:
+        model.save_weights(tmp_path / "m.weights.npz")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(tmp_path / "m.weights.npz").st_mode) == 0o666 & ~umask
+    os.chmod(tmp_path / "m.weights.npz", 0o604)      # overwriting keeps the file's own mode, as open() does
+    model.save_weights(tmp_path / "m.weights.npz")
+    assert stat.S_IMODE(os.stat(tmp_path / "m.weights.npz").st_mode) == 0o604
+
+
+def test_save_weights_after_a_writer_killed_mid_write_leaves_only_the_weights(tmp_path):
+    """kill -9 in the middle of an atomic write, then a save to the same folder."""
+    script = ("import sys, time\n"
+              "from tapegrad.atomic_file import write_atomically\n"
+              "with write_atomically(sys.argv[1], suffix='.tmp') as f:\n"
+              "    f.write(b'half a file'); f.flush()\n"
+              "    print('writing', flush=True); time.sleep(60)\n")
+    writer = subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "m.weights.npz")],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline() == "writing\n"
+    finally:
+        writer.kill()                      # SIGKILL: no cleanup can run
+        writer.wait(timeout=10)
+        writer.stdout.close()
+    assert len(os.listdir(tmp_path)) == 1 and os.listdir(tmp_path)[0].endswith(".tmp")
+    model = small_model()
+    model.build((None, 8))
+    model.save_weights(tmp_path / "m.weights.npz")
+    assert os.listdir(tmp_path) == ["m.weights.npz"]

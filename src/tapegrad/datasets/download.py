@@ -4,16 +4,18 @@
 destination, its SHA-256 is checked, and only then is it renamed into place
 with ``os.replace`` (atomic on the same file system).  So the destination is
 either absent or complete and verified, never half-written, even if the
-download is interrupted.
+download is interrupted; a download killed outright leaves a ``.part`` file
+that the next download into that folder deletes (``tapegrad.atomic_file``).
 """
 
 import hashlib
 import http.client
 import os
 import sys
-import tempfile
 import urllib.request
 from pathlib import Path
+
+from ..atomic_file import write_atomically
 
 CHUNK_SIZE = 1 << 16
 
@@ -53,35 +55,27 @@ def fetch(url, dest_path, sha256, *, timeout=30):
     expected = sha256.lower()
     dest.parent.mkdir(parents=True, exist_ok=True)
     print(f"tapegrad: downloading {url} -> {dest}", file=sys.stderr)
-    fd, temp_name = tempfile.mkstemp(dir=dest.parent,
-                                     prefix=f".{dest.name}.", suffix=".part")
-    temp = Path(temp_name)
-    try:
+    # the temp file is deleted on any error, Ctrl-C included; a killed
+    # download's temp file is deleted by the next download into the folder
+    with write_atomically(dest, suffix=".part") as out:
         digest = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out:
-            try:
-                with urllib.request.urlopen(url, timeout=timeout) as response:
-                    while chunk := response.read(CHUNK_SIZE):
-                        digest.update(chunk)
-                        out.write(chunk)
-            except (OSError, http.client.HTTPException) as error:
-                # urllib's URLError/HTTPError, refused connections and
-                # timeouts are all OSErrors; a connection dropped mid-body
-                # may surface as an http.client.HTTPException instead.
-                raise DatasetNotFoundError(
-                    f"could not download {url}: {error}\n"
-                    f"To install it by hand, download the file yourself and "
-                    f"save it as {dest}") from error
-
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response:
+                while chunk := response.read(CHUNK_SIZE):
+                    digest.update(chunk)
+                    out.write(chunk)
+        except (OSError, http.client.HTTPException) as error:
+            # urllib's URLError/HTTPError, refused connections and
+            # timeouts are all OSErrors; a connection dropped mid-body
+            # may surface as an http.client.HTTPException instead.
+            raise DatasetNotFoundError(
+                f"could not download {url}: {error}\n"
+                f"To install it by hand, download the file yourself and "
+                f"save it as {dest}") from error
         actual = digest.hexdigest()
         if actual != expected:
             raise ValueError(
                 f"{dest.name}: SHA-256 mismatch for the download from {url}: "
                 f"expected {expected}, got {actual}. The file was discarded; "
                 f"the mirror may be serving a different or damaged file.")
-        os.replace(temp, dest)
-    except BaseException:
-        # Also on Ctrl-C: never leave a partial download behind.
-        temp.unlink(missing_ok=True)
-        raise
     return dest

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import math
 import os
-
-import tempfile
 import zipfile
 
 import numpy as np
 
 from .. import ops
+from ..atomic_file import write_atomically
 from ..random import generator
 from ..tape import GradientTape
 from ..tensor import Tensor
@@ -356,7 +355,11 @@ class Sequential:
 
     # ---------------------------------------------------------- weights files
     def save_weights(self, filepath):
-        """Write every weight to a ``.npz`` file, atomically (temp file + rename)."""
+        """Write every weight to a ``.npz`` file, atomically (temp file + rename).
+
+        Like every atomic writer this makes a new file: a hard link to the old
+        one keeps the old weights (see ``tapegrad.atomic_file``).
+        """
         filepath = _npz_path(filepath)
         if not self.built:
             raise ValueError("save_weights: the model has no weights yet; call it on data or build() it first")
@@ -365,15 +368,8 @@ class Sequential:
         directory = os.path.dirname(os.path.abspath(filepath))
         if not os.path.isdir(directory):
             raise FileNotFoundError(f"save_weights: the folder of {filepath!r} does not exist")
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".npz")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-            os.replace(tmp, filepath)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with write_atomically(filepath, suffix=".tmp") as f:
+            np.savez(f, **arrays)
 
     def load_weights(self, filepath):
         """Read weights saved by ``save_weights``; every count, shape and dtype is checked."""
