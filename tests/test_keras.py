@@ -5,6 +5,8 @@ import os
 import stat
 import subprocess
 import sys
+import tracemalloc
+import zipfile
 
 import numpy as np
 import pytest
@@ -386,3 +388,57 @@ def test_save_weights_after_a_writer_killed_mid_write_leaves_only_the_weights(tm
     model.build((None, 8))
     model.save_weights(tmp_path / "m.weights.npz")
     assert os.listdir(tmp_path) == ["m.weights.npz"]
+
+
+def _craft_npz(path, members):
+    """A .npz whose members have the given headers: name -> (shape, dtype, data bytes to write).
+
+    The data is written in 1 MB chunks of zeros, so a member can claim (or
+    hold) far more than the test ever has in memory.
+    """
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, (shape, dtype, nbytes) in members.items():
+            with archive.open(name, "w", force_zip64=True) as f:
+                np.lib.format.write_array_header_1_0(
+                    f, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False,
+                        "shape": shape})
+                chunk = bytes(1 << 20)
+                for start in range(0, nbytes, len(chunk)):
+                    f.write(chunk[:nbytes - start])
+
+
+def _weights_members(model):
+    return {f"weight_{i:04d}.npy": (w.shape, w.dtype, w.size * w.dtype.itemsize) for i, w in enumerate(model.weights)}
+
+
+def test_load_weights_checks_each_header_before_inflating_its_data(tmp_path):
+    """A 16 MB array (16 KB compressed) of the wrong shape: refused without reading it."""
+    model = small_model()
+    model.build((None, 8))
+    members = _weights_members(model)
+    members["weight_0000.npy"] = ((1 << 22,), "<f4", 4 << 22)
+    path = tmp_path / "big.npz"
+    _craft_npz(path, members)
+    assert path.stat().st_size < 100_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"array 0 .*shape \(4194304,\).*expects shape \(8, 16\)"):
+            model.load_weights(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 << 20, f"load_weights allocated {peak:,} bytes to refuse the file"
+
+
+@pytest.mark.parametrize("built", [True, False])
+def test_load_weights_header_claiming_terabytes_is_a_value_error(tmp_path, built):
+    model = small_model()
+    model.build((None, 8))
+    members = _weights_members(model)
+    members["weight_0000.npy"] = ((1 << 40, 16), "<f4", 64)   # 64 TiB claimed, 64 bytes held
+    path = tmp_path / "forged.npz"
+    _craft_npz(path, members)
+    target = model if built else small_model()
+    with pytest.raises(ValueError, match=r"(claims shape \(1099511627776, 16\)|array 0 .*expects shape)"):
+        target.load_weights(path)
+    assert target.built == built   # an unbuilt model is not built from a forged header
