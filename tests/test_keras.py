@@ -442,3 +442,57 @@ def test_load_weights_header_claiming_terabytes_is_a_value_error(tmp_path, built
     with pytest.raises(ValueError, match=r"(claims shape \(1099511627776, 16\)|array 0 .*expects shape)"):
         target.load_weights(path)
     assert target.built == built   # an unbuilt model is not built from a forged header
+
+
+# ------------------------------------------------------------------ inputs Keras accepts
+@pytest.mark.parametrize("backend", ["numpy", "cython"])
+def test_bool_labels_are_classes_0_and_1(backend):
+    """TF casts bool labels: fit and evaluate give what the 0/1 integer labels give."""
+    x, y = blobs(n=96, classes=2)
+    results = []
+    with tg.kernels.use(backend):
+        for labels in (y.astype(bool), y.astype(np.int64)):
+            model = small_model(classes=2)
+            history = model.fit(x, labels, batch_size=16, epochs=2, shuffle=False, verbose=0).history
+            results.append((history, model.evaluate(x, labels, verbose=0), model.get_weights()))
+    (h_bool, e_bool, w_bool), (h_int, e_int, w_int) = results
+    assert h_bool == h_int and e_bool == e_int
+    for a, b in zip(w_bool, w_int):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "cython"])
+def test_big_endian_floats_convert_as_numpy_does(backend):
+    x, y = blobs(n=64)
+    swapped = x.astype(">f4")
+    with tg.kernels.use(backend):
+        t = tg.constant(swapped)
+        assert t.dtype == np.float32 and t.numpy().dtype.isnative
+        np.testing.assert_array_equal((t + tg.constant(x)).numpy(), 2 * x)
+        np.testing.assert_allclose(tg.matmul(t, tg.constant(swapped.T)).numpy(), x @ x.T, rtol=1e-5, atol=1e-4)
+        np.testing.assert_array_equal(tg.constant([1, 2], dtype=">f8").numpy(), [1.0, 2.0])
+        out = []
+        for data in (swapped, x):
+            model = small_model()
+            model.fit(data, y, batch_size=16, epochs=1, shuffle=False, verbose=0)
+            out.append((model.evaluate(data, y, verbose=0), model.predict(data, verbose=0)))
+    assert out[0][0] == out[1][0]
+    np.testing.assert_array_equal(out[0][1], out[1][1])
+
+
+@pytest.mark.parametrize("backend", ["numpy", "cython"])
+def test_accuracy_counts_rows_with_nan_as_wrong(backend):
+    """A NaN row has no argmax: a miss, on the host path and on the kernel path."""
+    scores = np.array([[np.nan, np.nan, np.nan], [0.2, np.nan, 0.1], [0.1, 0.7, 0.2], [0.6, 0.3, 0.1]], np.float32)
+    labels = np.array([0, 0, 1, 2])                  # np.argmax says 0, 1, 1, 0: a naive count gives 2 of 4
+    expected = 1 / 4                                  # only row 2 is right
+    with tg.kernels.use(backend):
+        for y_pred in (scores, tg.constant(scores)):  # host arrays, then tensors (the kernel)
+            sparse = metrics.SparseCategoricalAccuracy()
+            sparse.update_state(labels, y_pred)
+            categorical = metrics.CategoricalAccuracy()
+            categorical.update_state(np.eye(3)[labels], y_pred)
+            assert sparse.result() == expected and categorical.result() == expected
+    binary = metrics.BinaryAccuracy()
+    binary.update_state(np.array([0.0, 1.0, 0.0]), np.array([np.nan, 0.9, 0.2], np.float32))
+    assert binary.result() == 2 / 3
