@@ -180,8 +180,10 @@ class Backend:
 
     def accumulate_correct(self, scores, labels, total):
         """total[0] += the number of rows i with argmax(scores[i]) == labels[i]
-        (the first largest entry on ties, a NaN counting as largest, as np.argmax)."""
-        total[0] += np.count_nonzero(np.argmax(scores, axis=1) == labels)
+        (the first largest entry on ties, as np.argmax); a row holding a NaN
+        has no argmax, so it never counts (``max`` propagates the NaN)."""
+        hits = (np.argmax(scores, axis=1) == labels) & ~np.isnan(np.max(scores, axis=1))
+        total[0] += np.count_nonzero(hits)
 
     def __repr__(self) -> str:
         return f"<tapegrad.kernels backend {self.name!r}>"

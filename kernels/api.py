@@ -470,7 +470,8 @@ def accumulate_sum(values, total, *, weight=1.0, backend=None):
 
 def accumulate_correct(scores, labels, *, total, backend=None):
     """Add the number of rows of (N, C) ``scores`` whose argmax is the row's
-    label to ``total[0]``: the numerator of sparse categorical accuracy."""
+    label to ``total[0]``: the numerator of sparse categorical accuracy.
+    A row holding a NaN never counts (a NaN prediction is never right)."""
     be = get_backend(backend)
     fn = "accumulate_correct"
     scores = _c_contiguous(be, _float_array(be, scores, "scores", fn))

@@ -281,17 +281,21 @@ if cuda is not None:
 
     @cuda.jit
     def _accumulate_correct(scores, labels, total):
-        """One thread per row: its argmax (first on ties, NaN wins, as np.argmax)."""
+        """One thread per row: its argmax (first on ties, as np.argmax); a row
+        holding a NaN has no argmax and never counts."""
         i = cuda.grid(1)
         if i < scores.shape[0]:
             best = 0
             top = scores[i, 0]
+            has_nan = top != top
             for j in range(1, scores.shape[1]):
                 v = scores[i, j]
-                if v > top or (v != v and top == top):
+                if v != v:
+                    has_nan = True
+                elif v > top:
                     best = j
                     top = v
-            if best == labels[i]:
+            if best == labels[i] and not has_nan:
                 cuda.atomic.add(total, 0, 1.0)
 
     @cuda.jit

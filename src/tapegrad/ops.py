@@ -16,7 +16,7 @@ import numpy as np
 from . import kernels
 from . import random as _random
 from .kernels import get_backend
-from .tape import _recording, is_recording, record
+from .tape import _thread_tapes, is_recording, record
 from .tensor import Tensor, Variable, VariableSlice, to_array
 
 _wrap = Tensor._wrap
@@ -86,7 +86,7 @@ def _broadcast_check(a, b, name):
 def _result(data, be, inputs, backward, ctx=None):
     """Wrap the output; put the op on the tape if one is recording."""
     out = _wrap(data, be)
-    if _recording:
+    if _thread_tapes.stack:
         record(out, inputs, backward, ctx)
     return out
 
@@ -237,7 +237,7 @@ def _square_grad(g, x, needs):
 def exp(x):
     x = convert(x)
     out = _wrap(x._backend.xp.exp(x._data), x._backend)
-    if _recording:
+    if _thread_tapes.stack:
         record(out, (x,), _exp_grad, out)
     return out
 
@@ -250,7 +250,7 @@ def sqrt(x):
     x = convert(x)
     with np.errstate(invalid="ignore"):
         out = _wrap(x._backend.xp.sqrt(x._data), x._backend)
-    if _recording:
+    if _thread_tapes.stack:
         record(out, (x,), _sqrt_grad, out)
     return out
 
@@ -408,7 +408,7 @@ def getitem(x, key):
         out = VariableSlice._wrap_slice(x._backend.xp.array(data), x._backend, x, key)
     else:
         out = _wrap(data, x._backend)
-    if _recording:
+    if _thread_tapes.stack:
         record(out, (x,), _getitem_grad, (x.shape, key))
     return out
 
@@ -477,7 +477,7 @@ def reduce_max(x, axis=None, keepdims=False):
     x = convert(x)
     axes = _axes(axis, x.ndim)
     out = _wrap(x._backend.xp.max(x._data, axis=axes, keepdims=keepdims), x._backend)
-    if _recording:
+    if _thread_tapes.stack:
         record(out, (x,), _reduce_max_grad, (x, out, axes, keepdims))
     return out
 
@@ -533,7 +533,7 @@ def _matmul_grad(g, ctx, needs):
 def relu(x):
     x = convert(x)
     out = _wrap(kernels.relu(x._data, backend=x._backend), x._backend)
-    if _recording:
+    if _thread_tapes.stack:
         record(out, (x,), _relu_grad, out)
     return out
 
@@ -562,7 +562,7 @@ def sigmoid(x):
     out = _wrap(x._backend.astype(data, x.dtype), x._backend)
     out._keras_logits = x
     out._keras_activation = "sigmoid"
-    if _recording:
+    if _thread_tapes.stack:
         record(out, (x,), _sigmoid_grad, out)
     return out
 
@@ -574,7 +574,7 @@ def _sigmoid_grad(g, s, needs):
 def tanh(x):
     x = convert(x)
     out = _wrap(x._backend.xp.tanh(x._data), x._backend)
-    if _recording:
+    if _thread_tapes.stack:
         record(out, (x,), _tanh_grad, out)
     return out
 
@@ -600,7 +600,7 @@ def softmax(x, axis=-1):
     out = _wrap(data, be)
     out._keras_logits = x
     out._keras_activation = "softmax"
-    if _recording:
+    if _thread_tapes.stack:
         record(out, (x,), _softmax_grad, out)
     return out
 
@@ -633,7 +633,7 @@ def dense(x, w, b=None, activation=None):
     data = kernels.dense_forward(x._data, w._data, None if b is None else b._data,
                                  activation, backend=be)
     out = _wrap(data, be)
-    if _recording:
+    if _thread_tapes.stack:
         record(out, inputs, _dense_grad, (x, w, out if activation == "relu" else None))
     return out
 
@@ -679,7 +679,7 @@ def sparse_softmax_cross_entropy(logits, labels, reduction="none"):
         out = _wrap(be.xp.asarray(be.xp.mean(loss)), be)
     else:
         out = _wrap(loss if logits.ndim == 2 else loss.reshape(shape[:-1]), be)
-    if _recording:
+    if _thread_tapes.stack:
         record(out, (logits,), _sparse_softmax_cross_entropy_grad, (logits, host_labels, grad, reduction))
     return out
 

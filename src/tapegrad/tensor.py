@@ -30,9 +30,17 @@ def as_dtype(dtype):
 
 
 def to_array(value, dtype=None, backend=None):
-    """Turn Python/NumPy data (or a Tensor) into an array of ``backend``."""
+    """Turn Python/NumPy data (or a Tensor) into an array of ``backend``.
+
+    Arrays in the other byte order (``>f4`` on a little-endian machine) come
+    in as the native dtype, the values converted, as NumPy's own ops do.
+    """
     be = get_backend(backend)
     dtype = as_dtype(dtype)
+    if dtype is not None and not dtype.isnative:
+        dtype = dtype.newbyteorder("=")
+    if isinstance(value, (np.ndarray, np.generic)) and not value.dtype.isnative:
+        value = value.astype(value.dtype.newbyteorder("="))
     if isinstance(value, Tensor):
         data = value._data
         return data if dtype is None or data.dtype == dtype else value._backend.astype(data, dtype)

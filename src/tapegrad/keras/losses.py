@@ -17,12 +17,15 @@ EPSILON = 1e-7  # Keras clips probabilities to [eps, 1 - eps] before the log
 
 
 def _labels(y_true, num_classes):
-    """Integer class ids on the host, checked against the number of classes."""
+    """Integer class ids on the host (from ints, whole floats or bools), checked
+    against the number of classes."""
     labels = np.asarray(y_true.numpy() if isinstance(y_true, Tensor) else y_true)
     if labels.dtype.kind == "f":
         if labels.size and not np.all(np.mod(labels, 1) == 0):
             raise ValueError("sparse_categorical_crossentropy: labels must be integer class ids, "
                              "got non-integer values")
+        labels = labels.astype(np.int64)
+    elif labels.dtype.kind == "b":     # False/True are classes 0/1, as TF casts them
         labels = labels.astype(np.int64)
     elif labels.dtype.kind not in "iu":
         raise TypeError(f"sparse_categorical_crossentropy: labels must be integer class ids, got {labels.dtype}")

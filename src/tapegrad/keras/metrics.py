@@ -109,12 +109,16 @@ class _ArgmaxMatchRate(_MatchRate):
                 and sample_weight is None):
             return super().update_state(y_true, y_pred, sample_weight)
         labels = self._class_ids(_host(y_true), y_pred)
+        if labels.dtype.kind == "b":   # bool labels are classes 0/1 (TF casts them)
+            labels = labels.astype(np.int64)
         be = y_pred._backend
         kernels.accumulate_correct(y_pred._data, labels, total=self._running_total(be), backend=be)
         self.count += y_pred.shape[0]
 
     def _matches(self, y_true, y_pred):
-        return np.argmax(y_pred, axis=-1) == self._class_ids(y_true, y_pred)
+        # a row holding a NaN has no argmax: it is a miss (as in the kernel)
+        has_nan = np.isnan(np.max(y_pred, axis=-1)) if y_pred.dtype.kind == "f" else False
+        return (np.argmax(y_pred, axis=-1) == self._class_ids(y_true, y_pred)) & ~has_nan
 
 
 class SparseCategoricalAccuracy(_ArgmaxMatchRate):
@@ -145,7 +149,8 @@ class BinaryAccuracy(_MatchRate):
         super().__init__(name)
 
     def _matches(self, y_true, y_pred):
-        return (y_pred > self.threshold) == (y_true.reshape(y_pred.shape) > 0.5)
+        # a NaN prediction is neither above nor below the threshold: a miss
+        return ((y_pred > self.threshold) == (y_true.reshape(y_pred.shape) > 0.5)) & ~np.isnan(y_pred)
 
 
 class Accuracy(_MatchRate):
