@@ -4,11 +4,13 @@ Numba keeps each ``cache=True`` function's compiled code in an index file
 (``.nbi``) and data files (``.nbc``), by default in the ``__pycache__`` next to
 the source.  Two faults a user meets are handled here:
 
-* a read-only install (site-packages and home not writable): Numba finds no
-  folder and refuses to define the function.  :class:`FallbackCacheLocator`
-  offers, for tapegrad's own files only, a per-user folder
-  (``$XDG_CACHE_HOME/tapegrad/numba``, else ``~/.cache/tapegrad/numba``) and
-  then one in the temp dir.  ``NUMBA_CACHE_DIR`` still wins when it is set.
+* where to cache at all: next to the source, the files would stay behind in
+  site-packages after ``pip uninstall`` (pip removes only what it installed),
+  and a read-only install has no such folder (Numba then refuses to define
+  the function).  :class:`UserCacheLocator` puts tapegrad's own kernels in a
+  per-user folder (``$XDG_CACHE_HOME/tapegrad/numba``, else
+  ``~/.cache/tapegrad/numba``), then one in the temp dir, ahead of Numba's
+  in-tree folder.  ``NUMBA_CACHE_DIR`` still wins when it is set.
 * a truncated or corrupted cache entry: Numba raises while loading it (e.g.
   ``EOFError: Ran out of input``) on every run.  :func:`guard_caches` wraps
   each kernel's cache so that such an entry is dropped and recompiled once.
@@ -40,7 +42,7 @@ def _say_once(key, line):
 
 # ---------------------------------------------------------------- where
 def fallback_dirs(environ=os.environ) -> list[str]:
-    """The cache folders to try when the package folder is not writable, in order."""
+    """The per-user cache folders to try, in order."""
     dirs = []
     xdg = environ.get("XDG_CACHE_HOME")
     if xdg:
@@ -72,8 +74,8 @@ _UserProvided = getattr(caching, "UserProvidedCacheLocator", None) or caching._U
 _Impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl
 
 
-class FallbackCacheLocator(_UserProvided):
-    """Numba cache locator for tapegrad's kernels when Numba's own ones fail."""
+class UserCacheLocator(_UserProvided):
+    """Numba cache locator for tapegrad's kernels: a per-user folder outside the install."""
 
     #: the folder chosen by the first function that needed it (None: not yet)
     chosen = None
@@ -101,12 +103,12 @@ class FallbackCacheLocator(_UserProvided):
 
 
 def install_locator():
-    """Put the fallback after Numba's user-provided and in-tree locators."""
+    """Put ours after ``NUMBA_CACHE_DIR``'s locator and before Numba's in-tree one."""
     classes = _Impl._locator_classes
-    if FallbackCacheLocator not in classes:
+    if UserCacheLocator not in classes:
         in_tree = getattr(caching, "InTreeCacheLocator", None) or caching._InTreeCacheLocator
-        at = classes.index(in_tree) + 1 if in_tree in classes else len(classes)
-        classes.insert(at, FallbackCacheLocator)
+        at = classes.index(in_tree) if in_tree in classes else len(classes)
+        classes.insert(at, UserCacheLocator)
 
 
 # ---------------------------------------------------------------- heal
