@@ -15,7 +15,12 @@ method may assume:
 * no dimension is zero (the API answers empty problems itself);
 * element-wise kernels (``relu``, ``relu_backward``) and the optimizer
   updates get flat 1-D views, whatever the caller's shape;
-* inputs may be read-only; only outputs and optimizer state are written.
+* inputs may be read-only; only outputs and optimizer state are written;
+* no output shares memory with an input, except that the element-wise and
+  row-wise kernels (``relu``, ``relu_backward``, ``softmax``) may get an
+  output that is exactly one of their inputs (same address, same shape):
+  they read each element before writing it.  The optimizer's ``grad``
+  shares no memory with ``param`` or the state, which share none either.
 
 The plain NumPy backend (:mod:`tapegrad.kernels.numpy_backend`) is the
 reference each compiled backend is tested against.
@@ -76,6 +81,19 @@ class Backend:
     def write(self, out, host_array) -> None:
         """Copy a host NumPy array (or scalar) into ``out`` (same shape)."""
         out[...] = host_array
+
+    def copy_into(self, out, x) -> None:
+        """Copy an array of this backend into ``out`` (same shape and dtype)."""
+        out[...] = x
+
+    def may_overlap(self, a, b) -> bool:
+        """True when ``a`` and ``b`` may share memory: a bounds check (about
+        half a microsecond), which is exact for contiguous arrays."""
+        return np.may_share_memory(a, b)
+
+    def same_start(self, a, b) -> bool:
+        """True when ``a`` and ``b`` begin at the same address."""
+        return a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
 
     def set_num_threads(self, n: int) -> None:
         """Set the number of threads this backend's kernels use."""
@@ -162,8 +180,10 @@ class Backend:
 
     def accumulate_correct(self, scores, labels, total):
         """total[0] += the number of rows i with argmax(scores[i]) == labels[i]
-        (the first largest entry on ties, a NaN counting as largest, as np.argmax)."""
-        total[0] += np.count_nonzero(np.argmax(scores, axis=1) == labels)
+        (the first largest entry on ties, as np.argmax); a row holding a NaN
+        has no argmax, so it never counts (``max`` propagates the NaN)."""
+        hits = (np.argmax(scores, axis=1) == labels) & ~np.isnan(np.max(scores, axis=1))
+        total[0] += np.count_nonzero(hits)
 
     def __repr__(self) -> str:
         return f"<tapegrad.kernels backend {self.name!r}>"

@@ -281,17 +281,21 @@ if cuda is not None:
 
     @cuda.jit
     def _accumulate_correct(scores, labels, total):
-        """One thread per row: its argmax (first on ties, NaN wins, as np.argmax)."""
+        """One thread per row: its argmax (first on ties, as np.argmax); a row
+        holding a NaN has no argmax and never counts."""
         i = cuda.grid(1)
         if i < scores.shape[0]:
             best = 0
             top = scores[i, 0]
+            has_nan = top != top
             for j in range(1, scores.shape[1]):
                 v = scores[i, j]
-                if v > top or (v != v and top == top):
+                if v != v:
+                    has_nan = True
+                elif v > top:
                     best = j
                     top = v
-            if best == labels[i]:
+            if best == labels[i] and not has_nan:
                 cuda.atomic.add(total, 0, 1.0)
 
     @cuda.jit
@@ -443,6 +447,40 @@ class CudaBackend(Backend):
         host = np.asarray(host_array, dtype=out.dtype)
         host = np.array(np.broadcast_to(host, out.shape), order="C")
         out.copy_to_device(host)
+
+    def copy_into(self, out, x) -> None:
+        out.copy_to_device(x)
+
+    @staticmethod
+    def _address(x) -> int:
+        """The device address of an array's first element (under the CUDA
+        simulator, the host address of the NumPy array it wraps)."""
+        interface = getattr(x, "__cuda_array_interface__", None)
+        if interface is None:
+            interface = x._ary.__array_interface__
+        return interface["data"][0] or 0
+
+    @classmethod
+    def _byte_span(cls, x):
+        """(first byte, one past the last byte) of a device array's memory."""
+        start = cls._address(x)
+        lo = hi = start
+        for length, stride in zip(x.shape, x.strides):
+            if length == 0:
+                return start, start
+            if stride > 0:
+                hi += (length - 1) * stride
+            else:
+                lo += (length - 1) * stride
+        return lo, hi + x.dtype.itemsize
+
+    def may_overlap(self, a, b) -> bool:
+        a_lo, a_hi = self._byte_span(a)
+        b_lo, b_hi = self._byte_span(b)
+        return a_lo < b_hi and b_lo < a_hi
+
+    def same_start(self, a, b) -> bool:
+        return self._address(a) == self._address(b)
 
     # ------------------------------------------------------------ kernels
     def matmul(self, a, b, transpose_a, transpose_b, out):

@@ -19,11 +19,13 @@ vectorizing the loop (RMSprop on 784x512 took 1.1 ms instead of 0.21 ms).
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 
 from . import numba_gemm  # sets NUMBA_SLP_VECTORIZE before numba compiles
 from ._backend import Backend
+from ._numba_cache import guard_caches
 from .numba_gemm import _zero, numba, njit, prange
 
 #: flat arrays at least this long are split over threads
@@ -280,6 +282,36 @@ def _adam(p, g, m, v, alpha, one_minus_b1, one_minus_b2, eps):
         _adam_range(p, g, m, v, alpha, one_minus_b1, one_minus_b2, eps, lo, min(lo + np.uint64(CHUNK), n))
 
 
+# ---------------------------------------------------------------- thread safety
+class _PoolGuard:
+    """Serializes the parallel kernels when Numba's thread pool cannot be shared.
+
+    Numba's ``workqueue`` threading layer (its fallback without OpenMP or TBB)
+    aborts the process when two Python threads launch parallel regions at
+    once.  Until a parallel region has run, ``numba.threading_layer()`` cannot
+    say which layer was picked, so calls hold a lock; afterwards they hold it
+    only on ``workqueue``, and on the other layers cost one attribute test.
+    """
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.needed = True
+
+    def run(self, kernel, *args):
+        if not self.needed:
+            return kernel(*args)
+        with self.lock:
+            result = kernel(*args)
+            try:
+                self.needed = numba.threading_layer() == "workqueue"
+            except ValueError:  # no parallel region has run yet: still unknown
+                pass
+        return result
+
+
+_pool = _PoolGuard()
+
+
 class NumbaBackend(Backend):
     """Kernels compiled by Numba (LLVM) for the host CPU, threads via prange."""
 
@@ -292,17 +324,17 @@ class NumbaBackend(Backend):
         return numba.get_num_threads()
 
     def matmul(self, a, b, transpose_a, transpose_b, out):
-        return numba_gemm.gemm(a, b, transpose_a, transpose_b, out)
+        return _pool.run(numba_gemm.gemm, a, b, transpose_a, transpose_b, out)
 
     def dense_forward(self, x, w, b, relu, out):
-        return numba_gemm.gemm(x, w, False, False, out, bias=b, relu=relu)
+        return _pool.run(numba_gemm.gemm, x, w, False, False, out, b, relu)
 
     def relu(self, x, out):
-        _relu(x, out)
+        _pool.run(_relu, x, out)
         return out
 
     def relu_backward(self, grad_out, x, out):
-        _relu_backward(grad_out, x, out)
+        _pool.run(_relu_backward, grad_out, x, out)
         return out
 
     def dropout_forward(self, x, uniform, rate, scale, out, mask):
@@ -331,16 +363,17 @@ class NumbaBackend(Backend):
         t = param.dtype.type
         has_v = velocity is not None
         v = velocity if has_v else param[:1]
-        _sgd(param, grad, v, t(lr), t(momentum), bool(nesterov), has_v)
+        _pool.run(_sgd, param, grad, v, t(lr), t(momentum), bool(nesterov), has_v)
 
     def rmsprop_update(self, param, grad, v, lr, rho, eps):
         t = param.dtype.type
-        _rmsprop(param, grad, v, t(lr), t(rho), t(1 - rho), t(eps))
+        _pool.run(_rmsprop, param, grad, v, t(lr), t(rho), t(1 - rho), t(eps))
 
     def adam_update(self, param, grad, m, v, lr, beta1, beta2, eps, step):
         t = param.dtype.type
         alpha = lr * math.sqrt(1 - beta2**step) / (1 - beta1**step)
-        _adam(param, grad, m, v, t(alpha), t(1 - beta1), t(1 - beta2), t(eps))
+        _pool.run(_adam, param, grad, m, v, t(alpha), t(1 - beta1), t(1 - beta2), t(eps))
 
 
 backend = NumbaBackend()
+guard_caches(globals())  # a corrupt cache entry is dropped and recompiled

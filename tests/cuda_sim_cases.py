@@ -385,12 +385,14 @@ def test_tape_ops_on_cuda():
 def test_metric_totals_on_cuda(be):
     scores = np.array([[1, 3, 3], [2, 2, 2], [0, np.nan, 5], [np.nan, np.nan, 1], [0, 0, 9]], F32)
     total = be.zeros((1,), np.float64)
-    K.accumulate_correct(be.asarray(scores), np.array([1, 0, 1, 0, 1]), total=total, backend=be)
-    assert host(total)[0] == 4           # np.argmax's rule: first of ties, NaN wins
+    K.accumulate_correct(be.asarray(scores), np.array([1, 0, 1, 0, 2]), total=total, backend=be)
+    assert host(total)[0] == 3           # np.argmax's rule (first of ties); rows with a NaN miss
+    K.accumulate_correct(be.asarray(np.full((3, 3), np.nan, F32)), np.array([0, 1, 2]), total=total, backend=be)
+    assert host(total)[0] == 3
     r = rand(77, 3, seed=5)
     labels = np.random.default_rng(5).integers(0, 3, 77)
     K.accumulate_correct(be.asarray(r), labels, total=total, backend=be)
-    assert host(total)[0] == 4 + np.count_nonzero(r.argmax(1) == labels)
+    assert host(total)[0] == 3 + np.count_nonzero(r.argmax(1) == labels)
     sums = be.zeros((1,), np.float64)
     K.accumulate_sum(be.asarray(r), sums, weight=2.5, backend=be)
     K.accumulate_sum(be.asarray(np.float32(1.5)), sums, backend=be)

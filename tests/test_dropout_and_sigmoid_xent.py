@@ -356,7 +356,9 @@ def test_sigmoid_bce_op_matches_kernel_and_finite_differences(name):
 
 def test_sigmoid_bce_op_extremes_column_labels_and_second_derivative():
     x = tg.constant(np.array([[-100.0], [0.0], [100.0]], np.float32))
-    loss = tg.nn.sigmoid_cross_entropy_with_logits(labels=np.array([1.0, 0.5, 0.0]), logits=x)
+    with pytest.raises(ValueError, match="same shape"):   # TF's rule: no broadcasting of labels
+        tg.nn.sigmoid_cross_entropy_with_logits(labels=np.array([1.0, 0.5, 0.0]), logits=x)
+    loss = tg.nn.sigmoid_cross_entropy_with_logits(labels=np.array([[1.0], [0.5], [0.0]]), logits=x)
     assert loss.shape == (3, 1) and loss.dtype == np.float32
     np.testing.assert_allclose(loss.numpy()[:, 0], [100.0, np.log(2), 100.0], rtol=1e-6)
     v = tg.Variable(np.array([-3.0, 0.5, 2.0]))
