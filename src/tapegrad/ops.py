@@ -16,7 +16,7 @@ import numpy as np
 from . import kernels
 from . import random as _random
 from .kernels import get_backend
-from .tape import _thread_tapes, is_recording, record
+from .tape import _thread_tapes, is_recording, provide_gradient_ops, record
 from .tensor import Tensor, Variable, VariableSlice, to_array
 
 _wrap = Tensor._wrap
@@ -793,3 +793,52 @@ def ones_like(x, dtype=None):
     data = x._backend.zeros(x.shape, np.dtype(dtype) if dtype else x.dtype)
     data += 1
     return _wrap(data, x._backend)
+
+
+# ------------------------------------------------------------------ wiring to the layers below
+# tensor.py and tape.py sit below this module and never import it: this module
+# hands them what they use from it, once, when it is imported.
+provide_gradient_ops(add=add, ones_like=ones_like, zeros_like=zeros_like, convert=convert)
+
+
+def _reflected(op):
+    """``other <op> tensor`` for a tensor on the right (``2 * x`` is ``multiply(2, x)``)."""
+    def reflected(self, other):
+        return op(other, self)
+    reflected.__name__ = f"reflected_{op.__name__}"
+    return reflected
+
+
+def _comparison(name):
+    """``a < b`` and friends: element-wise ``compare`` giving a bool tensor."""
+    def comparison(self, other):
+        return compare(self, other, name)
+    comparison.__name__ = name
+    return comparison
+
+
+def _equality(name):
+    """``==`` / ``!=``: element-wise, except that ``x == None`` is False (``!=`` True)."""
+    def equality(self, other):
+        if other is None:
+            return name == "not_equal"
+        return compare(self, other, name)
+    equality.__name__ = name
+    return equality
+
+
+#: Tensor's Python operators are these ops (``a + b`` is ``add(a, b)``).
+TENSOR_OPERATORS = {
+    "__add__": add, "__radd__": _reflected(add),
+    "__sub__": subtract, "__rsub__": _reflected(subtract),
+    "__mul__": multiply, "__rmul__": _reflected(multiply),
+    "__truediv__": divide, "__rtruediv__": _reflected(divide),
+    "__matmul__": matmul, "__rmatmul__": _reflected(matmul),
+    "__neg__": negative, "__abs__": abs, "__pow__": power, "__getitem__": getitem,
+    "__lt__": _comparison("less"), "__le__": _comparison("less_equal"),
+    "__gt__": _comparison("greater"), "__ge__": _comparison("greater_equal"),
+    "__eq__": _equality("equal"), "__ne__": _equality("not_equal"),
+}
+for _name, _op in TENSOR_OPERATORS.items():
+    setattr(Tensor, _name, _op)
+del _name, _op
