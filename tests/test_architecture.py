@@ -11,6 +11,7 @@ that makes tape import ops, or tensor import anything above it, fails here.
 from __future__ import annotations
 
 import ast
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -136,3 +137,96 @@ def test_the_checker_sees_lazy_imports():
     assert _imports_in(source, "tape", False) == {"ops", "kernels", "tensor", "utils"}
     source = "class A:\n    def f(self):\n        from .. import ops\n        from ..tape import record\n"
     assert _imports_in(source, "keras.layers", False) == {"ops", "tape"}
+
+
+# ------------------------------------------------------------------ one way to define an op
+def _op_cases():
+    """One small call of every op that records, by op name (``op/variant`` for a second
+    call); float64 on the numpy backend."""
+    import numpy as np
+
+    import tapegrad as tg
+    from tapegrad import ops
+
+    rng = np.random.default_rng(0)
+    a = tg.Variable(rng.uniform(0.5, 2.0, (3, 4)))
+    b = tg.Variable(rng.uniform(0.5, 2.0, (1, 4)))
+    w = tg.Variable(rng.standard_normal((4, 5)))
+    bias = tg.Variable(rng.standard_normal(5))
+    mask = ops.dropout(ops.ones_like(a), 0.5, seed=1)
+    return {
+        "add": lambda: ops.add(a, b), "subtract": lambda: ops.subtract(a, b),
+        "multiply": lambda: ops.multiply(a, b), "divide": lambda: ops.divide(a, b),
+        "negative": lambda: ops.negative(a), "power": lambda: ops.power(a, 3),
+        "square": lambda: ops.square(a), "exp": lambda: ops.exp(a), "sqrt": lambda: ops.sqrt(a),
+        "log": lambda: ops.log(a), "abs": lambda: ops.abs(a),
+        "maximum": lambda: ops.maximum(a, b), "minimum": lambda: ops.minimum(a, b),
+        "clip_by_value": lambda: ops.clip_by_value(a, 0.8, 1.5), "cast": lambda: ops.cast(a, "float32"),
+        "reshape": lambda: ops.reshape(a, (4, 3)), "transpose": lambda: ops.transpose(a),
+        "broadcast_to": lambda: ops.broadcast_to(b, (3, 4)), "getitem": lambda: a[1:, ::2],
+        "scatter": lambda: ops.scatter(a, 0, (2, 3, 4)),
+        "reduce_sum": lambda: ops.reduce_sum(a, axis=0), "reduce_mean": lambda: ops.reduce_mean(a, axis=1),
+        "reduce_max": lambda: ops.reduce_max(a, axis=1), "matmul": lambda: ops.matmul(a, w),
+        "relu": lambda: ops.relu(ops.subtract(a, 1.0)), "relu_backward": lambda: ops.relu_backward(a, ops.subtract(a, 1.0)),
+        "sigmoid": lambda: ops.sigmoid(a), "tanh": lambda: ops.tanh(a), "softmax": lambda: ops.softmax(a),
+        "dense": lambda: ops.dense(a, w, bias, "relu"), "dense/no bias": lambda: ops.dense(a, w),
+        "bias_grad": lambda: ops.bias_grad(a),
+        "sparse_softmax_cross_entropy": lambda: ops.sparse_softmax_cross_entropy(a, np.array([0, 3, 1])),
+        "sparse_softmax_cross_entropy/mean":
+            lambda: ops.sparse_softmax_cross_entropy(a, np.array([0, 3, 1]), reduction="mean"),
+        "sigmoid_binary_cross_entropy":
+            lambda: ops.sigmoid_binary_cross_entropy(a, np.full((3, 4), 0.25)),
+        "dropout": lambda: ops.dropout(a, 0.5, seed=2), "dropout_backward": lambda: ops.dropout_backward(a, mask),
+    }
+
+
+def test_every_op_records_one_gradient_per_input():
+    """Every op in ops.py that has a ``_<op>_grad`` is run under a tape; each entry's
+    backward returns a tuple of exactly len(inputs) gradients, each of its input's
+    shape, whether nested tapes record the backward pass or not."""
+    import inspect
+
+    import tapegrad as tg
+    from tapegrad import kernels, ops
+    from tapegrad.tape import op_name
+
+    with kernels.use("numpy"):
+        cases = _op_cases()
+        backwards = {op_name(f) for name, f in inspect.getmembers(ops, inspect.isfunction)
+                     if name.startswith("_") and name.endswith("_grad")}
+        covered = {name.split("/")[0] for name in cases}
+        assert backwards <= covered, f"add a case for these ops: {sorted(backwards - covered)}"
+        for name, run in cases.items():
+            for outer in (False, True):  # outer: the backward pass itself is recorded
+                with tg.GradientTape(persistent=True) as tape:
+                    out = run()
+                entries = [e for e in tape._ops if e[0] is out]
+                assert len(entries) == 1, f"{name}: its output was not recorded once"
+                _, inputs, backward, ctx, needs = entries[0]
+                assert op_name(backward) == name.split("/")[0]
+                g = ops.ones_like(out)
+                with tg.GradientTape() if outer else contextlib.nullcontext():
+                    grads = backward(g, ctx, [True] * len(inputs))
+                assert isinstance(grads, tuple) and len(grads) == len(inputs), (name, grads)
+                for x, gx in zip(inputs, grads):
+                    if gx is not None:
+                        assert gx.shape == x.shape, (name, gx.shape, x.shape)
+                assert isinstance(backward(g, ctx, [False] * len(inputs)), tuple)
+
+
+def test_a_backward_of_the_wrong_length_is_a_clear_error():
+    """The tape refuses a backward that returns fewer gradients than inputs (zip
+    would silently drop the rest)."""
+    import numpy as np
+
+    import tapegrad as tg
+    from tapegrad import ops
+
+    def _bad_grad(g, ctx, needs):
+        return (g,)
+
+    x = tg.Variable(np.ones(3))
+    with tg.GradientTape() as tape:
+        y = ops._result(ops.add(x, x)._data, x.backend, (x, x), _bad_grad)
+    with pytest.raises(RuntimeError, match="returned 1 gradients for its 2 inputs"):
+        tape.gradient(y, x)

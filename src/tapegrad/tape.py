@@ -215,7 +215,11 @@ class GradientTape:
                 g = grads.get(key) if key in keep else grads.pop(key, None)
                 if g is None:
                     continue
-                for x, gx in zip(inputs, backward(g, ctx, needs)):
+                input_grads = backward(g, ctx, needs)
+                if len(input_grads) != len(inputs):
+                    raise RuntimeError(f"the backward of {op_name(backward)!r} returned {len(input_grads)} "
+                                       f"gradients for its {len(inputs)} inputs (one per input, None allowed)")
+                for x, gx in zip(inputs, input_grads):
                     if gx is not None:
                         _accumulate(grads, x, gx, ops.add)
         finally:
