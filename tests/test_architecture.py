@@ -230,3 +230,76 @@ def test_a_backward_of_the_wrong_length_is_a_clear_error():
         y = ops._result(ops.add(x, x)._data, x.backend, (x, x), _bad_grad)
     with pytest.raises(RuntimeError, match="returned 1 gradients for its 2 inputs"):
         tape.gradient(y, x)
+
+
+# ------------------------------------------------------------------ the array contract
+def _xp_names_used():
+    """Every ``<...>.xp.NAME`` / ``xp.NAME`` / ``getattr(xp, "NAME")`` in src/tapegrad, by file."""
+    used = {}
+    dynamic = []
+    for path in MODULES:
+        for node in ast.walk(ast.parse(path.read_text())):
+            target = name = None
+            if isinstance(node, ast.Attribute):
+                target, name = node.value, node.attr
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr":
+                target = node.args[0]
+                name = node.args[1].value if isinstance(node.args[1], ast.Constant) else None
+            is_xp = (isinstance(target, ast.Name) and target.id == "xp") or (
+                isinstance(target, ast.Attribute) and target.attr == "xp")
+            if not is_xp:
+                continue
+            if name is None:
+                dynamic.append(f"{_module_name(path)}: {ast.unparse(node)}")
+            elif name != "__name__":  # the namespace's name, used in labels
+                used.setdefault(name, set()).add(_module_name(path))
+    return used, dynamic
+
+
+def test_src_uses_only_declared_array_functions():
+    """src/tapegrad calls on ``backend.xp`` exactly the names ARRAY_OPS declares."""
+    from tapegrad import ops
+    from tapegrad.kernels._backend import ARRAY_OPS
+
+    used, dynamic = _xp_names_used()
+    undeclared = {name: sorted(files) for name, files in used.items() if name not in ARRAY_OPS}
+    assert not undeclared, f"declare these in ARRAY_OPS (kernels/_backend.py) and cuda_xp: {undeclared}"
+    # the one dynamic lookup, compare's getattr(xp, name), is bounded by ops.COMPARISONS
+    assert dynamic == ["ops: getattr(a._backend.xp, name)"], dynamic
+    assert set(ops.COMPARISONS) <= set(ARRAY_OPS)
+    unused = set(ARRAY_OPS) - set(used) - set(ops.COMPARISONS)
+    assert not unused, f"ARRAY_OPS declares names nothing uses (remove them): {sorted(unused)}"
+
+
+def test_the_checker_sees_xp_names():
+    used_before = _xp_names_used()[0]
+    assert {"add", "sum", "broadcast_to"} <= set(used_before)
+    tree = ast.parse("def f(be, xp):\n    be.xp.cumsum(1)\n    xp.add.at(a, k, v)\n")
+    found = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)
+             and isinstance(n.value, (ast.Name, ast.Attribute))
+             and getattr(n.value, "id", getattr(n.value, "attr", None)) == "xp"}
+    assert found == {"cumsum", "add"}
+
+
+def test_xp_is_exactly_the_contract():
+    """backend.xp answers the declared names and refuses any other with a clear error;
+    the cuda implementation defines every declared name and has no host fallback."""
+    import numpy as np
+
+    from tapegrad import kernels
+    from tapegrad.kernels._backend import ARRAY_OPS, ArrayOps
+
+    xp = kernels.get_backend("numpy").xp
+    for name in ARRAY_OPS:
+        assert getattr(xp, name) is getattr(np, name)
+    with pytest.raises(AttributeError, match="'cumsum' is not in the array contract"):
+        xp.cumsum
+    assert xp.__name__ == "numpy"
+    with pytest.raises(TypeError, match=r"missing \['add'"):
+        ArrayOps("partial", type("M", (), {n: staticmethod(np.add) for n in ARRAY_OPS if n != "add"}))
+    try:
+        from tapegrad.kernels import cuda_xp
+    except ImportError as exc:  # numba without its CUDA target: nothing to check here
+        pytest.skip(f"numba.cuda is not importable: {exc}")
+    assert not hasattr(cuda_xp, "__getattr__"), "cuda_xp must not fall back to NumPy for unknown names"
+    ArrayOps("cuda_xp", cuda_xp)  # raises if a declared name is missing

@@ -335,8 +335,14 @@ def _clip_by_value_grad(g, ctx, needs):
     return (multiply(g, _wrap(x._backend.astype(inside, x.dtype), x._backend)),)
 
 
+#: the comparisons ``compare`` runs, each a function of the array contract (``backend.xp``)
+COMPARISONS = ("less", "less_equal", "greater", "greater_equal", "equal", "not_equal")
+
+
 def compare(a, b, name):
-    """Element-wise comparison -> bool tensor (not differentiable)."""
+    """Element-wise comparison ``name`` (one of COMPARISONS) -> bool tensor (not differentiable)."""
+    if name not in COMPARISONS:
+        raise ValueError(f"compare: {name!r} is not a comparison; use one of {COMPARISONS}")
     a, b = _pair(a, b, name) if not (isinstance(a, Tensor) and isinstance(b, Tensor)) else (a, b)
     _broadcast_check(a, b, name)
     return _wrap(getattr(a._backend.xp, name)(a._data, b._data), a._backend)
