@@ -27,7 +27,7 @@ LAYERS = [
     ["tensor", "datasets"],                     # Tensor, Variable: arrays + operators; MNIST files
     ["tape", "random"],                         # the gradient tape; seeded generators
     ["ops"],                                    # the differentiable ops
-    ["functions", "nn", "utils"],               # TF's names over ops; tape drawing
+    ["functions", "nn", "utils", "data"],       # TF's names over ops; tape drawing; tf.data
     ["keras"],                                  # the Keras API
     ["", "ladder"],                             # the package (``import tapegrad``); the GEMM ladder
     ["benchmark"],                              # the programs on top of it
