@@ -526,6 +526,42 @@ def _check(int rc):
         raise MemoryError("tapegrad cython kernels: could not allocate packing buffers")
 
 
+def micro_kernel_once(const floating[::1] a_panel, const floating[::1] b_panel,
+                      floating[:, ::1] c, bint accumulate, const floating[::1] bias,
+                      bint use_bias, bint relu):
+    """Run the selected micro-kernel once on packed panels, as the GEMM does.
+
+    c[:MR, :NR] = a_panel (kc steps of MR numbers) @ b_panel (kc steps of NR),
+    + the old c when ``accumulate``, + bias[:NR] when ``use_bias``, then ReLU
+    when ``relu``: ``reference_micro_kernel`` (kernels/gemm_reference.py) with
+    packed panels.  A test hook: the GEMM calls the kernel from C.  The shapes
+    are checked, and B is copied to 64-byte aligned memory, as the kernel's
+    vector loads expect.
+    """
+    cdef Py_ssize_t mr, nr, kc, i
+    if floating is float:
+        mr, nr = tg_s_mr, tg_s_nr
+    else:
+        mr, nr = tg_d_mr, tg_d_nr
+    kc = a_panel.shape[0] // mr
+    if kc < 1 or a_panel.shape[0] != kc * mr or b_panel.shape[0] != kc * nr:
+        raise ValueError(f"micro_kernel_once: panels of {a_panel.shape[0]} and {b_panel.shape[0]} "
+                         f"numbers are not kc*MR and kc*NR for one kc >= 1 (MR={mr}, NR={nr})")
+    if c.shape[0] != mr or c.shape[1] < nr:
+        raise ValueError(f"micro_kernel_once: c is {c.shape[0]} x {c.shape[1]}, "
+                         f"needs {mr} rows and at least {nr} columns")
+    if use_bias and bias.shape[0] < nr:
+        raise ValueError(f"micro_kernel_once: bias has {bias.shape[0]} numbers, needs {nr}")
+    cdef floating *b_aligned = <floating *> tg_alloc(kc * nr * sizeof(floating))
+    if b_aligned == NULL:
+        raise MemoryError("micro_kernel_once: could not allocate the B panel")
+    for i in range(kc * nr):
+        b_aligned[i] = b_panel[i]
+    ukernel(kc, &a_panel[0], b_aligned, &c[0, 0], c.shape[1], accumulate,
+            &bias[0] if use_bias else NULL, relu)
+    free(b_aligned)
+
+
 def matmul(const floating[:, ::1] a, const floating[:, ::1] b,
            bint transpose_a, bint transpose_b, floating[:, ::1] out):
     """out = op(a) @ op(b), op = transpose when its flag is set.

@@ -115,9 +115,9 @@ def _nr_impl(x):
 
 
 def _micro_kernel(kc, A, pa, csa, B, pb, rsb, C, pc, ldc, rows, accumulate, bias, jb, use_bias, relu):
-    """C[pc + r*ldc + j] (+)= sum_p A[pa + r + p*csa] * B[pb + p*rsb + j] for
-    the first ``rows`` rows of an MR x NR tile, then + bias[jb + j] and ReLU when
-    asked.  Picks the 12x32 kernel for float32 and 12x16 for float64 at compile time."""
+    """The micro-kernel contract (``reference_micro_kernel`` in gemm_reference.py)
+    for an MR x NR tile, unrolled: the 12x32 kernel for float32 and 12x16 for
+    float64, picked at compile time."""
     raise NotImplementedError
 
 
@@ -129,7 +129,7 @@ def _micro_kernel_impl(kc, A, pa, csa, B, pb, rsb, C, pc, ldc, rows, accumulate,
 
 
 def _narrow_kernel(kc, A, pa, csa, B, pb, rsb, C, pc, ldc, rows, accumulate, bias, jb, use_bias, relu):
-    """The micro-kernel's contract for a 10 x NR tile: 10x32 for float32, 10x16
+    """``reference_micro_kernel`` for a 10 x NR tile: 10x32 for float32, 10x16
     for float64 (``_gemm_narrow_ta``: ten classes by two vectors of rows of C)."""
     raise NotImplementedError
 
