@@ -59,9 +59,7 @@ cdef int g_threads = max(1, tg_omp_max_threads())
 # micro-panel (MR x KC) and a B micro-panel (KC x NR) sit in L1 together;
 # MC: rows of the packed A block kept in L2; NC: columns of the packed B
 # panel kept in L3.  K is split into equal parts no longer than KC.
-# Index 0: float32, 1: float64 (measured on an AVX-512 Xeon, 48 KiB L1d,
-# 2 MiB L2 per core: a 512 x 32 float32 B micro-panel streams from L2 at
-# one vector per 8 FMAs, which it sustains).
+# Index 0: float32, 1: float64 (kernels/GEMM.md: why these sizes).
 cdef Py_ssize_t[2] g_kc = [512, 256]
 cdef Py_ssize_t[2] g_mc = [288, 288]
 cdef Py_ssize_t g_nc = 4096
@@ -163,7 +161,7 @@ def get_num_threads():
 
 
 # ======================================================================
-# GEMM (BLIS / Goto design)
+# GEMM (BLIS / Goto design; kernels/GEMM.md compares it with the Numba one)
 # ======================================================================
 # C (m x n) = A (m x k) @ B (k x n), every operand given by a pointer and a
 # (row, column) stride pair, so a transpose is just a swap of strides.  The

@@ -1,5 +1,8 @@
 """The GEMM of the Numba backend: the Goto/BLIS design, in readable Numba.
 
+kernels/GEMM.md is the map: the five loops, the block sizes, the micro-kernel
+contract, how this design differs from the Cython one, and measured numbers.
+
 ``C = op(A) @ op(B)`` is computed block by block so that every operand is read
 from the closest cache level:
 
@@ -87,9 +90,7 @@ NR_F32 = 32
 NR_F64 = 16
 #: cache blocks: a KC x NR panel of B (at most 48 KiB) is reused by the MC/MR
 #: tiles of a row block from L1/L2, an MC x KC block of A stays in L2, a KC x NC
-#: block of B in L2/L3.  KC 256-512, MC 96-288 and NC 512-4096 measured the same
-#: within this machine's noise; reading B in place instead of packing it was
-#: 8-40% slower.
+#: block of B in L2/L3 (kernels/GEMM.md: why these sizes, what was measured).
 KC = 384
 MC = 144
 NC = 4096
@@ -149,7 +150,7 @@ def _pack_a(a, lda, ta, i0, mc, p0, kc, ap):
     are uint64 but ``ta`` (op = transpose).  From a row-major a this is a
     transpose; a full panel is done 8 columns at a time with vector shuffles
     (rows 0-7, then 8-11), where scalar copies would store one number at a
-    time, MR numbers apart (this made small GEMMs 2-7% faster, measured)."""
+    time, MR numbers apart (kernels/GEMM.md gives the measured gain)."""
     z = _zero(ap)
     for q in range((mc + _UMR - _U1) // _UMR):
         ii = i0 + q * _UMR
@@ -233,47 +234,48 @@ def _store_edge(t, ldt, rows, cols, c, pc, rsc, csc, accumulate, bias, jb, bstri
 # ---------------------------------------------------------------- drivers
 @njit(cache=True)
 def _gemm_columns(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu, jp_lo, jp_hi, bp, ap, t):
-    """One thread's share of the Goto/BLIS loop nest: the columns of C in the NR
-    panels jp_lo..jp_hi, all rows.  For each KC block of K, pack this share of
-    op(B); for each MC block of rows pack op(A); then run the micro-kernel over
-    the MR x NR tiles.  Tiles go column by column (one B micro-panel stays in
-    L1) unless the packed B is small (a shallow K): then row by row, so that
-    the writes to C stream.  ``t`` is an MR x NR scratch tile.  Sizes are int64
-    here; the hot code gets uint64."""
+    """One thread's share of the Goto/BLIS loop nest (kernels/GEMM.md): the
+    columns of C in the NR panels jp_lo..jp_hi, all rows.  Loop jc: blocks of
+    NC columns; pc: KC blocks of K, each packing this share of op(B); ic: MC
+    blocks of rows, each packing op(A); jr/ir: the micro-kernel over the
+    MR x NR tiles.  jc and jr count NR panels, ir counts MR panels.  Tiles go
+    column by column (one B micro-panel stays in L1) unless the packed B is
+    small (a shallow K): then row by row, so that the writes to C stream.
+    ``t`` is an MR x NR scratch tile.  Sizes are int64 here; the hot code gets uint64."""
     u = np.uint64
     nr = _nr(c)
     inr = np.int64(nr)
     nkb = (k + KC - 1) // KC
     kcb = (k + nkb - 1) // nkb  # K split evenly: 784 -> 3 x 262
-    for q0 in range(jp_lo, jp_hi, NC // inr):
-        nq = min(jp_hi - q0, NC // inr)  # NR panels in this N block
+    for jc in range(jp_lo, jp_hi, NC // inr):
+        nq = min(jp_hi - jc, NC // inr)  # NR panels in this N block
         for kb in range(nkb):
-            p0 = kb * kcb
-            kc = min(kcb, k - p0)
+            pc = kb * kcb
+            kc = min(kcb, k - pc)
             first = kb == 0
             last = kb == nkb - 1
-            _pack_b(b, u(ldb), tb, u(p0), u(kc), u(q0 * inr), u(min(nq * inr, n - q0 * inr)), nr, bp)
+            _pack_b(b, u(ldb), tb, u(pc), u(kc), u(jc * inr), u(min(nq * inr, n - jc * inr)), nr, bp)
             by_rows = kc * nq * inr * c.itemsize <= 32768
-            for i0 in range(0, m, MC):
-                mc = min(MC, m - i0)
+            for ic in range(0, m, MC):
+                mc = min(MC, m - ic)
                 mpan = (mc + MR - 1) // MR
-                _pack_a(a, u(lda), ta, u(i0), u(mc), u(p0), u(kc), ap)
-                nfull = nq if (q0 + nq) * inr <= n else nq - 1  # full-width column panels
-                for tile in range(mpan * nfull):
+                _pack_a(a, u(lda), ta, u(ic), u(mc), u(pc), u(kc), ap)
+                nfull = nq if (jc + nq) * inr <= n else nq - 1  # full-width column panels
+                for tile in range(mpan * nfull):  # the jr and ir loops, as one
                     if by_rows:
-                        ip, jq = tile // nfull, tile % nfull
+                        ir, jr = tile // nfull, tile % nfull
                     else:
-                        jq, ip = tile // mpan, tile % mpan
-                    ii = i0 + ip * MR
-                    jj = (q0 + jq) * inr
-                    _micro_kernel(u(kc), _ptr(ap), u(ip * kc * MR), _UMR, _ptr(bp), u(jq * kc * inr), nr,
+                        jr, ir = tile // mpan, tile % mpan
+                    ii = ic + ir * MR
+                    jj = (jc + jr) * inr
+                    _micro_kernel(u(kc), _ptr(ap), u(ir * kc * MR), _UMR, _ptr(bp), u(jr * kc * inr), nr,
                                   _ptr(c), u(ii * n + jj), u(n), u(min(MR, m - ii)), not first,
                                   _ptr(bias), u(jj), last and use_bias, last and relu)
                 if nfull < nq:  # the last, narrower column panel: through the scratch t
-                    jj = (q0 + nfull) * inr
-                    for ip in range(mpan):
-                        ii = i0 + ip * MR
-                        _micro_kernel(u(kc), _ptr(ap), u(ip * kc * MR), _UMR, _ptr(bp), u(nfull * kc * inr), nr,
+                    jj = (jc + nfull) * inr
+                    for ir in range(mpan):
+                        ii = ic + ir * MR
+                        _micro_kernel(u(kc), _ptr(ap), u(ir * kc * MR), _UMR, _ptr(bp), u(nfull * kc * inr), nr,
                                       _ptr(t), _U0, nr, _UMR, False, _ptr(bias), _U0, False, False)
                         _store_edge(_ptr(t), nr, u(min(MR, m - ii)), u(n - jj), _ptr(c), u(ii * n + jj), u(n), _U1,
                                     not first, _ptr(bias), u(jj), _U0, last and use_bias, last and relu)
