@@ -14,7 +14,8 @@ def reference_micro_kernel(nr, kc, A, pa, csa, B, pb, rsb, C, pc, ldc, rows, acc
     The A panel is an MR x kc block, element (r, p) at A[pa + r + p*csa]: packed,
     csa = MR (the MR numbers of one step p are contiguous); a transposed matrix
     read in place has csa = its row length.  The B panel is a kc x NR block,
-    element (p, j) at B[pb + p*rsb + j]: packed, rsb = NR.  Row r < ``rows`` of the
+    element (p, j) at B[pb + p*rsb + j]: packed, rsb = NR; a matrix read in place
+    (``_gemm_narrow_ta``) has rsb = its row length.  Row r < ``rows`` of the
     tile goes to C[pc + r*ldc + j], j < NR: the sum over p of A(r, p) * B(p, j),
     plus the old C when ``accumulate`` (an earlier K block), plus bias[jb + j] when
     ``use_bias``, then max(., 0) when ``relu``; rows past ``rows`` are not written.
