@@ -10,7 +10,9 @@ the source.  Two faults a user meets are handled here:
   the function).  :class:`UserCacheLocator` puts tapegrad's own kernels in a
   per-user folder (``$XDG_CACHE_HOME/tapegrad/numba``, else
   ``~/.cache/tapegrad/numba``), then one in the temp dir, ahead of Numba's
-  in-tree folder.  ``NUMBA_CACHE_DIR`` still wins when it is set.
+  in-tree folder.  ``NUMBA_CACHE_DIR`` still wins when it is set.  Its
+  entries are also stamped with the files a kernel's code comes from
+  (:func:`depends_on`), not only the file that defines it.
 * a truncated or corrupted cache entry: Numba raises while loading it (e.g.
   ``EOFError: Ran out of input``) on every run.  :func:`guard_caches` wraps
   each kernel's cache so that such an entry is dropped and recompiled once.
@@ -25,6 +27,7 @@ import sys
 import tempfile
 
 from numba.core import caching
+from numba.core import config as _numba_config
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 _IN_TREE = os.path.join(_PACKAGE_DIR, "__pycache__")
@@ -74,8 +77,30 @@ _UserProvided = getattr(caching, "UserProvidedCacheLocator", None) or caching._U
 _Impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl
 
 
+#: kernel file -> the other files its compiled code is built from (see depends_on)
+_DEPENDENCIES: dict = {}
+
+
+def depends_on(py_file, *names) -> None:
+    """Declare that the cached kernels of ``py_file`` also compile code from ``names``.
+
+    Numba stamps a cache entry with its own source file only, so after an
+    edit of ``numba_microkernels.py`` the driver in ``numba_gemm.py`` would
+    keep running the old micro-kernel.  A declared file's stamp joins the
+    entry's stamp: editing it recompiles its users.  Call it before the
+    module's first ``@njit(cache=True)``: Numba reads the stamp at decoration.
+    """
+    _DEPENDENCIES[os.path.abspath(py_file)] = tuple(os.path.join(_PACKAGE_DIR, n) for n in names)
+
+
+def _file_stamp(path):
+    st = os.stat(path)
+    return (os.path.basename(path), st.st_mtime, st.st_size)
+
+
 class UserCacheLocator(_UserProvided):
-    """Numba cache locator for tapegrad's kernels: a per-user folder outside the install."""
+    """Numba cache locator for tapegrad's kernels: a per-user folder outside the
+    install (or ``NUMBA_CACHE_DIR``), stamped with the files the code comes from."""
 
     #: the folder chosen by the first function that needed it (None: not yet)
     chosen = None
@@ -86,15 +111,22 @@ class UserCacheLocator(_UserProvided):
         self._cache_path = os.path.join(directory or self.chosen,
                                         self.get_suitable_cache_subpath(py_file))
 
+    def get_source_stamp(self):
+        stamp = super().get_source_stamp()
+        extra = _DEPENDENCIES.get(os.path.abspath(self._py_file), ())
+        return (stamp, *map(_file_stamp, extra)) if extra else stamp
+
     @classmethod
     def from_function(cls, py_func, py_file):
         if os.path.dirname(os.path.abspath(py_file)) != _PACKAGE_DIR:
             return None
-        if cls.chosen is None:
-            cls.chosen = first_usable(fallback_dirs(), writable)
+        directory = _numba_config.CACHE_DIR or None   # NUMBA_CACHE_DIR wins
+        if directory is None:
             if cls.chosen is None:
-                return None
-        locator = cls(py_func, py_file)
+                cls.chosen = first_usable(fallback_dirs(), writable)
+                if cls.chosen is None:
+                    return None
+        locator = cls(py_func, py_file, directory)
         try:
             locator.ensure_cache_path()
         except OSError:
@@ -103,12 +135,10 @@ class UserCacheLocator(_UserProvided):
 
 
 def install_locator():
-    """Put ours after ``NUMBA_CACHE_DIR``'s locator and before Numba's in-tree one."""
+    """Put ours first, so tapegrad's kernels never cache next to their source."""
     classes = _Impl._locator_classes
     if UserCacheLocator not in classes:
-        in_tree = getattr(caching, "InTreeCacheLocator", None) or caching._InTreeCacheLocator
-        at = classes.index(in_tree) if in_tree in classes else len(classes)
-        classes.insert(at, UserCacheLocator)
+        classes.insert(0, UserCacheLocator)
 
 
 # ---------------------------------------------------------------- heal

@@ -83,9 +83,10 @@ from .numba_microkernels import _kernel_10x16, _kernel_10x32, _kernel_12x16, _ke
 
 _numba_config.SLP_VECTORIZE = int(os.environ["NUMBA_SLP_VECTORIZE"])
 
-from ._numba_cache import guard_caches, install_locator  # noqa: E402
+from ._numba_cache import depends_on, guard_caches, install_locator  # noqa: E402
 
 install_locator()  # before any @njit(cache=True): a read-only install still caches
+depends_on(__file__, "numba_intrinsics.py", "numba_microkernels.py")  # their code is inlined here
 
 #: rows of the register tile (both dtypes)
 MR = 12

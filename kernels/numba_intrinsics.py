@@ -9,8 +9,8 @@
   negative-wraparound select per access and blocks vectorization).
 
 Used by kernels/numba_gemm.py and the generated kernels/numba_microkernels.py.
-Numba keys its on-disk cache of the driver's functions on numba_gemm.py alone:
-after editing this file, touch numba_gemm.py (or delete kernels/__pycache__).
+numba_gemm.py and numba_backend.py declare this file with ``depends_on``, so
+an edit here recompiles their cached kernels.
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ what this script prints.
     python tools/gen_numba_microkernels.py            # print the module
     python tools/gen_numba_microkernels.py --write    # rewrite kernels/numba_microkernels.py
 
-``--write`` also touches kernels/numba_gemm.py: Numba keys its on-disk cache
-of the driver on that file alone, so without it the old kernels stay cached.
+Numba's cache entries of the driver are stamped with this file's output too
+(``depends_on`` in kernels/_numba_cache.py): a rewrite recompiles them.
 """
 
 import pathlib
@@ -115,7 +115,6 @@ def main(argv):
     text = module_source()
     if argv[1:] == ["--write"]:
         (KERNELS_DIR / "numba_microkernels.py").write_text(text)
-        (KERNELS_DIR / "numba_gemm.py").touch()   # invalidate Numba's cache of the driver
     elif argv[1:]:
         sys.exit(f"usage: {argv[0]} [--write]")
     else:
