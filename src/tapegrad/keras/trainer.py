@@ -1,0 +1,497 @@
+"""``compile`` / ``fit`` / ``evaluate`` / ``predict``: the training loop every model shares.
+
+``fit`` is the book's hand-written loop made general: for each batch, run the
+model under a GradientTape, compute the loss, ask the tape for the gradients
+of the weights and let the optimizer apply them (``train_step``, which a
+subclass may override).  The running means of the loss and metrics feed the
+progress line and the returned ``History``.
+
+Inputs and targets may be one array, a list, or a dict (keyed by input or
+output name) when the model has several; a model with several outputs gets one
+loss per output (``loss=[...]`` or ``{name: loss}``), weighted by
+``loss_weights``, and its logs are named as Keras names them: ``loss`` (the
+weighted total), ``<output>_loss`` and ``<output>_<metric>``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..random import generator
+from ..tape import GradientTape
+from ..tensor import Tensor
+from . import losses as losses_module
+from . import metrics as metrics_module
+from . import optimizers as optimizers_module
+from .callbacks import Callback, History
+from .node import flatten, pack_like
+from .progress import ProgressBar, resolve_verbose
+
+
+def _host(x, what):
+    if x is None:
+        raise ValueError(f"{what} is required")
+    a = np.asarray(x.numpy() if isinstance(x, Tensor) else x)
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"{what} must be numeric, got dtype {a.dtype}")
+    if a.ndim == 0:
+        raise ValueError(f"{what} must have a batch axis, got a scalar")
+    return a
+
+
+def _positive_int(value, what):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"{what} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _batches(n, batch_size):
+    return [(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
+
+
+def _is_structure(data):
+    """A list / tuple / dict of arrays (several inputs or outputs), not one nested-list array."""
+    if isinstance(data, dict):
+        return True
+    return isinstance(data, (list, tuple)) and len(data) > 0 and all(
+        isinstance(a, (np.ndarray, Tensor, dict)) for a in data)
+
+
+class _Data:
+    """Host arrays of one or several inputs (or targets), sliced together batch by batch."""
+
+    def __init__(self, data, what):
+        self.structure = data if _is_structure(data) else None
+        leaves = flatten(data) if self.structure is not None else [data]
+        self.leaves = [_host(a, what if len(leaves) == 1 else f"{what}[{i}]") for i, a in enumerate(leaves)]
+        lengths = {len(a) for a in self.leaves}
+        if len(lengths) > 1:
+            raise ValueError(f"{what}: all arrays must have the same number of samples, got "
+                             f"{[len(a) for a in self.leaves]}")
+        self.n = lengths.pop()
+
+    def take(self, index, as_float=False):
+        parts = [a[index] for a in self.leaves]
+        if as_float:
+            parts = [p if p.dtype == np.float32 else p.astype(np.float32) for p in parts]
+        return parts[0] if self.structure is None else pack_like(self.structure, parts)
+
+    def split(self, at):
+        first, second = _Data.__new__(_Data), _Data.__new__(_Data)
+        for part, index in ((first, slice(0, at)), (second, slice(at, None))):
+            part.structure = self.structure
+            part.leaves = [a[index] for a in self.leaves]
+            part.n = len(part.leaves[0])
+        return first, second
+
+
+# ------------------------------------------------------------------ compile
+class CompiledLoss:
+    """The loss of ``compile``: one loss per output, weighted and summed.
+
+    Calling it returns the total and updates the running ``loss`` (and, with
+    several outputs, ``<output>_loss``, the unweighted per-output losses).
+    """
+
+    def __init__(self, loss, loss_weights, output_names):
+        self.output_names = list(output_names)
+        n = len(self.output_names)
+        per_output = _per_output(loss, self.output_names, "loss")
+        weights = _per_output(loss_weights, self.output_names, "loss_weights") if loss_weights is not None \
+            else [None] * n
+        self.losses = [None if item is None else losses_module.get(item) for item in per_output]
+        if all(item is None for item in self.losses):
+            raise ValueError("compile: loss is None for every output")
+        self.weights = [None if w is None else float(w) for w in weights]
+        self.tracker = metrics_module.Mean(name="loss")
+        self.output_trackers = [metrics_module.Mean(name=f"{name}_loss") if n > 1 and fn is not None else None
+                                for name, fn in zip(self.output_names, self.losses)]
+
+    @property
+    def metrics(self):
+        return [self.tracker, *[t for t in self.output_trackers if t is not None]]
+
+    def __call__(self, y_true, y_pred, sample_weight=None, regularization_losses=None):
+        targets = _targets(y_true, self.output_names)
+        preds = _flat_outputs(y_pred, self.output_names)
+        total = None
+        batch = None
+        for fn, weight, tracker, yt, yp in zip(self.losses, self.weights, self.output_trackers, targets, preds):
+            if fn is None:
+                continue
+            if yt is None:
+                raise ValueError(f"no target given for an output that has a loss ({fn.name}); targets are "
+                                 f"matched to the outputs {self.output_names}")
+            value = fn(yt, yp)
+            batch = len(yt)
+            if tracker is not None:
+                tracker.update_state(value, sample_weight=batch)
+            if weight is not None:
+                value = value * weight
+            total = value if total is None else total + value
+        for extra in regularization_losses or []:
+            total = total + extra
+        self.tracker.update_state(total, sample_weight=batch)
+        return total
+
+
+class CompiledMetrics:
+    """The metrics of ``compile``, each attached to one output.
+
+    With several outputs a metric is renamed ``<output>_<name>`` (Keras's
+    log names).  A metric given by a string keeps that string as its name, as
+    in Keras 3 (``"mae"`` logs as ``mae``).
+    """
+
+    def __init__(self, metrics, output_names, loss_names):
+        self.output_names = list(output_names)
+        n = len(self.output_names)
+        if metrics is None:
+            per_output = [[] for _ in range(n)]
+        elif n == 1:
+            items = list(metrics.values()) if isinstance(metrics, dict) else metrics
+            if isinstance(metrics, dict) and set(metrics) - set(self.output_names):
+                raise ValueError(f"In the dict argument `metrics`, key {sorted(set(metrics) - set(self.output_names))[0]!r} "
+                                 f"does not correspond to any model output {self.output_names}")
+            items = items if isinstance(items, (list, tuple)) else [items]
+            per_output = [[m for item in items for m in (item if isinstance(item, (list, tuple)) else [item])]]
+        else:
+            per_output = _per_output(metrics, self.output_names, "metrics", default=[], broadcast=False)
+            per_output = [list(m) if isinstance(m, (list, tuple)) else [m] for m in per_output]
+        self.per_output = []
+        for name, identifiers, loss_name in zip(self.output_names, per_output, loss_names):
+            built = []
+            for identifier in identifiers:
+                if identifier is None:
+                    continue
+                metric = metrics_module.get(identifier, loss_name)
+                if isinstance(identifier, str):
+                    metric.name = identifier
+                if n > 1:
+                    metric.name = f"{name}_{metric.name}"
+                built.append(metric)
+            self.per_output.append(built)
+
+    @property
+    def metrics(self):
+        return [m for ms in self.per_output for m in ms]
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        targets = _targets(y_true, self.output_names)
+        preds = _flat_outputs(y_pred, self.output_names)
+        for ms, yt, yp in zip(self.per_output, targets, preds):
+            for m in ms:
+                if yt is not None:
+                    m.update_state(yt, yp)
+
+    def reset_state(self):
+        for m in self.metrics:
+            m.reset_state()
+
+
+def _per_output(value, names, what, default=None, broadcast=True):
+    """One entry per output from a single value, a list (in output order) or a dict (by name)."""
+    if isinstance(value, dict):
+        unknown = [k for k in value if k not in names]
+        if unknown:
+            raise ValueError(f"In the dict argument `{what}`, key {unknown[0]!r} does not correspond to any "
+                             f"model output; the outputs are {names}")
+        return [value.get(name, default) for name in names]
+    if isinstance(value, (list, tuple)):
+        if len(value) != len(names):
+            raise ValueError(f"For a model with {len(names)} outputs, `{what}` given as a list must have "
+                             f"{len(names)} entries, got {len(value)}: {value}")
+        return list(value)
+    if len(names) > 1 and not broadcast and value is not None:
+        raise ValueError(f"For a model with several outputs {names}, `{what}` must be a list or a dict")
+    return [value] * len(names)
+
+
+def _flat_outputs(y_pred, names):
+    if isinstance(y_pred, dict):
+        return [y_pred[name] for name in names]
+    if isinstance(y_pred, (list, tuple)):
+        return list(y_pred)
+    return [y_pred]
+
+
+def _targets(y_true, names):
+    """Targets in output order, from one array, a list, or a dict keyed by output name."""
+    if isinstance(y_true, dict):
+        unknown = [k for k in y_true if k not in names]
+        if unknown:
+            raise ValueError(f"target key {unknown[0]!r} does not name a model output; the outputs are {names}")
+        return [y_true.get(name) for name in names]
+    if isinstance(y_true, (list, tuple)) and len(names) > 1:
+        if len(y_true) != len(names):
+            raise ValueError(f"the model has {len(names)} outputs {names}, got {len(y_true)} targets")
+        return list(y_true)
+    if len(names) > 1:
+        raise ValueError(f"the model has {len(names)} outputs {names}: give targets as a list or a dict")
+    return [y_true]
+
+
+# ------------------------------------------------------------------ the trainer
+class Trainer:
+    """compile / fit / evaluate / predict and the steps they run (mixed into ``Model``)."""
+
+    optimizer = compiled_loss = compiled_metrics = None
+    loss = None
+
+    @property
+    def output_names(self):
+        """Names of the outputs, as compile's dict keys and the logs use them."""
+        return ["output_0"]
+
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None):
+        """Choose the optimizer, the loss(es) and the metrics, by name or object.
+
+        ``loss``, ``metrics`` and ``loss_weights`` may be given per output, as a
+        list in output order or a dict keyed by output name.
+        """
+        self.optimizer = optimizers_module.get(optimizer)
+        names = self.output_names
+        self.loss = loss if isinstance(loss, (list, tuple, dict)) or loss is None else losses_module.get(loss)
+        if loss is None:
+            self.compiled_loss = None
+            loss_names = [None] * len(names)
+        else:
+            self.compiled_loss = CompiledLoss(loss, loss_weights, names)
+            loss_names = [getattr(fn, "name", None) for fn in self.compiled_loss.losses]
+        self.compiled_metrics = CompiledMetrics(metrics, names, loss_names)
+        self.compiled = True
+
+    @property
+    def metrics(self):
+        """Every metric the training loop resets each epoch: the loss trackers, the
+        compiled metrics, and Metric objects assigned as attributes of the model."""
+        found = [*(self.compiled_loss.metrics if self.compiled_loss else []),
+                 *(self.compiled_metrics.metrics if self.compiled_metrics else [])]
+        for m in self.__dict__.get("_tracked_metrics", []):
+            if all(m is not f for f in found):
+                found.append(m)
+        return found
+
+    @property
+    def metrics_names(self):
+        return [m.name for m in self.metrics]
+
+    def reset_metrics(self):
+        for m in self.metrics:
+            m.reset_state()
+
+    def _check_compiled(self, what):
+        if self.optimizer is None:
+            raise RuntimeError(f"You must call compile() before calling {what}()")
+        if self.compiled_loss is None and type(self).train_step is Trainer.train_step:
+            raise RuntimeError(f"You must call compile() with a loss before calling {what}() "
+                               f"(or override train_step)")
+
+    def _ensure_built(self, x_sample):
+        """Build the model for inputs like ``x_sample`` (a one-sample batch); subclasses refine."""
+        if not self.built:
+            self(x_sample, training=False)
+
+    def _check_inputs(self, x, what):
+        """Raise if the host inputs do not fit the model (functional and Sequential models check shapes)."""
+
+    def _prepare(self, x, y, what):
+        """Host arrays, checked: lengths, input shapes, labels against the outputs."""
+        x = _Data(x, f"{what}: x")
+        y = None if y is None else _Data(y, f"{what}: y")
+        if y is not None and x.n != y.n:
+            raise ValueError(f"{what}: x and y have different lengths: {x.n} samples vs {y.n} labels")
+        if x.n == 0:
+            raise ValueError(f"{what}: no data (x is empty)")
+        self._check_inputs(x.take(slice(0, 1)), what)
+        self._ensure_built(x.take(slice(0, 1), as_float=True))
+        if y is not None and self.compiled_loss is not None:
+            self._check_labels(y.take(slice(None)), what)
+        return x, y
+
+    def _check_labels(self, y, what):
+        shapes = self._output_shapes()
+        if shapes is None:
+            return
+        targets = _targets(y, self.output_names)
+        for fn, shape, target in zip(self.compiled_loss.losses, shapes, targets):
+            if isinstance(fn, losses_module.SparseCategoricalCrossentropy) and target is not None \
+                    and shape and shape[-1] is not None:
+                losses_module._labels(target, shape[-1])  # raises on non-integer or out-of-range labels
+
+    def _output_shapes(self):
+        return None
+
+    # ---------------------------------------------------------- steps
+    def train_step(self, data):
+        """One step on a batch ``data = (x, y)``: forward under a tape, loss,
+        gradients, optimizer update; returns the logs (metric name -> value)."""
+        x, y = data
+        self._train_step(x, y)
+        return self._logs()
+
+    def _train_step(self, x, y):
+        weights = self.trainable_weights
+        with GradientTape() as tape:
+            y_pred = self(x, training=True)
+            loss = self.compiled_loss(y, y_pred)
+        grads = tape.gradient(loss, weights)
+        self.optimizer.apply_gradients(zip(grads, weights))
+        self.compiled_metrics.update_state(y, y_pred)
+
+    def test_step(self, data):
+        """The forward pass, loss and metrics on one batch, no update; returns the logs."""
+        x, y = data
+        self._test_step(x, y)
+        return self._logs()
+
+    def _test_step(self, x, y):
+        y_pred = self(x, training=False)
+        self.compiled_loss(y, y_pred)
+        self.compiled_metrics.update_state(y, y_pred)
+
+    def predict_step(self, data):
+        return self(data, training=False)
+
+    def _logs(self, prefix=""):
+        # reading a result copies one number from a GPU: done only when shown
+        return dict(sorted((prefix + m.name, float(m.result())) for m in self.metrics))
+
+    def _run_step(self, kind, x, y):
+        """Run the (possibly overridden) train or test step; the logs when overridden, else None."""
+        step = getattr(type(self), kind)
+        if step is getattr(Trainer, kind):
+            getattr(self, "_" + kind)(x, y)
+            return None
+        data = (x, y) if y is not None else (x if not isinstance(x, (list, tuple)) else (x,))
+        logs = step(self, data)
+        return {k: float(v) for k, v in (logs or {}).items()}
+
+    # ---------------------------------------------------------- loops
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
+            validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0):
+        """Train for ``epochs`` passes over (x, y); returns a ``History``."""
+        self._check_compiled("fit")
+        batch_size = _positive_int(32 if batch_size is None else batch_size, "batch_size")
+        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
+            raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
+        verbose = resolve_verbose(verbose)
+        x, y = self._prepare(x, y, "fit")
+        if validation_data is None and validation_split:
+            if not 0 < validation_split < 1:
+                raise ValueError(f"validation_split must be in [0, 1), got {validation_split}")
+            split = int(x.n * (1 - validation_split))
+            if split == 0 or split == x.n:
+                raise ValueError(f"validation_split={validation_split} leaves no training or no validation "
+                                 f"samples out of {x.n}")
+            (x, x_val), (y, y_val) = x.split(split), y.split(split)
+            validation_data = (x_val, y_val)
+        elif validation_data is not None:
+            if len(validation_data) != 2:
+                raise ValueError("validation_data must be a tuple (x_val, y_val)")
+            validation_data = self._prepare(*validation_data, "fit (validation_data)")
+
+        history = History()
+        callbacks = [history, *(callbacks or [])]
+        for cb in callbacks:
+            if not isinstance(cb, Callback):
+                raise TypeError(f"callbacks must be Callback instances, got {type(cb).__name__}")
+            cb.set_model(self)
+            cb.set_params({"epochs": epochs, "steps": math.ceil(x.n / batch_size), "verbose": verbose})
+        batches = _batches(x.n, batch_size)
+        # the per-batch logs are read (one copy per metric from a GPU) only
+        # when the progress line redraws or a callback asks for them
+        batch_callbacks = [cb for cb in callbacks[1:]
+                           if type(cb).on_train_batch_end is not Callback.on_train_batch_end
+                           or "on_train_batch_end" in vars(cb)]
+        self.stop_training = False
+        for cb in callbacks:
+            cb.on_train_begin()
+        for epoch in range(initial_epoch, epochs):
+            for cb in callbacks:
+                cb.on_epoch_begin(epoch)
+            if verbose:
+                print(f"Epoch {epoch + 1}/{epochs}")
+            order = generator().permutation(x.n) if shuffle else None
+            self.reset_metrics()
+            bar = ProgressBar(len(batches), verbose)
+            step_logs = None
+            for step, (start, stop) in enumerate(batches):
+                index = slice(start, stop) if order is None else order[start:stop]
+                step_logs = self._run_step("train_step", x.take(index, as_float=True), y.take(index))
+                current = (lambda: step_logs.items()) if step_logs is not None else (lambda: self._logs().items())
+                bar.update(step + 1, current)
+                if batch_callbacks:
+                    logs = dict(step_logs) if step_logs is not None else self._logs()
+                    for cb in batch_callbacks:
+                        cb.on_train_batch_end(step, logs)
+            logs = dict(step_logs) if step_logs is not None else self._logs()
+            if validation_data is not None:
+                logs.update(self._evaluate(*validation_data, batch_size, prefix="val_"))
+            bar.update(len(batches), sorted(logs.items()), finalize=True)
+            for cb in callbacks:
+                cb.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
+        for cb in callbacks:
+            cb.on_train_end()
+        return history
+
+    def _evaluate(self, x, y, batch_size, prefix="", bar=None):
+        self.reset_metrics()
+        logs = None
+        for step, (start, stop) in enumerate(_batches(x.n, batch_size)):
+            index = slice(start, stop)
+            logs = self._run_step("test_step", x.take(index, as_float=True), y.take(index))
+            if bar is not None:
+                bar.update(step + 1, (lambda: logs.items()) if logs is not None else (lambda: self._logs().items()))
+        logs = self._logs() if logs is None else logs
+        return {prefix + k: v for k, v in logs.items()}
+
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False):
+        """Loss and metrics over (x, y): ``[loss, *metrics]``, or just the loss."""
+        self._check_compiled("evaluate")
+        batch_size = _positive_int(32 if batch_size is None else batch_size, "batch_size")
+        verbose = resolve_verbose(verbose)
+        x, y = self._prepare(x, y, "evaluate")
+        bar = ProgressBar(math.ceil(x.n / batch_size), verbose)
+        logs = self._evaluate(x, y, batch_size, bar=bar)
+        bar.update(bar.target, logs.items(), finalize=True)
+        return self._results(logs, return_dict)
+
+    def train_on_batch(self, x, y, return_dict=False):
+        """One gradient step on one batch; its loss (and metrics) as ``evaluate`` gives them."""
+        self._check_compiled("train_on_batch")
+        x, y = self._prepare(x, y, "train_on_batch")
+        self.reset_metrics()
+        logs = self._run_step("train_step", x.take(slice(None), as_float=True), y.take(slice(None)))
+        return self._results(self._logs() if logs is None else logs, return_dict)
+
+    def _results(self, logs, return_dict):
+        if return_dict:
+            return logs
+        names = [m.name for m in self.metrics if m.name in logs] or list(logs)
+        values = [logs[name] for name in names]
+        return values if len(values) > 1 else values[0]
+
+    def predict(self, x, batch_size=None, verbose="auto"):
+        """The model's outputs for ``x`` as NumPy arrays (one per output), batch by batch."""
+        batch_size = _positive_int(32 if batch_size is None else batch_size, "batch_size")
+        verbose = resolve_verbose(verbose)
+        x = _Data(x, "predict: x")
+        if x.n == 0:
+            raise ValueError("predict: no data (x is empty)")
+        self._check_inputs(x.take(slice(0, 1)), "predict")
+        self._ensure_built(x.take(slice(0, 1), as_float=True))
+        batches = _batches(x.n, batch_size)
+        bar = ProgressBar(len(batches), verbose)
+        outputs, structure = [], None
+        for step, (start, stop) in enumerate(batches):
+            result = self.predict_step(x.take(slice(start, stop), as_float=True))
+            structure = result
+            outputs.append([t.numpy() if isinstance(t, Tensor) else np.asarray(t) for t in flatten(result)])
+            bar.update(step + 1, ())
+        bar.update(len(batches), (), finalize=True)
+        return pack_like(structure, [np.concatenate(parts) for parts in zip(*outputs)])
