@@ -27,6 +27,9 @@ from .node import (KerasTensor, flatten, is_symbolic, map_structure_shapes, node
 from .trainer import Trainer
 
 
+_functional_variants = {}
+
+
 class Model(Trainer, Layer):
     """``keras.Model``: ``Model(inputs=..., outputs=...)`` for a graph, or subclass it with a ``call``.
 
@@ -39,8 +42,14 @@ class Model(Trainer, Layer):
     """
 
     def __new__(cls, *args, **kwargs):
-        if cls is Model and ("inputs" in kwargs or len(args) >= 2):
-            return super().__new__(Functional)
+        if ("inputs" in kwargs or len(args) >= 2) and not issubclass(cls, Functional):
+            # Model(inputs, outputs) is a graph; so is a subclass (say, with its own
+            # train_step) given inputs and outputs: it becomes a graph model too
+            if cls is not Model:
+                cls = _functional_variants.setdefault(cls, type(cls.__name__, (cls, Functional),
+                                                                {"__module__": cls.__module__}))
+            else:
+                cls = Functional
         return super().__new__(cls)
 
     def __init__(self, *args, name=None, trainable=True, **kwargs):
@@ -116,7 +125,10 @@ class Model(Trainer, Layer):
         if is_symbolic(inputs):
             return symbolic_call(self, inputs, training)
         outputs = self.call(inputs, training=training) if _takes_training(type(self)) else self.call(inputs)
-        self.built = True
+        if not self.built:
+            self.built = True
+            self._output_names = list(outputs) if isinstance(outputs, dict) else \
+                [f"output_{i}" for i in range(len(outputs))] if isinstance(outputs, (list, tuple)) else None
         return outputs
 
     def build(self, input_shape):
@@ -128,10 +140,6 @@ class Model(Trainer, Layer):
     def compute_output_shape(self, input_shape):
         outputs = self(_zeros_like_shapes(input_shape), training=False)
         return map_structure_shapes(lambda s: s, pack_like(outputs, [(None, *t.shape[1:]) for t in flatten(outputs)]))
-
-    def _ensure_built(self, x_sample):
-        if not self.built:
-            self(x_sample, training=False)
 
     # ---------------------------------------------------------- summary
     def summary(self, print_fn=None):
@@ -446,6 +454,7 @@ class Sequential(Model):
     def _ensure_built(self, x_sample):
         if not self.built:
             self.build((None, *np.shape(x_sample)[1:]))
+        super()._ensure_built(x_sample)
 
     def _check_inputs(self, x, what):
         if isinstance(x, (list, dict)):

@@ -242,18 +242,29 @@ class Trainer:
 
     @property
     def output_names(self):
-        """Names of the outputs, as compile's dict keys and the logs use them."""
-        return ["output_0"]
+        """Names of the outputs, as compile's dict keys and the logs use them: for a
+        model known only by its call, ``output_0``, ``output_1``... (or the keys of
+        the dict it returns), learnt from its first call."""
+        return self.__dict__.get("_output_names") or ["output_0"]
 
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None):
         """Choose the optimizer, the loss(es) and the metrics, by name or object.
 
         ``loss``, ``metrics`` and ``loss_weights`` may be given per output, as a
-        list in output order or a dict keyed by output name.
+        list in output order or a dict keyed by output name.  A subclassed model
+        not yet called settles them on its first batch, when its outputs are known.
         """
         self.optimizer = optimizers_module.get(optimizer)
-        names = self.output_names
         self.loss = loss if isinstance(loss, (list, tuple, dict)) or loss is None else losses_module.get(loss)
+        self._compile_config = (loss, metrics, loss_weights)
+        self.compiled_loss = self.compiled_metrics = None
+        if self.built or not isinstance(loss, (list, tuple, dict)):
+            self._finish_compile()
+        self.compiled = True
+
+    def _finish_compile(self):
+        loss, metrics, loss_weights = self._compile_config
+        names = self.output_names
         if loss is None:
             self.compiled_loss = None
             loss_names = [None] * len(names)
@@ -261,7 +272,6 @@ class Trainer:
             self.compiled_loss = CompiledLoss(loss, loss_weights, names)
             loss_names = [getattr(fn, "name", None) for fn in self.compiled_loss.losses]
         self.compiled_metrics = CompiledMetrics(metrics, names, loss_names)
-        self.compiled = True
 
     @property
     def metrics(self):
@@ -293,6 +303,8 @@ class Trainer:
         """Build the model for inputs like ``x_sample`` (a one-sample batch); subclasses refine."""
         if not self.built:
             self(x_sample, training=False)
+        if self.compiled_metrics is None and self.__dict__.get("_compile_config"):
+            self._finish_compile()
 
     def _check_inputs(self, x, what):
         """Raise if the host inputs do not fit the model (functional and Sequential models check shapes)."""
@@ -305,7 +317,7 @@ class Trainer:
             raise ValueError(f"{what}: x and y have different lengths: {x.n} samples vs {y.n} labels")
         if x.n == 0:
             raise ValueError(f"{what}: no data (x is empty)")
-        self._check_inputs(x.take(slice(0, 1)), what)
+        self._check_inputs(x.take(slice(None)), what)
         self._ensure_built(x.take(slice(0, 1), as_float=True))
         if y is not None and self.compiled_loss is not None:
             self._check_labels(y.take(slice(None)), what)
@@ -483,7 +495,7 @@ class Trainer:
         x = _Data(x, "predict: x")
         if x.n == 0:
             raise ValueError("predict: no data (x is empty)")
-        self._check_inputs(x.take(slice(0, 1)), "predict")
+        self._check_inputs(x.take(slice(None)), "predict")
         self._ensure_built(x.take(slice(0, 1), as_float=True))
         batches = _batches(x.n, batch_size)
         bar = ProgressBar(len(batches), verbose)
