@@ -15,7 +15,12 @@ method may assume:
 * no dimension is zero (the API answers empty problems itself);
 * element-wise kernels (``relu``, ``relu_backward``) and the optimizer
   updates get flat 1-D views, whatever the caller's shape;
-* inputs may be read-only; only outputs and optimizer state are written.
+* inputs may be read-only; only outputs and optimizer state are written;
+* no output shares memory with an input, except that the element-wise and
+  row-wise kernels (``relu``, ``relu_backward``, ``softmax``) may get an
+  output that is exactly one of their inputs (same address, same shape):
+  they read each element before writing it.  The optimizer's ``grad``
+  shares no memory with ``param`` or the state, which share none either.
 
 The plain NumPy backend (:mod:`tapegrad.kernels.numpy_backend`) is the
 reference each compiled backend is tested against.
@@ -77,6 +82,19 @@ class Backend:
         """Copy a host NumPy array (or scalar) into ``out`` (same shape)."""
         out[...] = host_array
 
+    def copy_into(self, out, x) -> None:
+        """Copy an array of this backend into ``out`` (same shape and dtype)."""
+        out[...] = x
+
+    def may_overlap(self, a, b) -> bool:
+        """True when ``a`` and ``b`` may share memory: a bounds check (about
+        half a microsecond), which is exact for contiguous arrays."""
+        return np.may_share_memory(a, b)
+
+    def same_start(self, a, b) -> bool:
+        """True when ``a`` and ``b`` begin at the same address."""
+        return a.__array_interface__["data"][0] == b.__array_interface__["data"][0]
+
     def set_num_threads(self, n: int) -> None:
         """Set the number of threads this backend's kernels use."""
 
@@ -108,6 +126,24 @@ class Backend:
         into ``loss_out`` (N,) and ``(softmax(logits) - onehot) * scale``
         into ``grad_out`` (N, C).  Returns nothing.
         """
+        raise NotImplementedError
+
+    def dropout_forward(self, x, uniform, rate, scale, out, mask):
+        """Flat arrays.  With ``t`` = x's dtype: where ``uniform[i] >= t(rate)``
+        write ``mask[i] = t(scale)`` and ``out[i] = x[i] * t(scale)``, else 0 in
+        both (a select, so a dropped NaN becomes 0).  One multiply in the
+        dtype, so every backend gives the same bits for the same draw."""
+        raise NotImplementedError
+
+    def dropout_backward(self, grad_out, mask, out):
+        """Flat arrays: out = grad_out * mask where mask != 0, else 0."""
+        raise NotImplementedError
+
+    def sigmoid_cross_entropy(self, logits, labels, scale, loss_out, grad_out):
+        """Flat arrays, labels of the logits' dtype in [0, 1].  Writes
+        ``max(x, 0) - x*z + log1p(exp(-|x|))`` into ``loss_out`` and
+        ``(sigmoid(x) - z) * scale`` into ``grad_out``, with sigmoid taken
+        from the same ``exp(-|x|)`` (1/(1+e) for x >= 0, e/(1+e) below)."""
         raise NotImplementedError
 
     def dense_forward(self, x, w, b, relu, out):
@@ -144,8 +180,10 @@ class Backend:
 
     def accumulate_correct(self, scores, labels, total):
         """total[0] += the number of rows i with argmax(scores[i]) == labels[i]
-        (the first largest entry on ties, a NaN counting as largest, as np.argmax)."""
-        total[0] += np.count_nonzero(np.argmax(scores, axis=1) == labels)
+        (the first largest entry on ties, as np.argmax); a row holding a NaN
+        has no argmax, so it never counts (``max`` propagates the NaN)."""
+        hits = (np.argmax(scores, axis=1) == labels) & ~np.isnan(np.max(scores, axis=1))
+        total[0] += np.count_nonzero(hits)
 
     def __repr__(self) -> str:
         return f"<tapegrad.kernels backend {self.name!r}>"

@@ -6,13 +6,14 @@
 #   1. A small verbatim C block: CPU queries, OpenMP thread control, and the
 #      GEMM micro-kernels written with GCC vector extensions.
 #   2. The GEMM in Cython: packing, cache blocking, OpenMP threads (BLIS/Goto).
-#   3. The other kernels: element-wise, softmax, cross-entropy, optimizers.
+#   3. The other kernels: element-wise, softmax, cross-entropy, optimizers,
+#      dropout, sigmoid + binary cross-entropy.
 #   4. The Python entry points (def functions) the backend calls.
 
 cimport cython
 from cython.parallel cimport prange, parallel, threadid
 from libc.stdlib cimport malloc, free
-from libc.math cimport exp, expf, log, logf, sqrt, sqrtf
+from libc.math cimport exp, expf, log, logf, log1p, fabs, sqrt, sqrtf
 
 ctypedef fused floating:
     float
@@ -1160,3 +1161,67 @@ def adam_update(floating[::1] param, const floating[::1] grad, floating[::1] m,
         mp[i] = mi
         vp[i] = vi
         w[i] = w[i] - alpha * mi / (fsqrt(vi) + eps_)
+
+
+def dropout_forward(const floating[::1] x, const floating[::1] uniform, double rate,
+                    double scale, floating[::1] out, floating[::1] mask):
+    """Inverted dropout, one fused pass over a flat array.
+
+    Keeps element i where uniform[i] >= rate and scales it by 1/(1-rate) (so
+    its expected value is unchanged), zeroes it otherwise, and records the
+    factor used in ``mask``.  rate and scale are rounded to x's dtype first,
+    so the decisions and products match the NumPy reference bit for bit.
+    """
+    cdef Py_ssize_t i, n = x.shape[0]
+    cdef const floating *xp = &x[0]
+    cdef const floating *up = &uniform[0]
+    cdef floating *op = &out[0]
+    cdef floating *mp = &mask[0]
+    cdef floating threshold = <floating> rate, sc = <floating> scale
+    cdef int nt = threads_for(n)
+    for i in prange(n, nogil=True, num_threads=nt, schedule="static"):
+        if up[i] >= threshold:
+            mp[i] = sc
+            op[i] = xp[i] * sc
+        else:
+            mp[i] = 0
+            op[i] = 0
+
+
+def dropout_backward(const floating[::1] grad_out, const floating[::1] mask, floating[::1] out):
+    """out = grad_out * mask where mask != 0, else 0: the gradient reaches
+    only the kept units, scaled as they were."""
+    cdef Py_ssize_t i, n = mask.shape[0]
+    cdef const floating *gp = &grad_out[0]
+    cdef const floating *mp = &mask[0]
+    cdef floating *op = &out[0]
+    cdef int nt = threads_for(n)
+    for i in prange(n, nogil=True, num_threads=nt, schedule="static"):
+        op[i] = gp[i] * mp[i] if mp[i] != 0 else 0
+
+
+def sigmoid_cross_entropy(const floating[::1] logits, const floating[::1] labels,
+                          double scale, floating[::1] loss_out, floating[::1] grad_out):
+    """Fused sigmoid + binary cross-entropy, element-wise, computed in double.
+
+    With e = exp(-|x|), which never overflows: loss = max(x, 0) - x*z +
+    log1p(e), and grad = (sigmoid(x) - z) * scale where sigmoid(x) is
+    1/(1+e) for x >= 0 and e/(1+e) below (neither form cancels).
+    """
+    cdef Py_ssize_t i, n = logits.shape[0]
+    cdef const floating *xp = &logits[0]
+    cdef const floating *zp = &labels[0]
+    cdef floating *lossp = &loss_out[0]
+    cdef floating *gp = &grad_out[0]
+    cdef double x, z, e, s
+    cdef int nt = threads_for(n)
+    for i in prange(n, nogil=True, num_threads=nt, schedule="static"):
+        x = xp[i]
+        z = zp[i]
+        e = exp(-fabs(x))
+        lossp[i] = <floating> ((x if x > 0 else 0.0) - x * z + log1p(e))
+        if x >= 0:
+            s = 1.0 / (1.0 + e)
+        else:
+            s = e / (1.0 + e)
+        gp[i] = <floating> ((s - z) * scale)

@@ -61,6 +61,39 @@ def _out(be, out, shape, dtype, fn):
     return out
 
 
+def _overlaps(be, out, *inputs):
+    """True when ``out`` shares memory with any of ``inputs`` (None skipped).
+
+    A kernel writes its output while it still reads its inputs (the GEMM
+    reads a block of A long after the rows of C it packed it from were
+    written), so an output that aliases an input is computed into a fresh
+    array and copied over; outputs the API allocated never alias.
+    """
+    return any(x is not None and be.may_overlap(out, x) for x in inputs)
+
+
+def _through_temporary(be, out, *inputs):
+    """Where the kernel should write: ``out``, or a fresh array when ``out``
+    overlaps an input (the caller then copies it into ``out``)."""
+    return be.empty(out.shape, out.dtype) if _overlaps(be, out, *inputs) else out
+
+
+def _elementwise_target(be, out, *inputs):
+    """Like :func:`_through_temporary` for kernels that read each element (or
+    row) before writing it: ``out`` being exactly an input is safe there, so
+    only a partial overlap (a shifted view of the same buffer) needs a copy."""
+    for x in inputs:
+        if be.may_overlap(out, x) and not (be.same_start(out, x) and out.shape == x.shape):
+            return be.empty(out.shape, out.dtype)
+    return out
+
+
+def _finish(be, out, target):
+    if target is not out:
+        be.copy_into(out, target)
+    return out
+
+
 def _writeable_state(be, x, what, fn, shape, dtype):
     x = _float_array(be, x, what, fn, dtype)
     if tuple(x.shape) != tuple(shape):
@@ -113,6 +146,7 @@ def matmul(a, b, *, transpose_a=False, transpose_b=False, out=None, backend=None
             f"transpose_a={transpose_a}) and op(b) is {k2}x{n} (b.shape={tuple(b.shape)}, "
             f"transpose_b={transpose_b})"
         )
+    given = out is not None
     out = _out(be, out, (m, n), a.dtype, "matmul")
     if m == 0 or n == 0:
         return out
@@ -121,7 +155,9 @@ def matmul(a, b, *, transpose_a=False, transpose_b=False, out=None, backend=None
         return out
     a, transpose_a = _as_row_major(be, a, bool(transpose_a))
     b, transpose_b = _as_row_major(be, b, bool(transpose_b))
-    return be.matmul(a, b, transpose_a, transpose_b, out)
+    target = _through_temporary(be, out, a, b) if given else out
+    be.matmul(a, b, transpose_a, transpose_b, target)
+    return _finish(be, out, target)
 
 
 # ---------------------------------------------------------------- relu
@@ -129,11 +165,13 @@ def relu(x, *, out=None, backend=None):
     """``max(x, 0)`` element-wise, any shape."""
     be = get_backend(backend)
     x = _c_contiguous(be, _float_array(be, x, "x", "relu"))
+    given = out is not None
     out = _out(be, out, x.shape, x.dtype, "relu")
     if x.size == 0:
         return out
-    be.relu(x.reshape(-1), out.reshape(-1))
-    return out
+    target = _elementwise_target(be, out, x) if given else out
+    be.relu(x.reshape(-1), target.reshape(-1))
+    return _finish(be, out, target)
 
 
 def relu_backward(grad_out, x, *, out=None, backend=None):
@@ -145,11 +183,13 @@ def relu_backward(grad_out, x, *, out=None, backend=None):
         raise ValueError(
             f"relu_backward: grad_out has shape {tuple(grad_out.shape)} but x has {tuple(x.shape)}"
         )
+    given = out is not None
     out = _out(be, out, x.shape, x.dtype, "relu_backward")
     if x.size == 0:
         return out
-    be.relu_backward(grad_out.reshape(-1), x.reshape(-1), out.reshape(-1))
-    return out
+    target = _elementwise_target(be, out, grad_out, x) if given else out
+    be.relu_backward(grad_out.reshape(-1), x.reshape(-1), target.reshape(-1))
+    return _finish(be, out, target)
 
 
 # ---------------------------------------------------------------- softmax
@@ -158,14 +198,26 @@ def softmax(logits, *, out=None, backend=None):
     be = get_backend(backend)
     logits = _c_contiguous(be, _float_array(be, logits, "logits", "softmax"))
     _rank(logits, 2, "logits", "softmax")
+    given = out is not None
     out = _out(be, out, logits.shape, logits.dtype, "softmax")
     if logits.size == 0:
         return out
-    return be.softmax(logits, out)
+    target = _elementwise_target(be, out, logits) if given else out
+    be.softmax(logits, target)
+    return _finish(be, out, target)
 
 
 def _labels(be, labels, n, c, fn):
-    host = np.asarray(be.to_numpy(labels) if be.is_array(labels) and not be.host else labels)
+    """The labels as a private C-contiguous int64 array, every id checked.
+
+    The checks run on a copy taken first, and that copy is what the kernel
+    reads: a compiled kernel indexes rows by these ids without bounds checks
+    and without the GIL, so checking the caller's array and then passing it
+    on would let another thread rewrite an id in between (a crash, not an
+    error).  Copying a batch of labels costs well under a microsecond.
+    """
+    host = np.array(be.to_numpy(labels) if be.is_array(labels) and not be.host else labels,
+                    copy=True)
     if host.dtype.kind not in "iu":
         if host.dtype.kind == "f" and host.size and np.all(np.mod(host, 1) == 0):
             pass  # float labels holding whole numbers (as Keras accepts)
@@ -255,6 +307,7 @@ def dense_forward(x, w, b=None, activation=None, *, out=None, backend=None):
             raise ValueError(f"{fn}: b has shape {tuple(b.shape)}, expected ({w.shape[1]},)")
     if activation not in (None, "relu", "linear"):
         raise ValueError(f"{fn}: activation must be 'relu' or None, got {activation!r}")
+    given = out is not None
     out = _out(be, out, (x.shape[0], w.shape[1]), x.dtype, fn)
     if out.size == 0:
         return out
@@ -264,7 +317,9 @@ def dense_forward(x, w, b=None, activation=None, *, out=None, backend=None):
             row = np.maximum(row, 0)
         be.write(out, np.broadcast_to(row, out.shape))
         return out
-    return be.dense_forward(x, w, b, activation == "relu", out)
+    target = _through_temporary(be, out, x, w, b) if given else out
+    be.dense_forward(x, w, b, activation == "relu", target)
+    return _finish(be, out, target)
 
 
 def bias_grad(grad_out, *, out=None, backend=None):
@@ -272,13 +327,16 @@ def bias_grad(grad_out, *, out=None, backend=None):
     be = get_backend(backend)
     grad_out = _c_contiguous(be, _float_array(be, grad_out, "grad_out", "bias_grad"))
     _rank(grad_out, 2, "grad_out", "bias_grad")
+    given = out is not None
     out = _out(be, out, (grad_out.shape[1],), grad_out.dtype, "bias_grad")
     if grad_out.shape[0] == 0:
         be.write(out, np.zeros(out.shape, out.dtype))
         return out
     if out.size == 0:
         return out
-    return be.bias_grad(grad_out, out)
+    target = _through_temporary(be, out, grad_out) if given else out
+    be.bias_grad(grad_out, target)
+    return _finish(be, out, target)
 
 
 # ---------------------------------------------------------------- optimizers
@@ -290,6 +348,23 @@ def _update_args(be, param, grad, fn):
     if tuple(grad.shape) != tuple(param.shape):
         raise ValueError(f"{fn}: grad has shape {tuple(grad.shape)} but param has {tuple(param.shape)}")
     return param, grad
+
+
+def _distinct_state(be, fn, grad, **arrays):
+    """Check that ``param`` and the optimizer state share no memory (each is
+    updated in place, so aliases would make the step depend on the order of
+    the writes), and return ``grad``, copied when it overlaps any of them."""
+    named = [(name, x) for name, x in arrays.items() if x is not None]
+    for i, (name, x) in enumerate(named):
+        for other, y in named[i + 1:]:
+            if be.may_overlap(x, y):
+                raise ValueError(f"{fn}: {name} and {other} share memory; each is updated "
+                                 "in place, so they must be separate arrays")
+    if _overlaps(be, grad, *(x for _, x in named)):
+        copy = be.empty(grad.shape, grad.dtype)
+        be.copy_into(copy, grad)
+        return copy
+    return grad
 
 
 def sgd_update(param, grad, velocity=None, *, learning_rate=0.01, momentum=0.0,
@@ -313,6 +388,7 @@ def sgd_update(param, grad, velocity=None, *, learning_rate=0.01, momentum=0.0,
         raise ValueError(f"{fn}: nesterov=True needs momentum > 0")
     else:
         velocity = None
+    grad = _distinct_state(be, fn, grad, param=param, velocity=velocity)
     if param.size:
         be.sgd_update(param.reshape(-1), grad.reshape(-1),
                       None if velocity is None else velocity.reshape(-1),
@@ -332,6 +408,7 @@ def rmsprop_update(param, grad, v, *, learning_rate=0.001, rho=0.9, epsilon=1e-7
     if rho >= 1:
         raise ValueError(f"{fn}: rho must be in [0, 1), got {rho}")
     eps = _positive_float(epsilon, "epsilon", fn)
+    grad = _distinct_state(be, fn, grad, param=param, v=v)
     if param.size:
         be.rmsprop_update(param.reshape(-1), grad.reshape(-1), v.reshape(-1), lr, rho, eps)
     return param
@@ -353,6 +430,7 @@ def adam_update(param, grad, m, v, *, step, learning_rate=0.001, beta_1=0.9, bet
     eps = _positive_float(epsilon, "epsilon", fn)
     if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
         raise ValueError(f"{fn}: step must be an int >= 1, got {step!r}")
+    grad = _distinct_state(be, fn, grad, param=param, m=m, v=v)
     if param.size:
         be.adam_update(param.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1),
                        lr, float(beta_1), float(beta_2), eps, int(step))
@@ -392,7 +470,8 @@ def accumulate_sum(values, total, *, weight=1.0, backend=None):
 
 def accumulate_correct(scores, labels, *, total, backend=None):
     """Add the number of rows of (N, C) ``scores`` whose argmax is the row's
-    label to ``total[0]``: the numerator of sparse categorical accuracy."""
+    label to ``total[0]``: the numerator of sparse categorical accuracy.
+    A row holding a NaN never counts (a NaN prediction is never right)."""
     be = get_backend(backend)
     fn = "accumulate_correct"
     scores = _c_contiguous(be, _float_array(be, scores, "scores", fn))
@@ -416,3 +495,104 @@ def to_numpy(x) -> np.ndarray:
     if copy_to_host is not None:
         return copy_to_host()
     return np.asarray(x)
+
+
+# ---------------------------------------------------------------- dropout
+def _dropout_rate(rate, fn):
+    try:
+        rate = float(rate)
+    except (TypeError, ValueError):
+        raise TypeError(f"{fn}: rate must be a number in [0, 1), got {rate!r}") from None
+    if not 0 <= rate < 1:   # also refuses NaN
+        raise ValueError(f"{fn}: rate must be in [0, 1) (the fraction of units dropped), got {rate}")
+    return rate
+
+
+def dropout_forward(x, uniform, rate, *, backend=None):
+    """Inverted dropout in one fused pass, given a uniform random draw.
+
+    Element ``i`` is kept where ``uniform[i] >= rate`` (compared in x's
+    dtype) and multiplied by ``1/(1-rate)``, so every output's expected value
+    is its input; the rest become 0.  Returns ``(out, mask)``: ``mask`` holds
+    the factor each element got (0 or ``1/(1-rate)``), all the backward
+    needs.  The draw comes from the caller (``tapegrad.random``'s generator),
+    so every backend makes the same decisions, bit for bit, for one draw.
+    """
+    be = get_backend(backend)
+    fn = "dropout_forward"
+    x = _c_contiguous(be, _float_array(be, x, "x", fn))
+    uniform = _c_contiguous(be, _float_array(be, uniform, "uniform", fn, x.dtype))
+    if tuple(uniform.shape) != tuple(x.shape):
+        raise ValueError(f"{fn}: uniform has shape {tuple(uniform.shape)} but x has {tuple(x.shape)}; "
+                         "draw one uniform number per element")
+    rate = _dropout_rate(rate, fn)
+    out = be.empty(x.shape, x.dtype)
+    mask = be.empty(x.shape, x.dtype)
+    if x.size:
+        be.dropout_forward(x.reshape(-1), uniform.reshape(-1), rate, 1.0 / (1.0 - rate),
+                           out.reshape(-1), mask.reshape(-1))
+    return out, mask
+
+
+def dropout_backward(grad_out, mask, *, out=None, backend=None):
+    """Dropout's derivative applied: ``grad_out * mask`` where ``mask != 0``, else 0.
+
+    ``mask`` is the second result of :func:`dropout_forward`.  Dropout is
+    linear for a fixed mask, so this is also its own derivative.
+    """
+    be = get_backend(backend)
+    fn = "dropout_backward"
+    mask = _c_contiguous(be, _float_array(be, mask, "mask", fn))
+    grad_out = _c_contiguous(be, _float_array(be, grad_out, "grad_out", fn, mask.dtype))
+    if tuple(grad_out.shape) != tuple(mask.shape):
+        raise ValueError(f"{fn}: grad_out has shape {tuple(grad_out.shape)} but mask has {tuple(mask.shape)}")
+    out = _out(be, out, mask.shape, mask.dtype, fn)
+    if mask.size:
+        be.dropout_backward(grad_out.reshape(-1), mask.reshape(-1), out.reshape(-1))
+    return out
+
+
+# ---------------------------------------------------------------- sigmoid + binary cross-entropy
+def _binary_labels(be, labels, logits, fn):
+    """Labels as a C-contiguous array of the logits' shape and dtype, every value in [0, 1]."""
+    on_device = be.is_array(labels) and not be.host
+    host = np.asarray(be.to_numpy(labels) if on_device else labels)
+    if host.dtype.kind not in "biuf":
+        raise TypeError(f"{fn}: labels must be numbers in [0, 1], got dtype {host.dtype}")
+    if host.shape != tuple(logits.shape):
+        raise ValueError(f"{fn}: labels have shape {host.shape} but logits have {tuple(logits.shape)}; "
+                         "give one label per logit")
+    if host.size and not (host.min() >= 0 and host.max() <= 1):   # NaN fails both tests
+        bad = host[~((host >= 0) & (host <= 1))].reshape(-1)[0]
+        raise ValueError(f"{fn}: labels must be probabilities in [0, 1], got {bad}")
+    host = np.ascontiguousarray(host, dtype=logits.dtype)
+    return host if be.host else be.asarray(host)
+
+
+def sigmoid_cross_entropy(logits, labels, *, reduction="none", backend=None):
+    """Fused sigmoid + binary cross-entropy, element-wise, stable for any logit.
+
+    For logit x and label z in [0, 1] (soft labels allowed) the loss
+    ``-z log s(x) - (1-z) log(1 - s(x))`` is computed as
+    ``max(x, 0) - x z + log(1 + exp(-|x|))``, whose exponent is never
+    positive, and its derivative as ``sigmoid(x) - z``.  Returns
+    ``(loss, grad)``: with ``reduction="none"`` (the default) the per-element
+    losses and the gradient of their sum; with ``"mean"`` their mean (a
+    Python float) and the gradient of the mean.
+    """
+    be = get_backend(backend)
+    fn = "sigmoid_cross_entropy"
+    logits = _c_contiguous(be, _float_array(be, logits, "logits", fn))
+    if reduction not in ("mean", "none"):
+        raise ValueError(f"{fn}: reduction must be 'mean' or 'none', got {reduction!r}")
+    labels = _binary_labels(be, labels, logits, fn)
+    losses = be.empty(logits.shape, logits.dtype)
+    grad = be.empty(logits.shape, logits.dtype)
+    if logits.size == 0:
+        return (float("nan") if reduction == "mean" else losses), grad
+    scale = 1.0 / logits.size if reduction == "mean" else 1.0
+    be.sigmoid_cross_entropy(logits.reshape(-1), labels.reshape(-1), scale,
+                             losses.reshape(-1), grad.reshape(-1))
+    if reduction == "mean":
+        return float(np.mean(be.to_numpy(losses), dtype=np.float64)), grad
+    return losses, grad

@@ -10,7 +10,8 @@ The kernels:
 
 * ``matmul`` / ``dense_forward``: the tiled, register-blocked SGEMM of
   :mod:`.cuda_gemm`, with bias and relu fused into its store;
-* ``relu``, ``relu_backward`` and the optimizer updates: one fused
+* ``relu``, ``relu_backward``, ``dropout_forward`` / ``dropout_backward``,
+  ``sigmoid_cross_entropy`` and the optimizer updates: one fused
   grid-stride pass each (every thread handles elements ``i, i + stride,
   ...``, so one launch of a fixed size covers any length);
 * ``softmax`` and ``softmax_cross_entropy``: one warp-sized row of threads
@@ -91,6 +92,42 @@ if cuda is not None:
         stride = cuda.gridsize(1)
         for i in range(start, x.shape[0], stride):
             out[i] = grad_out[i] if x[i] > float32(0) else float32(0)
+
+    @cuda.jit
+    def _dropout(x, u, threshold, scale, out, mask):
+        start = cuda.grid(1)
+        stride = cuda.gridsize(1)
+        zero = float32(0)
+        for i in range(start, x.shape[0], stride):
+            if u[i] >= threshold:
+                mask[i] = scale
+                out[i] = x[i] * scale
+            else:
+                mask[i] = zero
+                out[i] = zero
+
+    @cuda.jit
+    def _dropout_backward(grad_out, mask, out):
+        start = cuda.grid(1)
+        stride = cuda.gridsize(1)
+        zero = float32(0)
+        for i in range(start, mask.shape[0], stride):
+            m = mask[i]
+            out[i] = grad_out[i] * m if m != zero else zero
+
+    @cuda.jit
+    def _sigmoid_cross_entropy(x, z, scale, loss_out, grad_out):
+        start = cuda.grid(1)
+        stride = cuda.gridsize(1)
+        zero = float32(0)
+        one = float32(1)
+        for i in range(start, x.shape[0], stride):
+            xi = x[i]
+            zi = z[i]
+            e = math.exp(-abs(xi))          # in (0, 1]: never overflows
+            loss_out[i] = (xi if xi > zero else zero) - xi * zi + math.log1p(e)
+            s = one / (one + e) if xi >= zero else e / (one + e)
+            grad_out[i] = (s - zi) * scale
 
     # ---- row-wise kernels: block = (WARP lanes, ROWS rows); lane j of row i
     # visits columns j, j + WARP, ...; the per-row reductions go through
@@ -244,17 +281,21 @@ if cuda is not None:
 
     @cuda.jit
     def _accumulate_correct(scores, labels, total):
-        """One thread per row: its argmax (first on ties, NaN wins, as np.argmax)."""
+        """One thread per row: its argmax (first on ties, as np.argmax); a row
+        holding a NaN has no argmax and never counts."""
         i = cuda.grid(1)
         if i < scores.shape[0]:
             best = 0
             top = scores[i, 0]
+            has_nan = top != top
             for j in range(1, scores.shape[1]):
                 v = scores[i, j]
-                if v > top or (v != v and top == top):
+                if v != v:
+                    has_nan = True
+                elif v > top:
                     best = j
                     top = v
-            if best == labels[i]:
+            if best == labels[i] and not has_nan:
                 cuda.atomic.add(total, 0, 1.0)
 
     @cuda.jit
@@ -407,6 +448,40 @@ class CudaBackend(Backend):
         host = np.array(np.broadcast_to(host, out.shape), order="C")
         out.copy_to_device(host)
 
+    def copy_into(self, out, x) -> None:
+        out.copy_to_device(x)
+
+    @staticmethod
+    def _address(x) -> int:
+        """The device address of an array's first element (under the CUDA
+        simulator, the host address of the NumPy array it wraps)."""
+        interface = getattr(x, "__cuda_array_interface__", None)
+        if interface is None:
+            interface = x._ary.__array_interface__
+        return interface["data"][0] or 0
+
+    @classmethod
+    def _byte_span(cls, x):
+        """(first byte, one past the last byte) of a device array's memory."""
+        start = cls._address(x)
+        lo = hi = start
+        for length, stride in zip(x.shape, x.strides):
+            if length == 0:
+                return start, start
+            if stride > 0:
+                hi += (length - 1) * stride
+            else:
+                lo += (length - 1) * stride
+        return lo, hi + x.dtype.itemsize
+
+    def may_overlap(self, a, b) -> bool:
+        a_lo, a_hi = self._byte_span(a)
+        b_lo, b_hi = self._byte_span(b)
+        return a_lo < b_hi and b_lo < a_hi
+
+    def same_start(self, a, b) -> bool:
+        return self._address(a) == self._address(b)
+
     # ------------------------------------------------------------ kernels
     def matmul(self, a, b, transpose_a, transpose_b, out):
         return self._gemm(a, b, None, False, transpose_a, transpose_b, out)
@@ -430,6 +505,19 @@ class CudaBackend(Backend):
         blocks, threads = self._grid1d(x.shape[0])
         _relu_backward[blocks, threads](grad_out, x, out)
         return out
+
+    def dropout_forward(self, x, uniform, rate, scale, out, mask):
+        blocks, threads = self._grid1d(x.shape[0])
+        _dropout[blocks, threads](x, uniform, _f32(rate), _f32(scale), out, mask)
+
+    def dropout_backward(self, grad_out, mask, out):
+        blocks, threads = self._grid1d(mask.shape[0])
+        _dropout_backward[blocks, threads](grad_out, mask, out)
+        return out
+
+    def sigmoid_cross_entropy(self, logits, labels, scale, loss_out, grad_out):
+        blocks, threads = self._grid1d(logits.shape[0])
+        _sigmoid_cross_entropy[blocks, threads](logits, labels, _f32(scale), loss_out, grad_out)
 
     def softmax(self, logits, out):
         _softmax[math.ceil(logits.shape[0] / ROWS), (WARP, ROWS)](logits, out)

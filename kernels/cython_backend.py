@@ -71,7 +71,8 @@ class CythonBackend(Backend):
             return
         for kernel in ("matmul", "relu", "relu_backward", "softmax", "softmax_cross_entropy",
                        "dense_forward", "bias_grad", "sgd_update", "rmsprop_update",
-                       "adam_update"):
+                       "adam_update", "dropout_forward", "dropout_backward",
+                       "sigmoid_cross_entropy"):
             setattr(self, "_" + kernel, _specializations(getattr(_ext, kernel)))
 
     @property
@@ -104,6 +105,16 @@ class CythonBackend(Backend):
 
     def softmax_cross_entropy(self, logits, labels, scale, loss_out, grad_out):
         self._softmax_cross_entropy[logits.dtype](logits, labels, scale, loss_out, grad_out)
+
+    def dropout_forward(self, x, uniform, rate, scale, out, mask):
+        self._dropout_forward[x.dtype](x, uniform, rate, scale, out, mask)
+
+    def dropout_backward(self, grad_out, mask, out):
+        self._dropout_backward[mask.dtype](grad_out, mask, out)
+        return out
+
+    def sigmoid_cross_entropy(self, logits, labels, scale, loss_out, grad_out):
+        self._sigmoid_cross_entropy[logits.dtype](logits, labels, scale, loss_out, grad_out)
 
     def dense_forward(self, x, w, b, relu, out):
         self._dense_forward[x.dtype](x, w, b, bool(relu), out)

@@ -71,6 +71,10 @@ from numba.extending import intrinsic, overload  # noqa: E402
 
 _numba_config.SLP_VECTORIZE = int(os.environ["NUMBA_SLP_VECTORIZE"])
 
+from ._numba_cache import guard_caches, install_locator  # noqa: E402
+
+install_locator()  # before any @njit(cache=True): a read-only install still caches
+
 #: rows of the register tile (both dtypes)
 MR = 12
 #: columns of the register tile: two 512-bit vectors of float32, two of float64
@@ -1570,3 +1574,6 @@ def gemm(a, b, transpose_a, transpose_b, out, bias=None, relu=False):
     else:
         _gemm_blocked(af, lda, ta, bf, ldb, tb, m, n, k, cf, bias, use_bias, relu, threads)
     return out
+
+
+guard_caches(globals())  # a corrupt cache entry is dropped and recompiled

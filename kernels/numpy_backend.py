@@ -42,6 +42,23 @@ class NumpyBackend(Backend):
         probs[rows, labels] -= 1
         grad_out[...] = probs * scale
 
+    def dropout_forward(self, x, uniform, rate, scale, out, mask):
+        t = x.dtype.type
+        keep = uniform >= t(rate)
+        mask[...] = np.where(keep, t(scale), t(0))
+        out[...] = np.where(keep, x * t(scale), t(0))
+
+    def dropout_backward(self, grad_out, mask, out):
+        out[...] = np.where(mask != 0, grad_out * mask, 0)
+        return out
+
+    def sigmoid_cross_entropy(self, logits, labels, scale, loss_out, grad_out):
+        x, z = logits, labels
+        e = np.exp(-np.abs(x))                      # in (0, 1]: never overflows
+        loss_out[...] = np.maximum(x, 0) - x * z + np.log1p(e)
+        sigmoid = np.where(x >= 0, 1 / (1 + e), e / (1 + e))
+        grad_out[...] = (sigmoid - z) * scale
+
     def dense_forward(self, x, w, b, relu, out):
         np.matmul(x, w, out=out)
         if b is not None:

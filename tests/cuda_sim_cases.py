@@ -385,12 +385,14 @@ def test_tape_ops_on_cuda():
 def test_metric_totals_on_cuda(be):
     scores = np.array([[1, 3, 3], [2, 2, 2], [0, np.nan, 5], [np.nan, np.nan, 1], [0, 0, 9]], F32)
     total = be.zeros((1,), np.float64)
-    K.accumulate_correct(be.asarray(scores), np.array([1, 0, 1, 0, 1]), total=total, backend=be)
-    assert host(total)[0] == 4           # np.argmax's rule: first of ties, NaN wins
+    K.accumulate_correct(be.asarray(scores), np.array([1, 0, 1, 0, 2]), total=total, backend=be)
+    assert host(total)[0] == 3           # np.argmax's rule (first of ties); rows with a NaN miss
+    K.accumulate_correct(be.asarray(np.full((3, 3), np.nan, F32)), np.array([0, 1, 2]), total=total, backend=be)
+    assert host(total)[0] == 3
     r = rand(77, 3, seed=5)
     labels = np.random.default_rng(5).integers(0, 3, 77)
     K.accumulate_correct(be.asarray(r), labels, total=total, backend=be)
-    assert host(total)[0] == 4 + np.count_nonzero(r.argmax(1) == labels)
+    assert host(total)[0] == 3 + np.count_nonzero(r.argmax(1) == labels)
     sums = be.zeros((1,), np.float64)
     K.accumulate_sum(be.asarray(r), sums, weight=2.5, backend=be)
     K.accumulate_sum(be.asarray(np.float32(1.5)), sums, backend=be)
@@ -473,3 +475,54 @@ def test_functional_fit_on_cuda_matches_numpy():
     np.testing.assert_allclose(probs, ref_probs, rtol=1e-4, atol=1e-6)
     for w, r in zip(weights, ref_weights):
         np.testing.assert_allclose(w, r, rtol=1e-4, atol=1e-5)
+
+
+# ------------------------------------------------------------------ dropout, sigmoid + BCE
+@pytest.mark.parametrize("rate", [0.0, 0.3, 0.9])
+def test_dropout_matches_numpy_exactly(be, rate):
+    """Same draw, same bits: 5x21 elements over 2 blocks of 32 threads (grid-stride)."""
+    x = rand(5, 21, seed=40)
+    u = np.random.default_rng(41).random((5, 21), dtype=F32)
+    out, mask = K.dropout_forward(be.asarray(x), u, rate, backend="cuda")
+    ref_out, ref_mask = K.dropout_forward(x, u, rate, backend="numpy")
+    np.testing.assert_array_equal(host(out), ref_out)
+    np.testing.assert_array_equal(host(mask), ref_mask)
+    g = rand(5, 21, seed=42)
+    np.testing.assert_array_equal(host(K.dropout_backward(g, mask, backend="cuda")),
+                                  K.dropout_backward(g, ref_mask, backend="numpy"))
+
+
+def test_sigmoid_cross_entropy_on_cuda(be):
+    x = np.concatenate([[-100, -30, -1e-3, 0, 1e-3, 30, 100], rand(40, seed=43, scale=4)]).astype(F32)
+    z = np.random.default_rng(44).random(x.size).astype(F32)
+    z[:4] = [1, 0, 1, 0.5]
+    x64, z64 = x.astype(np.float64), z.astype(np.float64)
+    loss_ref = np.logaddexp(0, x64) - x64 * z64
+    grad_ref = 0.5 * (1 + np.tanh(0.5 * x64)) - z64
+    loss, grad = K.sigmoid_cross_entropy(be.asarray(x), be.asarray(z), backend="cuda")
+    assert np.all(np.isfinite(host(loss)))
+    assert np.all(np.abs(host(loss) - loss_ref) <= 1e-6 * (1 + np.abs(x64)))
+    close(grad, grad_ref, atol=1e-6)
+    mean, grad = K.sigmoid_cross_entropy(x, z, reduction="mean", backend="cuda")
+    np.testing.assert_allclose(mean, loss_ref.mean(), rtol=1e-5)
+    close(grad, grad_ref / x.size, atol=1e-7)
+    with pytest.raises(ValueError, match="probabilities"):
+        K.sigmoid_cross_entropy(x, be.asarray(z + 1), backend="cuda")
+
+
+def test_dropout_and_bce_ops_on_cuda():
+    import tapegrad as tg
+    from tapegrad import ops
+
+    x0 = rand(4, 6, seed=45)
+    z = np.random.default_rng(46).random((4, 6)).astype(F32)
+    grads = {}
+    for name in ("numpy", "cuda"):
+        with K.use(name):
+            x = tg.constant(x0)
+            with tg.GradientTape() as tape:
+                tape.watch(x)
+                y = tg.reduce_sum(ops.sigmoid_binary_cross_entropy(ops.dropout(x, 0.5, seed=9), z))
+            grads[name] = (y.numpy(), tape.gradient(y, x).numpy())
+    np.testing.assert_allclose(grads["cuda"][0], grads["numpy"][0], rtol=1e-5)
+    np.testing.assert_allclose(grads["cuda"][1], grads["numpy"][1], rtol=1e-5, atol=1e-6)

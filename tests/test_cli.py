@@ -170,3 +170,55 @@ def test_ratio_quartiles_pair_the_rounds():
     assert ratio_quartiles(rounds, "blas", "ours") == (1.0, 1.0, 2.0)  # ratios 2, 1, 2, 0.5, 1
     assert medians(rounds) == {"blas": 2.0, "ours": 2.0}
     assert ratio_quartiles({"blas": [3.0], "ours": [2.0]}, "blas", "ours") == (1.5, 1.5, 1.5)
+
+
+# ------------------------------------------------------------------ behaving like a Unix tool
+SMOKE_TRAIN = ["train", "--epochs", "1", "--limit", "500", "--backend", "cython"]
+
+
+def test_version(tmp_path):
+    import tapegrad
+
+    proc = tapegrad_cli("--version", cwd=tmp_path, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip() == f"tapegrad {tapegrad.__version__}"
+
+
+def test_train_into_a_closed_pipe_ends_quietly(tmp_path):
+    """``tapegrad train | head -1``: the reader leaves after one line; no error, no traceback."""
+    proc = subprocess.Popen([sys.executable, "-m", "tapegrad", *SMOKE_TRAIN], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    first = proc.stdout.readline()
+    proc.stdout.close()                      # what head does after its line
+    stderr = proc.communicate(timeout=120)[1].decode()
+    assert first.startswith(b"tapegrad ")
+    assert stderr == "" and proc.returncode == 141   # 128 + SIGPIPE, what a shell shows for such a tool
+
+
+def test_train_on_an_ascii_terminal_prints_an_ascii_bar(tmp_path):
+    env = dict(os.environ, PYTHONIOENCODING="ascii")
+    proc = tapegrad_cli(*SMOKE_TRAIN, "--verbose", "1", cwd=tmp_path, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert re.search(r"^4/4 ={20} ", proc.stdout, re.M), proc.stdout
+    parse_train(proc.stdout)
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_unexpected_error_is_one_line_with_a_hint(tmp_path, debug):
+    """An exception the CLI does not expect (here the EOFError of a damaged cache file)."""
+    probe = ("import sys, tapegrad.cli, tapegrad.keras.datasets.mnist as mnist\n"
+             "def broken():\n"
+             "    raise EOFError('Ran out of input')\n"
+             "mnist.load_data = broken\n"
+             f"sys.exit(tapegrad.cli.main({SMOKE_TRAIN!r}))\n")
+    env = dict(os.environ)
+    env.pop("TAPEGRAD_DEBUG", None)
+    if debug:
+        env["TAPEGRAD_DEBUG"] = "1"
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 1
+    if debug:
+        assert "Traceback" in proc.stderr and "EOFError: Ran out of input" in proc.stderr
+    else:
+        assert proc.stderr == ("tapegrad train: error: EOFError: Ran out of input "
+                               "(unexpected; run with TAPEGRAD_DEBUG=1 for the traceback)\n")

@@ -4,9 +4,13 @@ import gzip
 import hashlib
 import http.server
 import os
+import pathlib
 import socket
 import struct
+import subprocess
+import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -266,7 +270,10 @@ class FakeMirror:
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client stopped reading (a test of that)
 
             def log_message(self, *args):
                 pass  # keep test output quiet
@@ -293,6 +300,7 @@ def fake_fashion(monkeypatch):
     for name, body in files.items():
         monkeypatch.setitem(fashion_mnist.FILE_HASHES, name,
                             hashlib.sha256(body).hexdigest())
+        monkeypatch.setitem(fashion_mnist.FILE_SIZES, name, len(body))
     yield mirror, arrays
     mirror.close()
 
@@ -419,3 +427,147 @@ def test_fetch_keeps_existing_file_when_download_fails(tmp_path):
         fetch(closed_port_url() + "file.gz", dest, "0" * 64, timeout=5)
     assert dest.read_bytes() == b"old"
     assert os.listdir(tmp_path) == ["file.gz"]
+
+
+def test_fetch_deletes_part_files_of_dead_downloads_only(fake_fashion, tmp_path):
+    """A download killed outright leaves its .part file; the next one there deletes it."""
+    mirror, _ = fake_fashion
+    body = mirror.files["/data/train-labels-idx1-ubyte.gz"]
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                           capture_output=True, text=True, check=True)
+    dead = tmp_path / f".labels.gz.tapegrad-{int(child.stdout)}-0badc0de.part"
+    alive = tmp_path / f".images.gz.tapegrad-{os.getppid()}-0badc0de.part"   # a running process
+    for path in (dead, alive):
+        path.write_bytes(b"half a download")
+    fetch(mirror.url + "train-labels-idx1-ubyte.gz", tmp_path / "labels.gz",
+          hashlib.sha256(body).hexdigest())
+    assert sorted(os.listdir(tmp_path)) == sorted([alive.name, "labels.gz"])
+
+
+# ---------------------------------------------------------------- hostile servers
+
+class RawServer:
+    """One-connection HTTP server on 127.0.0.1 whose ``respond(send)`` writes the reply.
+
+    ``send`` raises once the client hangs up, so every reply loop (bounded
+    anyway) ends as soon as the downloader gives up.
+    """
+
+    def __init__(self, respond):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(1)
+        self.sock.settimeout(10)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/file.gz"
+        self.sent = 0
+
+        def serve():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                conn.settimeout(10)
+                try:
+                    conn.recv(65536)               # the request; its content does not matter
+
+                    def send(data):
+                        conn.sendall(data)
+                        self.sent += len(data)
+                    respond(send)
+                except OSError:
+                    pass                           # the client hung up: done
+
+        self.thread = threading.Thread(target=serve, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.thread.join(timeout=15)
+        self.sock.close()
+
+
+@pytest.fixture
+def raw_server():
+    servers = []
+
+    def start(respond):
+        servers.append(RawServer(respond))
+        return servers[-1]
+    yield start
+    for server in servers:
+        server.close()
+
+
+def test_fetch_stops_a_trickling_download_at_its_deadline(raw_server, tmp_path):
+    def trickle(send):
+        send(b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n")
+        for _ in range(400):                       # at most 20 s, if never stopped
+            send(b"x")
+            time.sleep(0.05)
+    server = raw_server(trickle)
+    start = time.monotonic()
+    with pytest.raises(DatasetNotFoundError, match=r"did not finish within 1 s"):
+        fetch(server.url, tmp_path / "file.gz", "0" * 64, timeout=5, deadline=1)
+    assert time.monotonic() - start < 4
+    assert os.listdir(tmp_path) == []              # no .part file left
+
+
+def test_fetch_stops_a_body_longer_than_the_expected_size(raw_server, tmp_path):
+    def flood(send):                               # no Content-Length: the body ends at close
+        send(b"HTTP/1.0 200 OK\r\n\r\n")
+        for _ in range(1024):                      # 64 MB at most
+            send(bytes(65536))
+    server = raw_server(flood)
+    with pytest.raises(DatasetNotFoundError, match=r"more than the expected 1,000 bytes"):
+        fetch(server.url, tmp_path / "file.gz", "0" * 64, size=1000, timeout=5)
+    assert os.listdir(tmp_path) == []
+
+
+def test_fetch_refuses_an_announced_length_over_the_expected_size(raw_server, tmp_path):
+    server = raw_server(lambda send: send(b"HTTP/1.1 200 OK\r\nContent-Length: 300000000\r\n\r\nxx"))
+    with pytest.raises(DatasetNotFoundError, match=r"announces 300,000,000 bytes, more than the expected 1,000"):
+        fetch(server.url, tmp_path / "file.gz", "0" * 64, size=1000, timeout=5)
+    assert os.listdir(tmp_path) == []
+
+
+def test_fashion_mnist_stops_a_download_past_the_known_size(fake_fashion, tmp_path):
+    """The mirror serves 8 MB where the file has a known, much smaller size."""
+    mirror, _ = fake_fashion
+    mirror.files["/data/t10k-images-idx3-ubyte.gz"] = bytes(8 << 20)
+    with pytest.raises(DatasetNotFoundError, match=r"announces 8,388,608 bytes, more than the expected"):
+        fashion_mnist.load_data()
+    cache = tmp_path / "home" / "datasets" / "fashion_mnist"
+    assert "t10k-images-idx3-ubyte.gz" not in os.listdir(cache)
+    assert not any(name.endswith(".part") for name in os.listdir(cache))
+
+
+def test_unreadable_tapegrad_data_is_skipped_with_a_warning(fake_fashion, tmp_path, monkeypatch):
+    """A $TAPEGRAD_DATA the user cannot read: a warning, then the download cache."""
+    data = tmp_path / "private"
+    data.mkdir()
+    monkeypatch.setenv("TAPEGRAD_DATA", str(data))
+    if os.geteuid() == 0:
+        # root reads any folder, whatever its mode: make the lookup fail as it
+        # does for a user without permission (stat raises EACCES)
+        real_is_file = pathlib.Path.is_file
+
+        def is_file(path):
+            if str(path).startswith(str(data)):
+                raise PermissionError(13, "Permission denied", str(path))
+            return real_is_file(path)
+        monkeypatch.setattr(pathlib.Path, "is_file", is_file)
+    else:
+        data.chmod(0)
+    try:
+        with pytest.warns(RuntimeWarning, match=r"cannot read .*private.*skipping it"):
+            result = fashion_mnist.load_data()
+    finally:
+        data.chmod(0o755)
+    assert_fake_data(result, fake_fashion[1])
+
+
+def test_import_tapegrad_does_not_import_the_network_modules():
+    probe = ("import sys, tapegrad, tapegrad.keras, tapegrad.datasets\n"
+             "print(sorted(m for m in ('urllib.request', 'http.client', 'ssl', 'email') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]"

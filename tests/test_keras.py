@@ -2,6 +2,11 @@
 
 import io
 import os
+import stat
+import subprocess
+import sys
+import tracemalloc
+import zipfile
 
 import numpy as np
 import pytest
@@ -326,3 +331,168 @@ def test_save_weights_into_a_missing_folder_names_the_path(tmp_path):
     target = tmp_path / "nope" / "w.npz"
     with pytest.raises(FileNotFoundError, match=r"nope.*w\.npz.*does not exist"):
         model.save_weights(str(target))
+
+
+def _dead_pid():
+    """The id of a process that has just exited (so no process has it now)."""
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                           capture_output=True, text=True, check=True)
+    return int(child.stdout)
+
+
+def test_save_weights_deletes_dead_writers_temp_files_only(tmp_path):
+    """A writer killed mid-save leaves its temp file; the next save there deletes it."""
+    model = small_model()
+    model.build((None, 8))
+    dead = tmp_path / f".m.weights.npz.tapegrad-{_dead_pid()}-0badc0de.tmp"
+    alive = tmp_path / f".other.npz.tapegrad-{os.getppid()}-0badc0de.tmp"   # a running process
+    foreign = tmp_path / ".notes.tmp"                                        # not ours at all
+    for path in (dead, alive, foreign):
+        path.write_bytes(b"half a file")
+    model.save_weights(tmp_path / "m.weights.npz")
+    assert sorted(os.listdir(tmp_path)) == sorted([alive.name, foreign.name, "m.weights.npz"])
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_save_weights_file_mode_follows_the_umask(tmp_path, umask):
+    model = small_model()
+    model.build((None, 8))
+    old = os.umask(umask)
+    try:
+        model.save_weights(tmp_path / "m.weights.npz")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(tmp_path / "m.weights.npz").st_mode) == 0o666 & ~umask
+    os.chmod(tmp_path / "m.weights.npz", 0o604)      # overwriting keeps the file's own mode, as open() does
+    model.save_weights(tmp_path / "m.weights.npz")
+    assert stat.S_IMODE(os.stat(tmp_path / "m.weights.npz").st_mode) == 0o604
+
+
+def test_save_weights_after_a_writer_killed_mid_write_leaves_only_the_weights(tmp_path):
+    """kill -9 in the middle of an atomic write, then a save to the same folder."""
+    script = ("import sys, time\n"
+              "from tapegrad.atomic_file import write_atomically\n"
+              "with write_atomically(sys.argv[1], suffix='.tmp') as f:\n"
+              "    f.write(b'half a file'); f.flush()\n"
+              "    print('writing', flush=True); time.sleep(60)\n")
+    writer = subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "m.weights.npz")],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline() == "writing\n"
+    finally:
+        writer.kill()                      # SIGKILL: no cleanup can run
+        writer.wait(timeout=10)
+        writer.stdout.close()
+    assert len(os.listdir(tmp_path)) == 1 and os.listdir(tmp_path)[0].endswith(".tmp")
+    model = small_model()
+    model.build((None, 8))
+    model.save_weights(tmp_path / "m.weights.npz")
+    assert os.listdir(tmp_path) == ["m.weights.npz"]
+
+
+def _craft_npz(path, members):
+    """A .npz whose members have the given headers: name -> (shape, dtype, data bytes to write).
+
+    The data is written in 1 MB chunks of zeros, so a member can claim (or
+    hold) far more than the test ever has in memory.
+    """
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, (shape, dtype, nbytes) in members.items():
+            with archive.open(name, "w", force_zip64=True) as f:
+                np.lib.format.write_array_header_1_0(
+                    f, {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False,
+                        "shape": shape})
+                chunk = bytes(1 << 20)
+                for start in range(0, nbytes, len(chunk)):
+                    f.write(chunk[:nbytes - start])
+
+
+def _weights_members(model):
+    return {f"weight_{i:04d}.npy": (w.shape, w.dtype, w.size * w.dtype.itemsize) for i, w in enumerate(model.weights)}
+
+
+def test_load_weights_checks_each_header_before_inflating_its_data(tmp_path):
+    """A 16 MB array (16 KB compressed) of the wrong shape: refused without reading it."""
+    model = small_model()
+    model.build((None, 8))
+    members = _weights_members(model)
+    members["weight_0000.npy"] = ((1 << 22,), "<f4", 4 << 22)
+    path = tmp_path / "big.npz"
+    _craft_npz(path, members)
+    assert path.stat().st_size < 100_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"array 0 .*shape \(4194304,\).*expects shape \(8, 16\)"):
+            model.load_weights(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 << 20, f"load_weights allocated {peak:,} bytes to refuse the file"
+
+
+@pytest.mark.parametrize("built", [True, False])
+def test_load_weights_header_claiming_terabytes_is_a_value_error(tmp_path, built):
+    model = small_model()
+    model.build((None, 8))
+    members = _weights_members(model)
+    members["weight_0000.npy"] = ((1 << 40, 16), "<f4", 64)   # 64 TiB claimed, 64 bytes held
+    path = tmp_path / "forged.npz"
+    _craft_npz(path, members)
+    target = model if built else small_model()
+    with pytest.raises(ValueError, match=r"(claims shape \(1099511627776, 16\)|array 0 .*expects shape)"):
+        target.load_weights(path)
+    assert target.built == built   # an unbuilt model is not built from a forged header
+
+
+# ------------------------------------------------------------------ inputs Keras accepts
+@pytest.mark.parametrize("backend", ["numpy", "cython"])
+def test_bool_labels_are_classes_0_and_1(backend):
+    """TF casts bool labels: fit and evaluate give what the 0/1 integer labels give."""
+    x, y = blobs(n=96, classes=2)
+    results = []
+    with tg.kernels.use(backend):
+        for labels in (y.astype(bool), y.astype(np.int64)):
+            model = small_model(classes=2)
+            history = model.fit(x, labels, batch_size=16, epochs=2, shuffle=False, verbose=0).history
+            results.append((history, model.evaluate(x, labels, verbose=0), model.get_weights()))
+    (h_bool, e_bool, w_bool), (h_int, e_int, w_int) = results
+    assert h_bool == h_int and e_bool == e_int
+    for a, b in zip(w_bool, w_int):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "cython"])
+def test_big_endian_floats_convert_as_numpy_does(backend):
+    x, y = blobs(n=64)
+    swapped = x.astype(">f4")
+    with tg.kernels.use(backend):
+        t = tg.constant(swapped)
+        assert t.dtype == np.float32 and t.numpy().dtype.isnative
+        np.testing.assert_array_equal((t + tg.constant(x)).numpy(), 2 * x)
+        np.testing.assert_allclose(tg.matmul(t, tg.constant(swapped.T)).numpy(), x @ x.T, rtol=1e-5, atol=1e-4)
+        np.testing.assert_array_equal(tg.constant([1, 2], dtype=">f8").numpy(), [1.0, 2.0])
+        out = []
+        for data in (swapped, x):
+            model = small_model()
+            model.fit(data, y, batch_size=16, epochs=1, shuffle=False, verbose=0)
+            out.append((model.evaluate(data, y, verbose=0), model.predict(data, verbose=0)))
+    assert out[0][0] == out[1][0]
+    np.testing.assert_array_equal(out[0][1], out[1][1])
+
+
+@pytest.mark.parametrize("backend", ["numpy", "cython"])
+def test_accuracy_counts_rows_with_nan_as_wrong(backend):
+    """A NaN row has no argmax: a miss, on the host path and on the kernel path."""
+    scores = np.array([[np.nan, np.nan, np.nan], [0.2, np.nan, 0.1], [0.1, 0.7, 0.2], [0.6, 0.3, 0.1]], np.float32)
+    labels = np.array([0, 0, 1, 2])                  # np.argmax says 0, 1, 1, 0: a naive count gives 2 of 4
+    expected = 1 / 4                                  # only row 2 is right
+    with tg.kernels.use(backend):
+        for y_pred in (scores, tg.constant(scores)):  # host arrays, then tensors (the kernel)
+            sparse = metrics.SparseCategoricalAccuracy()
+            sparse.update_state(labels, y_pred)
+            categorical = metrics.CategoricalAccuracy()
+            categorical.update_state(np.eye(3)[labels], y_pred)
+            assert sparse.result() == expected and categorical.result() == expected
+    binary = metrics.BinaryAccuracy()
+    binary.update_state(np.array([0.0, 1.0, 0.0]), np.array([np.nan, 0.9, 0.2], np.float32))
+    assert binary.result() == 2 / 3

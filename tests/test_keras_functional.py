@@ -231,12 +231,12 @@ def test_multi_output_compile_names_and_weighted_loss(backend):
     assert logs["department_accuracy"] == pytest.approx(np.mean(pred_d.argmax(1) == department))
     # dicts keyed by output name, History named as Keras names it
     model.compile(optimizer="rmsprop", loss={"priority": "mse", "department": "sparse_categorical_crossentropy"},
-                  metrics={"department": "accuracy"})
+                  metrics={"department": "accuracy", "priority": "mae"})
     history = model.fit({"title": title, "body": body}, {"priority": priority, "department": department},
                         epochs=3, batch_size=16, validation_split=0.25, verbose=0)
     assert set(history.history) == {"loss", "priority_loss", "department_loss", "department_accuracy",
-                                    "val_loss", "val_priority_loss", "val_department_loss",
-                                    "val_department_accuracy"}
+                                    "priority_mae", "val_loss", "val_priority_loss", "val_department_loss",
+                                    "val_department_accuracy", "val_priority_mae"}   # "mae" keeps its name
     assert history.history["loss"][-1] < history.history["loss"][0]
     with pytest.raises(ValueError, match="target key 'urgency' does not name a model output"):
         model.evaluate([title, body], {"urgency": priority, "department": department}, verbose=0)
@@ -417,3 +417,16 @@ def test_custom_train_step_with_own_loss_tracker(backend):
     history = model.fit(x, y, epochs=3, batch_size=8, verbose=0)
     assert model.metrics == [model.loss_tracker]
     assert history.history["loss"][-1] < history.history["loss"][0]
+
+
+def test_dropout_works_symbolically():
+    inputs = keras.Input(shape=(6,))
+    hidden = layers.Dense(8, activation="relu", name="hidden")(inputs)
+    dropped = layers.Dropout(0.5)(hidden)
+    assert dropped.shape == (None, 8)
+    model = keras.Model(inputs, layers.Dense(2, name="out")(dropped))
+    x, _ = data(4)
+    k, b = model.get_layer("hidden").get_weights()
+    k2, b2 = model.get_layer("out").get_weights()
+    np.testing.assert_allclose(model.predict(x, verbose=0), relu(x @ k + b) @ k2 + b2, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(model(x, training=True).numpy(), relu(x @ k + b) @ k2 + b2)

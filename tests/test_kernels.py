@@ -452,15 +452,19 @@ def test_accumulate_correct_counts_argmax_hits(backend, dtype, n, c):
     assert total[0] == 2 + np.count_nonzero(scores.argmax(axis=1) == labels)
 
 
-def test_accumulate_correct_ties_and_nan_follow_argmax(backend):
-    scores = np.array([[1, 3, 3], [2, 2, 2], [0, np.nan, 5], [np.nan, np.nan, 1]], np.float32)
+def test_accumulate_correct_ties_follow_argmax_and_nan_rows_miss(backend):
+    scores = np.array([[1, 3, 3], [2, 2, 2], [0, np.nan, 5], [np.nan, np.nan, 1], [0, 0, 9]], np.float32)
     total = np.zeros(1)
-    K.accumulate_correct(scores, [1, 0, 1, 0], total=total, backend=backend)   # np.argmax: 1, 0, 1, 0
-    assert total[0] == 4
+    K.accumulate_correct(scores, [1, 0, 1, 0, 2], total=total, backend=backend)   # np.argmax: 1, 0, 1, 0, 2
+    assert total[0] == 3          # the two rows with a NaN miss, whatever np.argmax says
     total[0] = 0
-    K.accumulate_correct(scores, [2, 1, 2, 1], total=total, backend=backend)   # the later ties miss
-    assert total[0] == 0
-    K.accumulate_correct(scores, np.array([1.0, 0.0, 1.0, 2.0]), total=total, backend=backend)  # float ids
+    K.accumulate_correct(scores, [2, 1, 2, 2, 2], total=total, backend=backend)   # the later ties miss
+    assert total[0] == 1
+    total[0] = 0
+    K.accumulate_correct(scores, np.array([1.0, 0.0, 1.0, 0.0, 2.0]), total=total, backend=backend)  # float ids
+    assert total[0] == 3
+    for label in range(3):        # an all-NaN row is never a hit, for any label
+        K.accumulate_correct(np.full((1, 3), np.nan, np.float32), [label], total=total, backend=backend)
     assert total[0] == 3
 
 

@@ -1,6 +1,7 @@
 """GradientTape semantics (as tf.GradientTape) and the book's snippets."""
 
 import subprocess
+import threading
 import sys
 import time
 from pathlib import Path
@@ -154,3 +155,67 @@ def test_book_gradient_tape_example_script():
     assert out.returncode == 0, out.stderr
     assert "Gradient of y wrt x tapegrad.Tensor(2.0, shape=(), dtype=float32)" in out.stdout
     assert "tapegrad.Tensor(\n[[2. 2.]\n [2. 2.]], shape=(2, 2), dtype=float32)" in out.stdout
+
+
+# ------------------------------------------------------------------ threads
+def test_tape_records_only_the_thread_that_opened_it():
+    """TF's rule: ops run by another thread while a tape is open are not on it."""
+    x = tg.Variable(2.0)
+    opened, other_done = threading.Event(), threading.Event()
+    from_other = []
+
+    def other_thread():
+        opened.wait(timeout=10)
+        from_other.append(x * 3.0)   # reads the Variable the tape watches
+        other_done.set()
+
+    worker = threading.Thread(target=other_thread)
+    worker.start()
+    with tg.GradientTape(persistent=True) as tape:
+        opened.set()
+        assert other_done.wait(timeout=10)
+        y = x * x
+    worker.join(timeout=10)
+    assert float(tape.gradient(y, x)) == 4.0
+    assert tape.gradient(from_other[0], x) is None   # never recorded here
+
+
+def _small_model(seed, features):
+    from tapegrad import keras
+    from tapegrad.keras import layers
+
+    with tg.kernels.use("numpy"):
+        tg.random.set_seed(seed)
+        model = keras.Sequential([layers.Input((features,)), layers.Dense(8, activation="relu"),
+                                  layers.Dense(3, activation="softmax")])
+        model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy")
+        return model
+
+
+def test_two_fits_in_two_threads_give_the_weights_each_gives_alone():
+    rng = np.random.default_rng(0)
+    data = [(rng.normal(size=(240, 5)).astype(np.float32), rng.integers(0, 3, 240)) for _ in range(2)]
+
+    def train(model, i):
+        with tg.kernels.use("numpy"):
+            model.fit(*data[i], batch_size=8, epochs=2, shuffle=False, verbose=0)
+
+    alone = []
+    for i in range(2):                       # each alone, one after the other
+        model = _small_model(i, 5)
+        train(model, i)
+        alone.append(model.get_weights())
+    models = [_small_model(i, 5) for i in range(2)]
+    old_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)              # interleave the two threads' steps finely
+    try:
+        threads = [threading.Thread(target=train, args=(models[i], i)) for i in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+    finally:
+        sys.setswitchinterval(old_interval)
+    for i, model in enumerate(models):
+        for got, want in zip(model.get_weights(), alone[i]):
+            np.testing.assert_array_equal(got, want)

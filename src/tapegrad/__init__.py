@@ -16,7 +16,7 @@ from .tensor import Tensor, Variable
 from .tape import GradientTape
 from .functions import (  # noqa: F401
     abs, add, argmax, broadcast_to, cast, clip_by_value, constant, convert_to_tensor, divide,
-    equal, exp, fill, greater, identity, less, log, matmul, maximum, minimum, multiply,
+    equal, exp, fill, greater, identity, less, log, matmul, maximum, minimum, multiply, one_hot,
     negative, not_equal, ones, ones_like, pow, reduce_max, reduce_mean, reduce_sum, reshape,
     shape, sign, sqrt, square, subtract, tanh, transpose, zeros, zeros_like,
 )
@@ -37,7 +37,7 @@ __all__ = [
     "Tensor", "Variable", "GradientTape", "kernels", "keras", "nn", "random", "utils",
     "abs", "add", "argmax", "broadcast_to", "cast", "clip_by_value", "constant",
     "convert_to_tensor", "divide", "equal", "exp", "fill", "greater", "identity", "less", "log",
-    "matmul", "maximum", "minimum", "multiply", "negative", "not_equal", "ones", "ones_like",
+    "matmul", "maximum", "minimum", "multiply", "negative", "not_equal", "one_hot", "ones", "ones_like",
     "pow", "reduce_max", "reduce_mean", "reduce_sum", "reshape", "shape", "sign", "sqrt",
     "square", "subtract", "tanh", "transpose", "zeros", "zeros_like",
     "float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool",

@@ -4,13 +4,20 @@
     tapegrad train --epochs 1 --backend cython --threads 1
     tapegrad bench kernels              # GEMM and friends against OpenBLAS / NumPy
     tapegrad bench train                # one training epoch against a NumPy loop
+
+Errors end the command with one line on stderr (``TAPEGRAD_DEBUG=1`` shows the
+traceback); when the reader of its output goes away (``tapegrad train | head -1``)
+it stops quietly, as Unix tools do.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+
+from . import __version__
 
 OPTIMIZERS = ("rmsprop", "sgd", "adam")
 
@@ -31,6 +38,7 @@ def _positive_float(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tapegrad", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--version", action="version", version=f"tapegrad {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="train the book's MNIST network and report test accuracy")
@@ -137,15 +145,26 @@ def bench(args) -> int:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.command == "train":
-            return train(args)
-        return bench(args)
+        status = train(args) if args.command == "train" else bench(args)
+        sys.stdout.flush()   # a closed pipe shows here, not in the interpreter's exit
+        return status
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader closed the pipe: stop quietly, and point stdout at
+        # /dev/null so the interpreter's last flush cannot complain either
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + 13   # what a shell reports for a tool stopped by SIGPIPE
     except (ValueError, TypeError, OSError, RuntimeError) as exc:
         print(f"tapegrad {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        if os.environ.get("TAPEGRAD_DEBUG"):
+            raise
+        print(f"tapegrad {args.command}: error: {type(exc).__name__}: {exc} "
+              f"(unexpected; run with TAPEGRAD_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

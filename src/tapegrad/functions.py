@@ -7,6 +7,8 @@ under TensorFlow's names, so ``import tapegrad as tf`` runs the book's code.
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 from . import ops
@@ -22,13 +24,21 @@ pow = ops.power  # noqa: A001
 
 
 def _shape(shape):
+    """A shape as a tuple of ints; entries may be ints or integer scalar tensors
+    (``tf.zeros((tf.shape(x)[0], 3))``)."""
     if isinstance(shape, Tensor):
         shape = shape.numpy().tolist()
     shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    out = []
     for n in shape:
-        if not isinstance(n, (int, np.integer)) or n < 0:
+        try:
+            n = operator.index(n)
+        except TypeError:
+            raise ValueError(f"shape must be non-negative integers, got {shape}") from None
+        if n < 0:
             raise ValueError(f"shape must be non-negative integers, got {shape}")
-    return tuple(int(n) for n in shape)
+        out.append(n)
+    return tuple(out)
 
 
 def constant(value, dtype=None, shape=None):
@@ -94,6 +104,45 @@ def greater(a, b):
 def shape(x):
     """The shape as an int32 tensor (TF's ``tf.shape``)."""
     return constant(np.asarray(ops.convert(x).shape, dtype=np.int32))
+
+
+def one_hot(indices, depth, on_value=None, off_value=None, axis=-1, dtype=None):
+    """TF's ``tf.one_hot``: ``on_value`` where the index selects, ``off_value`` elsewhere.
+
+    The new axis of length ``depth`` goes at ``axis`` (-1: last).  An index
+    outside ``[0, depth)`` (negative included) gives a row of ``off_value``,
+    as in TF.  ``dtype`` defaults to that of ``on_value``/``off_value`` when
+    given, else float32.  Not differentiable (indices are integers).
+    """
+    index = np.asarray(indices.numpy() if isinstance(indices, Tensor) else indices)
+    if index.dtype.kind not in "iu":
+        raise TypeError(f"one_hot: indices must be integers (uint8, int32, int64), got dtype {index.dtype}")
+    try:
+        depth = operator.index(depth)
+    except TypeError:
+        raise TypeError(f"one_hot: depth must be an integer, got {depth!r}") from None
+    if depth < 0:
+        raise ValueError(f"one_hot: depth must be non-negative, got {depth}")
+    if not -1 <= axis <= index.ndim:
+        raise ValueError(f"one_hot: axis must be in [-1, {index.ndim}] for indices of rank {index.ndim}, got {axis}")
+    def scalar(value, default, what):
+        if value is None:
+            return default
+        host = np.asarray(value.numpy() if isinstance(value, Tensor) else value)
+        if host.ndim:
+            raise ValueError(f"one_hot: {what} must be a scalar, got shape {host.shape}")
+        return host.item()
+
+    if dtype is None:
+        dtype = next((ops.convert(v).dtype for v in (on_value, off_value) if v is not None), np.dtype("float32"))
+    dtype = as_dtype(dtype)
+    on, off = scalar(on_value, 1, "on_value"), scalar(off_value, 0, "off_value")
+    hot = np.arange(depth) == index[..., None]          # False for indices outside [0, depth)
+    values = np.where(hot, np.asarray(on).astype(dtype), np.asarray(off).astype(dtype))
+    if axis != -1:
+        values = np.moveaxis(values, -1, axis)
+    be = get_backend()
+    return Tensor._wrap(be.asarray(np.ascontiguousarray(values)), be)
 
 
 def identity(x):

@@ -14,25 +14,50 @@ import builtins
 import numpy as np
 
 from . import kernels
+from . import random as _random
 from .kernels import get_backend
-from .tape import _recording, is_recording, record
-from .tensor import Tensor, Variable, to_array
+from .tape import _thread_tapes, is_recording, record
+from .tensor import Tensor, Variable, VariableSlice, to_array
 
 _wrap = Tensor._wrap
 
 
 # ------------------------------------------------------------------ helpers
 def convert(x, like=None):
-    """``x`` as a Tensor; Python scalars take the dtype of the tensor ``like``."""
+    """``x`` as a Tensor; a non-tensor operand of ``like`` takes ``like``'s dtype.
+
+    TensorFlow converts a Python number, list or NumPy array that meets a
+    tensor in an op to the tensor's dtype (float32 tensor * float64 ndarray
+    -> float32).  It does so only when no kind of value is lost: integers ->
+    any int or float dtype, floats -> float dtypes; a float for an integer
+    tensor (or a bool for a number) is a TypeError, as in TF.
+    """
     if isinstance(x, Tensor):
         return x
     be = like._backend if like is not None else get_backend()
-    if like is not None and isinstance(x, (int, float, bool)) and not isinstance(x, np.generic):
-        dtype = like._data.dtype
-        if dtype.kind in "biu" and isinstance(x, float):
-            dtype = np.dtype("float32")
-        return _wrap(be.asarray(x, dtype=dtype), be)
-    return _wrap(to_array(x, None, be), be)
+    if like is None:
+        return _wrap(to_array(x, None, be), be)
+    target = like._data.dtype
+    source = x.dtype if hasattr(x, "dtype") else np.asarray(x).dtype
+    if source == object:
+        raise TypeError(f"cannot convert {type(x).__name__} {x!r:.60} to a tensor")
+    if not _convertible(np.dtype(source), target):
+        what = f"{type(x).__name__} {x!r:.40}" if np.ndim(x) == 0 else f"{type(x).__name__} of dtype {source}"
+        raise TypeError(f"cannot convert {what} to the dtype {target.name} of the other operand, a tensor "
+                        f"(as in TF, a {np.dtype(source).name} value is not converted to {target.name}); "
+                        f"cast the tensor first, e.g. tapegrad.cast(x, 'float32')")
+    return _wrap(to_array(x, target, be), be)
+
+
+def _convertible(source, target):
+    """TF's rule for converting a non-tensor of dtype ``source`` to ``target``."""
+    if source == target:
+        return True
+    if target.kind in "iu":
+        return source.kind in "iu"
+    if target.kind in "fc":
+        return source.kind in "iuf" or (target.kind == "c" and source.kind == "c")
+    return False
 
 
 def _pair(a, b, name):
@@ -61,7 +86,7 @@ def _broadcast_check(a, b, name):
 def _result(data, be, inputs, backward, ctx=None):
     """Wrap the output; put the op on the tape if one is recording."""
     out = _wrap(data, be)
-    if _recording:
+    if _thread_tapes.stack:
         record(out, inputs, backward, ctx)
     return out
 
@@ -212,7 +237,7 @@ def _square_grad(g, x, needs):
 def exp(x):
     x = convert(x)
     out = _wrap(x._backend.xp.exp(x._data), x._backend)
-    if _recording:
+    if _thread_tapes.stack:
         record(out, (x,), _exp_grad, out)
     return out
 
@@ -225,7 +250,7 @@ def sqrt(x):
     x = convert(x)
     with np.errstate(invalid="ignore"):
         out = _wrap(x._backend.xp.sqrt(x._data), x._backend)
-    if _recording:
+    if _thread_tapes.stack:
         record(out, (x,), _sqrt_grad, out)
     return out
 
@@ -368,7 +393,7 @@ def _plain_key(key):
     if isinstance(key, tuple):
         return tuple(_plain_key(k) for k in key)
     if isinstance(key, Tensor):
-        return key._data
+        return key.__index__() if key.ndim == 0 and key.dtype.kind in "iu" else key._data
     if isinstance(key, list):
         return np.asarray(key)
     return key
@@ -379,9 +404,13 @@ def getitem(x, key):
     x = convert(x)
     key = _plain_key(key)
     data = x._data[key]
-    if isinstance(x, Variable):
-        data = x._backend.xp.array(data)  # a snapshot, not a view of the weights
-    return _result(data, x._backend, (x,), _getitem_grad, (x.shape, key))
+    if isinstance(x, Variable):  # a snapshot, not a view of the weights, that can assign into them
+        out = VariableSlice._wrap_slice(x._backend.xp.array(data), x._backend, x, key)
+    else:
+        out = _wrap(data, x._backend)
+    if _thread_tapes.stack:
+        record(out, (x,), _getitem_grad, (x.shape, key))
+    return out
 
 
 def _getitem_grad(g, ctx, needs):
@@ -484,7 +513,7 @@ def reduce_max(x, axis=None, keepdims=False):
     x = convert(x)
     axes = _axes(axis, x.ndim)
     out = _wrap(x._backend.xp.max(x._data, axis=axes, keepdims=keepdims), x._backend)
-    if _recording:
+    if _thread_tapes.stack:
         record(out, (x,), _reduce_max_grad, (x, out, axes, keepdims))
     return out
 
@@ -540,7 +569,7 @@ def _matmul_grad(g, ctx, needs):
 def relu(x):
     x = convert(x)
     out = _wrap(kernels.relu(x._data, backend=x._backend), x._backend)
-    if _recording:
+    if _thread_tapes.stack:
         record(out, (x,), _relu_grad, out)
     return out
 
@@ -560,12 +589,16 @@ def _relu_backward_grad(gg, out, needs):
 
 
 def sigmoid(x):
+    """``1 / (1 + exp(-x))``; the output remembers ``x`` (``_keras_logits``), like
+    softmax, so a binary cross-entropy can use the stable logits formula."""
     x = convert(x)
     xp = x._backend.xp
     with np.errstate(over="ignore"):
         data = xp.true_divide(1, xp.add(1, xp.exp(xp.negative(x._data))))
     out = _wrap(x._backend.astype(data, x.dtype), x._backend)
-    if _recording:
+    out._keras_logits = x
+    out._keras_activation = "sigmoid"
+    if _thread_tapes.stack:
         record(out, (x,), _sigmoid_grad, out)
     return out
 
@@ -577,7 +610,7 @@ def _sigmoid_grad(g, s, needs):
 def tanh(x):
     x = convert(x)
     out = _wrap(x._backend.xp.tanh(x._data), x._backend)
-    if _recording:
+    if _thread_tapes.stack:
         record(out, (x,), _tanh_grad, out)
     return out
 
@@ -602,7 +635,8 @@ def softmax(x, axis=-1):
         data = data.reshape(x.shape)
     out = _wrap(data, be)
     out._keras_logits = x
-    if _recording:
+    out._keras_activation = "softmax"
+    if _thread_tapes.stack:
         record(out, (x,), _softmax_grad, out)
     return out
 
@@ -610,6 +644,15 @@ def softmax(x, axis=-1):
 def _softmax_grad(g, s, needs):
     # ds_i/dx_j = s_i (delta_ij - s_j), so dx = s * (g - sum(g * s))
     return (multiply(s, subtract(g, reduce_sum(multiply(g, s), axis=-1, keepdims=True))),)
+
+
+def remembered_logits(y, activation):
+    """The logits ``y`` was computed from by ``activation`` ("softmax" or "sigmoid"), else None."""
+    logits = getattr(y, "_keras_logits", None)
+    made_by = getattr(y, "_keras_activation", None)
+    if logits is None or made_by != activation and not (made_by is None and activation == "softmax"):
+        return None
+    return logits
 
 
 # ------------------------------------------------------------------ fused ops
@@ -626,7 +669,7 @@ def dense(x, w, b=None, activation=None):
     data = kernels.dense_forward(x._data, w._data, None if b is None else b._data,
                                  activation, backend=be)
     out = _wrap(data, be)
-    if _recording:
+    if _thread_tapes.stack:
         record(out, inputs, _dense_grad, (x, w, out if activation == "relu" else None))
     return out
 
@@ -672,7 +715,7 @@ def sparse_softmax_cross_entropy(logits, labels, reduction="none"):
         out = _wrap(be.xp.asarray(be.xp.mean(loss)), be)
     else:
         out = _wrap(loss if logits.ndim == 2 else loss.reshape(shape[:-1]), be)
-    if _recording:
+    if _thread_tapes.stack:
         record(out, (logits,), _sparse_softmax_cross_entropy_grad, (logits, host_labels, grad, reduction))
     return out
 
@@ -693,6 +736,86 @@ def _sparse_softmax_cross_entropy_grad(g, ctx, needs):
     if reduction == "mean":
         return (multiply(grad, g),)
     return (multiply(grad, reshape(g, g.shape + (1,))),)
+
+
+def sigmoid_binary_cross_entropy(logits, labels):
+    """Per-element ``-z log sigmoid(x) - (1-z) log(1 - sigmoid(x))`` on the fused kernel.
+
+    The kernel computes it as ``max(x, 0) - x z + log(1 + exp(-|x|))``, finite
+    for logits of any size (the composed formula overflows or takes log(0)),
+    and returns the gradient ``sigmoid(x) - z`` in the same pass; backward
+    only multiplies it by the incoming gradient.  ``labels`` are numbers in
+    [0, 1] (soft labels allowed) of the logits' shape; not differentiated.
+    """
+    logits = convert(logits)
+    be = logits._backend
+    host_labels = np.asarray(labels.numpy() if isinstance(labels, Tensor) else labels)
+    if host_labels.shape != logits.shape:  # as TF: no broadcasting (Keras losses align first)
+        raise ValueError(f"sigmoid_binary_cross_entropy: logits of shape {logits.shape} and labels of "
+                         f"shape {host_labels.shape} must have the same shape")
+    loss, grad = kernels.sigmoid_cross_entropy(logits._data, host_labels, backend=be)
+    return _result(loss, be, (logits,), _sigmoid_binary_cross_entropy_grad, (logits, host_labels, grad))
+
+
+def _sigmoid_binary_cross_entropy_grad(g, ctx, needs):
+    logits, labels, grad = ctx
+    be = logits._backend
+    if is_recording():  # differentiable form, for an outer tape
+        grad = subtract(sigmoid(logits), _wrap(be.asarray(np.asarray(labels, dtype=logits.dtype)), be))
+    else:
+        grad = _wrap(grad, be)
+    return (multiply(grad, g),)
+
+
+def dropout(x, rate, noise_shape=None, seed=None, generator=None):
+    """Inverted dropout (TF's ``tf.nn.dropout``) on the fused kernel.
+
+    Each element is zeroed with probability ``rate`` and the kept ones are
+    scaled by ``1/(1-rate)``, so the expected output equals the input and
+    nothing needs rescaling at inference.  The uniform draw comes from
+    ``tapegrad.random`` (a fresh generator for ``seed``, or ``generator``),
+    of ``noise_shape`` broadcast to x's shape when given (e.g. ``(N, 1)``
+    drops whole rows); backward multiplies the gradient by the same mask.
+    """
+    x = convert(x)
+    rate = kernels.api._dropout_rate(rate, "dropout")
+    if x.dtype.kind != "f":
+        raise TypeError(f"dropout: x must be a float tensor, got {x.dtype.name}")
+    if rate == 0:
+        return x
+    shape = x.shape
+    if noise_shape is not None:
+        noise_shape = tuple(int(n) for n in noise_shape)
+        try:
+            fits = len(noise_shape) == x.ndim and np.broadcast_shapes(noise_shape, x.shape) == x.shape
+        except ValueError:
+            fits = False
+        if not fits:
+            raise ValueError(f"dropout: noise_shape {noise_shape} must have x's rank and broadcast "
+                             f"to x's shape {x.shape} (each entry 1 or x's size there)")
+        shape = noise_shape
+    rng = generator if generator is not None else _random.generator(seed)
+    draw = rng.random(shape, dtype=np.float32 if x.dtype == np.float32 else np.float64)
+    if noise_shape is not None:
+        draw = np.ascontiguousarray(np.broadcast_to(draw, x.shape))
+    be = x._backend
+    out, mask = kernels.dropout_forward(x._data, draw.astype(x.dtype, copy=False), rate, backend=be)
+    return _result(out, be, (x,), _dropout_grad, _wrap(mask, be))
+
+
+def _dropout_grad(g, mask, needs):
+    return (dropout_backward(g, mask),)
+
+
+def dropout_backward(g, mask):
+    """``g * mask`` where the mask kept a unit, else 0 (a kernel); linear in g,
+    so its own gradient is the same op."""
+    data = kernels.dropout_backward(g._data, mask._data, backend=g._backend)
+    return _result(data, g._backend, (g,), _dropout_backward_grad, mask)
+
+
+def _dropout_backward_grad(gg, mask, needs):
+    return (dropout_backward(gg, mask),)
 
 
 # ------------------------------------------------------------------ creation

@@ -9,22 +9,31 @@ tensor id.  Backward functions are written with the same differentiable ops,
 so an outer tape that is still recording sees the gradient computation too:
 that is how nested tapes give second derivatives.
 
-The list of recording tapes is one per process (a plain list, cheap to test
-on every op), not one per thread as in TensorFlow: record on one thread at a
-time, or a tape opened in one thread will also record another thread's ops.
+Each thread has its own stack of recording tapes, as in TensorFlow: a tape
+records the ops of the thread that opened it, so two threads can each train
+a model (or one can predict while another records) without mixing records.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 
-#: the tapes that are recording right now, innermost last
-_recording: list = []
+
+class _ThreadTapes(threading.local):
+    """The tapes recording in the current thread, innermost last: ``stack``
+    is a fresh empty list in every thread (ops test it before recording)."""
+
+    def __init__(self):
+        self.stack = []
+
+
+_thread_tapes = _ThreadTapes()
 
 
 def is_recording() -> bool:
     """True when some tape would record an op run now."""
-    return bool(_recording)
+    return bool(_thread_tapes.stack)
 
 
 def record(out, inputs, backward, ctx):
@@ -34,7 +43,7 @@ def record(out, inputs, backward, ctx):
     watches, so backward can skip gradients nobody asked for (for example
     the gradient of a Dense layer's input data).
     """
-    for tape in _recording:
+    for tape in _thread_tapes.stack:
         watched = tape._watched
         needs = []
         hit = False
@@ -92,9 +101,9 @@ class GradientTape:
 
     # ---------------------------------------------------------- recording
     def __enter__(self):
-        if self in _recording:
+        if self in _thread_tapes.stack:
             raise RuntimeError("this GradientTape is already open (tapes are not re-entrant)")
-        _recording.append(self)
+        _thread_tapes.stack.append(self)
         return self
 
     def __exit__(self, *exc_info):
@@ -102,9 +111,10 @@ class GradientTape:
         return False
 
     def _stop(self):
-        for i in range(len(_recording) - 1, -1, -1):
-            if _recording[i] is self:
-                del _recording[i]
+        stack = _thread_tapes.stack
+        for i in range(len(stack) - 1, -1, -1):
+            if stack[i] is self:
+                del stack[i]
 
     def watch(self, tensor):
         """Watch a tensor (or a list of them): gradients can then be taken wrt it."""
@@ -118,13 +128,13 @@ class GradientTape:
     @contextlib.contextmanager
     def stop_recording(self):
         """A block in which ops are not recorded on this tape."""
-        if self not in _recording:
+        if self not in _thread_tapes.stack:
             raise RuntimeError("GradientTape.stop_recording() needs the tape to be recording")
         self._stop()
         try:
             yield
         finally:
-            _recording.append(self)
+            _thread_tapes.stack.append(self)
 
     def reset(self):
         """Forget everything recorded so far."""
@@ -170,7 +180,7 @@ class GradientTape:
         if len(seeds) != len(targets):
             raise ValueError(f"got {len(seeds)} output_gradients for {len(targets)} targets")
 
-        was_recording = self in _recording
+        was_recording = self in _thread_tapes.stack
         self._stop()  # backward ops are recorded by outer tapes only
         try:
             grads = {}
@@ -195,7 +205,7 @@ class GradientTape:
                         _accumulate(grads, x, gx, ops.add)
         finally:
             if was_recording:
-                _recording.append(self)
+                _thread_tapes.stack.append(self)
         result = []
         for s in flat_sources:
             g = grads.get(id(s)) if id(s) in self._watched else None

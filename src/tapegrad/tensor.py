@@ -30,9 +30,17 @@ def as_dtype(dtype):
 
 
 def to_array(value, dtype=None, backend=None):
-    """Turn Python/NumPy data (or a Tensor) into an array of ``backend``."""
+    """Turn Python/NumPy data (or a Tensor) into an array of ``backend``.
+
+    Arrays in the other byte order (``>f4`` on a little-endian machine) come
+    in as the native dtype, the values converted, as NumPy's own ops do.
+    """
     be = get_backend(backend)
     dtype = as_dtype(dtype)
+    if dtype is not None and not dtype.isnative:
+        dtype = dtype.newbyteorder("=")
+    if isinstance(value, (np.ndarray, np.generic)) and not value.dtype.isnative:
+        value = value.astype(value.dtype.newbyteorder("="))
     if isinstance(value, Tensor):
         data = value._data
         return data if dtype is None or data.dtype == dtype else value._backend.astype(data, dtype)
@@ -60,11 +68,12 @@ class Tensor:
     """An immutable n-d array living on a kernel backend.
 
     Build one with ``tapegrad.constant(...)``; ops return new Tensors.  The
-    ``_keras_logits`` slot lets a softmax output remember its input so the
-    loss can use the fused, stable softmax-cross-entropy kernel (as Keras does).
+    ``_keras_logits`` slot lets a softmax or sigmoid output remember its input
+    (and ``_keras_activation`` which of the two made it) so the loss can use
+    the fused, stable cross-entropy on the logits (as Keras does).
     """
 
-    __slots__ = ("_data", "_backend", "_keras_logits", "__weakref__")
+    __slots__ = ("_data", "_backend", "_keras_logits", "_keras_activation", "__weakref__")
     _trainable = False  # only trainable Variables are auto-watched by tapes
     __array_priority__ = 100  # so ndarray <op> Tensor calls our reflected op
 
@@ -286,6 +295,25 @@ class Variable(Tensor):
         self._backend.xp.subtract(self._data, self._value(delta, "assign_sub"), out=self._data)
         return self
 
+    def _assign_at(self, key, value, what):
+        """Write ``value`` (or add/subtract it) into ``self[key]``, in place.
+
+        TF's strided-slice assignment does not broadcast: the value must have
+        the slice's shape exactly.
+        """
+        current = self._data[key]
+        data = to_array(value, self.dtype, self._backend)
+        if tuple(data.shape) != tuple(np.shape(current)):
+            raise ValueError(f"{what}: value of shape {tuple(data.shape)} does not match the shape "
+                             f"{tuple(np.shape(current))} of the slice {key!r} of variable {self.name!r}")
+        xp = self._backend.xp
+        if what.endswith("assign_add"):
+            data = xp.add(current, data)
+        elif what.endswith("assign_sub"):
+            data = xp.subtract(current, data)
+        self._data[key] = data
+        return self
+
     def __str__(self):
         return (f"<tapegrad.Variable '{self.name}' shape={self.shape} dtype={self.dtype.name}, "
                 f"numpy={self._numpy_text(True)}>")
@@ -293,6 +321,47 @@ class Variable(Tensor):
     __repr__ = __str__
 
     __hash__ = Tensor.__hash__
+
+
+class VariableSlice(Tensor):
+    """``v[key]`` for a Variable ``v``: a Tensor holding a copy of those values,
+    plus ``assign``/``assign_add``/``assign_sub`` that write into ``v[key]``.
+
+    As in TensorFlow, reading a slice gives a value that later writes do not
+    change, and ``v[0, 0].assign(3.)`` writes through to the variable (and
+    returns it).  Only basic keys (integers, slices, ``...``, ``None``) can be
+    written, as TF's strided-slice assignment allows.  TF has ``assign`` only;
+    ``assign_add``/``assign_sub`` are tapegrad's extension with the same rule.
+    """
+
+    __slots__ = ("_variable", "_key")
+
+    @classmethod
+    def _wrap_slice(cls, data, backend, variable, key):
+        t = object.__new__(cls)
+        t._data = data
+        t._backend = backend
+        t._keras_logits = None
+        t._variable = variable
+        t._key = key
+        return t
+
+    def _write(self, value, what):
+        keys = self._key if isinstance(self._key, tuple) else (self._key,)
+        if not all(k is None or k is Ellipsis or isinstance(k, (int, np.integer, slice)) for k in keys):
+            raise TypeError(f"{what}: only a slice taken with integers, slices, ... or None can be assigned "
+                            f"to (as TF's strided-slice assignment), got the key {self._key!r}")
+        return self._variable._assign_at(self._key, value, what)
+
+    def assign(self, value):
+        """Write ``value`` into the sliced part of the variable; returns the variable."""
+        return self._write(value, "Variable slice assign")
+
+    def assign_add(self, delta):
+        return self._write(delta, "Variable slice assign_add")
+
+    def assign_sub(self, delta):
+        return self._write(delta, "Variable slice assign_sub")
 
 
 from . import ops as _ops  # noqa: E402  (ops needs Tensor; operators need ops)

@@ -1,4 +1,4 @@
-"""Layers: ``Dense`` (one fused kernel op), ``Flatten``, ``Concatenate``, ``Add`` and ``Input``.
+"""Layers: ``Dense`` (one fused kernel op), ``Dropout``, ``Flatten``, ``Concatenate``, ``Add``, ``Input``.
 
 A layer owns its weights (Variables) and creates them lazily, the first time
 it sees an input, because only then does it know the input's size: a
@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 from .. import ops, random
+from . import regularizers
 from ..tensor import Variable
 from .node import KerasTensor, Node, is_shape, is_symbolic, symbolic_call
 
@@ -127,23 +128,55 @@ def _takes_training(cls):
 
 
 class Layer:
-    """Base class: a name, lazily built weights, and ``__call__`` -> ``call``."""
+    """Base class: a name, lazily built weights, and ``__call__`` -> ``call``.
 
-    def __init__(self, name=None, input_shape=None, dtype="float32", trainable=True):
+    ``losses`` lists the penalties the layer adds to the model's loss: one
+    per regularized weight (``add_weight(regularizer=...)``) and, after a
+    call, the ``activity_regularizer`` of its output, as in Keras.
+    """
+
+    def __init__(self, name=None, input_shape=None, dtype="float32", trainable=True, activity_regularizer=None):
         self.name = name or _unique_name(_snake(type(self).__name__))
         self.built = False
         self.dtype = np.dtype(dtype)
         self.trainable = trainable
         self._weights = []
+        self._regularized = []        # (variable, regularizer) pairs
+        self._activity_losses = []    # the activity penalty of the latest call
+        self.activity_regularizer = regularizers.get(activity_regularizer)
         self._input_shape = None if input_shape is None else (None, *tuple(input_shape))
         self.output_shape = None
         self._inbound_nodes = []   # one Node per call on symbolic tensors
 
-    def add_weight(self, name, shape, initializer, trainable=True):
-        value = get_initializer(initializer)(tuple(shape), self.dtype)
-        var = Variable(value, trainable=trainable, name=f"{self.name}/{name}")
+    def add_weight(self, shape=None, initializer=None, dtype=None, trainable=True, regularizer=None, name=None):
+        """Create a Variable of ``shape`` owned by the layer (Keras 3's signature).
+
+        ``initializer`` defaults to ``"glorot_uniform"`` for floats and
+        ``"zeros"`` otherwise; ``regularizer`` adds its penalty of this weight
+        to ``losses``.  The older order ``add_weight(name, shape, initializer)``
+        (a name first) is accepted too.
+        """
+        if isinstance(shape, str):  # add_weight("kernel", (3, 4), "zeros")
+            name, shape, initializer, dtype = shape, initializer, dtype, None
+        dtype = self.dtype if dtype is None else np.dtype(dtype)
+        shape = () if shape is None else tuple(int(n) for n in shape)
+        if initializer is None:
+            initializer = "glorot_uniform" if dtype.kind == "f" else "zeros"
+        if name is None:  # Keras's automatic names: variable, variable_1, ...
+            n = sum(w.name.startswith(f"{self.name}/variable") for w in self._weights)
+            name = f"variable_{n}" if n else "variable"
+        value = get_initializer(initializer)(shape, dtype)
+        var = Variable(value, trainable=trainable, name=f"{self.name}/{name}", dtype=dtype)
         self._weights.append(var)
+        regularizer = regularizers.get(regularizer)
+        if regularizer is not None:
+            self._regularized.append((var, regularizer))
         return var
+
+    @property
+    def losses(self):
+        """The penalties to add to the loss: weight regularizers, then the activity one."""
+        return [reg(var) for var, reg in self._regularized] + list(self._activity_losses)
 
     def build(self, input_shape):
         self.built = True
@@ -163,15 +196,14 @@ class Layer:
         if not self.built:
             self.build(shape)
             self.output_shape = self.compute_output_shape(shape)
-        if _takes_training(type(self)):
-            return self.call(x, training=bool(training))
-        return self.call(x)
+        out = self.call(x, training=bool(training)) if _takes_training(type(self)) else self.call(x)
+        self._activity_losses = [] if self.activity_regularizer is None else [self.activity_regularizer(out)]
+        return out
 
     def _cast(self, x):
         if x.dtype != self.dtype and x.dtype.kind in "biuf":
             x = ops.cast(x, self.dtype)  # Keras casts inputs to the layer's dtype
         return x
-
     def _node_attribute(self, what):
         nodes = self.__dict__.get("_inbound_nodes")
         if not nodes:
@@ -224,12 +256,16 @@ class Layer:
 class Dense(Layer):
     """``activation(x @ kernel + bias)``: a fully connected layer.
 
-    The matmul, the bias and a relu run as one fused kernel op; a softmax
-    output remembers its logits so the loss can use the fused cross-entropy.
+    The matmul, the bias and a relu run as one fused kernel op; a softmax or
+    sigmoid output remembers its logits so the loss can use the stable
+    cross-entropy on them.  ``kernel_regularizer``/``bias_regularizer`` add a
+    penalty of the weights to the model's loss, ``activity_regularizer`` one
+    of the output.
     """
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
-                 bias_initializer="zeros", input_shape=None, name=None, **kwargs):
+                 bias_initializer="zeros", kernel_regularizer=None, bias_regularizer=None,
+                 input_shape=None, name=None, **kwargs):
         if isinstance(units, bool) or not isinstance(units, (int, np.integer)) or units <= 0:
             raise ValueError(f"Dense: units must be a positive integer, got {units!r}")
         super().__init__(name=name, input_shape=input_shape, **kwargs)
@@ -238,15 +274,19 @@ class Dense(Layer):
         self.use_bias = bool(use_bias)
         self.kernel_initializer = get_initializer(kernel_initializer)
         self.bias_initializer = get_initializer(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
         self.kernel = self.bias = None
 
     def build(self, input_shape):
         features = input_shape[-1]
         if features is None:
             raise ValueError(f"Dense layer {self.name!r}: the last input dimension must be known, got {input_shape}")
-        self.kernel = self.add_weight("kernel", (features, self.units), self.kernel_initializer)
+        self.kernel = self.add_weight(shape=(features, self.units), initializer=self.kernel_initializer,
+                                      regularizer=self.kernel_regularizer, name="kernel")
         if self.use_bias:
-            self.bias = self.add_weight("bias", (self.units,), self.bias_initializer)
+            self.bias = self.add_weight(shape=(self.units,), initializer=self.bias_initializer,
+                                        regularizer=self.bias_regularizer, name="bias")
         self.built = True
 
     def compute_output_shape(self, input_shape):
@@ -258,6 +298,7 @@ class Dense(Layer):
                 f"Input of layer {self.name!r} is incompatible with the layer: expected min_ndim=2 and the "
                 f"last axis to have {expected} features, but received input with shape {input_shape}")
         return (*input_shape[:-1], self.units)
+
 
     def call(self, x):
         expected = self.kernel.shape[0]
@@ -287,6 +328,36 @@ class Flatten(Layer):
 
     def call(self, x):
         return ops.reshape(x, (x.shape[0], -1))
+
+
+class Dropout(Layer):
+    """Randomly zeroes a fraction ``rate`` of its inputs while training.
+
+    The kept inputs are scaled by ``1/(1-rate)`` (inverted dropout), so the
+    expected value of each output equals its input and the layer is simply
+    the identity in ``evaluate`` and ``predict`` (``training=False``).
+    Units that cannot rely on any one input learn more robust features.
+    """
+
+    def __init__(self, rate, noise_shape=None, seed=None, name=None, **kwargs):
+        if isinstance(rate, bool) or not isinstance(rate, (int, float, np.integer, np.floating)) \
+                or not 0 <= rate < 1:
+            raise ValueError(f"Dropout: rate must be a float in [0, 1) (the fraction of inputs "
+                             f"to drop), got {rate!r}")
+        super().__init__(name=name, **kwargs)
+        self.rate = float(rate)
+        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
+        self.seed = seed
+        # Keras gives a seeded layer its own stream: reproducible, yet a new mask each step
+        self._generator = None if seed is None else np.random.default_rng(seed)
+
+    def call(self, x, training=False):
+        if not training or self.rate == 0:
+            return x
+        noise_shape = self.noise_shape
+        if noise_shape is not None:   # None entries take the input's size (Keras)
+            noise_shape = tuple(x.shape[i] if n is None else n for i, n in enumerate(noise_shape))
+        return ops.dropout(x, self.rate, noise_shape=noise_shape, generator=self._generator)
 
 
 class _Merge(Layer):
@@ -374,5 +445,5 @@ def Input(shape=None, batch_size=None, name=None, dtype="float32"):
     return InputLayer(shape=shape, batch_size=batch_size, name=name, dtype=dtype).output
 
 
-__all__ = ["Layer", "Dense", "Flatten", "Concatenate", "Add", "Input", "InputLayer"]
+__all__ = ["Layer", "Dense", "Dropout", "Flatten", "Concatenate", "Add", "Input", "InputLayer"]
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from .. import kernels
 from ..tensor import Tensor, Variable
+from . import losses
 from .layers import get_initializer
 
 
@@ -126,12 +127,16 @@ class _ArgmaxMatchRate(_MatchRate):
                 and sample_weight is None):
             return super().update_state(y_true, y_pred, sample_weight)
         labels = self._class_ids(_host(y_true), y_pred)
+        if labels.dtype.kind == "b":   # bool labels are classes 0/1 (TF casts them)
+            labels = labels.astype(np.int64)
         be = y_pred._backend
         kernels.accumulate_correct(y_pred._data, labels, total=self._running_total(be), backend=be)
         self.count += y_pred.shape[0]
 
     def _matches(self, y_true, y_pred):
-        return np.argmax(y_pred, axis=-1) == self._class_ids(y_true, y_pred)
+        # a row holding a NaN has no argmax: it is a miss (as in the kernel)
+        has_nan = np.isnan(np.max(y_pred, axis=-1)) if y_pred.dtype.kind == "f" else False
+        return (np.argmax(y_pred, axis=-1) == self._class_ids(y_true, y_pred)) & ~has_nan
 
 
 class SparseCategoricalAccuracy(_ArgmaxMatchRate):
@@ -162,7 +167,8 @@ class BinaryAccuracy(_MatchRate):
         super().__init__(name)
 
     def _matches(self, y_true, y_pred):
-        return (y_pred > self.threshold) == (y_true.reshape(y_pred.shape) > 0.5)
+        # a NaN prediction is neither above nor below the threshold: a miss
+        return ((y_pred > self.threshold) == (y_true.reshape(y_pred.shape) > 0.5)) & ~np.isnan(y_pred)
 
 
 class Accuracy(_MatchRate):
@@ -174,16 +180,90 @@ class Accuracy(_MatchRate):
         return y_true.reshape(y_pred.shape) == y_pred
 
 
+class MeanMetricWrapper(Mean):
+    """The running mean of a per-sample function ``fn(y_true, y_pred)``
+    (how Keras turns ``"mae"`` or ``"mse"`` into a metric)."""
+
+    def __init__(self, fn, name=None, **kwargs):
+        self._fn = fn
+        self._fn_kwargs = kwargs
+        super().__init__(name or getattr(fn, "__name__", "mean"))
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        super().update_state(self._fn(y_true, y_pred, **self._fn_kwargs), sample_weight)
+
+
+class MeanAbsoluteError(MeanMetricWrapper):
+    """Mean of ``|y_true - y_pred|``, over the last axis and then over samples."""
+
+    def __init__(self, name="mean_absolute_error"):
+        super().__init__(losses.mean_absolute_error, name)
+
+
+class MeanSquaredError(MeanMetricWrapper):
+    """Mean of ``(y_true - y_pred)^2``, over the last axis and then over samples."""
+
+    def __init__(self, name="mean_squared_error"):
+        super().__init__(losses.mean_squared_error, name)
+
+
+class _AccuracyByShape(Metric):
+    """``"accuracy"`` as given to ``compile``: Keras picks the variant from the
+    shapes of the first batch (``compile_utils``'s rule).  One prediction per
+    sample (last axis 1) -> binary accuracy; labels of lower rank than the
+    predictions, or a single label column against several outputs -> sparse
+    categorical accuracy; otherwise categorical accuracy (one-hot labels).
+    """
+
+    def __init__(self, name="accuracy"):
+        self.chosen = None
+        super().__init__(name)
+
+    def reset_state(self):
+        if getattr(self, "chosen", None) is not None:
+            self.chosen.reset_state()
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        if self.chosen is None:
+            true_shape = tuple(y_true.shape) if hasattr(y_true, "shape") else np.shape(y_true)
+            self.chosen = accuracy_for(true_shape, tuple(np.shape(y_pred) if not hasattr(y_pred, "shape")
+                                                         else y_pred.shape), self.name)
+        self.chosen.update_state(y_true, y_pred, sample_weight)
+
+    def result(self):
+        return self.chosen.result() if self.chosen is not None else 0.0
+
+
+def accuracy_for(true_shape, pred_shape, name="accuracy"):
+    """The accuracy metric Keras uses for ``"accuracy"`` with these shapes."""
+    is_binary = pred_shape[-1:] == (1,)
+    is_sparse = len(true_shape) < len(pred_shape) or (true_shape[-1:] == (1,) and pred_shape[-1:] != (1,))
+    if is_binary:
+        return BinaryAccuracy(name=name)
+    if is_sparse:
+        return SparseCategoricalAccuracy(name=name)
+    return CategoricalAccuracy(name=name)
+
+
 _BY_NAME = {
     "sparse_categorical_accuracy": SparseCategoricalAccuracy,
     "categorical_accuracy": CategoricalAccuracy,
     "binary_accuracy": BinaryAccuracy,
+    "mean_absolute_error": MeanAbsoluteError,
+    "mean_squared_error": MeanSquaredError,
 }
+
+_FUNCTION_NAMES = {"mae": "mean_absolute_error", "mse": "mean_squared_error"}
 
 
 def get(identifier, loss_name=None):
-    """A metric from a name.  ``"accuracy"`` picks the variant that fits the
-    loss, as Keras does: integer labels -> sparse categorical accuracy."""
+    """A metric from a name, a Metric, or a per-sample function.
+
+    ``"accuracy"`` picks its variant from the shapes of the first batch, as
+    Keras does (``loss_name`` is not needed for that and is ignored).  A
+    metric keeps the name it was asked by: ``"mae"`` logs as ``mae`` and
+    ``val_mae``, ``"mean_absolute_error"`` as ``mean_absolute_error``.
+    """
     if isinstance(identifier, Metric):
         return identifier
     if isinstance(identifier, type) and issubclass(identifier, Metric):
@@ -191,14 +271,13 @@ def get(identifier, loss_name=None):
     if isinstance(identifier, str):
         key = identifier.lower()
         if key in ("accuracy", "acc"):
-            if loss_name == "categorical_crossentropy":
-                cls = CategoricalAccuracy
-            elif loss_name in ("mean_squared_error", "binary_crossentropy"):
-                cls = BinaryAccuracy
-            else:
-                cls = SparseCategoricalAccuracy
-            return cls(name=identifier)
+            return _AccuracyByShape(name=identifier)
+        if key in _FUNCTION_NAMES:
+            return MeanMetricWrapper(getattr(losses, _FUNCTION_NAMES[key]), name=identifier)
         if key in _BY_NAME:
             return _BY_NAME[key]()
-        raise ValueError(f"unknown metric {identifier!r}; valid names are {['accuracy', *sorted(_BY_NAME)]}")
-    raise TypeError(f"a metric must be a name or a Metric, got {type(identifier).__name__}")
+        raise ValueError(f"unknown metric {identifier!r}; valid names are "
+                         f"{['accuracy', *sorted(_FUNCTION_NAMES), *sorted(_BY_NAME)]}")
+    if callable(identifier):
+        return MeanMetricWrapper(identifier)
+    raise TypeError(f"a metric must be a name, a Metric or a function, got {type(identifier).__name__}")

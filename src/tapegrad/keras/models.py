@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import math
 import os
-
-import tempfile
 import zipfile
+import zlib
 
 import numpy as np
 
 from .. import ops
+from ..atomic_file import write_atomically
 from ..tensor import Tensor
 from . import metrics as metrics_module
 from .layers import Input, InputLayer, Layer, _takes_training, _unique_name
@@ -94,6 +94,11 @@ class Model(Trainer, Layer):
 
     trainable_variables = trainable_weights
 
+    @property
+    def losses(self):
+        """Every layer's penalties: weight regularizers and the last call's activity ones."""
+        return [penalty for layer in self.layers for penalty in layer.losses]
+
     def count_params(self):
         return int(sum(w.size for w in self.weights))
 
@@ -153,7 +158,11 @@ class Model(Trainer, Layer):
 
     # ---------------------------------------------------------- weights files
     def save_weights(self, filepath):
-        """Write every weight to a ``.npz`` file, atomically (temp file + rename)."""
+        """Write every weight to a ``.npz`` file, atomically (temp file + rename).
+
+        Like every atomic writer this makes a new file: a hard link to the old
+        one keeps the old weights (see ``tapegrad.atomic_file``).
+        """
         filepath = _npz_path(filepath)
         if not self.built:
             raise ValueError("save_weights: the model has no weights yet; call it on data or build() it first")
@@ -162,37 +171,41 @@ class Model(Trainer, Layer):
         directory = os.path.dirname(os.path.abspath(filepath))
         if not os.path.isdir(directory):
             raise FileNotFoundError(f"save_weights: the folder of {filepath!r} does not exist")
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".npz")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-            os.replace(tmp, filepath)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with write_atomically(filepath, suffix=".tmp") as f:
+            np.savez(f, **arrays)
 
     def load_weights(self, filepath):
-        """Read weights saved by ``save_weights``; every count, shape and dtype is checked."""
+        """Read weights saved by ``save_weights``; every count, shape and dtype is checked.
+
+        Each array's ``.npy`` header is read and checked against the model
+        before its data, so a wrong or forged file fails fast without
+        inflating (or allocating) an array the model could not take.
+        """
         filepath = _npz_path(filepath)
         try:
-            with np.load(filepath, allow_pickle=False) as data:
-                keys = sorted(k for k in data.files if k.startswith("weight_"))
-                arrays = [data[k] for k in keys]
+            archive = zipfile.ZipFile(filepath)
         except FileNotFoundError:
             raise
-        except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
-            raise ValueError(f"load_weights: {filepath} is not a readable weights file ({exc})") from None
-        if not self.built and arrays and arrays[0].ndim == 2:
-            self.build((None, arrays[0].shape[0]))
-        weights = self.weights
-        if len(arrays) != len(weights):
-            raise ValueError(f"load_weights: {filepath} holds {len(arrays)} arrays but the model has "
-                             f"{len(weights)} weights")
-        for i, (w, a) in enumerate(zip(weights, arrays)):
-            if a.shape != w.shape or a.dtype != w.dtype:
-                raise ValueError(f"load_weights: array {i} ({w.name}) in {filepath} has shape {a.shape} and "
-                                 f"dtype {a.dtype}, but the model expects shape {w.shape} and dtype {w.dtype}")
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise _unreadable(filepath, exc) from None
+        with archive:
+            names = sorted(n for n in archive.namelist() if n.startswith("weight_") and n.endswith(".npy"))
+            if not self.built and names:
+                with _NpyMember(archive, names[0], filepath) as first:
+                    if len(first.shape) == 2:
+                        self.build((None, first.shape[0]))
+            weights = self.weights
+            if len(names) != len(weights):
+                raise ValueError(f"load_weights: {filepath} holds {len(names)} arrays but the model has "
+                                 f"{len(weights)} weights")
+            arrays = []
+            for i, (w, name) in enumerate(zip(weights, names)):
+                with _NpyMember(archive, name, filepath) as member:
+                    if member.shape != w.shape or member.dtype != w.dtype:
+                        raise ValueError(f"load_weights: array {i} ({w.name}) in {filepath} has shape "
+                                         f"{member.shape} and dtype {member.dtype}, but the model expects shape "
+                                         f"{w.shape} and dtype {w.dtype}")
+                    arrays.append(member.read())
         for w, a in zip(weights, arrays):
             w.assign(a)
 
@@ -506,6 +519,72 @@ def _npz_path(filepath):
         raise ValueError(f"weights files are .npz archives: the path must end in '.weights.npz' or '.npz', "
                          f"got {filepath!r}")
     return filepath
+
+
+def _unreadable(filepath, exc):
+    return ValueError(f"load_weights: {filepath} is not a readable weights file ({exc})")
+
+
+class _NpyMember:
+    """One ``.npy`` array in a ``.npz`` archive, opened with only its header read.
+
+    ``shape`` and ``dtype`` come from the header; ``read()`` then reads the
+    data.  A header claiming more bytes than the member can hold (its size in
+    the zip directory, and at most 1032 times its compressed size: deflate's
+    limit) is rejected before any array is allocated.
+    """
+
+    DEFLATE_MAX_RATIO = 1032
+
+    def __init__(self, archive, name, filepath):
+        self.filepath = filepath
+        try:
+            info = archive.getinfo(name)
+            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                raise ValueError(f"{name} is compressed with method {info.compress_type}; "
+                                 f"np.savez writes stored or deflated members")
+            self.stream = archive.open(info)
+        except (zipfile.BadZipFile, ValueError, OSError, EOFError, zlib.error) as exc:
+            raise _unreadable(filepath, exc) from None
+        try:
+            version = np.lib.format.read_magic(self.stream)
+            read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                           (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+            if read_header is None:
+                raise ValueError(f"{name} is .npy format version {version}; expected 1.0 or 2.0")
+            shape, self.fortran_order, self.dtype = read_header(self.stream)
+            self.shape = tuple(shape)
+            self.nbytes = math.prod(self.shape) * self.dtype.itemsize
+            ratio = 1 if info.compress_type == zipfile.ZIP_STORED else self.DEFLATE_MAX_RATIO
+            room = min(info.file_size, info.compress_size * ratio)
+            if self.dtype.hasobject:
+                raise ValueError(f"{name} holds Python objects, which weights files never do")
+            if self.nbytes > room:
+                raise ValueError(f"{name}'s header claims shape {self.shape} of {self.dtype} "
+                                 f"({self.nbytes:,} bytes) but the member holds at most {room:,} bytes")
+        except BaseException as exc:
+            self.stream.close()
+            if isinstance(exc, (ValueError, OSError, EOFError, zlib.error, zipfile.BadZipFile)):
+                raise _unreadable(filepath, exc) from None
+            raise
+
+    def read(self):
+        """The array's data (the header said its shape and dtype)."""
+        try:
+            data = self.stream.read(self.nbytes)
+        except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
+            raise _unreadable(self.filepath, exc) from None
+        if len(data) != self.nbytes:
+            raise _unreadable(self.filepath, f"an array is truncated: {len(data):,} of {self.nbytes:,} bytes")
+        order = "F" if self.fortran_order else "C"
+        return np.frombuffer(data, self.dtype).reshape(self.shape, order=order)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.stream.close()
+        return False
 
 
 def _memory(nbytes):

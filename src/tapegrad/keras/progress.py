@@ -3,7 +3,8 @@
 On a terminal (or in Jupyter) the line is redrawn in place with ``\\r`` at
 most every 0.05 s, so printing never slows training down; when stdout is not
 a terminal only the final line of each epoch is printed.  ``verbose=2`` prints
-Keras's one-line-per-epoch form instead.
+Keras's one-line-per-epoch form instead.  A stream that cannot encode the bar's
+``━`` (``PYTHONIOENCODING=ascii``, an old console) gets ``=`` and ``.`` instead.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 
 WIDTH = 20
 BAR = "\u2501"  # ━
+ASCII_DONE, ASCII_TODO = "=", "."
 
 
 def format_time_per_step(seconds):
@@ -50,6 +52,7 @@ class ProgressBar:
         self.after_first = None
         self.last_draw = 0.0
         self.prev_width = 0
+        self.done_char, self.todo_char = (BAR, BAR) if _can_encode(self.stream, BAR) else (ASCII_DONE, ASCII_TODO)
 
     def _per_step(self, current, now):
         if current == 1 and self.after_first is None:
@@ -83,11 +86,12 @@ class ProgressBar:
         else:
             eta = per_step * (self.target - current)
             timing = f"{eta // 60:.0f}:{eta % 60:02.0f}" if eta > 60 else f"{eta:.0f}s"
+        done_bar, todo_bar = self.done_char * done, self.todo_char * (WIDTH - done)
         if self.dynamic:
-            bar = f"\x1b[1m{count}\x1b[0m \x1b[32m{BAR * done}\x1b[0m\x1b[37m{BAR * (WIDTH - done)}\x1b[0m"
+            bar = f"\x1b[1m{count}\x1b[0m \x1b[32m{done_bar}\x1b[0m\x1b[37m{todo_bar}\x1b[0m"
             plain_len = len(count) + 1 + WIDTH
         else:
-            bar = f"{count} {BAR * WIDTH}"
+            bar = f"{count} {self.done_char * WIDTH}"
             plain_len = len(bar)
         info = f" {timing} {format_time_per_step(per_step)}{metrics}"
         width = plain_len + len(info)
@@ -95,3 +99,15 @@ class ProgressBar:
         self.prev_width = width
         self.stream.write(line + ("\n" if finalize else ""))
         self.stream.flush()
+
+
+def _can_encode(stream, text):
+    """Whether ``stream`` can write ``text`` (a stream with no encoding takes str as is)."""
+    encoding = getattr(stream, "encoding", None)
+    if not encoding:
+        return True
+    try:
+        text.encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True

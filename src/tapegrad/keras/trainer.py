@@ -19,6 +19,7 @@ import math
 
 import numpy as np
 
+from .. import ops
 from ..random import generator
 from ..tape import GradientTape
 from ..tensor import Tensor
@@ -131,8 +132,8 @@ class CompiledLoss:
             if weight is not None:
                 value = value * weight
             total = value if total is None else total + value
-        for extra in regularization_losses or []:
-            total = total + extra
+        for penalty in regularization_losses or []:   # the layers' penalties (model.losses), as Keras adds them
+            total = ops.add(total, penalty)
         self.tracker.update_state(total, sample_weight=batch)
         return total
 
@@ -329,9 +330,8 @@ class Trainer:
             return
         targets = _targets(y, self.output_names)
         for fn, shape, target in zip(self.compiled_loss.losses, shapes, targets):
-            if isinstance(fn, losses_module.SparseCategoricalCrossentropy) and target is not None \
-                    and shape and shape[-1] is not None:
-                losses_module._labels(target, shape[-1])  # raises on non-integer or out-of-range labels
+            if fn is not None and target is not None and shape and shape[-1] is not None:
+                losses_module.check_targets(fn, target, shape)  # wrong kind of labels: a clear error now
 
     def _output_shapes(self):
         return None
@@ -348,7 +348,7 @@ class Trainer:
         weights = self.trainable_weights
         with GradientTape() as tape:
             y_pred = self(x, training=True)
-            loss = self.compiled_loss(y, y_pred)
+            loss = self.compiled_loss(y, y_pred, regularization_losses=self.losses)
         grads = tape.gradient(loss, weights)
         self.optimizer.apply_gradients(zip(grads, weights))
         self.compiled_metrics.update_state(y, y_pred)
@@ -361,7 +361,7 @@ class Trainer:
 
     def _test_step(self, x, y):
         y_pred = self(x, training=False)
-        self.compiled_loss(y, y_pred)
+        self.compiled_loss(y, y_pred, regularization_losses=self.losses)
         self.compiled_metrics.update_state(y, y_pred)
 
     def predict_step(self, data):

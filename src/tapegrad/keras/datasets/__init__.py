@@ -1,9 +1,10 @@
-"""Keras-style datasets: ``mnist.load_data()`` and ``fashion_mnist.load_data()``.
+"""Keras-style datasets: ``mnist``, ``fashion_mnist``, ``imdb``, ``reuters``, ``boston_housing``.
 
-Each ``load_data`` returns ``(x_train, y_train), (x_test, y_test)`` as uint8
-numpy arrays, exactly like ``keras.datasets``.
+Each ``load_data`` returns ``(x_train, y_train), (x_test, y_test)`` as NumPy
+arrays, exactly like ``keras.datasets``: uint8 images for the MNISTs, object
+arrays of word-index lists for IMDB and Reuters, float64 for Boston housing.
 """
 
-from . import fashion_mnist, mnist
+from . import boston_housing, fashion_mnist, imdb, mnist, reuters
 
-__all__ = ["fashion_mnist", "mnist"]
+__all__ = ["boston_housing", "fashion_mnist", "imdb", "mnist", "reuters"]

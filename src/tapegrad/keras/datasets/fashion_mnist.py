@@ -8,16 +8,18 @@ It is not shipped with tapegrad (about 30 MB).  ``load_data`` looks for the
 four files, in order, in:
 
 1. the ``path`` argument, if given (then only there);
-2. ``$TAPEGRAD_DATA`` and ``$TAPEGRAD_DATA/fashion_mnist``;
+2. ``$TAPEGRAD_DATA`` and ``$TAPEGRAD_DATA/fashion_mnist`` (one that cannot
+   be read is skipped with a warning);
 3. the download cache ``$TAPEGRAD_HOME/datasets/fashion_mnist`` (by default
    ``~/.tapegrad/datasets/fashion_mnist``), downloading missing files there
    from ``$TAPEGRAD_FASHION_MNIST_URL`` (default: the mirror Keras uses).
 
-Downloaded files are checked against ``FILE_HASHES``; files in directories
+Downloaded files are checked against ``FILE_SIZES`` and ``FILE_HASHES``; files in directories
 you provide are only checked for a valid format and shape.
 """
 
 import os
+import warnings
 from pathlib import Path
 
 from ...datasets import (DatasetNotFoundError, data_home, fetch,
@@ -40,6 +42,13 @@ FILE_HASHES = {
         "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
     "t10k-images-idx3-ubyte.gz":
         "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
+}
+# Their sizes in bytes: a download that runs past its size is stopped at once.
+FILE_SIZES = {
+    "train-labels-idx1-ubyte.gz": 29515,
+    "train-images-idx3-ubyte.gz": 26421880,
+    "t10k-labels-idx1-ubyte.gz": 5148,
+    "t10k-images-idx3-ubyte.gz": 4422102,
 }
 
 
@@ -71,9 +80,15 @@ def find_or_download(path=None):
     data_dir = os.environ.get("TAPEGRAD_DATA")
     if data_dir:
         for directory in (Path(data_dir), Path(data_dir) / "fashion_mnist"):
+            try:
+                if _has_all_files(directory):
+                    return directory
+            except OSError as error:   # unreadable: look in the other places
+                warnings.warn(f"$TAPEGRAD_DATA: cannot read {directory} ({error}); skipping it",
+                              RuntimeWarning, stacklevel=3)
+                searched.append(f"{directory} (unreadable: {error.strerror or error})")
+                continue
             searched.append(str(directory))
-            if _has_all_files(directory):
-                return directory
     else:
         searched.append("$TAPEGRAD_DATA (not set)")
 
@@ -88,7 +103,7 @@ def find_or_download(path=None):
         if target.is_file() and sha256_file(target) == sha256:
             continue  # already downloaded and intact
         try:
-            fetch(base_url + name, target, sha256)
+            fetch(base_url + name, target, sha256, size=FILE_SIZES[name])
         except DatasetNotFoundError as error:
             raise DatasetNotFoundError(
                 _not_found_message(searched, error)) from error
