@@ -4,7 +4,9 @@
 model under a GradientTape, compute the loss, ask the tape for the gradients
 of the weights and let the optimizer apply them (``train_step``, which a
 subclass may override).  The running means of the loss and metrics feed the
-progress line and the returned ``History``.
+progress line, the callbacks (every hook through ``CallbackList``, the
+``History`` last) and the returned ``History``; the batches come from
+``data_adapter`` (arrays cut into batches, or a ``Dataset``'s own).
 
 Inputs and targets may be one array, a list, or a dict (keyed by input or
 output name) when the model has several; a model with several outputs gets one
