@@ -442,6 +442,37 @@ def test_fit_on_cuda_copies_back_only_the_logs(monkeypatch):
     assert len(history.history["loss"]) == epochs
 
 
+def _train_tiny_functional(backend):
+    """A two-input functional model (Concatenate, Add) trained two epochs on ``backend``."""
+    import tapegrad as tg
+    from tapegrad import keras
+    from tapegrad.keras import layers
+
+    rng = np.random.default_rng(11)
+    xa, xb = rng.standard_normal((24, 3)).astype(F32), rng.standard_normal((24, 2)).astype(F32)
+    y = (xa[:, 0] + xb[:, 1] > 0).astype(np.int64)
+    with K.use(backend):
+        tg.random.set_seed(5)
+        a, b = keras.Input(shape=(3,), name="a"), keras.Input(shape=(2,), name="b")
+        h = layers.Dense(4, activation="relu")(layers.Concatenate()([a, b]))
+        h = layers.Add()([h, layers.Dense(4)(a)])
+        model = keras.Model(inputs=[a, b], outputs=layers.Dense(2, activation="softmax")(h))
+        model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        history = model.fit({"a": xa, "b": xb}, y, epochs=2, batch_size=8, verbose=0)
+        probs = model.predict([xa[:4], xb[:4]], verbose=0)
+        weights = [w.numpy() for w in model.weights]
+    return history.history, probs, weights
+
+
+def test_functional_fit_on_cuda_matches_numpy():
+    ours, probs, weights = _train_tiny_functional("cuda")
+    ref, ref_probs, ref_weights = _train_tiny_functional("numpy")
+    np.testing.assert_allclose(ours["loss"], ref["loss"], rtol=1e-4)
+    np.testing.assert_allclose(probs, ref_probs, rtol=1e-4, atol=1e-6)
+    for w, r in zip(weights, ref_weights):
+        np.testing.assert_allclose(w, r, rtol=1e-4, atol=1e-5)
+
+
 # ------------------------------------------------------------------ dropout, sigmoid + BCE
 @pytest.mark.parametrize("rate", [0.0, 0.3, 0.9])
 def test_dropout_matches_numpy_exactly(be, rate):

@@ -450,6 +450,42 @@ def _scatter_grad(gg, key, needs):
     return (getitem(gg, key),)
 
 
+def concat(values, axis):
+    """Join tensors along ``axis`` (``tf.concat``); the other axes must match.
+
+    Each piece is copied into its slot of one output array; the gradient
+    slices ``g`` back into the pieces' slots.
+    """
+    values = [convert(v) for v in values]
+    if not values:
+        raise ValueError("concat: needs at least one tensor")
+    first = values[0]
+    rank = first.ndim
+    if not -rank <= axis < builtins.max(rank, 1) or rank == 0:
+        raise ValueError(f"concat: axis {axis} is out of range for tensors of rank {rank}")
+    axis = int(axis) % rank
+    for v in values[1:]:
+        if v.dtype != first.dtype:
+            raise TypeError(f"concat: tensors have different dtypes, {first.dtype.name} and {v.dtype.name}")
+        if v.ndim != rank or any(a != b for i, (a, b) in enumerate(zip(v.shape, first.shape)) if i != axis):
+            raise ValueError(f"concat: shapes {[v.shape for v in values]} differ outside axis {axis}")
+    be = first._backend
+    shape = list(first.shape)
+    shape[axis] = sum(v.shape[axis] for v in values)
+    data = be.zeros(tuple(shape), first.dtype)
+    keys, start = [], 0
+    for v in values:
+        key = (slice(None),) * axis + (slice(start, start + v.shape[axis]),)
+        data[key] = v._data
+        keys.append(key)
+        start += v.shape[axis]
+    return _result(data, be, tuple(values), _concat_grad, keys)
+
+
+def _concat_grad(g, keys, needs):
+    return tuple(getitem(g, key) if need else None for key, need in zip(keys, needs))
+
+
 # ------------------------------------------------------------------ reductions
 def reduce_sum(x, axis=None, keepdims=False):
     x = convert(x)

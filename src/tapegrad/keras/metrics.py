@@ -16,8 +16,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import kernels
-from ..tensor import Tensor
+from ..tensor import Tensor, Variable
 from . import losses
+from .layers import get_initializer
 
 
 def _host(x):
@@ -25,12 +26,29 @@ def _host(x):
 
 
 class Metric:
+    """Base class.  A subclass of your own keeps its state in ``add_weight``
+    variables, and defines ``update_state``, ``result`` and ``reset_state``."""
+
     name = "metric"
 
-    def __init__(self, name=None):
+    def __init__(self, name=None, dtype=None):
         if name:
             self.name = name
-        self.reset_state()
+        self.dtype = np.dtype(dtype or "float32")
+        self._variables = []
+        Metric.reset_state(self)   # the built-in running total; a subclass's own state comes later
+
+    def add_weight(self, name=None, shape=(), initializer="zeros", dtype=None):
+        """A non-trainable state variable (e.g. a running sum), as in Keras."""
+        dtype = np.dtype(dtype or self.dtype)
+        value = np.asarray(get_initializer(initializer)(tuple(shape), dtype), dtype=dtype)
+        var = Variable(value, trainable=False, name=f"{self.name}/{name or 'variable'}")
+        self._variables.append(var)
+        return var
+
+    @property
+    def variables(self):
+        return list(self._variables)
 
     def reset_state(self):
         self._host_total = 0.0
@@ -57,7 +75,7 @@ class Metric:
         return self.total / self.count if self.count else 0.0
 
     def __repr__(self):
-        return f"<{type(self).__name__} name={self.name!r} result={self.result():.4f}>"
+        return f"<{type(self).__name__} name={self.name!r} result={float(self.result()):.4f}>"
 
 
 class Mean(Metric):

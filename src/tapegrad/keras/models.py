@@ -1,9 +1,11 @@
-"""``Sequential``: layers in a row, plus compile / fit / evaluate / predict.
+"""Models: ``Model`` (a graph of layers, or your own ``call``) and ``Sequential``.
 
-``fit`` is the book's hand-written loop made general: for each batch, run the
-model under a GradientTape, compute the loss, ask the tape for the gradients
-of the weights and let the optimizer apply them.  The running means of the
-loss and metrics feed the progress line and the returned ``History``.
+A model is a layer made of layers, with a training loop (``trainer.py``).
+``keras.Model(inputs, outputs)`` is a functional model: the graph recorded
+when layers were called on ``keras.Input`` tensors, run node by node.  A
+subclass of ``Model`` writes its own ``call``; the layers it assigns to
+attributes are tracked, so its weights are found.  ``Sequential`` is the
+special case of a chain: its forward pass is a plain loop over its layers.
 """
 
 from __future__ import annotations
@@ -17,105 +19,88 @@ import numpy as np
 
 from .. import ops
 from ..atomic_file import write_atomically
-from ..data import Dataset
-from ..tape import GradientTape
 from ..tensor import Tensor
-from . import losses as losses_module
 from . import metrics as metrics_module
-from . import optimizers as optimizers_module
-from . import data_adapter
-from .callbacks import CallbackList
-from .layers import InputLayer, Layer, _unique_name
-from .progress import ProgressBar, resolve_verbose
+from .layers import Input, InputLayer, Layer, _takes_training, _unique_name
+from .node import (KerasTensor, flatten, is_symbolic, map_structure_shapes, nodes_between, pack_like,
+                   run_nodes, symbolic_call)
+from .trainer import Trainer
 
 
-def _host(x, what):
-    if x is None:
-        raise ValueError(f"{what} is required")
-    a = np.asarray(x.numpy() if isinstance(x, Tensor) else x)
-    if a.dtype.kind not in "biuf":
-        raise TypeError(f"{what} must be numeric, got dtype {a.dtype}")
-    if a.ndim == 0:
-        raise ValueError(f"{what} must have a batch axis, got a scalar")
-    return a
+_functional_variants = {}
 
 
-class Sequential:
-    """A stack of layers, each feeding the next: ``Sequential([Dense(512, "relu"), Dense(10, "softmax")])``."""
+class Model(Trainer, Layer):
+    """``keras.Model``: ``Model(inputs=..., outputs=...)`` for a graph, or subclass it with a ``call``.
 
-    def __init__(self, layers=None, name=None):
-        self.name = name or _unique_name("sequential")
-        self.layers = []
-        self._input_shape = None
-        self.optimizer = self.loss = None
-        self.compiled_metrics = []
-        self.built = False
-        for layer in layers or []:
-            self.add(layer)
+    Layers (and lists of layers) assigned as attributes of a subclassed model
+    are tracked: ``model.layers``, ``model.weights`` and ``summary`` see them.
+    A subclassed model builds on its first call with data; called on a
+    ``keras.Input`` it runs ``compute_output_shape`` if it defines one, else a
+    traced run of ``call`` on a zero batch of one sample, to learn its output
+    shapes (the same way it builds).
+    """
+
+    def __new__(cls, *args, **kwargs):
+        if ("inputs" in kwargs or len(args) >= 2) and not issubclass(cls, Functional):
+            # Model(inputs, outputs) is a graph; so is a subclass (say, with its own
+            # train_step) given inputs and outputs: it becomes a graph model too
+            if cls is not Model:
+                cls = _functional_variants.setdefault(cls, type(cls.__name__, (cls, Functional),
+                                                                {"__module__": cls.__module__}))
+            else:
+                cls = Functional
+        return super().__new__(cls)
+
+    def __init__(self, *args, name=None, trainable=True, **kwargs):
+        if args or kwargs:
+            raise TypeError(f"Model.__init__ got unexpected arguments {args} {sorted(kwargs)}; a functional "
+                            f"model is Model(inputs=..., outputs=...)")
+        self.__dict__.setdefault("_tracked_layers", [])
+        self.__dict__.setdefault("_tracked_metrics", [])
+        Layer.__init__(self, name=name or _unique_name(_default_name(type(self))), trainable=trainable)
+
+    def __setattr__(self, name, value):
+        if isinstance(value, Layer) or (isinstance(value, (list, tuple)) and value
+                                        and all(isinstance(v, Layer) for v in value)):
+            tracked = self.__dict__.setdefault("_tracked_layers", [])
+            for layer in (value if isinstance(value, (list, tuple)) else [value]):
+                if all(layer is not t for t in tracked):
+                    tracked.append(layer)
+        elif isinstance(value, metrics_module.Metric):
+            self.__dict__.setdefault("_tracked_metrics", []).append(value)
+        object.__setattr__(self, name, value)
 
     # ---------------------------------------------------------- structure
-    def add(self, layer):
-        if not isinstance(layer, Layer):
-            raise TypeError(f"Sequential.add expects a layer, got {type(layer).__name__}")
-        if isinstance(layer, InputLayer):
-            if self.layers or self._input_shape:
-                raise ValueError("an Input must be the first layer of a Sequential model")
-            self._input_shape = layer.shape
-        else:
-            if not self.layers and self._input_shape is None and layer._input_shape is not None:
-                self._input_shape = layer._input_shape
-            self.layers.append(layer)
-        if self._input_shape is not None:
-            self.build(self._input_shape)
-
-    def build(self, input_shape=None):
-        """Create every layer's weights for inputs of ``input_shape`` (e.g. ``(None, 784)``)."""
-        input_shape = tuple(input_shape or self._input_shape or ())
-        if len(input_shape) < 2:
-            raise ValueError(f"build: input_shape must include the batch axis, e.g. (None, 784), got {input_shape}")
-        self._input_shape = input_shape
-        shape = input_shape
-        for layer in self.layers:
-            if not layer.built:
-                layer.build(shape)
-            shape = layer.compute_output_shape(shape)
-            layer.output_shape = shape
-        self.built = bool(self.layers)
-
-    def __call__(self, inputs, training=False):
-        x = inputs
-        if not self.built and self.layers:
-            x = ops.convert(inputs)
-            self.build((None, *x.shape[1:]))
-        for layer in self.layers:
-            x = layer(x, training=training)
-        return x
-
-    call = __call__
+    @property
+    def layers(self):
+        return list(self.__dict__.get("_tracked_layers", []))
 
     @property
     def weights(self):
-        return [w for layer in self.layers for w in layer.weights]
+        return _unique([w for layer in self.layers for w in layer.weights])
 
     @property
     def trainable_weights(self):
-        return [w for layer in self.layers for w in layer.trainable_weights]
+        if not self.trainable:
+            return []
+        return _unique([w for layer in self.layers for w in layer.trainable_weights])
 
     @property
     def non_trainable_weights(self):
-        return [w for layer in self.layers for w in layer.non_trainable_weights]
+        if not self.trainable:
+            return self.weights
+        return _unique([w for layer in self.layers for w in layer.non_trainable_weights])
+
+    trainable_variables = trainable_weights
 
     @property
     def losses(self):
         """Every layer's penalties: weight regularizers and the last call's activity ones."""
         return [penalty for layer in self.layers for penalty in layer.losses]
 
-    @property
-    def output_shape(self):
-        return self.layers[-1].output_shape if self.built else None
-
     def count_params(self):
-        return sum(layer.count_params() for layer in self.layers)
+        return int(sum(w.size for w in self.weights))
 
     def get_weights(self):
         return [w.numpy() for w in self.weights]
@@ -127,241 +112,49 @@ class Sequential:
         for w, a in zip(weights, arrays):
             w.assign(a)
 
+    def get_layer(self, name=None, index=None):
+        """A layer by name (or position in ``layers``)."""
+        if index is not None:
+            return self.layers[index]
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise ValueError(f"No such layer: {name}. Existing layers are: {[layer.name for layer in self.layers]}.")
+
+    # ---------------------------------------------------------- calling
+    def call(self, inputs, training=None):
+        raise NotImplementedError(f"{type(self).__name__} must define call(self, inputs, training=None), "
+                                  f"or be built with Model(inputs=..., outputs=...)")
+
+    def __call__(self, inputs, training=None):
+        if is_symbolic(inputs):
+            return symbolic_call(self, inputs, training)
+        outputs = self.call(inputs, training=training) if _takes_training(type(self)) else self.call(inputs)
+        if not self.built:
+            self.built = True
+            self._output_names = list(outputs) if isinstance(outputs, dict) else \
+                [f"output_{i}" for i in range(len(outputs))] if isinstance(outputs, (list, tuple)) else None
+        return outputs
+
+    def build(self, input_shape):
+        """Build a subclassed model: run ``call`` on a zero batch of one sample of ``input_shape``."""
+        if not self.built:
+            self(_zeros_like_shapes(input_shape), training=False)
+        self.built = True
+
+    def compute_output_shape(self, input_shape):
+        outputs = self(_zeros_like_shapes(input_shape), training=False)
+        return map_structure_shapes(lambda s: s, pack_like(outputs, [(None, *t.shape[1:]) for t in flatten(outputs)]))
+
     # ---------------------------------------------------------- summary
     def summary(self, print_fn=None):
         """Print the Keras table: each layer, its output shape and parameter count."""
-        print_fn = print_fn or print
-        widths = (33, 26, 15)
         rows = []
         for layer in self.layers:
             shape = str(layer.output_shape) if layer.built and layer.output_shape else "?"
             params = f"{layer.count_params():,}" if layer.built else "0 (unbuilt)"
             rows.append((f"{layer.name} ({type(layer).__name__})", shape, params))
-
-        def line(left, mid, right, fill):
-            return left + mid.join(fill * w for w in widths) + right
-
-        def cells(values, sep):
-            texts = [f" {values[0]:<{widths[0] - 2}} ", f" {values[1]:<{widths[1] - 2}} ",
-                     f" {values[2]:>{widths[2] - 2}} "]
-            return sep + sep.join(texts) + sep
-
-        out = [f'Model: "{self.name}"', line("┏", "┳", "┓", "━"),
-               cells(("Layer (type)", "Output Shape", "Param #"), "┃"), line("┡", "╇", "┩", "━")]
-        for i, row in enumerate(rows):
-            out.append(cells(row, "│"))
-            if i < len(rows) - 1:
-                out.append(line("├", "┼", "┤", "─"))
-        out.append(line("└", "┴", "┘", "─"))
-        total = sum(w.size for w in self.weights)
-        trainable = sum(w.size for w in self.trainable_weights)
-        nbytes = sum(w.size * w.dtype.itemsize for w in self.weights)
-        tbytes = sum(w.size * w.dtype.itemsize for w in self.trainable_weights)
-        out += [f" Total params: {total:,} ({_memory(nbytes)})",
-                f" Trainable params: {trainable:,} ({_memory(tbytes)})",
-                f" Non-trainable params: {total - trainable:,} ({_memory(nbytes - tbytes)})"]
-        print_fn("\n".join(out))
-
-    # ---------------------------------------------------------- training
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None):
-        """Choose the optimizer, the loss and the metrics, by name or object."""
-        self.optimizer = optimizers_module.get(optimizer)
-        self.loss = None if loss is None else losses_module.get(loss)
-        loss_name = getattr(self.loss, "name", None)
-        if metrics is not None and not isinstance(metrics, (list, tuple)):
-            metrics = [metrics]
-        self.compiled_metrics = [metrics_module.get(m, loss_name) for m in metrics or []]
-        self._loss_tracker = metrics_module.Mean(name="loss")
-
-    def _check_compiled(self, what):
-        if self.optimizer is None or self.loss is None:
-            raise RuntimeError(f"You must call compile() with a loss before calling {what}()")
-
-    def _prepare(self, x, y, what):
-        """Host arrays, checked: lengths, features, and labels against the output."""
-        x = _host(x, f"{what}: x")
-        y = _host(y, f"{what}: y")
-        if len(x) != len(y):
-            raise ValueError(f"{what}: x and y have different lengths: {len(x)} samples vs {len(y)} labels")
-        if len(x) == 0:
-            raise ValueError(f"{what}: no data (x is empty)")
-        if not self.built:
-            self.build((None, *x.shape[1:]))
-        expected = self._input_shape[1:]
-        if tuple(x.shape[1:]) != tuple(expected) and None not in expected:
-            raise ValueError(f"{what}: the model expects inputs of shape (None, {', '.join(map(str, expected))}), "
-                             f"got x of shape {x.shape}")
-        losses_module.check_targets(self.loss, y, self.output_shape)  # wrong kind of labels: a clear error now
-        return x, y
-
-    def train_step(self, x, y):
-        """One step: forward under a tape, loss, gradients, optimizer update."""
-        if not self.built:
-            self.build((None, *np.shape(x)[1:]))
-        weights = self.trainable_weights
-        with GradientTape() as tape:
-            y_pred = self(x, training=True)
-            loss = self._total_loss(y, y_pred)
-        grads = tape.gradient(loss, weights)
-        self.optimizer.apply_gradients(zip(grads, weights))
-        self._update_metrics(loss, y, y_pred, len(x))
-
-    def _total_loss(self, y, y_pred):
-        """The compiled loss plus the layers' penalties (``model.losses``), as Keras adds them."""
-        loss = self.loss(y, y_pred)
-        for penalty in self.losses:
-            loss = ops.add(loss, penalty)
-        return loss
-
-    def _update_metrics(self, loss, y, y_pred, n):
-        # the running totals stay on the backend: nothing is copied back here
-        self._loss_tracker.update_state(loss, sample_weight=n)
-        for m in self.compiled_metrics:
-            m.update_state(y, y_pred)
-
-    def _logs(self, prefix=""):
-        logs = {prefix + "loss": float(self._loss_tracker.result())}
-        for m in self.compiled_metrics:
-            logs[prefix + m.name] = float(m.result())
-        return dict(sorted(logs.items()))
-
-    def _reset_metrics(self):
-        self._loss_tracker.reset_state()
-        for m in self.compiled_metrics:
-            m.reset_state()
-
-    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
-            validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0):
-        """Train for ``epochs`` passes over (x, y), or over a Dataset of (x, y) batches; returns a ``History``."""
-        self._check_compiled("fit")
-        if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
-            raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
-        verbose = resolve_verbose(verbose)
-        if validation_data is None and validation_split:
-            if isinstance(x, Dataset):
-                raise ValueError("fit: validation_split is only supported for arrays and Tensors, not a Dataset; "
-                                 "pass validation_data instead")
-            if not 0 < validation_split < 1:
-                raise ValueError(f"validation_split must be in [0, 1), got {validation_split}")
-            x, y = self._prepare(x, y, "fit")
-            split = int(len(x) * (1 - validation_split))
-            if split == 0 or split == len(x):
-                raise ValueError(f"validation_split={validation_split} leaves no training or no validation "
-                                 f"samples out of {len(x)}")
-            x, validation_data = x[:split], (x[split:], y[split:])
-            y = y[:split]
-        train = data_adapter.adapt(x, y, batch_size, "fit", lambda a, b: self._prepare(a, b, "fit"),
-                                   shuffle=shuffle)
-        val = None
-        if validation_data is not None:
-            what = "fit (validation_data)"
-            if isinstance(validation_data, Dataset):
-                val_x, val_y = validation_data, None
-            elif isinstance(validation_data, (tuple, list)) and len(validation_data) == 2:
-                val_x, val_y = validation_data
-            else:
-                raise ValueError("validation_data must be a tuple (x_val, y_val) or a Dataset of (x, y) batches")
-            val = data_adapter.adapt(val_x, val_y, None if isinstance(val_x, Dataset) else batch_size, what,
-                                     lambda a, b: self._prepare(a, b, what))
-
-        callbacks = CallbackList(callbacks, add_history=True, model=self, epochs=epochs,
-                                 steps=train.num_batches, verbose=verbose)
-        self.stop_training = False
-        callbacks.on_train_begin()
-        logs = {}
-        for epoch in range(initial_epoch, epochs):
-            callbacks.on_epoch_begin(epoch)
-            if verbose:
-                print(f"Epoch {epoch + 1}/{epochs}")
-            self._reset_metrics()
-            bar = ProgressBar(train.num_batches, verbose)
-            steps = 0
-            for step, (xb, yb) in enumerate(train):
-                callbacks.on_train_batch_begin(step)
-                self.train_step(xb, yb)
-                steps = step + 1
-                bar.update(steps, lambda: self._logs().items())
-                # the running means are read (one copy per metric from a GPU)
-                # only when the progress line redraws or a callback wants them
-                callbacks.on_train_batch_end(step, self._logs)
-                if self.stop_training:
-                    break
-            logs = self._logs()
-            if val is not None:
-                logs.update(self._evaluate(val, prefix="val_", callbacks=callbacks))
-                self._loss_tracker.reset_state()
-            bar.update(steps, sorted(logs.items()), finalize=True)
-            callbacks.on_epoch_end(epoch, logs)
-            if self.stop_training:
-                break
-        callbacks.on_train_end(logs)
-        return callbacks.history
-
-    def _evaluate(self, batches, prefix="", bar=None, callbacks=None):
-        """Loss and metrics over ``batches``, calling the test hooks of ``callbacks``."""
-        callbacks = callbacks or CallbackList()
-        self._reset_metrics()
-        callbacks.on_test_begin()
-        for step, (xb, yb) in enumerate(batches):
-            callbacks.on_test_batch_begin(step)
-            y_pred = self(xb)
-            self._update_metrics(self._total_loss(yb, y_pred), yb, y_pred, len(xb))
-            if bar is not None:
-                bar.update(step + 1, lambda: self._logs().items())
-            callbacks.on_test_batch_end(step, self._logs)
-        logs = self._logs()
-        callbacks.on_test_end(logs)
-        return {prefix + key: value for key, value in logs.items()}
-
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False, callbacks=None):
-        """Loss and metrics over (x, y) or a Dataset of (x, y) batches: ``[loss, *metrics]``, or just the loss."""
-        self._check_compiled("evaluate")
-        verbose = resolve_verbose(verbose)
-        batches = data_adapter.adapt(x, y, batch_size, "evaluate", lambda a, b: self._prepare(a, b, "evaluate"))
-        callbacks = CallbackList(callbacks, model=self, epochs=1, steps=batches.num_batches, verbose=verbose)
-        bar = ProgressBar(batches.num_batches, verbose)
-        logs = self._evaluate(batches, bar=bar, callbacks=callbacks)
-        bar.update(bar.target, logs.items(), finalize=True)
-        return self._results(logs, return_dict)
-
-    def train_on_batch(self, x, y, return_dict=False):
-        """One gradient step on one batch; its loss (and metrics) as ``evaluate`` gives them."""
-        self._check_compiled("train_on_batch")
-        x, y = self._prepare(x, y, "train_on_batch")
-        self._reset_metrics()
-        self.train_step(x if x.dtype == np.float32 else x.astype(np.float32), y)
-        return self._results(self._logs(), return_dict)
-
-    def _results(self, logs, return_dict):
-        if return_dict:
-            return logs
-        values = [logs["loss"]] + [logs[m.name] for m in self.compiled_metrics]
-        return values if self.compiled_metrics else values[0]
-
-    def predict(self, x, batch_size=None, verbose="auto", callbacks=None):
-        """The model's outputs for ``x`` (arrays, or a Dataset of batches) as one NumPy array."""
-        verbose = resolve_verbose(verbose)
-        batches = data_adapter.adapt(x, None, batch_size, "predict", self._prepare_inputs, needs_targets=False)
-        callbacks = CallbackList(callbacks, model=self, epochs=1, steps=batches.num_batches, verbose=verbose)
-        bar = ProgressBar(batches.num_batches, verbose)
-        callbacks.on_predict_begin()
-        outputs = []
-        for step, (xb, _) in enumerate(batches):
-            callbacks.on_predict_batch_begin(step)
-            outputs.append(self(xb).numpy())
-            bar.update(step + 1, ())
-            callbacks.on_predict_batch_end(step, {"outputs": outputs[-1]})
-        bar.update(len(outputs), (), finalize=True)
-        callbacks.on_predict_end()
-        return np.concatenate(outputs)
-
-    def _prepare_inputs(self, x):
-        x = _host(x, "predict: x")
-        if len(x) == 0:
-            raise ValueError("predict: no data (x is empty)")
-        if not self.built:
-            self.build((None, *x.shape[1:]))
-        return x
+        _print_table(self, ("Layer (type)", "Output Shape", "Param #"), rows, (33, 26, 15), print_fn)
 
     # ---------------------------------------------------------- weights files
     def save_weights(self, filepath):
@@ -417,10 +210,307 @@ class Sequential:
             w.assign(a)
 
     def __repr__(self):
-        return f"<Sequential name={self.name}, built={self.built}>"
+        return f"<{type(self).__name__} name={self.name}, built={self.built}>"
 
 
-Model = Sequential
+def _default_name(cls):
+    return "".join("_" + c.lower() if c.isupper() and i else c.lower() for i, c in enumerate(cls.__name__))
+
+
+def _unique(weights):
+    seen, out = set(), []
+    for w in weights:
+        if id(w) not in seen:
+            seen.add(id(w))
+            out.append(w)
+    return out
+
+
+def _zeros_like_shapes(shapes):
+    """A zero batch of one sample for (a structure of) shapes with a ``None`` batch axis."""
+    return map_structure_shapes(
+        lambda s: np.zeros((1, *(1 if d is None else d for d in s[1:])), np.float32), shapes)
+
+
+class Functional(Model):
+    """A model that is a graph: ``Model(inputs=keras.Input(...), outputs=...)``.
+
+    ``inputs`` and ``outputs`` may each be one symbolic tensor, a list, or a
+    dict; the model takes and returns data in the same structure (inputs
+    given as a dict may also be keyed by the names of the ``Input``s).
+    """
+
+    def __init__(self, inputs, outputs, name=None, trainable=True):
+        super().__init__(name=name or _unique_name("functional"), trainable=trainable)
+        self._inputs_struct, self._outputs_struct = inputs, outputs
+        self._inputs, self._outputs = flatten(inputs), flatten(outputs)
+        for t in self._inputs:
+            if not isinstance(t, KerasTensor):
+                raise TypeError(f"Model inputs must be symbolic tensors (keras.Input), got {type(t).__name__}")
+        self._nodes = nodes_between(self._inputs, self._outputs)
+        layers = [t.node.layer for t in self._inputs] + [node.layer for node in self._nodes]
+        self._graph_layers = _unique(layers)
+        self.built = True
+        self.output_shape = self._outputs[0].shape if len(self._outputs) == 1 else [t.shape for t in self._outputs]
+
+    @property
+    def layers(self):
+        return list(self._graph_layers)
+
+    @property
+    def inputs(self):
+        return list(self._inputs)
+
+    @property
+    def outputs(self):
+        return list(self._outputs)
+
+    @property
+    def input(self):
+        return self._inputs_struct
+
+    @property
+    def output(self):
+        return self._outputs_struct
+
+    @property
+    def input_shape(self):
+        shapes = [t.shape for t in self._inputs]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    @property
+    def output_names(self):
+        if isinstance(self._outputs_struct, dict):
+            return list(self._outputs_struct)
+        return [t._keras_history[0].name for t in self._outputs]
+
+    @property
+    def input_names(self):
+        if isinstance(self._inputs_struct, dict):
+            return list(self._inputs_struct)
+        return [t.name for t in self._inputs]
+
+    def _output_shapes(self):
+        shapes = dict(zip(self.output_names if isinstance(self._outputs_struct, dict) else range(len(self._outputs)),
+                          [t.shape for t in self._outputs]))
+        return [shapes[k] for k in (self.output_names if isinstance(self._outputs_struct, dict)
+                                    else range(len(self._outputs)))]
+
+    def _flat_inputs(self, inputs):
+        """The data for each model input, in ``self.inputs`` order, from one array, a list or a dict."""
+        n = len(self._inputs)
+        if isinstance(inputs, dict):
+            by_key = dict(zip(self.input_names, self._inputs)) if isinstance(self._inputs_struct, dict)                 else {t.name: t for t in self._inputs}
+            unknown = [k for k in inputs if k not in by_key]
+            if unknown:
+                raise ValueError(f"input key {unknown[0]!r} names no input of model {self.name!r}; "
+                                 f"its inputs are {sorted(by_key)}")
+            missing = [k for k in by_key if k not in inputs]
+            if missing:
+                raise ValueError(f"model {self.name!r} is missing data for the input {missing[0]!r}")
+            given = {id(by_key[k]): v for k, v in inputs.items()}
+            return [given[id(t)] for t in self._inputs]
+        if isinstance(inputs, (list, tuple)) and (n > 1 or (inputs and isinstance(inputs[0], (np.ndarray, Tensor)))):
+            if len(inputs) != n:
+                raise ValueError(f"model {self.name!r} expects {n} input(s), but it received {len(inputs)} "
+                                 f"input tensors")
+            return list(inputs)
+        if n != 1:
+            raise ValueError(f"model {self.name!r} expects {n} inputs {self.input_names}: give a list or a dict")
+        return [inputs]
+
+    def _check_inputs(self, x, what):
+        for t, value in zip(self._inputs, self._flat_inputs(x)):
+            shape = np.shape(value)
+            if len(shape) != len(t.shape) or any(d is not None and d != s for d, s in zip(t.shape[1:], shape[1:])):
+                raise ValueError(f"{what}: Input {t.name!r} of model {self.name!r} is incompatible: expected "
+                                 f"shape={t.shape}, found shape={tuple(shape)}")
+
+    def call(self, inputs, training=None):
+        values = self._flat_inputs(inputs)
+        self._check_inputs(values if len(values) > 1 else values[0], "call")
+        outputs = run_nodes(self._nodes, self._inputs, values, self._outputs, training)
+        return pack_like(self._outputs_struct, outputs)
+
+    def __call__(self, inputs, training=None):
+        if is_symbolic(inputs):
+            return symbolic_call(self, inputs, training)
+        return self.call(inputs, training=training)
+
+    def build(self, input_shape=None):
+        pass
+
+    def compute_output_shape(self, input_shape):
+        return map_structure_shapes(lambda s: s, pack_like(self._outputs_struct, [t.shape for t in self._outputs]))
+
+    def summary(self, print_fn=None):
+        """Keras's table for a graph: layer, output shape, parameters, and the layers it reads."""
+        rows = []
+        own = {id(node) for node in self._nodes}
+        for layer in self.layers:
+            nodes = [n for n in layer.__dict__.get("_inbound_nodes", []) if id(n) in own]
+            shapes = [t.shape for n in nodes for t in n.output_tensors] or [layer.output_shape]
+            connected = [f"{t._keras_history[0].name}[{t._keras_history[1]}][{t._keras_history[2]}]"
+                         for n in nodes for t in n.input_tensors]
+            shape = str(shapes[0]) if len(shapes) == 1 else ", ".join(map(str, shapes))
+            rows.append((f"{layer.name} ({type(layer).__name__})", shape, f"{layer.count_params():,}",
+                         ", ".join(connected) or "-"))
+        widths = [max(len(h), *(len(r[i]) for r in rows)) + 3 for i, h in
+                  enumerate(("Layer (type)", "Output Shape", "Param #", "Connected to"))]
+        _print_table(self, ("Layer (type)", "Output Shape", "Param #", "Connected to"), rows, widths, print_fn)
+
+
+class Sequential(Model):
+    """A stack of layers, each feeding the next: ``Sequential([Dense(512, "relu"), Dense(10, "softmax")])``."""
+
+    def __init__(self, layers=None, name=None, trainable=True):
+        super().__init__(name=name or _unique_name("sequential"), trainable=trainable)
+        self._layers = []
+        self._input_shape = None
+        self._input_dtype = "float32"
+        self.built = False
+        for layer in layers or []:
+            self.add(layer)
+
+    # ---------------------------------------------------------- structure
+    @property
+    def layers(self):
+        return list(self._layers)
+
+    def add(self, layer):
+        if isinstance(layer, KerasTensor) and isinstance(layer._keras_history[0], InputLayer):
+            layer = layer._keras_history[0]   # Sequential([keras.Input(shape=...), ...])
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential.add expects a layer, got {type(layer).__name__}")
+        if isinstance(layer, InputLayer):
+            if self._layers or self._input_shape:
+                raise ValueError("an Input must be the first layer of a Sequential model")
+            self._input_shape, self._input_dtype = layer.shape, layer.dtype
+        else:
+            if not self._layers and self._input_shape is None and layer._input_shape is not None:
+                self._input_shape = layer._input_shape
+            self._layers.append(layer)
+        if self._input_shape is not None:
+            self.build(self._input_shape)
+
+    def build(self, input_shape=None):
+        """Create every layer's weights for inputs of ``input_shape`` (e.g. ``(None, 784)``)."""
+        input_shape = tuple(input_shape or self._input_shape or ())
+        if len(input_shape) < 2:
+            raise ValueError(f"build: input_shape must include the batch axis, e.g. (None, 784), got {input_shape}")
+        self._input_shape = input_shape
+        shape = input_shape
+        for layer in self._layers:
+            if not layer.built:
+                layer.build(shape)
+            shape = layer.compute_output_shape(shape)
+            layer.output_shape = shape
+        self.built = bool(self._layers)
+
+    def __call__(self, inputs, training=False):
+        if is_symbolic(inputs):
+            return symbolic_call(self, inputs, training)
+        x = inputs
+        if not self.built and self._layers:
+            x = ops.convert(inputs)
+            self.build((None, *x.shape[1:]))
+        for layer in self._layers:   # the eager forward: a plain loop
+            x = layer(x, training=training)
+        return x
+
+    def call(self, inputs, training=False):
+        return self(inputs, training=training)
+
+    def compute_output_shape(self, input_shape):
+        shape = tuple(input_shape)
+        for layer in self._layers:
+            shape = layer.compute_output_shape(shape)
+        return shape
+
+    @property
+    def inputs(self):
+        """The model as a graph: its ``keras.Input`` (made on first use, once built)."""
+        self._ensure_graph()
+        return [self._graph_input]
+
+    @property
+    def outputs(self):
+        self._ensure_graph()
+        return [self._graph_output]
+
+    input = property(lambda self: self.inputs[0])
+    output = property(lambda self: self.outputs[0])
+
+    def _ensure_graph(self):
+        """Call the layers on a ``keras.Input`` once, so ``layer.output`` and feature
+        extraction (``Model(model.input, model.layers[0].output)``) work."""
+        if self.__dict__.get("_graph_input") is None:
+            if not self.built:
+                raise ValueError(f"Sequential model {self.name!r} has no defined input yet: give it an "
+                                 f"Input or call build() first")
+            x = self._graph_input = Input(shape=self._input_shape[1:], dtype=self._input_dtype)
+            for layer in self._layers:
+                x = layer(x)
+            self._graph_output = x
+
+    @property
+    def output_shape(self):
+        return self._layers[-1].output_shape if self.built else None
+
+    @output_shape.setter
+    def output_shape(self, value):
+        pass
+
+    def _output_shapes(self):
+        return [self.output_shape] if self.built else None
+
+    def _ensure_built(self, x_sample):
+        if not self.built:
+            self.build((None, *np.shape(x_sample)[1:]))
+        super()._ensure_built(x_sample)
+
+    def _check_inputs(self, x, what):
+        if isinstance(x, (list, tuple, dict)):
+            raise ValueError(f"{what}: a Sequential model takes one input array, got a {type(x).__name__}")
+        if self._input_shape is None:
+            return
+        expected = self._input_shape[1:]
+        if tuple(np.shape(x)[1:]) != tuple(expected) and None not in expected:
+            raise ValueError(f"{what}: the model expects inputs of shape (None, {', '.join(map(str, expected))}), "
+                             f"got x of shape {np.shape(x)}")
+
+    def summary(self, print_fn=None):
+        Model.summary(self, print_fn)
+
+
+def _print_table(model, headers, rows, widths, print_fn):
+    """Keras's box-drawn summary table, then the parameter totals."""
+    print_fn = print_fn or print
+
+    def line(left, mid, right, fill):
+        return left + mid.join(fill * w for w in widths) + right
+
+    def cells(values, sep):
+        texts = [f" {v:>{w - 2}} " if h == "Param #" else f" {v:<{w - 2}} "
+                 for v, w, h in zip(values, widths, headers)]
+        return sep + sep.join(texts) + sep
+
+    out = [f'Model: "{model.name}"', line("┏", "┳", "┓", "━"), cells(headers, "┃"), line("┡", "╇", "┩", "━")]
+    for i, row in enumerate(rows):
+        out.append(cells(row, "│"))
+        if i < len(rows) - 1:
+            out.append(line("├", "┼", "┤", "─"))
+    out.append(line("└", "┴", "┘", "─"))
+    weights, trainable = model.weights, model.trainable_weights
+    total = sum(w.size for w in weights)
+    n_trainable = sum(w.size for w in trainable)
+    nbytes = sum(w.size * w.dtype.itemsize for w in weights)
+    tbytes = sum(w.size * w.dtype.itemsize for w in trainable)
+    out += [f" Total params: {total:,} ({_memory(nbytes)})",
+            f" Trainable params: {n_trainable:,} ({_memory(tbytes)})",
+            f" Non-trainable params: {total - n_trainable:,} ({_memory(nbytes - tbytes)})"]
+    print_fn("\n".join(out))
+
 
 
 def _npz_path(filepath):
