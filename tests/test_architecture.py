@@ -177,6 +177,7 @@ def _op_cases():
         "sigmoid_binary_cross_entropy":
             lambda: ops.sigmoid_binary_cross_entropy(a, np.full((3, 4), 0.25)),
         "dropout": lambda: ops.dropout(a, 0.5, seed=2), "dropout_backward": lambda: ops.dropout_backward(a, mask),
+        "concat": lambda: ops.concat([a, b], axis=0), "concat/last axis": lambda: ops.concat([a, a], axis=-1),
     }
 
 
