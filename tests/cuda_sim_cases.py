@@ -24,8 +24,20 @@ numba = pytest.importorskip("numba")
 if not numba.config.ENABLE_CUDASIM:
     pytest.skip("numba was imported before NUMBA_ENABLE_CUDASIM=1 was set", allow_module_level=True)
 
+from numba.cuda.simulator.cudadrv import devicearray as _sim_devicearray  # noqa: E402
+
 import tapegrad.kernels as K  # noqa: E402
 from tapegrad.kernels import cuda_gemm  # noqa: E402
+
+# A real DeviceNDArray has no arithmetic or comparison operators; the
+# simulator's stand-in does (it forwards them to NumPy), which hid a
+# ``data += 1`` on device memory that failed on the first real GPU.  Take them
+# away so that code written against the simulator runs on a GPU too.
+for _name in ("__add__", "__sub__", "__mul__", "__floordiv__", "__truediv__", "__mod__", "__pow__",
+              "__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__",
+              "__radd__", "__rsub__", "__rmul__", "__rtruediv__", "__iadd__", "__isub__", "__imul__"):
+    if _name in vars(_sim_devicearray.FakeCUDAArray):
+        delattr(_sim_devicearray.FakeCUDAArray, _name)
 from tapegrad.kernels.cuda_backend import CudaBackend  # noqa: E402
 
 SMALL_TILES = cuda_gemm.Tiles(8, 8, 4, 2, 2)

@@ -851,8 +851,7 @@ def zeros_like(x, dtype=None):
 
 def ones_like(x, dtype=None):
     x = convert(x)
-    data = x._backend.zeros(x.shape, np.dtype(dtype) if dtype else x.dtype)
-    data += 1
+    data = x._backend.full(x.shape, 1, np.dtype(dtype) if dtype else x.dtype)
     return _wrap(data, x._backend)
 
 
