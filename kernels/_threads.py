@@ -16,13 +16,18 @@ the last probe (time-weighted over the shapes seen), the backend drops to
 one thread; while on one thread it probes all threads again after 0.25 s,
 doubling the wait after each failed probe up to 8 s, and a probe call that
 takes 1.5x the serial time ends the probe at once, so a collapse costs one
-slow call, not a burst.  Element-wise kernels follow the current choice.
+slow call, not a burst.  Under heavy load even that one call can cost 100x a
+serial one, so on Linux a retry is skipped (counted as failed) while the
+kernel's count of runnable tasks (``/proc/loadavg``) shows other processes
+wanting more cores than the retry would leave them.  Element-wise kernels
+follow the current choice.
 ``set_num_threads(n)`` switches the policy off and uses exactly ``n``.
 """
 
 from __future__ import annotations
 
 import collections
+import os
 import statistics
 import threading
 import time
@@ -34,13 +39,29 @@ THREADED_BACKENDS = ("cython", "numba")
 TIMED_MIN_FLOPS = 4e6
 
 
+def free_cores() -> int | None:
+    """Cores not wanted right now by other processes' runnable threads, from
+    the kernel's count in /proc/loadavg (which includes this thread); None
+    where that is unknown or covers CPUs this process may not run on."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+        if cores != os.cpu_count():
+            return None
+        with open("/proc/loadavg") as f:
+            runnable = int(f.read().split()[3].split("/")[0])
+    except (AttributeError, OSError, ValueError, IndexError):
+        return None
+    return cores - max(0, runnable - 1)
+
+
 class AdaptiveThreads:
     """The "auto" decision for one backend, from timings it is told about.
 
     ``choose(key)`` returns the thread count for the next call of a GEMM
     shape ``key``; ``record(key, threads, seconds)`` reports how long it
     took.  Pure logic with an injectable clock, so it can be tested with
-    synthetic timings.
+    synthetic timings; ``free_cores`` returns the cores other processes
+    leave free (None: unknown).
     """
 
     WINDOW = 5                  # recent timings kept per (shape, threads)
@@ -52,8 +73,9 @@ class AdaptiveThreads:
     RETURN_RATIO = 0.85         # ... below which all threads win again
     ABORT_RATIO = 1.5           # a parallel probe call this much slower than serial ends the probe
 
-    def __init__(self, max_threads: int, clock=time.perf_counter):
+    def __init__(self, max_threads: int, clock=time.perf_counter, free_cores=free_cores):
         self.max_threads = max(1, int(max_threads))
+        self._free_cores = free_cores
         self.current = self.max_threads
         self._clock = clock
         self._times: dict = {}
@@ -71,6 +93,11 @@ class AdaptiveThreads:
         if self.max_threads == 1 or key not in self._seen:
             return self.current              # the first call of a shape is a warm-up
         if self._probe_left == 0 and self._clock() >= self._next_probe:
+            if self._other > 1:
+                free = self._free_cores()
+                if free is not None and free < self.max_threads:
+                    self._probe_failed()     # others want the cores: don't even try
+                    return self.current
             self._probe_left = self.PROBE_CALLS
             if self._other > 1:              # judge all threads on fresh timings only
                 for k, n in list(self._times):
@@ -137,13 +164,12 @@ class _BackendThreads:
 
     def __init__(self, backend):
         self.backend = backend
-        self.default = self.applied = backend.get_num_threads()
+        self.default = backend.get_num_threads()
         self.auto: AdaptiveThreads | None = AdaptiveThreads(self.default)
 
     def apply(self, n: int) -> None:
-        if n != self.applied:
+        if n != self.backend.get_num_threads():
             self.backend.set_num_threads(n)
-            self.applied = n
 
 
 _settings: dict[str, _BackendThreads] = {}

@@ -38,7 +38,7 @@ def run_steps(policy, clock, steps, parallel_speedup, step_seconds=5e-3):
 
 def test_quiet_machine_stays_on_all_threads():
     clock = FakeClock()
-    policy = AdaptiveThreads(2, clock)
+    policy = AdaptiveThreads(2, clock, free_cores=lambda: None)
     chosen = run_steps(policy, clock, 2000, parallel_speedup=1.8)   # 10 s of training
     assert policy.current == 2
     # only the periodic serial probes (8 calls every 2 s) run on one thread
@@ -47,7 +47,7 @@ def test_quiet_machine_stays_on_all_threads():
 
 def test_contention_drops_to_one_thread_then_returns_when_quiet():
     clock = FakeClock()
-    policy = AdaptiveThreads(2, clock)
+    policy = AdaptiveThreads(2, clock, free_cores=lambda: None)
     run_steps(policy, clock, 500, parallel_speedup=1.8)
     assert policy.current == 2
     # a busy neighbour: parallel calls now take 3x the serial time
@@ -66,7 +66,7 @@ def test_contention_drops_to_one_thread_then_returns_when_quiet():
 
 def test_heavy_collapse_costs_one_call_per_probe():
     clock = FakeClock()
-    policy = AdaptiveThreads(2, clock)
+    policy = AdaptiveThreads(2, clock, free_cores=lambda: None)
     run_steps(policy, clock, 10, parallel_speedup=1 / 40)
     assert policy.current == 1
     waits = []
@@ -90,8 +90,28 @@ def test_heavy_collapse_costs_one_call_per_probe():
 
 def test_one_thread_machine_never_probes():
     clock = FakeClock()
-    policy = AdaptiveThreads(1, clock)
+    policy = AdaptiveThreads(1, clock, free_cores=lambda: None)
     assert set(run_steps(policy, clock, 100, parallel_speedup=2.0)) == {1}
+
+
+def test_busy_load_skips_parallel_retries_until_cores_are_free():
+    clock = FakeClock()
+    load = {"free": 2}
+    policy = AdaptiveThreads(2, clock, free_cores=lambda: load["free"])
+    run_steps(policy, clock, 10, parallel_speedup=1 / 3)
+    assert policy.current == 1
+    load["free"] = 1                      # another process wants one of the 2 cores
+    chosen = run_steps(policy, clock, 3000, parallel_speedup=1 / 3)   # 15 s
+    assert set(chosen) == {1}             # no retry ran: not one slow call
+    assert policy.current == 1
+    load["free"] = 2                      # it finished; the next retry (<= 8 s) runs
+    run_steps(policy, clock, 1700, parallel_speedup=1.8)
+    assert policy.current == 2
+
+
+def test_free_cores_reads_a_sane_count():
+    free = _threads.free_cores()
+    assert free is None or free <= len(__import__("os").sched_getaffinity(0))
 
 
 def test_ratio_is_time_weighted():
