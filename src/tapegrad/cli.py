@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="bench kernels: check your matmul(a, b) on awkward shapes, then time it with the others")
     bench.add_argument("--size", type=_positive_int, default=256,
                        help="bench ladder: n of the n x n x n matmul (default: 256)")
+    bench.add_argument("--profile", action="store_true",
+                       help="bench train: where one step's time goes (GEMMs, element-wise kernels, optimizer, "
+                            "batch gather, Python/tape), per backend")
     bench.add_argument("--json", metavar="PATH", default=None, help="also write the results as JSON")
     bench.add_argument("--plot", metavar="PATH", default=None, help="also draw GFLOP/s vs size (PNG; needs matplotlib)")
     return parser
