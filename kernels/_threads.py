@@ -165,6 +165,7 @@ class _BackendThreads:
     def __init__(self, backend):
         self.backend = backend
         self.default = backend.get_num_threads()
+        self.lock = threading.Lock()
         self.auto: AdaptiveThreads | None = AdaptiveThreads(self.default)
 
     def apply(self, n: int) -> None:
@@ -213,9 +214,12 @@ def run_gemm(backend, flops: float, key, kernel, *args) -> None:
     if auto is None or flops < TIMED_MIN_FLOPS:
         kernel(*args)
         return
-    n = auto.choose(key)
-    setting.apply(n)
+    with setting.lock:                       # Python threads may share the policy
+        n = auto.choose(key)
+        setting.apply(n)
     start = time.perf_counter()
     kernel(*args)
-    auto.record(key, n, time.perf_counter() - start)
-    setting.apply(auto.current)
+    elapsed = time.perf_counter() - start
+    with setting.lock:
+        auto.record(key, n, elapsed)
+        setting.apply(auto.current)

@@ -157,3 +157,30 @@ def test_auto_matmul_results_match_numpy(cython_threads):
     for _ in range(30):   # probes switch the thread count between calls
         got = K.matmul(a, w, backend="cython")
         np.testing.assert_allclose(got, a.astype(np.float64) @ w, rtol=1e-4, atol=1e-3)
+
+
+def test_python_threads_sharing_the_policy(cython_threads):
+    """Two Python threads run GEMMs under "auto" at once: results stay right
+    and the policy's bookkeeping raises nothing."""
+    import threading
+
+    K.set_num_threads("auto")
+    rng = np.random.default_rng(2)
+    a = rng.standard_normal((128, 784)).astype(np.float32)
+    w = rng.standard_normal((784, 512)).astype(np.float32)
+    want = a.astype(np.float64) @ w
+    errors = []
+
+    def work():
+        try:
+            for _ in range(40):
+                np.testing.assert_allclose(K.matmul(a, w, backend="cython"), want, rtol=1e-4, atol=1e-3)
+        except Exception as exc:   # reported below, with the thread's error
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
