@@ -1,6 +1,7 @@
 """Build the Cython kernels: one portable build and one for AVX2+FMA CPUs.
 
-The same kernel source (``kernels/_cython_impl.pxi``) is compiled twice:
+The same kernel source (``kernels/_cython_impl.pxi``, which includes the C of
+``kernels/_cython_gemm.h``) is compiled twice:
 ``_cython_base`` with the compiler's portable defaults and ``_cython_avx2``
 with ``-mavx2 -mfma``.  ``tapegrad.kernels.cython_backend`` picks one at
 run time from what the CPU reports, so the wheel never executes an

@@ -24,11 +24,88 @@ method may assume:
 
 The plain NumPy backend (:mod:`tapegrad.kernels.numpy_backend`) is the
 reference each compiled backend is tested against.
+
+Besides the kernels, a backend offers ``xp``: the small, declared set of
+NumPy-style array functions (:data:`ARRAY_OPS`) that the layers above may call
+for the generic math of the autodiff (broadcasting arithmetic, exp, sums...).
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+
+#: The array contract: every name the layers above the kernels (src/tapegrad)
+#: may call on ``backend.xp``, with its semantics, which are NumPy's for these
+#: arguments.  Host backends pass these NumPy functions through; the cuda
+#: backend implements each on device arrays (kernels/cuda_xp.py).  Any other
+#: name on ``xp`` is an AttributeError, so the set stays bounded: an op that
+#: needs more math adds a name here (and to cuda_xp), and tests/test_architecture.py
+#: fails when src/tapegrad uses a name missing here.
+ARRAY_OPS = {
+    # element-wise, with NumPy broadcasting (x, a, b: arrays or Python scalars)
+    "add": "a + b; ``out=`` writes in place; ``add.at(a, index, b)`` adds b at index in place, repeats adding up",
+    "subtract": "a - b; ``out=`` writes in place",
+    "multiply": "a * b",
+    "true_divide": "a / b (integers give floats)",
+    "power": "a ** p for a scalar exponent p",
+    "maximum": "the larger of a and b, a NaN winning",
+    "minimum": "the smaller of a and b, a NaN winning",
+    "negative": "-x",
+    "abs": "|x|",
+    "sign": "-1, 0 or 1 by the sign of x (NaN stays NaN)",
+    "square": "x * x",
+    "sqrt": "the square root (NaN below 0)",
+    "exp": "e ** x",
+    "log": "the natural log (-inf at 0, NaN below 0)",
+    "tanh": "the hyperbolic tangent",
+    "clip": "clip(x, lo, hi) with scalar bounds: min(max(x, lo), hi)",
+    "less": "a < b as a bool array",
+    "less_equal": "a <= b as a bool array",
+    "greater": "a > b as a bool array",
+    "greater_equal": "a >= b as a bool array",
+    "equal": "a == b as a bool array",
+    "not_equal": "a != b as a bool array",
+    "logical_and": "a and b of two bool arrays",
+    # reductions: axis is None or a tuple of axes, keepdims keeps them as size 1
+    "sum": "sum(x, axis, keepdims): the sum over the axes",
+    "mean": "mean(x, axis, keepdims): the mean over the axes",
+    "max": "max(x, axis, keepdims): the largest entry over the axes, a NaN winning",
+    "argmax": "argmax(x, axis): the first index of the largest entry along one axis (int)",
+    # shapes and creation
+    "transpose": "transpose(x, perm): axes permuted",
+    "broadcast_to": "broadcast_to(x, shape): x repeated to shape by NumPy's rule (read-only)",
+    "asarray": "asarray(x): x as an array of this backend, not copied when it is one",
+    "array": "array(x): a new array with x's values (host backends also take copy=, order=)",
+}
+
+
+class ArrayOps:
+    """``backend.xp``: exactly the functions of :data:`ARRAY_OPS`, taken from ``impl``.
+
+    Built once per backend from a module (NumPy for the host backends,
+    ``cuda_xp`` for the GPU).  Each declared name is a plain attribute, as fast
+    to reach as a module's; asking for any other name raises AttributeError
+    instead of silently reaching for NumPy on the host.
+    """
+
+    def __init__(self, name, impl):
+        missing = [op for op in ARRAY_OPS if not callable(getattr(impl, op, None))]
+        if missing:
+            raise TypeError(f"{name} does not implement the array contract ARRAY_OPS: missing {missing}")
+        self.__name__ = name
+        for op in ARRAY_OPS:
+            setattr(self, op, getattr(impl, op))
+
+    def __getattr__(self, op):  # reached only for names that are not declared
+        raise AttributeError(
+            f"{op!r} is not in the array contract of backend.xp ({self.__name__}): the layers above "
+            f"the kernels may call only {sorted(ARRAY_OPS)}; to use another, declare it in "
+            f"ARRAY_OPS (kernels/_backend.py) and implement it in kernels/cuda_xp.py"
+        )
+
+    def __repr__(self):
+        return f"<ArrayOps {self.__name__}: {len(ARRAY_OPS)} functions>"
 
 
 class Backend:
@@ -40,10 +117,10 @@ class Backend:
     dtypes: tuple = (np.dtype(np.float32), np.dtype(np.float64))
     #: True when arrays live on the host as NumPy arrays
     host: bool = True
-    #: a NumPy-compatible namespace for the generic (non-kernel) array math
-    #: the autodiff layer needs: broadcasting arithmetic, exp, log, sums...
-    #: Host backends use NumPy itself; a device backend supplies its own.
-    xp = np
+    #: the generic (non-kernel) array math the autodiff layer may do: exactly
+    #: ARRAY_OPS, NumPy's own functions on the host backends; a device backend
+    #: supplies its own implementation of the same names.
+    xp = ArrayOps("numpy", np)
 
     # ------------------------------------------------------------ arrays
     def asarray(self, x, dtype=None):

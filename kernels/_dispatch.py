@@ -31,6 +31,9 @@ _MODULES = {
 #: spends ~40 s compiling its kernels on the first run of a new install.
 CPU_PREFERENCE = ("cython", "numba", "numpy")
 
+#: every name ``use()`` accepts, the preferred CPU backends first
+BACKEND_NAMES = (*CPU_PREFERENCE, *(name for name in _MODULES if name not in CPU_PREFERENCE))
+
 _loaded: dict[str, Backend] = {}
 _errors: dict[str, str] = {}
 _state = threading.local()

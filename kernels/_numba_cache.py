@@ -4,11 +4,15 @@ Numba keeps each ``cache=True`` function's compiled code in an index file
 (``.nbi``) and data files (``.nbc``), by default in the ``__pycache__`` next to
 the source.  Two faults a user meets are handled here:
 
-* a read-only install (site-packages and home not writable): Numba finds no
-  folder and refuses to define the function.  :class:`FallbackCacheLocator`
-  offers, for tapegrad's own files only, a per-user folder
-  (``$XDG_CACHE_HOME/tapegrad/numba``, else ``~/.cache/tapegrad/numba``) and
-  then one in the temp dir.  ``NUMBA_CACHE_DIR`` still wins when it is set.
+* where to cache at all: next to the source, the files would stay behind in
+  site-packages after ``pip uninstall`` (pip removes only what it installed),
+  and a read-only install has no such folder (Numba then refuses to define
+  the function).  :class:`UserCacheLocator` puts tapegrad's own kernels in a
+  per-user folder (``$XDG_CACHE_HOME/tapegrad/numba``, else
+  ``~/.cache/tapegrad/numba``), then one in the temp dir, ahead of Numba's
+  in-tree folder.  ``NUMBA_CACHE_DIR`` still wins when it is set.  Its
+  entries are also stamped with the files a kernel's code comes from
+  (:func:`depends_on`), not only the file that defines it.
 * a truncated or corrupted cache entry: Numba raises while loading it (e.g.
   ``EOFError: Ran out of input``) on every run.  :func:`guard_caches` wraps
   each kernel's cache so that such an entry is dropped and recompiled once.
@@ -23,6 +27,7 @@ import sys
 import tempfile
 
 from numba.core import caching
+from numba.core import config as _numba_config
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 _IN_TREE = os.path.join(_PACKAGE_DIR, "__pycache__")
@@ -40,7 +45,7 @@ def _say_once(key, line):
 
 # ---------------------------------------------------------------- where
 def fallback_dirs(environ=os.environ) -> list[str]:
-    """The cache folders to try when the package folder is not writable, in order."""
+    """The per-user cache folders to try, in order."""
     dirs = []
     xdg = environ.get("XDG_CACHE_HOME")
     if xdg:
@@ -72,8 +77,30 @@ _UserProvided = getattr(caching, "UserProvidedCacheLocator", None) or caching._U
 _Impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl
 
 
-class FallbackCacheLocator(_UserProvided):
-    """Numba cache locator for tapegrad's kernels when Numba's own ones fail."""
+#: kernel file -> the other files its compiled code is built from (see depends_on)
+_DEPENDENCIES: dict = {}
+
+
+def depends_on(py_file, *names) -> None:
+    """Declare that the cached kernels of ``py_file`` also compile code from ``names``.
+
+    Numba stamps a cache entry with its own source file only, so after an
+    edit of ``numba_microkernels.py`` the driver in ``numba_gemm.py`` would
+    keep running the old micro-kernel.  A declared file's stamp joins the
+    entry's stamp: editing it recompiles its users.  Call it before the
+    module's first ``@njit(cache=True)``: Numba reads the stamp at decoration.
+    """
+    _DEPENDENCIES[os.path.abspath(py_file)] = tuple(os.path.join(_PACKAGE_DIR, n) for n in names)
+
+
+def _file_stamp(path):
+    st = os.stat(path)
+    return (os.path.basename(path), st.st_mtime, st.st_size)
+
+
+class UserCacheLocator(_UserProvided):
+    """Numba cache locator for tapegrad's kernels: a per-user folder outside the
+    install (or ``NUMBA_CACHE_DIR``), stamped with the files the code comes from."""
 
     #: the folder chosen by the first function that needed it (None: not yet)
     chosen = None
@@ -84,15 +111,22 @@ class FallbackCacheLocator(_UserProvided):
         self._cache_path = os.path.join(directory or self.chosen,
                                         self.get_suitable_cache_subpath(py_file))
 
+    def get_source_stamp(self):
+        stamp = super().get_source_stamp()
+        extra = _DEPENDENCIES.get(os.path.abspath(self._py_file), ())
+        return (stamp, *map(_file_stamp, extra)) if extra else stamp
+
     @classmethod
     def from_function(cls, py_func, py_file):
         if os.path.dirname(os.path.abspath(py_file)) != _PACKAGE_DIR:
             return None
-        if cls.chosen is None:
-            cls.chosen = first_usable(fallback_dirs(), writable)
+        directory = _numba_config.CACHE_DIR or None   # NUMBA_CACHE_DIR wins
+        if directory is None:
             if cls.chosen is None:
-                return None
-        locator = cls(py_func, py_file)
+                cls.chosen = first_usable(fallback_dirs(), writable)
+                if cls.chosen is None:
+                    return None
+        locator = cls(py_func, py_file, directory)
         try:
             locator.ensure_cache_path()
         except OSError:
@@ -101,12 +135,10 @@ class FallbackCacheLocator(_UserProvided):
 
 
 def install_locator():
-    """Put the fallback after Numba's user-provided and in-tree locators."""
+    """Put ours first, so tapegrad's kernels never cache next to their source."""
     classes = _Impl._locator_classes
-    if FallbackCacheLocator not in classes:
-        in_tree = getattr(caching, "InTreeCacheLocator", None) or caching._InTreeCacheLocator
-        at = classes.index(in_tree) + 1 if in_tree in classes else len(classes)
-        classes.insert(at, FallbackCacheLocator)
+    if UserCacheLocator not in classes:
+        classes.insert(0, UserCacheLocator)
 
 
 # ---------------------------------------------------------------- heal

@@ -38,7 +38,7 @@ import math
 
 import numpy as np
 
-from ._backend import Backend
+from ._backend import ArrayOps, Backend
 
 try:
     from numba import cuda, float32
@@ -344,11 +344,14 @@ class CudaBackend(Backend):
     def __init__(self):
         self._sm_count = None
         self._dummy = None
+        self._xp = None
 
     @property
     def xp(self):
-        """The NumPy-like namespace over device arrays (see :mod:`.cuda_xp`)."""
-        return cuda_xp
+        """The array contract (ARRAY_OPS) on device arrays, implemented in :mod:`.cuda_xp`."""
+        if self._xp is None:
+            self._xp = ArrayOps("cuda_xp", cuda_xp)
+        return self._xp
 
     # ------------------------------------------------------------ helpers
     def sm_count(self) -> int:

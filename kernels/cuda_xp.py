@@ -1,10 +1,13 @@
-"""A small NumPy-like namespace over Numba device arrays: ``CudaBackend.xp``.
+"""The array contract on Numba device arrays: ``CudaBackend.xp``.
 
 The autodiff layer does some generic array math outside the kernels
-(broadcasting arithmetic, exp/log, sums, argmax...).  For a host backend
-that is NumPy itself; for the cuda backend it is this module.
+(broadcasting arithmetic, exp/log, sums, argmax...): exactly the names of
+``ARRAY_OPS`` in kernels/_backend.py.  For a host backend they are NumPy's
+own functions; for the cuda backend this module implements each of them, and
+``CudaBackend.xp`` exposes exactly those (any other name is an AttributeError,
+never a silent trip through the host).
 
-Two paths:
+Two paths inside each function:
 
 * **on the device** (float32 operands, the common cases of a training
   step): element-wise binary ops with NumPy broadcasting (up to 4-D),
@@ -12,12 +15,12 @@ Two paths:
   mean / max over leading or trailing axes, argmax over any axis,
   broadcast_to, 2-D transpose, zeros/ones/full, copies and casts to the
   same dtype;
-* **the slow generic path** for everything else (other dtypes, ``where``,
-  ``add.at``, N-D transposes, fancy indexing helpers, and any NumPy
-  function not defined here, through the module ``__getattr__``): copy the
-  device arrays to the host, run NumPy, copy the result back.  It is
-  correct, and about two PCIe copies slower than it needs to be; a training
-  step does not use it, because training runs the fused kernels.
+* **the slow generic path**, stated in each function that takes it (other
+  dtypes, ``logical_and`` of bool arrays, ``add.at``, N-D transposes,
+  middle-axis reductions): copy the device arrays to the host, run NumPy,
+  copy the result back.  It is correct, and about two PCIe copies slower
+  than it needs to be; a training step does not use it, because training
+  runs the fused kernels.
 
 Results are always device arrays (a full reduction gives a 0-d array).
 """
@@ -31,15 +34,8 @@ import numpy as np
 from numba import cuda, float32 as nb_float32
 
 float32 = np.dtype("float32")
-float64 = np.dtype("float64")
-int32 = np.dtype("int32")
 int64 = np.dtype("int64")
 bool_ = np.dtype("bool")
-newaxis = None
-pi = np.pi
-e = np.e
-inf = np.inf
-nan = np.nan
 
 _F32 = float32
 _NEG_INF = np.float32(-np.inf)
@@ -221,14 +217,6 @@ def _transpose_kernel(x, out):
         out[j, i] = x[i, j]
 
 
-@cuda.jit
-def _fill_kernel(out, value):
-    start = cuda.grid(1)
-    stride = cuda.gridsize(1)
-    for i in range(start, out.shape[0], stride):
-        out[i] = value
-
-
 # ====================================================================== helpers
 def is_array(x) -> bool:
     return getattr(type(x), "__cuda_ndarray__", False) is True
@@ -379,7 +367,7 @@ class _Binary:
 add = _Binary("add", _ADD, np.add)
 subtract = _Binary("subtract", _SUB, np.subtract)
 multiply = _Binary("multiply", _MUL, np.multiply)
-divide = true_divide = _Binary("true_divide", _DIV, np.true_divide)
+true_divide = _Binary("true_divide", _DIV, np.true_divide)
 power = _Binary("power", _POW, np.power)
 maximum = _Binary("maximum", _MAX, np.maximum)
 minimum = _Binary("minimum", _MIN, np.minimum)
@@ -414,7 +402,7 @@ exp = _unary("exp", _EXP, np.exp)
 log = _unary("log", _LOG, np.log)
 sqrt = _unary("sqrt", _SQRT, np.sqrt)
 square = _unary("square", _SQUARE, np.square)
-abs = absolute = _unary("abs", _ABS, np.abs)  # noqa: A001
+abs = _unary("abs", _ABS, np.abs)  # noqa: A001
 sign = _unary("sign", _SIGN, np.sign)
 tanh = _unary("tanh", _TANH, np.tanh)
 
@@ -425,9 +413,9 @@ def clip(x, a_min, a_max):
     return _host_call(np.clip, x, a_min, a_max)
 
 
-def where(condition, x, y):
-    """The slow generic path (host)."""
-    return _host_call(np.where, condition, x, y)
+def logical_and(a, b):
+    """Element-wise ``a and b`` of two bool arrays (the slow generic path: host)."""
+    return _host_call(np.logical_and, a, b)
 
 
 # ====================================================================== reductions
@@ -478,14 +466,6 @@ def mean(x, axis=None, keepdims=False):
 
 def max(x, axis=None, keepdims=False):  # noqa: A001
     return _reduce(x, axis, keepdims, True, np.max)
-
-
-amax = max
-
-
-def min(x, axis=None, keepdims=False):  # noqa: A001
-    return negative(max(negative(x), axis=axis, keepdims=keepdims)) if (
-        is_array(x) and x.dtype == _F32) else _host_call(np.min, x, axis=axis, keepdims=keepdims)
 
 
 def argmax(x, axis=None):
@@ -539,19 +519,6 @@ def astype(x, dtype):
     return _from_host(np.asarray(_host(x)).astype(dtype))
 
 
-def to_numpy(x):
-    return _host(x)
-
-
-def reshape(x, shape):
-    x = _device(x)
-    return x.reshape(shape) if not isinstance(shape, (int, np.integer)) else x.reshape(int(shape))
-
-
-def ravel(x):
-    return reshape(x, -1)
-
-
 def transpose(x, axes=None):
     x = _device(x)
     if x.ndim < 2 or (axes is not None and tuple(axes) == tuple(range(x.ndim))):
@@ -578,74 +545,4 @@ def broadcast_to(x, shape):
                                             _padded(shape))
         return out
     return _from_host(np.broadcast_to(_host(x), shape))
-
-
-def expand_dims(x, axis):
-    return reshape(x, np.expand_dims(np.empty(_device(x).shape, bool), axis).shape)
-
-
-def squeeze(x, axis=None):
-    return reshape(x, np.squeeze(np.empty(_device(x).shape, bool), axis).shape)
-
-
-def full(shape, fill_value, dtype=None):
-    dtype = np.dtype(dtype) if dtype is not None else np.asarray(fill_value).dtype
-    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
-    out = _empty(shape, dtype)
-    if out.size:
-        _fill_kernel[_grid(out.size)](_flat(out), dtype.type(fill_value))
-    return out
-
-
-def zeros(shape, dtype=float64):
-    return full(shape, 0, dtype)
-
-
-def ones(shape, dtype=float64):
-    return full(shape, 1, dtype)
-
-
-def empty(shape, dtype=float64):
-    return _empty((shape,) if isinstance(shape, (int, np.integer)) else shape, dtype)
-
-
-def zeros_like(x, dtype=None):
-    return full(x.shape, 0, dtype or x.dtype)
-
-
-def ones_like(x, dtype=None):
-    return full(x.shape, 1, dtype or x.dtype)
-
-
-def full_like(x, fill_value, dtype=None):
-    return full(x.shape, fill_value, dtype or x.dtype)
-
-
-def empty_like(x, dtype=None):
-    return _empty(x.shape, dtype or x.dtype)
-
-
-def shape(x):
-    return tuple(x.shape)
-
-
-def ndim(x):
-    return x.ndim
-
-
-def size(x):
-    return x.size
-
-
-def __getattr__(name):
-    """Any other NumPy function: the slow generic path through the host."""
-    target = getattr(np, name)  # AttributeError for names NumPy lacks too
-    if not callable(target) or isinstance(target, type):
-        return target
-
-    def host_fallback(*args, **kwargs):
-        return _host_call(target, *args, **kwargs)
-    host_fallback.__name__ = name
-    host_fallback.__doc__ = f"``np.{name}`` through the host (the slow generic path)."
-    return host_fallback
 

@@ -25,8 +25,10 @@ import numpy as np
 
 from . import numba_gemm  # sets NUMBA_SLP_VECTORIZE before numba compiles
 from ._backend import Backend
-from ._numba_cache import guard_caches
+from ._numba_cache import depends_on, guard_caches
 from .numba_gemm import _zero, numba, njit, prange
+
+depends_on(__file__, "numba_intrinsics.py")  # _zero is compiled into these kernels
 
 #: flat arrays at least this long are split over threads
 PARALLEL_MIN = 1 << 16

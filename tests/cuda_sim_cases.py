@@ -285,7 +285,8 @@ def test_xp_elementwise(be):
     # other dtypes take the host path and still give device arrays
     ints = xp.add(be.asarray(np.arange(3)), 1)
     assert be.is_array(ints) and ints.dtype == np.int64
-    close(xp.where(xp.greater(dc, 0.0), dc, 0.0), np.where(c > 0, c, 0))
+    np.testing.assert_array_equal(host(xp.logical_and(xp.greater(dc, 0.0), xp.less(dc, 0.5))),
+                                  (c > 0) & (c < 0.5))
 
 
 def test_xp_reductions(be):
@@ -299,7 +300,6 @@ def test_xp_reductions(be):
     close(xp.mean(d, axis=1, keepdims=True), x.mean(axis=1, keepdims=True))
     close(xp.max(d), x.max())
     close(xp.max(d, axis=0, keepdims=True), x.max(axis=0, keepdims=True))
-    close(xp.min(d, axis=1), x.min(axis=1))
     x3 = rand(2, 3, 4, seed=54)
     close(xp.sum(be.asarray(x3), axis=(1, 2)), x3.sum(axis=(1, 2)))
     close(xp.sum(be.asarray(x3), axis=1), x3.sum(axis=1))  # a middle axis: host path
@@ -315,18 +315,14 @@ def test_xp_shapes_and_creation(be):
     x = rand(3, 5, seed=55)
     d = be.asarray(x)
     close(xp.transpose(d), x.T)
-    close(xp.reshape(d, (5, 3)), x.reshape(5, 3))
     close(xp.broadcast_to(be.asarray(x[:1]), (4, 3, 5)), np.broadcast_to(x[:1], (4, 3, 5)))
-    close(xp.zeros((2, 3), F32), np.zeros((2, 3)))
-    close(xp.ones_like(d), np.ones_like(x))
-    close(xp.full((4,), 2.5, F32), np.full(4, 2.5))
     copy = xp.array(d)
     assert copy is not d
     close(copy, x)
-    assert xp.astype(d, np.float64).dtype == np.float64
-    assert xp.astype(be.asarray(np.arange(3)), xp.float32).dtype == np.float32
-    assert xp.float32 == np.float32 and xp.int64 == np.int64
-    close(xp.cumsum(d, axis=1), np.cumsum(x, axis=1))  # any NumPy function: host path
+    assert be.astype(d, np.float64).dtype == np.float64
+    assert be.astype(be.asarray(np.arange(3)), np.float32).dtype == np.float32
+    with pytest.raises(AttributeError, match="not in the array contract"):
+        xp.cumsum  # a NumPy name outside ARRAY_OPS: refused, never run through the host
     acc = be.zeros((4,), F32)
     xp.add.at(acc, np.array([0, 2, 0]), be.asarray(np.ones(3, F32)))
     close(acc, [2, 0, 1, 0])

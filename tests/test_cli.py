@@ -222,3 +222,50 @@ def test_unexpected_error_is_one_line_with_a_hint(tmp_path, debug):
     else:
         assert proc.stderr == ("tapegrad train: error: EOFError: Ran out of input "
                                "(unexpected; run with TAPEGRAD_DEBUG=1 for the traceback)\n")
+
+
+def run_parser(capsys, *argv):
+    """Parse ``argv`` as ``tapegrad`` does; return (exit code, stdout, stderr) of the SystemExit it raises."""
+    from tapegrad.cli import build_parser
+
+    with pytest.raises(SystemExit) as stop:
+        build_parser().parse_args(list(argv))
+    out, err = capsys.readouterr()
+    return stop.value.code, out, err
+
+
+def test_top_level_help_is_plain_text(capsys):
+    code, out, _ = run_parser(capsys, "--help")
+    assert code == 0
+    assert "``" not in out  # no reStructuredText markup leaks into the terminal
+    assert "The tapegrad command: train the book's network" in out
+    assert "tapegrad train --epochs 1 --backend cython --threads 1" in out  # the examples, as written
+
+
+def test_train_help_shows_defaults_and_backend_choices(capsys):
+    from tapegrad.kernels._dispatch import _MODULES
+
+    code, out, _ = run_parser(capsys, "train", "--help")
+    assert code == 0
+    text = " ".join(out.split())  # argparse wraps lines at the terminal width
+    for option, default in [("--epochs N", "5"), ("--batch-size N", "128"), ("--hidden N", "512"),
+                            ("--seed SEED", "0"), ("--optimizer {rmsprop,sgd,adam}", "rmsprop")]:
+        assert re.search(re.escape(option) + r" [^-]*default: " + default + r"\)?", text), option
+    # every backend the registry knows, and only those, offered as choices
+    choices = re.search(r"--backend \{([\w,]+)\}", text).group(1).split(",")
+    assert sorted(choices) == sorted(_MODULES) and choices[:3] == ["cython", "numba", "numpy"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--hidden", "x"], "argument --hidden: must be a positive integer, got 'x'"),
+    (["--epochs", "0"], "argument --epochs: must be a positive integer, got 0"),
+    (["--learning-rate", "fast"], "argument --learning-rate: must be a positive number, got 'fast'"),
+    (["--learning-rate", "inf"], "argument --learning-rate: must be a positive number, got inf"),
+    (["--seed", "1.5"], "argument --seed: must be an integer, got '1.5'"),
+    (["--backend", "blas"], "argument --backend: invalid choice: 'blas'"),
+])
+def test_bad_values_are_named_in_words(capsys, argv, message):
+    code, _, err = run_parser(capsys, "train", *argv)
+    assert code == 2
+    assert message in err, err
+    assert "_positive" not in err and "_integer" not in err  # no Python function names

@@ -19,6 +19,7 @@ if cython_backend._ext is None:
     pytest.skip("the Cython kernels are not compiled", allow_module_level=True)
 
 from tapegrad.kernels import _cython_base  # noqa: E402
+from tapegrad.kernels.gemm_reference import reference_micro_kernel  # noqa: E402
 
 DTYPES = [np.float32, np.float64]
 
@@ -54,6 +55,44 @@ def ext(request):
 def tile_shape(ext, dtype):
     info = ext.kernel_info()
     return info["float32_tile" if dtype == np.float32 else "float64_tile"]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_micro_kernel_matches_the_reference(ext, dtype):
+    """The C micro-kernel the GEMM calls, run once (micro_kernel_once) on packed
+    panels, against reference_micro_kernel on the same panels: a deep and a
+    shallow kc, with and without accumulate, bias and ReLU, C wider than NR."""
+    mr, nr = tile_shape(ext, dtype)
+    rng = np.random.default_rng(2)
+    for kc, extra, accumulate, use_bias, relu in [(1, 0, False, False, False), (9, 3, True, True, True),
+                                                  (200, 1, False, True, False), (70, 0, True, False, True)]:
+        a = rng.standard_normal(kc * mr).astype(dtype)
+        b = rng.standard_normal(kc * nr).astype(dtype)
+        bias = rng.standard_normal(nr).astype(dtype)
+        c0 = rng.standard_normal((mr, nr + extra)).astype(dtype)
+        got, want = c0.copy(), c0.copy().reshape(-1)
+        ext.micro_kernel_once(a, b, got, accumulate, bias, use_bias, relu)
+        reference_micro_kernel(nr, kc, a, 0, mr, b, 0, nr, want, 0, nr + extra, mr, accumulate, bias, 0,
+                               use_bias, relu)
+        scale = np.abs(a).max() * np.abs(b).max() * kc + np.abs(c0).max() + np.abs(bias).max()
+        tol = (1e-6 if dtype == np.float32 else 1e-14) * scale
+        np.testing.assert_allclose(got, want.reshape(c0.shape), rtol=0, atol=tol)
+        assert np.array_equal(got[:, nr:], c0[:, nr:])   # columns past NR untouched
+
+
+def test_micro_kernel_once_checks_shapes():
+    f = np.zeros
+    mr, nr = tile_shape(_cython_base, np.float32)
+    ok = dict(accumulate=False, bias=f(0, np.float32), use_bias=False, relu=False)
+    with pytest.raises(ValueError, match="kc\\*MR"):
+        _cython_base.micro_kernel_once(f(mr * 2 + 1, np.float32), f(nr * 2, np.float32), f((mr, nr), np.float32), **ok)
+    with pytest.raises(ValueError, match="kc >= 1"):
+        _cython_base.micro_kernel_once(f(0, np.float32), f(0, np.float32), f((mr, nr), np.float32), **ok)
+    with pytest.raises(ValueError, match="needs"):
+        _cython_base.micro_kernel_once(f(mr, np.float32), f(nr, np.float32), f((mr - 1, nr), np.float32), **ok)
+    with pytest.raises(ValueError, match="bias has 0"):
+        _cython_base.micro_kernel_once(f(mr, np.float32), f(nr, np.float32), f((mr, nr), np.float32),
+                                       False, f(0, np.float32), True, False)
 
 
 def check(ours, a64, b64, dtype, k):

@@ -4,7 +4,7 @@ narrow paths, the fused epilogue across K blocks, threads, the on-disk cache.
 The broad comparison of every backend with NumPy is tests/test_kernels.py.
 """
 
-import inspect
+import importlib.util
 import pathlib
 
 import numpy as np
@@ -13,6 +13,9 @@ import pytest
 numba = pytest.importorskip("numba")
 
 from tapegrad.kernels import numba_backend, numba_gemm as G  # noqa: E402
+from tapegrad.kernels import numba_microkernels as K  # noqa: E402
+from tapegrad.kernels.gemm_reference import reference_micro_kernel  # noqa: E402
+from tapegrad.kernels.numba_intrinsics import _ptr  # noqa: E402
 
 MR, NR, KC = G.MR, G.NR_F32, G.KC
 
@@ -162,10 +165,70 @@ def test_threads_give_identical_results():
 
 
 def test_kernels_match_their_generator():
-    src = inspect.getsource(G)
+    """kernels/numba_microkernels.py is, byte for byte, what tools/gen_numba_microkernels.py
+    prints, and it holds the tiles the driver uses."""
+    path = pathlib.Path(__file__).resolve().parents[1] / "tools" / "gen_numba_microkernels.py"
+    spec = importlib.util.spec_from_file_location("gen_numba_microkernels", path)
+    gen = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gen)
+    assert pathlib.Path(K.__file__).read_text() == gen.module_source()
     for nr in (G.NR_F32, G.NR_F64):
-        assert G.kernel_source(G.MR, nr) in src
-        assert G.kernel_source(10, nr) in src   # the narrow h.T @ dy kernels
+        assert (G.MR, nr) in gen.TILES
+        assert (10, nr) in gen.TILES   # the narrow h.T @ dy kernels
+
+
+@numba.njit(cache=True)
+def _run_micro_kernel(kc, A, pa, csa, B, pb, rsb, C, pc, ldc, rows, accumulate, bias, jb, use_bias, relu):
+    G._micro_kernel(kc, _ptr(A), pa, csa, _ptr(B), pb, rsb, _ptr(C), pc, ldc, rows, accumulate,
+                    _ptr(bias), jb, use_bias, relu)
+
+
+@numba.njit(cache=True)
+def _run_narrow_kernel(kc, A, pa, csa, B, pb, rsb, C, pc, ldc, rows, accumulate, bias, jb, use_bias, relu):
+    G._narrow_kernel(kc, _ptr(A), pa, csa, _ptr(B), pb, rsb, _ptr(C), pc, ldc, rows, accumulate,
+                     _ptr(bias), jb, use_bias, relu)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("narrow", [False, True], ids=["12-row", "10-row"])
+def test_micro_kernels_match_the_reference(dtype, narrow):
+    """Each unrolled kernel, called directly on the same panels as reference_micro_kernel:
+    packed panels at offsets, A read in place (csa = a row length, as _gemm_narrow_ta
+    does), short tiles (rows past ``rows`` must stay untouched), accumulate, bias, ReLU."""
+    u = np.uint64
+    nr = G.NR_F32 if dtype == np.float32 else G.NR_F64
+    mr = 10 if narrow else MR
+    run = _run_narrow_kernel if narrow else _run_micro_kernel
+    rng = np.random.default_rng(1)
+    for kc, pa, csa, pb, rsb, ldc, rows, accumulate, use_bias, relu in [
+            (1, 0, MR, 0, nr, nr, mr, False, False, False),
+            (7, 5, MR, 3, nr, nr + 3, mr, True, True, True),
+            (64, 0, 40, 2, nr + 8, nr, mr - 3, False, True, True),
+            (300, 12, MR, 0, nr, nr + 1, 1, True, False, True)]:
+        A = rng.standard_normal(pa + mr + (kc - 1) * csa + 3).astype(dtype)
+        B = rng.standard_normal(pb + (kc - 1) * rsb + nr + 3).astype(dtype)
+        bias = rng.standard_normal(nr + 4).astype(dtype)
+        C0 = rng.standard_normal(ldc * mr + 2).astype(dtype)
+        want, got = C0.copy(), C0.copy()
+        reference_micro_kernel(nr, kc, A, pa, csa, B, pb, rsb, want, 2, ldc, rows, accumulate, bias, 4,
+                               use_bias, relu)
+        run(u(kc), A, u(pa), u(csa), B, u(pb), u(rsb), got, u(2), u(ldc), u(rows), accumulate, bias, u(4),
+            use_bias, relu)
+        scale = np.abs(A).max() * np.abs(B).max() * kc + np.abs(C0).max() + np.abs(bias).max()
+        tol = (1e-6 if dtype == np.float32 else 1e-14) * scale
+        np.testing.assert_allclose(got, want, rtol=0, atol=tol)
+        assert np.array_equal(got[2 + rows * ldc:], C0[2 + rows * ldc:])   # rows past ``rows``
+        # the reference itself, against NumPy
+        a_blk = np.array([[A[pa + r + p * csa] for p in range(kc)] for r in range(rows)], np.float64)
+        b_blk = np.array([[B[pb + p * rsb + j] for j in range(nr)] for p in range(kc)], np.float64)
+        expect = a_blk @ b_blk
+        if accumulate:
+            expect += C0[2:2 + rows * ldc].reshape(rows, ldc)[:, :nr]
+        if use_bias:
+            expect += bias[4:4 + nr]
+        if relu:
+            expect = np.maximum(expect, 0)
+        np.testing.assert_allclose(want[2:2 + rows * ldc].reshape(rows, ldc)[:, :nr], expect, rtol=0, atol=tol)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -16,11 +16,12 @@ from .tensor import Tensor, Variable
 from .tape import GradientTape
 from .functions import (  # noqa: F401
     abs, add, argmax, broadcast_to, cast, clip_by_value, constant, convert_to_tensor, divide,
-    equal, exp, fill, greater, identity, less, log, matmul, maximum, minimum, multiply, one_hot,
+    equal, exp, fill, function, greater, identity, less, log, matmul, maximum, minimum, multiply,
+    one_hot,
     negative, not_equal, ones, ones_like, pow, reduce_max, reduce_mean, reduce_sum, reshape,
     shape, sign, sqrt, square, subtract, tanh, transpose, zeros, zeros_like,
 )
-from . import nn, random, utils  # noqa: E402
+from . import data, nn, random, utils  # noqa: E402
 from . import keras  # noqa: E402
 
 float16 = _np.dtype("float16")
@@ -34,7 +35,7 @@ uint8 = _np.dtype("uint8")
 bool = _np.dtype("bool")  # noqa: A001  (tf.bool)
 
 __all__ = [
-    "Tensor", "Variable", "GradientTape", "kernels", "keras", "nn", "random", "utils",
+    "Tensor", "Variable", "GradientTape", "kernels", "keras", "nn", "random", "utils", "data", "function",
     "abs", "add", "argmax", "broadcast_to", "cast", "clip_by_value", "constant",
     "convert_to_tensor", "divide", "equal", "exp", "fill", "greater", "identity", "less", "log",
     "matmul", "maximum", "minimum", "multiply", "negative", "not_equal", "one_hot", "ones", "ones_like",

@@ -1,12 +1,13 @@
-"""The ``tapegrad`` command: train the book's network, or benchmark the kernels.
+"""The tapegrad command: train the book's network, or benchmark the kernels.
 
     tapegrad train                      # Dense(512, relu) -> Dense(10, softmax) on MNIST
     tapegrad train --epochs 1 --backend cython --threads 1
     tapegrad bench kernels              # GEMM and friends against OpenBLAS / NumPy
     tapegrad bench train                # one training epoch against a NumPy loop
+    tapegrad bench ladder               # from a naive triple loop to the packed GEMM
 
-Errors end the command with one line on stderr (``TAPEGRAD_DEBUG=1`` shows the
-traceback); when the reader of its output goes away (``tapegrad train | head -1``)
+Errors end the command with one line on stderr (TAPEGRAD_DEBUG=1 shows the
+traceback); when the reader of its output goes away (tapegrad train | head -1)
 it stops quietly, as Unix tools do.
 """
 
@@ -23,57 +24,93 @@ OPTIMIZERS = ("rmsprop", "sgd", "adam")
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    """An argparse type: a whole number >= 1 (argparse turns the error into a usage message)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
     return value
 
 
 def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    """An argparse type: a number > 0 (NaN and infinity refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {value}")
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tapegrad", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--version", action="version", version=f"tapegrad {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
+def _integer(text: str) -> int:
+    """An argparse type: any whole number, named in words in the error."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
 
-    train = commands.add_parser("train", help="train the book's MNIST network and report test accuracy")
-    train.add_argument("--epochs", type=_positive_int, default=5)
-    train.add_argument("--batch-size", type=_positive_int, default=128)
-    train.add_argument("--optimizer", choices=OPTIMIZERS, default="rmsprop")
-    train.add_argument("--learning-rate", type=_positive_float, default=None,
-                       help="default: the optimizer's own (Keras defaults)")
-    train.add_argument("--hidden", type=_positive_int, default=512, help="units of the hidden layer")
-    train.add_argument("--backend", default=None, help="cython, numba, numpy or cuda (default: the first available of cython, numba, numpy)")
-    train.add_argument("--threads", type=_positive_int, default=None, help="threads for the compiled kernels")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--limit", type=_positive_int, default=None,
-                       help="train on the first N images only (a quick smoke run)")
-    train.add_argument("--save-weights", metavar="PATH", default=None, help="write the weights to PATH (.npz)")
-    train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=None,
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: every option says its default, and its type or choices in words."""
+    from tapegrad.kernels._dispatch import BACKEND_NAMES, CPU_PREFERENCE
+
+    summary, examples = __doc__.split("\n\n", 1)
+    parser = argparse.ArgumentParser(prog="tapegrad", description=summary, epilog="examples:\n" + examples,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"tapegrad {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{train,bench}")
+
+    train = commands.add_parser("train", help="train the book's MNIST network and report test accuracy",
+                                description="Train Dense(hidden, relu) -> Dense(10, softmax) on the MNIST "
+                                            "files shipped with tapegrad, then print the test accuracy.")
+    train.add_argument("--epochs", type=_positive_int, default=5, metavar="N",
+                       help="passes over the training images (default: %(default)s)")
+    train.add_argument("--batch-size", type=_positive_int, default=128, metavar="N",
+                       help="images per gradient step (default: %(default)s)")
+    train.add_argument("--optimizer", choices=OPTIMIZERS, default="rmsprop",
+                       help="default: %(default)s")
+    train.add_argument("--learning-rate", type=_positive_float, default=None, metavar="RATE",
+                       help="a positive number (default: the optimizer's own, as in Keras)")
+    train.add_argument("--hidden", type=_positive_int, default=512, metavar="N",
+                       help="units of the hidden layer (default: %(default)s)")
+    train.add_argument("--backend", choices=BACKEND_NAMES, default=None,
+                       help="the kernels to run on (default: $TAPEGRAD_BACKEND if set, else the first "
+                            f"available of {', '.join(CPU_PREFERENCE)})")
+    train.add_argument("--threads", type=_positive_int, default=None, metavar="N",
+                       help="threads for the compiled kernels (default: auto: one per core, dropping to one while other processes want the cores)")
+    train.add_argument("--seed", type=_integer, default=0,
+                       help="seeds the weights and the shuffling (default: %(default)s)")
+    train.add_argument("--limit", type=_positive_int, default=None, metavar="N",
+                       help="train on the first N images only, a quick smoke run (default: all 60000)")
+    train.add_argument("--save-weights", metavar="PATH", default=None,
+                       help="write the weights to PATH, a .npz file (default: not saved)")
+    train.add_argument("--verbose", type=_integer, choices=(0, 1, 2), default=None,
                        help="0 silent, 1 progress bar, 2 one line per epoch (default: Keras's auto)")
 
-    bench = commands.add_parser("bench", help="benchmark kernels or a training epoch")
+    bench = commands.add_parser("bench", help="benchmark kernels or a training epoch",
+                                description="Time our kernels, or a training epoch, against NumPy/OpenBLAS.")
     bench.add_argument("what", choices=("kernels", "train", "ladder"),
                        help="kernels: each kernel against OpenBLAS/NumPy; train: epochs against a NumPy loop; "
                             "ladder: a naive triple loop step by step to the packed micro-kernel")
-    bench.add_argument("--threads", type=_positive_int, default=1,
-                       help="threads for both sides: ours and OpenBLAS (default: 1)")
-    bench.add_argument("--backends", default=None, help="comma-separated (default: numba,cython)")
+    bench.add_argument("--threads", type=_positive_int, default=1, metavar="N",
+                       help="threads for both sides: ours and OpenBLAS (default: %(default)s)")
+    bench.add_argument("--backends", default=None, metavar="NAMES",
+                       help=f"comma-separated, from {', '.join(BACKEND_NAMES)} "
+                            "(default: numba,cython, those available)")
     bench.add_argument("--quick", action="store_true", help="fewer shapes and repetitions")
-    bench.add_argument("--repeats", type=_positive_int, default=None,
+    bench.add_argument("--repeats", type=_positive_int, default=None, metavar="N",
                        help="alternating timing blocks per row; the median is reported (default: 11, 5 with --quick)")
-    bench.add_argument("--peak-gflops", type=_positive_float, default=None,
+    bench.add_argument("--peak-gflops", type=_positive_float, default=None, metavar="GFLOPS",
                        help="the machine's peak per thread (default: estimated)")
-    bench.add_argument("--epochs", type=_positive_int, default=2, help="epochs to time (bench train)")
+    bench.add_argument("--epochs", type=_positive_int, default=2, metavar="N",
+                       help="epochs to time, bench train only (default: %(default)s)")
     bench.add_argument("--kernel", metavar="MODULE:FUNCTION", default=None,
                        help="bench kernels: check your matmul(a, b) on awkward shapes, then time it with the others")
-    bench.add_argument("--size", type=_positive_int, default=256,
-                       help="bench ladder: n of the n x n x n matmul (default: 256)")
+    bench.add_argument("--size", type=_positive_int, default=256, metavar="N",
+                       help="bench ladder: n of the n x n x n matmul (default: %(default)s)")
     bench.add_argument("--profile", action="store_true",
                        help="bench train: where one step's time goes (GEMMs, element-wise kernels, optimizer, "
                             "batch gather, Python/tape), per backend")

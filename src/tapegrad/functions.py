@@ -7,6 +7,7 @@ under TensorFlow's names, so ``import tapegrad as tf`` runs the book's code.
 
 from __future__ import annotations
 
+import functools
 import operator
 
 import numpy as np
@@ -147,3 +148,30 @@ def one_hot(indices, depth, on_value=None, off_value=None, axis=-1, dtype=None):
 
 def identity(x):
     return ops.reshape(x, ops.convert(x).shape)
+
+
+def function(func=None, input_signature=None, autograph=True, jit_compile=None, reduce_retracing=False,
+             **experimental):
+    """``@tf.function``: in tapegrad it runs the decorated function eagerly, as plain Python.
+
+    TensorFlow traces a ``tf.function`` once into a graph and then runs the
+    graph; tapegrad has no graphs (every op runs its kernel at once), so the
+    decorator only returns the same function: the results are the ones the
+    undecorated code gives, and ``jit_compile`` and the other options change
+    nothing.  Use it bare (``@tf.function``) or with arguments
+    (``@tf.function(jit_compile=True)``).
+    """
+    for name in experimental:
+        if not name.startswith("experimental_"):
+            raise TypeError(f"function() got an unexpected keyword argument {name!r}")
+    if func is None:   # @tf.function(...) : return the decorator itself
+        return lambda f: function(f, input_signature, autograph, jit_compile, reduce_retracing, **experimental)
+    if not callable(func):
+        raise TypeError(f"tf.function decorates a function, got {type(func).__name__}")
+
+    @functools.wraps(func)
+    def run_eagerly(*args, **kwargs):
+        return func(*args, **kwargs)
+
+    run_eagerly.python_function = func
+    return run_eagerly

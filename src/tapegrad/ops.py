@@ -1,10 +1,12 @@
 """The differentiable ops: each forward next to its gradient.
 
 An op computes its output with the kernels (``tapegrad.kernels``) or the
-backend's array namespace ``xp`` and, if a tape is recording, registers a
-``backward(g, ctx, needs)`` that maps the gradient of the output ``g`` to one
-gradient per input (``None`` where ``needs`` says nobody asked).  Backward
-functions are built from these same ops, so they can be differentiated again.
+backend's array namespace ``xp`` and returns it through :func:`_result`, the
+one place an op gets onto a recording tape, with a ``backward(g, ctx, needs)``
+named ``_<op>_grad`` that maps the gradient of the output ``g`` to a tuple of
+exactly one gradient per input (``None`` where ``needs`` says nobody asked).
+Backward functions are built from these same ops, so they can be
+differentiated again.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import numpy as np
 from . import kernels
 from . import random as _random
 from .kernels import get_backend
-from .tape import _thread_tapes, is_recording, record
+from .tape import _thread_tapes, is_recording, provide_gradient_ops, record
 from .tensor import Tensor, Variable, VariableSlice, to_array
 
 _wrap = Tensor._wrap
@@ -83,10 +85,22 @@ def _broadcast_check(a, b, name):
         ) from None
 
 
-def _result(data, be, inputs, backward, ctx=None):
-    """Wrap the output; put the op on the tape if one is recording."""
-    out = _wrap(data, be)
+def _result(data, be, inputs, backward, ctx=None, *, saves_output=False, out=None):
+    """The one way an op returns: wrap ``data``, and record the op if a tape records.
+
+    ``data`` is the backend array the op computed (or pass ``out``, a tensor
+    the op built itself, such as getitem's VariableSlice).  While a tape
+    records in this thread, the entry ``(output, inputs, backward, ctx)`` is
+    written down; ``backward(g, ctx, needs)`` returns one gradient per input.
+    With ``saves_output`` backward also gets the output itself (exp's
+    gradient is its output): as ``ctx`` when ctx is None, else appended to the
+    ctx tuple.  That costs no memory: the tape entry holds the output anyway.
+    """
+    if out is None:
+        out = _wrap(data, be)
     if _thread_tapes.stack:
+        if saves_output:
+            ctx = out if ctx is None else ctx + (out,)
         record(out, inputs, backward, ctx)
     return out
 
@@ -236,10 +250,7 @@ def _square_grad(g, x, needs):
 
 def exp(x):
     x = convert(x)
-    out = _wrap(x._backend.xp.exp(x._data), x._backend)
-    if _thread_tapes.stack:
-        record(out, (x,), _exp_grad, out)
-    return out
+    return _result(x._backend.xp.exp(x._data), x._backend, (x,), _exp_grad, saves_output=True)
 
 
 def _exp_grad(g, out, needs):
@@ -249,10 +260,8 @@ def _exp_grad(g, out, needs):
 def sqrt(x):
     x = convert(x)
     with np.errstate(invalid="ignore"):
-        out = _wrap(x._backend.xp.sqrt(x._data), x._backend)
-    if _thread_tapes.stack:
-        record(out, (x,), _sqrt_grad, out)
-    return out
+        data = x._backend.xp.sqrt(x._data)
+    return _result(data, x._backend, (x,), _sqrt_grad, saves_output=True)
 
 
 def _sqrt_grad(g, out, needs):  # d(sqrt x)/dx = 1 / (2 sqrt x)
@@ -326,8 +335,14 @@ def _clip_by_value_grad(g, ctx, needs):
     return (multiply(g, _wrap(x._backend.astype(inside, x.dtype), x._backend)),)
 
 
+#: the comparisons ``compare`` runs, each a function of the array contract (``backend.xp``)
+COMPARISONS = ("less", "less_equal", "greater", "greater_equal", "equal", "not_equal")
+
+
 def compare(a, b, name):
-    """Element-wise comparison -> bool tensor (not differentiable)."""
+    """Element-wise comparison ``name`` (one of COMPARISONS) -> bool tensor (not differentiable)."""
+    if name not in COMPARISONS:
+        raise ValueError(f"compare: {name!r} is not a comparison; use one of {COMPARISONS}")
     a, b = _pair(a, b, name) if not (isinstance(a, Tensor) and isinstance(b, Tensor)) else (a, b)
     _broadcast_check(a, b, name)
     return _wrap(getattr(a._backend.xp, name)(a._data, b._data), a._backend)
@@ -404,13 +419,10 @@ def getitem(x, key):
     x = convert(x)
     key = _plain_key(key)
     data = x._data[key]
+    out = None
     if isinstance(x, Variable):  # a snapshot, not a view of the weights, that can assign into them
         out = VariableSlice._wrap_slice(x._backend.xp.array(data), x._backend, x, key)
-    else:
-        out = _wrap(data, x._backend)
-    if _thread_tapes.stack:
-        record(out, (x,), _getitem_grad, (x.shape, key))
-    return out
+    return _result(data, x._backend, (x,), _getitem_grad, (x.shape, key), out=out)
 
 
 def _getitem_grad(g, ctx, needs):
@@ -476,14 +488,12 @@ def _reduce_mean_grad(g, ctx, needs):
 def reduce_max(x, axis=None, keepdims=False):
     x = convert(x)
     axes = _axes(axis, x.ndim)
-    out = _wrap(x._backend.xp.max(x._data, axis=axes, keepdims=keepdims), x._backend)
-    if _thread_tapes.stack:
-        record(out, (x,), _reduce_max_grad, (x, out, axes, keepdims))
-    return out
+    data = x._backend.xp.max(x._data, axis=axes, keepdims=keepdims)
+    return _result(data, x._backend, (x,), _reduce_max_grad, (x, axes), saves_output=True)
 
 
 def _reduce_max_grad(g, ctx, needs):
-    x, out, axes, keepdims = ctx  # ties share the gradient equally, as in TF
+    x, axes, out = ctx  # ties share the gradient equally, as in TF
     kept = [1 if i in axes else n for i, n in enumerate(x.shape)]
     picked = cast(compare(x, reshape(out, kept), "equal"), g.dtype)
     share = divide(picked, reduce_sum(picked, axes, keepdims=True))
@@ -532,10 +542,8 @@ def _matmul_grad(g, ctx, needs):
 # ------------------------------------------------------------------ activations
 def relu(x):
     x = convert(x)
-    out = _wrap(kernels.relu(x._data, backend=x._backend), x._backend)
-    if _thread_tapes.stack:
-        record(out, (x,), _relu_grad, out)
-    return out
+    return _result(kernels.relu(x._data, backend=x._backend), x._backend, (x,), _relu_grad,
+                   saves_output=True)
 
 
 def _relu_grad(g, out, needs):
@@ -559,11 +567,9 @@ def sigmoid(x):
     xp = x._backend.xp
     with np.errstate(over="ignore"):
         data = xp.true_divide(1, xp.add(1, xp.exp(xp.negative(x._data))))
-    out = _wrap(x._backend.astype(data, x.dtype), x._backend)
+    out = _result(x._backend.astype(data, x.dtype), x._backend, (x,), _sigmoid_grad, saves_output=True)
     out._keras_logits = x
     out._keras_activation = "sigmoid"
-    if _thread_tapes.stack:
-        record(out, (x,), _sigmoid_grad, out)
     return out
 
 
@@ -573,10 +579,7 @@ def _sigmoid_grad(g, s, needs):
 
 def tanh(x):
     x = convert(x)
-    out = _wrap(x._backend.xp.tanh(x._data), x._backend)
-    if _thread_tapes.stack:
-        record(out, (x,), _tanh_grad, out)
-    return out
+    return _result(x._backend.xp.tanh(x._data), x._backend, (x,), _tanh_grad, saves_output=True)
 
 
 def _tanh_grad(g, t, needs):
@@ -597,11 +600,9 @@ def softmax(x, axis=-1):
     data = kernels.softmax(data, backend=be)
     if x.ndim != 2:
         data = data.reshape(x.shape)
-    out = _wrap(data, be)
+    out = _result(data, be, (x,), _softmax_grad, saves_output=True)
     out._keras_logits = x
     out._keras_activation = "softmax"
-    if _thread_tapes.stack:
-        record(out, (x,), _softmax_grad, out)
     return out
 
 
@@ -632,19 +633,16 @@ def dense(x, w, b=None, activation=None):
     inputs = (x, w) if b is None else (x, w, b)
     data = kernels.dense_forward(x._data, w._data, None if b is None else b._data,
                                  activation, backend=be)
-    out = _wrap(data, be)
-    if _thread_tapes.stack:
-        record(out, inputs, _dense_grad, (x, w, out if activation == "relu" else None))
-    return out
+    return _result(data, be, inputs, _dense_grad, (x, w, activation), saves_output=True)
 
 
 def _dense_grad(g, ctx, needs):
-    x, w, out = ctx
-    if out is not None:
+    x, w, activation, out = ctx
+    if activation == "relu":
         g = relu_backward(g, out)
     dx = matmul(g, w, transpose_b=True) if needs[0] else None
     dw = matmul(x, g, transpose_a=True) if needs[1] else None
-    if len(needs) == 2:
+    if len(needs) == 2:  # inputs (x, w): no bias
         return dx, dw
     return dx, dw, (bias_grad(g) if needs[2] else None)
 
@@ -676,30 +674,49 @@ def sparse_softmax_cross_entropy(logits, labels, reduction="none"):
         host_labels = host_labels[..., 0]
     loss, grad = kernels.softmax_cross_entropy(flat, host_labels.reshape(-1), reduction="none", backend=be)
     if reduction == "mean":   # the mean stays on the backend: on a GPU, nothing is copied back
-        out = _wrap(be.xp.asarray(be.xp.mean(loss)), be)
+        data = be.xp.asarray(be.xp.mean(loss))
     else:
-        out = _wrap(loss if logits.ndim == 2 else loss.reshape(shape[:-1]), be)
-    if _thread_tapes.stack:
-        record(out, (logits,), _sparse_softmax_cross_entropy_grad, (logits, host_labels, grad, reduction))
-    return out
+        data = loss if logits.ndim == 2 else loss.reshape(shape[:-1])
+    return _result(data, be, (logits,), _sparse_softmax_cross_entropy_grad,
+                   (logits, host_labels, grad, reduction))
+
+
+def _fused_loss_gradient(stored, differentiable, ctx):
+    """d loss / d logits of a fused loss kernel: the ONE place that picks its form.
+
+    The kernel returned this gradient with the loss, so when nothing records
+    the backward pass (every training step) ``stored(ctx)`` only wraps that
+    array.  When an outer tape records it (a second derivative), the
+    gradient must be built from differentiable ops so the outer tape sees how
+    it depends on the logits: ``differentiable(ctx)`` recomputes it so.
+    """
+    return differentiable(ctx) if is_recording() else stored(ctx)
 
 
 def _sparse_softmax_cross_entropy_grad(g, ctx, needs):
-    logits, labels, grad, reduction = ctx
-    if is_recording():  # differentiable form, for an outer tape
-        be = logits._backend
-        onehot = _wrap(be.asarray(np.eye(logits.shape[-1], dtype=logits.dtype)[labels.reshape(-1)]), be)
-        grad = subtract(softmax(logits), reshape(onehot, logits.shape))
-        if reduction == "mean":
-            grad = divide(grad, labels.size)
-    else:
-        be = logits._backend
-        if reduction == "mean":   # d mean / d logits = (softmax - onehot) / N
-            grad = be.xp.multiply(grad, 1.0 / labels.size)
-        grad = _wrap(grad.reshape(logits.shape), be)
+    reduction = ctx[3]
+    grad = _fused_loss_gradient(_softmax_xent_stored, _softmax_xent_differentiable, ctx)
     if reduction == "mean":
         return (multiply(grad, g),)
     return (multiply(grad, reshape(g, g.shape + (1,))),)
+
+
+def _softmax_xent_stored(ctx):
+    """The kernel's (softmax - onehot), divided by N for the mean, as a tensor."""
+    logits, labels, grad, reduction = ctx
+    be = logits._backend
+    if reduction == "mean":   # d mean / d logits = (softmax - onehot) / N
+        grad = be.xp.multiply(grad, 1.0 / labels.size)
+    return _wrap(grad.reshape(logits.shape), be)
+
+
+def _softmax_xent_differentiable(ctx):
+    """softmax(logits) - onehot(labels) (/ N for the mean) from ops, for an outer tape."""
+    logits, labels, _, reduction = ctx
+    be = logits._backend
+    onehot = _wrap(be.asarray(np.eye(logits.shape[-1], dtype=logits.dtype)[labels.reshape(-1)]), be)
+    grad = subtract(softmax(logits), reshape(onehot, logits.shape))
+    return divide(grad, labels.size) if reduction == "mean" else grad
 
 
 def sigmoid_binary_cross_entropy(logits, labels):
@@ -722,13 +739,21 @@ def sigmoid_binary_cross_entropy(logits, labels):
 
 
 def _sigmoid_binary_cross_entropy_grad(g, ctx, needs):
-    logits, labels, grad = ctx
-    be = logits._backend
-    if is_recording():  # differentiable form, for an outer tape
-        grad = subtract(sigmoid(logits), _wrap(be.asarray(np.asarray(labels, dtype=logits.dtype)), be))
-    else:
-        grad = _wrap(grad, be)
+    grad = _fused_loss_gradient(_sigmoid_xent_stored, _sigmoid_xent_differentiable, ctx)
     return (multiply(grad, g),)
+
+
+def _sigmoid_xent_stored(ctx):
+    """The kernel's sigmoid(x) - z, as a tensor."""
+    logits, _, grad = ctx
+    return _wrap(grad, logits._backend)
+
+
+def _sigmoid_xent_differentiable(ctx):
+    """sigmoid(logits) - labels from ops, for an outer tape."""
+    logits, labels, _ = ctx
+    be = logits._backend
+    return subtract(sigmoid(logits), _wrap(be.asarray(np.asarray(labels, dtype=logits.dtype)), be))
 
 
 def dropout(x, rate, noise_shape=None, seed=None, generator=None):
@@ -793,3 +818,52 @@ def ones_like(x, dtype=None):
     data = x._backend.zeros(x.shape, np.dtype(dtype) if dtype else x.dtype)
     data += 1
     return _wrap(data, x._backend)
+
+
+# ------------------------------------------------------------------ wiring to the layers below
+# tensor.py and tape.py sit below this module and never import it: this module
+# hands them what they use from it, once, when it is imported.
+provide_gradient_ops(add=add, ones_like=ones_like, zeros_like=zeros_like, convert=convert)
+
+
+def _reflected(op):
+    """``other <op> tensor`` for a tensor on the right (``2 * x`` is ``multiply(2, x)``)."""
+    def reflected(self, other):
+        return op(other, self)
+    reflected.__name__ = f"reflected_{op.__name__}"
+    return reflected
+
+
+def _comparison(name):
+    """``a < b`` and friends: element-wise ``compare`` giving a bool tensor."""
+    def comparison(self, other):
+        return compare(self, other, name)
+    comparison.__name__ = name
+    return comparison
+
+
+def _equality(name):
+    """``==`` / ``!=``: element-wise, except that ``x == None`` is False (``!=`` True)."""
+    def equality(self, other):
+        if other is None:
+            return name == "not_equal"
+        return compare(self, other, name)
+    equality.__name__ = name
+    return equality
+
+
+#: Tensor's Python operators are these ops (``a + b`` is ``add(a, b)``).
+TENSOR_OPERATORS = {
+    "__add__": add, "__radd__": _reflected(add),
+    "__sub__": subtract, "__rsub__": _reflected(subtract),
+    "__mul__": multiply, "__rmul__": _reflected(multiply),
+    "__truediv__": divide, "__rtruediv__": _reflected(divide),
+    "__matmul__": matmul, "__rmatmul__": _reflected(matmul),
+    "__neg__": negative, "__abs__": abs, "__pow__": power, "__getitem__": getitem,
+    "__lt__": _comparison("less"), "__le__": _comparison("less_equal"),
+    "__gt__": _comparison("greater"), "__ge__": _comparison("greater_equal"),
+    "__eq__": _equality("equal"), "__ne__": _equality("not_equal"),
+}
+for _name, _op in TENSOR_OPERATORS.items():
+    setattr(Tensor, _name, _op)
+del _name, _op

@@ -19,6 +19,8 @@ from __future__ import annotations
 import contextlib
 import threading
 
+from .tensor import Tensor, Variable
+
 
 class _ThreadTapes(threading.local):
     """The tapes recording in the current thread, innermost last: ``stack``
@@ -29,6 +31,29 @@ class _ThreadTapes(threading.local):
 
 
 _thread_tapes = _ThreadTapes()
+
+
+class _GradientOps:
+    """The four ops ``GradientTape.gradient`` needs, handed over by ops.py.
+
+    The backward walk sums the gradients of a tensor used twice with ``add``
+    (a differentiable op, so an outer tape records the sum: second
+    derivatives), seeds it with ``ones_like(target)``, converts
+    ``output_gradients`` with ``convert`` and answers ``zeros_like`` for
+    ``unconnected_gradients="zero"``.  tape.py sits below ops.py and never
+    imports it; ops.py calls :func:`provide_gradient_ops` once, when it is
+    imported (``import tapegrad`` does that).
+    """
+
+    add = ones_like = zeros_like = convert = None
+
+
+def provide_gradient_ops(*, add, ones_like, zeros_like, convert):
+    """Give the tape the ops its backward walk uses (called by ops.py at import)."""
+    _GradientOps.add = staticmethod(add)
+    _GradientOps.ones_like = staticmethod(ones_like)
+    _GradientOps.zeros_like = staticmethod(zeros_like)
+    _GradientOps.convert = staticmethod(convert)
 
 
 def is_recording() -> bool:
@@ -118,8 +143,6 @@ class GradientTape:
 
     def watch(self, tensor):
         """Watch a tensor (or a list of them): gradients can then be taken wrt it."""
-        from .tensor import Tensor
-
         for t in _flatten(tensor, []):
             if not isinstance(t, Tensor):
                 raise TypeError(f"GradientTape.watch expects tensors, got {type(t).__name__}")
@@ -143,15 +166,7 @@ class GradientTape:
         self._used = False
 
     def watched_variables(self):
-        from .tensor import Variable
-
         return tuple(t for t in self._watched.values() if isinstance(t, Variable))
-
-    def _repr_svg_(self):
-        """Jupyter shows a tape as the graph it recorded (None without Graphviz)."""
-        from .utils import tape_svg
-
-        return tape_svg(self)
 
     # ---------------------------------------------------------- gradients
     def gradient(self, target, sources, output_gradients=None, unconnected_gradients="none"):
@@ -161,9 +176,9 @@ class GradientTape:
         ``unconnected_gradients="zero"``.  A non-persistent tape can answer
         this only once; its record is freed afterwards.
         """
-        from . import ops
-        from .tensor import Tensor
-
+        ops = _GradientOps  # add, ones_like, zeros_like, convert from ops.py
+        if ops.add is None:
+            raise RuntimeError("GradientTape.gradient needs tapegrad.ops: import tapegrad first")
         if self._used and not self._persistent:
             raise RuntimeError(
                 "A non-persistent GradientTape can only be used to compute one set of "
@@ -200,7 +215,11 @@ class GradientTape:
                 g = grads.get(key) if key in keep else grads.pop(key, None)
                 if g is None:
                     continue
-                for x, gx in zip(inputs, backward(g, ctx, needs)):
+                input_grads = backward(g, ctx, needs)
+                if len(input_grads) != len(inputs):
+                    raise RuntimeError(f"the backward of {op_name(backward)!r} returned {len(input_grads)} "
+                                       f"gradients for its {len(inputs)} inputs (one per input, None allowed)")
+                for x, gx in zip(inputs, input_grads):
                     if gx is not None:
                         _accumulate(grads, x, gx, ops.add)
         finally:

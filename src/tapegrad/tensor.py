@@ -177,73 +177,14 @@ class Tensor:
     __repr__ = __str__
 
     # ---------------------------------------------------------- operators
-    def __add__(self, other):
-        return _ops.add(self, other)
-
-    def __radd__(self, other):
-        return _ops.add(other, self)
-
-    def __sub__(self, other):
-        return _ops.subtract(self, other)
-
-    def __rsub__(self, other):
-        return _ops.subtract(other, self)
-
-    def __mul__(self, other):
-        return _ops.multiply(self, other)
-
-    def __rmul__(self, other):
-        return _ops.multiply(other, self)
-
-    def __truediv__(self, other):
-        return _ops.divide(self, other)
-
-    def __rtruediv__(self, other):
-        return _ops.divide(other, self)
-
-    def __matmul__(self, other):
-        return _ops.matmul(self, other)
-
-    def __rmatmul__(self, other):
-        return _ops.matmul(other, self)
-
-    def __neg__(self):
-        return _ops.negative(self)
+    # ``a + b``, ``a @ b``, ``-a``, ``a[key]``, ``a < b``... are the differentiable
+    # ops themselves: ops.py, the layer above, sets ``Tensor.__add__ = add`` and the
+    # rest when it is imported (see ``ops.TENSOR_OPERATORS``), so this module never
+    # imports ops.  ``==`` and ``!=`` compare element-wise too, which is why
+    # ``__hash__`` above is by identity.
 
     def __pos__(self):
         return self
-
-    def __abs__(self):
-        return _ops.abs(self)
-
-    def __pow__(self, exponent):
-        return _ops.power(self, exponent)
-
-    def __getitem__(self, key):
-        return _ops.getitem(self, key)
-
-    # comparisons: not differentiable, return bool tensors
-    def __lt__(self, other):
-        return _ops.compare(self, other, "less")
-
-    def __le__(self, other):
-        return _ops.compare(self, other, "less_equal")
-
-    def __gt__(self, other):
-        return _ops.compare(self, other, "greater")
-
-    def __ge__(self, other):
-        return _ops.compare(self, other, "greater_equal")
-
-    def __eq__(self, other):
-        if other is None:
-            return False
-        return _ops.compare(self, other, "equal")
-
-    def __ne__(self, other):
-        if other is None:
-            return True
-        return _ops.compare(self, other, "not_equal")
 
 
 class Variable(Tensor):
@@ -363,5 +304,3 @@ class VariableSlice(Tensor):
     def assign_sub(self, delta):
         return self._write(delta, "Variable slice assign_sub")
 
-
-from . import ops as _ops  # noqa: E402  (ops needs Tensor; operators need ops)

@@ -18,7 +18,7 @@ import os
 import shutil
 import subprocess
 
-from .tape import _flatten, op_name
+from .tape import GradientTape, _flatten, op_name
 from .tensor import Tensor, Variable
 
 #: ops whose forward is one call of a compiled kernel (``tapegrad.kernels.<name>``);
@@ -185,3 +185,8 @@ def tape_svg(tape):
     if shutil.which("dot") is None or (tape._used and not tape._persistent):
         return None
     return _render(tape_to_dot(tape), "svg").decode("utf-8")
+
+
+# Jupyter shows a tape as the graph it recorded.  tape.py sits below this
+# module and does not import it, so the display hook is installed from here.
+GradientTape._repr_svg_ = tape_svg

@@ -17,13 +17,14 @@ import numpy as np
 
 from .. import ops
 from ..atomic_file import write_atomically
-from ..random import generator
+from ..data import Dataset
 from ..tape import GradientTape
 from ..tensor import Tensor
 from . import losses as losses_module
 from . import metrics as metrics_module
 from . import optimizers as optimizers_module
-from .callbacks import Callback, History
+from . import data_adapter
+from .callbacks import CallbackList
 from .layers import InputLayer, Layer, _unique_name
 from .progress import ProgressBar, resolve_verbose
 
@@ -37,16 +38,6 @@ def _host(x, what):
     if a.ndim == 0:
         raise ValueError(f"{what} must have a batch axis, got a scalar")
     return a
-
-
-def _positive_int(value, what):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
-        raise ValueError(f"{what} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _batches(n, batch_size):
-    return [(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
 
 
 class Sequential:
@@ -241,93 +232,95 @@ class Sequential:
 
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0):
-        """Train for ``epochs`` passes over (x, y); returns a ``History``."""
+        """Train for ``epochs`` passes over (x, y), or over a Dataset of (x, y) batches; returns a ``History``."""
         self._check_compiled("fit")
-        batch_size = _positive_int(32 if batch_size is None else batch_size, "batch_size")
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
             raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
         verbose = resolve_verbose(verbose)
-        x, y = self._prepare(x, y, "fit")
         if validation_data is None and validation_split:
+            if isinstance(x, Dataset):
+                raise ValueError("fit: validation_split is only supported for arrays and Tensors, not a Dataset; "
+                                 "pass validation_data instead")
             if not 0 < validation_split < 1:
                 raise ValueError(f"validation_split must be in [0, 1), got {validation_split}")
+            x, y = self._prepare(x, y, "fit")
             split = int(len(x) * (1 - validation_split))
             if split == 0 or split == len(x):
                 raise ValueError(f"validation_split={validation_split} leaves no training or no validation "
                                  f"samples out of {len(x)}")
             x, validation_data = x[:split], (x[split:], y[split:])
             y = y[:split]
+        train = data_adapter.adapt(x, y, batch_size, "fit", lambda a, b: self._prepare(a, b, "fit"),
+                                   shuffle=shuffle)
+        val = None
         if validation_data is not None:
-            if len(validation_data) != 2:
-                raise ValueError("validation_data must be a tuple (x_val, y_val)")
-            validation_data = self._prepare(*validation_data, "fit (validation_data)")
+            what = "fit (validation_data)"
+            if isinstance(validation_data, Dataset):
+                val_x, val_y = validation_data, None
+            elif isinstance(validation_data, (tuple, list)) and len(validation_data) == 2:
+                val_x, val_y = validation_data
+            else:
+                raise ValueError("validation_data must be a tuple (x_val, y_val) or a Dataset of (x, y) batches")
+            val = data_adapter.adapt(val_x, val_y, None if isinstance(val_x, Dataset) else batch_size, what,
+                                     lambda a, b: self._prepare(a, b, what))
 
-        history = History()
-        callbacks = [history, *(callbacks or [])]
-        for cb in callbacks:
-            if not isinstance(cb, Callback):
-                raise TypeError(f"callbacks must be Callback instances, got {type(cb).__name__}")
-            cb.set_model(self)
-            cb.set_params({"epochs": epochs, "steps": math.ceil(len(x) / batch_size), "verbose": verbose})
-        batches = _batches(len(x), batch_size)
-        # the per-batch logs are read (one copy per metric from a GPU) only
-        # when the progress line redraws or a callback asks for them
-        batch_callbacks = [cb for cb in callbacks[1:]
-                           if type(cb).on_train_batch_end is not Callback.on_train_batch_end
-                           or "on_train_batch_end" in vars(cb)]
+        callbacks = CallbackList(callbacks, add_history=True, model=self, epochs=epochs,
+                                 steps=train.num_batches, verbose=verbose)
         self.stop_training = False
-        for cb in callbacks:
-            cb.on_train_begin()
+        callbacks.on_train_begin()
+        logs = {}
         for epoch in range(initial_epoch, epochs):
-            for cb in callbacks:
-                cb.on_epoch_begin(epoch)
+            callbacks.on_epoch_begin(epoch)
             if verbose:
                 print(f"Epoch {epoch + 1}/{epochs}")
-            order = generator().permutation(len(x)) if shuffle else None
             self._reset_metrics()
-            bar = ProgressBar(len(batches), verbose)
-            for step, (start, stop) in enumerate(batches):
-                index = slice(start, stop) if order is None else order[start:stop]
-                xb, yb = x[index], y[index]
-                if xb.dtype != np.float32:
-                    xb = xb.astype(np.float32)
+            bar = ProgressBar(train.num_batches, verbose)
+            steps = 0
+            for step, (xb, yb) in enumerate(train):
+                callbacks.on_train_batch_begin(step)
                 self.train_step(xb, yb)
-                bar.update(step + 1, lambda: self._logs().items())
-                if batch_callbacks:
-                    logs = self._logs()
-                    for cb in batch_callbacks:
-                        cb.on_train_batch_end(step, logs)
+                steps = step + 1
+                bar.update(steps, lambda: self._logs().items())
+                # the running means are read (one copy per metric from a GPU)
+                # only when the progress line redraws or a callback wants them
+                callbacks.on_train_batch_end(step, self._logs)
+                if self.stop_training:
+                    break
             logs = self._logs()
-            if validation_data is not None:
-                logs.update(self._evaluate(*validation_data, batch_size, prefix="val_"))
+            if val is not None:
+                logs.update(self._evaluate(val, prefix="val_", callbacks=callbacks))
                 self._loss_tracker.reset_state()
-            bar.update(len(batches), sorted(logs.items()), finalize=True)
-            for cb in callbacks:
-                cb.on_epoch_end(epoch, logs)
+            bar.update(steps, sorted(logs.items()), finalize=True)
+            callbacks.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
-        for cb in callbacks:
-            cb.on_train_end()
-        return history
+        callbacks.on_train_end(logs)
+        return callbacks.history
 
-    def _evaluate(self, x, y, batch_size, prefix="", bar=None):
+    def _evaluate(self, batches, prefix="", bar=None, callbacks=None):
+        """Loss and metrics over ``batches``, calling the test hooks of ``callbacks``."""
+        callbacks = callbacks or CallbackList()
         self._reset_metrics()
-        for step, (start, stop) in enumerate(_batches(len(x), batch_size)):
-            xb = x[start:stop]
-            y_pred = self(xb if xb.dtype == np.float32 else xb.astype(np.float32))
-            self._update_metrics(self._total_loss(y[start:stop], y_pred), y[start:stop], y_pred, stop - start)
+        callbacks.on_test_begin()
+        for step, (xb, yb) in enumerate(batches):
+            callbacks.on_test_batch_begin(step)
+            y_pred = self(xb)
+            self._update_metrics(self._total_loss(yb, y_pred), yb, y_pred, len(xb))
             if bar is not None:
                 bar.update(step + 1, lambda: self._logs().items())
-        return self._logs(prefix)
+            callbacks.on_test_batch_end(step, self._logs)
+        logs = self._logs()
+        callbacks.on_test_end(logs)
+        return {prefix + key: value for key, value in logs.items()}
 
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False):
-        """Loss and metrics over (x, y): ``[loss, *metrics]``, or just the loss."""
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False, callbacks=None):
+        """Loss and metrics over (x, y) or a Dataset of (x, y) batches: ``[loss, *metrics]``, or just the loss."""
         self._check_compiled("evaluate")
-        batch_size = _positive_int(32 if batch_size is None else batch_size, "batch_size")
         verbose = resolve_verbose(verbose)
-        x, y = self._prepare(x, y, "evaluate")
-        bar = ProgressBar(math.ceil(len(x) / batch_size), verbose)
-        logs = self._evaluate(x, y, batch_size, bar=bar)
+        batches = data_adapter.adapt(x, y, batch_size, "evaluate", lambda a, b: self._prepare(a, b, "evaluate"))
+        callbacks = CallbackList(callbacks, model=self, epochs=1, steps=batches.num_batches, verbose=verbose)
+        bar = ProgressBar(batches.num_batches, verbose)
+        logs = self._evaluate(batches, bar=bar, callbacks=callbacks)
         bar.update(bar.target, logs.items(), finalize=True)
         return self._results(logs, return_dict)
 
@@ -345,24 +338,30 @@ class Sequential:
         values = [logs["loss"]] + [logs[m.name] for m in self.compiled_metrics]
         return values if self.compiled_metrics else values[0]
 
-    def predict(self, x, batch_size=None, verbose="auto"):
-        """The model's outputs for ``x`` as one NumPy array, batch by batch."""
-        batch_size = _positive_int(32 if batch_size is None else batch_size, "batch_size")
+    def predict(self, x, batch_size=None, verbose="auto", callbacks=None):
+        """The model's outputs for ``x`` (arrays, or a Dataset of batches) as one NumPy array."""
         verbose = resolve_verbose(verbose)
+        batches = data_adapter.adapt(x, None, batch_size, "predict", self._prepare_inputs, needs_targets=False)
+        callbacks = CallbackList(callbacks, model=self, epochs=1, steps=batches.num_batches, verbose=verbose)
+        bar = ProgressBar(batches.num_batches, verbose)
+        callbacks.on_predict_begin()
+        outputs = []
+        for step, (xb, _) in enumerate(batches):
+            callbacks.on_predict_batch_begin(step)
+            outputs.append(self(xb).numpy())
+            bar.update(step + 1, ())
+            callbacks.on_predict_batch_end(step, {"outputs": outputs[-1]})
+        bar.update(len(outputs), (), finalize=True)
+        callbacks.on_predict_end()
+        return np.concatenate(outputs)
+
+    def _prepare_inputs(self, x):
         x = _host(x, "predict: x")
         if len(x) == 0:
             raise ValueError("predict: no data (x is empty)")
         if not self.built:
             self.build((None, *x.shape[1:]))
-        batches = _batches(len(x), batch_size)
-        bar = ProgressBar(len(batches), verbose)
-        outputs = []
-        for step, (start, stop) in enumerate(batches):
-            xb = x[start:stop]
-            outputs.append(self(xb if xb.dtype == np.float32 else xb.astype(np.float32)).numpy())
-            bar.update(step + 1, ())
-        bar.update(len(batches), (), finalize=True)
-        return np.concatenate(outputs)
+        return x
 
     # ---------------------------------------------------------- weights files
     def save_weights(self, filepath):

@@ -1,0 +1,38 @@
+"""The GEMM micro-kernel, written as plain loops: the contract both CPU backends meet.
+
+The fast micro-kernels are unrolled (kernels/numba_microkernels.py) or
+vectorized C (kernels/_cython_gemm.h), which makes them hard to read; this is
+what each of them computes, and the tests compare them with it on the same
+packed panels.  kernels/GEMM.md shows where the micro-kernel sits in the GEMM.
+"""
+
+
+def reference_micro_kernel(nr, kc, A, pa, csa, B, pb, rsb, C, pc, ldc, rows, accumulate, bias, jb, use_bias, relu):
+    """The micro-kernel contract, as loops: what each unrolled ``_kernel_<MR>x<NR>``
+    (kernels/numba_microkernels.py) computes, and the C kernels of the Cython backend.
+
+    The A panel is an MR x kc block, element (r, p) at A[pa + r + p*csa]: packed,
+    csa = MR (the MR numbers of one step p are contiguous); a transposed matrix
+    read in place has csa = its row length.  The B panel is a kc x NR block,
+    element (p, j) at B[pb + p*rsb + j]: packed, rsb = NR; a matrix read in place
+    (``_gemm_narrow_ta``) has rsb = its row length.  Row r < ``rows`` of the
+    tile goes to C[pc + r*ldc + j], j < NR: the sum over p of A(r, p) * B(p, j),
+    plus the old C when ``accumulate`` (an earlier K block), plus bias[jb + j] when
+    ``use_bias``, then max(., 0) when ``relu``; rows past ``rows`` are not written.
+    Plain Python, so it is slow and obviously right: tests/test_numba_backend.py
+    and tests/test_cython_backend.py hold the unrolled kernels to it.
+    """
+    zero = C.dtype.type(0)
+    for r in range(rows):
+        for j in range(nr):
+            s = zero
+            for p in range(kc):
+                s += A[pa + r + p * csa] * B[pb + p * rsb + j]
+            o = pc + r * ldc + j
+            if accumulate:
+                s += C[o]
+            if use_bias:
+                s += bias[jb + j]
+            if relu:
+                s = max(s, zero)
+            C[o] = s

@@ -1,0 +1,305 @@
+"""The architecture the README promises, checked on the source.
+
+Imports point one way: tensor <- tape <- ops <- functions / nn / utils <- keras
+<- the package and its programs.  This test parses every module of
+src/tapegrad with ``ast`` and collects every import of a tapegrad module, at
+module level AND inside functions (a lazy import in a method is still an
+import), then checks each one against the layering below.  A later change
+that makes tape import ops, or tensor import anything above it, fails here.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parent.parent / "src" / "tapegrad"
+
+# Each module of src/tapegrad, by layer (lowest first).  A module may import a
+# module of a LOWER layer only, or one of its own package at its own layer
+# (keras.layers may import keras.regularizers).  "kernels" (tapegrad.kernels,
+# the compiled kernels and their contract) is below everything.
+LAYERS = [
+    ["kernels", "atomic_file"],                 # no tapegrad imports above the kernels
+    ["tensor", "datasets"],                     # Tensor, Variable: arrays + operators; MNIST files
+    ["tape", "random"],                         # the gradient tape; seeded generators
+    ["ops"],                                    # the differentiable ops
+    ["functions", "nn", "utils", "data"],       # TF's names over ops; tape drawing; tf.data
+    ["keras"],                                  # the Keras API
+    ["", "ladder"],                             # the package (``import tapegrad``); the GEMM ladder
+    ["benchmark"],                              # the programs on top of it
+    ["cli"],
+    ["__main__"],                               # ``python -m tapegrad`` runs the CLI
+]
+RANK = {name: rank for rank, names in enumerate(LAYERS) for name in names}
+
+
+def _module_name(path):
+    parts = path.relative_to(SRC).with_suffix("").parts
+    return ".".join(p for p in parts if p != "__init__")
+
+
+MODULES = sorted(SRC.rglob("*.py"))
+KNOWN = {_module_name(p) for p in MODULES} | {"kernels"}
+
+
+def _imports(path):
+    """The tapegrad modules ``path`` imports anywhere in its code, as names below tapegrad."""
+    return _imports_in(path.read_text(), _module_name(path), path.name == "__init__.py")
+
+
+def _imports_in(source, module, is_package):
+    package = module if is_package else module.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom):
+            if node.level == 0:
+                if node.module == "tapegrad" or node.module.startswith("tapegrad."):
+                    base = node.module[len("tapegrad."):] if node.module != "tapegrad" else ""
+                else:
+                    continue
+            else:
+                parts = package.split(".") if package else []
+                parts = parts[:len(parts) - (node.level - 1)] if node.level > 1 else parts
+                base = ".".join(parts + ([node.module] if node.module else []))
+            for alias in node.names:  # ``from . import ops`` imports a module, ``from .x import f`` x
+                name = f"{base}.{alias.name}".strip(".")
+                found.add(name if name in KNOWN or name.startswith("kernels.") else base)
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name == "tapegrad" or alias.name.startswith("tapegrad."):
+                    found.add(alias.name[len("tapegrad."):] if alias.name != "tapegrad" else "")
+    found.discard(module)
+    return found
+
+
+def _top(name):
+    """The layer key of a module name: ``keras.layers`` -> ``keras``."""
+    return name.split(".")[0]
+
+
+
+
+def test_every_module_has_a_layer():
+    for path in MODULES:
+        assert _top(_module_name(path)) in RANK, f"{path}: add its module to LAYERS in this test"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: _module_name(p) or "tapegrad")
+def test_imports_point_down(path):
+    module = _module_name(path)
+    here = RANK[_top(module)]
+    for target in sorted(_imports(path)):
+        there = RANK.get(_top(target))
+        assert there is not None, f"{module} imports {target!r}, which has no layer"
+        same_package = _top(target) == _top(module) and here == there and module
+        assert there < here or same_package, (
+            f"tapegrad.{module or '__init__'} (layer {here}: {LAYERS[here]}) imports tapegrad.{target} "
+            f"(layer {there}: {LAYERS[there]}); imports must point down: {LAYERS}"
+        )
+
+
+def test_the_core_layers_exactly():
+    """The three core modules, spelled out: tensor imports none of tape/ops/...,
+    tape imports only tensor, ops only tensor/tape/kernels/random."""
+    imports = {_module_name(p): {_top(t) for t in _imports(p)} for p in MODULES}
+    assert imports["tensor"] <= {"kernels"}
+    assert imports["tape"] <= {"tensor"}
+    assert imports["ops"] <= {"kernels", "random", "tensor", "tape"}
+
+
+def test_no_import_cycle():
+    """Over the whole package graph (submodules included), no module reaches itself."""
+    graph = {_module_name(p): _imports(p) for p in MODULES}
+    state = {}
+
+    def visit(node, trail):
+        if state.get(node) == "done":
+            return
+        assert state.get(node) != "open", "import cycle: " + " -> ".join(trail + [node])
+        state[node] = "open"
+        for target in graph.get(node, ()):
+            if target in graph:
+                visit(target, trail + [node])
+        state[node] = "done"
+
+    for node in graph:
+        visit(node, [])
+
+
+def test_the_checker_sees_lazy_imports():
+    """The parser finds imports inside a method, relative or absolute (so the
+    tests above would catch tape.py importing ops lazily again)."""
+    source = "def f():\n    from . import ops, kernels\n    from .tensor import Tensor\n    import tapegrad.utils\n"
+    assert _imports_in(source, "tape", False) == {"ops", "kernels", "tensor", "utils"}
+    source = "class A:\n    def f(self):\n        from .. import ops\n        from ..tape import record\n"
+    assert _imports_in(source, "keras.layers", False) == {"ops", "tape"}
+
+
+# ------------------------------------------------------------------ one way to define an op
+def _op_cases():
+    """One small call of every op that records, by op name (``op/variant`` for a second
+    call); float64 on the numpy backend."""
+    import numpy as np
+
+    import tapegrad as tg
+    from tapegrad import ops
+
+    rng = np.random.default_rng(0)
+    a = tg.Variable(rng.uniform(0.5, 2.0, (3, 4)))
+    b = tg.Variable(rng.uniform(0.5, 2.0, (1, 4)))
+    w = tg.Variable(rng.standard_normal((4, 5)))
+    bias = tg.Variable(rng.standard_normal(5))
+    mask = ops.dropout(ops.ones_like(a), 0.5, seed=1)
+    return {
+        "add": lambda: ops.add(a, b), "subtract": lambda: ops.subtract(a, b),
+        "multiply": lambda: ops.multiply(a, b), "divide": lambda: ops.divide(a, b),
+        "negative": lambda: ops.negative(a), "power": lambda: ops.power(a, 3),
+        "square": lambda: ops.square(a), "exp": lambda: ops.exp(a), "sqrt": lambda: ops.sqrt(a),
+        "log": lambda: ops.log(a), "abs": lambda: ops.abs(a),
+        "maximum": lambda: ops.maximum(a, b), "minimum": lambda: ops.minimum(a, b),
+        "clip_by_value": lambda: ops.clip_by_value(a, 0.8, 1.5), "cast": lambda: ops.cast(a, "float32"),
+        "reshape": lambda: ops.reshape(a, (4, 3)), "transpose": lambda: ops.transpose(a),
+        "broadcast_to": lambda: ops.broadcast_to(b, (3, 4)), "getitem": lambda: a[1:, ::2],
+        "scatter": lambda: ops.scatter(a, 0, (2, 3, 4)),
+        "reduce_sum": lambda: ops.reduce_sum(a, axis=0), "reduce_mean": lambda: ops.reduce_mean(a, axis=1),
+        "reduce_max": lambda: ops.reduce_max(a, axis=1), "matmul": lambda: ops.matmul(a, w),
+        "relu": lambda: ops.relu(ops.subtract(a, 1.0)), "relu_backward": lambda: ops.relu_backward(a, ops.subtract(a, 1.0)),
+        "sigmoid": lambda: ops.sigmoid(a), "tanh": lambda: ops.tanh(a), "softmax": lambda: ops.softmax(a),
+        "dense": lambda: ops.dense(a, w, bias, "relu"), "dense/no bias": lambda: ops.dense(a, w),
+        "bias_grad": lambda: ops.bias_grad(a),
+        "sparse_softmax_cross_entropy": lambda: ops.sparse_softmax_cross_entropy(a, np.array([0, 3, 1])),
+        "sparse_softmax_cross_entropy/mean":
+            lambda: ops.sparse_softmax_cross_entropy(a, np.array([0, 3, 1]), reduction="mean"),
+        "sigmoid_binary_cross_entropy":
+            lambda: ops.sigmoid_binary_cross_entropy(a, np.full((3, 4), 0.25)),
+        "dropout": lambda: ops.dropout(a, 0.5, seed=2), "dropout_backward": lambda: ops.dropout_backward(a, mask),
+    }
+
+
+def test_every_op_records_one_gradient_per_input():
+    """Every op in ops.py that has a ``_<op>_grad`` is run under a tape; each entry's
+    backward returns a tuple of exactly len(inputs) gradients, each of its input's
+    shape, whether nested tapes record the backward pass or not."""
+    import inspect
+
+    import tapegrad as tg
+    from tapegrad import kernels, ops
+    from tapegrad.tape import op_name
+
+    with kernels.use("numpy"):
+        cases = _op_cases()
+        backwards = {op_name(f) for name, f in inspect.getmembers(ops, inspect.isfunction)
+                     if name.startswith("_") and name.endswith("_grad")}
+        covered = {name.split("/")[0] for name in cases}
+        assert backwards <= covered, f"add a case for these ops: {sorted(backwards - covered)}"
+        for name, run in cases.items():
+            for outer in (False, True):  # outer: the backward pass itself is recorded
+                with tg.GradientTape(persistent=True) as tape:
+                    out = run()
+                entries = [e for e in tape._ops if e[0] is out]
+                assert len(entries) == 1, f"{name}: its output was not recorded once"
+                _, inputs, backward, ctx, needs = entries[0]
+                assert op_name(backward) == name.split("/")[0]
+                g = ops.ones_like(out)
+                with tg.GradientTape() if outer else contextlib.nullcontext():
+                    grads = backward(g, ctx, [True] * len(inputs))
+                assert isinstance(grads, tuple) and len(grads) == len(inputs), (name, grads)
+                for x, gx in zip(inputs, grads):
+                    if gx is not None:
+                        assert gx.shape == x.shape, (name, gx.shape, x.shape)
+                assert isinstance(backward(g, ctx, [False] * len(inputs)), tuple)
+
+
+def test_a_backward_of_the_wrong_length_is_a_clear_error():
+    """The tape refuses a backward that returns fewer gradients than inputs (zip
+    would silently drop the rest)."""
+    import numpy as np
+
+    import tapegrad as tg
+    from tapegrad import ops
+
+    def _bad_grad(g, ctx, needs):
+        return (g,)
+
+    x = tg.Variable(np.ones(3))
+    with tg.GradientTape() as tape:
+        y = ops._result(ops.add(x, x)._data, x.backend, (x, x), _bad_grad)
+    with pytest.raises(RuntimeError, match="returned 1 gradients for its 2 inputs"):
+        tape.gradient(y, x)
+
+
+# ------------------------------------------------------------------ the array contract
+def _xp_names_used():
+    """Every ``<...>.xp.NAME`` / ``xp.NAME`` / ``getattr(xp, "NAME")`` in src/tapegrad, by file."""
+    used = {}
+    dynamic = []
+    for path in MODULES:
+        for node in ast.walk(ast.parse(path.read_text())):
+            target = name = None
+            if isinstance(node, ast.Attribute):
+                target, name = node.value, node.attr
+            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "getattr":
+                target = node.args[0]
+                name = node.args[1].value if isinstance(node.args[1], ast.Constant) else None
+            is_xp = (isinstance(target, ast.Name) and target.id == "xp") or (
+                isinstance(target, ast.Attribute) and target.attr == "xp")
+            if not is_xp:
+                continue
+            if name is None:
+                dynamic.append(f"{_module_name(path)}: {ast.unparse(node)}")
+            elif name != "__name__":  # the namespace's name, used in labels
+                used.setdefault(name, set()).add(_module_name(path))
+    return used, dynamic
+
+
+def test_src_uses_only_declared_array_functions():
+    """src/tapegrad calls on ``backend.xp`` exactly the names ARRAY_OPS declares."""
+    from tapegrad import ops
+    from tapegrad.kernels._backend import ARRAY_OPS
+
+    used, dynamic = _xp_names_used()
+    undeclared = {name: sorted(files) for name, files in used.items() if name not in ARRAY_OPS}
+    assert not undeclared, f"declare these in ARRAY_OPS (kernels/_backend.py) and cuda_xp: {undeclared}"
+    # the one dynamic lookup, compare's getattr(xp, name), is bounded by ops.COMPARISONS
+    assert dynamic == ["ops: getattr(a._backend.xp, name)"], dynamic
+    assert set(ops.COMPARISONS) <= set(ARRAY_OPS)
+    unused = set(ARRAY_OPS) - set(used) - set(ops.COMPARISONS)
+    assert not unused, f"ARRAY_OPS declares names nothing uses (remove them): {sorted(unused)}"
+
+
+def test_the_checker_sees_xp_names():
+    used_before = _xp_names_used()[0]
+    assert {"add", "sum", "broadcast_to"} <= set(used_before)
+    tree = ast.parse("def f(be, xp):\n    be.xp.cumsum(1)\n    xp.add.at(a, k, v)\n")
+    found = {n.attr for n in ast.walk(tree) if isinstance(n, ast.Attribute)
+             and isinstance(n.value, (ast.Name, ast.Attribute))
+             and getattr(n.value, "id", getattr(n.value, "attr", None)) == "xp"}
+    assert found == {"cumsum", "add"}
+
+
+def test_xp_is_exactly_the_contract():
+    """backend.xp answers the declared names and refuses any other with a clear error;
+    the cuda implementation defines every declared name and has no host fallback."""
+    import numpy as np
+
+    from tapegrad import kernels
+    from tapegrad.kernels._backend import ARRAY_OPS, ArrayOps
+
+    xp = kernels.get_backend("numpy").xp
+    for name in ARRAY_OPS:
+        assert getattr(xp, name) is getattr(np, name)
+    with pytest.raises(AttributeError, match="'cumsum' is not in the array contract"):
+        xp.cumsum
+    assert xp.__name__ == "numpy"
+    with pytest.raises(TypeError, match=r"missing \['add'"):
+        ArrayOps("partial", type("M", (), {n: staticmethod(np.add) for n in ARRAY_OPS if n != "add"}))
+    try:
+        from tapegrad.kernels import cuda_xp
+    except ImportError as exc:  # numba without its CUDA target: nothing to check here
+        pytest.skip(f"numba.cuda is not importable: {exc}")
+    assert not hasattr(cuda_xp, "__getattr__"), "cuda_xp must not fall back to NumPy for unknown names"
+    ArrayOps("cuda_xp", cuda_xp)  # raises if a declared name is missing

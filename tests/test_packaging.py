@@ -1,0 +1,53 @@
+"""What the packaging promises, checked on the source tree (or an unpacked sdist, which carries the same files).
+
+Building the artifacts takes minutes, so the builds themselves are checked by hand with
+``python -m build`` and ``tools/build_wheels.sh``; these tests pin the facts those builds rely on.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pyproject() -> dict:
+    tomllib = pytest.importorskip("tomllib", reason="tomllib (reading pyproject.toml) is Python 3.11+")
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def test_license_file_is_shipped_and_is_the_declared_license():
+    project = pyproject()["project"]
+    assert project["license"] == "MIT"
+    for name in project["license-files"]:
+        text = (ROOT / name).read_text()
+        assert text.startswith("MIT License") and "the tapegrad authors" in text
+
+
+def test_build_requires_numpy_only_if_a_kernel_compiles_against_it():
+    sources = [*ROOT.glob("kernels/*.pyx"), *ROOT.glob("kernels/*.pxi")]
+    assert sources, "no Cython sources found"
+    cimports_numpy = any(re.search(r"^\s*(cimport numpy|from numpy cimport)", path.read_text(), re.M)
+                         for path in sources)
+    requires = [re.split(r"[<>=!~ ;\[]", r, maxsplit=1)[0].lower()
+                for r in pyproject()["build-system"]["requires"]]
+    assert ("numpy" in requires) == cimports_numpy, requires
+
+
+def test_python_classifiers_match_requires_python():
+    project = pyproject()
+    minimum = re.fullmatch(r">=3\.(\d+)", project["project"]["requires-python"]).group(1)
+    minors = sorted(int(c.rsplit(".", 1)[1]) for c in project["project"]["classifiers"]
+                    if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c))
+    assert minors and minors[0] == int(minimum)
+    assert minors == list(range(minors[0], minors[-1] + 1))  # no gaps
+
+
+def test_readme_has_no_relative_links():
+    """PyPI renders README.md on its own: a link to a file of the repository goes nowhere there."""
+    links = re.findall(r"\]\(([^)]+)\)", (ROOT / "README.md").read_text())
+    relative = [link for link in links if not re.match(r"(https?://|#)", link)]
+    assert relative == []
