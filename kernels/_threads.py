@@ -8,20 +8,23 @@ two threads run 2x (one busy neighbour) to 40x (heavy load) *slower* than one.
 ``OMP_WAIT_POLICY=passive`` avoids that but costs ~20% on a quiet machine, and
 libgomp reads it only when it loads.  So the default policy measures instead.
 
-``auto`` (the default): every GEMM big enough to run in parallel is timed
-with ``time.perf_counter`` (well under 1 us against the 0.3-3 ms of a GEMM).
-Now and then a few calls run on the other thread count: a *probe*.  While on
-all threads, when their GEMMs are no faster than the serial ones measured by
-the last probe (time-weighted over the shapes seen), the backend drops to
-one thread; while on one thread it probes all threads again after 0.25 s,
-doubling the wait after each failed probe up to 8 s, and a probe call that
-takes 1.5x the serial time ends the probe at once, so a collapse costs one
-slow call, not a burst.  Under heavy load even that one call can cost 100x a
-serial one, so on Linux a retry is skipped (counted as failed) while the
-kernel's count of runnable tasks (``/proc/loadavg``) shows other processes
-wanting more cores than the retry would leave them.  Element-wise kernels
-follow the current choice.
-``set_num_threads(n)`` switches the policy off and uses exactly ``n``.
+``auto`` (the default): every GEMM big enough to run in parallel is timed with
+``time.perf_counter`` (well under 1 us against the 0.1-3 ms of a GEMM). Now
+and then a few calls run on the other thread count: a *probe* (on all threads,
+8 one-thread calls every 2 s keep the serial reference current, well under 1%
+of the time on a quiet machine). While on all threads, when their GEMMs are no
+faster than the serial ones measured by the last probe (time-weighted over the
+shapes seen), the backend drops to one thread; while on one thread it probes
+all threads again after 0.25 s, doubling the wait after each failed probe up
+to 8 s, and a probe call that takes 1.5x the serial time ends the probe at
+once, so a collapse costs one slow call, not a burst. Under heavy load even
+that one call can cost 100x a serial one, so on Linux a retry is skipped
+(counted as failed) while the kernel's count of runnable tasks
+(``/proc/loadavg``) shows other processes wanting more cores than the retry
+would leave them. Element-wise kernels follow the current choice.
+``set_num_threads(n)`` switches the policy off and uses exactly ``n``;
+``set_num_threads("auto")`` starts it afresh, on all threads. Measured effect:
+README, "Threads on a busy machine".
 """
 
 from __future__ import annotations
