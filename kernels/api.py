@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._dispatch import get_backend
+from ._threads import run_gemm
 
 _FLOATS = "float32 or float64"
 
@@ -156,7 +157,8 @@ def matmul(a, b, *, transpose_a=False, transpose_b=False, out=None, backend=None
     a, transpose_a = _as_row_major(be, a, bool(transpose_a))
     b, transpose_b = _as_row_major(be, b, bool(transpose_b))
     target = _through_temporary(be, out, a, b) if given else out
-    be.matmul(a, b, transpose_a, transpose_b, target)
+    run_gemm(be, 2.0 * m * n * k, ("matmul", m, n, k, transpose_a, transpose_b, a.dtype.char),
+             be.matmul, a, b, transpose_a, transpose_b, target)
     return _finish(be, out, target)
 
 
@@ -318,7 +320,9 @@ def dense_forward(x, w, b=None, activation=None, *, out=None, backend=None):
         be.write(out, np.broadcast_to(row, out.shape))
         return out
     target = _through_temporary(be, out, x, w, b) if given else out
-    be.dense_forward(x, w, b, activation == "relu", target)
+    m, k, n = x.shape[0], x.shape[1], w.shape[1]
+    run_gemm(be, 2.0 * m * n * k, ("dense", m, n, k, x.dtype.char),
+             be.dense_forward, x, w, b, activation == "relu", target)
     return _finish(be, out, target)
 
 
