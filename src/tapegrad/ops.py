@@ -868,8 +868,7 @@ def zeros_variable(shape, dtype, like, name=None):
     return Variable._wrap_variable(be.zeros(tuple(shape), np.dtype(dtype)), be, False, name)
 
 
-_UPDATE_KERNELS = {"sgd_update": kernels.sgd_update, "rmsprop_update": kernels.rmsprop_update,
-                   "adam_update": kernels.adam_update}
+_UPDATE_KERNELS = ("sgd_update", "rmsprop_update", "adam_update")   # looked up in kernels at each call
 
 
 def apply_update(kernel_name, variable, grad, *slots, **hyperparameters):
@@ -880,9 +879,9 @@ def apply_update(kernel_name, variable, grad, *slots, **hyperparameters):
     ``zeros_variable``), updated in place too; ``hyperparameters`` go to the
     kernel as keywords (``learning_rate=...``).  Returns ``variable``.
     """
-    kernel = _UPDATE_KERNELS.get(kernel_name)
-    if kernel is None:
-        raise ValueError(f"apply_update: unknown kernel {kernel_name!r}; valid: {sorted(_UPDATE_KERNELS)}")
+    if kernel_name not in _UPDATE_KERNELS:
+        raise ValueError(f"apply_update: unknown kernel {kernel_name!r}; valid: {list(_UPDATE_KERNELS)}")
+    kernel = getattr(kernels, kernel_name)
     if not isinstance(variable, Variable):
         raise TypeError(f"apply_update needs a Variable to update, got {type(variable).__name__}")
     be = variable._backend
