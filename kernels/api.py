@@ -227,15 +227,12 @@ class ClassIds:
     classes and ``shape`` with its rows.  ``np.asarray(ids)`` gives a copy.
     """
 
-    __slots__ = ("host", "data", "backend", "low", "high")
+    __slots__ = ("host", "data", "backend", "low", "high", "shape", "ndim", "size")
+    dtype = np.dtype(np.int64)
 
     def __init__(self, host, data, backend, low, high):
         self.host, self.data, self.backend, self.low, self.high = host, data, backend, low, high
-
-    shape = property(lambda self: self.host.shape)
-    ndim = property(lambda self: self.host.ndim)
-    size = property(lambda self: self.host.size)
-    dtype = property(lambda self: self.host.dtype)
+        self.shape, self.ndim, self.size = host.shape, host.ndim, host.size
 
     def __len__(self):
         return len(self.host)

@@ -886,7 +886,7 @@ def apply_update(kernel_name, variable, grad, *slots, **hyperparameters):
         raise TypeError(f"apply_update needs a Variable to update, got {type(variable).__name__}")
     be = variable._backend
     data = grad._data if isinstance(grad, Tensor) else to_array(grad, variable.dtype, be)
-    kernel(variable._data, data, *(slot._data for slot in slots), backend=be, **hyperparameters)
+    kernel(variable._data, data, *[slot._data for slot in slots], backend=be, **hyperparameters)
     return variable
 
 
