@@ -546,3 +546,22 @@ def test_checked_labels_give_the_loss_and_accuracy_raw_labels_give():
             losses.sparse_categorical_crossentropy(tg.ops.class_ids(y + 1), probs)
         with pytest.raises(ValueError, match="label -1 is out of range"):
             tg.ops.class_ids(y - 1)
+
+
+def test_apply_update_is_the_one_door_to_a_variables_array():
+    """ops.apply_update runs the named fused kernel on the Variable in place (the
+    value checked against NumPy's formula) and refuses what it cannot update."""
+    with tg.kernels.use("numpy"):
+        w = tg.Variable(np.array([1.0, -2.0, 3.0], np.float32))
+        v = tg.ops.zeros_variable(w.shape, w.dtype, like=w)
+        g = tg.constant(np.array([0.5, 0.5, -1.0], np.float32))
+        tg.ops.apply_update("rmsprop_update", w, g, v, learning_rate=0.1, rho=0.9, epsilon=1e-7)
+        expected_v = 0.1 * np.array([0.25, 0.25, 1.0])
+        np.testing.assert_allclose(v.numpy(), expected_v, rtol=1e-6)
+        np.testing.assert_allclose(w.numpy(), [1.0, -2.0, 3.0] - 0.1 * g.numpy() / np.sqrt(expected_v + 1e-7),
+                                   rtol=1e-5)
+        assert not v.trainable and v.backend is w.backend
+        with pytest.raises(ValueError, match="unknown kernel 'relu'"):
+            tg.ops.apply_update("relu", w, g)
+        with pytest.raises(TypeError, match="needs a Variable"):
+            tg.ops.apply_update("sgd_update", tg.constant([1.0]), [1.0])
