@@ -1,17 +1,18 @@
 """Optimizers: one fused, in-place kernel call per weight per step.
 
-``apply_gradients(zip(grads, weights))`` hands each Variable's own array to
-``kernels.sgd_update`` / ``rmsprop_update`` / ``adam_update``, which update
-it (and the optimizer's per-variable state, allocated on first use) in one
-pass, with no temporary arrays.
+``apply_gradients(zip(grads, weights))`` calls ``ops.apply_update`` with the
+kernel's name (``"sgd_update"``, ``"rmsprop_update"``, ``"adam_update"``),
+the Variable, its gradient and the optimizer's state for it (non-trainable
+Variables made where the weight lives, on first use): the kernel updates
+them all in one pass, with no temporary arrays.
 """
 
 from __future__ import annotations
 
 import warnings
 
-from .. import kernels
-from ..tensor import Tensor, Variable, to_array
+from .. import ops
+from ..tensor import Variable
 
 
 class Optimizer:
@@ -26,14 +27,15 @@ class Optimizer:
             raise ValueError(f"learning_rate must be >= 0, got {learning_rate}")
         self.learning_rate = learning_rate
         self.iterations = 0
-        self._state = {}  # id(variable) -> (variable, [state arrays])
+        self._state = {}  # id(variable) -> (variable, [state Variables])
         if name:
             self.name = name
 
     def _state_for(self, var):
         entry = self._state.get(id(var))
         if entry is None or entry[0] is not var:
-            entry = (var, [var._backend.zeros(var.shape, var.dtype) for _ in self._slots])
+            entry = (var, [ops.zeros_variable(var.shape, var.dtype, like=var, name=f"{self.name}/{slot}")
+                           for slot in self._slots])
             self._state[id(var)] = entry
         return entry[1]
 
@@ -50,8 +52,7 @@ class Optimizer:
         for g, var in kept:
             if not isinstance(var, Variable):
                 raise TypeError(f"apply_gradients needs Variables, got {type(var).__name__}")
-            grad = g._data if isinstance(g, Tensor) else to_array(g, var.dtype, var._backend)
-            self._update(var, grad, self._state_for(var))
+            self._update(var, g, self._state_for(var))
         return self.iterations
 
     def _update(self, var, grad, state):
@@ -76,8 +77,8 @@ class SGD(Optimizer):
         self._slots = ("velocity",) if self.momentum else ()
 
     def _update(self, var, grad, state):
-        kernels.sgd_update(var._data, grad, state[0] if state else None, learning_rate=self.learning_rate,
-                           momentum=self.momentum, nesterov=self.nesterov, backend=var._backend)
+        ops.apply_update("sgd_update", var, grad, *state, learning_rate=self.learning_rate,
+                         momentum=self.momentum, nesterov=self.nesterov)
 
 
 class RMSprop(Optimizer):
@@ -93,8 +94,8 @@ class RMSprop(Optimizer):
         self.epsilon = float(epsilon)
 
     def _update(self, var, grad, state):
-        kernels.rmsprop_update(var._data, grad, state[0], learning_rate=self.learning_rate,
-                               rho=self.rho, epsilon=self.epsilon, backend=var._backend)
+        ops.apply_update("rmsprop_update", var, grad, *state, learning_rate=self.learning_rate,
+                         rho=self.rho, epsilon=self.epsilon)
 
 
 class Adam(Optimizer):
@@ -108,9 +109,9 @@ class Adam(Optimizer):
         self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
 
     def _update(self, var, grad, state):
-        kernels.adam_update(var._data, grad, state[0], state[1], step=self.iterations,
-                            learning_rate=self.learning_rate, beta_1=self.beta_1, beta_2=self.beta_2,
-                            epsilon=self.epsilon, backend=var._backend)
+        ops.apply_update("adam_update", var, grad, *state, step=self.iterations,
+                         learning_rate=self.learning_rate, beta_1=self.beta_1, beta_2=self.beta_2,
+                         epsilon=self.epsilon)
 
 
 _BY_NAME = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam}

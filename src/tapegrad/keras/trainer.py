@@ -51,6 +51,8 @@ class CompiledLoss:
         if all(item is None for item in self.losses):
             raise ValueError("compile: loss is None for every output")
         self.weights = [None if w is None else float(w) for w in weights]
+        self._sparse_outputs = [(i, fn) for i, fn in enumerate(self.losses)
+                                if isinstance(fn, losses_module.SparseCategoricalCrossentropy)]
         self.tracker = metrics_module.Mean(name="loss")
         self.output_trackers = [metrics_module.Mean(name=f"{name}_loss") if n > 1 and fn is not None else None
                                 for name, fn in zip(self.output_names, self.losses)]
@@ -58,6 +60,16 @@ class CompiledLoss:
     @property
     def metrics(self):
         return [self.tracker, *[t for t in self.output_trackers if t is not None]]
+
+    def with_class_ids(self, y_true):
+        """``y_true`` with the target of each sparse-categorical output made one
+        ``ClassIds`` (copied, checked and on a GPU uploaded once), which that
+        output's loss and metrics then share; a step calls this once per batch."""
+        targets = _targets(y_true, self.output_names)
+        for i, fn in self._sparse_outputs:
+            if targets[i] is not None:
+                targets[i] = ops.class_ids(targets[i], what=fn.name)
+        return targets[0] if len(targets) == 1 else targets
 
     def __call__(self, y_true, y_pred, sample_weight=None, regularization_losses=None):
         targets = _targets(y_true, self.output_names)
@@ -290,6 +302,7 @@ class Trainer:
         return self._logs()
 
     def _train_step(self, x, y):
+        y = self.compiled_loss.with_class_ids(y)   # the labels of the batch: checked once, shared
         weights = self.trainable_weights
         with GradientTape() as tape:
             y_pred = self(x, training=True)
@@ -305,6 +318,7 @@ class Trainer:
         return self._logs()
 
     def _test_step(self, x, y):
+        y = self.compiled_loss.with_class_ids(y)
         y_pred = self(x, training=False)
         self.compiled_loss(y, y_pred, regularization_losses=self.losses)
         self.compiled_metrics.update_state(y, y_pred)
