@@ -145,8 +145,10 @@ def test_production_tiles_transposed(be):
 
 def test_choose_tiles():
     big, mid, small = cuda_gemm.PRODUCTION_TILES
-    assert cuda_gemm.choose_tiles(4096, 4096, 132) == big
+    assert big not in cuda_gemm.AUTO_TILES   # half of 64x64's speed on an H200 at n >= 1024
+    assert cuda_gemm.choose_tiles(4096, 4096, 132) == mid
     assert cuda_gemm.choose_tiles(1024, 1024, 132) == mid
+    assert cuda_gemm.choose_tiles(256, 256, 132) == small    # 16 blocks of 64x64 leave SMs idle
     assert cuda_gemm.choose_tiles(128, 10, 132) == small
     for t in cuda_gemm.PRODUCTION_TILES:
         cuda_gemm.check_tiles(t)
