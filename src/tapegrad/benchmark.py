@@ -110,6 +110,7 @@ MLP_SHAPES = [  # label, m, k, n, transpose_a, transpose_b
     ("h @ W2   128x512x10", 128, 512, 10, False, False),
     ("dy @ W2.T 128x10x512", 128, 10, 512, False, True),
     ("h.T @ dy 512x128x10", 512, 128, 10, True, False),
+    ("dy @ B   128x10x512", 128, 10, 512, False, False),   # the plain K=10 form, not transposed
 ]
 
 
