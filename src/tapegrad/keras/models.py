@@ -167,7 +167,8 @@ class Model(Trainer, Layer):
         """A subclassed model's constructor arguments. The base version knows only
         ``name`` and ``trainable``: a subclass whose ``__init__`` takes more must
         override it (Keras's rule), and ``from_config`` then calls ``cls(**config)``."""
-        serialization.require_own_get_config(self, Model.__init__, "Model")
+        if type(self).get_config is Model.get_config:
+            serialization.require_own_get_config(self, Model.__init__, "Model")
         accepted = inspect.signature(type(self).__init__).parameters
         takes_any = any(p.kind == p.VAR_KEYWORD for p in accepted.values())
         return {key: value for key, value in (("name", self.name), ("trainable", self.trainable))
