@@ -24,6 +24,7 @@ tapegrad uses NumPy archives, so its ``.keras`` files do not load in Keras.
 from __future__ import annotations
 
 import datetime
+import importlib.metadata
 import io
 import json
 import os
@@ -31,12 +32,12 @@ import zipfile
 
 import numpy as np
 
-from .. import __version__
 from ..atomic_file import write_atomically
 from . import optimizers
-from .models import Model, open_npz, read_checked_array
+from .npz_file import open_npz, read_checked_array
 from .serialization import (custom_object_scope, deserialize_keras_object, get_registered_name,  # noqa: F401
                             get_registered_object, register_keras_serializable, serialize_keras_object)
+from .trainer import Trainer
 
 CONFIG, METADATA, WEIGHTS, OPTIMIZER = "config.json", "metadata.json", "model.weights.npz", "optimizer.npz"
 MEMBERS = (CONFIG, METADATA, WEIGHTS, OPTIMIZER)
@@ -51,6 +52,14 @@ def _keras_path(filepath, what):
 
 
 # ------------------------------------------------------------------ saving
+def _version():
+    """The installed tapegrad's version (``import tapegrad`` sits above keras/, so not ``__version__``)."""
+    try:
+        return importlib.metadata.version("tapegrad")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def compile_config(model):
     """``compile``'s arguments as data: the optimizer by class and config, losses and metrics serialized."""
     if model.optimizer is None:
@@ -88,7 +97,7 @@ def _optimizer_archive(model):
 def save_model(model, filepath, overwrite=True):
     """Write ``model`` to ``filepath`` (a ``.keras`` zip), atomically: temp file, then rename."""
     filepath = _keras_path(filepath, "save")
-    if not isinstance(model, Model):
+    if not isinstance(model, Trainer):
         raise TypeError(f"save_model expects a keras Model, got {type(model).__name__}")
     if not overwrite and os.path.exists(filepath):
         raise FileExistsError(f"save: {filepath!r} exists and overwrite=False")
@@ -96,7 +105,7 @@ def save_model(model, filepath, overwrite=True):
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"save: the folder of {filepath!r} does not exist")
     config = json.dumps(model_config(model), indent=2)
-    metadata = json.dumps({"tapegrad_version": __version__, "class_name": type(model).__name__,
+    metadata = json.dumps({"tapegrad_version": _version(), "class_name": type(model).__name__,
                            "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S")}, indent=2)
     weights = io.BytesIO()
     if model.built:
@@ -170,7 +179,7 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
         model = deserialize_keras_object(
             {key: config[key] for key in ("module", "class_name", "config", "registered_name") if key in config},
             "layer")
-        if not isinstance(model, Model):
+        if not isinstance(model, Trainer):
             raise ValueError(f"load_model: {filepath} holds a {type(model).__name__}, not a model")
         model.build_from_config(config.get("build_config"))
         with _open_member(archive, WEIGHTS, filepath) as stream:
