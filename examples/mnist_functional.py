@@ -10,7 +10,8 @@ loads that file and evaluates it on the test set.
 Options (the defaults are the book's): ``--epochs 10``, ``--seed S`` (weights,
 dropout and shuffling; none by default, as in the book), ``--limit N``
 (train on N images and validate and test on N // 5 each: a quick check),
-``--backend cython|numba|numpy``.
+``--backend cython|numba|numpy``, ``--threads N`` (kernel threads; 1 is the
+fastest on a machine whose cores are busy with other work).
 """
 import argparse
 
@@ -24,9 +25,12 @@ parser.add_argument("--epochs", type=int, default=10)
 parser.add_argument("--seed", type=int, default=None)
 parser.add_argument("--limit", type=int, default=None, help="train on N images (validate/test on N // 5)")
 parser.add_argument("--backend", default=None, choices=K.available_backends())
+parser.add_argument("--threads", type=int, default=None)
 args = parser.parse_args()
 if args.backend:
     K.use(args.backend)
+if args.threads:
+    K.set_num_threads(args.threads)
 if args.seed is not None:
     keras.utils.set_random_seed(args.seed)
 

@@ -1,7 +1,8 @@
 """The programs in examples/, run as the reader runs them, checked against the book.
 
 Chapter 2's three scripts, chapter 3's linear classifier and chapter 4's
-IMDB classifier (on synthetic reviews of the real format).
+IMDB classifier (on synthetic reviews of the real format), and chapter 7's
+functional MNIST model with callbacks and load_model (mnist_functional.py).
 
 Each script runs in a fresh interpreter (``sys.executable``), in a temporary
 directory, with ``MPLBACKEND=Agg`` so that ``plt.show()`` returns at once
@@ -275,7 +276,8 @@ def test_mnist_functional_quick_run_checkpoints_and_reloads_the_best_model(tmp_p
     from tapegrad import keras
 
     out, _ = run_example("mnist_functional.py", tmp_path, timeout=300,
-                         args=["--limit", "1000", "--epochs", "2", "--seed", "0", "--backend", "cython"])
+                         args=["--limit", "1000", "--epochs", "2", "--seed", "0", "--backend", "cython",
+                               "--threads", "1"])
     assert re.findall(r"^Epoch (\d+)/2$", out, re.M) == ["1", "2"]
     assert "epochs run: 2" in out
     best_val_loss = float(re.search(r"^best val_loss: ([\d.]+)$", out, re.M).group(1))
@@ -288,3 +290,25 @@ def test_mnist_functional_quick_run_checkpoints_and_reloads_the_best_model(tmp_p
     assert val_loss == pytest.approx(best_val_loss, abs=6e-5)
     assert test_acc == pytest.approx(printed_acc, abs=6e-5)
     assert test_acc > 0.7   # 1,000 images, 2 epochs: ~0.85 (a broken model stays near 0.1)
+
+
+@pytest.mark.slow  # 37-40 s with one kernel thread on the loaded 2-core machine: up to 10 epochs of 50,000 images
+def test_mnist_functional_reaches_097_after_load_model(tmp_path):
+    """Chapter 7's full run: functional model, validation on 10,000 held-out images, EarlyStopping
+    on val_accuracy (patience 2), ModelCheckpoint of the best val_loss, load_model, evaluate.
+
+    Measured here (cython backend, ``--threads 1``), seeds 1-4: test accuracy of the reloaded
+    checkpoint RESULTS_RANGE, best val_loss 0.0856-0.0868, all 10 epochs run (validation accuracy
+    kept creeping up, so EarlyStopping never fired).  The book's ">= 0.97" leaves room under
+    that range for an unseeded run; a model that learnt nothing (0.1) or a checkpoint that was
+    not the best or not restored fails it.  Run unseeded, as the book does.
+    """
+    out, _ = run_example("mnist_functional.py", tmp_path, timeout=900, args=["--backend", "cython", "--threads", "1"])
+    epochs = [int(e) for e in re.findall(r"^Epoch (\d+)/10$", out, re.M)]
+    assert epochs == list(range(1, len(epochs) + 1)) and 3 <= len(epochs) <= 10
+    val_losses = [float(v) for v in re.findall(r"val_loss: ([\d.]+)", out)]
+    best = float(re.search(r"^best val_loss: ([\d.]+)$", out, re.M).group(1))
+    assert best == pytest.approx(min(val_losses), abs=6e-5)
+    test_acc = float(re.search(r"^test_acc: (\d\.\d{4})$", out, re.M).group(1))
+    assert test_acc >= 0.97
+    assert (tmp_path / "checkpoint_path.keras").is_file()
