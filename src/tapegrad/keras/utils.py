@@ -107,7 +107,8 @@ def model_to_dot(model, show_shapes=False, show_dtype=False, show_layer_names=Tr
         return ids.setdefault(id(layer), f"layer{len(ids)}")
 
     def box(layer, shapes_in, shapes_out, indent):
-        lines.append(f"{indent}{node_id(layer)} [label={quote(chr(10).join(_layer_box(layer, shapes_in, shapes_out, *options)))}];")
+        label = "\n".join(_layer_box(layer, shapes_in, shapes_out, *options))
+        lines.append(f"{indent}{node_id(layer)} [label={quote(label)}];")
 
     def draw(m, indent):
         """Draw the layers of ``m``; returns (its entry boxes, its exit boxes) for edges from outside."""
