@@ -130,6 +130,35 @@ def test_nested_tapes_second_derivative():
     assert float(t2.gradient(dy, x)) == 12.0
 
 
+@pytest.mark.parametrize("persistent", [False, True])
+def test_intermediate_tensor_as_a_source_keeps_its_gradient(persistent):
+    """An intermediate ``y`` asked for next to ``x`` gets dz/dy, and x still gets the full chain.
+
+    y = x*x is used twice below (y*y*y and x*y), so its gradient is a sum:
+    dz/dy = 3y^2 + x, and dz/dx = (3y^2 + x) * 2x + y = 6x^5 + 3x^2 (worked out by hand).
+    """
+    x_np = np.array([0.5, -1.0, 2.0], np.float32)
+    x = tg.Variable(x_np)
+    with tg.GradientTape(persistent=persistent) as tape:
+        y = x * x
+        z = tg.reduce_sum(y * y * y) + tg.reduce_sum(x * y)
+    gx, gy = tape.gradient(z, [x, y])
+    assert gy is not None, "the intermediate source lost its gradient"
+    x64 = x_np.astype(np.float64)
+    np.testing.assert_allclose(gy.numpy(), 3 * x64**4 + x64, rtol=1e-6)
+    np.testing.assert_allclose(gx.numpy(), 6 * x64**5 + 3 * x64**2, rtol=1e-6)
+
+
+def test_watched_constant_and_its_intermediate_in_any_order():
+    a = tg.constant(3.0)
+    with tg.GradientTape() as tape:
+        tape.watch(a)
+        b = a * 2.0
+        c = b * b            # c = 4 a^2
+    gb, ga = tape.gradient(c, [b, a])
+    assert float(gb) == 12.0 and float(ga) == 24.0  # dc/db = 2b, dc/da = 8a
+
+
 def test_tape_overhead_is_small():
     """Python overhead per recorded op on tiny tensors (target: < 15 us)."""
     x = tg.Variable(np.ones(4, np.float32))
