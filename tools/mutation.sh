@@ -4,7 +4,7 @@
 #   tools/mutation.sh [MODULE ...]        e.g. tools/mutation.sh src/tapegrad/tape.py
 #
 # With no argument it runs every target below.  Each MODULE is mutated by mutmut 2.x
-# (`pip install "mutmut<3"` into your venv, or `pip install -e ".[mutation]"`), and for each
+# (`pip install -e ".[dev,mutation]"`), and for each
 # mutant only the fast test files that cover that module run (table below), with -x, so a run
 # takes seconds per mutant.  A mutant is "killed" when a test fails, "survived" when all pass:
 # a surviving mutant is a bug the suite would let through.
@@ -24,7 +24,7 @@ python=${PYTHON:-$(command -v python)}
 tests_for() {
     case "$1" in
         src/tapegrad/tape.py)       echo "tests/test_tape.py tests/test_engine_grads.py" ;;
-        src/tapegrad/keras/*)       echo "tests/test_keras.py tests/test_keras_progress.py" ;;
+        src/tapegrad/keras/*)       echo "tests/test_keras.py tests/test_keras_fit.py tests/test_keras_progress.py" ;;
         src/tapegrad/datasets/*)    echo "tests/test_datasets.py" ;;
         *) echo "tools/mutation.sh: no tests listed for $1" >&2; exit 1 ;;
     esac
