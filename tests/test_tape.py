@@ -183,3 +183,82 @@ def test_book_gradient_tape_example_script():
     assert out.returncode == 0, out.stderr
     assert "Gradient of y wrt x tapegrad.Tensor(2.0, shape=(), dtype=float32)" in out.stdout
     assert "tapegrad.Tensor(\n[[2. 2.]\n [2. 2.]], shape=(2, 2), dtype=float32)" in out.stdout
+
+
+# ---------------------------------------------------------------- behaviour a mutation run found unpinned
+def test_an_exception_inside_the_block_propagates():
+    x = tg.Variable(1.0)
+    with pytest.raises(ZeroDivisionError):
+        with tg.GradientTape():
+            x * 2
+            1 / 0
+
+
+def test_ops_on_unwatched_tensors_are_not_recorded():
+    """As in TF, an intermediate computed only from unwatched constants is not watched."""
+    a, b, x = tg.constant(2.0), tg.constant(3.0), tg.Variable(5.0)
+    with tg.GradientTape(persistent=True) as tape:
+        c = a * b          # no watched input: not recorded, c not watched
+        y = c * x
+    assert tape.gradient(y, c) is None
+    assert float(tape.gradient(y, x)) == 6.0
+
+
+def test_watched_variables_lists_read_and_explicitly_watched_variables():
+    v, w, u = tg.Variable(1.0), tg.Variable(2.0), tg.Variable(4.0)
+    with tg.GradientTape() as tape:
+        v * 3
+    assert tape.watched_variables() == (v,)
+    with tg.GradientTape(watch_accessed_variables=False) as tape:
+        tape.watch(w)
+        w * u
+    assert tape.watched_variables() == (w,)
+
+
+def test_nested_tapes_stop_independently():
+    x = tg.Variable(2.0)
+    with tg.GradientTape(persistent=True) as outer:
+        with tg.GradientTape(persistent=True) as middle:
+            with tg.GradientTape(persistent=True) as inner:
+                with outer.stop_recording():
+                    y = x * x                # seen by middle and inner only
+            z = x * x * x                    # seen by outer and middle
+        w = x * 4                            # seen by outer only
+    assert outer.gradient(y, x) is None and float(middle.gradient(y, x)) == 4.0
+    assert float(inner.gradient(y, x)) == 4.0 and inner.gradient(z, x) is None
+    assert float(outer.gradient(z, x)) == 12.0 and float(middle.gradient(z, x)) == 12.0
+    assert float(outer.gradient(w, x)) == 4.0 and middle.gradient(w, x) is None
+    assert not tg.tape.is_recording()  # every tape closed: nothing records any more
+
+
+def test_reset_forgets_the_record_and_the_tape_can_be_used_again():
+    x = tg.Variable(3.0)
+    with tg.GradientTape(persistent=True) as tape:
+        y = x * x
+        tape.reset()
+        z = x * 5
+    assert tape.gradient(y, x) is None  # y's record is gone
+    assert float(tape.gradient(z, x)) == 5.0
+    with tg.GradientTape() as tape:  # a non-persistent tape reset mid-block still answers once
+        tape.reset()
+        z = x * 5
+    assert float(tape.gradient(z, x)) == 5.0
+
+
+def test_tape_misuse_messages_name_the_problem():
+    x = tg.Variable(1.0)
+    tape = tg.GradientTape()
+    with tape:
+        with pytest.raises(RuntimeError, match="^this GradientTape is already open"):
+            tape.__enter__()
+        with pytest.raises(TypeError, match="^GradientTape.watch expects tensors, got str"):
+            tape.watch("x")
+        y = x * 2
+    with pytest.raises(RuntimeError, match="^GradientTape.stop_recording.. needs the tape to be recording"):
+        with tape.stop_recording():
+            pass
+    with pytest.raises(ValueError, match="^unconnected_gradients must be 'none' or 'zero', got 'bogus'"):
+        tape.gradient(y, x, unconnected_gradients="bogus")
+    tape.gradient(y, x)
+    with pytest.raises(RuntimeError, match="^A non-persistent GradientTape can only be used to compute one set"):
+        tape.gradient(y, x)
