@@ -95,6 +95,32 @@ def test_validation_split_holds_out_the_last_samples():
     assert model.evaluate(x[82:], y[82:], verbose=0) == pytest.approx([logs["val_loss"], logs["val_accuracy"]])
 
 
+def test_validation_data_and_initial_epoch():
+    x, y = data(40, seed=5)
+    x_val, y_val = data(13, seed=6)
+    model = model_with(optimizers.SGD(learning_rate=0.0))
+    val_loss, val_acc = reference_loss_and_accuracy(model.get_weights(), x_val, y_val)
+    history = model.fit(x, y, batch_size=8, epochs=3, initial_epoch=1, validation_data=(x_val, y_val),
+                        validation_split=0.5, verbose=0)  # validation_data wins over the split, as in Keras
+    assert history.epoch == [1, 2]
+    np.testing.assert_allclose(history.history["val_loss"], [val_loss] * 2, rtol=1e-5)
+    np.testing.assert_allclose(history.history["val_accuracy"], [val_acc] * 2, rtol=1e-12)
+    train_loss, _ = reference_loss_and_accuracy(model.get_weights(), x, y)  # all 40 trained on
+    np.testing.assert_allclose(history.history["loss"], [train_loss] * 2, rtol=1e-5)
+
+
+def test_batch_logs_are_the_running_mean_of_the_epoch_so_far():
+    x, y = data(30, seed=7)
+    model = model_with(optimizers.SGD(learning_rate=0.0))
+    weights = model.get_weights()
+    seen = []
+    logger = callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: seen.append(dict(logs)))
+    model.fit(x, y, batch_size=12, epochs=1, shuffle=False, verbose=0, callbacks=[logger])
+    for logs, stop in zip(seen, [12, 24, 30]):
+        loss, acc = reference_loss_and_accuracy(weights, x[:stop], y[:stop])
+        assert logs["loss"] == pytest.approx(loss, rel=1e-5) and logs["accuracy"] == pytest.approx(acc)
+
+
 # ------------------------------------------------------------------ shuffle
 class BatchRecorder(keras.Sequential):
     """A model that writes down the rows of every batch it trains on (column 0 holds the row's index)."""
