@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Mutation testing: plant small bugs in the code, one at a time, and see whether the tests notice.
 #
-#   tools/mutation.sh [MODULE ...]        e.g. tools/mutation.sh src/tapegrad/tape.py
+#   tools/mutation.sh [MODULE[:FIRST-LAST] ...]
+#   e.g. tools/mutation.sh src/tapegrad/tape.py src/tapegrad/keras/models.py:220-330
 #
-# With no argument it runs every target below.  Each MODULE is mutated by mutmut 2.x
+# With no argument it runs every target below.  FIRST-LAST mutates only those lines (a sample of
+# a big module, through mutmut's --use-patch-file).  Each MODULE is mutated by mutmut 2.x
 # (`pip install -e ".[dev,mutation]"`), and for each
 # mutant only the fast test files that cover that module run (table below), with -x, so a run
 # takes seconds per mutant.  A mutant is "killed" when a test fails, "survived" when all pass:
@@ -46,15 +48,23 @@ cd "$work"
 export PYTHONPATH="$work/src" TAPEGRAD_BACKEND=cython
 "$python" -c "import tapegrad, tapegrad.kernels as K; assert tapegrad.__file__.startswith('$work'), tapegrad.__file__"
 
-for module in "${targets[@]}"; do
+for target in "${targets[@]}"; do
+    module=${target%%:*}
     tests=$(tests_for "$module")
+    only_lines=()
+    if [ "$target" != "$module" ]; then   # a patch that "adds" lines FIRST-LAST: mutmut mutates only those
+        range=${target#*:}
+        sed "${range%-*},${range#*-}d" "$module" >lines.orig
+        diff -u --label "a/$module" --label "b/$module" lines.orig "$module" >lines.patch || true
+        only_lines=(--use-patch-file lines.patch)
+    fi
     rm -f .mutmut-cache
-    "$python" -m mutmut run --paths-to-mutate "$module" --tests-dir tests --no-progress --simple-output \
+    "$python" -m mutmut run --paths-to-mutate "$module" "${only_lines[@]}" --tests-dir tests --no-progress --simple-output \
         --runner "$python -m pytest -x -q -m 'not slow' -p no:cacheprovider $tests" \
         >"run-$(basename "$module").log" 2>&1 || true
     report="report-$(basename "$module" .py).txt"
     "$python" -m mutmut results >"$report" 2>&1 || true
-    "$python" - "$module" <<'PY'
+    "$python" - "$target" <<'PY'
 import sqlite3, sys
 db = sqlite3.connect(".mutmut-cache")
 rows = dict(db.execute("select status, count(*) from Mutant group by status").fetchall())
