@@ -315,3 +315,18 @@ def test_optimizer_steps_with_tiny_gradients_match_keras(name, dtype):
         opt.apply_gradients([(tg.constant(TINY_GRAD.astype(dtype)), var)])
     np.testing.assert_allclose(var.numpy(), reference(TINY_GRAD.astype(dtype).astype(np.float64), 3),
                                rtol=1e-4 if dtype == np.float32 else 1e-10)
+
+
+def test_bad_validation_arguments_are_named():
+    x, y = data(10)
+    model = model_with(optimizers.SGD(0.0))
+    with pytest.raises(ValueError, match=r"validation_split must be in \[0, 1\), got 1.0"):
+        model.fit(x, y, validation_split=1.0, verbose=0)
+    with pytest.raises(ValueError, match="validation_split=0.95 leaves no training or no validation samples out of 10"):
+        model.fit(x, y, validation_split=0.95, verbose=0)  # int(10 * 0.05) = 0 left to train on
+    with pytest.raises(ValueError, match=r"validation_data must be a tuple \(x_val, y_val\)"):
+        model.fit(x, y, validation_data=(x,), verbose=0)
+    with pytest.raises(ValueError, match=r"fit \(validation_data\): x and y have different lengths"):
+        model.fit(x, y, validation_data=(x, y[:-1]), verbose=0)
+    with pytest.raises(TypeError, match="callbacks must be Callback instances, got function"):
+        model.fit(x, y, callbacks=[print], verbose=0)
