@@ -329,4 +329,4 @@ def test_bad_validation_arguments_are_named():
     with pytest.raises(ValueError, match=r"fit \(validation_data\): x and y have different lengths"):
         model.fit(x, y, validation_data=(x, y[:-1]), verbose=0)
     with pytest.raises(TypeError, match="callbacks must be Callback instances, got function"):
-        model.fit(x, y, callbacks=[print], verbose=0)
+        model.fit(x, y, callbacks=[lambda logs: None], verbose=0)
