@@ -116,6 +116,7 @@ def test_batch_logs_are_the_running_mean_of_the_epoch_so_far():
     seen = []
     logger = callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: seen.append(dict(logs)))
     model.fit(x, y, batch_size=12, epochs=1, shuffle=False, verbose=0, callbacks=[logger])
+    assert len(seen) == 3
     for logs, stop in zip(seen, [12, 24, 30]):
         loss, acc = reference_loss_and_accuracy(weights, x[:stop], y[:stop])
         assert logs["loss"] == pytest.approx(loss, rel=1e-5) and logs["accuracy"] == pytest.approx(acc)
