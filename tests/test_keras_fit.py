@@ -321,13 +321,26 @@ def test_optimizer_steps_with_tiny_gradients_match_keras(name, dtype):
 def test_bad_validation_arguments_are_named():
     x, y = data(10)
     model = model_with(optimizers.SGD(0.0))
-    with pytest.raises(ValueError, match=r"validation_split must be in \[0, 1\), got 1.0"):
+    with pytest.raises(ValueError, match=r"^validation_split must be in \[0, 1\), got 1.0"):
         model.fit(x, y, validation_split=1.0, verbose=0)
-    with pytest.raises(ValueError, match="validation_split=0.95 leaves no training or no validation samples out of 10"):
+    with pytest.raises(ValueError, match="^validation_split=0.95 leaves no training or no validation samples out of 10"):
         model.fit(x, y, validation_split=0.95, verbose=0)  # int(10 * 0.05) = 0 left to train on
-    with pytest.raises(ValueError, match=r"validation_data must be a tuple \(x_val, y_val\)"):
+    with pytest.raises(ValueError, match=r"^validation_data must be a tuple \(x_val, y_val\)"):
         model.fit(x, y, validation_data=(x,), verbose=0)
-    with pytest.raises(ValueError, match=r"fit \(validation_data\): x and y have different lengths"):
+    with pytest.raises(ValueError, match=r"^fit \(validation_data\): x and y have different lengths"):
         model.fit(x, y, validation_data=(x, y[:-1]), verbose=0)
-    with pytest.raises(TypeError, match="callbacks must be Callback instances, got function"):
+    with pytest.raises(TypeError, match="^callbacks must be Callback instances, got function$"):
         model.fit(x, y, callbacks=[lambda logs: None], verbose=0)
+    with pytest.raises(ValueError, match="^fit: x and y have different lengths: 10 samples vs 9 labels$"):
+        model.fit(x, y[:-1], verbose=0)
+    with pytest.raises(ValueError, match="^epochs must be a non-negative integer, got -1$"):
+        model.fit(x, y, epochs=-1, verbose=0)
+
+
+def test_verbose_fit_numbers_the_epochs_from_initial_epoch(capsys):
+    x, y = data(20)
+    model = model_with(optimizers.SGD(0.0))
+    model.fit(x, y, batch_size=8, epochs=3, initial_epoch=1, verbose=2)
+    out = capsys.readouterr().out
+    assert [line for line in out.splitlines() if line.startswith("Epoch")] == ["Epoch 2/3", "Epoch 3/3"]
+    assert out.count("3/3 - ") == 2  # one summary line per epoch: 3 steps of 8, 8, 4
