@@ -279,6 +279,45 @@ def test_binary_accuracy_thresholds_each_prediction():
     assert m.result() == pytest.approx(3 / 5)  # right, right, wrong, wrong, right
 
 
+def test_metric_names_are_the_keras_names():
+    assert [metrics.Mean().name, metrics.SparseCategoricalAccuracy().name, metrics.CategoricalAccuracy().name,
+            metrics.BinaryAccuracy().name] == ["mean", "sparse_categorical_accuracy", "categorical_accuracy",
+                                               "binary_accuracy"]
+
+
+def test_mean_is_weighted_by_sample_weight_and_by_value_count():
+    m = metrics.Mean()
+    m.update_state(tg.constant([1.0, 3.0]), sample_weight=2)   # backend path: 2*1 + 2*3 over weight 4
+    m.update_state(tg.constant([5.0]))                          # + 5 over weight 1
+    assert m.result() == pytest.approx(13 / 5)
+    m.reset_state()
+    m.update_state([1.0, 2.0, 3.0], sample_weight=[1.0, 0.0, 2.0])   # host path: (1 + 6) / 3
+    assert m.result() == pytest.approx(7 / 3)
+    m.update_state([4.0], sample_weight=[1.0])                        # (7 + 4) / 4
+    assert m.result() == pytest.approx(11 / 4)
+
+
+@pytest.mark.parametrize("as_tensor", [False, True], ids=["host", "backend"])
+def test_sparse_accuracy_takes_labels_of_shape_n_by_1(as_tensor):
+    m = metrics.SparseCategoricalAccuracy()
+    m.update_state(LABELS[:, None], tg.constant(SCORES) if as_tensor else SCORES)
+    assert m.result() == pytest.approx(3 / 5)
+
+
+def test_categorical_accuracy_on_a_sequence_batch():
+    scores = np.stack([SCORES[:4], SCORES[1:]])                          # (2, 4, 3)
+    labels = np.eye(3)[np.array([[2, 0, 0, 2], [0, 1, 0, 1]])]           # 3 of 4, then 3 of 4
+    m = metrics.CategoricalAccuracy()
+    m.update_state(labels, scores)
+    assert m.result() == pytest.approx(6 / 8)
+
+
+def test_binary_accuracy_threshold_is_strict():
+    m = metrics.BinaryAccuracy()                  # Keras: predicted 1 when y_pred > threshold
+    m.update_state(np.array([0, 1, 0]), np.array([0.5, 0.5, 0.2]))
+    assert m.result() == pytest.approx(2 / 3)
+
+
 # ------------------------------------------------------------------ optimizers where epsilon matters
 # Keras 3's update rules, written out (keras/src/optimizers/rmsprop.py, adam.py):
 #   RMSprop: v = rho v + (1 - rho) g^2;           w -= lr g / sqrt(v + eps)
