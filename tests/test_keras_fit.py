@@ -295,6 +295,10 @@ def test_mean_is_weighted_by_sample_weight_and_by_value_count():
     assert m.result() == pytest.approx(7 / 3)
     m.update_state([4.0], sample_weight=[1.0])                        # (7 + 4) / 4
     assert m.result() == pytest.approx(11 / 4)
+    m.reset_state()
+    m.update_state([1.0, 2.0])                                        # host path, unweighted
+    m.update_state([6.0])
+    assert m.result() == pytest.approx(3.0)
 
 
 @pytest.mark.parametrize("as_tensor", [False, True], ids=["host", "backend"])
@@ -314,8 +318,8 @@ def test_categorical_accuracy_on_a_sequence_batch():
 
 def test_binary_accuracy_threshold_is_strict():
     m = metrics.BinaryAccuracy()                  # Keras: predicted 1 when y_pred > threshold
-    m.update_state(np.array([0, 1, 0]), np.array([0.5, 0.5, 0.2]))
-    assert m.result() == pytest.approx(2 / 3)
+    m.update_state(np.array([0, 0, 1]), np.array([0.5, 0.5, 0.2]))   # 0.5 is "0": right, right, wrong
+    assert m.result() == pytest.approx(2 / 3)                          # (with >= it would be 0 / 3)
 
 
 # ------------------------------------------------------------------ optimizers where epsilon matters
