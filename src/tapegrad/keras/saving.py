@@ -24,7 +24,6 @@ tapegrad uses NumPy archives, so its ``.keras`` files do not load in Keras.
 from __future__ import annotations
 
 import datetime
-import importlib.metadata
 import io
 import json
 import os
@@ -54,6 +53,8 @@ def _keras_path(filepath, what):
 # ------------------------------------------------------------------ saving
 def _version():
     """The installed tapegrad's version (``import tapegrad`` sits above keras/, so not ``__version__``)."""
+    import importlib.metadata   # here, not at the top: it imports email, which import tapegrad avoids
+
     try:
         return importlib.metadata.version("tapegrad")
     except importlib.metadata.PackageNotFoundError:
