@@ -272,7 +272,8 @@ def test_pack_a_layout(dtype, ta):
 
 def test_cache_files_written():
     check(MR + 1, 5, NR + 1, False, False, np.float32)
-    cache = pathlib.Path(G.__file__).parent / "__pycache__"
+    cache = pathlib.Path(G._gemm_blocked._cache.cache_path)   # the per-user folder (_numba_cache.py)
+    assert cache.parent != pathlib.Path(G.__file__).parent, "cached next to the source"
     names = [p.name for p in cache.glob("numba_gemm._gemm_blocked-*.nbi")]
     assert names, "no numba cache index for _gemm_blocked"
 
