@@ -103,6 +103,9 @@ PARALLEL_FLOPS = 4e6
 
 # MR unsigned, so that no index arithmetic turns signed (or float)
 _UMR = np.uint64(MR)
+# a start index of 0 typed int64, as the threads' starts are: a bare 0 is typed
+# Literal[int](0), and the callee would be compiled twice
+_I0 = np.int64(0)
 
 
 # ---------------------------------------------------------------- tile width
@@ -273,7 +276,7 @@ def _gemm_blocked(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu, thre
     ap = np.empty((nt, kcb * ((min(m, MC) + MR - 1) // MR) * MR), c.dtype)
     t = np.empty((nt, MR * inr), c.dtype)
     if nt == 1:
-        _gemm_columns(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu, 0, npan, bp[0], ap[0], t[0])
+        _gemm_columns(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu, _I0, npan, bp[0], ap[0], t[0])
     else:
         for th in prange(nt):
             _gemm_columns(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu,
@@ -350,7 +353,7 @@ def _gemm_dot(a, lda, b, ldb, tb, m, n, k, c, bias, use_bias, relu, threads):
     nblk = (m + 3) // 4
     nt = max(1, min(threads, nblk))
     if nt == 1:
-        _dot_blocks(a, lda, bt, m, n, k, c, bias, use_bias, relu, 0, nblk)
+        _dot_blocks(a, lda, bt, m, n, k, c, bias, use_bias, relu, _I0, nblk)
     else:
         share = (nblk + nt - 1) // nt
         for th in prange(nt):
@@ -418,7 +421,7 @@ def _gemm_narrow_ta(a, lda, b, ldb, tb, m, n, k, c, bias, use_bias, relu, thread
     nblk = m // inr
     nt = max(1, min(threads, nblk))
     if nt == 1:   # no parallel region: waking the pool costs more than a small problem
-        _narrow_ta_range(a, lda, ap, n, k, c, bias, use_bias, relu, few, 0, nblk)
+        _narrow_ta_range(a, lda, ap, n, k, c, bias, use_bias, relu, few, _I0, nblk)
     else:
         share = (nblk + nt - 1) // nt
         for th in prange(nt):
