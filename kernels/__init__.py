@@ -23,10 +23,12 @@ from ._dispatch import (
     use,
 )
 from .api import (
+    ClassIds,
     accumulate_correct,
     accumulate_sum,
     adam_update,
     bias_grad,
+    class_ids,
     dense_forward,
     dropout_backward,
     dropout_forward,
@@ -46,5 +48,5 @@ __all__ = [
     "set_num_threads", "use", "matmul", "relu", "relu_backward", "softmax",
     "softmax_cross_entropy", "dense_forward", "bias_grad", "sgd_update",
     "rmsprop_update", "adam_update", "accumulate_sum", "accumulate_correct", "to_numpy",
-    "dropout_forward", "dropout_backward", "sigmoid_cross_entropy",
+    "dropout_forward", "dropout_backward", "sigmoid_cross_entropy", "ClassIds", "class_ids",
 ]

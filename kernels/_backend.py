@@ -143,6 +143,11 @@ class Backend:
     def zeros(self, shape, dtype):
         return np.zeros(shape, dtype=dtype)
 
+    def full(self, shape, value, dtype):
+        """A new array of ``shape`` with every element ``value`` (made on the backend:
+        device arrays take no Python operators, so ``zeros(...) + 1`` is not an option)."""
+        return np.full(shape, value, dtype=dtype)
+
     def is_array(self, x) -> bool:
         return isinstance(x, np.ndarray)
 

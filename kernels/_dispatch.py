@@ -14,6 +14,7 @@ import importlib
 import os
 import threading
 
+from . import _threads
 from ._backend import Backend
 
 #: name -> module that defines a module-level ``backend`` object
@@ -134,12 +135,17 @@ class use(contextlib.ContextDecorator):
         return False
 
 
-def set_num_threads(n: int) -> None:
-    """Threads for the compiled CPU backends (Numba and Cython/OpenMP)."""
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"set_num_threads needs a positive int, got {n!r}")
-    for name in ("numba", "cython"):
+def set_num_threads(n) -> None:
+    """Threads for the compiled CPU backends (Numba and Cython/OpenMP).
+
+    An int uses exactly that many; ``"auto"`` (the default) lets each
+    backend drop to one thread while other processes make its threads wait
+    for each other, and return when they stop (see ``kernels/_threads.py``).
+    """
+    if n != "auto" and (not isinstance(n, int) or isinstance(n, bool) or n < 1):
+        raise ValueError(f"set_num_threads needs a positive int or 'auto', got {n!r}")
+    for name in _threads.THREADED_BACKENDS:
         try:
-            _load(name).set_num_threads(n)
+            _threads.set_threads(_load(name), n)
         except BackendUnavailableError:
             pass

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._dispatch import get_backend
+from ._threads import run_gemm
 
 _FLOATS = "float32 or float64"
 
@@ -156,7 +157,8 @@ def matmul(a, b, *, transpose_a=False, transpose_b=False, out=None, backend=None
     a, transpose_a = _as_row_major(be, a, bool(transpose_a))
     b, transpose_b = _as_row_major(be, b, bool(transpose_b))
     target = _through_temporary(be, out, a, b) if given else out
-    be.matmul(a, b, transpose_a, transpose_b, target)
+    run_gemm(be, 2.0 * m * n * k, ("matmul", m, n, k, transpose_a, transpose_b, a.dtype.char),
+             be.matmul, a, b, transpose_a, transpose_b, target)
     return _finish(be, out, target)
 
 
@@ -207,50 +209,103 @@ def softmax(logits, *, out=None, backend=None):
     return _finish(be, out, target)
 
 
-def _labels(be, labels, n, c, fn):
-    """The labels as a private C-contiguous int64 array, every id checked.
+class NonIntegerLabelsError(TypeError, ValueError):
+    """Float labels with a fractional part: not integer class ids (a TypeError,
+    as the kernels always raised) and bad values (a ValueError, as Keras's
+    losses always raised); one check, so one error that is both."""
 
-    The checks run on a copy taken first, and that copy is what the kernel
-    reads: a compiled kernel indexes rows by these ids without bounds checks
-    and without the GIL, so checking the caller's array and then passing it
-    on would let another thread rewrite an id in between (a crash, not an
-    error).  Copying a batch of labels costs well under a microsecond.
+
+class ClassIds:
+    """A batch of integer class ids, copied and checked ONCE, then read by any
+    number of kernels (a training step's loss and its accuracy share one).
+
+    ``class_ids(labels)`` makes it: the ids are copied into a private int64
+    array, checked (whole numbers, none negative), and on a device backend
+    uploaded once.  Nothing else holds that copy, so the ids a kernel reads
+    are the ids that were checked: a compiled kernel indexes rows by them
+    without bounds checks and without the GIL, and checking the caller's own
+    array would let another thread rewrite an id in between (a crash, not an
+    error).  A kernel call then only compares ``high`` with its number of
+    classes and ``shape`` with its rows.  ``np.asarray(ids)`` gives a copy.
     """
-    host = np.array(be.to_numpy(labels) if be.is_array(labels) and not be.host else labels,
-                    copy=True)
-    if host.dtype.kind not in "iu":
-        if host.dtype.kind == "f" and host.size and np.all(np.mod(host, 1) == 0):
-            pass  # float labels holding whole numbers (as Keras accepts)
-        else:
-            raise TypeError(f"{fn}: labels must be integer class ids, got dtype {host.dtype}")
-    if host.ndim == 2 and host.shape[1] == 1:
-        host = host[:, 0]
-    if host.ndim != 1 or host.shape[0] != n:
+
+    __slots__ = ("host", "data", "backend", "low", "high", "shape", "ndim", "size")
+    dtype = np.dtype(np.int64)
+
+    def __init__(self, host, data, backend, low, high):
+        self.host, self.data, self.backend, self.low, self.high = host, data, backend, low, high
+        self.shape, self.ndim, self.size = host.shape, host.ndim, host.size
+
+    def __len__(self):
+        return len(self.host)
+
+    def numpy(self):
+        return self.host.copy()
+
+    def __array__(self, dtype=None, copy=None):
+        return self.host.astype(dtype or self.host.dtype, copy=True)
+
+    def reshape(self, shape):
+        """The same checked ids viewed in another shape (no copy, no new check)."""
+        host = self.host.reshape(shape)
+        data = host if self.data is self.host else self.data.reshape(shape)
+        return ClassIds(host, data, self.backend, self.low, self.high)
+
+    def check_classes(self, num_classes, fn):
+        """Raise unless every id is below ``num_classes``."""
+        if self.high is not None and self.high >= num_classes:
+            raise ValueError(f"{fn}: label {self.high} is out of range for {num_classes} classes "
+                             f"(valid: 0..{num_classes - 1})")
+
+    def on(self, be):
+        """The ids as an array of backend ``be`` (the upload made at creation, or a new one)."""
+        if be.host:
+            return self.host
+        return self.data if be is self.backend else be.asarray(self.host)
+
+    def __repr__(self):
+        return f"<ClassIds shape={self.shape} range={self.low}..{self.high}>"
+
+
+def class_ids(labels, *, backend=None, fn="class_ids"):
+    """Copy and check integer class ids once: a ``ClassIds`` the kernels trust.
+
+    Accepts integers, floats holding whole numbers (as Keras does) and bools
+    (False/True are classes 0/1, as TF casts them); anything else is a
+    TypeError.  A ``ClassIds`` is returned as it is.  Negative ids are refused here; ids too large for a
+    kernel's classes are refused by that kernel call.
+    """
+    if isinstance(labels, ClassIds):
+        return labels
+    be = get_backend(backend)
+    host = np.array(be.to_numpy(labels) if be.is_array(labels) and not be.host else labels, copy=True)
+    if host.dtype.kind == "f":
+        if host.size and not np.all(np.mod(host, 1) == 0):
+            raise NonIntegerLabelsError(f"{fn}: labels must be integer class ids, got non-integer values")
+    elif host.dtype.kind not in "iub":
+        raise TypeError(f"{fn}: labels must be integer class ids, got dtype {host.dtype}")
+    host = np.ascontiguousarray(host, dtype=np.int64)
+    host.flags.writeable = False          # private, and read-only besides
+    low = high = None
+    if host.size:
+        low, high = int(host.min()), int(host.max())
+        if low < 0:
+            raise ValueError(f"{fn}: label {low} is out of range (class ids start at 0)")
+    return ClassIds(host, host if be.host else be.asarray(host), be, low, high)
+
+
+def _labels(be, labels, n, c, fn):
+    """The labels as the checked int64 array of ``be`` a kernel reads: a
+    ``ClassIds`` is used as it is (copied and checked when it was made),
+    anything else is made into one first (see ``ClassIds`` for why a copy)."""
+    ids = class_ids(labels, backend=be, fn=fn)
+    if ids.shape != (n,) and ids.shape != (n, 1):
         raise ValueError(
             f"{fn}: labels must have shape ({n},) to match logits of shape ({n}, {c}), "
-            f"got {host.shape}"
+            f"got {ids.shape}"
         )
-    if n:
-        lo, hi = host.min(), host.max()
-        if lo < 0 or hi >= c:
-            bad = lo if lo < 0 else hi
-            raise ValueError(f"{fn}: label {bad} is out of range for {c} classes (valid: 0..{c - 1})")
-    host = np.ascontiguousarray(host, dtype=np.int64)
-    return host if be.host else _device_labels(be, host)
-
-
-_last_upload = {}   # backend name -> (host labels, their device copy)
-
-
-def _device_labels(be, host):
-    """Labels uploaded to a device, reusing the last upload when the values
-    are the same: a training step's loss and accuracy share one copy."""
-    last = _last_upload.get(be.name)
-    if last is not None and last[0].shape == host.shape and np.array_equal(last[0], host):
-        return last[1]
-    device = be.asarray(host)
-    _last_upload[be.name] = (host.copy(), device)
-    return device
+    ids.check_classes(c, fn)
+    return ids.on(be).reshape(-1) if ids.ndim == 2 else ids.on(be)
 
 
 def softmax_cross_entropy(logits, labels, *, reduction="mean", backend=None):
@@ -318,7 +373,9 @@ def dense_forward(x, w, b=None, activation=None, *, out=None, backend=None):
         be.write(out, np.broadcast_to(row, out.shape))
         return out
     target = _through_temporary(be, out, x, w, b) if given else out
-    be.dense_forward(x, w, b, activation == "relu", target)
+    m, k, n = x.shape[0], x.shape[1], w.shape[1]
+    run_gemm(be, 2.0 * m * n * k, ("dense", m, n, k, x.dtype.char),
+             be.dense_forward, x, w, b, activation == "relu", target)
     return _finish(be, out, target)
 
 

@@ -425,9 +425,12 @@ class CudaBackend(Backend):
         return cuda.device_array(shape, dtype=np.dtype(dtype))
 
     def zeros(self, shape, dtype):
+        return self.full(shape, 0, dtype)
+
+    def full(self, shape, value, dtype):
         out = self.empty(shape, dtype)
         if out.size:
-            self.fill(out, 0)
+            self.fill(out, value)
         return out
 
     def fill(self, out, value):

@@ -177,6 +177,7 @@ def _op_cases():
         "sigmoid_binary_cross_entropy":
             lambda: ops.sigmoid_binary_cross_entropy(a, np.full((3, 4), 0.25)),
         "dropout": lambda: ops.dropout(a, 0.5, seed=2), "dropout_backward": lambda: ops.dropout_backward(a, mask),
+        "concat": lambda: ops.concat([a, b], axis=0), "concat/last axis": lambda: ops.concat([a, a], axis=-1),
     }
 
 
@@ -303,3 +304,42 @@ def test_xp_is_exactly_the_contract():
         pytest.skip(f"numba.cuda is not importable: {exc}")
     assert not hasattr(cuda_xp, "__getattr__"), "cuda_xp must not fall back to NumPy for unknown names"
     ArrayOps("cuda_xp", cuda_xp)  # raises if a declared name is missing
+
+
+# ------------------------------------------------------------------ keras talks to tensors, not their insides
+KERAS = SRC / "keras"
+TENSOR_INSIDES = ("_data", "_backend", "_keras_")
+# Attribute names under those prefixes that keras may read on other objects, each justified:
+KERAS_MAY_TOUCH = {
+    # KerasTensor (keras/node.py) is keras's own symbolic tensor, not a tensor.py Tensor;
+    # ``_keras_history`` is the Keras 3 name of its (layer, node, index) record, which
+    # node.py and models.py read to walk a functional graph (and tests read, as in Keras).
+    "_keras_history",
+}
+
+
+def _insides_touched(source):
+    """``(line, expression)`` for each ``x._data...`` / ``x._backend...`` /
+    ``x._keras_...`` attribute (read, write or call) where ``x`` is not ``self``."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if (isinstance(node, ast.Attribute) and node.attr.startswith(TENSOR_INSIDES)
+                and node.attr not in KERAS_MAY_TOUCH
+                and not (isinstance(node.value, ast.Name) and node.value.id == "self")):
+            found.append((node.lineno, ast.unparse(node)))
+    return sorted(found)
+
+
+@pytest.mark.parametrize("path", sorted(KERAS.rglob("*.py")), ids=lambda p: str(p.relative_to(SRC)))
+def test_keras_does_not_reach_into_tensors(path):
+    """Keras uses the tensor API (ops, Tensor/Variable methods): the one place an
+    update reaches a Variable's array is ops.apply_update / ops.accumulate_*."""
+    touched = _insides_touched(path.read_text())
+    assert not touched, (f"{path.relative_to(SRC)} reads tensor internals: {touched}; use ops "
+                         f"(ops.apply_update, ops.accumulate_sum, ops.class_ids...) or public Tensor methods")
+
+
+def test_the_insides_checker_sees_what_it_should():
+    source = ("def f(var, g, self):\n    a = var._data\n    g._backend.zeros(1)\n    y._keras_logits = None\n"
+              "    self._data = 1\n    t._keras_history = 2\n    var.backend\n")
+    assert _insides_touched(source) == [(2, "var._data"), (3, "g._backend"), (4, "y._keras_logits")]

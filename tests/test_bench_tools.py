@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -121,3 +122,55 @@ def test_ladder_command_prints_every_rung(user_dir):
     for r in rows:
         assert r["gflops"] > 0 and r["percent_of_peak"] == pytest.approx(r["gflops"])  # peak given as 100
         assert r["step"] in proc.stdout
+
+
+# ------------------------------------------------------------------ bench train --profile
+SLEEP_S = 0.002
+
+
+def test_profile_names_every_part_and_adds_up(monkeypatch):
+    """Each matmul call is made to sleep 2 ms more: that time must land in the
+    GEMMs part (a lower bound, so load cannot break it), the parts must sum to
+    the timed step, and the timers must not change the step by more than 50%
+    (a generous tolerance: the machine is shared)."""
+    import tapegrad.kernels as K
+
+    real_matmul = K.matmul
+    calls = [0]
+
+    def slow_matmul(*args, **kwargs):
+        calls[0] += 1
+        time.sleep(SLEEP_S)
+        return real_matmul(*args, **kwargs)
+
+    monkeypatch.setattr(K, "matmul", slow_matmul)
+    profile = benchmark.profile_train_step("numpy", limit=640, rounds=3)
+    rows = {r["part"]: r for r in profile["rows"]}
+    assert list(rows) == list(benchmark.PROFILE_PARTS)
+    assert all(r["ms_per_step"] >= 0 for r in rows.values())
+    assert sum(r["ms_per_step"] for r in rows.values()) == pytest.approx(profile["step_ms"], rel=1e-9)
+    assert sum(r["percent"] for r in rows.values()) == pytest.approx(100.0)
+    matmuls_per_step = calls[0] / (profile["steps"] * (1 + 2 * profile["rounds"]))
+    assert matmuls_per_step >= 2                       # the backward pass's GEMMs
+    assert rows["GEMMs"]["ms_per_step"] >= 1e3 * SLEEP_S * matmuls_per_step
+    assert rows["optimizer"]["ms_per_step"] < rows["GEMMs"]["ms_per_step"]
+    assert profile["untimed_ms"] == pytest.approx(profile["step_ms"], rel=0.5)
+    # the timers are gone afterwards
+    assert K.matmul is slow_matmul
+
+
+def test_profile_command_prints_the_table(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "tapegrad", "bench", "train", "--profile", "--quick",
+                          "--repeats", "1", "--backends", "numpy", "--json", str(tmp_path / "p.json")],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    for part in benchmark.PROFILE_PARTS:
+        assert re.search(rf"^{re.escape(part)}\s+\d+\.\d+\s+\d+\.\d%$", out.stdout, re.M), out.stdout
+    saved = json.loads((tmp_path / "p.json").read_text())
+    assert [r["part"] for r in saved["profiles"]["numpy"]["rows"]] == list(benchmark.PROFILE_PARTS)
+
+
+def test_profile_is_refused_outside_bench_train():
+    out = subprocess.run([sys.executable, "-m", "tapegrad", "bench", "kernels", "--profile"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode != 0 and "--profile is an option of `tapegrad bench train`" in out.stderr

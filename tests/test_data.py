@@ -169,7 +169,8 @@ def test_fit_on_a_shuffled_dataset_sees_every_sample_each_epoch(monkeypatch):
     model = tiny_model()
     seen = []
     original = model.train_step
-    monkeypatch.setattr(model, "train_step", lambda xb, yb: seen.append(xb[:, 0].copy()) or original(xb, yb))
+    # Keras 3's signature: train_step(data) with data = (x, y)
+    monkeypatch.setattr(model, "train_step", lambda data: seen.append(data[0][:, 0].copy()) or original(data))
     ds = Dataset.from_tensor_slices((x, y)).shuffle(90, seed=0).batch(32)
     history = model.fit(ds, epochs=2, verbose=0)
     assert len(seen) == 6 and [len(b) for b in seen] == [32, 32, 26] * 2

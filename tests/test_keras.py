@@ -496,3 +496,72 @@ def test_accuracy_counts_rows_with_nan_as_wrong(backend):
     binary = metrics.BinaryAccuracy()
     binary.update_state(np.array([0.0, 1.0, 0.0]), np.array([np.nan, 0.9, 0.2], np.float32))
     assert binary.result() == 2 / 3
+
+
+# ------------------------------------------------------------------ labels: checked once per batch
+def test_labels_are_copied_and_checked_once_per_batch(monkeypatch):
+    """fit checks the whole label array once, then each step makes its batch's
+    labels ONE ClassIds that the loss and the accuracy share: one copy and
+    check per step (not one per kernel), and the same numbers as before."""
+    from tapegrad.kernels import api
+
+    fresh = []
+    original = api.class_ids
+
+    def counting(labels, **kwargs):
+        if not isinstance(labels, api.ClassIds):
+            fresh.append(np.shape(labels))
+        return original(labels, **kwargs)
+
+    monkeypatch.setattr(api, "class_ids", counting)
+    monkeypatch.setattr(tg.kernels, "class_ids", counting)
+    x, y = blobs(n=40)
+    model = small_model()
+    with tg.kernels.use("numpy"):
+        history = model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0).history
+    assert fresh == [(40,)] + [(8,)] * 5, fresh          # the whole array, then one per step
+    fresh.clear()
+    with tg.kernels.use("numpy"):
+        model.evaluate(x, y, batch_size=20, verbose=0)
+    assert fresh == [(40,)] + [(20,)] * 2, fresh
+    assert len(history["loss"]) == 1
+
+
+def test_checked_labels_give_the_loss_and_accuracy_raw_labels_give():
+    rng = np.random.default_rng(4)
+    logits = rng.standard_normal((12, 5)).astype(np.float32)
+    y = rng.integers(0, 5, 12)
+    with tg.kernels.use("numpy"):
+        probs = tg.nn.softmax(tg.constant(logits))
+        ids = tg.ops.class_ids(y.reshape(12, 1), like=probs)
+        for labels in (y, ids):
+            acc = metrics.SparseCategoricalAccuracy()
+            acc.update_state(labels, probs)
+            assert acc.result() == np.mean(np.argmax(logits, 1) == y)
+            loss = float(losses.SparseCategoricalCrossentropy()(labels, probs))
+            shifted = logits.astype(np.float64) - logits.max(1, keepdims=True)
+            expected = np.mean(np.log(np.exp(shifted).sum(1)) - shifted[np.arange(12), y])
+            assert loss == pytest.approx(expected, rel=1e-5)
+        with pytest.raises(ValueError, match="label 5 is out of range for 5 classes"):
+            losses.sparse_categorical_crossentropy(tg.ops.class_ids(y + 1), probs)
+        with pytest.raises(ValueError, match="label -1 is out of range"):
+            tg.ops.class_ids(y - 1)
+
+
+def test_apply_update_is_the_one_door_to_a_variables_array():
+    """ops.apply_update runs the named fused kernel on the Variable in place (the
+    value checked against NumPy's formula) and refuses what it cannot update."""
+    with tg.kernels.use("numpy"):
+        w = tg.Variable(np.array([1.0, -2.0, 3.0], np.float32))
+        v = tg.ops.zeros_variable(w.shape, w.dtype, like=w)
+        g = tg.constant(np.array([0.5, 0.5, -1.0], np.float32))
+        tg.ops.apply_update("rmsprop_update", w, g, v, learning_rate=0.1, rho=0.9, epsilon=1e-7)
+        expected_v = 0.1 * np.array([0.25, 0.25, 1.0])
+        np.testing.assert_allclose(v.numpy(), expected_v, rtol=1e-6)
+        np.testing.assert_allclose(w.numpy(), [1.0, -2.0, 3.0] - 0.1 * g.numpy() / np.sqrt(expected_v + 1e-7),
+                                   rtol=1e-5)
+        assert not v.trainable and v.backend is w.backend
+        with pytest.raises(ValueError, match="unknown kernel 'relu'"):
+            tg.ops.apply_update("relu", w, g)
+        with pytest.raises(TypeError, match="needs a Variable"):
+            tg.ops.apply_update("sgd_update", tg.constant([1.0]), [1.0])

@@ -524,6 +524,7 @@ def test_to_numpy_and_set_num_threads():
     K.set_num_threads(1)
     with pytest.raises(ValueError):
         K.set_num_threads(0)
+    K.set_num_threads("auto")   # the default, for the tests after this one
 
 
 # ------------------------------------------------------------------ helpers

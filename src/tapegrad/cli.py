@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the kernels to run on (default: $TAPEGRAD_BACKEND if set, else the first "
                             f"available of {', '.join(CPU_PREFERENCE)})")
     train.add_argument("--threads", type=_positive_int, default=None, metavar="N",
-                       help="threads for the compiled kernels (default: the backend's own, one per core)")
+                       help="threads for the compiled kernels (default: auto: one per core, dropping to one while other processes want the cores)")
     train.add_argument("--seed", type=_integer, default=0,
                        help="seeds the weights and the shuffling (default: %(default)s)")
     train.add_argument("--limit", type=_positive_int, default=None, metavar="N",
@@ -111,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="bench kernels: check your matmul(a, b) on awkward shapes, then time it with the others")
     bench.add_argument("--size", type=_positive_int, default=256, metavar="N",
                        help="bench ladder: n of the n x n x n matmul (default: %(default)s)")
+    bench.add_argument("--profile", action="store_true",
+                       help="bench train: where one step's time goes (GEMMs, element-wise kernels, optimizer, "
+                            "batch gather, Python/tape), per backend")
     bench.add_argument("--json", metavar="PATH", default=None, help="also write the results as JSON")
     bench.add_argument("--plot", metavar="PATH", default=None, help="also draw GFLOP/s vs size (PNG; needs matplotlib)")
     return parser

@@ -450,6 +450,42 @@ def _scatter_grad(gg, key, needs):
     return (getitem(gg, key),)
 
 
+def concat(values, axis):
+    """Join tensors along ``axis`` (``tf.concat``); the other axes must match.
+
+    Each piece is copied into its slot of one output array; the gradient
+    slices ``g`` back into the pieces' slots.
+    """
+    values = [convert(v) for v in values]
+    if not values:
+        raise ValueError("concat: needs at least one tensor")
+    first = values[0]
+    rank = first.ndim
+    if not -rank <= axis < builtins.max(rank, 1) or rank == 0:
+        raise ValueError(f"concat: axis {axis} is out of range for tensors of rank {rank}")
+    axis = int(axis) % rank
+    for v in values[1:]:
+        if v.dtype != first.dtype:
+            raise TypeError(f"concat: tensors have different dtypes, {first.dtype.name} and {v.dtype.name}")
+        if v.ndim != rank or any(a != b for i, (a, b) in enumerate(zip(v.shape, first.shape)) if i != axis):
+            raise ValueError(f"concat: shapes {[v.shape for v in values]} differ outside axis {axis}")
+    be = first._backend
+    shape = list(first.shape)
+    shape[axis] = sum(v.shape[axis] for v in values)
+    data = be.zeros(tuple(shape), first.dtype)
+    keys, start = [], 0
+    for v in values:
+        key = (slice(None),) * axis + (slice(start, start + v.shape[axis]),)
+        data[key] = v._data
+        keys.append(key)
+        start += v.shape[axis]
+    return _result(data, be, tuple(values), _concat_grad, keys)
+
+
+def _concat_grad(g, keys, needs):
+    return tuple(getitem(g, key) if need else None for key, need in zip(keys, needs))
+
+
 # ------------------------------------------------------------------ reductions
 def reduce_sum(x, axis=None, keepdims=False):
     x = convert(x)
@@ -669,16 +705,16 @@ def sparse_softmax_cross_entropy(logits, labels, reduction="none"):
     be = logits._backend
     shape = logits.shape
     flat = logits._data if logits.ndim == 2 else logits._data.reshape(-1, shape[-1])
-    host_labels = np.asarray(labels.numpy() if isinstance(labels, Tensor) else labels)
-    if logits.ndim != 2 and host_labels.ndim == logits.ndim and host_labels.shape[-1] == 1:
-        host_labels = host_labels[..., 0]
-    loss, grad = kernels.softmax_cross_entropy(flat, host_labels.reshape(-1), reduction="none", backend=be)
+    ids = class_ids(labels.numpy() if isinstance(labels, Tensor) else labels, like=logits,
+                    what="sparse_softmax_cross_entropy")
+    if logits.ndim != 2 and ids.ndim == logits.ndim and ids.shape[-1] == 1:
+        ids = ids.reshape(ids.shape[:-1])
+    loss, grad = kernels.softmax_cross_entropy(flat, ids.reshape(-1), reduction="none", backend=be)
     if reduction == "mean":   # the mean stays on the backend: on a GPU, nothing is copied back
         data = be.xp.asarray(be.xp.mean(loss))
     else:
         data = loss if logits.ndim == 2 else loss.reshape(shape[:-1])
-    return _result(data, be, (logits,), _sparse_softmax_cross_entropy_grad,
-                   (logits, host_labels, grad, reduction))
+    return _result(data, be, (logits,), _sparse_softmax_cross_entropy_grad, (logits, ids.host, grad, reduction))
 
 
 def _fused_loss_gradient(stored, differentiable, ctx):
@@ -807,6 +843,78 @@ def _dropout_backward_grad(gg, mask, needs):
     return (dropout_backward(gg, mask),)
 
 
+# ------------------------------------------------------------------ labels
+ClassIds = kernels.ClassIds   # a checked batch of class ids (see kernels/api.py)
+
+
+def class_ids(labels, like=None, what="class_ids", backend=None):
+    """Integer class ids copied and checked once (``kernels.ClassIds``), uploaded
+    once to the backend of tensor ``like`` (or ``backend``, or the current one):
+    one label batch that every kernel of a step reads.  A ``ClassIds`` comes
+    back as it is; ``backend="numpy"`` checks on the host and uploads nothing."""
+    if isinstance(labels, kernels.ClassIds):
+        return labels
+    return kernels.class_ids(labels, backend=like._backend if like is not None else backend, fn=what)
+
+
+# ------------------------------------------------------------------ state that kernels update in place
+# Optimizer slots and metric totals are Variables that fused kernels write into.
+# These functions are the one place where such an update reaches a Variable's
+# array; they are not recorded on a tape (an update is not differentiable).
+def zeros_variable(shape, dtype, like, name=None):
+    """A non-trainable Variable of zeros on the backend of tensor ``like``
+    (made there, not uploaded): an optimizer slot or a metric's running total."""
+    be = like._backend
+    return Variable._wrap_variable(be.zeros(tuple(shape), np.dtype(dtype)), be, False, name)
+
+
+_UPDATE_KERNELS = ("sgd_update", "rmsprop_update", "adam_update")   # looked up in kernels at each call
+
+
+def apply_update(kernel_name, variable, grad, *slots, **hyperparameters):
+    """Run the fused optimizer kernel ``kernel_name`` (``"sgd_update"``,
+    ``"rmsprop_update"``, ``"adam_update"``) on ``variable`` in place.
+
+    ``slots`` are the optimizer's state Variables for it (from
+    ``zeros_variable``), updated in place too; ``hyperparameters`` go to the
+    kernel as keywords (``learning_rate=...``).  Returns ``variable``.
+    """
+    if kernel_name not in _UPDATE_KERNELS:
+        raise ValueError(f"apply_update: unknown kernel {kernel_name!r}; valid: {list(_UPDATE_KERNELS)}")
+    kernel = getattr(kernels, kernel_name)
+    if not isinstance(variable, Variable):
+        raise TypeError(f"apply_update needs a Variable to update, got {type(variable).__name__}")
+    be = variable._backend
+    data = grad._data if isinstance(grad, Tensor) else to_array(grad, variable.dtype, be)
+    kernel(variable._data, data, *[slot._data for slot in slots], backend=be, **hyperparameters)
+    return variable
+
+
+def _running_total(total, fn):
+    if not isinstance(total, Variable):
+        raise TypeError(f"{fn}: the running total must be a Variable (ops.zeros_variable((1,), 'float64', ...)), "
+                        f"got {type(total).__name__}")
+    return total._data
+
+
+def accumulate_sum(values, total, weight=1.0):
+    """``total[0] += weight * sum(values)`` in place, in float64, on the values'
+    backend (``kernels.accumulate_sum``): a metric's mean never leaves the device."""
+    values = convert(values)
+    kernels.accumulate_sum(values._data, _running_total(total, "accumulate_sum"), weight=weight,
+                           backend=values._backend)
+    return total
+
+
+def accumulate_correct(scores, labels, total):
+    """``total[0] +=`` the rows of (N, C) ``scores`` whose argmax is their label
+    (``kernels.accumulate_correct``); ``labels`` may be a ``ClassIds``."""
+    scores = convert(scores)
+    kernels.accumulate_correct(scores._data, labels, total=_running_total(total, "accumulate_correct"),
+                               backend=scores._backend)
+    return total
+
+
 # ------------------------------------------------------------------ creation
 def zeros_like(x, dtype=None):
     x = convert(x)
@@ -815,8 +923,7 @@ def zeros_like(x, dtype=None):
 
 def ones_like(x, dtype=None):
     x = convert(x)
-    data = x._backend.zeros(x.shape, np.dtype(dtype) if dtype else x.dtype)
-    data += 1
+    data = x._backend.full(x.shape, 1, np.dtype(dtype) if dtype else x.dtype)
     return _wrap(data, x._backend)
 
 

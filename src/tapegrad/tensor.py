@@ -207,6 +207,16 @@ class Variable(Tensor):
         self._trainable = bool(trainable)
         self.name = f"{name or 'Variable'}:0"
 
+    @classmethod
+    def _wrap_variable(cls, data, backend, trainable, name):
+        """A Variable that owns ``data``, a new array of ``backend`` (used by ops
+        to make state, such as optimizer slots, where the weights live)."""
+        v = object.__new__(cls)
+        v._data, v._backend, v._keras_logits = data, backend, None
+        v._trainable = bool(trainable)
+        v.name = f"{name or 'Variable'}:0"
+        return v
+
     @property
     def trainable(self):
         return self._trainable

@@ -1,8 +1,10 @@
-"""Layers: ``Dense`` (one fused kernel op), ``Dropout``, ``Flatten`` and ``Input``.
+"""Layers: ``Dense`` (one fused kernel op), ``Dropout``, ``Flatten``, ``Concatenate``, ``Add``, ``Input``.
 
 A layer owns its weights (Variables) and creates them lazily, the first time
 it sees an input, because only then does it know the input's size: a
 ``Dense(512)`` fed 784 features builds a (784, 512) kernel and a (512,) bias.
+Called on arrays a layer computes; called on symbolic tensors (``keras.Input``)
+it records a node of a graph instead (see ``node.py``).
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ import math
 import numpy as np
 
 from .. import ops, random
-from . import regularizers
+from . import regularizers, serialization
 from ..tensor import Variable
+from .node import KerasTensor, Node, is_shape, is_symbolic, symbolic_call
 
 _name_counts = {}
 
@@ -143,6 +146,7 @@ class Layer:
         self.activity_regularizer = regularizers.get(activity_regularizer)
         self._input_shape = None if input_shape is None else (None, *tuple(input_shape))
         self.output_shape = None
+        self._inbound_nodes = []   # one Node per call on symbolic tensors
 
     def add_weight(self, shape=None, initializer=None, dtype=None, trainable=True, regularizer=None, name=None):
         """Create a Variable of ``shape`` owned by the layer (Keras 3's signature).
@@ -180,16 +184,43 @@ class Layer:
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 
-    def __call__(self, inputs, training=False):
-        x = ops.convert(inputs)
-        if x.dtype != self.dtype and x.dtype.kind in "biuf":
-            x = ops.cast(x, self.dtype)  # Keras casts inputs to the layer's dtype
+    def __call__(self, inputs, training=None):
+        if is_symbolic(inputs):
+            return symbolic_call(self, inputs, training)
+        if isinstance(inputs, (list, tuple)):  # a merging layer: several inputs
+            x = [self._cast(ops.convert(t)) for t in inputs]
+            shape = [(None, *t.shape[1:]) for t in x]
+        else:
+            x = self._cast(ops.convert(inputs))
+            shape = (None, *x.shape[1:])
         if not self.built:
-            self.build((None, *x.shape[1:]))
-            self.output_shape = self.compute_output_shape((None, *x.shape[1:]))
+            self.build(shape)
+            self.output_shape = self.compute_output_shape(shape)
         out = self.call(x, training=bool(training)) if _takes_training(type(self)) else self.call(x)
         self._activity_losses = [] if self.activity_regularizer is None else [self.activity_regularizer(out)]
         return out
+
+    def _cast(self, x):
+        if x.dtype != self.dtype and x.dtype.kind in "biuf":
+            x = ops.cast(x, self.dtype)  # Keras casts inputs to the layer's dtype
+        return x
+    def _node_attribute(self, what):
+        nodes = self.__dict__.get("_inbound_nodes")
+        if not nodes:
+            raise AttributeError(f"The layer {self.name!r} has never been called on symbolic inputs "
+                                 f"(keras.Input) and thus has no defined {what}.")
+        tensors = nodes[0].input_tensors if what == "input" else nodes[0].output_tensors
+        return tensors[0] if len(tensors) == 1 else list(tensors)
+
+    @property
+    def input(self):
+        """The symbolic tensor(s) of this layer's first call on ``keras.Input`` data."""
+        return self._node_attribute("input")
+
+    @property
+    def output(self):
+        """The symbolic tensor(s) this layer's first symbolic call produced."""
+        return self._node_attribute("output")
 
     def call(self, x):
         return x
@@ -217,6 +248,24 @@ class Layer:
             raise ValueError(f"layer {self.name!r} has {len(self._weights)} weights, got {len(arrays)} arrays")
         for w, a in zip(self._weights, arrays):
             w.assign(a)
+
+    # ---------------------------------------------------------- config
+    def get_config(self):
+        """The arguments that rebuild this layer (no weights): ``type(layer).from_config(config)``.
+
+        A subclass whose ``__init__`` takes arguments of its own must override
+        this (and add them to ``super().get_config()``), as Keras requires.
+        """
+        if type(self).get_config is Layer.get_config:
+            serialization.require_own_get_config(self, Layer.__init__, "Layer")
+        config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype.name}
+        if self.activity_regularizer is not None:
+            config["activity_regularizer"] = serialization.serialize_keras_object(self.activity_regularizer)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
@@ -259,7 +308,33 @@ class Dense(Layer):
         self.built = True
 
     def compute_output_shape(self, input_shape):
-        return (*tuple(input_shape)[:-1], self.units)
+        input_shape = tuple(input_shape)
+        expected = self.kernel.shape[0] if self.kernel is not None else None
+        if not is_shape(input_shape) or len(input_shape) < 2 or (
+                expected is not None and input_shape[-1] is not None and input_shape[-1] != expected):
+            raise ValueError(
+                f"Input of layer {self.name!r} is incompatible with the layer: expected min_ndim=2 and the "
+                f"last axis to have {expected} features, but received input with shape {input_shape}")
+        return (*input_shape[:-1], self.units)
+
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units,
+                "activation": self.activation_name if self.activation_name in ACTIVATIONS
+                else serialization.serialize_keras_object(self.activation),
+                "use_bias": self.use_bias,
+                "kernel_initializer": _initializer_config(self.kernel_initializer),
+                "bias_initializer": _initializer_config(self.bias_initializer),
+                "kernel_regularizer": serialization.serialize_keras_object(self.kernel_regularizer),
+                "bias_regularizer": serialization.serialize_keras_object(self.bias_regularizer)}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("activation", "kernel_initializer", "bias_initializer"):
+            if isinstance(config.get(key), dict):   # a function of your own, found by its registered name
+                config[key] = serialization.deserialize_keras_object(config[key], "function")
+        return cls(**config)
 
     def call(self, x):
         expected = self.kernel.shape[0]
@@ -312,6 +387,10 @@ class Dropout(Layer):
         # Keras gives a seeded layer its own stream: reproducible, yet a new mask each step
         self._generator = None if seed is None else np.random.default_rng(seed)
 
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate,
+                "noise_shape": None if self.noise_shape is None else list(self.noise_shape), "seed": self.seed}
+
     def call(self, x, training=False):
         if not training or self.rate == 0:
             return x
@@ -321,23 +400,123 @@ class Dropout(Layer):
         return ops.dropout(x, self.rate, noise_shape=noise_shape, generator=self._generator)
 
 
+class _Merge(Layer):
+    """Base of the layers that combine a list of inputs into one."""
+
+    def _check_list(self, input_shape):
+        if is_shape(input_shape) or not isinstance(input_shape, (list, tuple)) or len(input_shape) < 2:
+            raise ValueError(f"A {type(self).__name__} layer should be called on a list of at least 2 inputs; "
+                             f"received input shape {input_shape}")
+        return [tuple(s) for s in input_shape]
+
+
+class Concatenate(_Merge):
+    """Joins its inputs along ``axis`` (default: the last); the other axes must match.
+
+    ``Concatenate()([a, b])`` with ``a`` of shape (None, 3) and ``b`` of shape
+    (None, 5) gives (None, 8): the next layer sees the features side by side.
+    """
+
+    def __init__(self, axis=-1, name=None, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.axis = int(axis)
+
+    def compute_output_shape(self, input_shape):
+        shapes = self._check_list(input_shape)
+        rank = len(shapes[0])
+        axis = self.axis % rank if -rank <= self.axis < rank else None
+        if axis is None or any(len(s) != rank for s in shapes) or any(
+                a is not None and b is not None and a != b
+                for s in shapes[1:] for i, (a, b) in enumerate(zip(shapes[0], s)) if i != axis):
+            raise ValueError(f"A Concatenate layer requires inputs with matching shapes except for the "
+                             f"concatenation axis (axis={self.axis}). Received: input_shape={shapes}")
+        size = None if any(s[axis] is None for s in shapes) else sum(s[axis] for s in shapes)
+        return (*shapes[0][:axis], size, *shapes[0][axis + 1:])
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis}
+
+    def call(self, inputs):
+        return ops.concat(inputs, axis=self.axis)
+
+
+class Add(_Merge):
+    """The element-wise sum of its inputs, which must all have the same shape."""
+
+    def compute_output_shape(self, input_shape):
+        shapes = self._check_list(input_shape)
+        for s in shapes[1:]:
+            if len(s) != len(shapes[0]) or any(a is not None and b is not None and a != b
+                                               for a, b in zip(s[1:], shapes[0][1:])):
+                raise ValueError(f"An Add layer requires inputs of the same shape. Received: input_shape={shapes}")
+        return shapes[0]
+
+    def call(self, inputs):
+        for t in inputs[1:]:
+            if t.shape != inputs[0].shape:
+                raise ValueError(f"An Add layer requires inputs of the same shape, got "
+                                 f"{[tuple(t.shape) for t in inputs]}")
+        total = inputs[0]
+        for t in inputs[1:]:
+            total = ops.add(total, t)
+        return total
+
+
 class InputLayer(Layer):
-    """Declares the input shape so a Sequential model is built right away."""
+    """The source of a graph: it makes the symbolic tensor ``keras.Input`` returns."""
 
     def __init__(self, shape=None, batch_size=None, name=None, dtype="float32"):
         if shape is None:
             raise ValueError("Input: shape is required, e.g. Input(shape=(784,))")
         super().__init__(name=name or _unique_name("input_layer"), dtype=dtype)
-        self.shape = (batch_size, *tuple(shape))
+        if isinstance(shape, (int, np.integer)):
+            shape = (shape,)
+        self.shape = (batch_size, *tuple(None if d is None else int(d) for d in shape))
         self._input_shape = self.shape
         self.output_shape = self.shape
         self.built = True
+        tensor = KerasTensor(self.shape, self.dtype, name=self.name)
+        Node(self, [], tensor)
+
+    def get_config(self):
+        return {"batch_shape": list(self.shape), "dtype": self.dtype.name, "name": self.name}
+
+    @classmethod
+    def from_config(cls, config):
+        batch_shape = config["batch_shape"]
+        return cls(shape=tuple(batch_shape[1:]), batch_size=batch_shape[0], name=config.get("name"),
+                   dtype=config.get("dtype", "float32"))
 
 
 def Input(shape=None, batch_size=None, name=None, dtype="float32"):
-    """``keras.Input(shape=(784,))``: an input declaration for Sequential."""
-    return InputLayer(shape=shape, batch_size=batch_size, name=name, dtype=dtype)
+    """``keras.Input(shape=(784,))``: a symbolic tensor (batch axis ``None``, no data).
+
+    Call layers on it to build a graph, then ``keras.Model(inputs, outputs)``;
+    ``Sequential([keras.Input(shape=(784,)), ...])`` takes it as its input shape.
+    """
+    return InputLayer(shape=shape, batch_size=batch_size, name=name, dtype=dtype).output
 
 
-__all__ = ["Layer", "Dense", "Dropout", "Flatten", "Input", "InputLayer"]
+def _initializer_config(initializer):
+    """An initializer by its name (``"glorot_uniform"``), or a function of your own by its registered name."""
+    for name, fn in INITIALIZERS.items():
+        if fn is initializer:
+            return name
+    return serialization.serialize_keras_object(initializer)
+
+
+def serialize(layer):
+    """``keras.layers.serialize``: ``{"class_name", "config", ...}`` of a layer."""
+    return serialization.serialize_keras_object(layer)
+
+
+def deserialize(config, custom_objects=None):
+    """``keras.layers.deserialize``: a new layer (or model) from ``serialize``'s output."""
+    return serialization.deserialize_keras_object(config, "layer", custom_objects)
+
+
+serialization.builtin("layer", Layer, Dense, Dropout, Flatten, Concatenate, Add, InputLayer)
+
+__all__ = ["Layer", "Dense", "Dropout", "Flatten", "Concatenate", "Add", "Input", "InputLayer", "serialize",
+           "deserialize"]
 

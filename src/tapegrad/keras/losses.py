@@ -12,28 +12,9 @@ import numpy as np
 
 from .. import ops
 from ..tensor import Tensor
+from . import serialization
 
 EPSILON = 1e-7  # Keras clips probabilities to [eps, 1 - eps] before the log
-
-
-def _labels(y_true, num_classes):
-    """Integer class ids on the host (from ints, whole floats or bools), checked
-    against the number of classes."""
-    labels = np.asarray(y_true.numpy() if isinstance(y_true, Tensor) else y_true)
-    if labels.dtype.kind == "f":
-        if labels.size and not np.all(np.mod(labels, 1) == 0):
-            raise ValueError("sparse_categorical_crossentropy: labels must be integer class ids, "
-                             "got non-integer values")
-        labels = labels.astype(np.int64)
-    elif labels.dtype.kind == "b":     # False/True are classes 0/1, as TF casts them
-        labels = labels.astype(np.int64)
-    elif labels.dtype.kind not in "iu":
-        raise TypeError(f"sparse_categorical_crossentropy: labels must be integer class ids, got {labels.dtype}")
-    if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
-        bad = labels.min() if labels.min() < 0 else labels.max()
-        raise ValueError(f"sparse_categorical_crossentropy: label {bad} is out of range for "
-                         f"{num_classes} classes (valid: 0..{num_classes - 1})")
-    return labels
 
 
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False, axis=-1):
@@ -45,9 +26,11 @@ def _sparse_ce(y_true, y_pred, from_logits, reduction):
     y_pred = ops.convert(y_pred)
     if y_pred.ndim < 1:
         raise ValueError("sparse_categorical_crossentropy: y_pred must have a class axis")
-    labels = _labels(y_true, y_pred.shape[-1])
+    # one copy and check of the ids (none when the trainer made them a ClassIds for the step)
+    labels = ops.class_ids(y_true.numpy() if isinstance(y_true, Tensor) else y_true, like=y_pred,
+                           what="sparse_categorical_crossentropy")
     if labels.ndim == y_pred.ndim and labels.shape[-1] == 1:
-        labels = labels[..., 0]
+        labels = labels.reshape(labels.shape[:-1])
     if labels.shape != y_pred.shape[:-1]:
         hint = ("; these look like one-hot targets: use categorical_crossentropy, or integer class ids "
                 "(np.argmax(y, axis=-1))" if labels.shape == y_pred.shape else "")
@@ -58,6 +41,8 @@ def _sparse_ce(y_true, y_pred, from_logits, reduction):
         return ops.sparse_softmax_cross_entropy(logits, labels, reduction)
     # probabilities from elsewhere: clip, then -log of p[label] over the row's sum (Keras
     # takes the log-softmax of log(clip(p)), which rescales rows that do not sum to 1)
+    labels.check_classes(y_pred.shape[-1], "sparse_categorical_crossentropy")
+    labels = labels.numpy()
     rows = np.arange(labels.size)
     flat = ops.clip_by_value(ops.reshape(y_pred, (-1, y_pred.shape[-1])), EPSILON, 1 - EPSILON)
     picked = ops.getitem(flat, (rows, labels.reshape(-1)))
@@ -171,6 +156,14 @@ class Loss:
         if name:
             self.name = name
 
+    def get_config(self):
+        """The arguments that rebuild this loss: ``type(loss).from_config(config)``."""
+        return {"name": self.name, "reduction": self.reduction, **self.kwargs}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
     def call(self, y_true, y_pred):
         return type(self).fn(y_true, y_pred, **self.kwargs)
 
@@ -247,7 +240,9 @@ def check_targets(loss, y, output_shape):
             raise ValueError(f"sparse_categorical_crossentropy: targets of shape {y.shape} look one-hot; this "
                              f"loss takes integer class ids of shape ({len(y)},): use categorical_crossentropy "
                              f"or np.argmax(y, axis=-1)")
-        _labels(y, classes)  # raises on non-integer or out-of-range labels
+        # non-integer or out-of-range labels: a clear error now, once for the whole array
+        ops.class_ids(y, what="sparse_categorical_crossentropy", backend="numpy").check_classes(
+            classes, "sparse_categorical_crossentropy")
     elif isinstance(loss, CategoricalCrossentropy):
         if y.ndim < 2 or y.shape[-1] != classes:
             raise ValueError(f"categorical_crossentropy: targets of shape {y.shape} do not match the model's "
@@ -263,10 +258,25 @@ def check_targets(loss, y, output_shape):
                              f"{y.min()} to {y.max()}")
 
 
+def serialize(loss):
+    """A loss object or function as a config (``deserialize`` and ``get`` read it back)."""
+    return serialization.serialize_keras_object(loss)
+
+
+def deserialize(config, custom_objects=None):
+    return serialization.deserialize_keras_object(config, "loss", custom_objects)
+
+
+serialization.builtin("loss", Loss, SparseCategoricalCrossentropy, CategoricalCrossentropy, BinaryCrossentropy,
+                      MeanSquaredError, MeanAbsoluteError)
+
+
 def get(identifier):
-    """A loss object from a name, a Loss, or a per-sample function."""
+    """A loss object from a name, a Loss, a config dict (``serialize``'s), or a per-sample function."""
     if isinstance(identifier, Loss):
         return identifier
+    if isinstance(identifier, dict):
+        return get(deserialize(identifier))
     if isinstance(identifier, str):
         cls = _BY_NAME.get(identifier.lower())
         if cls is None:

@@ -5,8 +5,8 @@ A metric has state (a total and a count), ``update_state`` adds a batch,
 why the numbers in Keras's progress bar are means over the epoch so far.
 
 The total lives where the model's arrays live: for a batch of tensors it is
-a one-element float64 array of their kernel backend, to which a kernel adds
-(``kernels.accumulate_sum``, ``kernels.accumulate_correct``).  On a GPU a
+a one-element float64 Variable on their kernel backend, to which a kernel adds
+(``ops.accumulate_sum``, ``ops.accumulate_correct``).  On a GPU a
 training step therefore never waits for a number to come back; reading
 ``result()`` copies one scalar.  The count is known on the host from shapes.
 """
@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import kernels
-from ..tensor import Tensor
-from . import losses
+from .. import ops
+from ..tensor import Tensor, Variable
+from . import losses, serialization
+from .layers import get_initializer
 
 
 def _host(x):
@@ -25,25 +26,40 @@ def _host(x):
 
 
 class Metric:
+    """Base class.  A subclass of your own keeps its state in ``add_weight``
+    variables, and defines ``update_state``, ``result`` and ``reset_state``."""
+
     name = "metric"
 
-    def __init__(self, name=None):
+    def __init__(self, name=None, dtype=None):
         if name:
             self.name = name
-        self.reset_state()
+        self.dtype = np.dtype(dtype or "float32")
+        self._variables = []
+        Metric.reset_state(self)   # the built-in running total; a subclass's own state comes later
+
+    def add_weight(self, name=None, shape=(), initializer="zeros", dtype=None):
+        """A non-trainable state variable (e.g. a running sum), as in Keras."""
+        dtype = np.dtype(dtype or self.dtype)
+        value = np.asarray(get_initializer(initializer)(tuple(shape), dtype), dtype=dtype)
+        var = Variable(value, trainable=False, name=f"{self.name}/{name or 'variable'}")
+        self._variables.append(var)
+        return var
+
+    @property
+    def variables(self):
+        return list(self._variables)
 
     def reset_state(self):
         self._host_total = 0.0
-        self._device_total = None   # (1,) float64 array of _backend
-        self._backend = None
+        self._device_total = None   # a (1,) float64 Variable where the batches live
         self.count = 0.0
 
-    def _running_total(self, backend):
-        """The backend array batches on ``backend`` add to (made on first use)."""
-        if self._backend is not backend:
+    def _running_total(self, like):
+        """The Variable that batches on tensor ``like``'s backend add to (made on first use)."""
+        if self._device_total is None or self._device_total.backend is not like.backend:
             self._host_total = self.total   # fold in what another backend summed
-            self._device_total = backend.zeros((1,), np.float64)
-            self._backend = backend
+            self._device_total = ops.zeros_variable((1,), np.float64, like=like, name=f"{self.name}/total")
         return self._device_total
 
     @property
@@ -51,13 +67,21 @@ class Metric:
         """The running numerator (reading it copies one number from a GPU)."""
         if self._device_total is None:
             return self._host_total
-        return self._host_total + float(kernels.to_numpy(self._device_total)[0])
+        return self._host_total + float(self._device_total.numpy()[0])
 
     def result(self):
         return self.total / self.count if self.count else 0.0
 
+    def get_config(self):
+        """The arguments that rebuild this metric (its name; subclasses add theirs), not its state."""
+        return {"name": self.name}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
     def __repr__(self):
-        return f"<{type(self).__name__} name={self.name!r} result={self.result():.4f}>"
+        return f"<{type(self).__name__} name={self.name!r} result={float(self.result()):.4f}>"
 
 
 class Mean(Metric):
@@ -70,8 +94,7 @@ class Mean(Metric):
         if isinstance(values, Tensor) and values.dtype.kind == "f" and scalar_weight and not isinstance(
                 sample_weight, Tensor):
             weight = 1.0 if sample_weight is None else float(sample_weight)
-            be = values._backend
-            kernels.accumulate_sum(values._data, self._running_total(be), weight=weight, backend=be)
+            ops.accumulate_sum(values, self._running_total(values), weight=weight)
             self.count += weight * values.size
             return
         values = _host(values).astype(np.float64)
@@ -108,11 +131,8 @@ class _ArgmaxMatchRate(_MatchRate):
         if not (isinstance(y_pred, Tensor) and y_pred.ndim == 2 and y_pred.dtype.kind == "f"
                 and sample_weight is None):
             return super().update_state(y_true, y_pred, sample_weight)
-        labels = self._class_ids(_host(y_true), y_pred)
-        if labels.dtype.kind == "b":   # bool labels are classes 0/1 (TF casts them)
-            labels = labels.astype(np.int64)
-        be = y_pred._backend
-        kernels.accumulate_correct(y_pred._data, labels, total=self._running_total(be), backend=be)
+        labels = self._class_ids(y_true if isinstance(y_true, ops.ClassIds) else _host(y_true), y_pred)
+        ops.accumulate_correct(y_pred, labels, self._running_total(y_pred))
         self.count += y_pred.shape[0]
 
     def _matches(self, y_true, y_pred):
@@ -122,13 +142,14 @@ class _ArgmaxMatchRate(_MatchRate):
 
 
 class SparseCategoricalAccuracy(_ArgmaxMatchRate):
-    """Integer labels against the argmax of predicted scores."""
+    """Integer labels against the argmax of predicted scores.  Labels the
+    trainer checked once for the batch (a ``ClassIds``) go to the kernel as they are."""
 
     name = "sparse_categorical_accuracy"
 
     def _class_ids(self, y_true, y_pred):
         if y_true.ndim == len(y_pred.shape) and y_true.shape[-1] == 1:
-            y_true = y_true[..., 0]
+            y_true = y_true.reshape(y_true.shape[:-1])
         return y_true.reshape(y_pred.shape[:-1])
 
 
@@ -147,6 +168,9 @@ class BinaryAccuracy(_MatchRate):
     def __init__(self, name=None, threshold=0.5):
         self.threshold = threshold
         super().__init__(name)
+
+    def get_config(self):
+        return {**super().get_config(), "threshold": self.threshold}
 
     def _matches(self, y_true, y_pred):
         # a NaN prediction is neither above nor below the threshold: a miss
@@ -236,6 +260,18 @@ _BY_NAME = {
 }
 
 _FUNCTION_NAMES = {"mae": "mean_absolute_error", "mse": "mean_squared_error"}
+
+
+serialization.builtin("metric", Metric, Mean, SparseCategoricalAccuracy, CategoricalAccuracy, BinaryAccuracy,
+                      Accuracy, MeanAbsoluteError, MeanSquaredError)
+
+
+def serialize(metric):
+    return serialization.serialize_keras_object(metric)
+
+
+def deserialize(config, custom_objects=None):
+    return serialization.deserialize_keras_object(config, "metric", custom_objects)
 
 
 def get(identifier, loss_name=None):
