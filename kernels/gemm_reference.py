@@ -1,6 +1,6 @@
 """The GEMM micro-kernel, written as plain loops: the contract both CPU backends meet.
 
-The fast micro-kernels are unrolled (kernels/numba_microkernels.py) or
+The fast micro-kernels are LLVM vector IR (kernels/numba_microkernels.py) or
 vectorized C (kernels/_cython_gemm.h), which makes them hard to read; this is
 what each of them computes, and the tests compare them with it on the same
 packed panels.  kernels/GEMM.md shows where the micro-kernel sits in the GEMM.
@@ -8,8 +8,8 @@ packed panels.  kernels/GEMM.md shows where the micro-kernel sits in the GEMM.
 
 
 def reference_micro_kernel(nr, kc, A, pa, csa, B, pb, rsb, C, pc, ldc, rows, accumulate, bias, jb, use_bias, relu):
-    """The micro-kernel contract, as loops: what each unrolled ``_kernel_<MR>x<NR>``
-    (kernels/numba_microkernels.py) computes, and the C kernels of the Cython backend.
+    """The micro-kernel contract, as loops: what ``_micro_kernel`` and ``_narrow_kernel``
+    (kernels/numba_microkernels.py) compute, and the C kernels of the Cython backend.
 
     The A panel is an MR x kc block, element (r, p) at A[pa + r + p*csa]: packed,
     csa = MR (the MR numbers of one step p are contiguous); a transposed matrix
@@ -20,7 +20,7 @@ def reference_micro_kernel(nr, kc, A, pa, csa, B, pb, rsb, C, pc, ldc, rows, acc
     plus the old C when ``accumulate`` (an earlier K block), plus bias[jb + j] when
     ``use_bias``, then max(., 0) when ``relu``; rows past ``rows`` are not written.
     Plain Python, so it is slow and obviously right: tests/test_numba_backend.py
-    and tests/test_cython_backend.py hold the unrolled kernels to it.
+    and tests/test_cython_backend.py hold the fast kernels to it.
     """
     zero = C.dtype.type(0)
     for r in range(rows):

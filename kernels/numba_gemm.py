@@ -39,27 +39,24 @@ counting of array arguments cost more than such a tile.
 
 How the compiled code is made fast (check with ``inspect_asm``):
 
-* LLVM's SLP vectorizer is off in Numba by default; the micro-kernel relies on it
-  to turn each row of 16 scalar accumulators into one vector register, so it is
-  switched on below before anything compiles (``NUMBA_SLP_VECTORIZE``; numba reads
+* The micro-kernels (kernels/numba_microkernels.py) are written as LLVM vector
+  IR: loads of B's rows as vectors, broadcasts of A, ``llvm.fma`` on 24
+  accumulator vectors.  They mark the function they land in
+  ``"prefer-vector-width"="512"``: LLVM tunes Intel server CPUs to prefer
+  256-bit vectors, which halves the peak.
+* LLVM's SLP vectorizer (off in Numba by default) is switched on below before
+  anything compiles (``NUMBA_SLP_VECTORIZE``; numba reads
   ``config.SLP_VECTORIZE`` each time it builds an LLVM pass pipeline, and
-  ``reload_config`` re-reads the environment before each compile, so both are set).
-* On Intel server CPUs LLVM prefers 256-bit vectors by default ("prefer-256-bit"
-  tuning), which halves the peak.  ``_prefer_512bit_vectors()`` marks the
-  function it is called in with ``"prefer-vector-width"="512"``, only for these
-  kernels (numba's global CPU features are left alone).
-* ``fastmath={'contract'}`` in the micro-kernel only (FMA contraction); full
-  fastmath reassociates the accumulators into reductions and spills.
-* Indices are unsigned (uint64, constants ``_U0``..``_U16`` too): a signed index
+  ``reload_config`` re-reads the environment before each compile, so both are
+  set): the small straight-line code of the drivers uses it.
+* Indices are unsigned (uint64, constants ``_U0``..``_U10`` too): a signed index
   costs a negative-wraparound select per access and blocks vectorization.
-* Every ``@njit`` uses ``cache=True``: the micro-kernels take seconds to compile,
-  once per machine; they are plain source, not ``exec``-generated, because only
-  functions in a file can be cached.
+* Every ``@njit`` uses ``cache=True``: the first run on a machine compiles,
+  later processes load the machine code.
 
-Files: this one is the driver (constants, packing, the loops); the unrolled
-micro-kernels are kernels/numba_microkernels.py, written by
-tools/gen_numba_microkernels.py; the LLVM intrinsics (``_ptr``, the register
-transposes, ``_prefer_512bit_vectors``) are kernels/numba_intrinsics.py.
+Files: this one is the driver (constants, packing, the loops); the
+micro-kernels are kernels/numba_microkernels.py; the LLVM intrinsics (``_ptr``,
+the register transposes) are kernels/numba_intrinsics.py.
 """
 
 from __future__ import annotations
@@ -79,7 +76,7 @@ from numba.extending import overload  # noqa: E402
 from .numba_intrinsics import (  # noqa: E402
     _U0, _U1, _U2, _U3, _U8, _U10, _ptr, _transpose_4x8, _transpose_8x8, _zero,
 )
-from .numba_microkernels import _kernel_10x16, _kernel_10x32, _kernel_12x16, _kernel_12x32  # noqa: E402
+from .numba_microkernels import _micro_kernel, _narrow_kernel  # noqa: E402
 
 _numba_config.SLP_VECTORIZE = int(os.environ["NUMBA_SLP_VECTORIZE"])
 
@@ -106,9 +103,12 @@ PARALLEL_FLOPS = 4e6
 
 # MR unsigned, so that no index arithmetic turns signed (or float)
 _UMR = np.uint64(MR)
+# a start index of 0 typed int64, as the threads' starts are: a bare 0 is typed
+# Literal[int](0), and the callee would be compiled twice
+_I0 = np.int64(0)
 
 
-# ---------------------------------------------------------------- micro-kernel dispatch
+# ---------------------------------------------------------------- tile width
 def _nr(x):
     """NR, the register tile width, for the dtype of ``x``."""
     raise NotImplementedError
@@ -118,33 +118,6 @@ def _nr(x):
 def _nr_impl(x):
     nr = NR_F32 if x.dtype == types.float32 else NR_F64
     return lambda x: np.uint64(nr)
-
-
-def _micro_kernel(kc, A, pa, csa, B, pb, rsb, C, pc, ldc, rows, accumulate, bias, jb, use_bias, relu):
-    """The micro-kernel contract (``reference_micro_kernel`` in gemm_reference.py)
-    for an MR x NR tile, unrolled: the 12x32 kernel for float32 and 12x16 for
-    float64, picked at compile time."""
-    raise NotImplementedError
-
-
-@overload(_micro_kernel, jit_options={"fastmath": {"contract"}})
-def _micro_kernel_impl(kc, A, pa, csa, B, pb, rsb, C, pc, ldc, rows, accumulate, bias, jb, use_bias, relu):
-    if C.dtype == types.float32:
-        return _kernel_12x32
-    return _kernel_12x16
-
-
-def _narrow_kernel(kc, A, pa, csa, B, pb, rsb, C, pc, ldc, rows, accumulate, bias, jb, use_bias, relu):
-    """``reference_micro_kernel`` for a 10 x NR tile: 10x32 for float32, 10x16
-    for float64 (``_gemm_narrow_ta``: ten classes by two vectors of rows of C)."""
-    raise NotImplementedError
-
-
-@overload(_narrow_kernel, jit_options={"fastmath": {"contract"}})
-def _narrow_kernel_impl(kc, A, pa, csa, B, pb, rsb, C, pc, ldc, rows, accumulate, bias, jb, use_bias, relu):
-    if C.dtype == types.float32:
-        return _kernel_10x32
-    return _kernel_10x16
 
 
 # ---------------------------------------------------------------- packing
@@ -303,7 +276,7 @@ def _gemm_blocked(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu, thre
     ap = np.empty((nt, kcb * ((min(m, MC) + MR - 1) // MR) * MR), c.dtype)
     t = np.empty((nt, MR * inr), c.dtype)
     if nt == 1:
-        _gemm_columns(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu, 0, npan, bp[0], ap[0], t[0])
+        _gemm_columns(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu, _I0, npan, bp[0], ap[0], t[0])
     else:
         for th in prange(nt):
             _gemm_columns(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu,
@@ -380,7 +353,7 @@ def _gemm_dot(a, lda, b, ldb, tb, m, n, k, c, bias, use_bias, relu, threads):
     nblk = (m + 3) // 4
     nt = max(1, min(threads, nblk))
     if nt == 1:
-        _dot_blocks(a, lda, bt, m, n, k, c, bias, use_bias, relu, 0, nblk)
+        _dot_blocks(a, lda, bt, m, n, k, c, bias, use_bias, relu, _I0, nblk)
     else:
         share = (nblk + nt - 1) // nt
         for th in prange(nt):
@@ -448,7 +421,7 @@ def _gemm_narrow_ta(a, lda, b, ldb, tb, m, n, k, c, bias, use_bias, relu, thread
     nblk = m // inr
     nt = max(1, min(threads, nblk))
     if nt == 1:   # no parallel region: waking the pool costs more than a small problem
-        _narrow_ta_range(a, lda, ap, n, k, c, bias, use_bias, relu, few, 0, nblk)
+        _narrow_ta_range(a, lda, ap, n, k, c, bias, use_bias, relu, few, _I0, nblk)
     else:
         share = (nblk + nt - 1) // nt
         for th in prange(nt):

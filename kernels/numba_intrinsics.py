@@ -1,14 +1,15 @@
 """What the Numba GEMM needs that plain Numba Python cannot spell.
 
 * LLVM intrinsics (``@intrinsic``: functions that emit LLVM IR directly):
-  ``_prefer_512bit_vectors`` (a function attribute), ``_ptr`` (an array's data
-  pointer) and the register transposes ``_transpose_8x8`` / ``_transpose_4x8``
-  that pack A (LLVM ``shufflevector``, which Numba's Python has no word for).
+  ``_ptr`` (an array's data pointer) and the register transposes
+  ``_transpose_8x8`` / ``_transpose_4x8`` that pack A (LLVM ``shufflevector``,
+  which Numba's Python has no word for); ``prefer_512bit_vectors`` marks the
+  function such IR lands in (the micro-kernels of numba_microkernels.py).
 * ``_zero``, a zero of an array's dtype chosen at compile time (``@overload``),
-  and unsigned index constants ``_U0``..``_U31`` (a signed index costs a
+  and unsigned index constants ``_U0``..``_U10`` (a signed index costs a
   negative-wraparound select per access and blocks vectorization).
 
-Used by kernels/numba_gemm.py and the generated kernels/numba_microkernels.py.
+Used by kernels/numba_gemm.py and kernels/numba_microkernels.py.
 numba_gemm.py and numba_backend.py declare this file with ``depends_on``, so
 an edit here recompiles their cached kernels.
 """
@@ -21,10 +22,7 @@ from numba.core import types
 from numba.extending import intrinsic, overload
 
 # unsigned constants, so that no index arithmetic turns signed (or float)
-_U0, _U1, _U2, _U3, _U4, _U5, _U6, _U7 = [np.uint64(i) for i in range(8)]
-_U8, _U9, _U10, _U11, _U12, _U13, _U14, _U15 = [np.uint64(i) for i in range(8, 16)]
-_U16, _U17, _U18, _U19, _U20, _U21, _U22, _U23 = [np.uint64(i) for i in range(16, 24)]
-_U24, _U25, _U26, _U27, _U28, _U29, _U30, _U31 = [np.uint64(i) for i in range(24, 32)]
+_U0, _U1, _U2, _U3, _U4, _U5, _U6, _U7, _U8, _U9, _U10 = [np.uint64(i) for i in range(11)]
 
 
 def _zero(x):
@@ -39,23 +37,19 @@ def _zero_impl(x):
     return lambda x: np.float64(0)
 
 
-@intrinsic
-def _prefer_512bit_vectors(typingctx):
-    """Mark the calling function ``"prefer-vector-width"="512"`` (a no-op at run time).
+def prefer_512bit_vectors(function):
+    """Mark an LLVM function ``"prefer-vector-width"="512"`` and
+    ``"min-legal-vector-width"="512"``.
 
-    LLVM tunes Intel server CPUs to prefer 256-bit vectors; with this attribute
-    the SLP vectorizer and the backend use the full AVX-512 registers.
+    LLVM tunes some x86 CPUs to prefer 256-bit vectors, and then splits even
+    explicit 512-bit vector IR in two; with these attributes the backend uses
+    the full AVX-512 registers.  A CPU without AVX-512 ignores them.
     """
-
-    def codegen(context, builder, signature, args):
-        attrs = builder.function.attributes
-        # llvmlite only validates the names it knows; string attributes are
-        # added to the underlying set directly and printed as they are.
-        set.add(attrs, '"prefer-vector-width"="512"')
-        set.add(attrs, '"min-legal-vector-width"="512"')
-        return context.get_dummy_value()
-
-    return types.none(), codegen
+    attrs = function.attributes
+    # llvmlite only validates the names it knows; string attributes are
+    # added to the underlying set directly and printed as they are.
+    set.add(attrs, '"prefer-vector-width"="512"')
+    set.add(attrs, '"min-legal-vector-width"="512"')
 
 
 @intrinsic

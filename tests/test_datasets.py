@@ -168,6 +168,26 @@ def test_read_idx_big_endian_on_disk(tmp_path):
     assert read_idx(path).tolist() == [66051]  # 0x00010203
 
 
+# Each multi-byte type spelled out by hand, big-endian as the format says, with values whose
+# bytes are not palindromes (so reading them in the machine's little-endian order would differ).
+LITERAL_IDX = {
+    0x0B: (struct.pack(">hhh", 258, -2, 0x1234), np.int16, [258, -2, 0x1234]),
+    0x0C: (struct.pack(">ii", 16909060, -123456789), np.int32, [16909060, -123456789]),
+    0x0D: (struct.pack(">fff", 1.5, -0.1, 3.0e38), np.float32, np.array([1.5, -0.1, 3.0e38], np.float32)),
+    0x0E: (struct.pack(">dd", np.pi, -1e-300), np.float64, [np.pi, -1e-300]),
+}
+
+
+@pytest.mark.parametrize("type_code", sorted(LITERAL_IDX), ids=hex)
+def test_read_idx_literal_big_endian_bytes(tmp_path, type_code):
+    payload, dtype, expected = LITERAL_IDX[type_code]
+    path = tmp_path / "literal.idx"
+    path.write_bytes(bytes([0, 0, type_code, 1]) + struct.pack(">I", len(expected)) + payload)
+    result = read_idx(path)
+    assert result.dtype == dtype and result.dtype.isnative
+    np.testing.assert_array_equal(result, np.asarray(expected, dtype))
+
+
 def test_read_idx_detects_gzip_by_content_not_name(tmp_path):
     array = SAMPLES[0x08]
     plain_named_gz = tmp_path / "plain.gz"

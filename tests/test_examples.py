@@ -1,7 +1,8 @@
 """The programs in examples/, run as the reader runs them, checked against the book.
 
 Chapter 2's three scripts, chapter 3's linear classifier and chapter 4's
-IMDB classifier (on synthetic reviews of the real format).
+IMDB classifier (on synthetic reviews of the real format), and chapter 7's
+functional MNIST model with callbacks and load_model (mnist_functional.py).
 
 Each script runs in a fresh interpreter (``sys.executable``), in a temporary
 directory, with ``MPLBACKEND=Agg`` so that ``plt.show()`` returns at once
@@ -54,11 +55,13 @@ print({MARKER!r} + json.dumps(eval(code, {{"np": np, "g": g}})))
 
 
 def run_example(name: str, tmp_path: Path, expose: str | None = None, timeout: float = 900,
-                extra_env: dict | None = None):
-    """Run examples/<name> (with ``extra_env`` set); return (stdout, exposed globals or None)."""
+                extra_env: dict | None = None, args: list | None = None):
+    """Run examples/<name> (with ``extra_env`` set, and command-line ``args``); return
+    (stdout, exposed globals or None)."""
     env = dict(os.environ, MPLBACKEND="Agg", **(extra_env or {}))
     script = str(EXAMPLES / name)
     cmd = [sys.executable, script] if expose is None else [sys.executable, "-c", DRIVER, script, expose]
+    cmd += list(args or [])
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, f"{name} exited with {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
     assert "Traceback" not in proc.stderr, proc.stderr
@@ -251,3 +254,61 @@ def test_imdb_synthetic_learns_the_sentiment(tmp_path):
     assert history["val_accuracy"][-1] > 0.9
     test_accuracy = float(re.search(r"test accuracy ([0-9.]+)", out).group(1))
     assert test_accuracy > 0.9
+
+
+# ------------------------------------------------------------------ mnist_functional.py
+def _mnist_functional_subsets(limit):
+    """The script's validation and test arrays for ``--limit limit`` (its own slicing, redone here)."""
+    from tapegrad.keras.datasets import mnist
+
+    (images, labels), (test_images, test_labels) = mnist.load_data()
+    held_out = max(1, limit // 5)
+    val = images[:held_out].reshape(held_out, 784).astype("float32") / 255, labels[:held_out]
+    test = test_images[:held_out].reshape(held_out, 784).astype("float32") / 255, test_labels[:held_out]
+    return val, test
+
+
+def test_mnist_functional_quick_run_checkpoints_and_reloads_the_best_model(tmp_path):
+    """Chapter 7's script on 1,000 images for 2 epochs (seconds): ModelCheckpoint wrote
+    ``checkpoint_path.keras`` in the working directory, and the model the script evaluated is
+    that checkpoint: this process loads the file itself and gets the printed test accuracy,
+    and its validation loss is the best of the run."""
+    from tapegrad import keras
+
+    out, _ = run_example("mnist_functional.py", tmp_path, timeout=300,
+                         args=["--limit", "1000", "--epochs", "2", "--seed", "0", "--backend", "cython",
+                               "--threads", "1"])
+    assert re.findall(r"^Epoch (\d+)/2$", out, re.M) == ["1", "2"]
+    assert "epochs run: 2" in out
+    best_val_loss = float(re.search(r"^best val_loss: ([\d.]+)$", out, re.M).group(1))
+    printed_acc = float(re.search(r"^test_acc: (\d\.\d{4})$", out, re.M).group(1))
+    (x_val, y_val), (x_test, y_test) = _mnist_functional_subsets(1000)
+    loaded = keras.models.load_model(tmp_path / "checkpoint_path.keras")
+    assert isinstance(loaded.layers[2], keras.layers.Dropout) and loaded.layers[2].rate == 0.5
+    val_loss, _ = loaded.evaluate(x_val, y_val, verbose=0)
+    _, test_acc = loaded.evaluate(x_test, y_test, verbose=0)
+    assert val_loss == pytest.approx(best_val_loss, abs=6e-5)
+    assert test_acc == pytest.approx(printed_acc, abs=6e-5)
+    assert test_acc > 0.7   # 1,000 images, 2 epochs: ~0.85 (a broken model stays near 0.1)
+
+
+@pytest.mark.slow  # 37-45 s with one kernel thread on the loaded 2-core machine: up to 10 epochs of 50,000 images
+def test_mnist_functional_reaches_097_after_load_model(tmp_path):
+    """Chapter 7's full run: functional model, validation on 10,000 held-out images, EarlyStopping
+    on val_accuracy (patience 2), ModelCheckpoint of the best val_loss, load_model, evaluate.
+
+    Measured here (cython backend, ``--threads 1``, 37-45 s each), seeds 1-4: test accuracy of
+    the reloaded checkpoint 0.9798, 0.9778, 0.9808, 0.9796 (range 0.9778-0.9808), best val_loss
+    0.0856-0.0899; 10, 10, 10 and 9 epochs (EarlyStopping fired once).  The issue's ">= 0.97"
+    leaves 0.008 under that range for an unseeded run; a model that learnt little or a wrong
+    checkpoint fails it.  Run unseeded, as the book does.
+    """
+    out, _ = run_example("mnist_functional.py", tmp_path, timeout=900, args=["--backend", "cython", "--threads", "1"])
+    epochs = [int(e) for e in re.findall(r"^Epoch (\d+)/10$", out, re.M)]
+    assert epochs == list(range(1, len(epochs) + 1)) and 3 <= len(epochs) <= 10
+    val_losses = [float(v) for v in re.findall(r"val_loss: ([\d.]+)", out)]
+    best = float(re.search(r"^best val_loss: ([\d.]+)$", out, re.M).group(1))
+    assert best == pytest.approx(min(val_losses), abs=6e-5)
+    test_acc = float(re.search(r"^test_acc: (\d\.\d{4})$", out, re.M).group(1))
+    assert test_acc >= 0.97
+    assert (tmp_path / "checkpoint_path.keras").is_file()

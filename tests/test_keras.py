@@ -93,7 +93,11 @@ def test_evaluate_and_predict_shapes(capsys):
     model.fit(x, y, epochs=2, verbose=0)
     assert capsys.readouterr().out == ""
     loss, acc = model.evaluate(x, y, verbose=0)
-    assert isinstance(loss, float) and 0 <= acc <= 1
+    # the same numbers from the predictions, in NumPy: mean -log p[label] (clipped as Keras) and argmax hits
+    probs = model.predict(x, verbose=0).astype(np.float64)
+    expected_loss = -np.log(np.clip(probs[np.arange(len(y)), y], 1e-7, 1 - 1e-7)).mean()
+    assert isinstance(loss, float) and loss == pytest.approx(expected_loss, rel=1e-5)
+    assert acc == pytest.approx(np.mean(probs.argmax(axis=1) == y), rel=1e-12)
     d = model.evaluate(x, y, verbose=0, return_dict=True)
     assert set(d) == {"loss", "accuracy"} and np.isclose(d["loss"], loss)
     model.evaluate(x, y, verbose=1)
@@ -104,7 +108,8 @@ def test_evaluate_and_predict_shapes(capsys):
     out = model(x[:5])
     assert isinstance(out, tg.Tensor) and out.shape == (5, 3)
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
-    assert isinstance(model.evaluate(x, y, verbose=0), float)
+    only_loss = model.evaluate(x, y, verbose=0)
+    assert isinstance(only_loss, float) and only_loss == pytest.approx(expected_loss, rel=1e-5)
 
 
 def test_uint8_and_float64_inputs_are_cast():
@@ -279,9 +284,9 @@ def test_losses_functions_and_classes():
 
 def test_metrics_running_mean():
     m = metrics.SparseCategoricalAccuracy()
-    m.update_state([0, 1], [[0.9, 0.1], [0.8, 0.2]])
-    m.update_state([1, 1], [[0.1, 0.9], [0.2, 0.8]])
-    assert m.result() == 0.75
+    m.update_state([0, 1, 2], [[0.9, 0.05, 0.05], [0.8, 0.1, 0.1], [0.1, 0.2, 0.7]])  # 2 of 3 (rows 0, 2)
+    m.update_state([1, 1], [[0.1, 0.6, 0.3], [0.2, 0.3, 0.5]])                       # 1 of 2 (row 0)
+    assert m.result() == 3 / 5  # over all five rows, not the mean of 2/3 and 1/2
     mean = metrics.Mean()
     mean.update_state([1.0, 3.0])
     assert mean.result() == 2.0
@@ -298,6 +303,7 @@ def test_book_from_scratch_loop_uses_fused_loss():
     opt = optimizers.SGD(learning_rate=1e-2)
     first = None
     for _ in range(30):
+        W_before, b_before = W.numpy().astype(np.float64), b.numpy().astype(np.float64)
         with tg.GradientTape() as tape:
             predictions = tg.nn.softmax(tg.matmul(x, W) + b)
             per_sample = tg.keras.losses.sparse_categorical_crossentropy(y, predictions)
@@ -305,7 +311,16 @@ def test_book_from_scratch_loop_uses_fused_loss():
         gradients = tape.gradient(average_loss, [W, b])
         opt.apply_gradients(zip(gradients, [W, b]))
         first = first if first is not None else float(average_loss)
-    assert f"{average_loss:.2f}" == f"{float(average_loss):.2f}"
+    # the last step, in NumPy: its loss, and the gradients (softmax - onehot) / n the tape gave
+    logits = x.astype(np.float64) @ W_before + b_before
+    p = np.exp(logits - logits.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    assert float(average_loss) == pytest.approx(-np.log(p[np.arange(len(y)), y]).mean(), rel=1e-5)
+    d_logits = (p - np.eye(3)[y]) / len(y)
+    np.testing.assert_allclose(gradients[0].numpy(), x.T.astype(np.float64) @ d_logits, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(gradients[1].numpy(), d_logits.sum(0), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(W.numpy(), W_before - 1e-2 * (x.T.astype(np.float64) @ d_logits),
+                               rtol=1e-5, atol=1e-6)
     assert float(average_loss) < first
 
 
@@ -314,8 +329,8 @@ def test_train_on_batch_takes_one_step_and_reports_that_batch():
     model = small_model()
     before = model.evaluate(x, y, verbose=0)
     loss, acc = model.train_on_batch(x, y)
-    assert np.isfinite(loss) and 0 <= acc <= 1
-    assert np.isclose(loss, before[0], rtol=1e-5)  # the loss of the batch before the update
+    # the loss and accuracy of the batch before the update
+    assert loss == pytest.approx(before[0], rel=1e-5) and acc == pytest.approx(before[1], rel=1e-12)
     after = model.evaluate(x, y, verbose=0)
     assert after[0] < before[0]
     logs = model.train_on_batch(x, y, return_dict=True)

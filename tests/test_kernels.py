@@ -405,6 +405,32 @@ def test_adam_update(backend, dtype, shape):
     np.testing.assert_allclose(w, w_ref, rtol=rtol, atol=rtol)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_optimizer_epsilon_placement_with_tiny_gradients(backend, dtype):
+    """g ~ 1e-7, so sqrt(v) ~ 3e-8 is smaller than eps = 1e-7: Keras 3 puts eps inside the root
+    for RMSprop, sqrt(v + eps), and outside for Adam, sqrt(v) + eps; either one moved changes
+    the step 30-fold or more, far outside the tolerance (the tests above, with g ~ 1, cannot see it)."""
+    g = np.array([1e-7, -3e-7, 2e-8, 5e-7, -1e-8], dtype)
+    g64 = g.astype(np.float64)
+    lr, rho, b1, b2, eps = 1e-2, 0.9, 0.9, 0.999, 1e-7
+    w_rms, v_rms = np.zeros(5, dtype), np.zeros(5, dtype)
+    w_adam, m_adam, v_adam = np.zeros(5, dtype), np.zeros(5, dtype), np.zeros(5, dtype)
+    ref_rms, ref_v = np.zeros(5), np.zeros(5)
+    ref_adam, ref_m, ref_va = np.zeros(5), np.zeros(5), np.zeros(5)
+    for step in range(1, 4):
+        K.rmsprop_update(w_rms, g, v_rms, learning_rate=lr, rho=rho, epsilon=eps, backend=backend)
+        ref_v = rho * ref_v + (1 - rho) * g64**2
+        ref_rms = ref_rms - lr * g64 / np.sqrt(ref_v + eps)
+        K.adam_update(w_adam, g, m_adam, v_adam, step=step, learning_rate=lr, beta_1=b1, beta_2=b2,
+                      epsilon=eps, backend=backend)
+        ref_m = ref_m + (g64 - ref_m) * (1 - b1)
+        ref_va = ref_va + (g64**2 - ref_va) * (1 - b2)
+        ref_adam = ref_adam - lr * np.sqrt(1 - b2**step) / (1 - b1**step) * ref_m / (np.sqrt(ref_va) + eps)
+    rtol = 1e-4 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(w_rms, ref_rms, rtol=rtol)
+    np.testing.assert_allclose(w_adam, ref_adam, rtol=rtol)
+
+
 def test_update_bad_input(backend):
     w = np.ones(4, np.float32)
     with pytest.raises(ValueError, match=r"grad has shape \(3,\) but param has \(4,\)"):

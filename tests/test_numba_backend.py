@@ -4,7 +4,6 @@ narrow paths, the fused epilogue across K blocks, threads, the on-disk cache.
 The broad comparison of every backend with NumPy is tests/test_kernels.py.
 """
 
-import importlib.util
 import pathlib
 
 import numpy as np
@@ -13,7 +12,6 @@ import pytest
 numba = pytest.importorskip("numba")
 
 from tapegrad.kernels import numba_backend, numba_gemm as G  # noqa: E402
-from tapegrad.kernels import numba_microkernels as K  # noqa: E402
 from tapegrad.kernels.gemm_reference import reference_micro_kernel  # noqa: E402
 from tapegrad.kernels.numba_intrinsics import _ptr  # noqa: E402
 
@@ -164,17 +162,27 @@ def test_threads_give_identical_results():
         assert np.array_equal(x, y)
 
 
-def test_kernels_match_their_generator():
-    """kernels/numba_microkernels.py is, byte for byte, what tools/gen_numba_microkernels.py
-    prints, and it holds the tiles the driver uses."""
-    path = pathlib.Path(__file__).resolve().parents[1] / "tools" / "gen_numba_microkernels.py"
-    spec = importlib.util.spec_from_file_location("gen_numba_microkernels", path)
-    gen = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gen)
-    assert pathlib.Path(K.__file__).read_text() == gen.module_source()
-    for nr in (G.NR_F32, G.NR_F64):
-        assert (G.MR, nr) in gen.TILES
-        assert (10, nr) in gen.TILES   # the narrow h.T @ dy kernels
+@numba.njit   # not cached: the test reads its LLVM IR
+def _micro_kernel_f32(kc, A, B, C, bias):
+    u = np.uint64
+    G._micro_kernel(kc, _ptr(A), u(0), u(MR), _ptr(B), u(0), u(NR), _ptr(C), u(0), u(NR), u(MR), True,
+                    _ptr(bias), u(0), True, True)
+
+
+def test_micro_kernel_is_vector_ir_that_avx2_can_run():
+    """The 12x32 float32 kernel is emitted as vector FMAs (llvm.fma on <16 x float>, at
+    least one per accumulator register), not scalar code for LLVM to vectorize; and
+    its IR compiles for an AVX2-only CPU (Haswell), with no 512-bit (zmm) register."""
+    llvm = pytest.importorskip("llvmlite.binding")
+    x = np.zeros(MR * NR * 4, np.float32)
+    _micro_kernel_f32(np.uint64(4), x, x, x, x)
+    (ir_text,) = _micro_kernel_f32.inspect_llvm().values()
+    assert ir_text.count("call <16 x float> @llvm.fma.v16f32") >= 2 * MR
+    machine = llvm.Target.from_triple(llvm.get_process_triple()).create_target_machine(
+        cpu="haswell", features="", opt=2)
+    asm = machine.emit_assembly(llvm.parse_assembly(ir_text))
+    assert "zmm" not in asm
+    assert any("vfmadd" in line and "ymm" in line for line in asm.splitlines())
 
 
 @numba.njit(cache=True)
@@ -264,7 +272,8 @@ def test_pack_a_layout(dtype, ta):
 
 def test_cache_files_written():
     check(MR + 1, 5, NR + 1, False, False, np.float32)
-    cache = pathlib.Path(G.__file__).parent / "__pycache__"
+    cache = pathlib.Path(G._gemm_blocked._cache.cache_path)   # the per-user folder (_numba_cache.py)
+    assert cache.parent != pathlib.Path(G.__file__).parent, "cached next to the source"
     names = [p.name for p in cache.glob("numba_gemm._gemm_blocked-*.nbi")]
     assert names, "no numba cache index for _gemm_blocked"
 

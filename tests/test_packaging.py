@@ -51,3 +51,24 @@ def test_readme_has_no_relative_links():
     links = re.findall(r"\]\(([^)]+)\)", (ROOT / "README.md").read_text())
     relative = [link for link in links if not re.match(r"(https?://|#)", link)]
     assert relative == []
+
+
+def test_no_merge_conflict_markers_are_left():
+    """A conflict committed by mistake (it happened once, in README) fails here."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    try:
+        files = subprocess.run(["git", "ls-files"], cwd=root, capture_output=True, text=True,
+                               check=True).stdout.split()
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("not a git checkout (e.g. an unpacked sdist): nothing to list")
+    bad = []
+    for name in files:
+        path = root / name
+        if path.suffix in {".gz", ".png", ".svg", ".c"} or not path.is_file():
+            continue
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            if line.startswith(("<<<<<<< ", ">>>>>>> ")) or line == "=======":
+                bad.append(f"{name}:{number}")
+    assert bad == [], bad

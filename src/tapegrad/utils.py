@@ -70,7 +70,7 @@ def _entries_behind(entries, targets):
     return kept[::-1]
 
 
-def _quote(text):
+def quote(text):
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
@@ -127,7 +127,7 @@ def tape_to_dot(tape, target=None, show_shapes=True):
             label_lines = [*label_lines, "target"]
             style += ", " + _TARGET_STYLE
         label = "\n".join(line for line in label_lines if line)
-        lines.append(f"  {node} [label={_quote(label)}, {style}];")
+        lines.append(f"  {node} [label={quote(label)}, {style}];")
         return node
 
     for t in targets:  # a target that is itself a source still gets its node
@@ -158,18 +158,20 @@ def _render(dot_text, fmt):
     return done.stdout
 
 
-def plot_tape(tape, to_file, target=None, show_shapes=True):
-    """Save the graph of ``tape`` (see ``tape_to_dot``) to ``to_file``.
-
-    The extension picks the format: ``.dot`` writes the DOT text (no
-    Graphviz needed); ``.png`` and ``.svg`` are drawn by Graphviz's ``dot``.
-    Returns ``to_file``.
-    """
-    to_file = os.fspath(to_file)
-    fmt = os.path.splitext(to_file)[1].lower().lstrip(".")
+def graph_format(to_file, what):
+    """The format a drawing's file name asks for: ``dot``, ``png`` or ``svg`` (else a ValueError)."""
+    fmt = os.path.splitext(os.fspath(to_file))[1].lower().lstrip(".")
     if fmt not in ("dot", *_PICTURE_FORMATS):
-        raise ValueError(f"plot_tape: {to_file!r} must end in .dot, .png or .svg")
-    dot_text = tape_to_dot(tape, target=target, show_shapes=show_shapes)
+        raise ValueError(f"{what}: {os.fspath(to_file)!r} must end in .dot, .png or .svg")
+    return fmt
+
+
+def write_graph(dot_text, to_file, what):
+    """Save DOT text to ``to_file``: ``.dot`` as the text itself (no Graphviz
+    needed), ``.png`` / ``.svg`` drawn by Graphviz's ``dot`` program (a clear
+    error naming the ``graphviz`` package when it is missing).  Returns ``to_file``."""
+    to_file = os.fspath(to_file)
+    fmt = graph_format(to_file, what)
     if fmt == "dot":
         with open(to_file, "w", encoding="utf-8") as f:
             f.write(dot_text)
@@ -178,6 +180,17 @@ def plot_tape(tape, to_file, target=None, show_shapes=True):
         with open(to_file, "wb") as f:
             f.write(picture)
     return to_file
+
+
+def plot_tape(tape, to_file, target=None, show_shapes=True):
+    """Save the graph of ``tape`` (see ``tape_to_dot``) to ``to_file``.
+
+    The extension picks the format: ``.dot`` writes the DOT text (no
+    Graphviz needed); ``.png`` and ``.svg`` are drawn by Graphviz's ``dot``.
+    Returns ``to_file``.
+    """
+    graph_format(to_file, "plot_tape")
+    return write_graph(tape_to_dot(tape, target=target, show_shapes=show_shapes), to_file, "plot_tape")
 
 
 def tape_svg(tape):

@@ -5,7 +5,7 @@ loss and metrics by name; ``fit`` runs the same GradientTape training step
 you would write by hand, with fused kernels underneath.
 """
 
-from . import callbacks, layers, losses, metrics, optimizers, regularizers, utils
+from . import callbacks, layers, losses, metrics, models, optimizers, regularizers, saving, utils
 from .layers import Input
 from .models import Model, Sequential
 
@@ -14,5 +14,5 @@ try:  # written by another engineer; must not break import while in progress
 except ImportError:  # pragma: no cover
     pass
 
-__all__ = ["Sequential", "Model", "Input", "layers", "losses", "metrics", "optimizers",
-           "regularizers", "utils", "callbacks", "datasets"]
+__all__ = ["Sequential", "Model", "Input", "layers", "losses", "metrics", "models", "optimizers",
+           "regularizers", "saving", "utils", "callbacks", "datasets"]

@@ -401,7 +401,7 @@ class ModelCheckpoint(_MonitorCallback):
     weight files ``.weights.h5``; tapegrad writes NumPy archives, so the name
     must end in ``.weights.npz`` (read back with ``model.load_weights``).  A
     full save (``save_weights_only=False``) calls ``model.save`` and needs a
-    ``.keras`` name, as in Keras.
+    ``.keras`` name, as in Keras; ``keras.models.load_model`` reads it back.
     """
 
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
@@ -437,8 +437,8 @@ class ModelCheckpoint(_MonitorCallback):
         if not self.save_weights_only and not callable(getattr(self.model, "save", None)):
             raise RuntimeError(
                 f"ModelCheckpoint(save_weights_only=False) saves the whole model with model.save(), which "
-                f"{type(self.model).__name__} does not have yet: full-model saving arrives with model.save. "
-                f"Meanwhile pass save_weights_only=True and a '{WEIGHTS_SUFFIX}' filepath.")
+                f"{type(self.model).__name__} does not have (every keras Model has it); pass "
+                f"save_weights_only=True and a '{WEIGHTS_SUFFIX}' filepath to save only weights.")
 
     def on_train_begin(self, logs=None):
         self._check_model_can_save()

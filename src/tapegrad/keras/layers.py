@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from .. import ops, random
-from . import regularizers
+from . import regularizers, serialization
 from ..tensor import Variable
 from .node import KerasTensor, Node, is_shape, is_symbolic, symbolic_call
 
@@ -249,6 +249,24 @@ class Layer:
         for w, a in zip(self._weights, arrays):
             w.assign(a)
 
+    # ---------------------------------------------------------- config
+    def get_config(self):
+        """The arguments that rebuild this layer (no weights): ``type(layer).from_config(config)``.
+
+        A subclass whose ``__init__`` takes arguments of its own must override
+        this (and add them to ``super().get_config()``), as Keras requires.
+        """
+        if type(self).get_config is Layer.get_config:
+            serialization.require_own_get_config(self, Layer.__init__, "Layer")
+        config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype.name}
+        if self.activity_regularizer is not None:
+            config["activity_regularizer"] = serialization.serialize_keras_object(self.activity_regularizer)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name}, built={self.built}>"
 
@@ -299,6 +317,24 @@ class Dense(Layer):
                 f"last axis to have {expected} features, but received input with shape {input_shape}")
         return (*input_shape[:-1], self.units)
 
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units,
+                "activation": self.activation_name if self.activation_name in ACTIVATIONS
+                else serialization.serialize_keras_object(self.activation),
+                "use_bias": self.use_bias,
+                "kernel_initializer": _initializer_config(self.kernel_initializer),
+                "bias_initializer": _initializer_config(self.bias_initializer),
+                "kernel_regularizer": serialization.serialize_keras_object(self.kernel_regularizer),
+                "bias_regularizer": serialization.serialize_keras_object(self.bias_regularizer)}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for key in ("activation", "kernel_initializer", "bias_initializer"):
+            if isinstance(config.get(key), dict):   # a function of your own, found by its registered name
+                config[key] = serialization.deserialize_keras_object(config[key], "function")
+        return cls(**config)
 
     def call(self, x):
         expected = self.kernel.shape[0]
@@ -351,6 +387,10 @@ class Dropout(Layer):
         # Keras gives a seeded layer its own stream: reproducible, yet a new mask each step
         self._generator = None if seed is None else np.random.default_rng(seed)
 
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate,
+                "noise_shape": None if self.noise_shape is None else list(self.noise_shape), "seed": self.seed}
+
     def call(self, x, training=False):
         if not training or self.rate == 0:
             return x
@@ -392,6 +432,9 @@ class Concatenate(_Merge):
                              f"concatenation axis (axis={self.axis}). Received: input_shape={shapes}")
         size = None if any(s[axis] is None for s in shapes) else sum(s[axis] for s in shapes)
         return (*shapes[0][:axis], size, *shapes[0][axis + 1:])
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis}
 
     def call(self, inputs):
         return ops.concat(inputs, axis=self.axis)
@@ -435,6 +478,15 @@ class InputLayer(Layer):
         tensor = KerasTensor(self.shape, self.dtype, name=self.name)
         Node(self, [], tensor)
 
+    def get_config(self):
+        return {"batch_shape": list(self.shape), "dtype": self.dtype.name, "name": self.name}
+
+    @classmethod
+    def from_config(cls, config):
+        batch_shape = config["batch_shape"]
+        return cls(shape=tuple(batch_shape[1:]), batch_size=batch_shape[0], name=config.get("name"),
+                   dtype=config.get("dtype", "float32"))
+
 
 def Input(shape=None, batch_size=None, name=None, dtype="float32"):
     """``keras.Input(shape=(784,))``: a symbolic tensor (batch axis ``None``, no data).
@@ -445,5 +497,26 @@ def Input(shape=None, batch_size=None, name=None, dtype="float32"):
     return InputLayer(shape=shape, batch_size=batch_size, name=name, dtype=dtype).output
 
 
-__all__ = ["Layer", "Dense", "Dropout", "Flatten", "Concatenate", "Add", "Input", "InputLayer"]
+def _initializer_config(initializer):
+    """An initializer by its name (``"glorot_uniform"``), or a function of your own by its registered name."""
+    for name, fn in INITIALIZERS.items():
+        if fn is initializer:
+            return name
+    return serialization.serialize_keras_object(initializer)
+
+
+def serialize(layer):
+    """``keras.layers.serialize``: ``{"class_name", "config", ...}`` of a layer."""
+    return serialization.serialize_keras_object(layer)
+
+
+def deserialize(config, custom_objects=None):
+    """``keras.layers.deserialize``: a new layer (or model) from ``serialize``'s output."""
+    return serialization.deserialize_keras_object(config, "layer", custom_objects)
+
+
+serialization.builtin("layer", Layer, Dense, Dropout, Flatten, Concatenate, Add, InputLayer)
+
+__all__ = ["Layer", "Dense", "Dropout", "Flatten", "Concatenate", "Add", "Input", "InputLayer", "serialize",
+           "deserialize"]
 

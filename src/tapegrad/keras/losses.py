@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import ops
 from ..tensor import Tensor
+from . import serialization
 
 EPSILON = 1e-7  # Keras clips probabilities to [eps, 1 - eps] before the log
 
@@ -155,6 +156,14 @@ class Loss:
         if name:
             self.name = name
 
+    def get_config(self):
+        """The arguments that rebuild this loss: ``type(loss).from_config(config)``."""
+        return {"name": self.name, "reduction": self.reduction, **self.kwargs}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
     def call(self, y_true, y_pred):
         return type(self).fn(y_true, y_pred, **self.kwargs)
 
@@ -249,10 +258,25 @@ def check_targets(loss, y, output_shape):
                              f"{y.min()} to {y.max()}")
 
 
+def serialize(loss):
+    """A loss object or function as a config (``deserialize`` and ``get`` read it back)."""
+    return serialization.serialize_keras_object(loss)
+
+
+def deserialize(config, custom_objects=None):
+    return serialization.deserialize_keras_object(config, "loss", custom_objects)
+
+
+serialization.builtin("loss", Loss, SparseCategoricalCrossentropy, CategoricalCrossentropy, BinaryCrossentropy,
+                      MeanSquaredError, MeanAbsoluteError)
+
+
 def get(identifier):
-    """A loss object from a name, a Loss, or a per-sample function."""
+    """A loss object from a name, a Loss, a config dict (``serialize``'s), or a per-sample function."""
     if isinstance(identifier, Loss):
         return identifier
+    if isinstance(identifier, dict):
+        return get(deserialize(identifier))
     if isinstance(identifier, str):
         cls = _BY_NAME.get(identifier.lower())
         if cls is None:

@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import ops
 from ..tensor import Tensor, Variable
-from . import losses
+from . import losses, serialization
 from .layers import get_initializer
 
 
@@ -71,6 +71,14 @@ class Metric:
 
     def result(self):
         return self.total / self.count if self.count else 0.0
+
+    def get_config(self):
+        """The arguments that rebuild this metric (its name; subclasses add theirs), not its state."""
+        return {"name": self.name}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
 
     def __repr__(self):
         return f"<{type(self).__name__} name={self.name!r} result={float(self.result()):.4f}>"
@@ -161,6 +169,9 @@ class BinaryAccuracy(_MatchRate):
         self.threshold = threshold
         super().__init__(name)
 
+    def get_config(self):
+        return {**super().get_config(), "threshold": self.threshold}
+
     def _matches(self, y_true, y_pred):
         # a NaN prediction is neither above nor below the threshold: a miss
         return ((y_pred > self.threshold) == (y_true.reshape(y_pred.shape) > 0.5)) & ~np.isnan(y_pred)
@@ -249,6 +260,18 @@ _BY_NAME = {
 }
 
 _FUNCTION_NAMES = {"mae": "mean_absolute_error", "mse": "mean_squared_error"}
+
+
+serialization.builtin("metric", Metric, Mean, SparseCategoricalAccuracy, CategoricalAccuracy, BinaryAccuracy,
+                      Accuracy, MeanAbsoluteError, MeanSquaredError)
+
+
+def serialize(metric):
+    return serialization.serialize_keras_object(metric)
+
+
+def deserialize(config, custom_objects=None):
+    return serialization.deserialize_keras_object(config, "metric", custom_objects)
 
 
 def get(identifier, loss_name=None):

@@ -10,10 +10,8 @@ special case of a chain: its forward pass is a plain loop over its layers.
 
 from __future__ import annotations
 
-import math
+import inspect
 import os
-import zipfile
-import zlib
 
 import numpy as np
 
@@ -21,9 +19,13 @@ from .. import ops
 from ..atomic_file import write_atomically
 from ..tensor import Tensor
 from . import metrics as metrics_module
+from . import serialization
 from .layers import Input, InputLayer, Layer, _takes_training, _unique_name
-from .node import (KerasTensor, flatten, is_symbolic, map_structure_shapes, nodes_between, pack_like,
-                   run_nodes, symbolic_call)
+from .layers import deserialize as deserialize_layer
+from .layers import serialize as serialize_layer
+from .node import (KerasTensor, flatten, is_symbolic, map_structure, map_structure_shapes, nodes_between,
+                   pack_like, run_nodes, symbolic_call)
+from .npz_file import _NpyMember, npz_path, open_npz, read_checked_array
 from .trainer import Trainer
 
 
@@ -132,6 +134,8 @@ class Model(Trainer, Layer):
         outputs = self.call(inputs, training=training) if _takes_training(type(self)) else self.call(inputs)
         if not self.built:
             self.built = True
+            # what build() needs to make the weights again (model.save's build_config)
+            self._build_input_shape = map_structure(lambda a: [None, *np.shape(a)[1:]], inputs)
             self._output_names = list(outputs) if isinstance(outputs, dict) else \
                 [f"output_{i}" for i in range(len(outputs))] if isinstance(outputs, (list, tuple)) else None
         return outputs
@@ -156,6 +160,41 @@ class Model(Trainer, Layer):
             rows.append((f"{layer.name} ({type(layer).__name__})", shape, params))
         _print_table(self, ("Layer (type)", "Output Shape", "Param #"), rows, (33, 26, 15), print_fn)
 
+    # ---------------------------------------------------------- config and saving
+    def get_config(self):
+        """A subclassed model's constructor arguments. The base version knows only
+        ``name`` and ``trainable``: a subclass whose ``__init__`` takes more must
+        override it (Keras's rule), and ``from_config`` then calls ``cls(**config)``."""
+        if type(self).get_config is Model.get_config:
+            serialization.require_own_get_config(self, Model.__init__, "Model")
+        accepted = inspect.signature(type(self).__init__).parameters
+        takes_any = any(p.kind == p.VAR_KEYWORD for p in accepted.values())
+        return {key: value for key, value in (("name", self.name), ("trainable", self.trainable))
+                if takes_any or key in accepted}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        with serialization.custom_object_scope(custom_objects):
+            return cls(**config)
+
+    def get_build_config(self):
+        """The input shape(s) a subclassed model was first called with (None before that)."""
+        shape = self.__dict__.get("_build_input_shape")
+        return None if shape is None else {"input_shape": shape}
+
+    def build_from_config(self, config):
+        if config and not self.built:
+            self.build(config["input_shape"])
+
+    def save(self, filepath, overwrite=True):
+        """Save the whole model to a ``.keras`` zip: its config (JSON), weights and optimizer state.
+
+        ``keras.models.load_model(filepath)`` rebuilds it; see ``keras/saving.py``
+        for what the file holds.  Written atomically, like ``save_weights``.
+        """
+        from .saving import save_model
+        save_model(self, filepath, overwrite=overwrite)
+
     # ---------------------------------------------------------- weights files
     def save_weights(self, filepath):
         """Write every weight to a ``.npz`` file, atomically (temp file + rename).
@@ -163,16 +202,20 @@ class Model(Trainer, Layer):
         Like every atomic writer this makes a new file: a hard link to the old
         one keeps the old weights (see ``tapegrad.atomic_file``).
         """
-        filepath = _npz_path(filepath)
+        filepath = npz_path(filepath)
         if not self.built:
             raise ValueError("save_weights: the model has no weights yet; call it on data or build() it first")
-        arrays = {f"weight_{i:04d}": w.numpy() for i, w in enumerate(self.weights)}
-        arrays["names"] = np.array([w.name for w in self.weights])
         directory = os.path.dirname(os.path.abspath(filepath))
         if not os.path.isdir(directory):
             raise FileNotFoundError(f"save_weights: the folder of {filepath!r} does not exist")
         with write_atomically(filepath, suffix=".tmp") as f:
-            np.savez(f, **arrays)
+            self._write_weights(f)
+
+    def _write_weights(self, file):
+        """The ``.npz`` archive of ``save_weights`` (``weight_0000``..., and their names), into ``file``."""
+        arrays = {f"weight_{i:04d}": w.numpy() for i, w in enumerate(self.weights)}
+        arrays["names"] = np.array([w.name for w in self.weights])
+        np.savez(file, **arrays)
 
     def load_weights(self, filepath):
         """Read weights saved by ``save_weights``; every count, shape and dtype is checked.
@@ -181,14 +224,13 @@ class Model(Trainer, Layer):
         before its data, so a wrong or forged file fails fast without
         inflating (or allocating) an array the model could not take.
         """
-        filepath = _npz_path(filepath)
-        try:
-            archive = zipfile.ZipFile(filepath)
-        except FileNotFoundError:
-            raise
-        except (zipfile.BadZipFile, OSError) as exc:
-            raise _unreadable(filepath, exc) from None
-        with archive:
+        filepath = npz_path(filepath)
+        self._read_weights(filepath, filepath)
+
+    def _read_weights(self, source, filepath):
+        """Load ``save_weights``'s archive from ``source`` (a path or a seekable binary file);
+        ``filepath`` names it in errors."""
+        with open_npz(source, filepath) as archive:
             names = sorted(n for n in archive.namelist() if n.startswith("weight_") and n.endswith(".npy"))
             if not self.built and names:
                 with _NpyMember(archive, names[0], filepath) as first:
@@ -198,14 +240,8 @@ class Model(Trainer, Layer):
             if len(names) != len(weights):
                 raise ValueError(f"load_weights: {filepath} holds {len(names)} arrays but the model has "
                                  f"{len(weights)} weights")
-            arrays = []
-            for i, (w, name) in enumerate(zip(weights, names)):
-                with _NpyMember(archive, name, filepath) as member:
-                    if member.shape != w.shape or member.dtype != w.dtype:
-                        raise ValueError(f"load_weights: array {i} ({w.name}) in {filepath} has shape "
-                                         f"{member.shape} and dtype {member.dtype}, but the model expects shape "
-                                         f"{w.shape} and dtype {w.dtype}")
-                    arrays.append(member.read())
+            arrays = [read_checked_array(archive, name, filepath, w.shape, w.dtype, f"array {i} ({w.name})")
+                      for i, (w, name) in enumerate(zip(weights, names))]
         for w, a in zip(weights, arrays):
             w.assign(a)
 
@@ -342,6 +378,120 @@ class Functional(Model):
 
     def compute_output_shape(self, input_shape):
         return map_structure_shapes(lambda s: s, pack_like(self._outputs_struct, [t.shape for t in self._outputs]))
+
+    # ---------------------------------------------------------- config
+    def get_config(self):
+        """The graph as JSON-ready data, in Keras's layout (simplified).
+
+        ``layers``: each layer's ``serialize`` output plus its ``name`` and its
+        ``inbound_nodes``: one entry per call of the layer inside this model,
+        ``{"args": [inputs], "kwargs": {...}}``, where each input tensor is
+        ``{"class_name": "__keras_tensor__", "config": {"shape", "dtype",
+        "keras_history": [layer name, node index, tensor index]}}``; a node
+        index counts only the calls that belong to this model.
+        ``input_layers`` / ``output_layers``: the model's inputs and outputs
+        as ``[layer name, node index, tensor index]``, in the structure (one,
+        list, dict) the model was built with.
+        """
+        input_nodes = [t.node for t in self._inputs]
+        own = {id(node) for node in [*input_nodes, *self._nodes]}
+        index_in_model = {}
+        for layer in self.layers:
+            mine = [node for node in layer._inbound_nodes if id(node) in own]
+            index_in_model.update((id(node), k) for k, node in enumerate(mine))
+        names = [layer.name for layer in self.layers]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(f"model {self.name!r} cannot be saved: the layer name(s) {duplicated} are used more "
+                             f"than once; give the layers unique names")
+
+        def history(t):
+            layer, node_index, tensor_index = t._keras_history
+            return [layer.name, index_in_model[id(layer._inbound_nodes[node_index])], tensor_index]
+
+        def encode(value):
+            if isinstance(value, KerasTensor):
+                return {"class_name": "__keras_tensor__",
+                        "config": {"shape": list(value.shape), "dtype": value.dtype.name,
+                                   "keras_history": history(value)}}
+            if isinstance(value, (list, tuple)):
+                return [encode(item) for item in value]
+            if isinstance(value, dict):
+                return {key: encode(item) for key, item in value.items()}
+            return value
+
+        layer_configs = []
+        for layer in self.layers:
+            nodes = [node for node in layer._inbound_nodes if id(node) in own and node.input_tensors]
+            config = serialize_layer(layer)
+            config["name"] = layer.name
+            config["inbound_nodes"] = [{"args": [encode(node.arguments)],
+                                        "kwargs": {} if node.training is None else {"training": node.training}}
+                                       for node in nodes]
+            layer_configs.append(config)
+        return {"name": self.name, "trainable": self.trainable, "layers": layer_configs,
+                "input_layers": map_structure(history, self._inputs_struct),
+                "output_layers": map_structure(history, self._outputs_struct)}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        """Rebuild the graph of ``get_config``: make each layer, then replay its calls
+        as soon as the tensors they read exist (a shared layer's later call may wait
+        for layers listed after it)."""
+        with serialization.custom_object_scope(custom_objects):
+            made, pending, tensors = {}, [], {}
+            for layer_config in config["layers"]:
+                layer = deserialize_layer(layer_config)
+                made[layer_config["name"]] = layer
+                if isinstance(layer, InputLayer):
+                    tensors[(layer_config["name"], 0, 0)] = layer.output
+                pending.append([layer, list(layer_config.get("inbound_nodes", [])), 0])
+
+            def decode(value):
+                if isinstance(value, dict) and value.get("class_name") == "__keras_tensor__":
+                    key = tuple(value["config"]["keras_history"])
+                    if key not in tensors:
+                        raise KeyError(key)
+                    return tensors[key]
+                if isinstance(value, list):
+                    return [decode(item) for item in value]
+                if isinstance(value, dict):
+                    return {key: decode(item) for key, item in value.items()}
+                return value
+
+            while any(nodes for _, nodes, _ in pending):
+                progressed = False
+                for entry in pending:
+                    layer, nodes, done = entry
+                    while nodes:
+                        try:
+                            arguments = decode(nodes[0]["args"][0])
+                        except KeyError:
+                            break
+                        outputs = layer(arguments, **nodes[0].get("kwargs", {}))
+                        for i, t in enumerate(flatten(outputs)):
+                            tensors[(layer.name, done, i)] = t
+                        nodes.pop(0)
+                        entry[2] = done = done + 1
+                        progressed = True
+                if not progressed:
+                    waiting = [layer.name for layer, nodes, _ in pending if nodes]
+                    raise ValueError(f"the saved graph of model {config.get('name')!r} cannot be rebuilt: the "
+                                     f"layers {waiting} read tensors no layer of the file produces")
+
+            def find(ref):
+                if isinstance(ref, list) and len(ref) == 3 and isinstance(ref[0], str):
+                    if tuple(ref) not in tensors:
+                        raise ValueError(f"the saved model's input/output {ref} names no tensor of its graph")
+                    return tensors[tuple(ref)]
+                if isinstance(ref, list):
+                    return [find(item) for item in ref]
+                if isinstance(ref, dict):
+                    return {key: find(item) for key, item in ref.items()}
+                raise ValueError(f"not a tensor reference in a saved model: {ref!r}")
+
+            return cls(inputs=find(config["input_layers"]), outputs=find(config["output_layers"]),
+                       name=config.get("name"), trainable=config.get("trainable", True))
 
     def summary(self, print_fn=None):
         """Keras's table for a graph: layer, output shape, parameters, and the layers it reads."""
@@ -482,6 +632,31 @@ class Sequential(Model):
     def summary(self, print_fn=None):
         Model.summary(self, print_fn)
 
+    def get_config(self):
+        """The layers' configs in order, an ``InputLayer`` first when the input shape is known."""
+        layer_configs = [serialize_layer(layer) for layer in self._layers]
+        if self._input_shape is not None:
+            source = {"batch_shape": list(self._input_shape), "dtype": np.dtype(self._input_dtype).name,
+                      "name": f"{self.name}_input"}
+            layer_configs.insert(0, {"module": InputLayer.__module__, "class_name": "InputLayer",
+                                     "config": source, "registered_name": "InputLayer"})
+        return {"name": self.name, "trainable": self.trainable, "layers": layer_configs}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        with serialization.custom_object_scope(custom_objects):
+            return cls([deserialize_layer(c) for c in config["layers"]], name=config.get("name"),
+                       trainable=config.get("trainable", True))
+
+
+serialization.builtin("layer", Functional, Sequential)
+
+
+def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
+    """``keras.models.load_model``: the model ``model.save`` wrote (see ``keras/saving.py``)."""
+    from .saving import load_model as load
+    return load(filepath, custom_objects=custom_objects, compile=compile, safe_mode=safe_mode)
+
 
 def _print_table(model, headers, rows, widths, print_fn):
     """Keras's box-drawn summary table, then the parameter totals."""
@@ -511,80 +686,6 @@ def _print_table(model, headers, rows, widths, print_fn):
             f" Non-trainable params: {total - n_trainable:,} ({_memory(nbytes - tbytes)})"]
     print_fn("\n".join(out))
 
-
-
-def _npz_path(filepath):
-    filepath = os.fspath(filepath)
-    if not filepath.endswith(".npz"):
-        raise ValueError(f"weights files are .npz archives: the path must end in '.weights.npz' or '.npz', "
-                         f"got {filepath!r}")
-    return filepath
-
-
-def _unreadable(filepath, exc):
-    return ValueError(f"load_weights: {filepath} is not a readable weights file ({exc})")
-
-
-class _NpyMember:
-    """One ``.npy`` array in a ``.npz`` archive, opened with only its header read.
-
-    ``shape`` and ``dtype`` come from the header; ``read()`` then reads the
-    data.  A header claiming more bytes than the member can hold (its size in
-    the zip directory, and at most 1032 times its compressed size: deflate's
-    limit) is rejected before any array is allocated.
-    """
-
-    DEFLATE_MAX_RATIO = 1032
-
-    def __init__(self, archive, name, filepath):
-        self.filepath = filepath
-        try:
-            info = archive.getinfo(name)
-            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-                raise ValueError(f"{name} is compressed with method {info.compress_type}; "
-                                 f"np.savez writes stored or deflated members")
-            self.stream = archive.open(info)
-        except (zipfile.BadZipFile, ValueError, OSError, EOFError, zlib.error) as exc:
-            raise _unreadable(filepath, exc) from None
-        try:
-            version = np.lib.format.read_magic(self.stream)
-            read_header = {(1, 0): np.lib.format.read_array_header_1_0,
-                           (2, 0): np.lib.format.read_array_header_2_0}.get(version)
-            if read_header is None:
-                raise ValueError(f"{name} is .npy format version {version}; expected 1.0 or 2.0")
-            shape, self.fortran_order, self.dtype = read_header(self.stream)
-            self.shape = tuple(shape)
-            self.nbytes = math.prod(self.shape) * self.dtype.itemsize
-            ratio = 1 if info.compress_type == zipfile.ZIP_STORED else self.DEFLATE_MAX_RATIO
-            room = min(info.file_size, info.compress_size * ratio)
-            if self.dtype.hasobject:
-                raise ValueError(f"{name} holds Python objects, which weights files never do")
-            if self.nbytes > room:
-                raise ValueError(f"{name}'s header claims shape {self.shape} of {self.dtype} "
-                                 f"({self.nbytes:,} bytes) but the member holds at most {room:,} bytes")
-        except BaseException as exc:
-            self.stream.close()
-            if isinstance(exc, (ValueError, OSError, EOFError, zlib.error, zipfile.BadZipFile)):
-                raise _unreadable(filepath, exc) from None
-            raise
-
-    def read(self):
-        """The array's data (the header said its shape and dtype)."""
-        try:
-            data = self.stream.read(self.nbytes)
-        except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
-            raise _unreadable(self.filepath, exc) from None
-        if len(data) != self.nbytes:
-            raise _unreadable(self.filepath, f"an array is truncated: {len(data):,} of {self.nbytes:,} bytes")
-        order = "F" if self.fortran_order else "C"
-        return np.frombuffer(data, self.dtype).reshape(self.shape, order=order)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.stream.close()
-        return False
 
 
 def _memory(nbytes):

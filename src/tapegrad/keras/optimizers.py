@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
+
 from .. import ops
 from ..tensor import Variable
+from . import serialization
 
 
 class Optimizer:
@@ -59,7 +62,47 @@ class Optimizer:
         raise NotImplementedError
 
     def get_config(self):
+        """The arguments that rebuild this optimizer (``type(opt).from_config(config)``), not its state."""
         return {"name": self.name, "learning_rate": self.learning_rate}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    # ---------------------------------------------------------- state, for model.save
+    def export_state(self, variables):
+        """``(iterations, slots)``: the step count and, per variable of ``variables``, its
+        state arrays as NumPy copies (None for a variable never updated)."""
+        slots = []
+        for var in variables:
+            entry = self._state.get(id(var))
+            slots.append(None if entry is None or entry[0] is not var
+                         else [slot.numpy() for slot in entry[1]])
+        return self.iterations, slots
+
+    def import_state(self, variables, iterations, slots):
+        """Restore what ``export_state`` gave, for ``variables`` in the same order.
+
+        Each array must have its variable's shape and dtype (checked first, so
+        a bad file changes nothing)."""
+        if len(slots) != len(variables):
+            raise ValueError(f"optimizer state for {len(slots)} variables, but the model has {len(variables)}")
+        for var, arrays in zip(variables, slots):
+            if arrays is None:
+                continue
+            if len(arrays) != len(self._slots):
+                raise ValueError(f"{self.name} keeps {len(self._slots)} state array(s) per variable "
+                                 f"({', '.join(self._slots) or 'none'}), got {len(arrays)} for {var.name}")
+            for a in arrays:
+                if a.shape != var.shape or a.dtype != var.dtype:
+                    raise ValueError(f"optimizer state for {var.name} has shape {a.shape} and dtype {a.dtype}, "
+                                     f"but the variable has shape {var.shape} and dtype {var.dtype}")
+        self.iterations = int(iterations)
+        for var, arrays in zip(variables, slots):
+            if arrays is not None:
+                self._state.pop(id(var), None)
+                for slot, a in zip(self._state_for(var), arrays):
+                    slot.assign(np.asarray(a, var.dtype))
 
 
 class SGD(Optimizer):
@@ -75,6 +118,9 @@ class SGD(Optimizer):
         self.momentum = float(momentum)
         self.nesterov = bool(nesterov)
         self._slots = ("velocity",) if self.momentum else ()
+
+    def get_config(self):
+        return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
 
     def _update(self, var, grad, state):
         ops.apply_update("sgd_update", var, grad, *state, learning_rate=self.learning_rate,
@@ -93,6 +139,9 @@ class RMSprop(Optimizer):
         self.rho = float(rho)
         self.epsilon = float(epsilon)
 
+    def get_config(self):
+        return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
+
     def _update(self, var, grad, state):
         ops.apply_update("rmsprop_update", var, grad, *state, learning_rate=self.learning_rate,
                          rho=self.rho, epsilon=self.epsilon)
@@ -108,6 +157,9 @@ class Adam(Optimizer):
         super().__init__(learning_rate, name)
         self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
 
+    def get_config(self):
+        return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
     def _update(self, var, grad, state):
         ops.apply_update("adam_update", var, grad, *state, step=self.iterations,
                          learning_rate=self.learning_rate, beta_1=self.beta_1, beta_2=self.beta_2,
@@ -115,12 +167,25 @@ class Adam(Optimizer):
 
 
 _BY_NAME = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam}
+serialization.builtin("optimizer", SGD, RMSprop, Adam)
+
+
+def serialize(optimizer):
+    """``{"class_name": "RMSprop", "config": {...}}``: what ``deserialize`` and ``get`` read."""
+    return serialization.serialize_keras_object(optimizer)
+
+
+def deserialize(config, custom_objects=None):
+    """A new optimizer from ``serialize``'s output (same hyperparameters, fresh state)."""
+    return serialization.deserialize_keras_object(config, "optimizer", custom_objects)
 
 
 def get(identifier):
-    """An optimizer from a name (``"rmsprop"``) or an Optimizer instance."""
+    """An optimizer from a name (``"rmsprop"``), a config dict (``serialize``'s) or an Optimizer instance."""
     if isinstance(identifier, Optimizer):
         return identifier
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
     if isinstance(identifier, str):
         cls = _BY_NAME.get(identifier.lower())
         if cls is None:

@@ -1,10 +1,11 @@
-"""``keras.utils``: the array helpers the book uses on its labels and features."""
+"""``keras.utils``: the array helpers the book uses on its labels and features, and ``plot_model``."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from ..tensor import Tensor
+from ..utils import graph_format, quote, write_graph
 
 
 def to_categorical(x, num_classes=None):
@@ -56,4 +57,117 @@ def set_random_seed(seed):
     random.set_seed(int(seed))
 
 
-__all__ = ["to_categorical", "normalize", "set_random_seed"]
+# ------------------------------------------------------------------ drawing a model
+def _shape_text(shapes):
+    shapes = [tuple(s) for s in shapes if s is not None]
+    return ", ".join(str(s) for s in dict.fromkeys(shapes)) or "?"
+
+
+def _layer_box(layer, shapes_in, shapes_out, show_shapes, show_dtype, show_layer_names, show_layer_activations):
+    """The label lines of one layer's box."""
+    kind = type(layer).__name__
+    lines = [f"{layer.name} ({kind})" if show_layer_names else kind]
+    activation = getattr(layer, "activation_name", None)
+    if show_layer_activations and activation is not None:
+        lines.append(f"Activation: {activation}")
+    if show_dtype:
+        lines.append(f"dtype: {np.dtype(getattr(layer, 'dtype', 'float32')).name}")
+    if show_shapes:
+        if shapes_in:
+            lines.append(f"Input shape: {_shape_text(shapes_in)}")
+        lines.append(f"Output shape: {_shape_text(shapes_out)}")
+    return lines
+
+
+def model_to_dot(model, show_shapes=False, show_dtype=False, show_layer_names=True, rankdir="TB",
+                 expand_nested=False, dpi=200, show_layer_activations=False):
+    """The model as Graphviz DOT text: one box per layer, an edge per tensor passed.
+
+    A ``Sequential`` is its chain of layers; a functional model draws every
+    layer once (a shared layer gets an edge from each of its callers) and a
+    model used as a layer as one box, or, with ``expand_nested``, as a framed
+    cluster of its own layers.  A subclassed model is one box, as in Keras:
+    its graph is Python code that only runs on data.  Keras returns a
+    ``pydot.Dot``; here it is the DOT text.
+    """
+    from .layers import InputLayer
+    from .models import Functional, Sequential
+
+    if not model.built:
+        raise ValueError("This model has not yet been built. Build the model first by calling `build()` or by "
+                         "calling the model on a batch of data.")
+    if rankdir not in ("TB", "LR", "BT", "RL"):
+        raise ValueError(f"rankdir must be 'TB', 'LR', 'BT' or 'RL', got {rankdir!r}")
+    options = (show_shapes, show_dtype, show_layer_names, show_layer_activations)
+    lines = [f"digraph {quote(model.name)} {{", f"  graph [rankdir={rankdir}, dpi={int(dpi)}];",
+             '  node [shape=box, fontname="Helvetica", fontsize=11];']
+    ids = {}
+
+    def node_id(layer):
+        return ids.setdefault(id(layer), f"layer{len(ids)}")
+
+    def box(layer, shapes_in, shapes_out, indent):
+        label = "\n".join(_layer_box(layer, shapes_in, shapes_out, *options))
+        lines.append(f"{indent}{node_id(layer)} [label={quote(label)}];")
+
+    def draw(m, indent):
+        """Draw the layers of ``m``; returns (its entry boxes, its exit boxes) for edges from outside."""
+        if isinstance(m, Sequential):
+            layers, shape = m.layers, m._input_shape
+            ends = []
+            for layer in layers:
+                out = layer.output_shape
+                ends.append(draw_layer(layer, [shape], [out], indent))
+                shape = out
+            for (_, exits), (entries, _) in zip(ends, ends[1:]):
+                lines.extend(f"{indent}{a} -> {b};" for a in exits for b in entries)
+            return (ends[0][0], ends[-1][1]) if ends else ([], [])
+        if not isinstance(m, Functional):   # subclassed: one box
+            box(m, [], [m.output_shape] if m.output_shape else [], indent)
+            return [node_id(m)], [node_id(m)]
+        own = {id(n) for n in m._nodes}
+        ends = {}
+        for layer in m.layers:
+            nodes = [n for n in layer._inbound_nodes if id(n) in own] or layer._inbound_nodes[:1]
+            ins = [t.shape for n in nodes for t in n.input_tensors]
+            outs = [t.shape for n in nodes for t in n.output_tensors]
+            ends[id(layer)] = draw_layer(layer, [] if isinstance(layer, InputLayer) else ins, outs, indent)
+        for node in m._nodes:
+            for t in node.input_tensors:
+                for a in ends[id(t._keras_history[0])][1]:
+                    for b in ends[id(node.layer)][0]:
+                        lines.append(f"{indent}{a} -> {b};")
+        return ([e for t in m._inputs for e in ends[id(t._keras_history[0])][0]],
+                [e for t in m._outputs for e in ends[id(t._keras_history[0])][1]])
+
+    def draw_layer(layer, shapes_in, shapes_out, indent):
+        if expand_nested and isinstance(layer, (Functional, Sequential)):
+            lines.append(f"{indent}subgraph cluster_{node_id(layer)} {{")
+            lines.append(f"{indent}  label={quote(f'{layer.name} ({type(layer).__name__})')};")
+            ends = draw(layer, indent + "  ")
+            lines.append(f"{indent}}}")
+            return ends
+        box(layer, shapes_in, shapes_out, indent)
+        return [node_id(layer)], [node_id(layer)]
+
+    draw(model, "  ")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def plot_model(model, to_file="model.png", show_shapes=False, show_dtype=False, show_layer_names=True,
+               rankdir="TB", expand_nested=False, dpi=200, show_layer_activations=False):
+    """``keras.utils.plot_model``: draw ``model`` (see ``model_to_dot``) into ``to_file``.
+
+    ``.dot`` writes the DOT text; ``.png`` and ``.svg`` run Graphviz's ``dot``
+    program (Debian package ``graphviz``), with the same error as
+    ``tapegrad.utils.plot_tape`` when it is missing.  Returns ``to_file``.
+    """
+    graph_format(to_file, "plot_model")
+    dot_text = model_to_dot(model, show_shapes=show_shapes, show_dtype=show_dtype,
+                            show_layer_names=show_layer_names, rankdir=rankdir, expand_nested=expand_nested,
+                            dpi=dpi, show_layer_activations=show_layer_activations)
+    return write_graph(dot_text, to_file, "plot_model")
+
+
+__all__ = ["to_categorical", "normalize", "set_random_seed", "model_to_dot", "plot_model"]
