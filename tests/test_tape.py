@@ -3,7 +3,6 @@
 import subprocess
 import threading
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
