@@ -70,7 +70,11 @@ def _overlaps(be, out, *inputs):
     written), so an output that aliases an input is computed into a fresh
     array and copied over; outputs the API allocated never alias.
     """
-    return any(x is not None and be.may_overlap(out, x) for x in inputs)
+    may_overlap = be.may_overlap
+    for x in inputs:          # a plain loop: this runs on every kernel call given ``out``
+        if x is not None and may_overlap(out, x):
+            return True
+    return False
 
 
 def _through_temporary(be, out, *inputs):
@@ -407,20 +411,30 @@ def _update_args(be, param, grad, fn):
     return param, grad
 
 
-def _distinct_state(be, fn, grad, **arrays):
-    """Check that ``param`` and the optimizer state share no memory (each is
-    updated in place, so aliases would make the step depend on the order of
-    the writes), and return ``grad``, copied when it overlaps any of them."""
-    named = [(name, x) for name, x in arrays.items() if x is not None]
-    for i, (name, x) in enumerate(named):
-        for other, y in named[i + 1:]:
-            if be.may_overlap(x, y):
-                raise ValueError(f"{fn}: {name} and {other} share memory; each is updated "
+def _distinct_state(be, fn, grad, names, arrays):
+    """Check that ``param`` and the optimizer state (``arrays``, called
+    ``names``; None entries skipped) share no memory (each is updated in
+    place, so aliases would make the step depend on the order of the writes),
+    and return ``grad``, copied when it overlaps any of them.
+
+    Runs on every optimizer step of every weight: plain loops over a tuple of
+    two or three arrays, one bounds check (``may_overlap``) per pair."""
+    may_overlap = be.may_overlap
+    count = len(arrays)
+    for i in range(count):
+        x = arrays[i]
+        if x is None:
+            continue
+        for j in range(i + 1, count):
+            y = arrays[j]
+            if y is not None and may_overlap(x, y):
+                raise ValueError(f"{fn}: {names[i]} and {names[j]} share memory; each is updated "
                                  "in place, so they must be separate arrays")
-    if _overlaps(be, grad, *(x for _, x in named)):
-        copy = be.empty(grad.shape, grad.dtype)
-        be.copy_into(copy, grad)
-        return copy
+    for x in arrays:
+        if x is not None and may_overlap(grad, x):
+            copy = be.empty(grad.shape, grad.dtype)
+            be.copy_into(copy, grad)
+            return copy
     return grad
 
 
@@ -445,7 +459,7 @@ def sgd_update(param, grad, velocity=None, *, learning_rate=0.01, momentum=0.0,
         raise ValueError(f"{fn}: nesterov=True needs momentum > 0")
     else:
         velocity = None
-    grad = _distinct_state(be, fn, grad, param=param, velocity=velocity)
+    grad = _distinct_state(be, fn, grad, ("param", "velocity"), (param, velocity))
     if param.size:
         be.sgd_update(param.reshape(-1), grad.reshape(-1),
                       None if velocity is None else velocity.reshape(-1),
@@ -465,7 +479,7 @@ def rmsprop_update(param, grad, v, *, learning_rate=0.001, rho=0.9, epsilon=1e-7
     if rho >= 1:
         raise ValueError(f"{fn}: rho must be in [0, 1), got {rho}")
     eps = _positive_float(epsilon, "epsilon", fn)
-    grad = _distinct_state(be, fn, grad, param=param, v=v)
+    grad = _distinct_state(be, fn, grad, ("param", "v"), (param, v))
     if param.size:
         be.rmsprop_update(param.reshape(-1), grad.reshape(-1), v.reshape(-1), lr, rho, eps)
     return param
@@ -487,7 +501,7 @@ def adam_update(param, grad, m, v, *, step, learning_rate=0.001, beta_1=0.9, bet
     eps = _positive_float(epsilon, "epsilon", fn)
     if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
         raise ValueError(f"{fn}: step must be an int >= 1, got {step!r}")
-    grad = _distinct_state(be, fn, grad, param=param, m=m, v=v)
+    grad = _distinct_state(be, fn, grad, ("param", "m", "v"), (param, m, v))
     if param.size:
         be.adam_update(param.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1),
                        lr, float(beta_1), float(beta_2), eps, int(step))
