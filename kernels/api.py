@@ -251,6 +251,10 @@ class ClassIds:
 
     def reshape(self, shape):
         """The same checked ids viewed in another shape (no copy, no new check)."""
+        if type(shape) is int:
+            shape = (shape,)
+        if type(shape) is tuple and (shape == self.shape or shape == (-1,) and self.ndim == 1):
+            return self                      # already that shape (the loss and accuracy ask each step)
         host = self.host.reshape(shape)
         data = host if self.data is self.host else self.data.reshape(shape)
         return ClassIds(host, data, self.backend, self.low, self.high)
