@@ -265,7 +265,7 @@ class Backend:
         """total[0] += the number of rows i with argmax(scores[i]) == labels[i]
         (the first largest entry on ties, as np.argmax); a row holding a NaN
         has no argmax, so it never counts (``max`` propagates the NaN)."""
-        hits = (np.argmax(scores, axis=1) == labels) & ~np.isnan(np.max(scores, axis=1))
+        hits = (scores.argmax(axis=1) == labels) & ~np.isnan(scores.max(axis=1))
         total[0] += np.count_nonzero(hits)
 
     def __repr__(self) -> str:

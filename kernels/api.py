@@ -10,6 +10,8 @@ backend may assume.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ._dispatch import get_backend
@@ -113,7 +115,7 @@ def _positive_float(value, what, fn, allow_zero=False):
         value = float(value)
     except (TypeError, ValueError):
         raise TypeError(f"{fn}: {what} must be a number, got {value!r}") from None
-    if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
         raise ValueError(f"{fn}: {what} must be {'>= 0' if allow_zero else '> 0'}, got {value}")
     return value
 
