@@ -259,7 +259,7 @@ class Backend:
     # Host backends share these NumPy versions: they are O(N*C) bookkeeping.
     def accumulate_sum(self, values, weight, total):
         """total[0] += weight * sum(values); ``total`` is a (1,) float64 array."""
-        total[0] += weight * np.sum(values, dtype=np.float64)
+        total[0] += weight * values.sum(dtype=np.float64)
 
     def accumulate_correct(self, scores, labels, total):
         """total[0] += the number of rows i with argmax(scores[i]) == labels[i]
