@@ -40,6 +40,13 @@ import numpy as np
 
 from ._backend import ArrayOps, Backend
 
+if not hasattr(np, "row_stack"):
+    # NumPy 2.5 removed np.row_stack (an alias of vstack since 2.0); numba-cuda
+    # 0.30 still registers an overload for it while compiling its first kernel
+    # and fails with AttributeError (seen on an H200, 2026-11-30).  Restoring the
+    # alias is all it needs; nothing in tapegrad calls it.
+    np.row_stack = np.vstack
+
 try:
     from numba import cuda, float32
     from numba.core import config as _numba_config

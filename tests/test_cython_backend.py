@@ -155,6 +155,33 @@ def test_narrow_c_from_a_transposed(ext, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
+def test_narrow_c_by_dot_products(ext, dtype):
+    """h @ W2: a row-major A and C at most 16 columns wide runs along k (dot
+    products, kernels of width 2..16, a block of rows then single rows, the
+    last k % VL values of A staged); n = 1..17 straddles every width and the
+    switch back to the other narrow kernels, k around whole vectors (the dot
+    path starts at k = NR), m prime and below/above every row block."""
+    mr, nr = tile_shape(ext, dtype)
+    for m in (1, 2, 3, 5, 7, 13, 37):
+        for n in range(1, 18):
+            for k in sorted({1, 5, 10, 13, nr - 1, nr, nr + 1, 2 * nr + 3}):
+                run_matmul(ext, m, k, n, False, n % 3 == 0, dtype, seed=m + 17 * n + k)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_shallow_k_writes_c_directly(ext, dtype):
+    """dy @ W2.T, dy @ B: k <= 16 and C at least NR wide runs the shallow kernel
+    (A and B read in place, or B copied row-major when transposed) on whole
+    column blocks and the packed GEMM on the rest; k = 1..17, n around the
+    column block (64 / 32 / 16 / 8 lanes), m prime and below/above 4 rows."""
+    mr, nr = tile_shape(ext, dtype)
+    for m in (1, 3, 4, 5, 13):
+        for n in sorted({nr, nr + 1, 2 * nr - 1, 2 * nr, 2 * nr + 1, 4 * nr + 3}):
+            for k in range(1, 18):
+                run_matmul(ext, m, k, n, k % 2 == 0, k % 3 == 0, dtype, seed=m + 19 * n + k)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_cache_block_boundaries(ext, dtype):
     """k across several KC blocks, m across MC blocks, n across NC blocks."""
     old = ext.kernel_info()

@@ -18,6 +18,7 @@ import statistics
 import subprocess
 import sys
 import time
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -41,6 +42,10 @@ def _pin_blas_threads(threads: int) -> None:
         env[name] = str(threads)
     env.pop("OPENBLAS_CORETYPE", None)
     env.pop("OPENBLAS_L2_SIZE", None)
+    # for the peers of `bench train --peers`: Keras 3 on JAX, XLA on `threads` threads
+    env["KERAS_BACKEND"] = "jax"
+    xla = "--xla_cpu_multi_thread_eigen=false " if threads == 1 else ""
+    env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {xla}intra_op_parallelism_threads={threads}".strip()
     sys.stdout.flush()
     result = subprocess.run([sys.executable, "-m", "tapegrad", *sys.argv[1:]], env=env)
     sys.exit(result.returncode)
@@ -110,6 +115,7 @@ MLP_SHAPES = [  # label, m, k, n, transpose_a, transpose_b
     ("h @ W2   128x512x10", 128, 512, 10, False, False),
     ("dy @ W2.T 128x10x512", 128, 10, 512, False, True),
     ("h.T @ dy 512x128x10", 512, 128, 10, True, False),
+    ("dy @ B   128x10x512", 128, 10, 512, False, False),   # the plain K=10 form, not transposed
 ]
 
 
@@ -400,15 +406,30 @@ def numpy_epoch_loop(x, y, batch_size=128, seed=0):
     return epoch
 
 
+# ------------------------------------------------------------------ peers
+# The frameworks a user would pick instead, each running the same epoch:
+# MNIST from tapegrad's files, 784-512 relu-10 softmax, RMSprop (lr 1e-3,
+# rho 0.9, eps 1e-7), batch 128, shuffled, one or more threads.
+class Peer(NamedTuple):
+    """A row of ``bench train --peers``: ``make(x, y, batch_size, threads)``
+    returns a function that trains one epoch; ``modules`` must all be
+    importable for the peer to count as installed, else the row says
+    "not installed" and gives ``pip``."""
+
+    name: str
+    modules: tuple
+    pip: str
+    make: Callable
+
+
 def torch_epoch_loop(x, y, batch_size=128, threads=1):
-    """The same network in PyTorch eager mode, if torch is installed."""
-    try:
-        import torch
-    except ImportError:
-        return None
+    """PyTorch eager mode: one Python call per op, autograd, torch's RMSprop."""
+    import torch
+
     torch.set_num_threads(threads)
+    torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(784, 512), torch.nn.ReLU(), torch.nn.Linear(512, 10))
-    opt = torch.optim.RMSprop(model.parameters(), lr=1e-3, alpha=0.9, eps=1e-7)
+    opt = torch.optim.RMSprop(model.parameters(), lr=RMSPROP["lr"], alpha=RMSPROP["rho"], eps=RMSPROP["eps"])
     xt, yt = torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
     loss_fn = torch.nn.CrossEntropyLoss()
 
@@ -420,6 +441,104 @@ def torch_epoch_loop(x, y, batch_size=128, threads=1):
             loss = loss_fn(model(xt[idx]), yt[idx])
             loss.backward()
             opt.step()
+
+    return epoch
+
+
+def keras_epoch_loop(x, y, batch_size=128, threads=1):
+    """Keras 3 ``model.fit``, its train step compiled by XLA (on the JAX
+    backend the bench selects; the threads are set through ``XLA_FLAGS`` in
+    ``_pin_blas_threads``, before JAX starts)."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((784,)), keras.layers.Dense(512, activation="relu"),
+                              keras.layers.Dense(10, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.RMSprop(RMSPROP["lr"], rho=RMSPROP["rho"], epsilon=RMSPROP["eps"]),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"], jit_compile=True)
+
+    def epoch():
+        model.fit(x, y, batch_size=batch_size, epochs=1, verbose=0, shuffle=True)
+
+    return epoch
+
+
+def tensorflow_epoch_loop(x, y, batch_size=128, threads=1):
+    """TensorFlow 2, the step a ``tf.function`` graph (GradientTape, RMSprop
+    written with TF ops, so it does not depend on which Keras is installed)."""
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    params = [tf.Variable(p) for p in numpy_mlp_params(0)]
+    state = [tf.Variable(tf.zeros_like(p)) for p in params]
+    xt, yt = tf.constant(x), tf.constant(y.astype(np.int32))
+    lr, rho, eps = RMSPROP["lr"], RMSPROP["rho"], RMSPROP["eps"]
+
+    @tf.function
+    def step(xb, yb):
+        with tf.GradientTape() as tape:
+            h = tf.nn.relu(xb @ params[0] + params[1])
+            logits = h @ params[2] + params[3]
+            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(yb, logits))
+        for p, v, g in zip(params, state, tape.gradient(loss, params)):
+            v.assign(rho * v + (1 - rho) * g * g)
+            p.assign_sub(lr * g / tf.sqrt(v + eps))
+        return loss
+
+    rng = np.random.default_rng(0)
+
+    def epoch():
+        order = rng.permutation(len(x))
+        for start in range(0, len(x), batch_size):
+            idx = tf.constant(order[start:start + batch_size])
+            step(tf.gather(xt, idx), tf.gather(yt, idx))
+
+    return epoch
+
+
+FLOOR = "floor: OpenBLAS, 5 matmuls/step"
+
+PEERS = [
+    Peer("pytorch eager", ("torch",), "pip install torch", torch_epoch_loop),
+    Peer("keras 3 on jax (xla)", ("keras", "jax"), "pip install jax keras", keras_epoch_loop),
+    Peer("tensorflow (tf.function)", ("tensorflow",), "pip install tensorflow", tensorflow_epoch_loop),
+]
+
+
+def peer_installed(peer) -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) is not None for name in peer.modules)
+
+
+def floor_epoch_loop(x, y, batch_size=128):
+    """Only the epoch's five matmuls per step, by OpenBLAS: the floor.
+
+    Forward ``x @ W1`` and ``h @ W2``; backward ``dz @ W2.T``, ``x.T @ dh``
+    and ``h.T @ dz``, on each batch's shapes (the last batch is short), into
+    preallocated outputs.  What a step would cost if everything but the
+    matmuls (element-wise work, the optimizer, the batch gather, Python)
+    were free.
+    """
+    rng = np.random.default_rng(0)
+    w1, _, w2, _ = numpy_mlp_params(0)
+    dz_full = rng.standard_normal((batch_size, 10)).astype(np.float32)
+    h_full = np.empty((batch_size, 512), np.float32)
+    dh_full = np.empty((batch_size, 512), np.float32)
+    z_full = np.empty((batch_size, 10), np.float32)
+    gw1, gw2 = np.empty_like(w1), np.empty_like(w2)
+
+    def epoch():
+        for start in range(0, len(x), batch_size):
+            xb = x[start:start + batch_size]
+            rows = len(xb)
+            h, z, dz, dh = h_full[:rows], z_full[:rows], dz_full[:rows], dh_full[:rows]
+            np.matmul(xb, w1, out=h)
+            np.matmul(h, w2, out=z)
+            np.matmul(dz, w2.T, out=dh)
+            np.matmul(xb.T, dh, out=gw1)
+            np.matmul(h.T, dz, out=gw2)
 
     return epoch
 
@@ -464,15 +583,29 @@ def tape_overhead_us(repeats=2000):
     return recorded * 1e6, plain * 1e6
 
 
-def train_rows(backends, threads, epochs, quick):
+def train_rows(backends, threads, epochs, quick, peers=False):
+    """Seconds per epoch of the NumPy loop, tapegrad's backends and, with
+    ``peers``, the floor and each framework of ``PEERS``: a warm-up epoch
+    each, then ``epochs`` rounds that time one epoch of every loop back to
+    back; a row gives the median.  A peer that is not installed (or fails
+    to start) is a row with a ``status`` and no time."""
     x, y = _mnist(limit=12_800 if quick else None)
     loops = {"numpy+openblas": numpy_epoch_loop(x, y)}
-    torch_loop = torch_epoch_loop(x, y, threads=threads)
-    if torch_loop is not None:
-        loops["pytorch eager"] = torch_loop
+    missing = []
+    if peers:
+        loops[FLOOR] = floor_epoch_loop(x, y)
+        for peer in PEERS:
+            if not peer_installed(peer):
+                missing.append({"loop": peer.name, "status": "not installed", "install": peer.pip})
+                continue
+            try:
+                loops[peer.name] = peer.make(x, y, batch_size=128, threads=threads)
+            except Exception as exc:  # noqa: BLE001 (a peer that cannot start is reported, not fatal)
+                missing.append({"loop": peer.name, "status": f"failed: {type(exc).__name__}: {exc}",
+                                "install": peer.pip})
     for name in backends:
         loops[f"tapegrad {name}"] = tapegrad_epoch(x, y, name)
-    for fn in loops.values():  # warm up: compile kernels, touch memory
+    for fn in loops.values():  # warm up: compile kernels and XLA programs, touch memory
         fn()
     samples = {name: [] for name in loops}
     for _ in range(epochs):
@@ -482,12 +615,33 @@ def train_rows(backends, threads, epochs, quick):
             samples[name].append(time.perf_counter() - start)
             time.sleep(0.15 if threads > 1 else 0.0)
     base = statistics.median(samples["numpy+openblas"])
+    floor = statistics.median(samples[FLOOR]) if FLOOR in samples else None
     rows = []
     for name, s in samples.items():
         med = statistics.median(s)
-        rows.append({"loop": name, "seconds_per_epoch": med, "speedup_vs_numpy": base / med,
-                     "images": len(x)})
-    return rows
+        row = {"loop": name, "status": "ok", "seconds_per_epoch": med, "speedup_vs_numpy": base / med,
+               "images": len(x)}
+        if floor is not None:
+            row["floor_over_this"] = floor / med
+        rows.append(row)
+    return rows + missing
+
+
+def print_train_table(rows):
+    images = rows[0]["images"]
+    with_floor = any("floor_over_this" in r for r in rows)
+    print(f"\n{'training loop':32} {'s/epoch':>8} {'vs numpy':>9}" + (f" {'floor/this':>10}" if with_floor else "")
+          + f"   ({images} images, 784-512-10, batch 128, RMSprop)")
+    for r in rows:
+        if r["status"] != "ok":
+            print(f"{r['loop']:32} {r['status']} ({r['install']})")
+            continue
+        line = f"{r['loop']:32} {r['seconds_per_epoch']:8.2f} {r['speedup_vs_numpy']:8.2f}x"
+        if with_floor:
+            line += f" {r['floor_over_this']:10.2f}"
+        print(line)
+    if with_floor:
+        print("floor/this: the floor's time over this loop's (1.00 = as fast as the matmuls alone)")
 
 
 # ------------------------------------------------------------------ profile
@@ -633,6 +787,8 @@ def main(args) -> int:
             return 1
         print(f"your kernel {args.kernel} matches the reference on {len(CHECK_SHAPES)} shapes; "
               "timed as backend 'yours'")
+    if getattr(args, "peers", False) and (args.what != "train" or getattr(args, "profile", False)):
+        raise ValueError("--peers is an option of `tapegrad bench train` (without --profile)")
     if getattr(args, "profile", False) and args.what != "train":
         raise ValueError("--profile is an option of `tapegrad bench train`")
     if args.what == "ladder":
@@ -660,11 +816,8 @@ def main(args) -> int:
             print_profile(profile, name)
             result["profiles"][name] = profile
     else:
-        rows = train_rows(backends, args.threads, args.epochs, args.quick)
-        print(f"\n{'training loop':22} {'s/epoch':>8} {'speed vs numpy':>15}   ({rows[0]['images']} images, "
-              "784-512-10, batch 128, RMSprop)")
-        for r in rows:
-            print(f"{r['loop']:22} {r['seconds_per_epoch']:8.2f} {r['speedup_vs_numpy']:14.2f}x")
+        rows = train_rows(backends, args.threads, args.epochs, args.quick, peers=getattr(args, "peers", False))
+        print_train_table(rows)
         recorded, plain = tape_overhead_us()
         print(f"\ntape overhead: {recorded:.1f} us per recorded op on 2x2 tensors "
               f"(a bare NumPy multiply: {plain:.1f} us)")

@@ -4,6 +4,7 @@
     tapegrad train --epochs 1 --backend cython --threads 1
     tapegrad bench kernels              # GEMM and friends against OpenBLAS / NumPy
     tapegrad bench train                # one training epoch against a NumPy loop
+    tapegrad bench train --peers        # ... and PyTorch, Keras on JAX, TensorFlow, the matmul floor
     tapegrad bench ladder               # from a naive triple loop to the packed GEMM
 
 Errors end the command with one line on stderr (TAPEGRAD_DEBUG=1 shows the
@@ -114,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--profile", action="store_true",
                        help="bench train: where one step's time goes (GEMMs, element-wise kernels, optimizer, "
                             "batch gather, Python/tape), per backend")
+    bench.add_argument("--peers", action="store_true",
+                       help="bench train: also time the same epoch in PyTorch, Keras 3 on JAX and TensorFlow "
+                            "(those installed), and the floor: OpenBLAS doing only the 5 matmuls per step")
     bench.add_argument("--json", metavar="PATH", default=None, help="also write the results as JSON")
     bench.add_argument("--plot", metavar="PATH", default=None, help="also draw GFLOP/s vs size (PNG; needs matplotlib)")
     return parser
