@@ -32,6 +32,8 @@ for the generic math of the autodiff (broadcasting arithmetic, exp, sums...).
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 
@@ -148,17 +150,15 @@ class Backend:
         device arrays take no Python operators, so ``zeros(...) + 1`` is not an option)."""
         return np.full(shape, value, dtype=dtype)
 
-    def is_array(self, x) -> bool:
-        return isinstance(x, np.ndarray)
-
-    def is_c_contiguous(self, x) -> bool:
-        return x.flags.c_contiguous
-
-    def is_f_contiguous(self, x) -> bool:
-        return x.flags.f_contiguous
-
-    def is_writeable(self, x) -> bool:
-        return x.flags.writeable
+    # The API asks these of every operand of every kernel call, so on the host
+    # each is a C-level callable rather than a Python method (whose frame would
+    # cost more than the question); a device backend defines them as methods.
+    #: ``is_array(x)``: ``isinstance(x, np.ndarray)``
+    is_array = staticmethod(np.ndarray.__instancecheck__)
+    #: ``is_c_contiguous(x)``, ``is_f_contiguous(x)``, ``is_writeable(x)``: the array's flags
+    is_c_contiguous = staticmethod(operator.attrgetter("flags.c_contiguous"))
+    is_f_contiguous = staticmethod(operator.attrgetter("flags.f_contiguous"))
+    is_writeable = staticmethod(operator.attrgetter("flags.writeable"))
 
     def write(self, out, host_array) -> None:
         """Copy a host NumPy array (or scalar) into ``out`` (same shape)."""

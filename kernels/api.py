@@ -96,8 +96,8 @@ def _elementwise_target(be, out, *inputs):
 
 
 def _finish(be, out, target):
-    if target is not out:
-        be.copy_into(out, target)
+    """Copy the result computed into a temporary (``target``) into ``out``."""
+    be.copy_into(out, target)
     return out
 
 
@@ -165,7 +165,7 @@ def matmul(a, b, *, transpose_a=False, transpose_b=False, out=None, backend=None
     target = _through_temporary(be, out, a, b) if given else out
     run_gemm(be, 2.0 * m * n * k, ("matmul", m, n, k, transpose_a, transpose_b, a.dtype.char),
              be.matmul, a, b, transpose_a, transpose_b, target)
-    return _finish(be, out, target)
+    return out if target is out else _finish(be, out, target)
 
 
 # ---------------------------------------------------------------- relu
@@ -179,7 +179,7 @@ def relu(x, *, out=None, backend=None):
         return out
     target = _elementwise_target(be, out, x) if given else out
     be.relu(x.reshape(-1), target.reshape(-1))
-    return _finish(be, out, target)
+    return out if target is out else _finish(be, out, target)
 
 
 def relu_backward(grad_out, x, *, out=None, backend=None):
@@ -197,7 +197,7 @@ def relu_backward(grad_out, x, *, out=None, backend=None):
         return out
     target = _elementwise_target(be, out, grad_out, x) if given else out
     be.relu_backward(grad_out.reshape(-1), x.reshape(-1), target.reshape(-1))
-    return _finish(be, out, target)
+    return out if target is out else _finish(be, out, target)
 
 
 # ---------------------------------------------------------------- softmax
@@ -212,7 +212,7 @@ def softmax(logits, *, out=None, backend=None):
         return out
     target = _elementwise_target(be, out, logits) if given else out
     be.softmax(logits, target)
-    return _finish(be, out, target)
+    return out if target is out else _finish(be, out, target)
 
 
 class NonIntegerLabelsError(TypeError, ValueError):
@@ -386,7 +386,7 @@ def dense_forward(x, w, b=None, activation=None, *, out=None, backend=None):
     m, k, n = x.shape[0], x.shape[1], w.shape[1]
     run_gemm(be, 2.0 * m * n * k, ("dense", m, n, k, x.dtype.char),
              be.dense_forward, x, w, b, activation == "relu", target)
-    return _finish(be, out, target)
+    return out if target is out else _finish(be, out, target)
 
 
 def bias_grad(grad_out, *, out=None, backend=None):
@@ -403,7 +403,7 @@ def bias_grad(grad_out, *, out=None, backend=None):
         return out
     target = _through_temporary(be, out, grad_out) if given else out
     be.bias_grad(grad_out, target)
-    return _finish(be, out, target)
+    return out if target is out else _finish(be, out, target)
 
 
 # ---------------------------------------------------------------- optimizers
