@@ -32,6 +32,8 @@ for the generic math of the autodiff (broadcasting arithmetic, exp, sums...).
 
 from __future__ import annotations
 
+import operator
+
 import numpy as np
 
 
@@ -148,17 +150,15 @@ class Backend:
         device arrays take no Python operators, so ``zeros(...) + 1`` is not an option)."""
         return np.full(shape, value, dtype=dtype)
 
-    def is_array(self, x) -> bool:
-        return isinstance(x, np.ndarray)
-
-    def is_c_contiguous(self, x) -> bool:
-        return x.flags.c_contiguous
-
-    def is_f_contiguous(self, x) -> bool:
-        return x.flags.f_contiguous
-
-    def is_writeable(self, x) -> bool:
-        return x.flags.writeable
+    # The API asks these of every operand of every kernel call, so on the host
+    # each is a C-level callable rather than a Python method (whose frame would
+    # cost more than the question); a device backend defines them as methods.
+    #: ``is_array(x)``: ``isinstance(x, np.ndarray)``
+    is_array = staticmethod(np.ndarray.__instancecheck__)
+    #: ``is_c_contiguous(x)``, ``is_f_contiguous(x)``, ``is_writeable(x)``: the array's flags
+    is_c_contiguous = staticmethod(operator.attrgetter("flags.c_contiguous"))
+    is_f_contiguous = staticmethod(operator.attrgetter("flags.f_contiguous"))
+    is_writeable = staticmethod(operator.attrgetter("flags.writeable"))
 
     def write(self, out, host_array) -> None:
         """Copy a host NumPy array (or scalar) into ``out`` (same shape)."""
@@ -168,10 +168,11 @@ class Backend:
         """Copy an array of this backend into ``out`` (same shape and dtype)."""
         out[...] = x
 
-    def may_overlap(self, a, b) -> bool:
-        """True when ``a`` and ``b`` may share memory: a bounds check (about
-        half a microsecond), which is exact for contiguous arrays."""
-        return np.may_share_memory(a, b)
+    #: ``may_overlap(a, b)``: True when ``a`` and ``b`` may share memory: a
+    #: bounds check (about 0.2 us), exact for contiguous arrays.  NumPy's own
+    #: function, not a method wrapping it: the API calls it several times per
+    #: kernel call, and a Python frame would cost as much as the check.
+    may_overlap = staticmethod(np.may_share_memory)
 
     def same_start(self, a, b) -> bool:
         """True when ``a`` and ``b`` begin at the same address."""
@@ -258,13 +259,13 @@ class Backend:
     # Host backends share these NumPy versions: they are O(N*C) bookkeeping.
     def accumulate_sum(self, values, weight, total):
         """total[0] += weight * sum(values); ``total`` is a (1,) float64 array."""
-        total[0] += weight * np.sum(values, dtype=np.float64)
+        total[0] += weight * values.sum(dtype=np.float64)
 
     def accumulate_correct(self, scores, labels, total):
         """total[0] += the number of rows i with argmax(scores[i]) == labels[i]
         (the first largest entry on ties, as np.argmax); a row holding a NaN
         has no argmax, so it never counts (``max`` propagates the NaN)."""
-        hits = (np.argmax(scores, axis=1) == labels) & ~np.isnan(np.max(scores, axis=1))
+        hits = (scores.argmax(axis=1) == labels) & ~np.isnan(scores.max(axis=1))
         total[0] += np.count_nonzero(hits)
 
     def __repr__(self) -> str:

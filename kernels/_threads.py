@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import collections
 import os
-import statistics
 import threading
 import time
 
@@ -40,6 +39,38 @@ THREADED_BACKENDS = ("cython", "numba")
 #: GEMMs under this many flops (2*m*n*k) run on one thread in both compiled
 #: backends anyway (their own cut-offs), so the policy does not time them
 TIMED_MIN_FLOPS = 4e6
+
+
+class _Window(collections.deque):
+    """The last few timings of one (shape, threads), with their ``median``
+    kept up to date as they arrive: the policy weighs medians on every timed
+    GEMM, so each is computed once per new timing, not once per look."""
+
+    __slots__ = ("median",)
+
+    def __init__(self, maxlen):
+        super().__init__(maxlen=maxlen)
+        self.median = None
+
+    def append(self, seconds):
+        super().append(seconds)
+        self.median = _middle(sorted(self))
+
+    def clear(self):
+        super().clear()
+        self.median = None
+
+
+def _middle(ordered) -> float:
+    """The median of sorted numbers, as ``statistics.median`` gives it: the
+    middle one, or the mean of the middle two."""
+    half = len(ordered) // 2
+    return ordered[half] if len(ordered) % 2 else (ordered[half - 1] + ordered[half]) / 2
+
+
+def _median(times) -> float:
+    """The median of a few timings; a ``_Window`` already knows its own."""
+    return times.median if type(times) is _Window else _middle(sorted(times))
 
 
 def free_cores() -> int | None:
@@ -113,7 +144,9 @@ class AdaptiveThreads:
         if key not in self._seen:            # warm-up: page faults, JIT compiles
             self._seen.add(key)
             return
-        times = self._times.setdefault((key, threads), collections.deque(maxlen=self.WINDOW))
+        times = self._times.get((key, threads))
+        if times is None:
+            times = self._times[(key, threads)] = _Window(self.WINDOW)
         times.append(seconds)
         if threads == self.current:
             if self.current > 1:
@@ -123,7 +156,7 @@ class AdaptiveThreads:
             return
         self._probe_left -= 1
         serial = self._times.get((key, 1))
-        if threads > 1 and serial and seconds > self.ABORT_RATIO * statistics.median(serial):
+        if threads > 1 and serial and seconds > self.ABORT_RATIO * _median(serial):
             self._probe_left = 0
             self._probe_failed()
         elif self._probe_left == 0:
@@ -133,11 +166,13 @@ class AdaptiveThreads:
         """Sum of median all-thread times over sum of median one-thread
         times, over the shapes measured both ways (None when there are none)."""
         par = ser = 0.0
-        for (key, n), times in self._times.items():
-            serial = self._times.get((key, 1))
-            if n > 1 and times and serial:
-                par += statistics.median(times)
-                ser += statistics.median(serial)
+        all_times = self._times
+        for (key, n), times in all_times.items():
+            if n > 1 and times:
+                serial = all_times.get((key, 1))
+                if serial:
+                    par += _median(times)
+                    ser += _median(serial)
         return par / ser if ser > 0 else None
 
     def _decide(self, end_of_probe: bool) -> None:
@@ -212,9 +247,12 @@ def policy(backend):
 
 def run_gemm(backend, flops: float, key, kernel, *args) -> None:
     """Call ``kernel(*args)`` (a GEMM of ``flops``) on the threads the policy picks."""
-    setting = _setting(backend)
+    if flops < TIMED_MIN_FLOPS:              # small: one thread in the kernels anyway
+        kernel(*args)
+        return
+    setting = _settings.get(backend.name) or _setting(backend)   # the dict hit is the common case
     auto = None if setting is None else setting.auto
-    if auto is None or flops < TIMED_MIN_FLOPS:
+    if auto is None:                         # a fixed count (set_num_threads(n)): nothing to time
         kernel(*args)
         return
     with setting.lock:                       # Python threads may share the policy

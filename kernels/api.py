@@ -10,6 +10,8 @@ backend may assume.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ._dispatch import get_backend
@@ -70,7 +72,11 @@ def _overlaps(be, out, *inputs):
     written), so an output that aliases an input is computed into a fresh
     array and copied over; outputs the API allocated never alias.
     """
-    return any(x is not None and be.may_overlap(out, x) for x in inputs)
+    may_overlap = be.may_overlap
+    for x in inputs:          # a plain loop: this runs on every kernel call given ``out``
+        if x is not None and may_overlap(out, x):
+            return True
+    return False
 
 
 def _through_temporary(be, out, *inputs):
@@ -90,8 +96,8 @@ def _elementwise_target(be, out, *inputs):
 
 
 def _finish(be, out, target):
-    if target is not out:
-        be.copy_into(out, target)
+    """Copy the result computed into a temporary (``target``) into ``out``."""
+    be.copy_into(out, target)
     return out
 
 
@@ -109,7 +115,7 @@ def _positive_float(value, what, fn, allow_zero=False):
         value = float(value)
     except (TypeError, ValueError):
         raise TypeError(f"{fn}: {what} must be a number, got {value!r}") from None
-    if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+    if not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
         raise ValueError(f"{fn}: {what} must be {'>= 0' if allow_zero else '> 0'}, got {value}")
     return value
 
@@ -159,7 +165,7 @@ def matmul(a, b, *, transpose_a=False, transpose_b=False, out=None, backend=None
     target = _through_temporary(be, out, a, b) if given else out
     run_gemm(be, 2.0 * m * n * k, ("matmul", m, n, k, transpose_a, transpose_b, a.dtype.char),
              be.matmul, a, b, transpose_a, transpose_b, target)
-    return _finish(be, out, target)
+    return out if target is out else _finish(be, out, target)
 
 
 # ---------------------------------------------------------------- relu
@@ -173,7 +179,7 @@ def relu(x, *, out=None, backend=None):
         return out
     target = _elementwise_target(be, out, x) if given else out
     be.relu(x.reshape(-1), target.reshape(-1))
-    return _finish(be, out, target)
+    return out if target is out else _finish(be, out, target)
 
 
 def relu_backward(grad_out, x, *, out=None, backend=None):
@@ -191,7 +197,7 @@ def relu_backward(grad_out, x, *, out=None, backend=None):
         return out
     target = _elementwise_target(be, out, grad_out, x) if given else out
     be.relu_backward(grad_out.reshape(-1), x.reshape(-1), target.reshape(-1))
-    return _finish(be, out, target)
+    return out if target is out else _finish(be, out, target)
 
 
 # ---------------------------------------------------------------- softmax
@@ -206,7 +212,7 @@ def softmax(logits, *, out=None, backend=None):
         return out
     target = _elementwise_target(be, out, logits) if given else out
     be.softmax(logits, target)
-    return _finish(be, out, target)
+    return out if target is out else _finish(be, out, target)
 
 
 class NonIntegerLabelsError(TypeError, ValueError):
@@ -247,6 +253,10 @@ class ClassIds:
 
     def reshape(self, shape):
         """The same checked ids viewed in another shape (no copy, no new check)."""
+        if type(shape) is int:
+            shape = (shape,)
+        if type(shape) is tuple and (shape == self.shape or shape == (-1,) and self.ndim == 1):
+            return self                      # already that shape (the loss and accuracy ask each step)
         host = self.host.reshape(shape)
         data = host if self.data is self.host else self.data.reshape(shape)
         return ClassIds(host, data, self.backend, self.low, self.high)
@@ -376,7 +386,7 @@ def dense_forward(x, w, b=None, activation=None, *, out=None, backend=None):
     m, k, n = x.shape[0], x.shape[1], w.shape[1]
     run_gemm(be, 2.0 * m * n * k, ("dense", m, n, k, x.dtype.char),
              be.dense_forward, x, w, b, activation == "relu", target)
-    return _finish(be, out, target)
+    return out if target is out else _finish(be, out, target)
 
 
 def bias_grad(grad_out, *, out=None, backend=None):
@@ -393,7 +403,7 @@ def bias_grad(grad_out, *, out=None, backend=None):
         return out
     target = _through_temporary(be, out, grad_out) if given else out
     be.bias_grad(grad_out, target)
-    return _finish(be, out, target)
+    return out if target is out else _finish(be, out, target)
 
 
 # ---------------------------------------------------------------- optimizers
@@ -407,20 +417,30 @@ def _update_args(be, param, grad, fn):
     return param, grad
 
 
-def _distinct_state(be, fn, grad, **arrays):
-    """Check that ``param`` and the optimizer state share no memory (each is
-    updated in place, so aliases would make the step depend on the order of
-    the writes), and return ``grad``, copied when it overlaps any of them."""
-    named = [(name, x) for name, x in arrays.items() if x is not None]
-    for i, (name, x) in enumerate(named):
-        for other, y in named[i + 1:]:
-            if be.may_overlap(x, y):
-                raise ValueError(f"{fn}: {name} and {other} share memory; each is updated "
+def _distinct_state(be, fn, grad, names, arrays):
+    """Check that ``param`` and the optimizer state (``arrays``, called
+    ``names``; None entries skipped) share no memory (each is updated in
+    place, so aliases would make the step depend on the order of the writes),
+    and return ``grad``, copied when it overlaps any of them.
+
+    Runs on every optimizer step of every weight: plain loops over a tuple of
+    two or three arrays, one bounds check (``may_overlap``) per pair."""
+    may_overlap = be.may_overlap
+    count = len(arrays)
+    for i in range(count):
+        x = arrays[i]
+        if x is None:
+            continue
+        for j in range(i + 1, count):
+            y = arrays[j]
+            if y is not None and may_overlap(x, y):
+                raise ValueError(f"{fn}: {names[i]} and {names[j]} share memory; each is updated "
                                  "in place, so they must be separate arrays")
-    if _overlaps(be, grad, *(x for _, x in named)):
-        copy = be.empty(grad.shape, grad.dtype)
-        be.copy_into(copy, grad)
-        return copy
+    for x in arrays:
+        if x is not None and may_overlap(grad, x):
+            copy = be.empty(grad.shape, grad.dtype)
+            be.copy_into(copy, grad)
+            return copy
     return grad
 
 
@@ -445,7 +465,7 @@ def sgd_update(param, grad, velocity=None, *, learning_rate=0.01, momentum=0.0,
         raise ValueError(f"{fn}: nesterov=True needs momentum > 0")
     else:
         velocity = None
-    grad = _distinct_state(be, fn, grad, param=param, velocity=velocity)
+    grad = _distinct_state(be, fn, grad, ("param", "velocity"), (param, velocity))
     if param.size:
         be.sgd_update(param.reshape(-1), grad.reshape(-1),
                       None if velocity is None else velocity.reshape(-1),
@@ -465,7 +485,7 @@ def rmsprop_update(param, grad, v, *, learning_rate=0.001, rho=0.9, epsilon=1e-7
     if rho >= 1:
         raise ValueError(f"{fn}: rho must be in [0, 1), got {rho}")
     eps = _positive_float(epsilon, "epsilon", fn)
-    grad = _distinct_state(be, fn, grad, param=param, v=v)
+    grad = _distinct_state(be, fn, grad, ("param", "v"), (param, v))
     if param.size:
         be.rmsprop_update(param.reshape(-1), grad.reshape(-1), v.reshape(-1), lr, rho, eps)
     return param
@@ -487,7 +507,7 @@ def adam_update(param, grad, m, v, *, step, learning_rate=0.001, beta_1=0.9, bet
     eps = _positive_float(epsilon, "epsilon", fn)
     if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
         raise ValueError(f"{fn}: step must be an int >= 1, got {step!r}")
-    grad = _distinct_state(be, fn, grad, param=param, m=m, v=v)
+    grad = _distinct_state(be, fn, grad, ("param", "m", "v"), (param, m, v))
     if param.size:
         be.adam_update(param.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1),
                        lr, float(beta_1), float(beta_2), eps, int(step))

@@ -12,6 +12,7 @@ differentiated again.
 from __future__ import annotations
 
 import builtins
+import operator
 
 import numpy as np
 
@@ -869,6 +870,7 @@ def zeros_variable(shape, dtype, like, name=None):
 
 
 _UPDATE_KERNELS = ("sgd_update", "rmsprop_update", "adam_update")   # looked up in kernels at each call
+_array_of = operator.attrgetter("_data")   # a slot Variable's array, read in C (once per weight per step)
 
 
 def apply_update(kernel_name, variable, grad, *slots, **hyperparameters):
@@ -886,7 +888,7 @@ def apply_update(kernel_name, variable, grad, *slots, **hyperparameters):
         raise TypeError(f"apply_update needs a Variable to update, got {type(variable).__name__}")
     be = variable._backend
     data = grad._data if isinstance(grad, Tensor) else to_array(grad, variable.dtype, be)
-    kernel(variable._data, data, *[slot._data for slot in slots], backend=be, **hyperparameters)
+    kernel(variable._data, data, *map(_array_of, slots), backend=be, **hyperparameters)
     return variable
 
 

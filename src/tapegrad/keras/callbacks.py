@@ -102,6 +102,10 @@ def _implements(callback, hook):
     return alias is not None and _implements(callback, alias)
 
 
+def _nobody_listens(*args, logs=None):
+    """A hook of a ``CallbackList`` that none of its callbacks implements."""
+
+
 class CallbackList:
     """Every callback of a run, called hook by hook: ``callbacks.on_epoch_end(epoch, logs)``.
 
@@ -126,6 +130,9 @@ class CallbackList:
         if params:
             self.set_params(params)
         self._listeners = {hook: [cb for cb in self.callbacks if _implements(cb, hook)] for hook in _HOOKS}
+        for hook, listeners in self._listeners.items():
+            if not listeners:   # one empty call instead of two frames (a training step calls two hooks)
+                setattr(self, hook, _nobody_listens)
 
     def set_model(self, model):
         if self.history is not None:

@@ -55,6 +55,9 @@ class HostData:
         self.n = lengths.pop()
 
     def take(self, index, as_float=False):
+        if self.structure is None:           # one array: the common case, once per batch
+            part = self.leaves[0][index]
+            return part.astype(np.float32) if as_float and part.dtype != np.float32 else part
         parts = [a[index] for a in self.leaves]
         if as_float:
             parts = [p if p.dtype == np.float32 else p.astype(np.float32) for p in parts]

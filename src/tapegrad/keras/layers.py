@@ -176,6 +176,8 @@ class Layer:
     @property
     def losses(self):
         """The penalties to add to the loss: weight regularizers, then the activity one."""
+        if not self._regularized and not self._activity_losses:
+            return []                        # the common case, asked once per training step
         return [reg(var) for var, reg in self._regularized] + list(self._activity_losses)
 
     def build(self, input_shape):
@@ -187,17 +189,15 @@ class Layer:
     def __call__(self, inputs, training=None):
         if is_symbolic(inputs):
             return symbolic_call(self, inputs, training)
-        if isinstance(inputs, (list, tuple)):  # a merging layer: several inputs
-            x = [self._cast(ops.convert(t)) for t in inputs]
-            shape = [(None, *t.shape[1:]) for t in x]
-        else:
-            x = self._cast(ops.convert(inputs))
-            shape = (None, *x.shape[1:])
+        several = isinstance(inputs, (list, tuple))   # a merging layer: several inputs
+        x = [self._cast(ops.convert(t)) for t in inputs] if several else self._cast(ops.convert(inputs))
         if not self.built:
+            shape = [(None, *t.shape[1:]) for t in x] if several else (None, *x.shape[1:])
             self.build(shape)
             self.output_shape = self.compute_output_shape(shape)
         out = self.call(x, training=bool(training)) if _takes_training(type(self)) else self.call(x)
-        self._activity_losses = [] if self.activity_regularizer is None else [self.activity_regularizer(out)]
+        regularizer = self.activity_regularizer
+        self._activity_losses = [] if regularizer is None else [regularizer(out)]
         return out
 
     def _cast(self, x):

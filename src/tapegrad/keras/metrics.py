@@ -90,7 +90,7 @@ class Mean(Metric):
     name = "mean"
 
     def update_state(self, values, sample_weight=None):
-        scalar_weight = sample_weight is None or np.ndim(sample_weight) == 0
+        scalar_weight = sample_weight is None or type(sample_weight) in (int, float) or np.ndim(sample_weight) == 0
         if isinstance(values, Tensor) and values.dtype.kind == "f" and scalar_weight and not isinstance(
                 sample_weight, Tensor):
             weight = 1.0 if sample_weight is None else float(sample_weight)

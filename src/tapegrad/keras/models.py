@@ -254,6 +254,9 @@ def _default_name(cls):
 
 
 def _unique(weights):
+    """``weights`` in order, each once (a layer shared by two places is listed twice)."""
+    if len({id(w) for w in weights}) == len(weights):
+        return weights                       # no repeats: the usual case, every training step
     seen, out = set(), []
     for w in weights:
         if id(w) not in seen:

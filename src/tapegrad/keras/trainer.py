@@ -177,6 +177,8 @@ def _flat_outputs(y_pred, names):
 
 def _targets(y_true, names):
     """Targets in output order, from one array, a list, or a dict keyed by output name."""
+    if len(names) == 1 and not isinstance(y_true, dict):
+        return [y_true]                      # one output: the common case, three times per step
     if isinstance(y_true, dict):
         unknown = [k for k in y_true if k not in names]
         if unknown:
