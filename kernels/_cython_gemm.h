@@ -318,50 +318,6 @@ ATTR static void NAME(long m, long n, long k, const T *restrict a, long rsa, \
     TG_DEFINE_DOT(tg_dot14_##S, T, V, tg_hsum_##S, 14, R14, ATTR)            \
     TG_DEFINE_DOT(tg_dot16_##S, T, V, tg_hsum_##S, 16, R16, ATTR)
 
-/* ---------------------------------------------------------- shallow kernel
-   For a shallow k (at most 16: dy @ W2.T, k = 10 classes) the multiply is
-   cheap and the time goes into writing C, so nothing is packed and no tile
-   goes through a buffer: A is read in place (any strides), B is a k x n
-   row-major matrix (row stride ldb, n a multiple of W = NV*VL), and C is
-   written row block by row block, so its stores stream.  A tile is MR rows
-   of NV vectors in registers; each step p loads NV vectors of B and
-   broadcasts MR values of A.  Bias and relu are applied before the store. */
-#define TG_DEFINE_SHALLOW(NAME, T, V, VI, MR, NV, ATTR)                      \
-ATTR static void NAME(long m, long n, long k, const T *restrict a,           \
-                      long rsa, long csa, const T *restrict b, long ldb,     \
-                      T *restrict c, long rsc, const T *restrict bias, int relu) \
-{                                                                            \
-    enum { VL = sizeof(V) / sizeof(T), W = NV * VL };                        \
-    for (long i0 = 0; i0 < m; i0 += MR) {                                    \
-        long rows = m - i0 < MR ? m - i0 : MR;                               \
-        for (long j0 = 0; j0 < n; j0 += W) {                                 \
-            V acc[MR][NV];                                                   \
-            _Pragma("GCC unroll 32")                                         \
-            for (int i = 0; i < MR; i++)                                     \
-                for (int v = 0; v < NV; v++) acc[i][v] = (V){0};             \
-            for (long p = 0; p < k; p++) {                                   \
-                V bv[NV];                                                    \
-                memcpy(bv, b + p * ldb + j0, sizeof bv);                     \
-                _Pragma("GCC unroll 32")                                     \
-                for (int i = 0; i < MR; i++) {                               \
-                    T x = a[(i0 + (i < rows ? i : 0)) * rsa + p * csa];      \
-                    for (int v = 0; v < NV; v++) acc[i][v] += x * bv[v];     \
-                }                                                            \
-            }                                                                \
-            V bsv[NV];                                                       \
-            if (bias) memcpy(bsv, bias + j0, sizeof bsv);                    \
-            else for (int v = 0; v < NV; v++) bsv[v] = (V){0};               \
-            _Pragma("GCC unroll 32")  /* constant bounds keep acc in registers */ \
-            for (int i = 0; i < MR; i++)                                     \
-                for (int v = 0; v < NV && i < rows; v++) {                   \
-                    V r = acc[i][v] + bsv[v];                                \
-                    if (relu) r = (V)((VI)r & ~(VI)(r <= (V){0}));           \
-                    memcpy(c + (i0 + i) * rsc + j0 + v * VL, &r, sizeof(V)); \
-                }                                                            \
-        }                                                                    \
-    }                                                                        \
-}
-
 typedef float  tg_v4sf  __attribute__((vector_size(16)));
 typedef int    tg_v4si  __attribute__((vector_size(16)));
 typedef double tg_v2df  __attribute__((vector_size(16)));
@@ -419,10 +375,6 @@ typedef void (*tg_nart_s_t)(long, long, long, const float *, long, const float *
                             float *, long, long, const float *, int);
 typedef void (*tg_nart_d_t)(long, long, long, const double *, long, const double *,
                             double *, long, long, const double *, int);
-typedef void (*tg_sha_s_t)(long, long, long, const float *, long, long, const float *, long,
-                           float *, long, const float *, int);
-typedef void (*tg_sha_d_t)(long, long, long, const double *, long, long, const double *, long,
-                           double *, long, const double *, int);
 typedef void (*tg_dot_s_t)(long, long, long, const float *, long, const float *, long,
                            float *, long, long, const float *, int);
 typedef void (*tg_dot_d_t)(long, long, long, const double *, long, const double *, long,
@@ -453,8 +405,6 @@ TG_DEFINE_NARROW(tg_nar1_d_ymm, double, tg_v4df, tg_v4di, 12, 1, )
 TG_DEFINE_NARROW(tg_nar2_d_ymm, double, tg_v4df, tg_v4di, 6, 2, )
 TG_DEFINE_NARROW_T_SET(s_ymm, float, tg_v8sf, , 4, 3, 2, 1, 1, 1)
 TG_DEFINE_NARROW_T_SET(d_ymm, double, tg_v4df, , 4, 3, 2, 1, 1, 1)
-TG_DEFINE_SHALLOW(tg_sha_s_ymm, float, tg_v8sf, tg_v8si, 4, 2, )
-TG_DEFINE_SHALLOW(tg_sha_d_ymm, double, tg_v4df, tg_v4di, 4, 2, )
 TG_DEFINE_DOT_SET(s_ymm, float, tg_v8sf, tg_v8si, , 4, 2, 1, 1, 1, 1, 1, 1)
 TG_DEFINE_DOT_SET(d_ymm, double, tg_v4df, tg_v4di, , 4, 2, 1, 1, 1, 1, 1, 1)
 #if defined(__GNUC__) && !defined(__clang__) && (defined(__x86_64__) || defined(__i386__))
@@ -468,8 +418,6 @@ TG_DEFINE_NARROW(tg_nar1_d_zmm, double, tg_v8df, tg_v8di, 16, 1, TG_AVX512)
 TG_DEFINE_NARROW(tg_nar2_d_zmm, double, tg_v8df, tg_v8di, 12, 2, TG_AVX512)
 TG_DEFINE_NARROW_T_SET(s_zmm, float, tg_v16sf, TG_AVX512, 4, 4, 4, 3, 2, 2)
 TG_DEFINE_NARROW_T_SET(d_zmm, double, tg_v8df, TG_AVX512, 4, 4, 4, 3, 2, 2)
-TG_DEFINE_SHALLOW(tg_sha_s_zmm, float, tg_v16sf, tg_v16si, 4, 4, TG_AVX512)
-TG_DEFINE_SHALLOW(tg_sha_d_zmm, double, tg_v8df, tg_v8di, 4, 4, TG_AVX512)
 TG_DEFINE_DOT_SET(s_zmm, float, tg_v16sf, tg_v16si, TG_AVX512, 8, 5, 3, 3, 2, 2, 1, 1)
 TG_DEFINE_DOT_SET(d_zmm, double, tg_v8df, tg_v8di, TG_AVX512, 8, 5, 3, 3, 2, 2, 1, 1)
 #else
@@ -487,8 +435,6 @@ TG_DEFINE_NARROW(tg_nar1_d_xmm, double, tg_v2df, tg_v2di, 8, 1, )
 TG_DEFINE_NARROW(tg_nar2_d_xmm, double, tg_v2df, tg_v2di, 4, 2, )
 TG_DEFINE_NARROW_T_SET(s_xmm, float, tg_v4sf, , 4, 3, 2, 1, 1, 1)
 TG_DEFINE_NARROW_T_SET(d_xmm, double, tg_v2df, , 4, 3, 2, 1, 1, 1)
-TG_DEFINE_SHALLOW(tg_sha_s_xmm, float, tg_v4sf, tg_v4si, 4, 2, )
-TG_DEFINE_SHALLOW(tg_sha_d_xmm, double, tg_v2df, tg_v2di, 4, 2, )
 TG_DEFINE_DOT_SET(s_xmm, float, tg_v4sf, tg_v4si, , 4, 2, 1, 1, 1, 1, 1, 1)
 TG_DEFINE_DOT_SET(d_xmm, double, tg_v2df, tg_v2di, , 4, 2, 1, 1, 1, 1, 1, 1)
 #endif
@@ -527,8 +473,6 @@ static tg_ukr_d_t tg_d_fn;  static int tg_d_mr, tg_d_nr;
 static tg_nar_s_t tg_s_nar[2];  static tg_nar_d_t tg_d_nar[2];
 static tg_nart_s_t tg_s_nart[6];  static tg_nart_d_t tg_d_nart[6];
 static tg_dot_s_t tg_s_dot[8];  static tg_dot_d_t tg_d_dot[8];
-static tg_sha_s_t tg_s_sha;  static tg_sha_d_t tg_d_sha;
-static int tg_sha_w;        /* the shallow kernels' column block W, float32 (float64: W / 2) */
 static int tg_dot_max_n;    /* widest C the dot kernels serve without spilling */
 static const char *tg_isa = "none";
 #define TG_USE(S, D, MR, NR)                                                 \
@@ -549,8 +493,7 @@ static const char *tg_isa = "none";
     tg_d_dot[0] = tg_dot2_d_##S; tg_d_dot[1] = tg_dot4_d_##S;                \
     tg_d_dot[2] = tg_dot6_d_##S; tg_d_dot[3] = tg_dot8_d_##S;                \
     tg_d_dot[4] = tg_dot10_d_##S; tg_d_dot[5] = tg_dot12_d_##S;              \
-    tg_d_dot[6] = tg_dot14_d_##S; tg_d_dot[7] = tg_dot16_d_##S;              \
-    tg_s_sha = tg_sha_s_##S; tg_d_sha = tg_sha_d_##S;
+    tg_d_dot[6] = tg_dot14_d_##S; tg_d_dot[7] = tg_dot16_d_##S;
 
 /* wide = 1: use the 512-bit kernels when compiled and supported. */
 static const char *tg_select(int wide) {
@@ -558,17 +501,17 @@ static const char *tg_select(int wide) {
 #if TG_HAVE_512
     if (wide && tg_cpu_has(3)) {
         TG_USE(zmm, zmm, 8, 32)
-        tg_dot_max_n = 16; tg_sha_w = 64;
+        tg_dot_max_n = 16;
         return tg_isa = "avx512";
     }
 #endif
     TG_USE(ymm, ymm, 6, 16)
-    tg_dot_max_n = 12; tg_sha_w = 16;
+    tg_dot_max_n = 12;
     return tg_isa = "avx2";
 #else
     (void)wide;
     TG_USE(xmm, xmm, 4, 8)
-    tg_dot_max_n = 12; tg_sha_w = 8;
+    tg_dot_max_n = 12;
     return tg_isa = "base";
 #endif
 }
@@ -597,12 +540,6 @@ static void tg_narrow_t_d(int index, long m, long n, long k, const double *a, lo
                           const double *bias, int relu)
 { tg_d_nart[index](m, n, k, a, csa, b, c, rsc, csc, bias, relu); }
 
-static void tg_shallow_s(long m, long n, long k, const float *a, long rsa, long csa,
-                         const float *b, long ldb, float *c, long rsc, const float *bias, int relu)
-{ tg_s_sha(m, n, k, a, rsa, csa, b, ldb, c, rsc, bias, relu); }
-static void tg_shallow_d(long m, long n, long k, const double *a, long rsa, long csa,
-                         const double *b, long ldb, double *c, long rsc, const double *bias, int relu)
-{ tg_d_sha(m, n, k, a, rsa, csa, b, ldb, c, rsc, bias, relu); }
 static void tg_dot_s(int index, long m, long n, long k, const float *a, long rsa,
                      const float *bt, long kp, float *c, long rsc, long csc,
                      const float *bias, int relu)

@@ -54,13 +54,6 @@ cdef extern from "_cython_gemm.h":
                   const double *bt, long kp, double *c, long rsc, long csc,
                   const double *bias, int relu) noexcept nogil
     int TG_DOT_WIDTH(int index) noexcept nogil
-    void tg_shallow_s(long m, long n, long k, const float *a, long rsa, long csa,
-                      const float *b, long ldb, float *c, long rsc, const float *bias,
-                      int relu) noexcept nogil
-    void tg_shallow_d(long m, long n, long k, const double *a, long rsa, long csa,
-                      const double *b, long ldb, double *c, long rsc, const double *bias,
-                      int relu) noexcept nogil
-    int tg_sha_w
     int tg_dot_max_n
     void *tg_alloc(size_t nbytes) noexcept nogil
     void tg_pack_a8_s(long kc, const float *a, long rsa, float *d) noexcept nogil
@@ -472,53 +465,6 @@ cdef int gemm_dot(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
     return 0
 
 
-cdef int gemm_shallow(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
-                      const floating *a, Py_ssize_t rsa, Py_ssize_t csa,
-                      const floating *b, Py_ssize_t rsb, Py_ssize_t csb,
-                      floating *c, Py_ssize_t rsc,
-                      const floating *bias, bint relu, int nthreads) noexcept nogil:
-    """C = A @ B for a shallow k (<= 16) and a row-major C, nothing packed.
-
-    The columns in whole blocks of W go to the shallow kernel, which reads B
-    in place when its rows are contiguous (else from a k x n row-major copy);
-    the last n % W columns go to the packed GEMM.  The rows are split into
-    one contiguous chunk per thread.
-    """
-    cdef Py_ssize_t w = tg_sha_w if floating is float else tg_sha_w // 2
-    cdef Py_ssize_t nfull = n // w * w, ldb = rsb, chunk, nchunks, t, r0, j, p
-    cdef floating *bcopy = NULL
-    cdef const floating *bp = b
-    cdef int rc = 0
-    if csb != 1:                              # B transposed: copy it row-major
-        bcopy = <floating *> tg_alloc(k * nfull * sizeof(floating))
-        if bcopy == NULL:
-            return -1
-        for p in range(k):
-            for j in range(nfull):
-                bcopy[p * nfull + j] = b[p * rsb + j * csb]
-        bp = bcopy
-        ldb = nfull
-    if 2.0 * m * n * k < g_parallel_flops:
-        nthreads = 1
-    chunk = (m + nthreads - 1) // nthreads
-    chunk = (chunk + 15) // 16 * 16
-    nchunks = (m + chunk - 1) // chunk
-    for t in prange(nchunks, num_threads=nthreads, schedule="static"):
-        r0 = t * chunk
-        if floating is float:
-            tg_shallow_s(min(chunk, m - r0), nfull, k, a + r0 * rsa, rsa, csa, bp, ldb,
-                         c + r0 * rsc, rsc, bias, relu)
-        else:
-            tg_shallow_d(min(chunk, m - r0), nfull, k, a + r0 * rsa, rsa, csa, bp, ldb,
-                         c + r0 * rsc, rsc, bias, relu)
-    free(bcopy)
-    if nfull < n:
-        rc = gemm(m, n - nfull, k, a, rsa, csa, b + nfull * csb, rsb, csb,
-                  c + nfull, rsc, 1, bias + nfull if bias != NULL else NULL, False, relu,
-                  nthreads)
-    return rc
-
-
 cdef int gemm_auto(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                    const floating *a, Py_ssize_t rsa, Py_ssize_t csa,
                    const floating *b, Py_ssize_t rsb, Py_ssize_t csb,
@@ -541,8 +487,6 @@ cdef int gemm_auto(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
     if csa == 1 and n <= tg_dot_max_n and k >= nr:   # narrow C, long rows of A
         return gemm_dot(m, n, k, a, rsa, b, rsb, csb, c, rsc, csc, bias, relu,
                         nr // 2, nthreads)
-    if k <= 16 and n >= nr and csc == 1:             # shallow k, wide C
-        return gemm_shallow(m, n, k, a, rsa, csa, b, rsb, csb, c, rsc, bias, relu, nthreads)
     if n < nr:                  # narrow C: at most two vectors wide
         return gemm_narrow(m, n, k, a, rsa, csa, b, rsb, csb, c, rsc, csc,
                            bias, relu, 1 if 2 * n <= nr else 2, nthreads)

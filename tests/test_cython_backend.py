@@ -169,19 +169,6 @@ def test_narrow_c_by_dot_products(ext, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_shallow_k_writes_c_directly(ext, dtype):
-    """dy @ W2.T, dy @ B: k <= 16 and C at least NR wide runs the shallow kernel
-    (A and B read in place, or B copied row-major when transposed) on whole
-    column blocks and the packed GEMM on the rest; k = 1..17, n around the
-    column block (64 / 32 / 16 / 8 lanes), m prime and below/above 4 rows."""
-    mr, nr = tile_shape(ext, dtype)
-    for m in (1, 3, 4, 5, 13):
-        for n in sorted({nr, nr + 1, 2 * nr - 1, 2 * nr, 2 * nr + 1, 4 * nr + 3}):
-            for k in range(1, 18):
-                run_matmul(ext, m, k, n, k % 2 == 0, k % 3 == 0, dtype, seed=m + 19 * n + k)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
 def test_cache_block_boundaries(ext, dtype):
     """k across several KC blocks, m across MC blocks, n across NC blocks."""
     old = ext.kernel_info()
