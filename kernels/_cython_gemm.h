@@ -211,113 +211,6 @@ ATTR static void NAME(long m, long n, long k, const T *restrict a, long csa, \
     }                                                                    \
 }
 
-/* ---------------------------------------------------------- narrow kernel, dot products
-   For a narrow C (n <= JT columns, say 10 classes) from a row-major A with
-   a long k (h @ W2: 128 x 512 @ 512 x 10), broadcasting A and spreading C's
-   10 columns over a 16-lane vector wastes 6 lanes of every FMA.  This
-   kernel runs along k instead: RB rows of A are loaded VL values at a time
-   (A read in place, not packed) and multiplied by the same VL values of
-   each of the JT rows of B^T (packed: bt[j*kp + p], zero-padded to kp, a
-   multiple of VL): RB*JT accumulators, one per entry of C, every lane
-   useful.  At the end each row's JT accumulators are summed across their
-   lanes by tg_hsum (a tree of two-vector shuffles) and the bias and relu
-   applied.  The last k % VL values of A are staged through a zeroed buffer. */
-#define TG_DEFINE_HSUM(NAME, T, V, VI, ATTR)                                 \
-/* x[0..VL-1] -> one vector whose lane j is the sum of the lanes of x[j].     \
-   Each round pairs vectors and adds the low and high halves of every chunk  \
-   (c lanes of one source), so the sources keep their order and the chunks   \
-   halve until one lane per source is left.  x is overwritten. */           \
-ATTR static inline V NAME(V *x) {                                            \
-    enum { VL = sizeof(V) / sizeof(T) };                                     \
-    _Pragma("GCC unroll 8")                                                  \
-    for (int c = VL; c > 1; c /= 2) {    /* c vectors of c-lane chunks */    \
-        VI lo, hi;                                                           \
-        _Pragma("GCC unroll 16")                                             \
-        for (int o = 0; o < VL; o++) {                                       \
-            int s = o / (c / 2), w = o % (c / 2), per = VL / c;              \
-            lo[o] = s < per ? s * c + w : VL + (s - per) * c + w;            \
-            hi[o] = lo[o] + c / 2;                                           \
-        }                                                                    \
-        _Pragma("GCC unroll 8")                                              \
-        for (int q = 0; q < c / 2; q++)                                      \
-            x[q] = __builtin_shuffle(x[2 * q], x[2 * q + 1], lo)             \
-                 + __builtin_shuffle(x[2 * q], x[2 * q + 1], hi);            \
-    }                                                                        \
-    return x[0];                                                             \
-}
-#define TG_DOT_STEP(T, V, RB, JT, XSRC)                                      \
-    {                                                                        \
-        V x[RB];                                                             \
-        _Pragma("GCC unroll 16")                                             \
-        for (int r = 0; r < RB; r++) memcpy(&x[r], (XSRC), sizeof(V));       \
-        _Pragma("GCC unroll 16")                                             \
-        for (int j = 0; j < JT; j++) {                                       \
-            V y = *(const V *)(bt + j * kp + p);                             \
-            _Pragma("GCC unroll 16")                                         \
-            for (int r = 0; r < RB; r++) acc[r][j] += x[r] * y;              \
-        }                                                                    \
-    }
-#define TG_DEFINE_DOT_ROWS(NAME, T, V, HSUM, RB, JT, ATTR)                   \
-ATTR static inline void NAME(long n, long k, const T *restrict a, long rsa,  \
-                             const T *restrict bt, long kp, T *restrict c,   \
-                             long rsc, long csc, const T *restrict bias, int relu) \
-{                                                                            \
-    enum { VL = sizeof(V) / sizeof(T), NG = (JT + VL - 1) / VL };            \
-    V acc[RB][JT];                                                           \
-    _Pragma("GCC unroll 64")                                                 \
-    for (int r = 0; r < RB; r++)                                             \
-        for (int j = 0; j < JT; j++) acc[r][j] = (V){0};                     \
-    long p = 0;                                                              \
-    for (; p + VL <= k; p += VL) TG_DOT_STEP(T, V, RB, JT, a + r * rsa + p)  \
-    if (p < k) {                       /* the last k % VL values of A */     \
-        T stage[RB][VL];                                                     \
-        memset(stage, 0, sizeof stage);                                      \
-        for (int r = 0; r < RB; r++)                                         \
-            memcpy(stage[r], a + r * rsa + p, (k - p) * sizeof(T));          \
-        TG_DOT_STEP(T, V, RB, JT, stage[r])                                  \
-    }                                                                        \
-    for (int r = 0; r < RB; r++) {     /* sum across lanes, epilogue */      \
-        T out[NG * VL];                                                      \
-        for (int g = 0; g < NG; g++) {                                       \
-            V part[VL];                                                      \
-            for (int j = 0; j < VL; j++)                                     \
-                part[j] = g * VL + j < JT ? acc[r][g * VL + j] : (V){0};     \
-            V sums = HSUM(part);                                             \
-            memcpy(out + g * VL, &sums, sizeof(V));                          \
-        }                                                                    \
-        for (long j = 0; j < n; j++) {                                       \
-            T value = out[j] + (bias ? bias[j] : (T)0);                      \
-            c[r * rsc + j * csc] = (relu && value <= 0) ? 0 : value;         \
-        }                                                                    \
-    }                                                                        \
-}
-#define TG_DEFINE_DOT(NAME, T, V, HSUM, JT, RB, ATTR)                        \
-TG_DEFINE_DOT_ROWS(NAME##_block, T, V, HSUM, RB, JT, ATTR)                   \
-TG_DEFINE_DOT_ROWS(NAME##_row, T, V, HSUM, 1, JT, ATTR)                      \
-ATTR static void NAME(long m, long n, long k, const T *restrict a, long rsa, \
-                      const T *restrict bt, long kp, T *restrict c,          \
-                      long rsc, long csc, const T *restrict bias, int relu)  \
-{                                                                            \
-    long i = 0;                                                              \
-    for (; i + RB <= m; i += RB)                                             \
-        NAME##_block(n, k, a + i * rsa, rsa, bt, kp, c + i * rsc, rsc, csc, bias, relu); \
-    for (; i < m; i++)                                                       \
-        NAME##_row(n, k, a + i * rsa, rsa, bt, kp, c + i * rsc, rsc, csc, bias, relu); \
-}
-/* Widths JT = 2, 4, ..., 16, each with the most rows RB whose RB*JT
-   accumulators, RB vectors of A and one of B fit the registers. */
-#define TG_DOT_WIDTH(index) (2 * ((index) + 1))
-#define TG_DEFINE_DOT_SET(S, T, V, VI, ATTR, R2, R4, R6, R8, R10, R12, R14, R16) \
-    TG_DEFINE_HSUM(tg_hsum_##S, T, V, VI, ATTR)                              \
-    TG_DEFINE_DOT(tg_dot2_##S, T, V, tg_hsum_##S, 2, R2, ATTR)               \
-    TG_DEFINE_DOT(tg_dot4_##S, T, V, tg_hsum_##S, 4, R4, ATTR)               \
-    TG_DEFINE_DOT(tg_dot6_##S, T, V, tg_hsum_##S, 6, R6, ATTR)               \
-    TG_DEFINE_DOT(tg_dot8_##S, T, V, tg_hsum_##S, 8, R8, ATTR)               \
-    TG_DEFINE_DOT(tg_dot10_##S, T, V, tg_hsum_##S, 10, R10, ATTR)            \
-    TG_DEFINE_DOT(tg_dot12_##S, T, V, tg_hsum_##S, 12, R12, ATTR)            \
-    TG_DEFINE_DOT(tg_dot14_##S, T, V, tg_hsum_##S, 14, R14, ATTR)            \
-    TG_DEFINE_DOT(tg_dot16_##S, T, V, tg_hsum_##S, 16, R16, ATTR)
-
 typedef float  tg_v4sf  __attribute__((vector_size(16)));
 typedef int    tg_v4si  __attribute__((vector_size(16)));
 typedef double tg_v2df  __attribute__((vector_size(16)));
@@ -375,10 +268,6 @@ typedef void (*tg_nart_s_t)(long, long, long, const float *, long, const float *
                             float *, long, long, const float *, int);
 typedef void (*tg_nart_d_t)(long, long, long, const double *, long, const double *,
                             double *, long, long, const double *, int);
-typedef void (*tg_dot_s_t)(long, long, long, const float *, long, const float *, long,
-                           float *, long, long, const float *, int);
-typedef void (*tg_dot_d_t)(long, long, long, const double *, long, const double *, long,
-                           double *, long, long, const double *, int);
 /* The transposed-A narrow kernels come in C widths JT = 2, 4, ..., 12,
    each with the most row vectors NV its accumulators leave registers
    for (JT * NV of 32 zmm, of 16 ymm or xmm). */
@@ -405,8 +294,6 @@ TG_DEFINE_NARROW(tg_nar1_d_ymm, double, tg_v4df, tg_v4di, 12, 1, )
 TG_DEFINE_NARROW(tg_nar2_d_ymm, double, tg_v4df, tg_v4di, 6, 2, )
 TG_DEFINE_NARROW_T_SET(s_ymm, float, tg_v8sf, , 4, 3, 2, 1, 1, 1)
 TG_DEFINE_NARROW_T_SET(d_ymm, double, tg_v4df, , 4, 3, 2, 1, 1, 1)
-TG_DEFINE_DOT_SET(s_ymm, float, tg_v8sf, tg_v8si, , 4, 2, 1, 1, 1, 1, 1, 1)
-TG_DEFINE_DOT_SET(d_ymm, double, tg_v4df, tg_v4di, , 4, 2, 1, 1, 1, 1, 1, 1)
 #if defined(__GNUC__) && !defined(__clang__) && (defined(__x86_64__) || defined(__i386__))
 #define TG_HAVE_512 1
 #define TG_AVX512 __attribute__((target("avx512f")))
@@ -418,8 +305,6 @@ TG_DEFINE_NARROW(tg_nar1_d_zmm, double, tg_v8df, tg_v8di, 16, 1, TG_AVX512)
 TG_DEFINE_NARROW(tg_nar2_d_zmm, double, tg_v8df, tg_v8di, 12, 2, TG_AVX512)
 TG_DEFINE_NARROW_T_SET(s_zmm, float, tg_v16sf, TG_AVX512, 4, 4, 4, 3, 2, 2)
 TG_DEFINE_NARROW_T_SET(d_zmm, double, tg_v8df, TG_AVX512, 4, 4, 4, 3, 2, 2)
-TG_DEFINE_DOT_SET(s_zmm, float, tg_v16sf, tg_v16si, TG_AVX512, 8, 5, 3, 3, 2, 2, 1, 1)
-TG_DEFINE_DOT_SET(d_zmm, double, tg_v8df, tg_v8di, TG_AVX512, 8, 5, 3, 3, 2, 2, 1, 1)
 #else
 #define TG_HAVE_512 0
 #endif
@@ -435,8 +320,6 @@ TG_DEFINE_NARROW(tg_nar1_d_xmm, double, tg_v2df, tg_v2di, 8, 1, )
 TG_DEFINE_NARROW(tg_nar2_d_xmm, double, tg_v2df, tg_v2di, 4, 2, )
 TG_DEFINE_NARROW_T_SET(s_xmm, float, tg_v4sf, , 4, 3, 2, 1, 1, 1)
 TG_DEFINE_NARROW_T_SET(d_xmm, double, tg_v2df, , 4, 3, 2, 1, 1, 1)
-TG_DEFINE_DOT_SET(s_xmm, float, tg_v4sf, tg_v4si, , 4, 2, 1, 1, 1, 1, 1, 1)
-TG_DEFINE_DOT_SET(d_xmm, double, tg_v2df, tg_v2di, , 4, 2, 1, 1, 1, 1, 1, 1)
 #endif
 
 /* ---------------------------------------------------------- peak
@@ -472,8 +355,6 @@ static tg_ukr_s_t tg_s_fn;  static int tg_s_mr, tg_s_nr;
 static tg_ukr_d_t tg_d_fn;  static int tg_d_mr, tg_d_nr;
 static tg_nar_s_t tg_s_nar[2];  static tg_nar_d_t tg_d_nar[2];
 static tg_nart_s_t tg_s_nart[6];  static tg_nart_d_t tg_d_nart[6];
-static tg_dot_s_t tg_s_dot[8];  static tg_dot_d_t tg_d_dot[8];
-static int tg_dot_max_n;    /* widest C the dot kernels serve without spilling */
 static const char *tg_isa = "none";
 #define TG_USE(S, D, MR, NR)                                                 \
     tg_s_fn = tg_ukr_s_##S; tg_s_mr = MR; tg_s_nr = NR;                      \
@@ -485,15 +366,7 @@ static const char *tg_isa = "none";
     tg_s_nart[4] = tg_nart10_s_##S; tg_s_nart[5] = tg_nart12_s_##S;          \
     tg_d_nart[0] = tg_nart2_d_##S; tg_d_nart[1] = tg_nart4_d_##S;            \
     tg_d_nart[2] = tg_nart6_d_##S; tg_d_nart[3] = tg_nart8_d_##S;            \
-    tg_d_nart[4] = tg_nart10_d_##S; tg_d_nart[5] = tg_nart12_d_##S;          \
-    tg_s_dot[0] = tg_dot2_s_##S; tg_s_dot[1] = tg_dot4_s_##S;                \
-    tg_s_dot[2] = tg_dot6_s_##S; tg_s_dot[3] = tg_dot8_s_##S;                \
-    tg_s_dot[4] = tg_dot10_s_##S; tg_s_dot[5] = tg_dot12_s_##S;              \
-    tg_s_dot[6] = tg_dot14_s_##S; tg_s_dot[7] = tg_dot16_s_##S;              \
-    tg_d_dot[0] = tg_dot2_d_##S; tg_d_dot[1] = tg_dot4_d_##S;                \
-    tg_d_dot[2] = tg_dot6_d_##S; tg_d_dot[3] = tg_dot8_d_##S;                \
-    tg_d_dot[4] = tg_dot10_d_##S; tg_d_dot[5] = tg_dot12_d_##S;              \
-    tg_d_dot[6] = tg_dot14_d_##S; tg_d_dot[7] = tg_dot16_d_##S;
+    tg_d_nart[4] = tg_nart10_d_##S; tg_d_nart[5] = tg_nart12_d_##S;
 
 /* wide = 1: use the 512-bit kernels when compiled and supported. */
 static const char *tg_select(int wide) {
@@ -501,17 +374,14 @@ static const char *tg_select(int wide) {
 #if TG_HAVE_512
     if (wide && tg_cpu_has(3)) {
         TG_USE(zmm, zmm, 8, 32)
-        tg_dot_max_n = 16;
         return tg_isa = "avx512";
     }
 #endif
     TG_USE(ymm, ymm, 6, 16)
-    tg_dot_max_n = 12;
     return tg_isa = "avx2";
 #else
     (void)wide;
     TG_USE(xmm, xmm, 4, 8)
-    tg_dot_max_n = 12;
     return tg_isa = "base";
 #endif
 }
@@ -539,15 +409,6 @@ static void tg_narrow_t_d(int index, long m, long n, long k, const double *a, lo
                           const double *b, double *c, long rsc, long csc,
                           const double *bias, int relu)
 { tg_d_nart[index](m, n, k, a, csa, b, c, rsc, csc, bias, relu); }
-
-static void tg_dot_s(int index, long m, long n, long k, const float *a, long rsa,
-                     const float *bt, long kp, float *c, long rsc, long csc,
-                     const float *bias, int relu)
-{ tg_s_dot[index](m, n, k, a, rsa, bt, kp, c, rsc, csc, bias, relu); }
-static void tg_dot_d(int index, long m, long n, long k, const double *a, long rsa,
-                     const double *bt, long kp, double *c, long rsc, long csc,
-                     const double *bias, int relu)
-{ tg_d_dot[index](m, n, k, a, rsa, bt, kp, c, rsc, csc, bias, relu); }
 
 /* Run the peak loop of the selected vector width; *lanes gets its width. */
 static float tg_peak(long n, int *lanes) {

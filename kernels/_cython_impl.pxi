@@ -47,14 +47,6 @@ cdef extern from "_cython_gemm.h":
                        const double *b, double *c, long rsc, long csc,
                        const double *bias, int relu) noexcept nogil
     int TG_NART_WIDTH(int index) noexcept nogil
-    void tg_dot_s(int index, long m, long n, long k, const float *a, long rsa,
-                  const float *bt, long kp, float *c, long rsc, long csc,
-                  const float *bias, int relu) noexcept nogil
-    void tg_dot_d(int index, long m, long n, long k, const double *a, long rsa,
-                  const double *bt, long kp, double *c, long rsc, long csc,
-                  const double *bias, int relu) noexcept nogil
-    int TG_DOT_WIDTH(int index) noexcept nogil
-    int tg_dot_max_n
     void *tg_alloc(size_t nbytes) noexcept nogil
     void tg_pack_a8_s(long kc, const float *a, long rsa, float *d) noexcept nogil
     float tg_peak(long n, int *lanes) noexcept nogil
@@ -429,42 +421,6 @@ cdef int gemm_narrow(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
     return 0
 
 
-cdef int gemm_dot(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
-                  const floating *a, Py_ssize_t rsa,
-                  const floating *b, Py_ssize_t rsb, Py_ssize_t csb,
-                  floating *c, Py_ssize_t rsc, Py_ssize_t csc,
-                  const floating *bias, bint relu, Py_ssize_t vl, int nthreads) noexcept nogil:
-    """C = A @ B for a narrow C (n <= 16) and a row-major A: dot products along k.
-
-    B is packed transposed (JT rows of k, zero-padded to whole vectors of vl);
-    A is read in place.  The rows are split into one contiguous chunk per thread.
-    """
-    cdef int index = (n - 1) // 2             # the kernel of width 2, 4, ..., 16
-    cdef Py_ssize_t jt = TG_DOT_WIDTH(index), kp = (k + vl - 1) // vl * vl
-    cdef Py_ssize_t chunk, nchunks, t, r0, j, p
-    cdef floating *bt = <floating *> tg_alloc(jt * kp * sizeof(floating))
-    if bt == NULL:
-        return -1
-    for j in range(jt):
-        for p in range(kp):
-            bt[j * kp + p] = b[p * rsb + j * csb] if j < n and p < k else 0
-    if 2.0 * m * n * k < g_parallel_flops:
-        nthreads = 1
-    chunk = (m + nthreads - 1) // nthreads
-    chunk = (chunk + 15) // 16 * 16
-    nchunks = (m + chunk - 1) // chunk
-    for t in prange(nchunks, num_threads=nthreads, schedule="static"):
-        r0 = t * chunk
-        if floating is float:
-            tg_dot_s(index, min(chunk, m - r0), n, k, a + r0 * rsa, rsa, bt, kp,
-                     c + r0 * rsc, rsc, csc, bias, relu)
-        else:
-            tg_dot_d(index, min(chunk, m - r0), n, k, a + r0 * rsa, rsa, bt, kp,
-                     c + r0 * rsc, rsc, csc, bias, relu)
-    free(bt)
-    return 0
-
-
 cdef int gemm_auto(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                    const floating *a, Py_ssize_t rsa, Py_ssize_t csa,
                    const floating *b, Py_ssize_t rsb, Py_ssize_t csb,
@@ -484,9 +440,6 @@ cdef int gemm_auto(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
     else:
         mr = tg_d_mr
         nr = tg_d_nr
-    if csa == 1 and n <= tg_dot_max_n and k >= nr:   # narrow C, long rows of A
-        return gemm_dot(m, n, k, a, rsa, b, rsb, csb, c, rsc, csc, bias, relu,
-                        nr // 2, nthreads)
     if n < nr:                  # narrow C: at most two vectors wide
         return gemm_narrow(m, n, k, a, rsa, csa, b, rsb, csb, c, rsc, csc,
                            bias, relu, 1 if 2 * n <= nr else 2, nthreads)

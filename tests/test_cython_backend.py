@@ -155,20 +155,6 @@ def test_narrow_c_from_a_transposed(ext, dtype):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_narrow_c_by_dot_products(ext, dtype):
-    """h @ W2: a row-major A and C at most 16 columns wide runs along k (dot
-    products, kernels of width 2..16, a block of rows then single rows, the
-    last k % VL values of A staged); n = 1..17 straddles every width and the
-    switch back to the other narrow kernels, k around whole vectors (the dot
-    path starts at k = NR), m prime and below/above every row block."""
-    mr, nr = tile_shape(ext, dtype)
-    for m in (1, 2, 3, 5, 7, 13, 37):
-        for n in range(1, 18):
-            for k in sorted({1, 5, 10, 13, nr - 1, nr, nr + 1, 2 * nr + 3}):
-                run_matmul(ext, m, k, n, False, n % 3 == 0, dtype, seed=m + 17 * n + k)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
 def test_cache_block_boundaries(ext, dtype):
     """k across several KC blocks, m across MC blocks, n across NC blocks."""
     old = ext.kernel_info()
