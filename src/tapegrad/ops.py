@@ -41,6 +41,9 @@ def convert(x, like=None):
     if like is None:
         return _wrap(to_array(x, None, be), be)
     target = like._data.dtype
+    kind = type(x)   # fast path: a Python number, the common case (``x * 2.0``)
+    if (kind is float and target.kind in "fc") or (kind is int and target.kind in "iufc"):
+        return _wrap(be.asarray(x, dtype=target), be)
     source = x.dtype if hasattr(x, "dtype") else np.asarray(x).dtype
     if source == object:
         raise TypeError(f"cannot convert {type(x).__name__} {x!r:.60} to a tensor")
