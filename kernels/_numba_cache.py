@@ -32,7 +32,7 @@ from numba.core import config as _numba_config
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 _IN_TREE = os.path.join(_PACKAGE_DIR, "__pycache__")
 
-COMPILING = "tapegrad: compiling the Numba kernels (first run only, about a minute or two)..."
+COMPILING = "tapegrad: compiling the Numba kernels (first run only, about 15-30 s)..."
 
 _said = set()   # which one-line notices this process has printed
 
