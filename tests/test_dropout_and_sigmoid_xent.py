@@ -13,6 +13,8 @@ import tapegrad as tg
 import tapegrad.kernels as K
 from tapegrad import keras, ops
 
+from finite_differences import central_differences  # tests/finite_differences.py
+
 CPU_BACKENDS = ["numpy", "numba", "cython"]
 DTYPES = [np.float32, np.float64]
 SHAPES = [(1,), (7,), (3, 5), (2, 3, 5), (70001,), (131075,)]   # the last two cross the threading thresholds
@@ -113,14 +115,7 @@ def test_dropout_op_gradient_matches_finite_differences():
         tape.watch(x)
         y = tg.reduce_sum(ops.dropout(x, 0.4, seed=7) * tg.constant(w))
     grad = tape.gradient(y, x).numpy()
-    eps = 1e-6
-    numeric = np.zeros_like(x0)
-    for idx in np.ndindex(x0.shape):
-        plus, minus = x0.copy(), x0.copy()
-        plus[idx] += eps
-        minus[idx] -= eps
-        numeric[idx] = (f(plus) - f(minus)) / (2 * eps)
-    np.testing.assert_allclose(grad, numeric, rtol=1e-7, atol=1e-7)
+    np.testing.assert_allclose(grad, central_differences(f, x0), rtol=1e-7, atol=1e-7)
     dropped = grad == 0
     assert 0 < dropped.sum() < dropped.size         # the mask really drops some, keeps some
     np.testing.assert_allclose(grad[~dropped], w[~dropped] / 0.6, rtol=1e-12)
@@ -344,14 +339,7 @@ def test_sigmoid_bce_op_matches_kernel_and_finite_differences(name):
 
         def f(values):
             return float(np.sum(ops.sigmoid_binary_cross_entropy(tg.constant(values), z).numpy() * w))
-        eps = 1e-6
-        numeric = np.zeros_like(x0)
-        for idx in np.ndindex(x0.shape):
-            plus, minus = x0.copy(), x0.copy()
-            plus[idx] += eps
-            minus[idx] -= eps
-            numeric[idx] = (f(plus) - f(minus)) / (2 * eps)
-        np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(grad, central_differences(f, x0), rtol=1e-6, atol=1e-8)
 
 
 def test_sigmoid_bce_op_extremes_column_labels_and_second_derivative():

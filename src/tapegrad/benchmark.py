@@ -543,7 +543,8 @@ def floor_epoch_loop(x, y, batch_size=128):
     return epoch
 
 
-def tapegrad_epoch(x, y, backend, batch_size=128):
+def book_model(backend):
+    """The book's network, compiled as chapter 2 does, built on ``backend`` with seed 0."""
     import tapegrad
     from tapegrad import keras
 
@@ -552,6 +553,13 @@ def tapegrad_epoch(x, y, backend, batch_size=128):
         model = keras.Sequential([keras.layers.Dense(512, activation="relu"),
                                   keras.layers.Dense(10, activation="softmax")])
         model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def tapegrad_epoch(x, y, backend, batch_size=128):
+    import tapegrad
+
+    model = book_model(backend)
 
     def epoch():
         with tapegrad.kernels.use(backend):
@@ -710,15 +718,10 @@ def profile_train_step(backend, limit=12_800, rounds=3, batch_size=128):
     layers' and ops' Python, input checks and allocation.
     """
     import tapegrad
-    from tapegrad import keras
 
     x, y = _mnist(limit=limit)
     steps = -(-len(x) // batch_size)
-    with tapegrad.kernels.use(backend):
-        tapegrad.random.set_seed(0)
-        model = keras.Sequential([keras.layers.Dense(512, activation="relu"),
-                                  keras.layers.Dense(10, activation="softmax")])
-        model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model = book_model(backend)
 
     def epoch():
         start = time.perf_counter()
