@@ -136,8 +136,10 @@ def test_bench_kernels_quick_json(tmp_path):
     result = json.loads((tmp_path / "out.json").read_text())
     rows = result["rows"]
     matmuls = [r for r in rows if r["kernel"] == "matmul"]
-    # the five MNIST-MLP GEMMs and the quick squares 256, 512, 1024
-    assert len(matmuls) == 8
+    # the MNIST-MLP GEMMs and the quick squares 256, 512, 1024
+    from tapegrad.benchmark import MLP_SHAPES
+
+    assert len(matmuls) == len(MLP_SHAPES) + 3
     assert {r["size"] for r in matmuls if r["shape"].startswith("square")} == {256, 512, 1024}
     assert {r["kernel"] for r in rows} == {"matmul", "relu", "relu_backward", "softmax_cross_entropy",
                                             "bias_grad", "rmsprop_update"}
