@@ -171,8 +171,10 @@ class Backend:
     #: ``may_overlap(a, b)``: True when ``a`` and ``b`` may share memory: a
     #: bounds check (about 0.2 us), exact for contiguous arrays.  NumPy's own
     #: function, not a method wrapping it: the API calls it several times per
-    #: kernel call, and a Python frame would cost as much as the check.
-    may_overlap = staticmethod(np.may_share_memory)
+    #: kernel call, and a Python frame would cost as much as the check.  Its
+    #: ``_implementation`` (NEP 18) skips the ``__array_function__`` dispatch,
+    #: which costs a Python frame too and which plain ndarrays never need.
+    may_overlap = staticmethod(getattr(np.may_share_memory, "_implementation", np.may_share_memory))
 
     def same_start(self, a, b) -> bool:
         """True when ``a`` and ``b`` begin at the same address."""

@@ -49,6 +49,22 @@ def _c_contiguous(be, x):
     return x if be.is_c_contiguous(x) else be.ascontiguous(x)
 
 
+def _operand(be, x, what, fn, dtype=None, ndim=None, contiguous=True):
+    """``x`` as a kernel reads it: a float array of ``be`` (of ``dtype`` and
+    rank ``ndim`` when given), C-contiguous (copied when not) unless
+    ``contiguous=False``.  Every operand of every kernel call goes through
+    here, so an array that passes as it is (the usual case) costs one frame
+    and two flag tests; anything else takes the checks above."""
+    if not (be.is_array(x) and x.dtype in be.dtypes and (dtype is None or x.dtype == dtype)
+            and (not contiguous or be.is_c_contiguous(x))):
+        x = _float_array(be, x, what, fn, dtype)
+        if contiguous:
+            x = _c_contiguous(be, x)
+    if ndim is not None and x.ndim != ndim:
+        _rank(x, ndim, what, fn)
+    return x
+
+
 def _out(be, out, shape, dtype, fn):
     if out is None:
         return be.empty(shape, dtype)
@@ -111,6 +127,8 @@ def _writeable_state(be, x, what, fn, shape, dtype):
 
 
 def _positive_float(value, what, fn, allow_zero=False):
+    if type(value) is float and (0.0 < value < math.inf or allow_zero and value == 0.0):
+        return value   # already a float in range: the optimizers' case, every weight of every step
     try:
         value = float(value)
     except (TypeError, ValueError):
@@ -141,10 +159,8 @@ def matmul(a, b, *, transpose_a=False, transpose_b=False, out=None, backend=None
     ``out`` to write into an existing C-contiguous array.
     """
     be = get_backend(backend)
-    a = _float_array(be, a, "a", "matmul")
-    b = _float_array(be, b, "b", "matmul", a.dtype)
-    _rank(a, 2, "a", "matmul")
-    _rank(b, 2, "b", "matmul")
+    a = _operand(be, a, "a", "matmul", ndim=2, contiguous=False)   # a transposed view stays one
+    b = _operand(be, b, "b", "matmul", a.dtype, ndim=2, contiguous=False)
     m, k = (a.shape[1], a.shape[0]) if transpose_a else a.shape
     k2, n = (b.shape[1], b.shape[0]) if transpose_b else b.shape
     if k != k2:
@@ -172,7 +188,7 @@ def matmul(a, b, *, transpose_a=False, transpose_b=False, out=None, backend=None
 def relu(x, *, out=None, backend=None):
     """``max(x, 0)`` element-wise, any shape."""
     be = get_backend(backend)
-    x = _c_contiguous(be, _float_array(be, x, "x", "relu"))
+    x = _operand(be, x, "x", "relu")
     given = out is not None
     out = _out(be, out, x.shape, x.dtype, "relu")
     if x.size == 0:
@@ -185,8 +201,8 @@ def relu(x, *, out=None, backend=None):
 def relu_backward(grad_out, x, *, out=None, backend=None):
     """The derivative of relu, applied: ``grad_out`` where ``x > 0``, else 0."""
     be = get_backend(backend)
-    x = _c_contiguous(be, _float_array(be, x, "x", "relu_backward"))
-    grad_out = _c_contiguous(be, _float_array(be, grad_out, "grad_out", "relu_backward", x.dtype))
+    x = _operand(be, x, "x", "relu_backward")
+    grad_out = _operand(be, grad_out, "grad_out", "relu_backward", x.dtype)
     if tuple(grad_out.shape) != tuple(x.shape):
         raise ValueError(
             f"relu_backward: grad_out has shape {tuple(grad_out.shape)} but x has {tuple(x.shape)}"
@@ -204,8 +220,7 @@ def relu_backward(grad_out, x, *, out=None, backend=None):
 def softmax(logits, *, out=None, backend=None):
     """Row-wise softmax of (N, C) logits, stable: rows are shifted by their max."""
     be = get_backend(backend)
-    logits = _c_contiguous(be, _float_array(be, logits, "logits", "softmax"))
-    _rank(logits, 2, "logits", "softmax")
+    logits = _operand(be, logits, "logits", "softmax", ndim=2)
     given = out is not None
     out = _out(be, out, logits.shape, logits.dtype, "softmax")
     if logits.size == 0:
@@ -329,8 +344,7 @@ def softmax_cross_entropy(logits, labels, *, reduction="mean", backend=None):
     logits keeps it finite for logits of any magnitude.
     """
     be = get_backend(backend)
-    logits = _c_contiguous(be, _float_array(be, logits, "logits", "softmax_cross_entropy"))
-    _rank(logits, 2, "logits", "softmax_cross_entropy")
+    logits = _operand(be, logits, "logits", "softmax_cross_entropy", ndim=2)
     n, c = logits.shape
     if reduction not in ("mean", "none"):
         raise ValueError(f"softmax_cross_entropy: reduction must be 'mean' or 'none', got {reduction!r}")
@@ -357,17 +371,15 @@ def dense_forward(x, w, b=None, activation=None, *, out=None, backend=None):
     """
     be = get_backend(backend)
     fn = "dense_forward"
-    x = _c_contiguous(be, _float_array(be, x, "x", fn))
-    w = _c_contiguous(be, _float_array(be, w, "w", fn, x.dtype))
-    _rank(x, 2, "x", fn)
-    _rank(w, 2, "w", fn)
+    x = _operand(be, x, "x", fn, ndim=2)
+    w = _operand(be, w, "w", fn, x.dtype, ndim=2)
     if x.shape[1] != w.shape[0]:
         raise ValueError(
             f"{fn}: x has shape {tuple(x.shape)} but w has {tuple(w.shape)}; "
             f"x.shape[1] must equal w.shape[0]"
         )
     if b is not None:
-        b = _c_contiguous(be, _float_array(be, b, "b", fn, x.dtype))
+        b = _operand(be, b, "b", fn, x.dtype)
         if tuple(b.shape) != (w.shape[1],):
             raise ValueError(f"{fn}: b has shape {tuple(b.shape)}, expected ({w.shape[1]},)")
     if activation not in (None, "relu", "linear"):
@@ -392,8 +404,7 @@ def dense_forward(x, w, b=None, activation=None, *, out=None, backend=None):
 def bias_grad(grad_out, *, out=None, backend=None):
     """Column sums of (N, M) ``grad_out``: the gradient of a broadcast bias."""
     be = get_backend(backend)
-    grad_out = _c_contiguous(be, _float_array(be, grad_out, "grad_out", "bias_grad"))
-    _rank(grad_out, 2, "grad_out", "bias_grad")
+    grad_out = _operand(be, grad_out, "grad_out", "bias_grad", ndim=2)
     given = out is not None
     out = _out(be, out, (grad_out.shape[1],), grad_out.dtype, "bias_grad")
     if grad_out.shape[0] == 0:
@@ -411,7 +422,7 @@ def _update_args(be, param, grad, fn):
     param = _float_array(be, param, "param", fn)
     if not be.is_c_contiguous(param) or not be.is_writeable(param):
         raise ValueError(f"{fn}: param is updated in place, so it must be a writeable C-contiguous array")
-    grad = _c_contiguous(be, _float_array(be, grad, "grad", fn, param.dtype))
+    grad = _operand(be, grad, "grad", fn, param.dtype)
     if tuple(grad.shape) != tuple(param.shape):
         raise ValueError(f"{fn}: grad has shape {tuple(grad.shape)} but param has {tuple(param.shape)}")
     return param, grad
@@ -534,7 +545,7 @@ def accumulate_sum(values, total, *, weight=1.0, backend=None):
     """
     be = get_backend(backend)
     fn = "accumulate_sum"
-    values = _c_contiguous(be, _float_array(be, values, "values", fn))
+    values = _operand(be, values, "values", fn)
     total = _total(be, total, fn)
     try:
         weight = float(weight)
@@ -551,8 +562,7 @@ def accumulate_correct(scores, labels, *, total, backend=None):
     A row holding a NaN never counts (a NaN prediction is never right)."""
     be = get_backend(backend)
     fn = "accumulate_correct"
-    scores = _c_contiguous(be, _float_array(be, scores, "scores", fn))
-    _rank(scores, 2, "scores", fn)
+    scores = _operand(be, scores, "scores", fn, ndim=2)
     n, c = scores.shape
     if c == 0:
         raise ValueError(f"{fn}: scores have 0 classes")
@@ -597,8 +607,8 @@ def dropout_forward(x, uniform, rate, *, backend=None):
     """
     be = get_backend(backend)
     fn = "dropout_forward"
-    x = _c_contiguous(be, _float_array(be, x, "x", fn))
-    uniform = _c_contiguous(be, _float_array(be, uniform, "uniform", fn, x.dtype))
+    x = _operand(be, x, "x", fn)
+    uniform = _operand(be, uniform, "uniform", fn, x.dtype)
     if tuple(uniform.shape) != tuple(x.shape):
         raise ValueError(f"{fn}: uniform has shape {tuple(uniform.shape)} but x has {tuple(x.shape)}; "
                          "draw one uniform number per element")
@@ -619,8 +629,8 @@ def dropout_backward(grad_out, mask, *, out=None, backend=None):
     """
     be = get_backend(backend)
     fn = "dropout_backward"
-    mask = _c_contiguous(be, _float_array(be, mask, "mask", fn))
-    grad_out = _c_contiguous(be, _float_array(be, grad_out, "grad_out", fn, mask.dtype))
+    mask = _operand(be, mask, "mask", fn)
+    grad_out = _operand(be, grad_out, "grad_out", fn, mask.dtype)
     if tuple(grad_out.shape) != tuple(mask.shape):
         raise ValueError(f"{fn}: grad_out has shape {tuple(grad_out.shape)} but mask has {tuple(mask.shape)}")
     out = _out(be, out, mask.shape, mask.dtype, fn)
@@ -659,7 +669,7 @@ def sigmoid_cross_entropy(logits, labels, *, reduction="none", backend=None):
     """
     be = get_backend(backend)
     fn = "sigmoid_cross_entropy"
-    logits = _c_contiguous(be, _float_array(be, logits, "logits", fn))
+    logits = _operand(be, logits, "logits", fn)
     if reduction not in ("mean", "none"):
         raise ValueError(f"{fn}: reduction must be 'mean' or 'none', got {reduction!r}")
     labels = _binary_labels(be, labels, logits, fn)

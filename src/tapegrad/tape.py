@@ -87,22 +87,30 @@ def record(out, inputs, backward, ctx):
             tape._ops.append((out, inputs, backward, ctx, needs))
 
 
+_NESTED = (list, tuple, dict)
+
+
 def _flatten(structure, out):
-    if isinstance(structure, (list, tuple)):
-        for s in structure:
-            _flatten(s, out)
-    elif isinstance(structure, dict):
-        for key in sorted(structure):
-            _flatten(structure[key], out)
-    else:
+    """Append the tensors of ``structure`` (nested lists/tuples/dicts, dicts in
+    key order) to ``out``; a leaf is appended without a call of its own, since
+    a training step flattens its list of weights twice."""
+    if isinstance(structure, dict):
+        structure = [structure[key] for key in sorted(structure)]
+    elif not isinstance(structure, (list, tuple)):
         out.append(structure)
+        return out
+    for s in structure:
+        if isinstance(s, _NESTED):
+            _flatten(s, out)
+        else:
+            out.append(s)
     return out
 
 
 def _pack(structure, flat):
     """Rebuild ``structure`` (lists/tuples/dicts) from the iterator ``flat``."""
     if isinstance(structure, (list, tuple)):
-        items = [_pack(s, flat) for s in structure]
+        items = [_pack(s, flat) if isinstance(s, _NESTED) else next(flat) for s in structure]
         return items if isinstance(structure, list) else type(structure)(items)
     if isinstance(structure, dict):
         return {key: _pack(structure[key], flat) for key in sorted(structure)}

