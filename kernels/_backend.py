@@ -139,8 +139,9 @@ class Backend:
     def to_numpy(self, x) -> np.ndarray:
         return np.asarray(x)
 
-    def empty(self, shape, dtype):
-        return np.empty(shape, dtype=dtype)
+    #: ``empty(shape, dtype)``: a new uninitialized array.  NumPy's own function,
+    #: not a method wrapping it: the API allocates every kernel output with it.
+    empty = staticmethod(np.empty)
 
     def zeros(self, shape, dtype):
         return np.zeros(shape, dtype=dtype)
@@ -148,7 +149,9 @@ class Backend:
     def full(self, shape, value, dtype):
         """A new array of ``shape`` with every element ``value`` (made on the backend:
         device arrays take no Python operators, so ``zeros(...) + 1`` is not an option)."""
-        return np.full(shape, value, dtype=dtype)
+        out = np.empty(shape, dtype=dtype)   # np.full's own steps, without its Python frames
+        out.fill(value)
+        return out
 
     # The API asks these of every operand of every kernel call, so on the host
     # each is a C-level callable rather than a Python method (whose frame would

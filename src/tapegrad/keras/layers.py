@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import ops, random
 from . import regularizers, serialization
-from ..tensor import Variable
+from ..tensor import Tensor, Variable
 from .node import KerasTensor, Node, is_shape, is_symbolic, symbolic_call
 
 _name_counts = {}
@@ -187,7 +187,7 @@ class Layer:
         return tuple(input_shape)
 
     def __call__(self, inputs, training=None):
-        if is_symbolic(inputs):
+        if type(inputs) is not Tensor and is_symbolic(inputs):   # an eager tensor never is
             return symbolic_call(self, inputs, training)
         several = isinstance(inputs, (list, tuple))   # a merging layer: several inputs
         x = [self._cast(ops.convert(t)) for t in inputs] if several else self._cast(ops.convert(inputs))
@@ -337,14 +337,15 @@ class Dense(Layer):
         return cls(**config)
 
     def call(self, x):
+        shape = x.shape
         expected = self.kernel.shape[0]
-        if x.ndim < 2 or x.shape[-1] != expected:
+        if len(shape) < 2 or shape[-1] != expected:
             raise ValueError(
                 f"Input of layer {self.name!r} is incompatible with the layer: expected the last axis "
-                f"to have {expected} features, but received input with shape {x.shape}"
+                f"to have {expected} features, but received input with shape {shape}"
             )
-        lead = x.shape[:-1]
-        if x.ndim != 2:
+        lead = shape[:-1]
+        if len(shape) != 2:
             x = ops.reshape(x, (-1, expected))
         relu = self.activation_name == "relu"
         out = ops.dense(x, self.kernel, self.bias, "relu" if relu else None)
