@@ -117,6 +117,44 @@ def run_matmul(ext, m, k, n, ta, tb, dtype, seed=0):
     check(out, a64.T if ta else a64, b64.T if tb else b64, dtype, k)
 
 
+def test_gemm_entries_check_their_arrays():
+    """matmul and dense_forward take the arrays themselves and check in C what
+    the kernel relies on (dimensions, shapes, one float dtype, C order, a
+    writable out): a wrong call raises, it never reads past an array."""
+    f32 = np.ones((4, 3), np.float32)
+    b32 = np.ones((3, 5), np.float32)
+    out = np.zeros((4, 5), np.float32)
+    for ext in {v[1] for v in VARIANTS}:
+        ext.matmul(f32, b32, False, False, out)
+        assert np.array_equal(out, np.full((4, 5), 3, np.float32))
+        with pytest.raises(TypeError, match="all be float32 or all float64"):
+            ext.matmul(f32, b32.astype(np.float64), False, False, out)
+        with pytest.raises(TypeError, match="all be float32 or all float64"):
+            ext.matmul(f32.astype(np.int32), b32.astype(np.int32), False, False, out.astype(np.int32))
+        with pytest.raises(ValueError, match="do not fit"):
+            ext.matmul(f32, b32[:2], False, False, out)           # k differs
+        with pytest.raises(ValueError, match="do not fit"):
+            ext.matmul(f32, b32, True, False, out)                # op(a) is 3x4
+        with pytest.raises(ValueError, match="do not fit"):
+            ext.matmul(f32, b32, False, False, out[:, :4].copy())  # n differs
+        with pytest.raises(ValueError, match="C-contiguous"):
+            ext.matmul(np.ones((4, 6), np.float32)[:, ::2], b32, False, False, out)
+        with pytest.raises(ValueError, match="writable"):
+            ro = out.copy()
+            ro.flags.writeable = False
+            ext.matmul(f32, b32, False, False, ro)
+        with pytest.raises(ValueError, match="2 dimension"):
+            ext.matmul(f32.reshape(-1), b32, False, False, out)
+        with pytest.raises(ValueError, match="float32 or float64 array"):
+            ext.matmul([[1.0]], b32, False, False, out)
+        ext.dense_forward(f32, b32, np.ones(5, np.float32), True, out)
+        assert np.array_equal(out, np.full((4, 5), 4, np.float32))
+        with pytest.raises(ValueError, match="do not fit"):
+            ext.dense_forward(f32, b32, np.ones(4, np.float32), True, out)
+        with pytest.raises(TypeError, match="all be float32"):
+            ext.dense_forward(f32, b32, np.ones(5, np.float64), True, out)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_tile_edges(ext, dtype):
     """m, n one below, at and above MR, NR, 2*NR; k below, at and above the 8 x 8
