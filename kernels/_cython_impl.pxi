@@ -53,6 +53,18 @@ cdef extern from "_cython_gemm.h":
     void *tg_alloc(size_t nbytes) noexcept nogil
     void tg_pack_a8_s(long kc, const float *a, long rsa, float *d) noexcept nogil
     float tg_peak(long n, int *lanes) noexcept nogil
+    void tg_sgd_s(long n, float *w, const float *g, float *v, float lr, float mu,
+                  int nesterov) noexcept nogil
+    void tg_sgd_d(long n, double *w, const double *g, double *v, double lr, double mu,
+                  int nesterov) noexcept nogil
+    void tg_rmsprop_s(long n, float *w, const float *g, float *v, float lr, float rho,
+                      float one_minus_rho, float eps) noexcept nogil
+    void tg_rmsprop_d(long n, double *w, const double *g, double *v, double lr, double rho,
+                      double one_minus_rho, double eps) noexcept nogil
+    void tg_adam_s(long n, float *w, const float *g, float *m, float *v, float alpha,
+                   float one_minus_beta1, float one_minus_beta2, float eps) noexcept nogil
+    void tg_adam_d(long n, double *w, const double *g, double *m, double *v, double alpha,
+                   double one_minus_beta1, double one_minus_beta2, double eps) noexcept nogil
 
 
 # ======================================================================
@@ -822,6 +834,40 @@ def bias_grad(const floating[:, ::1] grad_out, floating[::1] out):
     free(acc)
 
 
+# The optimizer loops are C (tg_sgd/tg_rmsprop/tg_adam in _cython_gemm.h,
+# compiled per vector width); these wrappers split the parameters into one
+# chunk per thread, or call the loop directly on one thread.
+cdef inline Py_ssize_t chunk_for(Py_ssize_t n, int nt) noexcept nogil:
+    """Elements per thread: n split nt ways, rounded up to whole 64-byte lines."""
+    return ((n + nt - 1) // nt + 15) // 16 * 16
+
+
+cdef void sgd_range(Py_ssize_t lo, Py_ssize_t hi, floating *w, const floating *g,
+                    floating *v, floating lr, floating mu, bint nesterov) noexcept nogil:
+    if floating is float:
+        tg_sgd_s(hi - lo, w + lo, g + lo, v + lo if v != NULL else NULL, lr, mu, nesterov)
+    else:
+        tg_sgd_d(hi - lo, w + lo, g + lo, v + lo if v != NULL else NULL, lr, mu, nesterov)
+
+
+cdef void rmsprop_range(Py_ssize_t lo, Py_ssize_t hi, floating *w, const floating *g,
+                        floating *v, floating lr, floating rho, floating one_minus_rho,
+                        floating eps) noexcept nogil:
+    if floating is float:
+        tg_rmsprop_s(hi - lo, w + lo, g + lo, v + lo, lr, rho, one_minus_rho, eps)
+    else:
+        tg_rmsprop_d(hi - lo, w + lo, g + lo, v + lo, lr, rho, one_minus_rho, eps)
+
+
+cdef void adam_range(Py_ssize_t lo, Py_ssize_t hi, floating *w, const floating *g,
+                     floating *m, floating *v, floating alpha, floating c1, floating c2,
+                     floating eps) noexcept nogil:
+    if floating is float:
+        tg_adam_s(hi - lo, w + lo, g + lo, m + lo, v + lo, alpha, c1, c2, eps)
+    else:
+        tg_adam_d(hi - lo, w + lo, g + lo, m + lo, v + lo, alpha, c1, c2, eps)
+
+
 def sgd_update(floating[::1] param, const floating[::1] grad, floating[::1] velocity,
                double lr, double momentum, bint nesterov):
     """One SGD step in place, one pass over the parameters.
@@ -829,28 +875,19 @@ def sgd_update(floating[::1] param, const floating[::1] grad, floating[::1] velo
     Without momentum: w -= lr*g.  With momentum (Keras): v = momentum*v - lr*g,
     then w += v, or w += momentum*v - lr*g for Nesterov's look-ahead.
     """
-    cdef Py_ssize_t i, n = param.shape[0]
-    cdef floating *w = &param[0]
-    cdef const floating *g = &grad[0]
+    cdef Py_ssize_t c, n = param.shape[0]
     cdef floating *v = NULL
-    cdef floating lr_ = <floating> lr, mu = <floating> momentum
-    cdef floating vi
     cdef int nt = threads_for(n)
+    cdef Py_ssize_t chunk = chunk_for(n, nt)
     if velocity is not None:
         v = &velocity[0]
-    if v == NULL:
-        for i in prange(n, nogil=True, num_threads=nt, schedule="static"):
-            w[i] = w[i] - lr_ * g[i]
-    elif nesterov:
-        for i in prange(n, nogil=True, num_threads=nt, schedule="static"):
-            vi = mu * v[i] - lr_ * g[i]
-            v[i] = vi
-            w[i] = w[i] + (mu * vi - lr_ * g[i])
-    else:
-        for i in prange(n, nogil=True, num_threads=nt, schedule="static"):
-            vi = mu * v[i] - lr_ * g[i]
-            v[i] = vi
-            w[i] = w[i] + vi
+    with nogil:
+        if nt == 1:
+            sgd_range(0, n, &param[0], &grad[0], v, <floating> lr, <floating> momentum, nesterov)
+        else:
+            for c in prange((n + chunk - 1) // chunk, num_threads=nt, schedule="static"):
+                sgd_range(c * chunk, min(n, c * chunk + chunk), &param[0], &grad[0], v,
+                          <floating> lr, <floating> momentum, nesterov)
 
 
 def rmsprop_update(floating[::1] param, const floating[::1] grad, floating[::1] v,
@@ -860,19 +897,17 @@ def rmsprop_update(floating[::1] param, const floating[::1] grad, floating[::1] 
     Dividing by the running root-mean-square of the gradient gives each
     weight its own step size; one fused pass reads g, v, w once.
     """
-    cdef Py_ssize_t i, n = param.shape[0]
-    cdef floating *w = &param[0]
-    cdef const floating *g = &grad[0]
-    cdef floating *vp = &v[0]
-    cdef floating lr_ = <floating> lr, rho_ = <floating> rho, eps_ = <floating> eps
-    cdef floating one_minus_rho = <floating> (1.0 - rho)
-    cdef floating vi, gi
+    cdef Py_ssize_t c, n = param.shape[0]
     cdef int nt = threads_for(n)
-    for i in prange(n, nogil=True, num_threads=nt, schedule="static"):
-        gi = g[i]
-        vi = rho_ * vp[i] + one_minus_rho * gi * gi
-        vp[i] = vi
-        w[i] = w[i] - lr_ * gi / fsqrt(vi + eps_)
+    cdef Py_ssize_t chunk = chunk_for(n, nt)
+    with nogil:
+        if nt == 1:
+            rmsprop_range(0, n, &param[0], &grad[0], &v[0], <floating> lr, <floating> rho,
+                          <floating> (1.0 - rho), <floating> eps)
+        else:
+            for c in prange((n + chunk - 1) // chunk, num_threads=nt, schedule="static"):
+                rmsprop_range(c * chunk, min(n, c * chunk + chunk), &param[0], &grad[0], &v[0],
+                              <floating> lr, <floating> rho, <floating> (1.0 - rho), <floating> eps)
 
 
 def adam_update(floating[::1] param, const floating[::1] grad, floating[::1] m,
@@ -882,26 +917,20 @@ def adam_update(floating[::1] param, const floating[::1] grad, floating[::1] m,
 
     m and v are running means of g and g^2; the bias correction for their
     zero start is folded into the step size alpha = lr*sqrt(1-b2^t)/(1-b1^t),
-    then w -= alpha * m / (sqrt(v) + eps).
+    then m += (g - m)*(1-b1), v += (g^2 - v)*(1-b2), w -= alpha*m/(sqrt(v) + eps).
     """
-    cdef Py_ssize_t i, n = param.shape[0]
-    cdef floating *w = &param[0]
-    cdef const floating *g = &grad[0]
-    cdef floating *mp = &m[0]
-    cdef floating *vp = &v[0]
-    cdef double alpha_d = lr * sqrt(1.0 - beta2 ** step) / (1.0 - beta1 ** step)
-    cdef floating alpha = <floating> alpha_d
-    cdef floating c1 = <floating> (1.0 - beta1), c2 = <floating> (1.0 - beta2)
-    cdef floating eps_ = <floating> eps
-    cdef floating gi, mi, vi
+    cdef Py_ssize_t c, n = param.shape[0]
+    cdef floating alpha = <floating> (lr * sqrt(1.0 - beta2 ** step) / (1.0 - beta1 ** step))
     cdef int nt = threads_for(n)
-    for i in prange(n, nogil=True, num_threads=nt, schedule="static"):
-        gi = g[i]
-        mi = mp[i] + (gi - mp[i]) * c1
-        vi = vp[i] + (gi * gi - vp[i]) * c2
-        mp[i] = mi
-        vp[i] = vi
-        w[i] = w[i] - alpha * mi / (fsqrt(vi) + eps_)
+    cdef Py_ssize_t chunk = chunk_for(n, nt)
+    with nogil:
+        if nt == 1:
+            adam_range(0, n, &param[0], &grad[0], &m[0], &v[0], alpha, <floating> (1.0 - beta1),
+                       <floating> (1.0 - beta2), <floating> eps)
+        else:
+            for c in prange((n + chunk - 1) // chunk, num_threads=nt, schedule="static"):
+                adam_range(c * chunk, min(n, c * chunk + chunk), &param[0], &grad[0], &m[0], &v[0],
+                           alpha, <floating> (1.0 - beta1), <floating> (1.0 - beta2), <floating> eps)
 
 
 def dropout_forward(const floating[::1] x, const floating[::1] uniform, double rate,

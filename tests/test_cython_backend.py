@@ -309,6 +309,48 @@ def test_bias_grad_and_optimizers(ext, dtype):
     np.testing.assert_allclose(w, w0 - 0.01 * grad / np.sqrt(v_ref + 1e-7), rtol=rtol, atol=1e-6)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_optimizer_loops_every_width_and_split(ext, dtype):
+    """SGD (plain, momentum, Nesterov), RMSprop and Adam, the C loops of each
+    vector width, against NumPy on the Keras formulas: lengths around a vector
+    and a 16-element chunk, and a length split between two threads."""
+    r = np.random.default_rng(6)
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    before = ext.get_num_threads()
+    try:
+        for threads, n in [(1, 1), (1, 7), (1, 16), (1, 17), (1, 1003), (2, 1003), (2, 300_017)]:
+            ext.set_num_threads(threads)
+            w0 = r.standard_normal(n).astype(dtype)
+            g = r.standard_normal(n).astype(dtype)
+            s0 = r.standard_normal(n).astype(dtype) * 0.1
+            v0 = np.abs(r.standard_normal(n)).astype(dtype)
+            w = w0.copy()
+            ext.sgd_update(w, g, None, 0.1, 0.0, False)
+            np.testing.assert_allclose(w, w0 - 0.1 * g, rtol=rtol, atol=1e-7)
+            for nesterov in (False, True):
+                w, vel = w0.copy(), s0.copy()
+                ext.sgd_update(w, g, vel, 0.1, 0.9, nesterov)
+                vel_ref = 0.9 * s0 - 0.1 * g
+                w_ref = w0 + (0.9 * vel_ref - 0.1 * g if nesterov else vel_ref)
+                np.testing.assert_allclose(vel, vel_ref, rtol=rtol, atol=1e-7)
+                np.testing.assert_allclose(w, w_ref, rtol=rtol, atol=1e-7)
+            w, v = w0.copy(), v0.copy()
+            ext.rmsprop_update(w, g, v, 0.01, 0.9, 1e-7)
+            v_ref = 0.9 * v0 + 0.1 * g * g
+            np.testing.assert_allclose(v, v_ref, rtol=rtol, atol=1e-7)
+            np.testing.assert_allclose(w, w0 - 0.01 * g / np.sqrt(v_ref + 1e-7), rtol=rtol, atol=1e-7)
+            w, m, v = w0.copy(), s0.copy(), v0.copy()
+            ext.adam_update(w, g, m, v, 1e-3, 0.9, 0.999, 1e-7, 5)
+            alpha = 1e-3 * np.sqrt(1 - 0.999 ** 5) / (1 - 0.9 ** 5)
+            m_ref = s0 + (g - s0) * (1 - 0.9)
+            v_ref = v0 + (g * g - v0) * (1 - 0.999)
+            np.testing.assert_allclose(m, m_ref, rtol=rtol, atol=1e-7)
+            np.testing.assert_allclose(v, v_ref, rtol=rtol, atol=1e-7)
+            np.testing.assert_allclose(w, w0 - alpha * m_ref / (np.sqrt(v_ref) + 1e-7), rtol=rtol, atol=1e-7)
+    finally:
+        ext.set_num_threads(before)
+
+
 def test_isa_override_env():
     """TAPEGRAD_CYTHON_ISA=base forces the portable build; the default picks the best."""
     code = ("import tapegrad.kernels.cython_backend as c; "
