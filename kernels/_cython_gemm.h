@@ -13,6 +13,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
 
 /* ---------------------------------------------------------- threads */
 #if TAPEGRAD_OPENMP
@@ -211,6 +212,59 @@ ATTR static void NAME(long m, long n, long k, const T *restrict a, long csa, \
     }                                                                    \
 }
 
+/* ---------------------------------------------------------- optimizer steps
+   One in-place step over parameters i = 0..n-1 (Keras's formulas; the
+   Cython wrappers in _cython_impl.pxi document them), written as plain
+   loops that GCC vectorises.  They live here, stamped out per vector width
+   like the micro-kernels, because the square root and the division of
+   RMSprop and Adam are the slowest instructions in them: on an AVX-512 CPU
+   512-bit vectors halve how many of those run (kernels/GEMM.md, "Measured"). */
+#define TG_DEFINE_OPTIMIZERS(S, T, SQRT, ATTR)                               \
+ATTR static void tg_sgd_##S(long n, T *w, const T *g, T *v, T lr, T mu,      \
+                            int nesterov)                                    \
+{                                                                            \
+    if (!v) {                           /* plain SGD */                      \
+        for (long i = 0; i < n; i++) w[i] = w[i] - lr * g[i];                \
+    } else if (nesterov) {              /* momentum, Nesterov's look-ahead */\
+        for (long i = 0; i < n; i++) {                                       \
+            T vi = mu * v[i] - lr * g[i];                                    \
+            v[i] = vi;                                                       \
+            w[i] = w[i] + (mu * vi - lr * g[i]);                             \
+        }                                                                    \
+    } else {                            /* momentum */                       \
+        for (long i = 0; i < n; i++) {                                       \
+            T vi = mu * v[i] - lr * g[i];                                    \
+            v[i] = vi;                                                       \
+            w[i] = w[i] + vi;                                                \
+        }                                                                    \
+    }                                                                        \
+}                                                                            \
+ATTR static void tg_rmsprop_##S(long n, T *w, const T *g, T *v, T lr, T rho, \
+                                T one_minus_rho, T eps)                      \
+{                                                                            \
+    for (long i = 0; i < n; i++) {                                           \
+        T gi = g[i];                                                         \
+        T vi = rho * v[i] + one_minus_rho * gi * gi;                         \
+        v[i] = vi;                                                           \
+        w[i] = w[i] - lr * gi / SQRT(vi + eps);                              \
+    }                                                                        \
+}                                                                            \
+ATTR static void tg_adam_##S(long n, T *w, const T *g, T *m, T *v, T alpha,  \
+                             T one_minus_beta1, T one_minus_beta2, T eps)    \
+{                                                                            \
+    for (long i = 0; i < n; i++) {                                           \
+        T gi = g[i];                                                         \
+        T mi = m[i] + (gi - m[i]) * one_minus_beta1;                         \
+        T vi = v[i] + (gi * gi - v[i]) * one_minus_beta2;                    \
+        m[i] = mi;                                                           \
+        v[i] = vi;                                                           \
+        w[i] = w[i] - alpha * mi / (SQRT(vi) + eps);                         \
+    }                                                                        \
+}
+#define TG_DEFINE_OPTIMIZER_SET(S, ATTR)                                     \
+    TG_DEFINE_OPTIMIZERS(s_##S, float, sqrtf, ATTR)                          \
+    TG_DEFINE_OPTIMIZERS(d_##S, double, sqrt, ATTR)
+
 typedef float  tg_v4sf  __attribute__((vector_size(16)));
 typedef int    tg_v4si  __attribute__((vector_size(16)));
 typedef double tg_v2df  __attribute__((vector_size(16)));
@@ -294,6 +348,7 @@ TG_DEFINE_NARROW(tg_nar1_d_ymm, double, tg_v4df, tg_v4di, 12, 1, )
 TG_DEFINE_NARROW(tg_nar2_d_ymm, double, tg_v4df, tg_v4di, 6, 2, )
 TG_DEFINE_NARROW_T_SET(s_ymm, float, tg_v8sf, , 4, 3, 2, 1, 1, 1)
 TG_DEFINE_NARROW_T_SET(d_ymm, double, tg_v4df, , 4, 3, 2, 1, 1, 1)
+TG_DEFINE_OPTIMIZER_SET(ymm, )
 #if defined(__GNUC__) && !defined(__clang__) && (defined(__x86_64__) || defined(__i386__))
 #define TG_HAVE_512 1
 #define TG_AVX512 __attribute__((target("avx512f")))
@@ -305,6 +360,8 @@ TG_DEFINE_NARROW(tg_nar1_d_zmm, double, tg_v8df, tg_v8di, 16, 1, TG_AVX512)
 TG_DEFINE_NARROW(tg_nar2_d_zmm, double, tg_v8df, tg_v8di, 12, 2, TG_AVX512)
 TG_DEFINE_NARROW_T_SET(s_zmm, float, tg_v16sf, TG_AVX512, 4, 4, 4, 3, 2, 2)
 TG_DEFINE_NARROW_T_SET(d_zmm, double, tg_v8df, TG_AVX512, 4, 4, 4, 3, 2, 2)
+/* GCC would vectorise these plain loops 256 bits wide unless told otherwise */
+TG_DEFINE_OPTIMIZER_SET(zmm, __attribute__((target("avx512f,prefer-vector-width=512"))))
 #else
 #define TG_HAVE_512 0
 #endif
@@ -320,6 +377,7 @@ TG_DEFINE_NARROW(tg_nar1_d_xmm, double, tg_v2df, tg_v2di, 8, 1, )
 TG_DEFINE_NARROW(tg_nar2_d_xmm, double, tg_v2df, tg_v2di, 4, 2, )
 TG_DEFINE_NARROW_T_SET(s_xmm, float, tg_v4sf, , 4, 3, 2, 1, 1, 1)
 TG_DEFINE_NARROW_T_SET(d_xmm, double, tg_v2df, , 4, 3, 2, 1, 1, 1)
+TG_DEFINE_OPTIMIZER_SET(xmm, )
 #endif
 
 /* ---------------------------------------------------------- peak
@@ -355,6 +413,14 @@ static tg_ukr_s_t tg_s_fn;  static int tg_s_mr, tg_s_nr;
 static tg_ukr_d_t tg_d_fn;  static int tg_d_mr, tg_d_nr;
 static tg_nar_s_t tg_s_nar[2];  static tg_nar_d_t tg_d_nar[2];
 static tg_nart_s_t tg_s_nart[6];  static tg_nart_d_t tg_d_nart[6];
+typedef void (*tg_sgd_s_t)(long, float *, const float *, float *, float, float, int);
+typedef void (*tg_sgd_d_t)(long, double *, const double *, double *, double, double, int);
+typedef void (*tg_rmsprop_s_t)(long, float *, const float *, float *, float, float, float, float);
+typedef void (*tg_rmsprop_d_t)(long, double *, const double *, double *, double, double, double, double);
+typedef void (*tg_adam_s_t)(long, float *, const float *, float *, float *, float, float, float, float);
+typedef void (*tg_adam_d_t)(long, double *, const double *, double *, double *, double, double, double, double);
+static tg_sgd_s_t tg_sgd_s;  static tg_rmsprop_s_t tg_rmsprop_s;  static tg_adam_s_t tg_adam_s;
+static tg_sgd_d_t tg_sgd_d;  static tg_rmsprop_d_t tg_rmsprop_d;  static tg_adam_d_t tg_adam_d;
 static const char *tg_isa = "none";
 #define TG_USE(S, D, MR, NR)                                                 \
     tg_s_fn = tg_ukr_s_##S; tg_s_mr = MR; tg_s_nr = NR;                      \
@@ -366,7 +432,10 @@ static const char *tg_isa = "none";
     tg_s_nart[4] = tg_nart10_s_##S; tg_s_nart[5] = tg_nart12_s_##S;          \
     tg_d_nart[0] = tg_nart2_d_##S; tg_d_nart[1] = tg_nart4_d_##S;            \
     tg_d_nart[2] = tg_nart6_d_##S; tg_d_nart[3] = tg_nart8_d_##S;            \
-    tg_d_nart[4] = tg_nart10_d_##S; tg_d_nart[5] = tg_nart12_d_##S;
+    tg_d_nart[4] = tg_nart10_d_##S; tg_d_nart[5] = tg_nart12_d_##S;          \
+    tg_sgd_s = tg_sgd_s_##S; tg_rmsprop_s = tg_rmsprop_s_##S;                \
+    tg_adam_s = tg_adam_s_##S; tg_sgd_d = tg_sgd_d_##S;                      \
+    tg_rmsprop_d = tg_rmsprop_d_##S; tg_adam_d = tg_adam_d_##S;
 
 /* wide = 1: use the 512-bit kernels when compiled and supported. */
 static const char *tg_select(int wide) {

@@ -14,6 +14,9 @@
 cimport cython
 from cython.parallel cimport prange, parallel, threadid
 from libc.stdlib cimport malloc, free
+from libc.string cimport memset
+from cpython.buffer cimport (PyObject_GetBuffer, PyBuffer_Release, PyBUF_FORMAT,
+                             PyBUF_C_CONTIGUOUS, PyBUF_WRITABLE)
 from libc.math cimport exp, expf, log, logf, log1p, fabs, sqrt, sqrtf
 
 ctypedef fused floating:
@@ -50,6 +53,18 @@ cdef extern from "_cython_gemm.h":
     void *tg_alloc(size_t nbytes) noexcept nogil
     void tg_pack_a8_s(long kc, const float *a, long rsa, float *d) noexcept nogil
     float tg_peak(long n, int *lanes) noexcept nogil
+    void tg_sgd_s(long n, float *w, const float *g, float *v, float lr, float mu,
+                  int nesterov) noexcept nogil
+    void tg_sgd_d(long n, double *w, const double *g, double *v, double lr, double mu,
+                  int nesterov) noexcept nogil
+    void tg_rmsprop_s(long n, float *w, const float *g, float *v, float lr, float rho,
+                      float one_minus_rho, float eps) noexcept nogil
+    void tg_rmsprop_d(long n, double *w, const double *g, double *v, double lr, double rho,
+                      double one_minus_rho, double eps) noexcept nogil
+    void tg_adam_s(long n, float *w, const float *g, float *m, float *v, float alpha,
+                   float one_minus_beta1, float one_minus_beta2, float eps) noexcept nogil
+    void tg_adam_d(long n, double *w, const double *g, double *m, double *v, double alpha,
+                   double one_minus_beta1, double one_minus_beta2, double eps) noexcept nogil
 
 
 # ======================================================================
@@ -290,6 +305,23 @@ cdef void macro_kernel(Py_ssize_t mc, Py_ssize_t nc, Py_ssize_t kc,
                     ct[i * rsc + j * csc] = v
 
 
+cdef void row_block(Py_ssize_t ic, Py_ssize_t mcb, Py_ssize_t nc, Py_ssize_t kc,
+                    const floating *a, Py_ssize_t rsa, Py_ssize_t csa,
+                    floating *abuf, const floating *bpack,
+                    floating *c, Py_ssize_t rsc, Py_ssize_t csc, bint first, bint last,
+                    const floating *bias, bint bias_on_rows, bint relu,
+                    Py_ssize_t mr, Py_ssize_t nr) noexcept nogil:
+    """Rows ic..ic+mcb of C (one ic step): pack that block of this k-block of A
+    into ``abuf``, then multiply it by the packed B panel (the macro-kernel).
+    ``a`` and ``c`` point at row 0 of the k-block and column block; ``bias``,
+    when given, at column 0 of the column block (or at row 0 when on rows)."""
+    pack_a(mcb, kc, a + ic * rsa, rsa, csa, abuf, mr)
+    if bias != NULL and bias_on_rows:
+        bias = bias + ic
+    macro_kernel(mcb, nc, kc, abuf, bpack, c + ic * rsc, rsc, csc, not first,
+                 bias, bias_on_rows, relu and last, mr, nr)
+
+
 cdef int gemm(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
               const floating *a, Py_ssize_t rsa, Py_ssize_t csa,
               const floating *b, Py_ssize_t rsb, Py_ssize_t csb,
@@ -301,10 +333,9 @@ cdef int gemm(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
     Returns -1 when scratch memory cannot be allocated, else 0.
     """
     cdef Py_ssize_t mr, nr, kc_max, mc, nc_max, nparts, nblocks_m
-    cdef Py_ssize_t jc, pc, nc, kc, ib, jb, ic, mcb, nbp
+    cdef Py_ssize_t jc, pc, nc, kc, ib, jb, nbp
     cdef floating *bpack
     cdef floating *apack
-    cdef floating *abuf
     cdef const floating *bias_blk
     cdef bint first, last
     cdef int tid
@@ -349,6 +380,21 @@ cdef int gemm(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
             kc = min(kc_max, k - pc)
             first = pc == 0
             last = pc + kc == k
+            bias_blk = NULL                # the epilogue runs after the last k-block
+            if last and bias != NULL:
+                bias_blk = bias if bias_on_rows else bias + jc
+            if nthreads == 1:
+                # The same loops without an OpenMP region: entering one costs
+                # about half a microsecond even for one thread.
+                for jb in range(nbp):
+                    pack_b_panel(kc, min(nr, nc - jb * nr),
+                                 b + pc * rsb + (jc + jb * nr) * csb, rsb, csb,
+                                 bpack + jb * nr * kc, nr)
+                for ib in range(nblocks_m):
+                    row_block(ib * mc, min(mc, m - ib * mc), nc, kc, a + pc * csa, rsa, csa,
+                              apack, bpack, c + jc * csc, rsc, csc, first, last,
+                              bias_blk, bias_on_rows, relu, mr, nr)
+                continue
             # Pack the B panel, micro-panel by micro-panel, on all threads.
             for jb in prange(nbp, num_threads=nthreads, schedule="static"):
                 pack_b_panel(kc, min(nr, nc - jb * nr),
@@ -357,19 +403,29 @@ cdef int gemm(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
             # Each thread packs its own A blocks and runs the macro-kernel.
             for ib in prange(nblocks_m, num_threads=nthreads, schedule="static"):
                 tid = threadid()
-                abuf = apack + tid * mc * kc_max
-                ic = ib * mc
-                mcb = min(mc, m - ic)
-                pack_a(mcb, kc, a + ic * rsa + pc * csa, rsa, csa, abuf, mr)
-                bias_blk = NULL            # the epilogue runs after the last k-block
-                if last and bias != NULL:
-                    bias_blk = bias + ic if bias_on_rows else bias + jc
-                macro_kernel(mcb, nc, kc, abuf, bpack,
-                             c + ic * rsc + jc * csc, rsc, csc, not first,
-                             bias_blk, bias_on_rows, relu and last, mr, nr)
+                row_block(ib * mc, min(mc, m - ib * mc), nc, kc, a + pc * csa, rsa, csa,
+                          apack + tid * mc * kc_max, bpack, c + jc * csc, rsc, csc, first, last,
+                          bias_blk, bias_on_rows, relu, mr, nr)
     free(bpack)
     free(apack)
     return 0
+
+
+cdef void narrow_rows(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                      const floating *a, Py_ssize_t rsa, Py_ssize_t csa, const floating *bp,
+                      floating *c, Py_ssize_t rsc, Py_ssize_t csc,
+                      const floating *bias, bint relu, int nv, int jt) noexcept nogil:
+    """m rows of a narrow C from the packed B ``bp``: the transposed-A kernel
+    of index ``jt`` when jt >= 0, else the kernel ``nv`` vectors wide."""
+    if jt >= 0:
+        if floating is float:
+            tg_narrow_t_s(jt, m, n, k, a, csa, bp, c, rsc, csc, bias, relu)
+        else:
+            tg_narrow_t_d(jt, m, n, k, a, csa, bp, c, rsc, csc, bias, relu)
+    elif floating is float:
+        tg_narrow_s(nv, m, n, k, a, rsa, csa, bp, c, rsc, csc, bias, relu)
+    else:
+        tg_narrow_d(nv, m, n, k, a, rsa, csa, bp, c, rsc, csc, bias, relu)
 
 
 cdef int gemm_narrow(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
@@ -402,21 +458,13 @@ cdef int gemm_narrow(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
     chunk = (m + nthreads - 1) // nthreads
     chunk = (chunk + 15) // 16 * 16
     nchunks = (m + chunk - 1) // chunk
-    for t in prange(nchunks, num_threads=nthreads, schedule="static"):
-        r0 = t * chunk
-        if jt >= 0:
-            if floating is float:
-                tg_narrow_t_s(jt, min(chunk, m - r0), n, k, a + r0, csa, bp,
-                              c + r0 * rsc, rsc, csc, bias, relu)
-            else:
-                tg_narrow_t_d(jt, min(chunk, m - r0), n, k, a + r0, csa, bp,
-                              c + r0 * rsc, rsc, csc, bias, relu)
-        elif floating is float:
-            tg_narrow_s(nv, min(chunk, m - r0), n, k, a + r0 * rsa, rsa, csa, bp,
-                        c + r0 * rsc, rsc, csc, bias, relu)
-        else:
-            tg_narrow_d(nv, min(chunk, m - r0), n, k, a + r0 * rsa, rsa, csa, bp,
-                        c + r0 * rsc, rsc, csc, bias, relu)
+    if nthreads == 1:                      # no OpenMP region (see gemm)
+        narrow_rows(m, n, k, a, rsa, csa, bp, c, rsc, csc, bias, relu, nv, jt)
+    else:
+        for t in prange(nchunks, num_threads=nthreads, schedule="static"):
+            r0 = t * chunk
+            narrow_rows(min(chunk, m - r0), n, k, a + r0 * rsa, rsa, csa, bp,
+                        c + r0 * rsc, rsc, csc, bias, relu, nv, jt)
     free(bp)
     return 0
 
@@ -561,8 +609,48 @@ def micro_kernel_once(const floating[::1] a_panel, const floating[::1] b_panel,
     free(b_aligned)
 
 
-def matmul(const floating[:, ::1] a, const floating[:, ::1] b,
-           bint transpose_a, bint transpose_b, floating[:, ::1] out):
+# The two GEMM entries take the arrays themselves, not typed memoryviews:
+# making a memoryview object costs ~0.1 us per array, a tenth of the
+# smallest GEMM's time.  They borrow each array's memory through the buffer
+# protocol (the array cannot be resized or freed while it is borrowed) and
+# check in C what the kernel relies on, so a direct call with a wrong array
+# raises instead of reading past the end of one.
+cdef int borrow(object array, Py_buffer *view, int ndim, bint writable,
+                str name, str kernel) except -1:
+    """Borrow ``array`` as a C-contiguous, ``ndim``-dimensional buffer."""
+    cdef int flags = PyBUF_FORMAT | PyBUF_C_CONTIGUOUS | (PyBUF_WRITABLE if writable else 0)
+    try:
+        PyObject_GetBuffer(array, view, flags)
+    except (BufferError, TypeError, ValueError) as exc:
+        raise ValueError(f"{kernel}: {name} must be a C-contiguous{' writable' if writable else ''} "
+                         f"float32 or float64 array ({exc})") from None
+    if view.ndim != ndim:
+        raise ValueError(f"{kernel}: {name} must have {ndim} dimension(s), not {view.ndim}")
+    return 0
+
+
+cdef char element_type(Py_buffer *view):
+    """b'f' (float32), b'd' (float64), or 0 for any other element type."""
+    cdef const char *f = view.format
+    if f != NULL and f[1] == 0 and (f[0] == b'f' or f[0] == b'd'):
+        return f[0]
+    return 0
+
+
+cdef char same_float_type(Py_buffer *views, int count, str kernel) except 0:
+    """The element type shared by ``count`` borrowed buffers, float32 or float64."""
+    cdef char t = element_type(&views[0])
+    cdef int i
+    for i in range(1, count):
+        if element_type(&views[i]) != t:
+            t = 0
+    if t == 0:
+        raise TypeError(f"{kernel}: the arrays must all be float32 or all float64, got formats "
+                        + ", ".join(repr(views[i].format.decode()) for i in range(count)))
+    return t
+
+
+def matmul(a, b, bint transpose_a, bint transpose_b, out):
     """out = op(a) @ op(b), op = transpose when its flag is set.
 
     A BLIS/Goto GEMM: blocks of A and B are packed into the order the
@@ -570,34 +658,84 @@ def matmul(const floating[:, ::1] a, const floating[:, ::1] b,
     it only changes how the packing reads), cache-blocked so each packed
     block stays in L1/L2/L3, and split over OpenMP threads by row blocks.
     """
-    cdef Py_ssize_t m = out.shape[0], n = out.shape[1]
-    cdef Py_ssize_t k = a.shape[0] if transpose_a else a.shape[1]
-    cdef Py_ssize_t lda = a.shape[1], ldb = b.shape[1]
+    cdef Py_buffer v[3]
+    cdef Py_ssize_t m, n, k, lda, ldb, rsa, csa, rsb, csb
     cdef int rc
-    with nogil:
-        rc = gemm_auto(m, n, k,
-                       &a[0, 0], 1 if transpose_a else lda, lda if transpose_a else 1,
-                       &b[0, 0], 1 if transpose_b else ldb, ldb if transpose_b else 1,
-                       &out[0, 0], n, 1, NULL, False, g_threads)
+    cdef char t
+    memset(v, 0, sizeof(v))          # obj = NULL: nothing borrowed yet
+    try:
+        borrow(a, &v[0], 2, False, "a", "matmul")
+        borrow(b, &v[1], 2, False, "b", "matmul")
+        borrow(out, &v[2], 2, True, "out", "matmul")
+        t = same_float_type(v, 3, "matmul")
+        m, n = v[2].shape[0], v[2].shape[1]
+        lda, ldb = v[0].shape[1], v[1].shape[1]
+        k = v[0].shape[0] if transpose_a else lda
+        if ((v[0].shape[1] if transpose_a else v[0].shape[0]) != m
+                or (v[1].shape[1] if transpose_b else v[1].shape[0]) != k
+                or (v[1].shape[0] if transpose_b else ldb) != n or m * n * k == 0):
+            raise ValueError(f"matmul: shapes {(v[0].shape[0], v[0].shape[1])}, "
+                             f"{(v[1].shape[0], v[1].shape[1])} (transposed: {transpose_a}, "
+                             f"{transpose_b}) and out {(m, n)} do not fit (or one is empty)")
+        rsa = 1 if transpose_a else lda    # a transpose swaps the strides
+        csa = lda if transpose_a else 1
+        rsb = 1 if transpose_b else ldb
+        csb = ldb if transpose_b else 1
+        with nogil:
+            if t == b'f':
+                rc = gemm_auto(m, n, k, <const float *> v[0].buf, rsa, csa,
+                               <const float *> v[1].buf, rsb, csb,
+                               <float *> v[2].buf, n, 1, NULL, False, g_threads)
+            else:
+                rc = gemm_auto(m, n, k, <const double *> v[0].buf, rsa, csa,
+                               <const double *> v[1].buf, rsb, csb,
+                               <double *> v[2].buf, n, 1, NULL, False, g_threads)
+    finally:
+        PyBuffer_Release(&v[0])
+        PyBuffer_Release(&v[1])
+        PyBuffer_Release(&v[2])
     _check(rc)
 
 
-def dense_forward(const floating[:, ::1] x, const floating[:, ::1] w,
-                  const floating[::1] b, bint relu, floating[:, ::1] out):
+def dense_forward(x, w, b, bint relu, out):
     """out = relu?(x @ w + b), the bias and relu fused into the GEMM.
 
     They are applied by the micro-kernel as it writes each finished tile of
     the output (after the last k-block), while the tile is still in
     registers: no extra pass over ``out``.  ``b`` may be None.
     """
-    cdef Py_ssize_t m = out.shape[0], n = out.shape[1], k = x.shape[1]
-    cdef const floating *bias = NULL
-    cdef int rc
-    if b is not None:
-        bias = &b[0]
-    with nogil:
-        rc = gemm_auto(m, n, k, &x[0, 0], k, 1, &w[0, 0], n, 1,
-                       &out[0, 0], n, 1, bias, relu, g_threads)
+    cdef Py_buffer v[4]
+    cdef Py_ssize_t m, n, k
+    cdef int rc, count = 3
+    cdef char t
+    memset(v, 0, sizeof(v))          # obj = NULL: nothing borrowed yet
+    try:
+        borrow(x, &v[0], 2, False, "x", "dense_forward")
+        borrow(w, &v[1], 2, False, "w", "dense_forward")
+        borrow(out, &v[2], 2, True, "out", "dense_forward")
+        if b is not None:
+            borrow(b, &v[3], 1, False, "b", "dense_forward")
+            count = 4
+        t = same_float_type(v, count, "dense_forward")
+        m, k, n = v[0].shape[0], v[0].shape[1], v[1].shape[1]
+        if (v[1].shape[0] != k or v[2].shape[0] != m or v[2].shape[1] != n
+                or (count == 4 and v[3].shape[0] != n) or m * n * k == 0):
+            raise ValueError(f"dense_forward: shapes x {(m, k)}, w {(v[1].shape[0], n)}, "
+                             f"out {(v[2].shape[0], v[2].shape[1])}"
+                             + (f", b {(v[3].shape[0],)}" if count == 4 else "")
+                             + " do not fit (or one is empty)")
+        with nogil:
+            if t == b'f':
+                rc = gemm_auto(m, n, k, <const float *> v[0].buf, k, 1, <const float *> v[1].buf, n, 1,
+                               <float *> v[2].buf, n, 1, <const float *> v[3].buf if count == 4 else NULL,
+                               relu, g_threads)
+            else:
+                rc = gemm_auto(m, n, k, <const double *> v[0].buf, k, 1, <const double *> v[1].buf, n, 1,
+                               <double *> v[2].buf, n, 1, <const double *> v[3].buf if count == 4 else NULL,
+                               relu, g_threads)
+    finally:
+        for count in range(4):
+            PyBuffer_Release(&v[count])
     _check(rc)
 
 
@@ -696,6 +834,40 @@ def bias_grad(const floating[:, ::1] grad_out, floating[::1] out):
     free(acc)
 
 
+# The optimizer loops are C (tg_sgd/tg_rmsprop/tg_adam in _cython_gemm.h,
+# compiled per vector width); these wrappers split the parameters into one
+# chunk per thread, or call the loop directly on one thread.
+cdef inline Py_ssize_t chunk_for(Py_ssize_t n, int nt) noexcept nogil:
+    """Elements per thread: n split nt ways, rounded up to whole 64-byte lines."""
+    return ((n + nt - 1) // nt + 15) // 16 * 16
+
+
+cdef void sgd_range(Py_ssize_t lo, Py_ssize_t hi, floating *w, const floating *g,
+                    floating *v, floating lr, floating mu, bint nesterov) noexcept nogil:
+    if floating is float:
+        tg_sgd_s(hi - lo, w + lo, g + lo, v + lo if v != NULL else NULL, lr, mu, nesterov)
+    else:
+        tg_sgd_d(hi - lo, w + lo, g + lo, v + lo if v != NULL else NULL, lr, mu, nesterov)
+
+
+cdef void rmsprop_range(Py_ssize_t lo, Py_ssize_t hi, floating *w, const floating *g,
+                        floating *v, floating lr, floating rho, floating one_minus_rho,
+                        floating eps) noexcept nogil:
+    if floating is float:
+        tg_rmsprop_s(hi - lo, w + lo, g + lo, v + lo, lr, rho, one_minus_rho, eps)
+    else:
+        tg_rmsprop_d(hi - lo, w + lo, g + lo, v + lo, lr, rho, one_minus_rho, eps)
+
+
+cdef void adam_range(Py_ssize_t lo, Py_ssize_t hi, floating *w, const floating *g,
+                     floating *m, floating *v, floating alpha, floating c1, floating c2,
+                     floating eps) noexcept nogil:
+    if floating is float:
+        tg_adam_s(hi - lo, w + lo, g + lo, m + lo, v + lo, alpha, c1, c2, eps)
+    else:
+        tg_adam_d(hi - lo, w + lo, g + lo, m + lo, v + lo, alpha, c1, c2, eps)
+
+
 def sgd_update(floating[::1] param, const floating[::1] grad, floating[::1] velocity,
                double lr, double momentum, bint nesterov):
     """One SGD step in place, one pass over the parameters.
@@ -703,28 +875,19 @@ def sgd_update(floating[::1] param, const floating[::1] grad, floating[::1] velo
     Without momentum: w -= lr*g.  With momentum (Keras): v = momentum*v - lr*g,
     then w += v, or w += momentum*v - lr*g for Nesterov's look-ahead.
     """
-    cdef Py_ssize_t i, n = param.shape[0]
-    cdef floating *w = &param[0]
-    cdef const floating *g = &grad[0]
+    cdef Py_ssize_t c, n = param.shape[0]
     cdef floating *v = NULL
-    cdef floating lr_ = <floating> lr, mu = <floating> momentum
-    cdef floating vi
     cdef int nt = threads_for(n)
+    cdef Py_ssize_t chunk = chunk_for(n, nt)
     if velocity is not None:
         v = &velocity[0]
-    if v == NULL:
-        for i in prange(n, nogil=True, num_threads=nt, schedule="static"):
-            w[i] = w[i] - lr_ * g[i]
-    elif nesterov:
-        for i in prange(n, nogil=True, num_threads=nt, schedule="static"):
-            vi = mu * v[i] - lr_ * g[i]
-            v[i] = vi
-            w[i] = w[i] + (mu * vi - lr_ * g[i])
-    else:
-        for i in prange(n, nogil=True, num_threads=nt, schedule="static"):
-            vi = mu * v[i] - lr_ * g[i]
-            v[i] = vi
-            w[i] = w[i] + vi
+    with nogil:
+        if nt == 1:
+            sgd_range(0, n, &param[0], &grad[0], v, <floating> lr, <floating> momentum, nesterov)
+        else:
+            for c in prange((n + chunk - 1) // chunk, num_threads=nt, schedule="static"):
+                sgd_range(c * chunk, min(n, c * chunk + chunk), &param[0], &grad[0], v,
+                          <floating> lr, <floating> momentum, nesterov)
 
 
 def rmsprop_update(floating[::1] param, const floating[::1] grad, floating[::1] v,
@@ -734,19 +897,17 @@ def rmsprop_update(floating[::1] param, const floating[::1] grad, floating[::1] 
     Dividing by the running root-mean-square of the gradient gives each
     weight its own step size; one fused pass reads g, v, w once.
     """
-    cdef Py_ssize_t i, n = param.shape[0]
-    cdef floating *w = &param[0]
-    cdef const floating *g = &grad[0]
-    cdef floating *vp = &v[0]
-    cdef floating lr_ = <floating> lr, rho_ = <floating> rho, eps_ = <floating> eps
-    cdef floating one_minus_rho = <floating> (1.0 - rho)
-    cdef floating vi, gi
+    cdef Py_ssize_t c, n = param.shape[0]
     cdef int nt = threads_for(n)
-    for i in prange(n, nogil=True, num_threads=nt, schedule="static"):
-        gi = g[i]
-        vi = rho_ * vp[i] + one_minus_rho * gi * gi
-        vp[i] = vi
-        w[i] = w[i] - lr_ * gi / fsqrt(vi + eps_)
+    cdef Py_ssize_t chunk = chunk_for(n, nt)
+    with nogil:
+        if nt == 1:
+            rmsprop_range(0, n, &param[0], &grad[0], &v[0], <floating> lr, <floating> rho,
+                          <floating> (1.0 - rho), <floating> eps)
+        else:
+            for c in prange((n + chunk - 1) // chunk, num_threads=nt, schedule="static"):
+                rmsprop_range(c * chunk, min(n, c * chunk + chunk), &param[0], &grad[0], &v[0],
+                              <floating> lr, <floating> rho, <floating> (1.0 - rho), <floating> eps)
 
 
 def adam_update(floating[::1] param, const floating[::1] grad, floating[::1] m,
@@ -756,26 +917,20 @@ def adam_update(floating[::1] param, const floating[::1] grad, floating[::1] m,
 
     m and v are running means of g and g^2; the bias correction for their
     zero start is folded into the step size alpha = lr*sqrt(1-b2^t)/(1-b1^t),
-    then w -= alpha * m / (sqrt(v) + eps).
+    then m += (g - m)*(1-b1), v += (g^2 - v)*(1-b2), w -= alpha*m/(sqrt(v) + eps).
     """
-    cdef Py_ssize_t i, n = param.shape[0]
-    cdef floating *w = &param[0]
-    cdef const floating *g = &grad[0]
-    cdef floating *mp = &m[0]
-    cdef floating *vp = &v[0]
-    cdef double alpha_d = lr * sqrt(1.0 - beta2 ** step) / (1.0 - beta1 ** step)
-    cdef floating alpha = <floating> alpha_d
-    cdef floating c1 = <floating> (1.0 - beta1), c2 = <floating> (1.0 - beta2)
-    cdef floating eps_ = <floating> eps
-    cdef floating gi, mi, vi
+    cdef Py_ssize_t c, n = param.shape[0]
+    cdef floating alpha = <floating> (lr * sqrt(1.0 - beta2 ** step) / (1.0 - beta1 ** step))
     cdef int nt = threads_for(n)
-    for i in prange(n, nogil=True, num_threads=nt, schedule="static"):
-        gi = g[i]
-        mi = mp[i] + (gi - mp[i]) * c1
-        vi = vp[i] + (gi * gi - vp[i]) * c2
-        mp[i] = mi
-        vp[i] = vi
-        w[i] = w[i] - alpha * mi / (fsqrt(vi) + eps_)
+    cdef Py_ssize_t chunk = chunk_for(n, nt)
+    with nogil:
+        if nt == 1:
+            adam_range(0, n, &param[0], &grad[0], &m[0], &v[0], alpha, <floating> (1.0 - beta1),
+                       <floating> (1.0 - beta2), <floating> eps)
+        else:
+            for c in prange((n + chunk - 1) // chunk, num_threads=nt, schedule="static"):
+                adam_range(c * chunk, min(n, c * chunk + chunk), &param[0], &grad[0], &m[0], &v[0],
+                           alpha, <floating> (1.0 - beta1), <floating> (1.0 - beta2), <floating> eps)
 
 
 def dropout_forward(const floating[::1] x, const floating[::1] uniform, double rate,

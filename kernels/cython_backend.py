@@ -69,8 +69,8 @@ class CythonBackend(Backend):
         self.extension = _ext
         if _ext is None:
             return
-        for kernel in ("matmul", "relu", "relu_backward", "softmax", "softmax_cross_entropy",
-                       "dense_forward", "bias_grad", "sgd_update", "rmsprop_update",
+        for kernel in ("relu", "relu_backward", "softmax", "softmax_cross_entropy",
+                       "bias_grad", "sgd_update", "rmsprop_update",
                        "adam_update", "dropout_forward", "dropout_backward",
                        "sigmoid_cross_entropy"):
             setattr(self, "_" + kernel, _specializations(getattr(_ext, kernel)))
@@ -87,8 +87,9 @@ class CythonBackend(Backend):
         return _ext.get_num_threads()
 
     # ------------------------------------------------------------ kernels
+    # matmul and dense_forward take the arrays and check their dtype in C
     def matmul(self, a, b, transpose_a, transpose_b, out):
-        self._matmul[a.dtype](a, b, transpose_a, transpose_b, out)
+        _ext.matmul(a, b, transpose_a, transpose_b, out)
         return out
 
     def relu(self, x, out):
@@ -117,7 +118,7 @@ class CythonBackend(Backend):
         self._sigmoid_cross_entropy[logits.dtype](logits, labels, scale, loss_out, grad_out)
 
     def dense_forward(self, x, w, b, relu, out):
-        self._dense_forward[x.dtype](x, w, b, bool(relu), out)
+        _ext.dense_forward(x, w, b, relu, out)
         return out
 
     def bias_grad(self, grad_out, out):

@@ -117,6 +117,44 @@ def run_matmul(ext, m, k, n, ta, tb, dtype, seed=0):
     check(out, a64.T if ta else a64, b64.T if tb else b64, dtype, k)
 
 
+def test_gemm_entries_check_their_arrays():
+    """matmul and dense_forward take the arrays themselves and check in C what
+    the kernel relies on (dimensions, shapes, one float dtype, C order, a
+    writable out): a wrong call raises, it never reads past an array."""
+    f32 = np.ones((4, 3), np.float32)
+    b32 = np.ones((3, 5), np.float32)
+    out = np.zeros((4, 5), np.float32)
+    for ext in {v[1] for v in VARIANTS}:
+        ext.matmul(f32, b32, False, False, out)
+        assert np.array_equal(out, np.full((4, 5), 3, np.float32))
+        with pytest.raises(TypeError, match="all be float32 or all float64"):
+            ext.matmul(f32, b32.astype(np.float64), False, False, out)
+        with pytest.raises(TypeError, match="all be float32 or all float64"):
+            ext.matmul(f32.astype(np.int32), b32.astype(np.int32), False, False, out.astype(np.int32))
+        with pytest.raises(ValueError, match="do not fit"):
+            ext.matmul(f32, b32[:2], False, False, out)           # k differs
+        with pytest.raises(ValueError, match="do not fit"):
+            ext.matmul(f32, b32, True, False, out)                # op(a) is 3x4
+        with pytest.raises(ValueError, match="do not fit"):
+            ext.matmul(f32, b32, False, False, out[:, :4].copy())  # n differs
+        with pytest.raises(ValueError, match="C-contiguous"):
+            ext.matmul(np.ones((4, 6), np.float32)[:, ::2], b32, False, False, out)
+        with pytest.raises(ValueError, match="writable"):
+            ro = out.copy()
+            ro.flags.writeable = False
+            ext.matmul(f32, b32, False, False, ro)
+        with pytest.raises(ValueError, match="2 dimension"):
+            ext.matmul(f32.reshape(-1), b32, False, False, out)
+        with pytest.raises(ValueError, match="float32 or float64 array"):
+            ext.matmul([[1.0]], b32, False, False, out)
+        ext.dense_forward(f32, b32, np.ones(5, np.float32), True, out)
+        assert np.array_equal(out, np.full((4, 5), 4, np.float32))
+        with pytest.raises(ValueError, match="do not fit"):
+            ext.dense_forward(f32, b32, np.ones(4, np.float32), True, out)
+        with pytest.raises(TypeError, match="all be float32"):
+            ext.dense_forward(f32, b32, np.ones(5, np.float64), True, out)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_tile_edges(ext, dtype):
     """m, n one below, at and above MR, NR, 2*NR; k below, at and above the 8 x 8
@@ -269,6 +307,48 @@ def test_bias_grad_and_optimizers(ext, dtype):
     ext.rmsprop_update(w, grad, v, 0.01, 0.9, 1e-7)
     v_ref = 0.9 * v0 + 0.1 * grad * grad
     np.testing.assert_allclose(w, w0 - 0.01 * grad / np.sqrt(v_ref + 1e-7), rtol=rtol, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_optimizer_loops_every_width_and_split(ext, dtype):
+    """SGD (plain, momentum, Nesterov), RMSprop and Adam, the C loops of each
+    vector width, against NumPy on the Keras formulas: lengths around a vector
+    and a 16-element chunk, and a length split between two threads."""
+    r = np.random.default_rng(6)
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    before = ext.get_num_threads()
+    try:
+        for threads, n in [(1, 1), (1, 7), (1, 16), (1, 17), (1, 1003), (2, 1003), (2, 300_017)]:
+            ext.set_num_threads(threads)
+            w0 = r.standard_normal(n).astype(dtype)
+            g = r.standard_normal(n).astype(dtype)
+            s0 = r.standard_normal(n).astype(dtype) * 0.1
+            v0 = np.abs(r.standard_normal(n)).astype(dtype)
+            w = w0.copy()
+            ext.sgd_update(w, g, None, 0.1, 0.0, False)
+            np.testing.assert_allclose(w, w0 - 0.1 * g, rtol=rtol, atol=1e-7)
+            for nesterov in (False, True):
+                w, vel = w0.copy(), s0.copy()
+                ext.sgd_update(w, g, vel, 0.1, 0.9, nesterov)
+                vel_ref = 0.9 * s0 - 0.1 * g
+                w_ref = w0 + (0.9 * vel_ref - 0.1 * g if nesterov else vel_ref)
+                np.testing.assert_allclose(vel, vel_ref, rtol=rtol, atol=1e-7)
+                np.testing.assert_allclose(w, w_ref, rtol=rtol, atol=1e-7)
+            w, v = w0.copy(), v0.copy()
+            ext.rmsprop_update(w, g, v, 0.01, 0.9, 1e-7)
+            v_ref = 0.9 * v0 + 0.1 * g * g
+            np.testing.assert_allclose(v, v_ref, rtol=rtol, atol=1e-7)
+            np.testing.assert_allclose(w, w0 - 0.01 * g / np.sqrt(v_ref + 1e-7), rtol=rtol, atol=1e-7)
+            w, m, v = w0.copy(), s0.copy(), v0.copy()
+            ext.adam_update(w, g, m, v, 1e-3, 0.9, 0.999, 1e-7, 5)
+            alpha = 1e-3 * np.sqrt(1 - 0.999 ** 5) / (1 - 0.9 ** 5)
+            m_ref = s0 + (g - s0) * (1 - 0.9)
+            v_ref = v0 + (g * g - v0) * (1 - 0.999)
+            np.testing.assert_allclose(m, m_ref, rtol=rtol, atol=1e-7)
+            np.testing.assert_allclose(v, v_ref, rtol=rtol, atol=1e-7)
+            np.testing.assert_allclose(w, w0 - alpha * m_ref / (np.sqrt(v_ref) + 1e-7), rtol=rtol, atol=1e-7)
+    finally:
+        ext.set_num_threads(before)
 
 
 def test_isa_override_env():
