@@ -442,33 +442,58 @@ def _gemm_narrow_ta(a, lda, b, ldb, tb, m, n, k, c, bias, use_bias, relu, thread
             c[u(i * n + j)] = s
 
 
+@njit(cache=True)
+def _gemm(a, b, c, bias, ta, tb, relu, threads):
+    """The one compiled entry of the GEMM: shapes and strides are read here, in
+    compiled code, and the path is chosen (see ``gemm``).  Numba's dispatcher
+    checks the type of every argument of a call from Python, so one call with
+    eight arguments costs less than Python reading the shapes, flattening the
+    arrays and calling a driver with thirteen (kernels/GEMM.md: "The entry").
+    (The thread count comes from Python: asking Numba for it in compiled code
+    makes the function uncacheable.)"""
+    m, n = c.shape
+    k = a.shape[0] if ta else a.shape[1]
+    lda, ldb = a.shape[1], b.shape[1]
+    af, bf, cf = a.reshape(a.size), b.reshape(b.size), c.reshape(c.size)
+    if bias is None:
+        _gemm_paths(af, lda, ta, bf, ldb, tb, m, n, k, cf, cf[:1], False, relu, threads)
+    else:
+        _gemm_paths(af, lda, ta, bf, ldb, tb, m, n, k, cf, bias, True, relu, threads)
+
+
+@njit(cache=True)
+def _gemm_paths(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu, threads):
+    """The narrow paths when op(b) has at most ``NARROW_N`` columns, else the blocked GEMM."""
+    if n <= NARROW_N:
+        if ta:
+            _gemm_narrow_ta(a, lda, b, ldb, tb, m, n, k, c, bias, use_bias, relu, threads)
+        else:
+            _gemm_dot(a, lda, b, ldb, tb, m, n, k, c, bias, use_bias, relu, threads)
+    else:
+        _gemm_blocked(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu, threads)
+
+
 def gemm(a, b, transpose_a, transpose_b, out, bias=None, relu=False):
-    """out = op(a) @ op(b) (+ bias) (then ReLU); C-contiguous 2-D arrays of one dtype.
+    """out = op(a) @ op(b) (+ bias) (then ReLU); C-contiguous 2-D arrays of one
+    dtype, the flags Python bools (another type compiles another specialization).
 
     Chooses the narrow paths when op(b) has at most ``NARROW_N`` columns, and
     one thread for problems under ``PARALLEL_FLOPS`` floating-point operations.
     """
+    if bias is not None and not bias.flags.writeable:
+        bias = bias.copy()  # keep one compiled specialization (it is small)
+    _gemm(a, b, out, bias, transpose_a, transpose_b, relu, threads_for(a, transpose_a, out))
+    return out
+
+
+def threads_for(a, transpose_a, out):
+    """1 for problems under ``PARALLEL_FLOPS`` (waking the pool costs more than
+    they take), else Numba's thread count (a call that costs about 0.6 µs)."""
     m, n = out.shape
     k = a.shape[0] if transpose_a else a.shape[1]
-    lda, ldb = a.shape[1], b.shape[1]
-    af, bf, cf = a.reshape(-1), b.reshape(-1), out.reshape(-1)
-    use_bias = bias is not None
-    if use_bias:
-        if not bias.flags.writeable:  # keep one compiled specialization (it is small)
-            bias = bias.copy()
-    else:
-        bias = cf[:1]
-    ta, tb, relu = bool(transpose_a), bool(transpose_b), bool(relu)
-    # small problems stay on this thread: waking the pool costs more than they take
-    threads = 1 if 2.0 * m * n * k < PARALLEL_FLOPS else numba.get_num_threads()
-    if n <= NARROW_N:
-        if ta:
-            _gemm_narrow_ta(af, lda, bf, ldb, tb, m, n, k, cf, bias, use_bias, relu, threads)
-        else:
-            _gemm_dot(af, lda, bf, ldb, tb, m, n, k, cf, bias, use_bias, relu, threads)
-    else:
-        _gemm_blocked(af, lda, ta, bf, ldb, tb, m, n, k, cf, bias, use_bias, relu, threads)
-    return out
+    if 2.0 * m * n * k < PARALLEL_FLOPS:
+        return 1
+    return numba.get_num_threads()
 
 
 guard_caches(globals())  # a corrupt cache entry is dropped and recompiled
