@@ -326,7 +326,9 @@ class NumbaBackend(Backend):
         return numba.get_num_threads()
 
     def matmul(self, a, b, transpose_a, transpose_b, out):
-        return _pool.run(numba_gemm.gemm, a, b, transpose_a, transpose_b, out)
+        _pool.run(numba_gemm._gemm, a, b, out, None, transpose_a, transpose_b, False,
+                  numba_gemm.threads_for(a, transpose_a, out))
+        return out
 
     def dense_forward(self, x, w, b, relu, out):
         return _pool.run(numba_gemm.gemm, x, w, False, False, out, b, relu)

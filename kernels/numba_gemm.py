@@ -165,13 +165,24 @@ def _pack_a(a, lda, ta, i0, mc, p0, kc, ap):
 @njit(cache=True)
 def _pack_b(b, ldb, tb, p0, kc, j0, nc, nr, bp):
     """Copy op(b)[p0:p0+kc, j0:j0+nc] into NR-wide micro-panels: row p of
-    panel q is bp[(q*kc + p)*nr :][:nr], columns past ``nc`` zeroed."""
+    panel q is bp[(q*kc + p)*nr :][:nr], columns past ``nc`` zeroed.  A full
+    panel of a transposed b is copied as ``_pack_a`` copies A, 8 x 8 blocks
+    transposed in registers (3.5 times faster than scalar copies at K = 10, 7 times at K = 262)."""
     z = _zero(bp)
     for q in range((nc + nr - _U1) // nr):
         jj = j0 + q * nr
         cols = min(nr, nc - q * nr)
         base = q * kc * nr
-        if tb:  # op(b)[p, j] = b[j, p]
+        if tb and cols == nr:  # a full panel from rows of b: 8 x 8 blocks, transposed in registers
+            p = _U0
+            while p + _U8 <= kc:
+                for c in range(_U0, nr, _U8):
+                    _transpose_8x8(_ptr(b), (jj + c) * ldb + p0 + p, ldb, _ptr(bp), base + p * nr + c, nr)
+                p += _U8
+            for c in range(nr):
+                for pp in range(p, kc):
+                    bp[base + pp * nr + c] = b[(jj + c) * ldb + p0 + pp]
+        elif tb:  # op(b)[p, j] = b[j, p]
             for c in range(cols):
                 src = (jj + c) * ldb + p0
                 for p in range(kc):
@@ -214,7 +225,8 @@ def _store_edge(t, ldt, rows, cols, c, pc, rsc, csc, accumulate, bias, jb, bstri
 def _gemm_columns(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu, jp_lo, jp_hi, bp, ap, t):
     """One thread's share of the Goto/BLIS loop nest (kernels/GEMM.md): the
     columns of C in the NR panels jp_lo..jp_hi, all rows.  Loop jc: blocks of
-    NC columns; pc: KC blocks of K, each packing this share of op(B); ic: MC
+    NC columns; pc: KC blocks of K, each packing this share of op(B) (but for
+    one row block of a plain b, which is read in place); ic: MC
     blocks of rows, each packing op(A); jr/ir: the micro-kernel over the
     MR x NR tiles.  jc and jr count NR panels, ir counts MR panels.  Tiles go
     column by column (one B micro-panel stays in L1) unless the packed B is
@@ -225,6 +237,9 @@ def _gemm_columns(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu, jp_l
     inr = np.int64(nr)
     nkb = (k + KC - 1) // KC
     kcb = (k + nkb - 1) // nkb  # K split evenly: 784 -> 3 x 262
+    # one row block (m <= MC) of a plain b: its micro-panels are read where they lie
+    # (row stride ldb), not packed; each is used by only mpan tiles (GEMM.md: "B in place")
+    in_place = not tb and m <= MC
     for jc in range(jp_lo, jp_hi, NC // inr):
         nq = min(jp_hi - jc, NC // inr)  # NR panels in this N block
         for kb in range(nkb):
@@ -232,13 +247,20 @@ def _gemm_columns(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu, jp_l
             kc = min(kcb, k - pc)
             first = kb == 0
             last = kb == nkb - 1
-            _pack_b(b, u(ldb), tb, u(pc), u(kc), u(jc * inr), u(min(nq * inr, n - jc * inr)), nr, bp)
+            nfull = nq if (jc + nq) * inr <= n else nq - 1  # full-width column panels
+            if in_place:  # only the last, narrower panel is packed (at bp[0]): B ends inside it
+                if nfull < nq:
+                    j_edge = (jc + nfull) * inr
+                    _pack_b(b, u(ldb), tb, u(pc), u(kc), u(j_edge), u(n - j_edge), nr, bp)
+                b_at, b_start, b_step, b_row, edge_pb = _ptr(b), u(pc * ldb + jc * inr), u(inr), u(ldb), _U0
+            else:
+                _pack_b(b, u(ldb), tb, u(pc), u(kc), u(jc * inr), u(min(nq * inr, n - jc * inr)), nr, bp)
+                b_at, b_start, b_step, b_row, edge_pb = _ptr(bp), _U0, u(kc * inr), nr, u(nfull * kc * inr)
             by_rows = kc * nq * inr * c.itemsize <= 32768
             for ic in range(0, m, MC):
                 mc = min(MC, m - ic)
                 mpan = (mc + MR - 1) // MR
                 _pack_a(a, u(lda), ta, u(ic), u(mc), u(pc), u(kc), ap)
-                nfull = nq if (jc + nq) * inr <= n else nq - 1  # full-width column panels
                 for tile in range(mpan * nfull):  # the jr and ir loops, as one
                     if by_rows:
                         ir, jr = tile // nfull, tile % nfull
@@ -246,14 +268,14 @@ def _gemm_columns(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu, jp_l
                         jr, ir = tile // mpan, tile % mpan
                     ii = ic + ir * MR
                     jj = (jc + jr) * inr
-                    _micro_kernel(u(kc), _ptr(ap), u(ir * kc * MR), _UMR, _ptr(bp), u(jr * kc * inr), nr,
+                    _micro_kernel(u(kc), _ptr(ap), u(ir * kc * MR), _UMR, b_at, b_start + u(jr) * b_step, b_row,
                                   _ptr(c), u(ii * n + jj), u(n), u(min(MR, m - ii)), not first,
                                   _ptr(bias), u(jj), last and use_bias, last and relu)
                 if nfull < nq:  # the last, narrower column panel: through the scratch t
                     jj = (jc + nfull) * inr
                     for ir in range(mpan):
                         ii = ic + ir * MR
-                        _micro_kernel(u(kc), _ptr(ap), u(ir * kc * MR), _UMR, _ptr(bp), u(nfull * kc * inr), nr,
+                        _micro_kernel(u(kc), _ptr(ap), u(ir * kc * MR), _UMR, _ptr(bp), edge_pb, nr,
                                       _ptr(t), _U0, nr, _UMR, False, _ptr(bias), _U0, False, False)
                         _store_edge(_ptr(t), nr, u(min(MR, m - ii)), u(n - jj), _ptr(c), u(ii * n + jj), u(n), _U1,
                                     not first, _ptr(bias), u(jj), _U0, last and use_bias, last and relu)
@@ -390,8 +412,34 @@ def _narrow_ta_blocks_10(a, lda, ap, n, k, c, bias, use_bias, relu, lo, hi):
         i0 = blk * np.int64(nr)
         _narrow_kernel(u(k), _ptr(ap), _U0, _UMR, _ptr(a), u(i0), u(lda),
                        _ptr(t), _U0, nr, _U10, False, _ptr(bias), _U0, False, False)
-        _store_edge(_ptr(t), nr, u(n), nr, _ptr(c), u(i0 * n), _U1, u(n),
-                    False, _ptr(bias), _U0, _U1, use_bias, relu)
+        _store_transposed(_ptr(t), nr, u(n), _ptr(c), u(i0 * n), _ptr(bias), use_bias, relu)
+
+
+@njit(cache=True)
+def _store_transposed(t, nr, n, c, pc, bias, use_bias, relu):
+    """C[i, j] = t[j, i] (+ bias[j]) (then ReLU) for the n x NR tile ``t`` of
+    ``_narrow_ta_blocks_10``: NR whole rows of C, n <= 10 numbers each, one
+    contiguous block at c[pc:].  The epilogue runs on ``t`` (a bias per row of
+    it); then its first 8 rows go over by 8 x 8 register transposes, which
+    store 8 numbers at a time where scalar copies store one (half the time
+    of the block, K = 128), and the rows past 8 one number at a time."""
+    z = _zero(c)
+    for r in range(n):
+        row = r * nr
+        if use_bias:
+            for i in range(nr):
+                t[row + i] += bias[r]
+        if relu:
+            for i in range(nr):
+                t[row + i] = max(t[row + i], z)
+    done = _U0
+    if n >= _U8:
+        for i in range(_U0, nr, _U8):
+            _transpose_8x8(t, i, nr, c, pc + i * n, n)
+        done = _U8
+    for r in range(done, n):
+        for i in range(nr):
+            c[pc + i * n + r] = t[r * nr + i]
 
 
 @njit(cache=True)
@@ -442,33 +490,58 @@ def _gemm_narrow_ta(a, lda, b, ldb, tb, m, n, k, c, bias, use_bias, relu, thread
             c[u(i * n + j)] = s
 
 
+@njit(cache=True)
+def _gemm(a, b, c, bias, ta, tb, relu, threads):
+    """The one compiled entry of the GEMM: shapes and strides are read here, in
+    compiled code, and the path is chosen (see ``gemm``).  Numba's dispatcher
+    checks the type of every argument of a call from Python, so one call with
+    eight arguments costs less than Python reading the shapes, flattening the
+    arrays and calling a driver with thirteen (kernels/GEMM.md: "The entry").
+    (The thread count comes from Python: asking Numba for it in compiled code
+    makes the function uncacheable.)"""
+    m, n = c.shape
+    k = a.shape[0] if ta else a.shape[1]
+    lda, ldb = a.shape[1], b.shape[1]
+    af, bf, cf = a.reshape(a.size), b.reshape(b.size), c.reshape(c.size)
+    if bias is None:
+        _gemm_paths(af, lda, ta, bf, ldb, tb, m, n, k, cf, cf[:1], False, relu, threads)
+    else:
+        _gemm_paths(af, lda, ta, bf, ldb, tb, m, n, k, cf, bias, True, relu, threads)
+
+
+@njit(cache=True)
+def _gemm_paths(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu, threads):
+    """The narrow paths when op(b) has at most ``NARROW_N`` columns, else the blocked GEMM."""
+    if n <= NARROW_N:
+        if ta:
+            _gemm_narrow_ta(a, lda, b, ldb, tb, m, n, k, c, bias, use_bias, relu, threads)
+        else:
+            _gemm_dot(a, lda, b, ldb, tb, m, n, k, c, bias, use_bias, relu, threads)
+    else:
+        _gemm_blocked(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu, threads)
+
+
 def gemm(a, b, transpose_a, transpose_b, out, bias=None, relu=False):
-    """out = op(a) @ op(b) (+ bias) (then ReLU); C-contiguous 2-D arrays of one dtype.
+    """out = op(a) @ op(b) (+ bias) (then ReLU); C-contiguous 2-D arrays of one
+    dtype, the flags Python bools (another type compiles another specialization).
 
     Chooses the narrow paths when op(b) has at most ``NARROW_N`` columns, and
     one thread for problems under ``PARALLEL_FLOPS`` floating-point operations.
     """
+    if bias is not None and not bias.flags.writeable:
+        bias = bias.copy()  # keep one compiled specialization (it is small)
+    _gemm(a, b, out, bias, transpose_a, transpose_b, relu, threads_for(a, transpose_a, out))
+    return out
+
+
+def threads_for(a, transpose_a, out):
+    """1 for problems under ``PARALLEL_FLOPS`` (waking the pool costs more than
+    they take), else Numba's thread count (a call that costs about 0.6 µs)."""
     m, n = out.shape
     k = a.shape[0] if transpose_a else a.shape[1]
-    lda, ldb = a.shape[1], b.shape[1]
-    af, bf, cf = a.reshape(-1), b.reshape(-1), out.reshape(-1)
-    use_bias = bias is not None
-    if use_bias:
-        if not bias.flags.writeable:  # keep one compiled specialization (it is small)
-            bias = bias.copy()
-    else:
-        bias = cf[:1]
-    ta, tb, relu = bool(transpose_a), bool(transpose_b), bool(relu)
-    # small problems stay on this thread: waking the pool costs more than they take
-    threads = 1 if 2.0 * m * n * k < PARALLEL_FLOPS else numba.get_num_threads()
-    if n <= NARROW_N:
-        if ta:
-            _gemm_narrow_ta(af, lda, bf, ldb, tb, m, n, k, cf, bias, use_bias, relu, threads)
-        else:
-            _gemm_dot(af, lda, bf, ldb, tb, m, n, k, cf, bias, use_bias, relu, threads)
-    else:
-        _gemm_blocked(af, lda, ta, bf, ldb, tb, m, n, k, cf, bias, use_bias, relu, threads)
-    return out
+    if 2.0 * m * n * k < PARALLEL_FLOPS:
+        return 1
+    return numba.get_num_threads()
 
 
 guard_caches(globals())  # a corrupt cache entry is dropped and recompiled

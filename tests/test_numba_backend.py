@@ -280,3 +280,39 @@ def test_cache_files_written():
 
 def test_slp_vectorizer_on():
     assert numba.core.config.SLP_VECTORIZE == 1
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_shallow_and_narrow_sizes_all_transposes(dtype):
+    """K = 1..17 and N = 1..17 through every path the entry picks (the narrow
+    paths, B packed or read in place, the transposed store of 8-10 classes),
+    all four transposes, with and without the fused bias and ReLU."""
+    for k in range(1, 18):
+        for n in (*range(1, 18), NR + 3):
+            for m in (1, 13, 37):
+                for ta in (False, True):
+                    for tb in (False, True):
+                        epilogue = (k + n + m) % 3
+                        check(m, k, n, ta, tb, dtype, bias=epilogue > 0, relu=epilogue == 2, seed=k * n + m)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_b_in_place_around_the_row_block(dtype):
+    """b is read in place for one row block (M <= MC) and packed above it: M
+    around MC, N with and without a narrower last panel, K over 1-3 blocks."""
+    for m in (G.MC - 1, G.MC, G.MC + 1):
+        for n in (2 * NR, 2 * NR + 5):
+            for k in (3, KC + 1, 2 * KC + 7):
+                check(m, k, n, False, False, dtype, bias=True, relu=n % 2 == 1, seed=m + n + k)
+                check(m, k, n, True, False, dtype, seed=m + k)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_transposed_store_of_the_ten_class_tile(dtype):
+    """h.T @ dy for 8-10 classes: rows 0-7 of the tile stored by register
+    transposes, the rest one by one, bias and ReLU applied before."""
+    nr = G.NR_F32 if dtype == np.float32 else G.NR_F64
+    for n in (7, 8, 9, 10):
+        for m in (nr, 3 * nr + 1, 128):
+            check(m, 33, n, True, False, dtype, bias=True, relu=True, seed=n + m)
+            check(m, 33, n, True, True, dtype, bias=m % 2 == 0, seed=n * m)
