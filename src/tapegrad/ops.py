@@ -873,26 +873,48 @@ def zeros_variable(shape, dtype, like, name=None):
     return Variable._wrap_variable(be.zeros(tuple(shape), np.dtype(dtype)), be, False, name)
 
 
-_UPDATE_KERNELS = ("sgd_update", "rmsprop_update", "adam_update")   # looked up in kernels at each call
+_UPDATE_KERNELS = ("sgd_update", "rmsprop_update", "adam_update")   # each has a _foreach form in kernels
 _array_of = operator.attrgetter("_data")   # a slot Variable's array, read in C (once per weight per step)
 
 
-def apply_update(kernel_name, variable, grad, *slots, **hyperparameters):
+def apply_updates(kernel_name, variables, grads, slots, **hyperparameters):
     """Run the fused optimizer kernel ``kernel_name`` (``"sgd_update"``,
-    ``"rmsprop_update"``, ``"adam_update"``) on ``variable`` in place.
+    ``"rmsprop_update"``, ``"adam_update"``) on each Variable of ``variables``
+    in place, with ONE kernel-API call for the whole list (its ``_foreach``
+    form, which checks the hyperparameters once and every array as usual).
 
-    ``slots`` are the optimizer's state Variables for it (from
-    ``zeros_variable``), updated in place too; ``hyperparameters`` go to the
-    kernel as keywords (``learning_rate=...``).  Returns ``variable``.
+    ``grads[i]`` is the gradient of ``variables[i]`` and ``slots[i]`` the list
+    of optimizer state Variables for it (from ``zeros_variable``), updated in
+    place too; ``hyperparameters`` go to the kernel as keywords
+    (``learning_rate=...``).
     """
     if kernel_name not in _UPDATE_KERNELS:
         raise ValueError(f"apply_update: unknown kernel {kernel_name!r}; valid: {list(_UPDATE_KERNELS)}")
-    kernel = getattr(kernels, kernel_name)
-    if not isinstance(variable, Variable):
-        raise TypeError(f"apply_update needs a Variable to update, got {type(variable).__name__}")
-    be = variable._backend
-    data = grad._data if isinstance(grad, Tensor) else to_array(grad, variable.dtype, be)
-    kernel(variable._data, data, *map(_array_of, slots), backend=be, **hyperparameters)
+    kernel = getattr(kernels, kernel_name + "_foreach")
+    if not len(variables) == len(grads) == len(slots):
+        raise ValueError(f"apply_updates: {len(variables)} variables, {len(grads)} grads and {len(slots)} "
+                         "slot lists; give one of each per variable")
+    if not variables:
+        return
+    be = variables[0]._backend if isinstance(variables[0], Variable) else None
+    arrays, grad_arrays = [], []
+    for variable, grad in zip(variables, grads):
+        if not isinstance(variable, Variable):
+            raise TypeError(f"apply_update needs a Variable to update, got {type(variable).__name__}")
+        if variable._backend is not be:   # weights on several backends: one call per weight
+            for variable, grad, state in zip(variables, grads, slots):
+                apply_updates(kernel_name, [variable], [grad], [state], **hyperparameters)
+            return
+        arrays.append(variable._data)
+        grad_arrays.append(grad._data if isinstance(grad, Tensor) else to_array(grad, variable.dtype, be))
+    states = [list(map(_array_of, kind)) for kind in zip(*slots)]   # per kind of slot: one array per weight
+    kernel(arrays, grad_arrays, *states, backend=be, **hyperparameters)
+
+
+def apply_update(kernel_name, variable, grad, *slots, **hyperparameters):
+    """:func:`apply_updates` on one Variable: ``slots`` are its state Variables.
+    Returns ``variable``."""
+    apply_updates(kernel_name, [variable], [grad], [slots], **hyperparameters)
     return variable
 
 
