@@ -36,6 +36,7 @@ from .api import (
     matmul,
     relu,
     relu_backward,
+    relu_bias_grad,
     rmsprop_update,
     rmsprop_update_foreach,
     sgd_update,
@@ -49,7 +50,7 @@ from .api import (
 __all__ = [
     "Backend", "BackendUnavailableError", "available_backends", "get_backend",
     "set_num_threads", "use", "matmul", "relu", "relu_backward", "softmax",
-    "softmax_cross_entropy", "dense_forward", "bias_grad", "sgd_update",
+    "softmax_cross_entropy", "dense_forward", "bias_grad", "relu_bias_grad", "sgd_update",
     "rmsprop_update", "adam_update", "sgd_update_foreach", "rmsprop_update_foreach",
     "adam_update_foreach", "accumulate_sum", "accumulate_correct", "to_numpy",
     "dropout_forward", "dropout_backward", "sigmoid_cross_entropy", "ClassIds", "class_ids",

@@ -408,6 +408,31 @@ def bias_grad(grad_out, *, out=None, backend=None):
     return out if target is out else _finish(be, out, target)
 
 
+def relu_bias_grad(grad_out, x, *, backend=None):
+    """relu's backward and the bias gradient of a Dense layer, in one pass.
+
+    For (N, M) ``grad_out`` and ``x`` (relu's output, or its input: only the
+    sign matters) returns ``(g, db)``: ``g`` = ``grad_out`` where ``x > 0``,
+    else 0 (:func:`relu_backward`), and ``db`` = the column sums of ``g``
+    (:func:`bias_grad`).  Reading the gradient once instead of twice is what
+    the fusion buys; the result is the two calls' result.
+    """
+    be = get_backend(backend)
+    fn = "relu_bias_grad"
+    x = _operand(be, x, "x", fn, ndim=2)
+    grad_out = _operand(be, grad_out, "grad_out", fn, x.dtype, ndim=2)
+    if grad_out.shape != x.shape:
+        raise ValueError(f"{fn}: grad_out has shape {tuple(grad_out.shape)} but x has {tuple(x.shape)}")
+    n, m = x.shape
+    out = be.empty((n, m), x.dtype)
+    db = be.empty((m,), x.dtype)
+    if n == 0:
+        be.write(db, np.zeros(m, x.dtype))
+    elif m:
+        be.relu_bias_grad(grad_out, x, out, db)
+    return out, db
+
+
 # ---------------------------------------------------------------- optimizers
 # Each optimizer comes twice: ``rmsprop_update(param, grad, v)`` for one
 # weight and ``rmsprop_update_foreach(params, grads, vs)`` for a list of them

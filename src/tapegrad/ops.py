@@ -678,13 +678,29 @@ def dense(x, w, b=None, activation=None):
 
 def _dense_grad(g, ctx, needs):
     x, w, activation, out = ctx
-    if activation == "relu":
-        g = relu_backward(g, out)
+    wants_db = len(needs) == 3 and needs[2]   # inputs (x, w, b) and b's gradient asked for
+    if activation == "relu" and wants_db:
+        g, db = relu_and_bias_grad(g, out)
+    else:
+        if activation == "relu":
+            g = relu_backward(g, out)
+        db = bias_grad(g) if wants_db else None
     dx = matmul(g, w, transpose_b=True) if needs[0] else None
     dw = matmul(x, g, transpose_a=True) if needs[1] else None
-    if len(needs) == 2:  # inputs (x, w): no bias
-        return dx, dw
-    return dx, dw, (bias_grad(g) if needs[2] else None)
+    return (dx, dw) if len(needs) == 2 else (dx, dw, db)
+
+
+def relu_and_bias_grad(g, out):
+    """``relu_backward(g, out)`` and the ``bias_grad`` of that, from ONE kernel
+    pass over ``g`` (``kernels.relu_bias_grad``).  When an outer tape records
+    (a second derivative) it needs the two differentiable ops instead, so
+    that is what runs then."""
+    if is_recording():
+        g = relu_backward(g, out)
+        return g, bias_grad(g)
+    be = g._backend
+    masked, db = kernels.relu_bias_grad(g._data, out._data, backend=be)
+    return _wrap(masked, be), _wrap(db, be)
 
 
 def bias_grad(g):
