@@ -241,12 +241,17 @@ class ClassIds:
     classes and ``shape`` with its rows.  ``np.asarray(ids)`` gives a copy.
     """
 
-    __slots__ = ("host", "data", "backend", "low", "high", "shape", "ndim", "size")
+    __slots__ = ("host", "data", "backend", "high", "shape", "ndim", "size")
     dtype = np.dtype(np.int64)
 
-    def __init__(self, host, data, backend, low, high):
-        self.host, self.data, self.backend, self.low, self.high = host, data, backend, low, high
+    def __init__(self, host, data, backend, high):
+        self.host, self.data, self.backend, self.high = host, data, backend, high
         self.shape, self.ndim, self.size = host.shape, host.ndim, host.size
+
+    @property
+    def low(self):
+        """The smallest id (None for no ids); checked to be >= 0 at creation."""
+        return int(self.host.min()) if self.size else None
 
     def __len__(self):
         return len(self.host)
@@ -265,7 +270,7 @@ class ClassIds:
             return self                      # already that shape (the loss and accuracy ask each step)
         host = self.host.reshape(shape)
         data = host if self.data is self.host else self.data.reshape(shape)
-        return ClassIds(host, data, self.backend, self.low, self.high)
+        return ClassIds(host, data, self.backend, self.high)
 
     def check_classes(self, num_classes, fn):
         """Raise unless every id is below ``num_classes``."""
@@ -294,20 +299,27 @@ def class_ids(labels, *, backend=None, fn="class_ids"):
     if isinstance(labels, ClassIds):
         return labels
     be = get_backend(backend)
+    # the private copy: every check below reads it, never the caller's array
     host = np.array(be.to_numpy(labels) if be.is_array(labels) and not be.host else labels, copy=True)
-    if host.dtype.kind == "f":
+    kind = host.dtype.kind
+    if kind == "f":
         if host.size and not np.all(np.mod(host, 1) == 0):
             raise NonIntegerLabelsError(f"{fn}: labels must be integer class ids, got non-integer values")
-    elif host.dtype.kind not in "iub":
+    elif kind not in "iub":
         raise TypeError(f"{fn}: labels must be integer class ids, got dtype {host.dtype}")
-    host = np.ascontiguousarray(host, dtype=np.int64)
+    # no id can be negative when they came as bools or unsigned ints narrower
+    # than int64 (uint8 labels: MNIST's), so only the largest is looked for
+    can_be_negative = not (kind in "ub" and host.dtype.itemsize < 8)
+    host = np.ascontiguousarray(host, dtype=np.int64)   # range checked below, on what the kernels read
     host.flags.writeable = False          # private, and read-only besides
-    low = high = None
+    high = None
     if host.size:
-        low, high = int(host.min()), int(host.max())
-        if low < 0:
-            raise ValueError(f"{fn}: label {low} is out of range (class ids start at 0)")
-    return ClassIds(host, host if be.host else be.asarray(host), be, low, high)
+        high = int(np.maximum.reduce(host, axis=None))
+        if can_be_negative:
+            low = int(np.minimum.reduce(host, axis=None))
+            if low < 0:
+                raise ValueError(f"{fn}: label {low} is out of range (class ids start at 0)")
+    return ClassIds(host, host if be.host else be.asarray(host), be, high)
 
 
 def _labels(be, labels, n, c, fn):

@@ -19,7 +19,7 @@ import numpy as np
 from . import kernels
 from . import random as _random
 from .kernels import get_backend
-from .tape import _thread_tapes, is_recording, provide_gradient_ops, record
+from .tape import Seed, _thread_tapes, is_recording, provide_gradient_ops, record
 from .tensor import Tensor, Variable, VariableSlice, to_array
 
 _wrap = Tensor._wrap
@@ -738,42 +738,48 @@ def sparse_softmax_cross_entropy(logits, labels, reduction="none"):
     return _result(data, be, (logits,), _sparse_softmax_cross_entropy_grad, (logits, ids.host, grad, reduction))
 
 
-def _fused_loss_gradient(stored, differentiable, ctx):
-    """d loss / d logits of a fused loss kernel: the ONE place that picks its form.
+def _fused_loss_gradient(g, ctx, stored, differentiable):
+    """d loss / d logits of a fused loss kernel times the incoming gradient
+    ``g``: the ONE place that picks its form.
 
     The kernel returned this gradient with the loss, so when nothing records
-    the backward pass (every training step) ``stored(ctx)`` only wraps that
-    array.  When an outer tape records it (a second derivative), the
-    gradient must be built from differentiable ops so the outer tape sees how
-    it depends on the logits: ``differentiable(ctx)`` recomputes it so.
+    the backward pass (every training step) ``stored(g, ctx)`` only scales
+    that array by ``g``, in one multiply on the backend's arrays.  When an
+    outer tape records it (a second derivative), the gradient must be built
+    from differentiable ops so the outer tape sees how it depends on the
+    logits: ``differentiable(g, ctx)`` recomputes it so.
     """
-    return differentiable(ctx) if is_recording() else stored(ctx)
+    return differentiable(g, ctx) if is_recording() else stored(g, ctx)
 
 
 def _sparse_softmax_cross_entropy_grad(g, ctx, needs):
-    reduction = ctx[3]
-    grad = _fused_loss_gradient(_softmax_xent_stored, _softmax_xent_differentiable, ctx)
-    if reduction == "mean":
-        return (multiply(grad, g),)
-    return (multiply(grad, reshape(g, g.shape + (1,))),)
+    return (_fused_loss_gradient(g, ctx, _softmax_xent_stored, _softmax_xent_differentiable),)
 
 
-def _softmax_xent_stored(ctx):
-    """The kernel's (softmax - onehot), divided by N for the mean, as a tensor."""
+def _softmax_xent_stored(g, ctx):
+    """The kernel's (softmax - onehot) times g, and divided by N for the mean:
+    one multiply.  For the mean of a plain loss g is the tape's ``Seed`` of
+    ones, so the factor is 1/N alone; any other g is a scalar folded into it."""
     logits, labels, grad, reduction = ctx
     be = logits._backend
+    xp = be.xp
     if reduction == "mean":   # d mean / d logits = (softmax - onehot) / N
-        grad = be.xp.multiply(grad, 1.0 / labels.size)
-    return _wrap(grad.reshape(logits.shape), be)
+        factor = 1.0 / labels.size if type(g) is Seed else xp.multiply(g._data, 1.0 / labels.size)
+    else:                     # one gradient per row: broadcast along the classes
+        factor = g._data.reshape(g.shape + (1,))
+    return _wrap(xp.multiply(grad, factor).reshape(logits.shape), be)
 
 
-def _softmax_xent_differentiable(ctx):
-    """softmax(logits) - onehot(labels) (/ N for the mean) from ops, for an outer tape."""
+def _softmax_xent_differentiable(g, ctx):
+    """The same from ops, for an outer tape: softmax(logits) - onehot(labels)
+    (/ N for the mean), times g."""
     logits, labels, _, reduction = ctx
     be = logits._backend
     onehot = _wrap(be.asarray(np.eye(logits.shape[-1], dtype=logits.dtype)[labels.reshape(-1)]), be)
     grad = subtract(softmax(logits), reshape(onehot, logits.shape))
-    return divide(grad, labels.size) if reduction == "mean" else grad
+    if reduction == "mean":
+        return multiply(divide(grad, labels.size), g)
+    return multiply(grad, reshape(g, g.shape + (1,)))
 
 
 def sigmoid_binary_cross_entropy(logits, labels):
@@ -796,21 +802,21 @@ def sigmoid_binary_cross_entropy(logits, labels):
 
 
 def _sigmoid_binary_cross_entropy_grad(g, ctx, needs):
-    grad = _fused_loss_gradient(_sigmoid_xent_stored, _sigmoid_xent_differentiable, ctx)
-    return (multiply(grad, g),)
+    return (_fused_loss_gradient(g, ctx, _sigmoid_xent_stored, _sigmoid_xent_differentiable),)
 
 
-def _sigmoid_xent_stored(ctx):
-    """The kernel's sigmoid(x) - z, as a tensor."""
+def _sigmoid_xent_stored(g, ctx):
+    """The kernel's sigmoid(x) - z times g (one per element)."""
     logits, _, grad = ctx
-    return _wrap(grad, logits._backend)
+    be = logits._backend
+    return _wrap(be.xp.multiply(grad, g._data), be)
 
 
-def _sigmoid_xent_differentiable(ctx):
-    """sigmoid(logits) - labels from ops, for an outer tape."""
+def _sigmoid_xent_differentiable(g, ctx):
+    """(sigmoid(logits) - labels) * g from ops, for an outer tape."""
     logits, labels, _ = ctx
     be = logits._backend
-    return subtract(sigmoid(logits), _wrap(be.asarray(np.asarray(labels, dtype=logits.dtype)), be))
+    return multiply(subtract(sigmoid(logits), _wrap(be.asarray(np.asarray(labels, dtype=logits.dtype)), be)), g)
 
 
 def dropout(x, rate, noise_shape=None, seed=None, generator=None):
@@ -974,7 +980,7 @@ def ones_like(x, dtype=None):
 # ------------------------------------------------------------------ wiring to the layers below
 # tensor.py and tape.py sit below this module and never import it: this module
 # hands them what they use from it, once, when it is imported.
-provide_gradient_ops(add=add, ones_like=ones_like, zeros_like=zeros_like, convert=convert)
+provide_gradient_ops(add=add, zeros_like=zeros_like, convert=convert)
 
 
 def _reflected(op):
