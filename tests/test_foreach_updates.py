@@ -178,3 +178,22 @@ def test_ops_apply_updates_runs_one_foreach_call_for_all_variables():
             tg.ops.apply_updates("rmsprop_update", ws, grads[:1], slots)
         with pytest.raises(TypeError, match="needs a Variable"):
             tg.ops.apply_updates("sgd_update", [ws[0], grads[1]], grads, [[], []])
+
+
+def test_ops_apply_updates_with_weights_on_two_backends():
+    """Weights that live on different backends get one call each, on their own backend."""
+    import tapegrad as tg
+    rng = np.random.default_rng(6)
+    values = [rng.standard_normal(s).astype(np.float32) for s in [(4, 3), (3,)]]
+    grads = [rng.standard_normal(v.shape).astype(np.float32) for v in values]
+    ws = []
+    for name, value in zip(["numpy", "cython"], values):
+        with tg.kernels.use(name):
+            ws.append(tg.Variable(value.copy()))
+    assert ws[0].backend is not ws[1].backend
+    slots = [[tg.ops.zeros_variable(w.shape, w.dtype, like=w)] for w in ws]
+    tg.ops.apply_updates("rmsprop_update", ws, [tg.constant(g) for g in grads], slots, learning_rate=0.1)
+    for w, value, g in zip(ws, values, grads):
+        v = np.zeros_like(value)
+        K.rmsprop_update(value, g, v, learning_rate=0.1, backend="numpy")
+        np.testing.assert_allclose(w.numpy(), value, rtol=1e-6)
