@@ -242,6 +242,14 @@ class Backend:
         """out[j] = sum over rows of grad_out[:, j]."""
         raise NotImplementedError
 
+    def relu_bias_grad(self, grad_out, x, out, bias_out):
+        """(N, M) arrays and an (M,) ``bias_out``: ``out = grad_out where x > 0,
+        else 0`` and ``bias_out = `` the column sums of ``out`` (relu_backward,
+        then bias_grad, of a Dense layer).  A compiled backend does it in one
+        pass; this default runs the two kernels (the cuda backend uses it)."""
+        self.relu_backward(grad_out.reshape(-1), x.reshape(-1), out.reshape(-1))
+        self.bias_grad(out, bias_out)
+
     def sgd_update(self, param, grad, velocity, lr, momentum, nesterov):
         """In place.  velocity is None when momentum == 0 (Keras semantics:
         v = momentum*v - lr*g; w += v, or w += momentum*v - lr*g if nesterov)."""

@@ -995,3 +995,41 @@ def sigmoid_cross_entropy(const floating[::1] logits, const floating[::1] labels
         else:
             s = e / (1.0 + e)
         gp[i] = <floating> ((s - z) * scale)
+
+
+def relu_bias_grad(const floating[:, ::1] grad_out, const floating[:, ::1] x,
+                   floating[:, ::1] out, floating[::1] bias_out):
+    """relu's backward and a Dense layer's bias gradient in one pass.
+
+    out = grad_out where x > 0, else 0 (relu_backward), and bias_out[j] =
+    sum_i out[i, j] (bias_grad of that): each block of eight rows is masked
+    into out and summed while it is still in cache, the way bias_grad sums,
+    so bias_out is bias_grad(out) bit for bit, with one pass instead of two.
+    """
+    cdef Py_ssize_t i, j, k, n = grad_out.shape[0], m = grad_out.shape[1]
+    cdef Py_ssize_t n8 = n - n % 8
+    cdef const floating *g = &grad_out[0, 0]
+    cdef const floating *xp = &x[0, 0]
+    cdef floating *o = &out[0, 0]
+    cdef floating *r
+    cdef double *acc = <double *> malloc(m * sizeof(double))
+    if acc == NULL:
+        raise MemoryError()
+    with nogil:
+        for j in range(m):
+            acc[j] = 0
+        for i in range(0, n8, 8):
+            for k in range(i * m, (i + 8) * m):
+                o[k] = g[k] if xp[k] > 0 else 0
+            r = o + i * m
+            for j in range(m):
+                acc[j] += (((r[j] + r[m + j]) + (r[2 * m + j] + r[3 * m + j]))
+                           + ((r[4 * m + j] + r[5 * m + j]) + (r[6 * m + j] + r[7 * m + j])))
+        for i in range(n8, n):
+            r = o + i * m
+            for j in range(m):
+                r[j] = g[i * m + j] if xp[i * m + j] > 0 else 0
+                acc[j] += r[j]
+        for j in range(m):
+            bias_out[j] = <floating> acc[j]
+    free(acc)

@@ -117,15 +117,6 @@ def _finish(be, out, target):
     return out
 
 
-def _writeable_state(be, x, what, fn, shape, dtype):
-    x = _float_array(be, x, what, fn, dtype)
-    if tuple(x.shape) != tuple(shape):
-        raise ValueError(f"{fn}: {what} has shape {tuple(x.shape)}, expected {tuple(shape)}")
-    if not be.is_c_contiguous(x) or not be.is_writeable(x):
-        raise ValueError(f"{fn}: {what} is updated in place, so it must be a writeable C-contiguous array")
-    return x
-
-
 def _positive_float(value, what, fn, allow_zero=False):
     if type(value) is float and (0.0 < value < math.inf or allow_zero and value == 0.0):
         return value   # already a float in range: the optimizers' case, every weight of every step
@@ -250,12 +241,17 @@ class ClassIds:
     classes and ``shape`` with its rows.  ``np.asarray(ids)`` gives a copy.
     """
 
-    __slots__ = ("host", "data", "backend", "low", "high", "shape", "ndim", "size")
+    __slots__ = ("host", "data", "backend", "high", "shape", "ndim", "size")
     dtype = np.dtype(np.int64)
 
-    def __init__(self, host, data, backend, low, high):
-        self.host, self.data, self.backend, self.low, self.high = host, data, backend, low, high
+    def __init__(self, host, data, backend, high):
+        self.host, self.data, self.backend, self.high = host, data, backend, high
         self.shape, self.ndim, self.size = host.shape, host.ndim, host.size
+
+    @property
+    def low(self):
+        """The smallest id (None for no ids); checked to be >= 0 at creation."""
+        return int(self.host.min()) if self.size else None
 
     def __len__(self):
         return len(self.host)
@@ -274,7 +270,7 @@ class ClassIds:
             return self                      # already that shape (the loss and accuracy ask each step)
         host = self.host.reshape(shape)
         data = host if self.data is self.host else self.data.reshape(shape)
-        return ClassIds(host, data, self.backend, self.low, self.high)
+        return ClassIds(host, data, self.backend, self.high)
 
     def check_classes(self, num_classes, fn):
         """Raise unless every id is below ``num_classes``."""
@@ -303,20 +299,27 @@ def class_ids(labels, *, backend=None, fn="class_ids"):
     if isinstance(labels, ClassIds):
         return labels
     be = get_backend(backend)
+    # the private copy: every check below reads it, never the caller's array
     host = np.array(be.to_numpy(labels) if be.is_array(labels) and not be.host else labels, copy=True)
-    if host.dtype.kind == "f":
+    kind = host.dtype.kind
+    if kind == "f":
         if host.size and not np.all(np.mod(host, 1) == 0):
             raise NonIntegerLabelsError(f"{fn}: labels must be integer class ids, got non-integer values")
-    elif host.dtype.kind not in "iub":
+    elif kind not in "iub":
         raise TypeError(f"{fn}: labels must be integer class ids, got dtype {host.dtype}")
-    host = np.ascontiguousarray(host, dtype=np.int64)
+    # no id can be negative when they came as bools or unsigned ints narrower
+    # than int64 (uint8 labels: MNIST's), so only the largest is looked for
+    can_be_negative = not (kind in "ub" and host.dtype.itemsize < 8)
+    host = np.ascontiguousarray(host, dtype=np.int64)   # range checked below, on what the kernels read
     host.flags.writeable = False          # private, and read-only besides
-    low = high = None
+    high = None
     if host.size:
-        low, high = int(host.min()), int(host.max())
-        if low < 0:
-            raise ValueError(f"{fn}: label {low} is out of range (class ids start at 0)")
-    return ClassIds(host, host if be.host else be.asarray(host), be, low, high)
+        high = int(np.maximum.reduce(host, axis=None))
+        if can_be_negative:
+            low = int(np.minimum.reduce(host, axis=None))
+            if low < 0:
+                raise ValueError(f"{fn}: label {low} is out of range (class ids start at 0)")
+    return ClassIds(host, host if be.host else be.asarray(host), be, high)
 
 
 def _labels(be, labels, n, c, fn):
@@ -417,42 +420,140 @@ def bias_grad(grad_out, *, out=None, backend=None):
     return out if target is out else _finish(be, out, target)
 
 
+def relu_bias_grad(grad_out, x, *, backend=None):
+    """relu's backward and the bias gradient of a Dense layer, in one pass.
+
+    For (N, M) ``grad_out`` and ``x`` (relu's output, or its input: only the
+    sign matters) returns ``(g, db)``: ``g`` = ``grad_out`` where ``x > 0``,
+    else 0 (:func:`relu_backward`), and ``db`` = the column sums of ``g``
+    (:func:`bias_grad`).  Reading the gradient once instead of twice is what
+    the fusion buys; the result is the two calls' result.
+    """
+    be = get_backend(backend)
+    fn = "relu_bias_grad"
+    x = _operand(be, x, "x", fn, ndim=2)
+    grad_out = _operand(be, grad_out, "grad_out", fn, x.dtype, ndim=2)
+    if grad_out.shape != x.shape:
+        raise ValueError(f"{fn}: grad_out has shape {tuple(grad_out.shape)} but x has {tuple(x.shape)}")
+    n, m = x.shape
+    out = be.empty((n, m), x.dtype)
+    db = be.empty((m,), x.dtype)
+    if n == 0:
+        be.write(db, np.zeros(m, x.dtype))
+    elif m:
+        be.relu_bias_grad(grad_out, x, out, db)
+    return out, db
+
+
 # ---------------------------------------------------------------- optimizers
-def _update_args(be, param, grad, fn):
-    param = _float_array(be, param, "param", fn)
-    if not be.is_c_contiguous(param) or not be.is_writeable(param):
-        raise ValueError(f"{fn}: param is updated in place, so it must be a writeable C-contiguous array")
-    grad = _operand(be, grad, "grad", fn, param.dtype)
-    if tuple(grad.shape) != tuple(param.shape):
-        raise ValueError(f"{fn}: grad has shape {tuple(grad.shape)} but param has {tuple(param.shape)}")
-    return param, grad
+# Each optimizer comes twice: ``rmsprop_update(param, grad, v)`` for one
+# weight and ``rmsprop_update_foreach(params, grads, vs)`` for a list of them
+# (PyTorch's "foreach" optimizers), which a training step calls once for all
+# its weights: the hyperparameters are checked once per call, every array of
+# every weight as for one.  The one-weight form is the list form on one weight.
+def _updated_in_place(be, x, what, fn, dtype=None, shape=None):
+    """``x`` as an update writes it: a writeable C-contiguous float array of
+    ``be`` (of ``dtype`` and ``shape`` when given)."""
+    if not (be.is_array(x) and x.dtype in be.dtypes and (dtype is None or x.dtype == dtype)):
+        x = _float_array(be, x, what, fn, dtype)
+    if not be.is_c_contiguous(x) or not be.is_writeable(x):
+        raise ValueError(f"{fn}: {what} is updated in place, so it must be a writeable C-contiguous array")
+    if shape is not None and x.shape != shape:
+        raise ValueError(f"{fn}: {what} has shape {tuple(x.shape)}, expected {tuple(shape)}")
+    return x
+
+
+def _update_operands(be, fn, param, grad, names, states):
+    """One weight's arrays, checked as an optimizer kernel needs them.
+
+    ``param`` and the state arrays ``states`` (called ``names``) are written
+    in place, so each must be writeable, C-contiguous, of param's dtype and
+    shape; ``grad`` is an operand of that dtype and shape.  Returns
+    ``([param, *states], grad)``, grad copied when it overlaps any of them
+    (see :func:`_distinct_state`)."""
+    param = _updated_in_place(be, param, "param", fn)
+    dtype, shape = param.dtype, param.shape
+    grad = _operand(be, grad, "grad", fn, dtype)
+    if grad.shape != shape:
+        raise ValueError(f"{fn}: grad has shape {tuple(grad.shape)} but param has {tuple(shape)}")
+    arrays = [param]
+    for name, x in zip(names, states):
+        arrays.append(_updated_in_place(be, x, name, fn, dtype, shape))
+    return arrays, _distinct_state(be, fn, grad, names, arrays)
 
 
 def _distinct_state(be, fn, grad, names, arrays):
-    """Check that ``param`` and the optimizer state (``arrays``, called
-    ``names``; None entries skipped) share no memory (each is updated in
-    place, so aliases would make the step depend on the order of the writes),
-    and return ``grad``, copied when it overlaps any of them.
+    """Check that ``arrays``, a param and its optimizer state (called
+    ``names``), share no memory (each is updated in place, so aliases would
+    make the step depend on the order of the writes), and return ``grad``,
+    copied when it overlaps any of them.
 
-    Runs on every optimizer step of every weight: plain loops over a tuple of
-    two or three arrays, one bounds check (``may_overlap``) per pair."""
+    Runs on every optimizer step of every weight: plain loops over two or
+    three arrays, one bounds check (``may_overlap``) per pair."""
     may_overlap = be.may_overlap
-    count = len(arrays)
-    for i in range(count):
-        x = arrays[i]
-        if x is None:
-            continue
-        for j in range(i + 1, count):
-            y = arrays[j]
-            if y is not None and may_overlap(x, y):
-                raise ValueError(f"{fn}: {names[i]} and {names[j]} share memory; each is updated "
+    for i in range(1, len(arrays)):
+        for j in range(i):
+            if may_overlap(arrays[j], arrays[i]):
+                names = ("param", *names)
+                raise ValueError(f"{fn}: {names[j]} and {names[i]} share memory; each is updated "
                                  "in place, so they must be separate arrays")
     for x in arrays:
-        if x is not None and may_overlap(grad, x):
+        if may_overlap(grad, x):
             copy = be.empty(grad.shape, grad.dtype)
             be.copy_into(copy, grad)
             return copy
     return grad
+
+
+def _each_weight(be, fn, params, grads, names, state_lists):
+    """The checked ``([param, *states], grad)`` of every weight (``state_lists``
+    holds one list per name in ``names``), all checked before any is updated,
+    so a bad array anywhere in the lists changes nothing; an error names the
+    weight's index in the lists."""
+    count = len(params)
+    if len(grads) != count or any(len(states) != count for states in state_lists):
+        lengths = ", ".join(f"{len(x)} {what}" for x, what in zip((params, grads, *state_lists),
+                                                                    ("params", "grads", *names)))
+        raise ValueError(f"{fn}: the lists differ in length ({lengths}); give one of each per weight")
+    weights = []
+    for param, grad, *states in zip(params, grads, *state_lists):
+        try:
+            weights.append(_update_operands(be, fn, param, grad, names, states))
+        except (TypeError, ValueError) as exc:
+            if count == 1:
+                raise
+            raise type(exc)(f"{exc} (weight {len(weights)} of {count})") from None
+    return weights
+
+
+def _unit_interval(value, what, fn):
+    """A float in [0, 1): a decay rate such as rho or beta_1."""
+    value = _positive_float(value, what, fn, allow_zero=True)
+    if value >= 1:
+        raise ValueError(f"{fn}: {what} must be in [0, 1), got {value}")
+    return value
+
+
+def sgd_update_foreach(params, grads, velocities=None, *, learning_rate=0.01, momentum=0.0,
+                       nesterov=False, backend=None):
+    """:func:`sgd_update` on each weight of the lists, in order; returns ``params``."""
+    be = get_backend(backend)
+    fn = "sgd_update"
+    lr = _positive_float(learning_rate, "learning_rate", fn, allow_zero=True)
+    momentum = _positive_float(momentum, "momentum", fn, allow_zero=True)
+    if momentum:
+        if velocities is None or any(v is None for v in velocities):
+            raise ValueError(f"{fn}: momentum={momentum} needs a velocity array")
+        weights = _each_weight(be, fn, params, grads, ("velocity",), (velocities,))
+    elif nesterov:
+        raise ValueError(f"{fn}: nesterov=True needs momentum > 0")
+    else:     # plain SGD keeps no state (a velocity given is not used)
+        weights = _each_weight(be, fn, params, grads, (), ())
+    for (param, *velocity), grad in weights:
+        if param.size:
+            be.sgd_update(param.reshape(-1), grad.reshape(-1),
+                          velocity[0].reshape(-1) if velocity else None, lr, momentum, bool(nesterov))
+    return [arrays[0] for arrays, _ in weights]
 
 
 def sgd_update(param, grad, velocity=None, *, learning_rate=0.01, momentum=0.0,
@@ -463,66 +564,56 @@ def sgd_update(param, grad, velocity=None, *, learning_rate=0.01, momentum=0.0,
     and ``param += velocity`` (Nesterov: ``param += momentum*velocity - lr*grad``);
     ``velocity`` is required then, and updated in place too.
     """
+    return sgd_update_foreach([param], [grad], [velocity], learning_rate=learning_rate,
+                              momentum=momentum, nesterov=nesterov, backend=backend)[0]
+
+
+def rmsprop_update_foreach(params, grads, vs, *, learning_rate=0.001, rho=0.9, epsilon=1e-7,
+                           backend=None):
+    """:func:`rmsprop_update` on each weight of the lists, in order; returns ``params``."""
     be = get_backend(backend)
-    fn = "sgd_update"
-    param, grad = _update_args(be, param, grad, fn)
+    fn = "rmsprop_update"
     lr = _positive_float(learning_rate, "learning_rate", fn, allow_zero=True)
-    momentum = _positive_float(momentum, "momentum", fn, allow_zero=True)
-    if momentum:
-        if velocity is None:
-            raise ValueError(f"{fn}: momentum={momentum} needs a velocity array")
-        velocity = _writeable_state(be, velocity, "velocity", fn, param.shape, param.dtype)
-    elif nesterov:
-        raise ValueError(f"{fn}: nesterov=True needs momentum > 0")
-    else:
-        velocity = None
-    grad = _distinct_state(be, fn, grad, ("param", "velocity"), (param, velocity))
-    if param.size:
-        be.sgd_update(param.reshape(-1), grad.reshape(-1),
-                      None if velocity is None else velocity.reshape(-1),
-                      lr, momentum, bool(nesterov))
-    return param
+    rho = _unit_interval(rho, "rho", fn)
+    eps = _positive_float(epsilon, "epsilon", fn)
+    weights = _each_weight(be, fn, params, grads, ("v",), (vs,))
+    for (param, v), grad in weights:
+        if param.size:
+            be.rmsprop_update(param.reshape(-1), grad.reshape(-1), v.reshape(-1), lr, rho, eps)
+    return [arrays[0] for arrays, _ in weights]
 
 
 def rmsprop_update(param, grad, v, *, learning_rate=0.001, rho=0.9, epsilon=1e-7, backend=None):
     """One RMSprop step in place (Keras): ``v = rho*v + (1-rho)*g^2``,
     ``param -= lr * g / sqrt(v + epsilon)``."""
+    return rmsprop_update_foreach([param], [grad], [v], learning_rate=learning_rate, rho=rho,
+                                  epsilon=epsilon, backend=backend)[0]
+
+
+def adam_update_foreach(params, grads, ms, vs, *, step, learning_rate=0.001, beta_1=0.9,
+                        beta_2=0.999, epsilon=1e-7, backend=None):
+    """:func:`adam_update` on each weight of the lists, in order; returns ``params``."""
     be = get_backend(backend)
-    fn = "rmsprop_update"
-    param, grad = _update_args(be, param, grad, fn)
-    v = _writeable_state(be, v, "v", fn, param.shape, param.dtype)
+    fn = "adam_update"
     lr = _positive_float(learning_rate, "learning_rate", fn, allow_zero=True)
-    rho = _positive_float(rho, "rho", fn, allow_zero=True)
-    if rho >= 1:
-        raise ValueError(f"{fn}: rho must be in [0, 1), got {rho}")
+    beta_1 = _unit_interval(beta_1, "beta_1", fn)
+    beta_2 = _unit_interval(beta_2, "beta_2", fn)
     eps = _positive_float(epsilon, "epsilon", fn)
-    grad = _distinct_state(be, fn, grad, ("param", "v"), (param, v))
-    if param.size:
-        be.rmsprop_update(param.reshape(-1), grad.reshape(-1), v.reshape(-1), lr, rho, eps)
-    return param
+    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
+        raise ValueError(f"{fn}: step must be an int >= 1, got {step!r}")
+    weights = _each_weight(be, fn, params, grads, ("m", "v"), (ms, vs))
+    for (param, m, v), grad in weights:
+        if param.size:
+            be.adam_update(param.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1),
+                           lr, beta_1, beta_2, eps, int(step))
+    return [arrays[0] for arrays, _ in weights]
 
 
 def adam_update(param, grad, m, v, *, step, learning_rate=0.001, beta_1=0.9, beta_2=0.999,
                 epsilon=1e-7, backend=None):
     """One Adam step in place (Keras semantics); ``step`` counts from 1."""
-    be = get_backend(backend)
-    fn = "adam_update"
-    param, grad = _update_args(be, param, grad, fn)
-    m = _writeable_state(be, m, "m", fn, param.shape, param.dtype)
-    v = _writeable_state(be, v, "v", fn, param.shape, param.dtype)
-    lr = _positive_float(learning_rate, "learning_rate", fn, allow_zero=True)
-    for name, beta in (("beta_1", beta_1), ("beta_2", beta_2)):
-        beta = _positive_float(beta, name, fn, allow_zero=True)
-        if beta >= 1:
-            raise ValueError(f"{fn}: {name} must be in [0, 1), got {beta}")
-    eps = _positive_float(epsilon, "epsilon", fn)
-    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
-        raise ValueError(f"{fn}: step must be an int >= 1, got {step!r}")
-    grad = _distinct_state(be, fn, grad, ("param", "m", "v"), (param, m, v))
-    if param.size:
-        be.adam_update(param.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1),
-                       lr, float(beta_1), float(beta_2), eps, int(step))
-    return param
+    return adam_update_foreach([param], [grad], [m], [v], step=step, learning_rate=learning_rate,
+                               beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, backend=backend)[0]
 
 
 # ---------------------------------------------------------------- metrics

@@ -136,3 +136,14 @@ class CythonBackend(Backend):
 
 
 backend = CythonBackend()
+
+
+# ---------------------------------------------------------------- kernels added later
+# (each one here, after the class, keeps the edits of parallel work apart)
+def _relu_bias_grad(self, grad_out, x, out, bias_out):
+    self._relu_bias_grad[x.dtype](grad_out, x, out, bias_out)
+
+
+CythonBackend.relu_bias_grad = _relu_bias_grad
+if _ext is not None:
+    backend._relu_bias_grad = _specializations(_ext.relu_bias_grad)

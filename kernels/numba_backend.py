@@ -381,3 +381,38 @@ class NumbaBackend(Backend):
 
 backend = NumbaBackend()
 guard_caches(globals())  # a corrupt cache entry is dropped and recompiled
+
+
+# ---------------------------------------------------------------- kernels added later
+# (each one here, after the class, keeps the edits of parallel work apart)
+@njit(cache=True)
+def _relu_bias_grad(g, x, out, db):
+    """out = g where x > 0 else 0 (relu's backward) and db = the column sums of
+    out (a Dense layer's bias gradient) in one pass: each block of eight rows
+    is masked into out and summed while still in cache, as ``_bias_grad``
+    sums, so db is ``_bias_grad(out)`` bit for bit."""
+    n, m = g.shape
+    z = _zero(x)
+    acc = np.zeros(m, np.float64)
+    n8 = n - n % 8
+    for i in range(0, n8, 8):
+        for r in range(i, i + 8):
+            for j in range(m):
+                out[r, j] = g[r, j] if x[r, j] > z else z
+        for j in range(m):
+            acc[j] += (((out[i, j] + out[i + 1, j]) + (out[i + 2, j] + out[i + 3, j]))
+                       + ((out[i + 4, j] + out[i + 5, j]) + (out[i + 6, j] + out[i + 7, j])))
+    for i in range(n8, n):
+        for j in range(m):
+            out[i, j] = g[i, j] if x[i, j] > z else z
+            acc[j] += out[i, j]
+    for j in range(m):
+        db[j] = acc[j]
+
+
+def _numba_relu_bias_grad(self, grad_out, x, out, bias_out):
+    _relu_bias_grad(grad_out, x, out, bias_out)
+
+
+NumbaBackend.relu_bias_grad = _numba_relu_bias_grad
+guard_caches(globals())

@@ -70,6 +70,10 @@ class NumpyBackend(Backend):
     def bias_grad(self, grad_out, out):
         return np.sum(grad_out, axis=0, out=out)
 
+    def relu_bias_grad(self, grad_out, x, out, bias_out):
+        out[...] = np.where(x > 0, grad_out, 0)
+        np.sum(out, axis=0, out=bias_out)
+
     def sgd_update(self, param, grad, velocity, lr, momentum, nesterov):
         if velocity is None:
             param -= lr * grad

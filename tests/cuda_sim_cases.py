@@ -236,7 +236,31 @@ def test_bias_grad(be, shape):
     close(K.bias_grad(np.ones((0, 4), F32), backend="cuda"), np.zeros(4))
 
 
+@pytest.mark.parametrize("shape", [(1, 1), (19, 37), (9, 70)])
+def test_relu_bias_grad(be, shape):
+    """The cuda backend composes relu_backward and bias_grad (the Backend default)."""
+    g, x = rand(*shape, seed=19), rand(*shape, seed=20)
+    masked, db = K.relu_bias_grad(be.asarray(g), be.asarray(x), backend="cuda")
+    ref = np.where(x > 0, g, 0)
+    close(masked, ref, atol=0)
+    close(db, ref.sum(0), atol=1e-5)
+
+
 # ------------------------------------------------------------------ optimizers
+def test_rmsprop_foreach(be):
+    """The list form: each weight updated as the one-weight call updates it on the host."""
+    weights = [_states(50 + 10 * i)[:3] for i in range(3)]
+    weights[1] = [a[:1, :5].copy() for a in weights[1]]          # another shape
+    device = [[be.asarray(w), be.asarray(g), be.asarray(np.abs(v))] for w, g, v in weights]
+    K.rmsprop_update_foreach([d[0] for d in device], [d[1] for d in device], [d[2] for d in device],
+                             learning_rate=0.01, rho=0.9, backend="cuda")
+    for (w, g, v), (dw, _, dv) in zip(weights, device):
+        v = np.abs(v)
+        K.rmsprop_update(w, g, v, learning_rate=0.01, rho=0.9, backend="numpy")
+        close(dw, w, atol=1e-6)
+        close(dv, v, atol=1e-6)
+
+
 def _states(seed):
     return [rand(7, 9, seed=seed + i) for i in range(4)]
 

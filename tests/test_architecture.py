@@ -333,10 +333,10 @@ def _insides_touched(source):
 @pytest.mark.parametrize("path", sorted(KERAS.rglob("*.py")), ids=lambda p: str(p.relative_to(SRC)))
 def test_keras_does_not_reach_into_tensors(path):
     """Keras uses the tensor API (ops, Tensor/Variable methods): the one place an
-    update reaches a Variable's array is ops.apply_update / ops.accumulate_*."""
+    update reaches a Variable's array is ops.apply_update(s) / ops.accumulate_*."""
     touched = _insides_touched(path.read_text())
     assert not touched, (f"{path.relative_to(SRC)} reads tensor internals: {touched}; use ops "
-                         f"(ops.apply_update, ops.accumulate_sum, ops.class_ids...) or public Tensor methods")
+                         f"(ops.apply_updates, ops.accumulate_sum, ops.class_ids...) or public Tensor methods")
 
 
 def test_the_insides_checker_sees_what_it_should():

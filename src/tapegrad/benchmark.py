@@ -190,6 +190,8 @@ def _memory_bound_rows(backends, repeats, pause, rng):
          lambda be: K.softmax_cross_entropy(z, labels, backend=be)),
         ("bias_grad", "128x512", g.nbytes, lambda: g.sum(axis=0),
          lambda be: K.bias_grad(g, backend=be)),
+        ("relu_bias_grad", "128x512", 3 * x.nbytes, lambda: np.where(x > 0, g, 0).sum(axis=0),
+         lambda be: K.relu_bias_grad(g, x, backend=be)),
         ("rmsprop_update", "784*512", 5 * w.nbytes, numpy_rmsprop,
          lambda be: K.rmsprop_update(w, gw, v, backend=be)),
     ]
@@ -654,9 +656,10 @@ def print_train_table(rows):
 
 # ------------------------------------------------------------------ profile
 GEMM_KERNELS = ("matmul", "dense_forward")
-UPDATE_KERNELS = ("sgd_update", "rmsprop_update", "adam_update")
+UPDATE_KERNELS = ("sgd_update", "rmsprop_update", "adam_update",
+                  "sgd_update_foreach", "rmsprop_update_foreach", "adam_update_foreach")
 OTHER_KERNELS = ("relu", "relu_backward", "softmax", "softmax_cross_entropy", "bias_grad",
-                 "dropout_forward", "dropout_backward", "sigmoid_cross_entropy",
+                 "relu_bias_grad", "dropout_forward", "dropout_backward", "sigmoid_cross_entropy",
                  "accumulate_sum", "accumulate_correct")
 PROFILE_PARTS = ("GEMMs", "element-wise kernels", "optimizer", "batch gather + fit loop", "Python/tape")
 

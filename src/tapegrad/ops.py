@@ -19,7 +19,7 @@ import numpy as np
 from . import kernels
 from . import random as _random
 from .kernels import get_backend
-from .tape import _thread_tapes, is_recording, provide_gradient_ops, record
+from .tape import Seed, _thread_tapes, is_recording, provide_gradient_ops, record
 from .tensor import Tensor, Variable, VariableSlice, to_array
 
 _wrap = Tensor._wrap
@@ -678,13 +678,29 @@ def dense(x, w, b=None, activation=None):
 
 def _dense_grad(g, ctx, needs):
     x, w, activation, out = ctx
-    if activation == "relu":
-        g = relu_backward(g, out)
+    wants_db = len(needs) == 3 and needs[2]   # inputs (x, w, b) and b's gradient asked for
+    if activation == "relu" and wants_db:
+        g, db = relu_and_bias_grad(g, out)
+    else:
+        if activation == "relu":
+            g = relu_backward(g, out)
+        db = bias_grad(g) if wants_db else None
     dx = matmul(g, w, transpose_b=True) if needs[0] else None
     dw = matmul(x, g, transpose_a=True) if needs[1] else None
-    if len(needs) == 2:  # inputs (x, w): no bias
-        return dx, dw
-    return dx, dw, (bias_grad(g) if needs[2] else None)
+    return (dx, dw) if len(needs) == 2 else (dx, dw, db)
+
+
+def relu_and_bias_grad(g, out):
+    """``relu_backward(g, out)`` and the ``bias_grad`` of that, from ONE kernel
+    pass over ``g`` (``kernels.relu_bias_grad``).  When an outer tape records
+    (a second derivative) it needs the two differentiable ops instead, so
+    that is what runs then."""
+    if is_recording():
+        g = relu_backward(g, out)
+        return g, bias_grad(g)
+    be = g._backend
+    masked, db = kernels.relu_bias_grad(g._data, out._data, backend=be)
+    return _wrap(masked, be), _wrap(db, be)
 
 
 def bias_grad(g):
@@ -722,42 +738,48 @@ def sparse_softmax_cross_entropy(logits, labels, reduction="none"):
     return _result(data, be, (logits,), _sparse_softmax_cross_entropy_grad, (logits, ids.host, grad, reduction))
 
 
-def _fused_loss_gradient(stored, differentiable, ctx):
-    """d loss / d logits of a fused loss kernel: the ONE place that picks its form.
+def _fused_loss_gradient(g, ctx, stored, differentiable):
+    """d loss / d logits of a fused loss kernel times the incoming gradient
+    ``g``: the ONE place that picks its form.
 
     The kernel returned this gradient with the loss, so when nothing records
-    the backward pass (every training step) ``stored(ctx)`` only wraps that
-    array.  When an outer tape records it (a second derivative), the
-    gradient must be built from differentiable ops so the outer tape sees how
-    it depends on the logits: ``differentiable(ctx)`` recomputes it so.
+    the backward pass (every training step) ``stored(g, ctx)`` only scales
+    that array by ``g``, in one multiply on the backend's arrays.  When an
+    outer tape records it (a second derivative), the gradient must be built
+    from differentiable ops so the outer tape sees how it depends on the
+    logits: ``differentiable(g, ctx)`` recomputes it so.
     """
-    return differentiable(ctx) if is_recording() else stored(ctx)
+    return differentiable(g, ctx) if is_recording() else stored(g, ctx)
 
 
 def _sparse_softmax_cross_entropy_grad(g, ctx, needs):
-    reduction = ctx[3]
-    grad = _fused_loss_gradient(_softmax_xent_stored, _softmax_xent_differentiable, ctx)
-    if reduction == "mean":
-        return (multiply(grad, g),)
-    return (multiply(grad, reshape(g, g.shape + (1,))),)
+    return (_fused_loss_gradient(g, ctx, _softmax_xent_stored, _softmax_xent_differentiable),)
 
 
-def _softmax_xent_stored(ctx):
-    """The kernel's (softmax - onehot), divided by N for the mean, as a tensor."""
+def _softmax_xent_stored(g, ctx):
+    """The kernel's (softmax - onehot) times g, and divided by N for the mean:
+    one multiply.  For the mean of a plain loss g is the tape's ``Seed`` of
+    ones, so the factor is 1/N alone; any other g is a scalar folded into it."""
     logits, labels, grad, reduction = ctx
     be = logits._backend
+    xp = be.xp
     if reduction == "mean":   # d mean / d logits = (softmax - onehot) / N
-        grad = be.xp.multiply(grad, 1.0 / labels.size)
-    return _wrap(grad.reshape(logits.shape), be)
+        factor = 1.0 / labels.size if type(g) is Seed else xp.multiply(g._data, 1.0 / labels.size)
+    else:                     # one gradient per row: broadcast along the classes
+        factor = g._data.reshape(g.shape + (1,))
+    return _wrap(xp.multiply(grad, factor).reshape(logits.shape), be)
 
 
-def _softmax_xent_differentiable(ctx):
-    """softmax(logits) - onehot(labels) (/ N for the mean) from ops, for an outer tape."""
+def _softmax_xent_differentiable(g, ctx):
+    """The same from ops, for an outer tape: softmax(logits) - onehot(labels)
+    (/ N for the mean), times g."""
     logits, labels, _, reduction = ctx
     be = logits._backend
     onehot = _wrap(be.asarray(np.eye(logits.shape[-1], dtype=logits.dtype)[labels.reshape(-1)]), be)
     grad = subtract(softmax(logits), reshape(onehot, logits.shape))
-    return divide(grad, labels.size) if reduction == "mean" else grad
+    if reduction == "mean":
+        return multiply(divide(grad, labels.size), g)
+    return multiply(grad, reshape(g, g.shape + (1,)))
 
 
 def sigmoid_binary_cross_entropy(logits, labels):
@@ -780,21 +802,21 @@ def sigmoid_binary_cross_entropy(logits, labels):
 
 
 def _sigmoid_binary_cross_entropy_grad(g, ctx, needs):
-    grad = _fused_loss_gradient(_sigmoid_xent_stored, _sigmoid_xent_differentiable, ctx)
-    return (multiply(grad, g),)
+    return (_fused_loss_gradient(g, ctx, _sigmoid_xent_stored, _sigmoid_xent_differentiable),)
 
 
-def _sigmoid_xent_stored(ctx):
-    """The kernel's sigmoid(x) - z, as a tensor."""
+def _sigmoid_xent_stored(g, ctx):
+    """The kernel's sigmoid(x) - z times g (one per element)."""
     logits, _, grad = ctx
-    return _wrap(grad, logits._backend)
+    be = logits._backend
+    return _wrap(be.xp.multiply(grad, g._data), be)
 
 
-def _sigmoid_xent_differentiable(ctx):
-    """sigmoid(logits) - labels from ops, for an outer tape."""
+def _sigmoid_xent_differentiable(g, ctx):
+    """(sigmoid(logits) - labels) * g from ops, for an outer tape."""
     logits, labels, _ = ctx
     be = logits._backend
-    return subtract(sigmoid(logits), _wrap(be.asarray(np.asarray(labels, dtype=logits.dtype)), be))
+    return multiply(subtract(sigmoid(logits), _wrap(be.asarray(np.asarray(labels, dtype=logits.dtype)), be)), g)
 
 
 def dropout(x, rate, noise_shape=None, seed=None, generator=None):
@@ -873,26 +895,48 @@ def zeros_variable(shape, dtype, like, name=None):
     return Variable._wrap_variable(be.zeros(tuple(shape), np.dtype(dtype)), be, False, name)
 
 
-_UPDATE_KERNELS = ("sgd_update", "rmsprop_update", "adam_update")   # looked up in kernels at each call
+_UPDATE_KERNELS = ("sgd_update", "rmsprop_update", "adam_update")   # each has a _foreach form in kernels
 _array_of = operator.attrgetter("_data")   # a slot Variable's array, read in C (once per weight per step)
 
 
-def apply_update(kernel_name, variable, grad, *slots, **hyperparameters):
+def apply_updates(kernel_name, variables, grads, slots, **hyperparameters):
     """Run the fused optimizer kernel ``kernel_name`` (``"sgd_update"``,
-    ``"rmsprop_update"``, ``"adam_update"``) on ``variable`` in place.
+    ``"rmsprop_update"``, ``"adam_update"``) on each Variable of ``variables``
+    in place, with ONE kernel-API call for the whole list (its ``_foreach``
+    form, which checks the hyperparameters once and every array as usual).
 
-    ``slots`` are the optimizer's state Variables for it (from
-    ``zeros_variable``), updated in place too; ``hyperparameters`` go to the
-    kernel as keywords (``learning_rate=...``).  Returns ``variable``.
+    ``grads[i]`` is the gradient of ``variables[i]`` and ``slots[i]`` the list
+    of optimizer state Variables for it (from ``zeros_variable``), updated in
+    place too; ``hyperparameters`` go to the kernel as keywords
+    (``learning_rate=...``).
     """
     if kernel_name not in _UPDATE_KERNELS:
         raise ValueError(f"apply_update: unknown kernel {kernel_name!r}; valid: {list(_UPDATE_KERNELS)}")
-    kernel = getattr(kernels, kernel_name)
-    if not isinstance(variable, Variable):
-        raise TypeError(f"apply_update needs a Variable to update, got {type(variable).__name__}")
-    be = variable._backend
-    data = grad._data if isinstance(grad, Tensor) else to_array(grad, variable.dtype, be)
-    kernel(variable._data, data, *map(_array_of, slots), backend=be, **hyperparameters)
+    kernel = getattr(kernels, kernel_name + "_foreach")
+    if not len(variables) == len(grads) == len(slots):
+        raise ValueError(f"apply_updates: {len(variables)} variables, {len(grads)} grads and {len(slots)} "
+                         "slot lists; give one of each per variable")
+    if not variables:
+        return
+    be = variables[0]._backend if isinstance(variables[0], Variable) else None
+    arrays, grad_arrays = [], []
+    for variable, grad in zip(variables, grads):
+        if not isinstance(variable, Variable):
+            raise TypeError(f"apply_update needs a Variable to update, got {type(variable).__name__}")
+        if variable._backend is not be:   # weights on several backends: one call per weight
+            for variable, grad, state in zip(variables, grads, slots):
+                apply_updates(kernel_name, [variable], [grad], [state], **hyperparameters)
+            return
+        arrays.append(variable._data)
+        grad_arrays.append(grad._data if isinstance(grad, Tensor) else to_array(grad, variable.dtype, be))
+    states = [list(map(_array_of, kind)) for kind in zip(*slots)]   # per kind of slot: one array per weight
+    kernel(arrays, grad_arrays, *states, backend=be, **hyperparameters)
+
+
+def apply_update(kernel_name, variable, grad, *slots, **hyperparameters):
+    """:func:`apply_updates` on one Variable: ``slots`` are its state Variables.
+    Returns ``variable``."""
+    apply_updates(kernel_name, [variable], [grad], [slots], **hyperparameters)
     return variable
 
 
@@ -936,7 +980,7 @@ def ones_like(x, dtype=None):
 # ------------------------------------------------------------------ wiring to the layers below
 # tensor.py and tape.py sit below this module and never import it: this module
 # hands them what they use from it, once, when it is imported.
-provide_gradient_ops(add=add, ones_like=ones_like, zeros_like=zeros_like, convert=convert)
+provide_gradient_ops(add=add, zeros_like=zeros_like, convert=convert)
 
 
 def _reflected(op):

@@ -34,26 +34,41 @@ _thread_tapes = _ThreadTapes()
 
 
 class _GradientOps:
-    """The four ops ``GradientTape.gradient`` needs, handed over by ops.py.
+    """The three ops ``GradientTape.gradient`` needs, handed over by ops.py.
 
     The backward walk sums the gradients of a tensor used twice with ``add``
     (a differentiable op, so an outer tape records the sum: second
-    derivatives), seeds it with ``ones_like(target)``, converts
-    ``output_gradients`` with ``convert`` and answers ``zeros_like`` for
-    ``unconnected_gradients="zero"``.  tape.py sits below ops.py and never
-    imports it; ops.py calls :func:`provide_gradient_ops` once, when it is
-    imported (``import tapegrad`` does that).
+    derivatives), converts ``output_gradients`` with ``convert`` and answers
+    ``zeros_like`` for ``unconnected_gradients="zero"``.  tape.py sits below
+    ops.py and never imports it; ops.py calls :func:`provide_gradient_ops`
+    once, when it is imported (``import tapegrad`` does that).
     """
 
-    add = ones_like = zeros_like = convert = None
+    add = zeros_like = convert = None
 
 
-def provide_gradient_ops(*, add, ones_like, zeros_like, convert):
+def provide_gradient_ops(*, add, zeros_like, convert):
     """Give the tape the ops its backward walk uses (called by ops.py at import)."""
     _GradientOps.add = staticmethod(add)
-    _GradientOps.ones_like = staticmethod(ones_like)
     _GradientOps.zeros_like = staticmethod(zeros_like)
     _GradientOps.convert = staticmethod(convert)
+
+
+class Seed(Tensor):
+    """The gradient a backward walk starts from when none is given: ones in
+    the target's shape (d target / d target = 1).  Its own type tells a
+    backward that multiplying by it would change nothing, so the fused loss
+    can hand back its stored gradient without that multiply."""
+
+    __slots__ = ()
+
+    @classmethod
+    def like(cls, target):
+        seed = object.__new__(cls)
+        seed._data = target._backend.full(target._data.shape, 1, target._data.dtype)
+        seed._backend = target._backend
+        seed._keras_logits = None
+        return seed
 
 
 def is_recording() -> bool:
@@ -184,7 +199,7 @@ class GradientTape:
         ``unconnected_gradients="zero"``.  A non-persistent tape can answer
         this only once; its record is freed afterwards.
         """
-        ops = _GradientOps  # add, ones_like, zeros_like, convert from ops.py
+        ops = _GradientOps  # add, zeros_like, convert from ops.py
         if ops.add is None:
             raise RuntimeError("GradientTape.gradient needs tapegrad.ops: import tapegrad first")
         if self._used and not self._persistent:
@@ -211,7 +226,7 @@ class GradientTape:
                 if not isinstance(t, Tensor):
                     raise TypeError(f"gradient target must be a tensor, got {type(t).__name__}")
                 if seed is None:
-                    seed = ops.ones_like(t)
+                    seed = Seed.like(t)
                 else:
                     seed = ops.convert(seed, t)
                     if seed.shape != t.shape:

@@ -1,10 +1,11 @@
-"""Optimizers: one fused, in-place kernel call per weight per step.
+"""Optimizers: one fused, in-place kernel per weight, one call per step.
 
-``apply_gradients(zip(grads, weights))`` calls ``ops.apply_update`` with the
-kernel's name (``"sgd_update"``, ``"rmsprop_update"``, ``"adam_update"``),
-the Variable, its gradient and the optimizer's state for it (non-trainable
-Variables made where the weight lives, on first use): the kernel updates
-them all in one pass, with no temporary arrays.
+``apply_gradients(zip(grads, weights))`` calls ``ops.apply_updates`` once
+with the optimizer's kernel name (``"sgd_update"``, ``"rmsprop_update"``,
+``"adam_update"``), its hyperparameters, the Variables, their gradients and
+the optimizer's state for each (non-trainable Variables made where the weight
+lives, on first use): the kernel updates each weight and its state in one
+pass, with no temporary arrays.
 """
 
 from __future__ import annotations
@@ -52,13 +53,21 @@ class Optimizer:
             names = [v.name for g, v in pairs if g is None]
             warnings.warn(f"Gradients do not exist for variables {names} when minimizing the loss", stacklevel=2)
         self.iterations += 1
+        variables, grads, states = [], [], []
         for g, var in kept:
             if not isinstance(var, Variable):
                 raise TypeError(f"apply_gradients needs Variables, got {type(var).__name__}")
-            self._update(var, g, self._state_for(var))
+            variables.append(var)
+            grads.append(g)
+            states.append(self._state_for(var))
+        ops.apply_updates(self._kernel, variables, grads, states, **self._hyperparameters())
         return self.iterations
 
-    def _update(self, var, grad, state):
+    #: the fused update kernel (``kernels.<name>``) that ``apply_gradients`` runs
+    _kernel = None
+
+    def _hyperparameters(self):
+        """The kernel's keyword arguments for this step."""
         raise NotImplementedError
 
     def get_config(self):
@@ -122,9 +131,10 @@ class SGD(Optimizer):
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
 
-    def _update(self, var, grad, state):
-        ops.apply_update("sgd_update", var, grad, *state, learning_rate=self.learning_rate,
-                         momentum=self.momentum, nesterov=self.nesterov)
+    _kernel = "sgd_update"
+
+    def _hyperparameters(self):
+        return {"learning_rate": self.learning_rate, "momentum": self.momentum, "nesterov": self.nesterov}
 
 
 class RMSprop(Optimizer):
@@ -142,9 +152,10 @@ class RMSprop(Optimizer):
     def get_config(self):
         return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
 
-    def _update(self, var, grad, state):
-        ops.apply_update("rmsprop_update", var, grad, *state, learning_rate=self.learning_rate,
-                         rho=self.rho, epsilon=self.epsilon)
+    _kernel = "rmsprop_update"
+
+    def _hyperparameters(self):
+        return {"learning_rate": self.learning_rate, "rho": self.rho, "epsilon": self.epsilon}
 
 
 class Adam(Optimizer):
@@ -160,10 +171,11 @@ class Adam(Optimizer):
     def get_config(self):
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
 
-    def _update(self, var, grad, state):
-        ops.apply_update("adam_update", var, grad, *state, step=self.iterations,
-                         learning_rate=self.learning_rate, beta_1=self.beta_1, beta_2=self.beta_2,
-                         epsilon=self.epsilon)
+    _kernel = "adam_update"
+
+    def _hyperparameters(self):
+        return {"step": self.iterations, "learning_rate": self.learning_rate, "beta_1": self.beta_1,
+                "beta_2": self.beta_2, "epsilon": self.epsilon}
 
 
 _BY_NAME = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam}
