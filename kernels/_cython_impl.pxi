@@ -14,7 +14,7 @@
 cimport cython
 from cython.parallel cimport prange, parallel, threadid
 from libc.stdlib cimport malloc, free
-from libc.string cimport memset
+from libc.string cimport memset, memcpy
 from cpython.buffer cimport (PyObject_GetBuffer, PyBuffer_Release, PyBUF_FORMAT,
                              PyBUF_C_CONTIGUOUS, PyBUF_WRITABLE)
 from libc.math cimport exp, expf, log, logf, log1p, fabs, sqrt, sqrtf
@@ -87,8 +87,12 @@ cdef Py_ssize_t[2] g_mc = [288, 288]
 cdef Py_ssize_t g_nc = 4096
 # Below this many flops (2*m*n*k) a GEMM runs on one thread.
 cdef double g_parallel_flops = 4e6
-# A one-thread GEMM this shallow (k <= it) skips packing (gemm_shallow).
-cdef Py_ssize_t g_shallow_k = 16
+# A one-thread GEMM this shallow (k <= it) skips packing (gemm_shallow),
+# and walks B in column blocks of at most this many bytes (kept in L2).
+cdef Py_ssize_t g_shallow_k = 64
+cdef Py_ssize_t g_shallow_block_bytes = 128 * 1024
+# B is read in place (gemm) only for K blocks at least this deep.
+cdef Py_ssize_t g_in_place_kc = 128
 # Element-wise loops go parallel above this many elements.
 cdef Py_ssize_t g_parallel_elems = 1 << 17
 
@@ -126,7 +130,7 @@ def kernel_info():
         "float32_tile": (tg_s_mr, tg_s_nr),
         "float64_tile": (tg_d_mr, tg_d_nr),
         "kc": (g_kc[0], g_kc[1]), "mc": (g_mc[0], g_mc[1]), "nc": g_nc,
-        "shallow_k": g_shallow_k,
+        "shallow_k": g_shallow_k, "in_place_kc": g_in_place_kc,
         "openmp": bool(tg_omp_enabled()),
         "threads": g_threads,
     }
@@ -139,16 +143,19 @@ cdef object tg_select_name():
 
 
 def set_blocking(Py_ssize_t kc=0, Py_ssize_t mc=0, Py_ssize_t nc=0, dtype="float32",
-                 Py_ssize_t shallow_k=-1):
+                 Py_ssize_t shallow_k=-1, Py_ssize_t in_place_kc=-1):
     """Override the cache-block sizes of one dtype (for tuning); 0 keeps a value.
 
-    ``shallow_k`` (both dtypes): the deepest K the shallow path takes (0: never);
-    -1 keeps it.
+    For both dtypes: ``shallow_k``, the deepest K the shallow path takes (0:
+    never), and ``in_place_kc``, the shallowest K block for which B is read in
+    place; -1 keeps a value.
     """
-    global g_nc, g_shallow_k
+    global g_nc, g_shallow_k, g_in_place_kc
     cdef int d = 0 if str(dtype) == "float32" else 1
     if shallow_k >= 0:
         g_shallow_k = shallow_k
+    if in_place_kc >= 0:
+        g_in_place_kc = in_place_kc
     if kc > 0:
         g_kc[d] = kc
     if mc > 0:
@@ -395,7 +402,7 @@ cdef int gemm(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
     mc = (mc + mr - 1) // mr * mr
     nblocks_m = (m + mc - 1) // mc
     # B read in place (see above): one row block and a row-major B.
-    in_place = nblocks_m == 1 and csb == 1
+    in_place = nblocks_m == 1 and csb == 1 and kc_max >= g_in_place_kc
 
     bpack = <floating *> tg_alloc(kc_max * nc_max * sizeof(floating))
     apack = <floating *> tg_alloc(nthreads * mc * kc_max * sizeof(floating))
@@ -513,19 +520,46 @@ cdef int gemm_shallow(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
     """C = A @ B for a shallow k and a row-major B, on one thread, without packing.
 
     The whole MR x NR tiles go to the shallow kernel, which reads A and B
-    where they lie; the last m % MR rows and n % NR columns (narrow strips)
-    go through gemm_auto.  Needs m >= MR and n >= NR.
+    where they lie, a block of B's columns at a time (at most
+    g_shallow_block_bytes of B, so the block stays in L2 while every row of
+    tiles reads it).  When B is wider than one block, each block is first
+    copied, row by row, to contiguous memory: read in place, its rows would
+    lie a whole row of B apart, each on its own page.  The last m % MR rows
+    and n % NR columns (narrow strips) go through gemm_auto.  Needs m >= MR
+    and n >= NR; returns -1 when the copy cannot be allocated.
     """
-    cdef Py_ssize_t m_full, n_full
+    cdef Py_ssize_t m_full, n_full, nr, ncb, j0, p, cols
+    cdef const floating *bb
+    cdef floating *bcopy = NULL
     cdef int rc = 0
     if floating is float:
         m_full = m - m % tg_s_mr
-        n_full = n - n % tg_s_nr
-        tg_shallow_s(m_full, n_full, k, a, rsa, csa, b, rsb, c, rsc, bias, relu)
+        nr = tg_s_nr
     else:
         m_full = m - m % tg_d_mr
-        n_full = n - n % tg_d_nr
-        tg_shallow_d(m_full, n_full, k, a, rsa, csa, b, rsb, c, rsc, bias, relu)
+        nr = tg_d_nr
+    n_full = n - n % nr
+    ncb = max(nr, g_shallow_block_bytes // (k * <Py_ssize_t> sizeof(floating)) // nr * nr)
+    if ncb < n_full:
+        bcopy = <floating *> tg_alloc(k * ncb * sizeof(floating))
+        if bcopy == NULL:
+            return -1
+    j0 = 0
+    while j0 < n_full:
+        cols = min(ncb, n_full - j0)
+        bb = b + j0
+        if bcopy != NULL:
+            for p in range(k):
+                memcpy(bcopy + p * cols, b + p * rsb + j0, cols * sizeof(floating))
+            bb = bcopy
+        if floating is float:
+            tg_shallow_s(m_full, cols, k, a, rsa, csa, bb, cols if bcopy != NULL else rsb,
+                         c + j0, rsc, bias + j0 if bias != NULL else NULL, relu)
+        else:
+            tg_shallow_d(m_full, cols, k, a, rsa, csa, bb, cols if bcopy != NULL else rsb,
+                         c + j0, rsc, bias + j0 if bias != NULL else NULL, relu)
+        j0 += ncb
+    free(bcopy)
     if n_full < n:                # columns right of the tiles, their rows
         rc = gemm_auto(m_full, n - n_full, k, a, rsa, csa, b + n_full, rsb, 1,
                        c + n_full, rsc, 1, bias + n_full if bias != NULL else NULL, relu, 1)
