@@ -213,6 +213,35 @@ ATTR static void NAME(long m, long n, long k, const T *restrict a,           \
     }                                                                        \
 }
 
+/* The narrow kernel's B: a k x n row-major B (row stride rsb, n <= W)
+   copied to a k x W panel padded with zeros.  A row is read as whole
+   W-wide vectors wherever that read stays inside B (the numbers past n
+   belong to the next row and are masked to zero): one load, one and, one
+   store per row instead of W scalar copies.  The last rows, where it
+   would read past B, go one number at a time. */
+#define TG_DEFINE_PACK_NARROW(NAME, T, V, VI, NV, ATTR)                      \
+ATTR static void NAME(long k, long n, const T *b, long rsb, T *restrict d)   \
+{                                                                            \
+    enum { VL = sizeof(V) / sizeof(T), W = NV * VL };                        \
+    VI keep[NV];                            /* all ones in lanes j < n */    \
+    for (int v = 0; v < NV; v++)                                             \
+        for (int l = 0; l < VL; l++) keep[v][l] = v * VL + l < n ? -1 : 0;   \
+    long end = (k - 1) * rsb + n, p = 0;    /* one past B's last number */   \
+    for (; p < k && p * rsb + W <= end; p++) {                               \
+        V x[NV];                                                             \
+        memcpy(x, b + p * rsb, sizeof x);                                    \
+        for (int v = 0; v < NV; v++) x[v] = (V)((VI)x[v] & keep[v]);         \
+        memcpy(d + p * W, x, sizeof x);                                      \
+    }                                                                        \
+    for (; p < k; p++)                                                       \
+        for (int j = 0; j < W; j++) d[p * W + j] = j < n ? b[p * rsb + j] : 0; \
+}
+#define TG_DEFINE_PACK_NARROW_SET(S, TS, VS, VIS, TD, VD, VID, ATTR)         \
+    TG_DEFINE_PACK_NARROW(tg_pnar1_s_##S, TS, VS, VIS, 1, ATTR)              \
+    TG_DEFINE_PACK_NARROW(tg_pnar2_s_##S, TS, VS, VIS, 2, ATTR)              \
+    TG_DEFINE_PACK_NARROW(tg_pnar1_d_##S, TD, VD, VID, 1, ATTR)              \
+    TG_DEFINE_PACK_NARROW(tg_pnar2_d_##S, TD, VD, VID, 2, ATTR)
+
 /* ---------------------------------------------------------- narrow kernel, A transposed
    When A is stored transposed (rsa == 1: column p of A is a contiguous
    row of memory, as h is in h.T @ dy) and C has at most JT columns, C is
@@ -372,6 +401,8 @@ typedef void (*tg_nar_s_t)(long, long, long, const float *, long, long, const fl
                            float *, long, long, const float *, int);
 typedef void (*tg_nar_d_t)(long, long, long, const double *, long, long, const double *,
                            double *, long, long, const double *, int);
+typedef void (*tg_pnar_s_t)(long, long, const float *, long, float *);
+typedef void (*tg_pnar_d_t)(long, long, const double *, long, double *);
 typedef void (*tg_nart_s_t)(long, long, long, const float *, long, const float *,
                             float *, long, long, const float *, int);
 typedef void (*tg_nart_d_t)(long, long, long, const double *, long, const double *,
@@ -403,6 +434,7 @@ TG_DEFINE_NARROW(tg_nar2_s_ymm, float, tg_v8sf, tg_v8si, 6, 2, )
 TG_DEFINE_NARROW(tg_nar1_d_ymm, double, tg_v4df, tg_v4di, 12, 1, )
 TG_DEFINE_NARROW(tg_nar2_d_ymm, double, tg_v4df, tg_v4di, 6, 2, )
 TG_DEFINE_NARROW_T_SET(s_ymm, float, tg_v8sf, , 4, 3, 2, 1, 1, 1)
+TG_DEFINE_PACK_NARROW_SET(ymm, float, tg_v8sf, tg_v8si, double, tg_v4df, tg_v4di, )
 TG_DEFINE_NARROW_T_SET(d_ymm, double, tg_v4df, , 4, 3, 2, 1, 1, 1)
 TG_DEFINE_OPTIMIZER_SET(ymm, )
 #if defined(__GNUC__) && !defined(__clang__) && (defined(__x86_64__) || defined(__i386__))
@@ -417,6 +449,7 @@ TG_DEFINE_NARROW(tg_nar2_s_zmm, float, tg_v16sf, tg_v16si, 12, 2, TG_AVX512)
 TG_DEFINE_NARROW(tg_nar1_d_zmm, double, tg_v8df, tg_v8di, 16, 1, TG_AVX512)
 TG_DEFINE_NARROW(tg_nar2_d_zmm, double, tg_v8df, tg_v8di, 12, 2, TG_AVX512)
 TG_DEFINE_NARROW_T_SET(s_zmm, float, tg_v16sf, TG_AVX512, 4, 4, 4, 3, 2, 2)
+TG_DEFINE_PACK_NARROW_SET(zmm, float, tg_v16sf, tg_v16si, double, tg_v8df, tg_v8di, TG_AVX512)
 TG_DEFINE_NARROW_T_SET(d_zmm, double, tg_v8df, TG_AVX512, 4, 4, 4, 3, 2, 2)
 /* GCC would vectorise these plain loops 256 bits wide unless told otherwise */
 TG_DEFINE_OPTIMIZER_SET(zmm, __attribute__((target("avx512f,prefer-vector-width=512"))))
@@ -436,6 +469,7 @@ TG_DEFINE_NARROW(tg_nar2_s_xmm, float, tg_v4sf, tg_v4si, 4, 2, )
 TG_DEFINE_NARROW(tg_nar1_d_xmm, double, tg_v2df, tg_v2di, 8, 1, )
 TG_DEFINE_NARROW(tg_nar2_d_xmm, double, tg_v2df, tg_v2di, 4, 2, )
 TG_DEFINE_NARROW_T_SET(s_xmm, float, tg_v4sf, , 4, 3, 2, 1, 1, 1)
+TG_DEFINE_PACK_NARROW_SET(xmm, float, tg_v4sf, tg_v4si, double, tg_v2df, tg_v2di, )
 TG_DEFINE_NARROW_T_SET(d_xmm, double, tg_v2df, , 4, 3, 2, 1, 1, 1)
 TG_DEFINE_OPTIMIZER_SET(xmm, )
 #endif
@@ -473,6 +507,7 @@ static tg_ukr_s_t tg_s_fn;  static int tg_s_mr, tg_s_nr;
 static tg_ukr_d_t tg_d_fn;  static int tg_d_mr, tg_d_nr;
 static tg_sha_s_t tg_s_sha;  static tg_sha_d_t tg_d_sha;
 static tg_nar_s_t tg_s_nar[2];  static tg_nar_d_t tg_d_nar[2];
+static tg_pnar_s_t tg_s_pnar[2];  static tg_pnar_d_t tg_d_pnar[2];
 static tg_nart_s_t tg_s_nart[6];  static tg_nart_d_t tg_d_nart[6];
 typedef void (*tg_sgd_s_t)(long, float *, const float *, float *, float, float, int);
 typedef void (*tg_sgd_d_t)(long, double *, const double *, double *, double, double, int);
@@ -489,6 +524,8 @@ static const char *tg_isa = "none";
     tg_s_sha = tg_sha_s_##S; tg_d_sha = tg_sha_d_##S;                        \
     tg_s_nar[0] = tg_nar1_s_##S; tg_s_nar[1] = tg_nar2_s_##S;                \
     tg_d_nar[0] = tg_nar1_d_##S; tg_d_nar[1] = tg_nar2_d_##S;                \
+    tg_s_pnar[0] = tg_pnar1_s_##S; tg_s_pnar[1] = tg_pnar2_s_##S;            \
+    tg_d_pnar[0] = tg_pnar1_d_##S; tg_d_pnar[1] = tg_pnar2_d_##S;            \
     tg_s_nart[0] = tg_nart2_s_##S; tg_s_nart[1] = tg_nart4_s_##S;            \
     tg_s_nart[2] = tg_nart6_s_##S; tg_s_nart[3] = tg_nart8_s_##S;            \
     tg_s_nart[4] = tg_nart10_s_##S; tg_s_nart[5] = tg_nart12_s_##S;          \
@@ -540,6 +577,10 @@ static void tg_narrow_d(int nv, long m, long n, long k, const double *a, long rs
                         const double *bias, int relu)
 { tg_d_nar[nv - 1](m, n, k, a, rsa, csa, b, c, rsc, csc, bias, relu); }
 
+static void tg_pack_narrow_s(int nv, long k, long n, const float *b, long rsb, float *d)
+{ tg_s_pnar[nv - 1](k, n, b, rsb, d); }
+static void tg_pack_narrow_d(int nv, long k, long n, const double *b, long rsb, double *d)
+{ tg_d_pnar[nv - 1](k, n, b, rsb, d); }
 static void tg_narrow_t_s(int index, long m, long n, long k, const float *a, long csa,
                           const float *b, float *c, long rsc, long csc,
                           const float *bias, int relu)

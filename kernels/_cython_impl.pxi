@@ -56,6 +56,8 @@ cdef extern from "_cython_gemm.h":
                        const double *b, double *c, long rsc, long csc,
                        const double *bias, int relu) noexcept nogil
     int TG_NART_WIDTH(int index) noexcept nogil
+    void tg_pack_narrow_s(int nv, long k, long n, const float *b, long rsb, float *d) noexcept nogil
+    void tg_pack_narrow_d(int nv, long k, long n, const double *b, long rsb, double *d) noexcept nogil
     void *tg_alloc(size_t nbytes) noexcept nogil
     void tg_pack_a8_s(long kc, const float *a, long rsa, float *d) noexcept nogil
     float tg_peak(long n, int *lanes) noexcept nogil
@@ -495,7 +497,13 @@ cdef int gemm_narrow(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
     bp = <floating *> tg_alloc(k * w * sizeof(floating))
     if bp == NULL:
         return -1
-    pack_b_panel(k, n, b, rsb, csb, bp, w)
+    if jt < 0 and csb == 1:                # a row-major B, by masked vectors
+        if floating is float:
+            tg_pack_narrow_s(nv, k, n, b, rsb, bp)
+        else:
+            tg_pack_narrow_d(nv, k, n, b, rsb, bp)
+    else:
+        pack_b_panel(k, n, b, rsb, csb, bp, w)
     if 2.0 * m * n * k < g_parallel_flops:
         nthreads = 1
     chunk = (m + nthreads - 1) // nthreads
