@@ -56,6 +56,12 @@ cdef extern from "_cython_gemm.h":
                        const double *b, double *c, long rsc, long csc,
                        const double *bias, int relu) noexcept nogil
     int TG_NART_WIDTH(int index) noexcept nogil
+    void tg_dropout_forward_s(long n, const float *x, const float *u, float threshold,
+                              float scale, float *out, float *mask) noexcept nogil
+    void tg_dropout_forward_d(long n, const double *x, const double *u, double threshold,
+                              double scale, double *out, double *mask) noexcept nogil
+    void tg_dropout_backward_s(long n, const float *g, const float *mask, float *out) noexcept nogil
+    void tg_dropout_backward_d(long n, const double *g, const double *mask, double *out) noexcept nogil
     void tg_pack_narrow_s(int nv, long k, long n, const float *b, long rsb, float *d) noexcept nogil
     void tg_pack_narrow_d(int nv, long k, long n, const double *b, long rsb, double *d) noexcept nogil
     void *tg_alloc(size_t nbytes) noexcept nogil
@@ -860,19 +866,45 @@ def dense_forward(x, w, b, bint relu, out):
     _check(rc)
 
 
+# The element-wise kernels below run their loop directly on one thread and
+# enter an OpenMP region (prange over chunks, or rows) only for several:
+# entering one costs about half a microsecond even for one thread.  Their
+# loops read every input unconditionally and then select, so GCC turns the
+# choice into vector blends instead of a branch per element.
+cdef void relu_range(Py_ssize_t lo, Py_ssize_t hi, const floating *x,
+                     floating *out) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating v
+    for i in range(lo, hi):
+        v = x[i]
+        out[i] = 0 if v <= 0 else v
+
+
 def relu(const floating[::1] x, floating[::1] out):
     """out = max(x, 0), one pass over a flat array.
 
     NaN propagates as in NumPy's maximum (only values <= 0 become 0).
     """
-    cdef Py_ssize_t i, n = x.shape[0]
+    cdef Py_ssize_t c, n = x.shape[0]
     cdef const floating *xp = &x[0]
     cdef floating *op = &out[0]
-    cdef floating v
     cdef int nt = threads_for(n)
-    for i in prange(n, nogil=True, num_threads=nt, schedule="static"):
-        v = xp[i]
-        op[i] = 0 if v <= 0 else v
+    cdef Py_ssize_t chunk = chunk_for(n, nt)
+    with nogil:
+        if nt == 1:
+            relu_range(0, n, xp, op)
+        else:
+            for c in prange((n + chunk - 1) // chunk, num_threads=nt, schedule="static"):
+                relu_range(c * chunk, min(n, c * chunk + chunk), xp, op)
+
+
+cdef void relu_backward_range(Py_ssize_t lo, Py_ssize_t hi, const floating *g,
+                              const floating *x, floating *out) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating v
+    for i in range(lo, hi):
+        v = g[i]
+        out[i] = v if x[i] > 0 else 0
 
 
 def relu_backward(const floating[::1] grad_out, const floating[::1] x, floating[::1] out):
@@ -881,13 +913,18 @@ def relu_backward(const floating[::1] grad_out, const floating[::1] x, floating[
     relu passes its input through where it was positive, so the gradient
     flows back unchanged there and is blocked elsewhere.
     """
-    cdef Py_ssize_t i, n = x.shape[0]
+    cdef Py_ssize_t c, n = x.shape[0]
     cdef const floating *gp = &grad_out[0]
     cdef const floating *xp = &x[0]
     cdef floating *op = &out[0]
     cdef int nt = threads_for(n)
-    for i in prange(n, nogil=True, num_threads=nt, schedule="static"):
-        op[i] = gp[i] if xp[i] > 0 else 0
+    cdef Py_ssize_t chunk = chunk_for(n, nt)
+    with nogil:
+        if nt == 1:
+            relu_backward_range(0, n, gp, xp, op)
+        else:
+            for c in prange((n + chunk - 1) // chunk, num_threads=nt, schedule="static"):
+                relu_backward_range(c * chunk, min(n, c * chunk + chunk), gp, xp, op)
 
 
 def softmax(const floating[:, ::1] logits, floating[:, ::1] out):
@@ -900,8 +937,13 @@ def softmax(const floating[:, ::1] logits, floating[:, ::1] out):
     cdef const floating *xp = &logits[0, 0]
     cdef floating *op = &out[0, 0]
     cdef int nt = threads_for(n * c)
-    for i in prange(n, nogil=True, num_threads=nt, schedule="static"):
-        softmax_row(xp + i * c, op + i * c, c)
+    with nogil:
+        if nt == 1:
+            for i in range(n):
+                softmax_row(xp + i * c, op + i * c, c)
+        else:
+            for i in prange(n, num_threads=nt, schedule="static"):
+                softmax_row(xp + i * c, op + i * c, c)
 
 
 def softmax_cross_entropy(const floating[:, ::1] logits, const long long[::1] labels,
@@ -919,8 +961,13 @@ def softmax_cross_entropy(const floating[:, ::1] logits, const long long[::1] la
     cdef floating *lossp = &loss_out[0]
     cdef floating sc = <floating> scale
     cdef int nt = threads_for(n * c)
-    for i in prange(n, nogil=True, num_threads=nt, schedule="static"):
-        lossp[i] = xent_row(xp + i * c, <Py_ssize_t> lp[i], sc, gp + i * c, c)
+    with nogil:
+        if nt == 1:
+            for i in range(n):
+                lossp[i] = xent_row(xp + i * c, <Py_ssize_t> lp[i], sc, gp + i * c, c)
+        else:
+            for i in prange(n, num_threads=nt, schedule="static"):
+                lossp[i] = xent_row(xp + i * c, <Py_ssize_t> lp[i], sc, gp + i * c, c)
 
 
 def bias_grad(const floating[:, ::1] grad_out, floating[::1] out):
@@ -1054,6 +1101,15 @@ def adam_update(floating[::1] param, const floating[::1] grad, floating[::1] m,
                            alpha, <floating> (1.0 - beta1), <floating> (1.0 - beta2), <floating> eps)
 
 
+cdef void dropout_forward_range(Py_ssize_t lo, Py_ssize_t hi, const floating *x,
+                                const floating *u, floating threshold, floating scale,
+                                floating *out, floating *mask) noexcept nogil:
+    if floating is float:                  # the loop is C: selects, not branches
+        tg_dropout_forward_s(hi - lo, x + lo, u + lo, threshold, scale, out + lo, mask + lo)
+    else:
+        tg_dropout_forward_d(hi - lo, x + lo, u + lo, threshold, scale, out + lo, mask + lo)
+
+
 def dropout_forward(const floating[::1] x, const floating[::1] uniform, double rate,
                     double scale, floating[::1] out, floating[::1] mask):
     """Inverted dropout, one fused pass over a flat array.
@@ -1063,32 +1119,63 @@ def dropout_forward(const floating[::1] x, const floating[::1] uniform, double r
     factor used in ``mask``.  rate and scale are rounded to x's dtype first,
     so the decisions and products match the NumPy reference bit for bit.
     """
-    cdef Py_ssize_t i, n = x.shape[0]
+    cdef Py_ssize_t n = x.shape[0]
     cdef const floating *xp = &x[0]
     cdef const floating *up = &uniform[0]
     cdef floating *op = &out[0]
     cdef floating *mp = &mask[0]
     cdef floating threshold = <floating> rate, sc = <floating> scale
     cdef int nt = threads_for(n)
-    for i in prange(n, nogil=True, num_threads=nt, schedule="static"):
-        if up[i] >= threshold:
-            mp[i] = sc
-            op[i] = xp[i] * sc
+    cdef Py_ssize_t c, chunk = chunk_for(n, nt)
+    with nogil:
+        if nt == 1:
+            dropout_forward_range(0, n, xp, up, threshold, sc, op, mp)
         else:
-            mp[i] = 0
-            op[i] = 0
+            for c in prange((n + chunk - 1) // chunk, num_threads=nt, schedule="static"):
+                dropout_forward_range(c * chunk, min(n, c * chunk + chunk), xp, up,
+                                      threshold, sc, op, mp)
+
+
+cdef void dropout_backward_range(Py_ssize_t lo, Py_ssize_t hi, const floating *g,
+                                 const floating *mask, floating *out) noexcept nogil:
+    if floating is float:                  # the loop is C: selects, not branches
+        tg_dropout_backward_s(hi - lo, g + lo, mask + lo, out + lo)
+    else:
+        tg_dropout_backward_d(hi - lo, g + lo, mask + lo, out + lo)
 
 
 def dropout_backward(const floating[::1] grad_out, const floating[::1] mask, floating[::1] out):
     """out = grad_out * mask where mask != 0, else 0: the gradient reaches
     only the kept units, scaled as they were."""
-    cdef Py_ssize_t i, n = mask.shape[0]
+    cdef Py_ssize_t c, n = mask.shape[0]
     cdef const floating *gp = &grad_out[0]
     cdef const floating *mp = &mask[0]
     cdef floating *op = &out[0]
     cdef int nt = threads_for(n)
-    for i in prange(n, nogil=True, num_threads=nt, schedule="static"):
-        op[i] = gp[i] * mp[i] if mp[i] != 0 else 0
+    cdef Py_ssize_t chunk = chunk_for(n, nt)
+    with nogil:
+        if nt == 1:
+            dropout_backward_range(0, n, gp, mp, op)
+        else:
+            for c in prange((n + chunk - 1) // chunk, num_threads=nt, schedule="static"):
+                dropout_backward_range(c * chunk, min(n, c * chunk + chunk), gp, mp, op)
+
+
+cdef void sigmoid_xent_range(Py_ssize_t lo, Py_ssize_t hi, const floating *logits,
+                             const floating *labels, double scale, floating *loss,
+                             floating *grad) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef double x, z, e, s
+    for i in range(lo, hi):
+        x = logits[i]
+        z = labels[i]
+        e = exp(-fabs(x))
+        loss[i] = <floating> ((x if x > 0 else 0.0) - x * z + log1p(e))
+        if x >= 0:
+            s = 1.0 / (1.0 + e)
+        else:
+            s = e / (1.0 + e)
+        grad[i] = <floating> ((s - z) * scale)
 
 
 def sigmoid_cross_entropy(const floating[::1] logits, const floating[::1] labels,
@@ -1099,20 +1186,17 @@ def sigmoid_cross_entropy(const floating[::1] logits, const floating[::1] labels
     log1p(e), and grad = (sigmoid(x) - z) * scale where sigmoid(x) is
     1/(1+e) for x >= 0 and e/(1+e) below (neither form cancels).
     """
-    cdef Py_ssize_t i, n = logits.shape[0]
+    cdef Py_ssize_t n = logits.shape[0]
     cdef const floating *xp = &logits[0]
     cdef const floating *zp = &labels[0]
     cdef floating *lossp = &loss_out[0]
     cdef floating *gp = &grad_out[0]
-    cdef double x, z, e, s
     cdef int nt = threads_for(n)
-    for i in prange(n, nogil=True, num_threads=nt, schedule="static"):
-        x = xp[i]
-        z = zp[i]
-        e = exp(-fabs(x))
-        lossp[i] = <floating> ((x if x > 0 else 0.0) - x * z + log1p(e))
-        if x >= 0:
-            s = 1.0 / (1.0 + e)
+    cdef Py_ssize_t c, chunk = chunk_for(n, nt)
+    with nogil:
+        if nt == 1:
+            sigmoid_xent_range(0, n, xp, zp, scale, lossp, gp)
         else:
-            s = e / (1.0 + e)
-        gp[i] = <floating> ((s - z) * scale)
+            for c in prange((n + chunk - 1) // chunk, num_threads=nt, schedule="static"):
+                sigmoid_xent_range(c * chunk, min(n, c * chunk + chunk), xp, zp, scale,
+                                   lossp, gp)
