@@ -528,21 +528,22 @@ cdef int gemm_narrow(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
 
 cdef int gemm_shallow(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                       const floating *a, Py_ssize_t rsa, Py_ssize_t csa,
-                      const floating *b, Py_ssize_t rsb,
+                      const floating *b, Py_ssize_t rsb, Py_ssize_t csb,
                       floating *c, Py_ssize_t rsc,
                       const floating *bias, bint relu) noexcept nogil:
-    """C = A @ B for a shallow k and a row-major B, on one thread, without packing.
+    """C = A @ B for a shallow k, on one thread, without packing.
 
     The whole MR x NR tiles go to the shallow kernel, which reads A and B
     where they lie, a block of B's columns at a time (at most
     g_shallow_block_bytes of B, so the block stays in L2 while every row of
     tiles reads it).  When B is wider than one block, each block is first
     copied, row by row, to contiguous memory: read in place, its rows would
-    lie a whole row of B apart, each on its own page.  The last m % MR rows
+    lie a whole row of B apart, each on its own page.  A transposed B
+    (csb != 1) is always copied so, its rows gathered.  The last m % MR rows
     and n % NR columns (narrow strips) go through gemm_auto.  Needs m >= MR
     and n >= NR; returns -1 when the copy cannot be allocated.
     """
-    cdef Py_ssize_t m_full, n_full, nr, ncb, j0, p, cols
+    cdef Py_ssize_t m_full, n_full, nr, ncb, j0, p, j, jb, cols
     cdef const floating *bb
     cdef floating *bcopy = NULL
     cdef int rc = 0
@@ -554,17 +555,23 @@ cdef int gemm_shallow(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
         nr = tg_d_nr
     n_full = n - n % nr
     ncb = max(nr, g_shallow_block_bytes // (k * <Py_ssize_t> sizeof(floating)) // nr * nr)
-    if ncb < n_full:
-        bcopy = <floating *> tg_alloc(k * ncb * sizeof(floating))
+    if ncb < n_full or csb != 1:
+        bcopy = <floating *> tg_alloc(k * min(ncb, n_full) * sizeof(floating))
         if bcopy == NULL:
             return -1
     j0 = 0
     while j0 < n_full:
         cols = min(ncb, n_full - j0)
         bb = b + j0
-        if bcopy != NULL:
+        if bcopy != NULL and csb == 1:
             for p in range(k):
                 memcpy(bcopy + p * cols, b + p * rsb + j0, cols * sizeof(floating))
+            bb = bcopy
+        elif bcopy != NULL:       # 16 rows of B^T at a time, written along rows of the copy
+            for jb in range(0, cols, 16):
+                for p in range(k):
+                    for j in range(jb, min(jb + 16, cols)):
+                        bcopy[p * cols + j] = b[p * rsb + (j0 + j) * csb]
             bb = bcopy
         if floating is float:
             tg_shallow_s(m_full, cols, k, a, rsa, csa, bb, cols if bcopy != NULL else rsb,
@@ -575,10 +582,10 @@ cdef int gemm_shallow(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
         j0 += ncb
     free(bcopy)
     if n_full < n:                # columns right of the tiles, their rows
-        rc = gemm_auto(m_full, n - n_full, k, a, rsa, csa, b + n_full, rsb, 1,
+        rc = gemm_auto(m_full, n - n_full, k, a, rsa, csa, b + n_full * csb, rsb, csb,
                        c + n_full, rsc, 1, bias + n_full if bias != NULL else NULL, relu, 1)
     if m_full < m and rc == 0:    # the rows below the tiles, all columns
-        rc = gemm_auto(m - m_full, n, k, a + m_full * rsa, rsa, csa, b, rsb, 1,
+        rc = gemm_auto(m - m_full, n, k, a + m_full * rsa, rsa, csa, b, rsb, csb,
                        c + m_full * rsc, rsc, 1, bias, relu, 1)
     return rc
 
@@ -605,9 +612,9 @@ cdef int gemm_auto(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
     if n < nr:                  # narrow C: at most two vectors wide
         return gemm_narrow(m, n, k, a, rsa, csa, b, rsb, csb, c, rsc, csc,
                            bias, relu, 1 if 2 * n <= nr else 2, nthreads)
-    if (k <= g_shallow_k and csb == 1 and csc == 1 and m >= mr
+    if (k <= g_shallow_k and csc == 1 and m >= mr
             and (nthreads == 1 or 2.0 * m * n * k < g_parallel_flops)):
-        return gemm_shallow(m, n, k, a, rsa, csa, b, rsb, c, rsc, bias, relu)
+        return gemm_shallow(m, n, k, a, rsa, csa, b, rsb, csb, c, rsc, bias, relu)
     # fraction of computed tile entries that are real entries of C
     eff_direct = (<double> m / ((m + mr - 1) // mr * mr)) * (<double> n / ((n + nr - 1) // nr * nr))
     eff_swap = (<double> n / ((n + mr - 1) // mr * mr)) * (<double> m / ((m + nr - 1) // nr * nr))

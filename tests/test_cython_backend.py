@@ -292,9 +292,9 @@ def test_b_in_place_around_a_row_block(ext, dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_shallow_k(ext, dtype):
-    """The shallow path (K <= shallow_k, B row-major, one thread): whole tiles
-    by the shallow kernel reading A and B in place, edge rows and columns by
-    the usual paths; K = 1..17 and around shallow_k, m and n around MR and NR,
+    """The shallow path (K <= shallow_k, one thread): whole tiles by the
+    shallow kernel reading A and a row-major B in place (a transposed B is
+    copied first), edge rows and columns by the usual paths; K = 1..17 and around shallow_k, m and n around MR and NR,
     every transpose, B wider than one column block (copied block by block),
     bias and ReLU; one and two threads (a small problem stays on one)."""
     mr, nr = tile_shape(ext, dtype)
@@ -308,6 +308,7 @@ def test_shallow_k(ext, dtype):
     for m, k, n in [(3 * mr + 2, 64, block // 64 * 2 + nr + 3), (mr, 1, 2 * nr), (17, 10, 512)]:
         run_matmul(ext, m, k, n, False, False, dtype, seed=n)
         run_matmul(ext, m, k, n, True, False, dtype, seed=m)
+        run_matmul(ext, m, k, n, False, True, dtype, seed=k)
     for m, k, n in [(13, 5, 33), (mr, 10, nr), (40, 16, 3 * nr + 1), (128, 10, 512)]:
         for relu in (False, True):
             for with_bias in (False, True):
@@ -368,6 +369,9 @@ for module, wide in [(_cython_base, False), (_cython_avx2, False), (_cython_avx2
             b = at_page_end(r.standard_normal((k, n)).astype(dtype))
             out = np.empty((m, n), dtype)
             module.matmul(a, b, False, False, out)
+            assert np.allclose(out, a.astype(np.float64) @ b.astype(np.float64), rtol=1e-4, atol=1e-4)
+            bt = at_page_end(np.ascontiguousarray(b.T))          # B transposed: copied
+            module.matmul(a, bt, False, True, out)
             assert np.allclose(out, a.astype(np.float64) @ b.astype(np.float64), rtol=1e-4, atol=1e-4)
 print("ok")
 """
