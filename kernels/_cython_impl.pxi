@@ -97,7 +97,7 @@ cdef Py_ssize_t g_nc = 4096
 cdef double g_parallel_flops = 4e6
 # A one-thread GEMM this shallow (k <= it) skips packing (gemm_shallow),
 # and walks B in column blocks of at most this many bytes (kept in L2).
-cdef Py_ssize_t g_shallow_k = 64
+cdef Py_ssize_t g_shallow_k = 128
 cdef Py_ssize_t g_shallow_block_bytes = 128 * 1024
 # B is read in place (gemm) only for K blocks at least this deep.
 cdef Py_ssize_t g_in_place_kc = 128
