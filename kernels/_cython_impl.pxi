@@ -1168,23 +1168,6 @@ def dropout_backward(const floating[::1] grad_out, const floating[::1] mask, flo
                 dropout_backward_range(c * chunk, min(n, c * chunk + chunk), gp, mp, op)
 
 
-cdef void sigmoid_xent_range(Py_ssize_t lo, Py_ssize_t hi, const floating *logits,
-                             const floating *labels, double scale, floating *loss,
-                             floating *grad) noexcept nogil:
-    cdef Py_ssize_t i
-    cdef double x, z, e, s
-    for i in range(lo, hi):
-        x = logits[i]
-        z = labels[i]
-        e = exp(-fabs(x))
-        loss[i] = <floating> ((x if x > 0 else 0.0) - x * z + log1p(e))
-        if x >= 0:
-            s = 1.0 / (1.0 + e)
-        else:
-            s = e / (1.0 + e)
-        grad[i] = <floating> ((s - z) * scale)
-
-
 def sigmoid_cross_entropy(const floating[::1] logits, const floating[::1] labels,
                           double scale, floating[::1] loss_out, floating[::1] grad_out):
     """Fused sigmoid + binary cross-entropy, element-wise, computed in double.
@@ -1193,17 +1176,20 @@ def sigmoid_cross_entropy(const floating[::1] logits, const floating[::1] labels
     log1p(e), and grad = (sigmoid(x) - z) * scale where sigmoid(x) is
     1/(1+e) for x >= 0 and e/(1+e) below (neither form cancels).
     """
-    cdef Py_ssize_t n = logits.shape[0]
+    cdef Py_ssize_t i, n = logits.shape[0]
     cdef const floating *xp = &logits[0]
     cdef const floating *zp = &labels[0]
     cdef floating *lossp = &loss_out[0]
     cdef floating *gp = &grad_out[0]
+    cdef double x, z, e, s
     cdef int nt = threads_for(n)
-    cdef Py_ssize_t c, chunk = chunk_for(n, nt)
-    with nogil:
-        if nt == 1:
-            sigmoid_xent_range(0, n, xp, zp, scale, lossp, gp)
+    for i in prange(n, nogil=True, num_threads=nt, schedule="static"):
+        x = xp[i]
+        z = zp[i]
+        e = exp(-fabs(x))
+        lossp[i] = <floating> ((x if x > 0 else 0.0) - x * z + log1p(e))
+        if x >= 0:
+            s = 1.0 / (1.0 + e)
         else:
-            for c in prange((n + chunk - 1) // chunk, num_threads=nt, schedule="static"):
-                sigmoid_xent_range(c * chunk, min(n, c * chunk + chunk), xp, zp, scale,
-                                   lossp, gp)
+            s = e / (1.0 + e)
+        gp[i] = <floating> ((s - z) * scale)
