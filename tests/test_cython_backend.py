@@ -533,7 +533,7 @@ def test_optimizer_loops_every_width_and_split(ext, dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_elementwise_kernels_one_and_two_threads(ext, dtype):
     """relu, relu_backward, dropout (both ways), sigmoid cross-entropy, softmax
-    and its cross-entropy against NumPy: on one thread the loops run directly,
+    and its cross-entropy against NumPy: on one thread most loops run directly,
     on two in chunks (lengths around a vector and a 16-element chunk, and one
     long enough to split).  Dropout must equal the reference bit for bit and
     give 0, not NaN, where it drops an infinite or NaN input."""
