@@ -41,8 +41,9 @@ static int tg_cpu_has(int which) {
 
 /* ---------------------------------------------------------- micro-kernel
    The only hand-vectorised code of the GEMM.  It multiplies a packed
-   panel of A (MR rows, stored k-major: a[p*MR + i]) by a packed panel of
-   B (NR columns, stored k-major: b[p*NR + j]) and keeps the MR x NR block
+   panel of A (MR rows, stored k-major: a[p*MR + i]) by a panel of B (NR
+   columns, row p at b + p*rsb: packed, rsb = NR; read in place from a
+   row-major B, rsb = its row length) and keeps the MR x NR block
    of C in registers: MR rows of two vectors V of NR/2 lanes each.  Each
    step p loads two vectors of B, broadcasts MR scalars of A, and does
    2*MR fused multiply-adds (GCC contracts `acc += a*b` into vfmadd).
@@ -51,7 +52,7 @@ static int tg_cpu_has(int which) {
    The same body is stamped out for each element type / vector width. */
 #define TG_DEFINE_UKERNEL(NAME, T, V, VI, MR, ATTR)                          \
 ATTR static void NAME(long kc, const T *restrict a, const T *restrict b,     \
-                      T *restrict c, long ldc, int accumulate,               \
+                      long rsb, T *restrict c, long ldc, int accumulate,     \
                       const T *restrict bias, int relu)                      \
 {                                                                            \
     enum { VL = sizeof(V) / sizeof(T), NR = 2 * VL };                        \
@@ -66,14 +67,16 @@ ATTR static void NAME(long kc, const T *restrict a, const T *restrict b,     \
                                    __builtin_prefetch(cpf + i * ldc + NR - 1, 1); } \
     _Pragma("GCC unroll 2")                                                  \
     for (long p = 0; p < kc; p++) {                                          \
-        V b0 = *(const V *)b, b1 = *(const V *)(b + VL);                     \
+        V b0, b1;                           /* B in place: not aligned */    \
+        memcpy(&b0, b, sizeof(V));                                           \
+        memcpy(&b1, b + VL, sizeof(V));                                      \
         _Pragma("GCC unroll 32")                                             \
         for (int i = 0; i < MR; i++) {      /* rank-1 update of the tile */  \
             acc[i][0] += a[i] * b0;                                          \
             acc[i][1] += a[i] * b1;                                          \
         }                                                                    \
         a += MR;                                                             \
-        b += NR;                                                             \
+        b += rsb;                                                            \
     }                                                                        \
     V bias0 = (V){0}, bias1 = (V){0}, t;                                     \
     if (bias) { memcpy(&bias0, bias, sizeof(V));                             \
@@ -91,6 +94,53 @@ ATTR static void NAME(long kc, const T *restrict a, const T *restrict b,     \
         memcpy(ci, &r0, sizeof(V));                                          \
         memcpy(ci + VL, &r1, sizeof(V));                                     \
     }                                                                        \
+}
+
+/* ---------------------------------------------------------- shallow kernel
+   For a shallow K (dy @ B: K = 10), each tile of C takes only K rank-1
+   updates, so packing A and B and the five loops around the micro-kernel
+   cost about as much as the multiply.  This kernel reads A (any strides)
+   and a row-major B (row stride rsb) where they lie: for each MR x NR tile
+   of C, row by row of tiles (A's MR rows stay in L1, B is small), K steps
+   of two vector loads of B and MR broadcasts of A, then C stored once with
+   the bias and relu.  Only the whole tiles: the caller does the edges. */
+#define TG_DEFINE_SHALLOW(NAME, T, V, VI, MR, ATTR)                          \
+ATTR static void NAME(long m, long n, long k, const T *restrict a, long rsa,  \
+                      long csa, const T *restrict b, long rsb,               \
+                      T *restrict c, long rsc, const T *restrict bias,       \
+                      int relu)                                              \
+{                                                                            \
+    enum { VL = sizeof(V) / sizeof(T), NR = 2 * VL };                        \
+    for (long i0 = 0; i0 + MR <= m; i0 += MR)                                \
+        for (long j0 = 0; j0 + NR <= n; j0 += NR) {                          \
+            V acc[MR][2], b0 = (V){0}, b1 = (V){0};                          \
+            if (bias) { memcpy(&b0, bias + j0, sizeof(V));                   \
+                        memcpy(&b1, bias + j0 + VL, sizeof(V)); }            \
+            _Pragma("GCC unroll 32")                                         \
+            for (int i = 0; i < MR; i++) { acc[i][0] = b0; acc[i][1] = b1; } \
+            const T *ai = a + i0 * rsa;                                      \
+            for (long p = 0; p < k; p++) {                                   \
+                memcpy(&b0, b + p * rsb + j0, sizeof(V));                    \
+                memcpy(&b1, b + p * rsb + j0 + VL, sizeof(V));               \
+                _Pragma("GCC unroll 32")                                     \
+                for (int i = 0; i < MR; i++) {                               \
+                    T x = ai[i * rsa + p * csa];                             \
+                    acc[i][0] += x * b0;                                     \
+                    acc[i][1] += x * b1;                                     \
+                }                                                            \
+            }                                                                \
+            _Pragma("GCC unroll 32")                                         \
+            for (int i = 0; i < MR; i++) {                                   \
+                V r0 = acc[i][0], r1 = acc[i][1];                            \
+                if (relu) {                                                  \
+                    r0 = (V)((VI)r0 & ~(VI)(r0 <= (V){0}));                  \
+                    r1 = (V)((VI)r1 & ~(VI)(r1 <= (V){0}));                  \
+                }                                                            \
+                T *ci = c + (i0 + i) * rsc + j0;                             \
+                memcpy(ci, &r0, sizeof(V));                                  \
+                memcpy(ci + VL, &r1, sizeof(V));                             \
+            }                                                                \
+        }                                                                    \
 }
 
 /* ---------------------------------------------------------- narrow kernel
@@ -162,6 +212,35 @@ ATTR static void NAME(long m, long n, long k, const T *restrict a,           \
         }                                                                    \
     }                                                                        \
 }
+
+/* The narrow kernel's B: a k x n row-major B (row stride rsb, n <= W)
+   copied to a k x W panel padded with zeros.  A row is read as whole
+   W-wide vectors wherever that read stays inside B (the numbers past n
+   belong to the next row and are masked to zero): one load, one and, one
+   store per row instead of W scalar copies.  The last rows, where it
+   would read past B, go one number at a time. */
+#define TG_DEFINE_PACK_NARROW(NAME, T, V, VI, NV, ATTR)                      \
+ATTR static void NAME(long k, long n, const T *b, long rsb, T *restrict d)   \
+{                                                                            \
+    enum { VL = sizeof(V) / sizeof(T), W = NV * VL };                        \
+    VI keep[NV];                            /* all ones in lanes j < n */    \
+    for (int v = 0; v < NV; v++)                                             \
+        for (int l = 0; l < VL; l++) keep[v][l] = v * VL + l < n ? -1 : 0;   \
+    long end = (k - 1) * rsb + n, p = 0;    /* one past B's last number */   \
+    for (; p < k && p * rsb + W <= end; p++) {                               \
+        V x[NV];                                                             \
+        memcpy(x, b + p * rsb, sizeof x);                                    \
+        for (int v = 0; v < NV; v++) x[v] = (V)((VI)x[v] & keep[v]);         \
+        memcpy(d + p * W, x, sizeof x);                                      \
+    }                                                                        \
+    for (; p < k; p++)                                                       \
+        for (int j = 0; j < W; j++) d[p * W + j] = j < n ? b[p * rsb + j] : 0; \
+}
+#define TG_DEFINE_PACK_NARROW_SET(S, TS, VS, VIS, TD, VD, VID, ATTR)         \
+    TG_DEFINE_PACK_NARROW(tg_pnar1_s_##S, TS, VS, VIS, 1, ATTR)              \
+    TG_DEFINE_PACK_NARROW(tg_pnar2_s_##S, TS, VS, VIS, 2, ATTR)              \
+    TG_DEFINE_PACK_NARROW(tg_pnar1_d_##S, TD, VD, VID, 1, ATTR)              \
+    TG_DEFINE_PACK_NARROW(tg_pnar2_d_##S, TD, VD, VID, 2, ATTR)
 
 /* ---------------------------------------------------------- narrow kernel, A transposed
    When A is stored transposed (rsa == 1: column p of A is a contiguous
@@ -265,6 +344,38 @@ ATTR static void tg_adam_##S(long n, T *w, const T *g, T *m, T *v, T alpha,  \
     TG_DEFINE_OPTIMIZERS(s_##S, float, sqrtf, ATTR)                          \
     TG_DEFINE_OPTIMIZERS(d_##S, double, sqrt, ATTR)
 
+/* ---------------------------------------------------------- dropout
+   Inverted dropout's two loops (the Cython wrappers in _cython_impl.pxi
+   document them), written so that each element's choice is a select, not
+   a branch: at rate 0.5 a branch per element is mispredicted half the
+   time, and GCC vectorises the select into blends.  GCC does that only
+   when told that a float compare or multiply may run for an element whose
+   result is then dropped (no-trapping-math: nothing here reads the
+   floating-point exception flags); only these loops are told, as the flag
+   made other kernels slower when given to the whole build. */
+#define TG_SELECTS __attribute__((optimize("no-trapping-math")))
+#define TG_DEFINE_DROPOUT(S, T)                                              \
+TG_SELECTS static void tg_dropout_forward_##S(long n, const T *x, const T *u, \
+                                   T threshold, T scale, T *out, T *mask)    \
+{                                                                            \
+    for (long i = 0; i < n; i++) {                                           \
+        int keep = u[i] >= threshold;                                        \
+        T kept = x[i] * scale;                                               \
+        mask[i] = keep ? scale : 0;                                          \
+        out[i] = keep ? kept : 0;                                            \
+    }                                                                        \
+}                                                                            \
+TG_SELECTS static void tg_dropout_backward_##S(long n, const T *g, const T *mask, \
+                                               T *out)                       \
+{                                                                            \
+    for (long i = 0; i < n; i++) {                                           \
+        T scaled = g[i] * mask[i];                                           \
+        out[i] = mask[i] != 0 ? scaled : 0;                                  \
+    }                                                                        \
+}
+TG_DEFINE_DROPOUT(s, float)
+TG_DEFINE_DROPOUT(d, double)
+
 typedef float  tg_v4sf  __attribute__((vector_size(16)));
 typedef int    tg_v4si  __attribute__((vector_size(16)));
 typedef double tg_v2df  __attribute__((vector_size(16)));
@@ -310,14 +421,20 @@ static void tg_pack_a8_s(long kc, const float *a, long rsa, float *d) {
         for (int i = 0; i < 8; i++) d[p * 8 + i] = a[i * rsa + p];
 }
 
-typedef void (*tg_ukr_s_t)(long, const float *, const float *, float *, long,
+typedef void (*tg_ukr_s_t)(long, const float *, const float *, long, float *, long,
                            int, const float *, int);
-typedef void (*tg_ukr_d_t)(long, const double *, const double *, double *, long,
+typedef void (*tg_ukr_d_t)(long, const double *, const double *, long, double *, long,
                            int, const double *, int);
+typedef void (*tg_sha_s_t)(long, long, long, const float *, long, long, const float *,
+                           long, float *, long, const float *, int);
+typedef void (*tg_sha_d_t)(long, long, long, const double *, long, long, const double *,
+                           long, double *, long, const double *, int);
 typedef void (*tg_nar_s_t)(long, long, long, const float *, long, long, const float *,
                            float *, long, long, const float *, int);
 typedef void (*tg_nar_d_t)(long, long, long, const double *, long, long, const double *,
                            double *, long, long, const double *, int);
+typedef void (*tg_pnar_s_t)(long, long, const float *, long, float *);
+typedef void (*tg_pnar_d_t)(long, long, const double *, long, double *);
 typedef void (*tg_nart_s_t)(long, long, long, const float *, long, const float *,
                             float *, long, long, const float *, int);
 typedef void (*tg_nart_d_t)(long, long, long, const double *, long, const double *,
@@ -342,11 +459,14 @@ typedef void (*tg_nart_d_t)(long, long, long, const double *, long, const double
 #define TG_ISA_NAME "avx2"
 TG_DEFINE_UKERNEL(tg_ukr_s_ymm, float, tg_v8sf, tg_v8si, 6, )     /*  6 x 16 */
 TG_DEFINE_UKERNEL(tg_ukr_d_ymm, double, tg_v4df, tg_v4di, 6, )    /*  6 x 8  */
+TG_DEFINE_SHALLOW(tg_sha_s_ymm, float, tg_v8sf, tg_v8si, 6, )
+TG_DEFINE_SHALLOW(tg_sha_d_ymm, double, tg_v4df, tg_v4di, 6, )
 TG_DEFINE_NARROW(tg_nar1_s_ymm, float, tg_v8sf, tg_v8si, 12, 1, )
 TG_DEFINE_NARROW(tg_nar2_s_ymm, float, tg_v8sf, tg_v8si, 6, 2, )
 TG_DEFINE_NARROW(tg_nar1_d_ymm, double, tg_v4df, tg_v4di, 12, 1, )
 TG_DEFINE_NARROW(tg_nar2_d_ymm, double, tg_v4df, tg_v4di, 6, 2, )
 TG_DEFINE_NARROW_T_SET(s_ymm, float, tg_v8sf, , 4, 3, 2, 1, 1, 1)
+TG_DEFINE_PACK_NARROW_SET(ymm, float, tg_v8sf, tg_v8si, double, tg_v4df, tg_v4di, )
 TG_DEFINE_NARROW_T_SET(d_ymm, double, tg_v4df, , 4, 3, 2, 1, 1, 1)
 TG_DEFINE_OPTIMIZER_SET(ymm, )
 #if defined(__GNUC__) && !defined(__clang__) && (defined(__x86_64__) || defined(__i386__))
@@ -354,11 +474,14 @@ TG_DEFINE_OPTIMIZER_SET(ymm, )
 #define TG_AVX512 __attribute__((target("avx512f")))
 TG_DEFINE_UKERNEL(tg_ukr_s_zmm, float, tg_v16sf, tg_v16si, 8, TG_AVX512)   /*  8 x 32 */
 TG_DEFINE_UKERNEL(tg_ukr_d_zmm, double, tg_v8df, tg_v8di, 8, TG_AVX512)    /*  8 x 16 */
+TG_DEFINE_SHALLOW(tg_sha_s_zmm, float, tg_v16sf, tg_v16si, 8, TG_AVX512)
+TG_DEFINE_SHALLOW(tg_sha_d_zmm, double, tg_v8df, tg_v8di, 8, TG_AVX512)
 TG_DEFINE_NARROW(tg_nar1_s_zmm, float, tg_v16sf, tg_v16si, 16, 1, TG_AVX512)
 TG_DEFINE_NARROW(tg_nar2_s_zmm, float, tg_v16sf, tg_v16si, 12, 2, TG_AVX512)
 TG_DEFINE_NARROW(tg_nar1_d_zmm, double, tg_v8df, tg_v8di, 16, 1, TG_AVX512)
 TG_DEFINE_NARROW(tg_nar2_d_zmm, double, tg_v8df, tg_v8di, 12, 2, TG_AVX512)
 TG_DEFINE_NARROW_T_SET(s_zmm, float, tg_v16sf, TG_AVX512, 4, 4, 4, 3, 2, 2)
+TG_DEFINE_PACK_NARROW_SET(zmm, float, tg_v16sf, tg_v16si, double, tg_v8df, tg_v8di, TG_AVX512)
 TG_DEFINE_NARROW_T_SET(d_zmm, double, tg_v8df, TG_AVX512, 4, 4, 4, 3, 2, 2)
 /* GCC would vectorise these plain loops 256 bits wide unless told otherwise */
 TG_DEFINE_OPTIMIZER_SET(zmm, __attribute__((target("avx512f,prefer-vector-width=512"))))
@@ -371,11 +494,14 @@ TG_DEFINE_OPTIMIZER_SET(zmm, __attribute__((target("avx512f,prefer-vector-width=
 #define TG_HAVE_512 0
 TG_DEFINE_UKERNEL(tg_ukr_s_xmm, float, tg_v4sf, tg_v4si, 4, )     /*  4 x 8 */
 TG_DEFINE_UKERNEL(tg_ukr_d_xmm, double, tg_v2df, tg_v2di, 4, )    /*  4 x 4 */
+TG_DEFINE_SHALLOW(tg_sha_s_xmm, float, tg_v4sf, tg_v4si, 4, )
+TG_DEFINE_SHALLOW(tg_sha_d_xmm, double, tg_v2df, tg_v2di, 4, )
 TG_DEFINE_NARROW(tg_nar1_s_xmm, float, tg_v4sf, tg_v4si, 8, 1, )
 TG_DEFINE_NARROW(tg_nar2_s_xmm, float, tg_v4sf, tg_v4si, 4, 2, )
 TG_DEFINE_NARROW(tg_nar1_d_xmm, double, tg_v2df, tg_v2di, 8, 1, )
 TG_DEFINE_NARROW(tg_nar2_d_xmm, double, tg_v2df, tg_v2di, 4, 2, )
 TG_DEFINE_NARROW_T_SET(s_xmm, float, tg_v4sf, , 4, 3, 2, 1, 1, 1)
+TG_DEFINE_PACK_NARROW_SET(xmm, float, tg_v4sf, tg_v4si, double, tg_v2df, tg_v2di, )
 TG_DEFINE_NARROW_T_SET(d_xmm, double, tg_v2df, , 4, 3, 2, 1, 1, 1)
 TG_DEFINE_OPTIMIZER_SET(xmm, )
 #endif
@@ -411,7 +537,9 @@ TG_DEFINE_PEAK(tg_peak_xmm, tg_v4sf, )
 /* The kernels in use and their shapes, chosen by tg_select(). */
 static tg_ukr_s_t tg_s_fn;  static int tg_s_mr, tg_s_nr;
 static tg_ukr_d_t tg_d_fn;  static int tg_d_mr, tg_d_nr;
+static tg_sha_s_t tg_s_sha;  static tg_sha_d_t tg_d_sha;
 static tg_nar_s_t tg_s_nar[2];  static tg_nar_d_t tg_d_nar[2];
+static tg_pnar_s_t tg_s_pnar[2];  static tg_pnar_d_t tg_d_pnar[2];
 static tg_nart_s_t tg_s_nart[6];  static tg_nart_d_t tg_d_nart[6];
 typedef void (*tg_sgd_s_t)(long, float *, const float *, float *, float, float, int);
 typedef void (*tg_sgd_d_t)(long, double *, const double *, double *, double, double, int);
@@ -425,8 +553,11 @@ static const char *tg_isa = "none";
 #define TG_USE(S, D, MR, NR)                                                 \
     tg_s_fn = tg_ukr_s_##S; tg_s_mr = MR; tg_s_nr = NR;                      \
     tg_d_fn = tg_ukr_d_##S; tg_d_mr = MR; tg_d_nr = NR / 2;                  \
+    tg_s_sha = tg_sha_s_##S; tg_d_sha = tg_sha_d_##S;                        \
     tg_s_nar[0] = tg_nar1_s_##S; tg_s_nar[1] = tg_nar2_s_##S;                \
     tg_d_nar[0] = tg_nar1_d_##S; tg_d_nar[1] = tg_nar2_d_##S;                \
+    tg_s_pnar[0] = tg_pnar1_s_##S; tg_s_pnar[1] = tg_pnar2_s_##S;            \
+    tg_d_pnar[0] = tg_pnar1_d_##S; tg_d_pnar[1] = tg_pnar2_d_##S;            \
     tg_s_nart[0] = tg_nart2_s_##S; tg_s_nart[1] = tg_nart4_s_##S;            \
     tg_s_nart[2] = tg_nart6_s_##S; tg_s_nart[3] = tg_nart8_s_##S;            \
     tg_s_nart[4] = tg_nart10_s_##S; tg_s_nart[5] = tg_nart12_s_##S;          \
@@ -455,12 +586,20 @@ static const char *tg_select(int wide) {
 #endif
 }
 
-static void tg_ukernel_s(long kc, const float *a, const float *b, float *c, long ldc,
-                         int acc, const float *bias, int relu)
-{ tg_s_fn(kc, a, b, c, ldc, acc, bias, relu); }
-static void tg_ukernel_d(long kc, const double *a, const double *b, double *c, long ldc,
-                         int acc, const double *bias, int relu)
-{ tg_d_fn(kc, a, b, c, ldc, acc, bias, relu); }
+static void tg_ukernel_s(long kc, const float *a, const float *b, long rsb, float *c,
+                         long ldc, int acc, const float *bias, int relu)
+{ tg_s_fn(kc, a, b, rsb, c, ldc, acc, bias, relu); }
+static void tg_ukernel_d(long kc, const double *a, const double *b, long rsb, double *c,
+                         long ldc, int acc, const double *bias, int relu)
+{ tg_d_fn(kc, a, b, rsb, c, ldc, acc, bias, relu); }
+static void tg_shallow_s(long m, long n, long k, const float *a, long rsa, long csa,
+                         const float *b, long rsb, float *c, long rsc,
+                         const float *bias, int relu)
+{ tg_s_sha(m, n, k, a, rsa, csa, b, rsb, c, rsc, bias, relu); }
+static void tg_shallow_d(long m, long n, long k, const double *a, long rsa, long csa,
+                         const double *b, long rsb, double *c, long rsc,
+                         const double *bias, int relu)
+{ tg_d_sha(m, n, k, a, rsa, csa, b, rsb, c, rsc, bias, relu); }
 static void tg_narrow_s(int nv, long m, long n, long k, const float *a, long rsa, long csa,
                         const float *b, float *c, long rsc, long csc,
                         const float *bias, int relu)
@@ -470,6 +609,10 @@ static void tg_narrow_d(int nv, long m, long n, long k, const double *a, long rs
                         const double *bias, int relu)
 { tg_d_nar[nv - 1](m, n, k, a, rsa, csa, b, c, rsc, csc, bias, relu); }
 
+static void tg_pack_narrow_s(int nv, long k, long n, const float *b, long rsb, float *d)
+{ tg_s_pnar[nv - 1](k, n, b, rsb, d); }
+static void tg_pack_narrow_d(int nv, long k, long n, const double *b, long rsb, double *d)
+{ tg_d_pnar[nv - 1](k, n, b, rsb, d); }
 static void tg_narrow_t_s(int index, long m, long n, long k, const float *a, long csa,
                           const float *b, float *c, long rsc, long csc,
                           const float *bias, int relu)

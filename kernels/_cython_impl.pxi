@@ -14,7 +14,7 @@
 cimport cython
 from cython.parallel cimport prange, parallel, threadid
 from libc.stdlib cimport malloc, free
-from libc.string cimport memset
+from libc.string cimport memset, memcpy
 from cpython.buffer cimport (PyObject_GetBuffer, PyBuffer_Release, PyBUF_FORMAT,
                              PyBUF_C_CONTIGUOUS, PyBUF_WRITABLE)
 from libc.math cimport exp, expf, log, logf, log1p, fabs, sqrt, sqrtf
@@ -33,10 +33,16 @@ cdef extern from "_cython_gemm.h":
     const char *TG_ISA_NAME
     int TG_HAVE_512
     int tg_s_mr, tg_s_nr, tg_d_mr, tg_d_nr
-    void tg_ukernel_s(long kc, const float *a, const float *b, float *c, long ldc,
-                      int acc, const float *bias, int relu) noexcept nogil
-    void tg_ukernel_d(long kc, const double *a, const double *b, double *c, long ldc,
-                      int acc, const double *bias, int relu) noexcept nogil
+    void tg_ukernel_s(long kc, const float *a, const float *b, long rsb, float *c,
+                      long ldc, int acc, const float *bias, int relu) noexcept nogil
+    void tg_ukernel_d(long kc, const double *a, const double *b, long rsb, double *c,
+                      long ldc, int acc, const double *bias, int relu) noexcept nogil
+    void tg_shallow_s(long m, long n, long k, const float *a, long rsa, long csa,
+                      const float *b, long rsb, float *c, long rsc,
+                      const float *bias, int relu) noexcept nogil
+    void tg_shallow_d(long m, long n, long k, const double *a, long rsa, long csa,
+                      const double *b, long rsb, double *c, long rsc,
+                      const double *bias, int relu) noexcept nogil
     void tg_narrow_s(int nv, long m, long n, long k, const float *a, long rsa, long csa,
                      const float *b, float *c, long rsc, long csc,
                      const float *bias, int relu) noexcept nogil
@@ -50,6 +56,14 @@ cdef extern from "_cython_gemm.h":
                        const double *b, double *c, long rsc, long csc,
                        const double *bias, int relu) noexcept nogil
     int TG_NART_WIDTH(int index) noexcept nogil
+    void tg_dropout_forward_s(long n, const float *x, const float *u, float threshold,
+                              float scale, float *out, float *mask) noexcept nogil
+    void tg_dropout_forward_d(long n, const double *x, const double *u, double threshold,
+                              double scale, double *out, double *mask) noexcept nogil
+    void tg_dropout_backward_s(long n, const float *g, const float *mask, float *out) noexcept nogil
+    void tg_dropout_backward_d(long n, const double *g, const double *mask, double *out) noexcept nogil
+    void tg_pack_narrow_s(int nv, long k, long n, const float *b, long rsb, float *d) noexcept nogil
+    void tg_pack_narrow_d(int nv, long k, long n, const double *b, long rsb, double *d) noexcept nogil
     void *tg_alloc(size_t nbytes) noexcept nogil
     void tg_pack_a8_s(long kc, const float *a, long rsa, float *d) noexcept nogil
     float tg_peak(long n, int *lanes) noexcept nogil
@@ -81,6 +95,12 @@ cdef Py_ssize_t[2] g_mc = [288, 288]
 cdef Py_ssize_t g_nc = 4096
 # Below this many flops (2*m*n*k) a GEMM runs on one thread.
 cdef double g_parallel_flops = 4e6
+# A one-thread GEMM this shallow (k <= it) skips packing (gemm_shallow),
+# and walks B in column blocks of at most this many bytes (kept in L2).
+cdef Py_ssize_t g_shallow_k = 128
+cdef Py_ssize_t g_shallow_block_bytes = 128 * 1024
+# B is read in place (gemm) only for K blocks at least this deep.
+cdef Py_ssize_t g_in_place_kc = 128
 # Element-wise loops go parallel above this many elements.
 cdef Py_ssize_t g_parallel_elems = 1 << 17
 
@@ -118,6 +138,7 @@ def kernel_info():
         "float32_tile": (tg_s_mr, tg_s_nr),
         "float64_tile": (tg_d_mr, tg_d_nr),
         "kc": (g_kc[0], g_kc[1]), "mc": (g_mc[0], g_mc[1]), "nc": g_nc,
+        "shallow_k": g_shallow_k, "in_place_kc": g_in_place_kc,
         "openmp": bool(tg_omp_enabled()),
         "threads": g_threads,
     }
@@ -129,10 +150,20 @@ cdef object tg_select_name():
     return "avx2" if tg_s_nr == 16 else "base"
 
 
-def set_blocking(Py_ssize_t kc=0, Py_ssize_t mc=0, Py_ssize_t nc=0, dtype="float32"):
-    """Override the cache-block sizes of one dtype (for tuning); 0 keeps a value."""
-    global g_nc
+def set_blocking(Py_ssize_t kc=0, Py_ssize_t mc=0, Py_ssize_t nc=0, dtype="float32",
+                 Py_ssize_t shallow_k=-1, Py_ssize_t in_place_kc=-1):
+    """Override the cache-block sizes of one dtype (for tuning); 0 keeps a value.
+
+    For both dtypes: ``shallow_k``, the deepest K the shallow path takes (0:
+    never), and ``in_place_kc``, the shallowest K block for which B is read in
+    place; -1 keeps a value.
+    """
+    global g_nc, g_shallow_k, g_in_place_kc
     cdef int d = 0 if str(dtype) == "float32" else 1
+    if shallow_k >= 0:
+        g_shallow_k = shallow_k
+    if in_place_kc >= 0:
+        g_in_place_kc = in_place_kc
     if kc > 0:
         g_kc[d] = kc
     if mc > 0:
@@ -190,14 +221,18 @@ def get_num_threads():
 #       ir: MR-tall micro-panels of A       -> micro-kernel on an MR x NR tile
 # Packing copies each block into the order the micro-kernel reads it, padded
 # with zeros to whole tiles, so the micro-kernel never sees an edge.
+# B in place: when all rows of C fit one row block and B is row-major, each
+# B micro-panel is used by only m/MR tiles, so copying it costs more than it
+# saves; the micro-kernel then reads full NR-wide panels of B where they lie
+# (row stride rsb) and only a narrower last panel is packed.
 
 cdef inline void ukernel(Py_ssize_t kc, const floating *a, const floating *b,
-                         floating *c, Py_ssize_t ldc, bint accumulate,
+                         Py_ssize_t rsb, floating *c, Py_ssize_t ldc, bint accumulate,
                          const floating *bias, bint relu) noexcept nogil:
     if floating is float:
-        tg_ukernel_s(kc, a, b, c, ldc, accumulate, bias, relu)
+        tg_ukernel_s(kc, a, b, rsb, c, ldc, accumulate, bias, relu)
     else:
-        tg_ukernel_d(kc, a, b, c, ldc, accumulate, bias, relu)
+        tg_ukernel_d(kc, a, b, rsb, c, ldc, accumulate, bias, relu)
 
 
 cdef void pack_a(Py_ssize_t mc, Py_ssize_t kc, const floating *a,
@@ -256,18 +291,23 @@ cdef void pack_b_panel(Py_ssize_t kc, Py_ssize_t cols, const floating *b,
 
 cdef void macro_kernel(Py_ssize_t mc, Py_ssize_t nc, Py_ssize_t kc,
                        const floating *ap, const floating *bp,
+                       const floating *b_in_place, Py_ssize_t rsb,
                        floating *c, Py_ssize_t rsc, Py_ssize_t csc,
                        bint accumulate, const floating *bias, bint bias_on_rows,
                        bint relu, Py_ssize_t mr, Py_ssize_t nr) noexcept nogil:
-    """All MR x NR tiles of one packed A block times one packed B panel.
+    """All MR x NR tiles of one packed A block times one B panel.
 
+    B's micro-panels come from the packed panel ``bp``, or, when
+    ``b_in_place`` is given, the full NR-wide ones from that row-major B
+    (row stride ``rsb``) and only a narrower last one from ``bp``.
     Whole tiles of a row-major C go straight to C (the micro-kernel adds the
     bias and applies relu as it writes); edge tiles and tiles of a
     transposed C go through a small buffer, of which only the valid part is
     written back, with the same epilogue.
     """
     cdef floating tile[16 * 32]
-    cdef Py_ssize_t jr, ir, i, j, rows, cols, t, ti, tj
+    cdef Py_ssize_t jr, ir, i, j, rows, cols, t, ti, tj, rsbt
+    cdef const floating *bt
     cdef Py_ssize_t nti = (mc + mr - 1) // mr, ntj = (nc + nr - 1) // nr
     cdef floating v
     cdef floating *ct
@@ -288,11 +328,15 @@ cdef void macro_kernel(Py_ssize_t mc, Py_ssize_t nc, Py_ssize_t kc,
         ir = ti * mr
         rows = min(mr, mc - ir)
         ct = c + ir * rsc + jr * csc
+        if b_in_place != NULL and cols == nr:
+            bt, rsbt = b_in_place + jr, rsb
+        else:
+            bt, rsbt = bp + jr * kc, nr
         if rows == mr and cols == nr and csc == 1 and not bias_on_rows:
-            ukernel(kc, ap + ir * kc, bp + jr * kc, ct, rsc, accumulate,
+            ukernel(kc, ap + ir * kc, bt, rsbt, ct, rsc, accumulate,
                     bias_c + jr if bias_c != NULL else NULL, relu)
         else:
-            ukernel(kc, ap + ir * kc, bp + jr * kc, tile, nr, False, NULL, False)
+            ukernel(kc, ap + ir * kc, bt, rsbt, tile, nr, False, NULL, False)
             for i in range(rows):
                 for j in range(cols):
                     v = tile[i * nr + j]
@@ -308,17 +352,18 @@ cdef void macro_kernel(Py_ssize_t mc, Py_ssize_t nc, Py_ssize_t kc,
 cdef void row_block(Py_ssize_t ic, Py_ssize_t mcb, Py_ssize_t nc, Py_ssize_t kc,
                     const floating *a, Py_ssize_t rsa, Py_ssize_t csa,
                     floating *abuf, const floating *bpack,
+                    const floating *b_in_place, Py_ssize_t rsb,
                     floating *c, Py_ssize_t rsc, Py_ssize_t csc, bint first, bint last,
                     const floating *bias, bint bias_on_rows, bint relu,
                     Py_ssize_t mr, Py_ssize_t nr) noexcept nogil:
     """Rows ic..ic+mcb of C (one ic step): pack that block of this k-block of A
-    into ``abuf``, then multiply it by the packed B panel (the macro-kernel).
+    into ``abuf``, then multiply it by the B panel (the macro-kernel).
     ``a`` and ``c`` point at row 0 of the k-block and column block; ``bias``,
     when given, at column 0 of the column block (or at row 0 when on rows)."""
     pack_a(mcb, kc, a + ic * rsa, rsa, csa, abuf, mr)
     if bias != NULL and bias_on_rows:
         bias = bias + ic
-    macro_kernel(mcb, nc, kc, abuf, bpack, c + ic * rsc, rsc, csc, not first,
+    macro_kernel(mcb, nc, kc, abuf, bpack, b_in_place, rsb, c + ic * rsc, rsc, csc, not first,
                  bias, bias_on_rows, relu and last, mr, nr)
 
 
@@ -337,7 +382,8 @@ cdef int gemm(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
     cdef floating *bpack
     cdef floating *apack
     cdef const floating *bias_blk
-    cdef bint first, last
+    cdef const floating *b_blk
+    cdef bint first, last, in_place
     cdef int tid
     cdef Py_ssize_t kcb, mcb_max
     if floating is float:
@@ -363,6 +409,8 @@ cdef int gemm(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
     mc = (m + nblocks_m - 1) // nblocks_m
     mc = (mc + mr - 1) // mr * mr
     nblocks_m = (m + mc - 1) // mc
+    # B read in place (see above): one row block and a row-major B.
+    in_place = nblocks_m == 1 and csb == 1 and kc_max >= g_in_place_kc
 
     bpack = <floating *> tg_alloc(kc_max * nc_max * sizeof(floating))
     apack = <floating *> tg_alloc(nthreads * mc * kc_max * sizeof(floating))
@@ -383,28 +431,31 @@ cdef int gemm(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
             bias_blk = NULL                # the epilogue runs after the last k-block
             if last and bias != NULL:
                 bias_blk = bias if bias_on_rows else bias + jc
+            b_blk = b + pc * rsb + jc * csb
             if nthreads == 1:
                 # The same loops without an OpenMP region: entering one costs
                 # about half a microsecond even for one thread.
                 for jb in range(nbp):
-                    pack_b_panel(kc, min(nr, nc - jb * nr),
-                                 b + pc * rsb + (jc + jb * nr) * csb, rsb, csb,
-                                 bpack + jb * nr * kc, nr)
+                    if not (in_place and jb * nr + nr <= nc):
+                        pack_b_panel(kc, min(nr, nc - jb * nr), b_blk + jb * nr * csb,
+                                     rsb, csb, bpack + jb * nr * kc, nr)
                 for ib in range(nblocks_m):
                     row_block(ib * mc, min(mc, m - ib * mc), nc, kc, a + pc * csa, rsa, csa,
-                              apack, bpack, c + jc * csc, rsc, csc, first, last,
+                              apack, bpack, b_blk if in_place else NULL, rsb,
+                              c + jc * csc, rsc, csc, first, last,
                               bias_blk, bias_on_rows, relu, mr, nr)
                 continue
             # Pack the B panel, micro-panel by micro-panel, on all threads.
             for jb in prange(nbp, num_threads=nthreads, schedule="static"):
-                pack_b_panel(kc, min(nr, nc - jb * nr),
-                             b + pc * rsb + (jc + jb * nr) * csb, rsb, csb,
-                             bpack + jb * nr * kc, nr)
+                if not (in_place and jb * nr + nr <= nc):
+                    pack_b_panel(kc, min(nr, nc - jb * nr), b_blk + jb * nr * csb,
+                                 rsb, csb, bpack + jb * nr * kc, nr)
             # Each thread packs its own A blocks and runs the macro-kernel.
             for ib in prange(nblocks_m, num_threads=nthreads, schedule="static"):
                 tid = threadid()
                 row_block(ib * mc, min(mc, m - ib * mc), nc, kc, a + pc * csa, rsa, csa,
-                          apack + tid * mc * kc_max, bpack, c + jc * csc, rsc, csc, first, last,
+                          apack + tid * mc * kc_max, bpack, b_blk if in_place else NULL, rsb,
+                          c + jc * csc, rsc, csc, first, last,
                           bias_blk, bias_on_rows, relu, mr, nr)
     free(bpack)
     free(apack)
@@ -452,7 +503,13 @@ cdef int gemm_narrow(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
     bp = <floating *> tg_alloc(k * w * sizeof(floating))
     if bp == NULL:
         return -1
-    pack_b_panel(k, n, b, rsb, csb, bp, w)
+    if jt < 0 and csb == 1:                # a row-major B, by masked vectors
+        if floating is float:
+            tg_pack_narrow_s(nv, k, n, b, rsb, bp)
+        else:
+            tg_pack_narrow_d(nv, k, n, b, rsb, bp)
+    else:
+        pack_b_panel(k, n, b, rsb, csb, bp, w)
     if 2.0 * m * n * k < g_parallel_flops:
         nthreads = 1
     chunk = (m + nthreads - 1) // nthreads
@@ -467,6 +524,70 @@ cdef int gemm_narrow(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                         c + r0 * rsc, rsc, csc, bias, relu, nv, jt)
     free(bp)
     return 0
+
+
+cdef int gemm_shallow(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
+                      const floating *a, Py_ssize_t rsa, Py_ssize_t csa,
+                      const floating *b, Py_ssize_t rsb, Py_ssize_t csb,
+                      floating *c, Py_ssize_t rsc,
+                      const floating *bias, bint relu) noexcept nogil:
+    """C = A @ B for a shallow k, on one thread, without packing.
+
+    The whole MR x NR tiles go to the shallow kernel, which reads A and B
+    where they lie, a block of B's columns at a time (at most
+    g_shallow_block_bytes of B, so the block stays in L2 while every row of
+    tiles reads it).  When B is wider than one block, each block is first
+    copied, row by row, to contiguous memory: read in place, its rows would
+    lie a whole row of B apart, each on its own page.  A transposed B
+    (csb != 1) is always copied so, its rows gathered.  The last m % MR rows
+    and n % NR columns (narrow strips) go through gemm_auto.  Needs m >= MR
+    and n >= NR; returns -1 when the copy cannot be allocated.
+    """
+    cdef Py_ssize_t m_full, n_full, nr, ncb, j0, p, j, jb, cols
+    cdef const floating *bb
+    cdef floating *bcopy = NULL
+    cdef int rc = 0
+    if floating is float:
+        m_full = m - m % tg_s_mr
+        nr = tg_s_nr
+    else:
+        m_full = m - m % tg_d_mr
+        nr = tg_d_nr
+    n_full = n - n % nr
+    ncb = max(nr, g_shallow_block_bytes // (k * <Py_ssize_t> sizeof(floating)) // nr * nr)
+    if ncb < n_full or csb != 1:
+        bcopy = <floating *> tg_alloc(k * min(ncb, n_full) * sizeof(floating))
+        if bcopy == NULL:
+            return -1
+    j0 = 0
+    while j0 < n_full:
+        cols = min(ncb, n_full - j0)
+        bb = b + j0
+        if bcopy != NULL and csb == 1:
+            for p in range(k):
+                memcpy(bcopy + p * cols, b + p * rsb + j0, cols * sizeof(floating))
+            bb = bcopy
+        elif bcopy != NULL:       # 16 rows of B^T at a time, written along rows of the copy
+            for jb in range(0, cols, 16):
+                for p in range(k):
+                    for j in range(jb, min(jb + 16, cols)):
+                        bcopy[p * cols + j] = b[p * rsb + (j0 + j) * csb]
+            bb = bcopy
+        if floating is float:
+            tg_shallow_s(m_full, cols, k, a, rsa, csa, bb, cols if bcopy != NULL else rsb,
+                         c + j0, rsc, bias + j0 if bias != NULL else NULL, relu)
+        else:
+            tg_shallow_d(m_full, cols, k, a, rsa, csa, bb, cols if bcopy != NULL else rsb,
+                         c + j0, rsc, bias + j0 if bias != NULL else NULL, relu)
+        j0 += ncb
+    free(bcopy)
+    if n_full < n:                # columns right of the tiles, their rows
+        rc = gemm_auto(m_full, n - n_full, k, a, rsa, csa, b + n_full * csb, rsb, csb,
+                       c + n_full, rsc, 1, bias + n_full if bias != NULL else NULL, relu, 1)
+    if m_full < m and rc == 0:    # the rows below the tiles, all columns
+        rc = gemm_auto(m - m_full, n, k, a + m_full * rsa, rsa, csa, b, rsb, csb,
+                       c + m_full * rsc, rsc, 1, bias, relu, 1)
+    return rc
 
 
 cdef int gemm_auto(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
@@ -491,6 +612,9 @@ cdef int gemm_auto(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
     if n < nr:                  # narrow C: at most two vectors wide
         return gemm_narrow(m, n, k, a, rsa, csa, b, rsb, csb, c, rsc, csc,
                            bias, relu, 1 if 2 * n <= nr else 2, nthreads)
+    if (k <= g_shallow_k and csc == 1 and m >= mr
+            and (nthreads == 1 or 2.0 * m * n * k < g_parallel_flops)):
+        return gemm_shallow(m, n, k, a, rsa, csa, b, rsb, csb, c, rsc, bias, relu)
     # fraction of computed tile entries that are real entries of C
     eff_direct = (<double> m / ((m + mr - 1) // mr * mr)) * (<double> n / ((n + nr - 1) // nr * nr))
     eff_swap = (<double> n / ((n + mr - 1) // mr * mr)) * (<double> m / ((m + nr - 1) // nr * nr))
@@ -575,15 +699,16 @@ def _check(int rc):
 
 def micro_kernel_once(const floating[::1] a_panel, const floating[::1] b_panel,
                       floating[:, ::1] c, bint accumulate, const floating[::1] bias,
-                      bint use_bias, bint relu):
-    """Run the selected micro-kernel once on packed panels, as the GEMM does.
+                      bint use_bias, bint relu, Py_ssize_t rsb=0):
+    """Run the selected micro-kernel once on panels, as the GEMM does.
 
-    c[:MR, :NR] = a_panel (kc steps of MR numbers) @ b_panel (kc steps of NR),
-    + the old c when ``accumulate``, + bias[:NR] when ``use_bias``, then ReLU
-    when ``relu``: ``reference_micro_kernel`` (kernels/gemm_reference.py) with
-    packed panels.  A test hook: the GEMM calls the kernel from C.  The shapes
-    are checked, and B is copied to 64-byte aligned memory, as the kernel's
-    vector loads expect.
+    c[:MR, :NR] = a_panel (kc steps of MR numbers) @ b_panel (kc rows of NR
+    numbers, row p at p*rsb), + the old c when ``accumulate``, + bias[:NR]
+    when ``use_bias``, then ReLU when ``relu``: ``reference_micro_kernel``
+    (kernels/gemm_reference.py).  A test hook: the GEMM calls the kernel from
+    C.  The shapes are checked.  With ``rsb`` = 0 B is packed (rsb = NR) and
+    copied to 64-byte aligned memory, as the packing leaves it; with rsb >= NR
+    the kernel reads ``b_panel`` in place, as it reads a row-major B.
     """
     cdef Py_ssize_t mr, nr, kc, i
     if floating is float:
@@ -591,20 +716,29 @@ def micro_kernel_once(const floating[::1] a_panel, const floating[::1] b_panel,
     else:
         mr, nr = tg_d_mr, tg_d_nr
     kc = a_panel.shape[0] // mr
-    if kc < 1 or a_panel.shape[0] != kc * mr or b_panel.shape[0] != kc * nr:
+    if rsb != 0 and rsb < nr:
+        raise ValueError(f"micro_kernel_once: rsb={rsb} is below NR={nr} (0: packed)")
+    if (kc < 1 or a_panel.shape[0] != kc * mr
+            or (rsb == 0 and b_panel.shape[0] != kc * nr)
+            or (rsb != 0 and b_panel.shape[0] < (kc - 1) * rsb + nr)):
         raise ValueError(f"micro_kernel_once: panels of {a_panel.shape[0]} and {b_panel.shape[0]} "
-                         f"numbers are not kc*MR and kc*NR for one kc >= 1 (MR={mr}, NR={nr})")
+                         f"numbers are not kc*MR and kc*NR (or (kc-1)*rsb+NR) for one kc >= 1 "
+                         f"(MR={mr}, NR={nr}, rsb={rsb})")
     if c.shape[0] != mr or c.shape[1] < nr:
         raise ValueError(f"micro_kernel_once: c is {c.shape[0]} x {c.shape[1]}, "
                          f"needs {mr} rows and at least {nr} columns")
     if use_bias and bias.shape[0] < nr:
         raise ValueError(f"micro_kernel_once: bias has {bias.shape[0]} numbers, needs {nr}")
+    if rsb != 0:
+        ukernel(kc, &a_panel[0], &b_panel[0], rsb, &c[0, 0], c.shape[1], accumulate,
+                &bias[0] if use_bias else NULL, relu)
+        return
     cdef floating *b_aligned = <floating *> tg_alloc(kc * nr * sizeof(floating))
     if b_aligned == NULL:
         raise MemoryError("micro_kernel_once: could not allocate the B panel")
     for i in range(kc * nr):
         b_aligned[i] = b_panel[i]
-    ukernel(kc, &a_panel[0], b_aligned, &c[0, 0], c.shape[1], accumulate,
+    ukernel(kc, &a_panel[0], b_aligned, nr, &c[0, 0], c.shape[1], accumulate,
             &bias[0] if use_bias else NULL, relu)
     free(b_aligned)
 
@@ -739,19 +873,45 @@ def dense_forward(x, w, b, bint relu, out):
     _check(rc)
 
 
+# The element-wise kernels below run their loop directly on one thread and
+# enter an OpenMP region (prange over chunks, or rows) only for several:
+# entering one costs about half a microsecond even for one thread.  Their
+# loops read every input unconditionally and then select, so GCC turns the
+# choice into vector blends instead of a branch per element.
+cdef void relu_range(Py_ssize_t lo, Py_ssize_t hi, const floating *x,
+                     floating *out) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating v
+    for i in range(lo, hi):
+        v = x[i]
+        out[i] = 0 if v <= 0 else v
+
+
 def relu(const floating[::1] x, floating[::1] out):
     """out = max(x, 0), one pass over a flat array.
 
     NaN propagates as in NumPy's maximum (only values <= 0 become 0).
     """
-    cdef Py_ssize_t i, n = x.shape[0]
+    cdef Py_ssize_t c, n = x.shape[0]
     cdef const floating *xp = &x[0]
     cdef floating *op = &out[0]
-    cdef floating v
     cdef int nt = threads_for(n)
-    for i in prange(n, nogil=True, num_threads=nt, schedule="static"):
-        v = xp[i]
-        op[i] = 0 if v <= 0 else v
+    cdef Py_ssize_t chunk = chunk_for(n, nt)
+    with nogil:
+        if nt == 1:
+            relu_range(0, n, xp, op)
+        else:
+            for c in prange((n + chunk - 1) // chunk, num_threads=nt, schedule="static"):
+                relu_range(c * chunk, min(n, c * chunk + chunk), xp, op)
+
+
+cdef void relu_backward_range(Py_ssize_t lo, Py_ssize_t hi, const floating *g,
+                              const floating *x, floating *out) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating v
+    for i in range(lo, hi):
+        v = g[i]
+        out[i] = v if x[i] > 0 else 0
 
 
 def relu_backward(const floating[::1] grad_out, const floating[::1] x, floating[::1] out):
@@ -760,13 +920,18 @@ def relu_backward(const floating[::1] grad_out, const floating[::1] x, floating[
     relu passes its input through where it was positive, so the gradient
     flows back unchanged there and is blocked elsewhere.
     """
-    cdef Py_ssize_t i, n = x.shape[0]
+    cdef Py_ssize_t c, n = x.shape[0]
     cdef const floating *gp = &grad_out[0]
     cdef const floating *xp = &x[0]
     cdef floating *op = &out[0]
     cdef int nt = threads_for(n)
-    for i in prange(n, nogil=True, num_threads=nt, schedule="static"):
-        op[i] = gp[i] if xp[i] > 0 else 0
+    cdef Py_ssize_t chunk = chunk_for(n, nt)
+    with nogil:
+        if nt == 1:
+            relu_backward_range(0, n, gp, xp, op)
+        else:
+            for c in prange((n + chunk - 1) // chunk, num_threads=nt, schedule="static"):
+                relu_backward_range(c * chunk, min(n, c * chunk + chunk), gp, xp, op)
 
 
 def softmax(const floating[:, ::1] logits, floating[:, ::1] out):
@@ -779,8 +944,13 @@ def softmax(const floating[:, ::1] logits, floating[:, ::1] out):
     cdef const floating *xp = &logits[0, 0]
     cdef floating *op = &out[0, 0]
     cdef int nt = threads_for(n * c)
-    for i in prange(n, nogil=True, num_threads=nt, schedule="static"):
-        softmax_row(xp + i * c, op + i * c, c)
+    with nogil:
+        if nt == 1:
+            for i in range(n):
+                softmax_row(xp + i * c, op + i * c, c)
+        else:
+            for i in prange(n, num_threads=nt, schedule="static"):
+                softmax_row(xp + i * c, op + i * c, c)
 
 
 def softmax_cross_entropy(const floating[:, ::1] logits, const long long[::1] labels,
@@ -798,8 +968,13 @@ def softmax_cross_entropy(const floating[:, ::1] logits, const long long[::1] la
     cdef floating *lossp = &loss_out[0]
     cdef floating sc = <floating> scale
     cdef int nt = threads_for(n * c)
-    for i in prange(n, nogil=True, num_threads=nt, schedule="static"):
-        lossp[i] = xent_row(xp + i * c, <Py_ssize_t> lp[i], sc, gp + i * c, c)
+    with nogil:
+        if nt == 1:
+            for i in range(n):
+                lossp[i] = xent_row(xp + i * c, <Py_ssize_t> lp[i], sc, gp + i * c, c)
+        else:
+            for i in prange(n, num_threads=nt, schedule="static"):
+                lossp[i] = xent_row(xp + i * c, <Py_ssize_t> lp[i], sc, gp + i * c, c)
 
 
 def bias_grad(const floating[:, ::1] grad_out, floating[::1] out):
@@ -933,6 +1108,15 @@ def adam_update(floating[::1] param, const floating[::1] grad, floating[::1] m,
                            alpha, <floating> (1.0 - beta1), <floating> (1.0 - beta2), <floating> eps)
 
 
+cdef void dropout_forward_range(Py_ssize_t lo, Py_ssize_t hi, const floating *x,
+                                const floating *u, floating threshold, floating scale,
+                                floating *out, floating *mask) noexcept nogil:
+    if floating is float:                  # the loop is C: selects, not branches
+        tg_dropout_forward_s(hi - lo, x + lo, u + lo, threshold, scale, out + lo, mask + lo)
+    else:
+        tg_dropout_forward_d(hi - lo, x + lo, u + lo, threshold, scale, out + lo, mask + lo)
+
+
 def dropout_forward(const floating[::1] x, const floating[::1] uniform, double rate,
                     double scale, floating[::1] out, floating[::1] mask):
     """Inverted dropout, one fused pass over a flat array.
@@ -942,32 +1126,46 @@ def dropout_forward(const floating[::1] x, const floating[::1] uniform, double r
     factor used in ``mask``.  rate and scale are rounded to x's dtype first,
     so the decisions and products match the NumPy reference bit for bit.
     """
-    cdef Py_ssize_t i, n = x.shape[0]
+    cdef Py_ssize_t n = x.shape[0]
     cdef const floating *xp = &x[0]
     cdef const floating *up = &uniform[0]
     cdef floating *op = &out[0]
     cdef floating *mp = &mask[0]
     cdef floating threshold = <floating> rate, sc = <floating> scale
     cdef int nt = threads_for(n)
-    for i in prange(n, nogil=True, num_threads=nt, schedule="static"):
-        if up[i] >= threshold:
-            mp[i] = sc
-            op[i] = xp[i] * sc
+    cdef Py_ssize_t c, chunk = chunk_for(n, nt)
+    with nogil:
+        if nt == 1:
+            dropout_forward_range(0, n, xp, up, threshold, sc, op, mp)
         else:
-            mp[i] = 0
-            op[i] = 0
+            for c in prange((n + chunk - 1) // chunk, num_threads=nt, schedule="static"):
+                dropout_forward_range(c * chunk, min(n, c * chunk + chunk), xp, up,
+                                      threshold, sc, op, mp)
+
+
+cdef void dropout_backward_range(Py_ssize_t lo, Py_ssize_t hi, const floating *g,
+                                 const floating *mask, floating *out) noexcept nogil:
+    if floating is float:                  # the loop is C: selects, not branches
+        tg_dropout_backward_s(hi - lo, g + lo, mask + lo, out + lo)
+    else:
+        tg_dropout_backward_d(hi - lo, g + lo, mask + lo, out + lo)
 
 
 def dropout_backward(const floating[::1] grad_out, const floating[::1] mask, floating[::1] out):
     """out = grad_out * mask where mask != 0, else 0: the gradient reaches
     only the kept units, scaled as they were."""
-    cdef Py_ssize_t i, n = mask.shape[0]
+    cdef Py_ssize_t c, n = mask.shape[0]
     cdef const floating *gp = &grad_out[0]
     cdef const floating *mp = &mask[0]
     cdef floating *op = &out[0]
     cdef int nt = threads_for(n)
-    for i in prange(n, nogil=True, num_threads=nt, schedule="static"):
-        op[i] = gp[i] * mp[i] if mp[i] != 0 else 0
+    cdef Py_ssize_t chunk = chunk_for(n, nt)
+    with nogil:
+        if nt == 1:
+            dropout_backward_range(0, n, gp, mp, op)
+        else:
+            for c in prange((n + chunk - 1) // chunk, num_threads=nt, schedule="static"):
+                dropout_backward_range(c * chunk, min(n, c * chunk + chunk), gp, mp, op)
 
 
 def sigmoid_cross_entropy(const floating[::1] logits, const floating[::1] labels,

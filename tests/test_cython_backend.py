@@ -80,6 +80,29 @@ def test_micro_kernel_matches_the_reference(ext, dtype):
         assert np.array_equal(got[:, nr:], c0[:, nr:])   # columns past NR untouched
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_micro_kernel_reads_b_in_place(ext, dtype):
+    """The micro-kernel reading B where it lies (row stride rsb > NR, as in a
+    row-major B), from an address one element past a vector boundary, against
+    reference_micro_kernel with the same rsb."""
+    mr, nr = tile_shape(ext, dtype)
+    rng = np.random.default_rng(12)
+    for kc, rsb, accumulate, use_bias, relu in [(1, nr, False, False, False), (3, nr + 1, True, True, True),
+                                                (130, 3 * nr + 5, False, True, True), (17, 2 * nr, True, False, False)]:
+        a = rng.standard_normal(kc * mr).astype(dtype)
+        b = rng.standard_normal(1 + (kc - 1) * rsb + nr).astype(dtype)[1:]   # not aligned
+        bias = rng.standard_normal(nr).astype(dtype)
+        c0 = rng.standard_normal((mr, nr + 2)).astype(dtype)
+        got, want = c0.copy(), c0.copy().reshape(-1)
+        ext.micro_kernel_once(a, b, got, accumulate, bias, use_bias, relu, rsb)
+        reference_micro_kernel(nr, kc, a, 0, mr, b, 0, rsb, want, 0, nr + 2, mr, accumulate, bias, 0,
+                               use_bias, relu)
+        scale = np.abs(a).max() * np.abs(b).max() * kc + np.abs(c0).max() + np.abs(bias).max()
+        tol = (1e-6 if dtype == np.float32 else 1e-14) * scale
+        np.testing.assert_allclose(got, want.reshape(c0.shape), rtol=0, atol=tol)
+        assert np.array_equal(got[:, nr:], c0[:, nr:])
+
+
 def test_micro_kernel_once_checks_shapes():
     f = np.zeros
     mr, nr = tile_shape(_cython_base, np.float32)
@@ -93,6 +116,12 @@ def test_micro_kernel_once_checks_shapes():
     with pytest.raises(ValueError, match="bias has 0"):
         _cython_base.micro_kernel_once(f(mr, np.float32), f(nr, np.float32), f((mr, nr), np.float32),
                                        False, f(0, np.float32), True, False)
+    with pytest.raises(ValueError, match="below NR"):
+        _cython_base.micro_kernel_once(f(mr, np.float32), f(nr, np.float32), f((mr, nr), np.float32),
+                                       rsb=nr - 1, **ok)
+    with pytest.raises(ValueError, match="rsb"):    # 2 rows 3*NR apart need 4*NR numbers
+        _cython_base.micro_kernel_once(f(2 * mr, np.float32), f(4 * nr - 1, np.float32),
+                                       f((mr, nr), np.float32), rsb=3 * nr, **ok)
 
 
 def check(ours, a64, b64, dtype, k):
@@ -206,6 +235,156 @@ def test_cache_block_boundaries(ext, dtype):
     finally:
         ext.set_blocking(kc=old["kc"][d], mc=old["mc"][d], nc=old["nc"],
                          dtype=np.dtype(dtype).name)
+
+
+class blocking:
+    """Set ``set_blocking`` options for a with-block, restoring them after."""
+
+    def __init__(self, ext, dtype, **options):
+        self.ext, self.dtype, self.options = ext, np.dtype(dtype).name, options
+
+    def __enter__(self):
+        self.old = self.ext.kernel_info()
+        self.ext.set_blocking(dtype=self.dtype, **self.options)
+
+    def __exit__(self, *exc):
+        d = 0 if self.dtype == "float32" else 1
+        self.ext.set_blocking(kc=self.old["kc"][d], mc=self.old["mc"][d], nc=self.old["nc"],
+                              dtype=self.dtype, shallow_k=self.old["shallow_k"],
+                              in_place_kc=self.old["in_place_kc"])
+
+
+def run_dense(ext, m, k, n, dtype, relu, with_bias, seed):
+    """dense_forward (bias and ReLU in the GEMM's epilogue) against NumPy."""
+    r = np.random.default_rng(seed)
+    x = r.standard_normal((m, k)).astype(dtype)
+    w = r.standard_normal((k, n)).astype(dtype)
+    b = r.standard_normal(n).astype(dtype) if with_bias else None
+    out = np.full((m, n), np.nan, dtype)
+    ext.dense_forward(x, w, b, relu, out)
+    ref = x.astype(np.float64) @ w.astype(np.float64) + (b if with_bias else 0)
+    if relu:
+        ref = np.maximum(ref, 0)
+    tol = (1e-5 if dtype == np.float32 else 1e-12) * np.sqrt(k)
+    np.testing.assert_allclose(out, ref, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_b_in_place_around_a_row_block(ext, dtype):
+    """B read in place (one row block of C, B row-major, K blocks >= in_place_kc):
+    m around MR and MC (MC + 1 is two blocks: packed again), n around NR (a
+    narrower last panel is packed), every transpose (a transposed B is packed),
+    and the threshold forced down to K = 1 so shallow K blocks take the path too."""
+    mr, nr = tile_shape(ext, dtype)
+    mc = ext.kernel_info()["mc"][0 if dtype == np.float32 else 1]
+    shapes = [(m, k, n) for m in (1, mr + 1, mc - 1, mc + 1) for k, n in [(130, nr), (257, 2 * nr + 5)]]
+    for m, k, n in shapes:
+        for ta in (False, True):
+            for tb in (False, True):
+                run_matmul(ext, m, k, n, ta, tb, dtype, seed=m + k + n)
+    with blocking(ext, dtype, in_place_kc=1, shallow_k=0, kc=40):
+        for m, k, n in [(mr, 1, nr + 1), (3 * mr + 1, 17, 3 * nr - 1), (mc, 97, 2 * nr)]:
+            for tb in (False, True):
+                run_matmul(ext, m, k, n, False, tb, dtype, seed=k)
+            run_dense(ext, m, k, n, dtype, True, True, seed=m)
+    run_dense(ext, 128, 784, 2 * nr + 3, dtype, True, True, seed=5)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_shallow_k(ext, dtype):
+    """The shallow path (K <= shallow_k, one thread): whole tiles by the
+    shallow kernel reading A and a row-major B in place (a transposed B is
+    copied first), edge rows and columns by the usual paths; K = 1..17 and around shallow_k, m and n around MR and NR,
+    every transpose, B wider than one column block (copied block by block),
+    bias and ReLU; one and two threads (a small problem stays on one)."""
+    mr, nr = tile_shape(ext, dtype)
+    shallow_k = ext.kernel_info()["shallow_k"]
+    for k in list(range(1, 18)) + [shallow_k - 1, shallow_k, shallow_k + 1]:
+        for m, n in [(mr, nr), (mr + 1, 2 * nr + 3), (2 * mr - 1, nr + 7)]:
+            for ta in (False, True):
+                for tb in (False, True):
+                    run_matmul(ext, m, k, n, ta, tb, dtype, seed=k + m + n)
+    block = 128 * 1024 // np.dtype(dtype).itemsize      # numbers of B in one column block
+    for m, k, n in [(3 * mr + 2, 64, block // 64 * 2 + nr + 3), (mr, 1, 2 * nr), (17, 10, 512)]:
+        run_matmul(ext, m, k, n, False, False, dtype, seed=n)
+        run_matmul(ext, m, k, n, True, False, dtype, seed=m)
+        run_matmul(ext, m, k, n, False, True, dtype, seed=k)
+    for m, k, n in [(13, 5, 33), (mr, 10, nr), (40, 16, 3 * nr + 1), (128, 10, 512)]:
+        for relu in (False, True):
+            for with_bias in (False, True):
+                run_dense(ext, m, k, n, dtype, relu, with_bias, seed=m + n)
+    before = ext.get_num_threads()
+    try:
+        ext.set_num_threads(2)
+        run_matmul(ext, 61, 10, 3 * nr + 1, False, False, dtype, seed=3)
+    finally:
+        ext.set_num_threads(before)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_narrow_b_packed_by_masked_rows(ext, dtype):
+    """The narrow path's B (n < NR, row-major) is packed by whole-vector row
+    reads, masked past n, except the last rows, where a read would leave B:
+    n = 1..17 (below NR), k = 1, 2, 3 and longer, with bias and ReLU."""
+    mr, nr = tile_shape(ext, dtype)
+    for n in range(1, min(18, nr)):
+        for k in (1, 2, 3, 17, 130):
+            for m in (1, mr + 3, 37):
+                run_matmul(ext, m, k, n, False, False, dtype, seed=n + k + m)
+                run_matmul(ext, m, k, n, True, False, dtype, seed=n * k)
+        run_dense(ext, 29, 19, n, dtype, True, True, seed=n)
+
+
+GUARD_PAGE_SCRIPT = """
+import ctypes, mmap, sys
+import numpy as np
+from tapegrad.kernels import _cython_base, _cython_avx2
+PAGE = mmap.PAGESIZE
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+keep = []
+
+def at_page_end(values):
+    # a copy of values whose last byte is the last before an unreadable page
+    nbytes = values.nbytes
+    pages = -(-nbytes // PAGE)
+    mm = mmap.mmap(-1, (pages + 1) * PAGE)
+    base = ctypes.addressof(ctypes.c_char.from_buffer(mm))
+    assert libc.mprotect(base + pages * PAGE, PAGE, 0) == 0   # PROT_NONE
+    keep.append(mm)
+    arr = np.frombuffer(mm, values.dtype, values.size, pages * PAGE - nbytes).reshape(values.shape)
+    arr[...] = values
+    return arr
+
+r = np.random.default_rng(0)
+for module, wide in [(_cython_base, False), (_cython_avx2, False), (_cython_avx2, True)]:
+    if module is _cython_avx2 and not _cython_base.cpu_supports_avx2_fma():
+        continue
+    if wide and not _cython_base.cpu_supports_avx512f():
+        continue
+    module.select_kernels(wide)
+    for dtype in (np.float32, np.float64):
+        for m, k, n in [(37, 3, 1), (37, 17, 10), (20, 130, 13), (20, 10, 35), (9, 64, 67), (64, 130, 77)]:
+            a = r.standard_normal((m, k)).astype(dtype)
+            b = at_page_end(r.standard_normal((k, n)).astype(dtype))
+            out = np.empty((m, n), dtype)
+            module.matmul(a, b, False, False, out)
+            assert np.allclose(out, a.astype(np.float64) @ b.astype(np.float64), rtol=1e-4, atol=1e-4)
+            bt = at_page_end(np.ascontiguousarray(b.T))          # B transposed: copied
+            module.matmul(a, bt, False, True, out)
+            assert np.allclose(out, a.astype(np.float64) @ b.astype(np.float64), rtol=1e-4, atol=1e-4)
+print("ok")
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mprotect through ctypes: Linux only")
+def test_b_read_in_place_stays_inside_b():
+    """The paths that read B where it lies (the narrow path's masked row reads,
+    the shallow kernel, B in place) never read past B's last number: B is put
+    just before an unreadable page, so a read past it kills the process.  Run
+    in a subprocess so that a crash fails this test instead of ending pytest."""
+    done = subprocess.run([sys.executable, "-c", GUARD_PAGE_SCRIPT], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.split() == ["ok"], (done.returncode, done.stderr[-2000:])
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -347,6 +526,61 @@ def test_optimizer_loops_every_width_and_split(ext, dtype):
             np.testing.assert_allclose(m, m_ref, rtol=rtol, atol=1e-7)
             np.testing.assert_allclose(v, v_ref, rtol=rtol, atol=1e-7)
             np.testing.assert_allclose(w, w0 - alpha * m_ref / (np.sqrt(v_ref) + 1e-7), rtol=rtol, atol=1e-7)
+    finally:
+        ext.set_num_threads(before)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_elementwise_kernels_one_and_two_threads(ext, dtype):
+    """relu, relu_backward, dropout (both ways), sigmoid cross-entropy, softmax
+    and its cross-entropy against NumPy: on one thread most loops run directly,
+    on two in chunks (lengths around a vector and a 16-element chunk, and one
+    long enough to split).  Dropout must equal the reference bit for bit and
+    give 0, not NaN, where it drops an infinite or NaN input."""
+    r = np.random.default_rng(8)
+    before = ext.get_num_threads()
+    try:
+        for threads, n in [(1, 1), (1, 7), (1, 16), (1, 17), (1, 1003), (2, 1003), (2, 300_017)]:
+            ext.set_num_threads(threads)
+            x = r.standard_normal(n).astype(dtype)
+            x[::5] = np.inf
+            x[1::7] = np.nan
+            g = r.standard_normal(n).astype(dtype)
+            u = r.random(n).astype(dtype)
+            out = np.empty(n, dtype)
+            ext.relu(x, out)
+            np.testing.assert_array_equal(out, np.where(x <= 0, 0, x))
+            ext.relu_backward(g, x, out)
+            np.testing.assert_array_equal(out, np.where(x > 0, g, 0))
+            mask = np.empty(n, dtype)
+            t = np.dtype(dtype).type
+            ext.dropout_forward(x, u, 0.3, 1 / 0.7, out, mask)
+            keep = u >= t(0.3)
+            np.testing.assert_array_equal(mask, np.where(keep, t(1 / 0.7), 0))
+            np.testing.assert_array_equal(out, np.where(keep, x * t(1 / 0.7), 0))
+            ext.dropout_backward(np.full(n, np.inf, dtype), mask, out)
+            np.testing.assert_array_equal(out, np.where(mask != 0, np.inf, 0))
+            ext.dropout_backward(g, mask, out)
+            np.testing.assert_array_equal(out, np.where(mask != 0, g * mask, 0))
+            z = (u > 0.5).astype(dtype)
+            loss, grad = np.empty(n, dtype), np.empty(n, dtype)
+            ext.sigmoid_cross_entropy(g, z, 0.5, loss, grad)
+            g64 = g.astype(np.float64)
+            rtol = 1e-6 if dtype == np.float32 else 1e-13
+            np.testing.assert_allclose(loss, np.maximum(g64, 0) - g64 * z + np.log1p(np.exp(-np.abs(g64))),
+                                       rtol=rtol, atol=rtol)
+            np.testing.assert_allclose(grad, (1 / (1 + np.exp(-g64)) - z) * 0.5, rtol=rtol, atol=rtol)
+            rows = max(1, n // 10)
+            logits = r.standard_normal((rows, 10)).astype(dtype)
+            probs = np.empty_like(logits)
+            ext.softmax(logits, probs)
+            e = np.exp(logits.astype(np.float64) - logits.max(axis=1, keepdims=True))
+            np.testing.assert_allclose(probs, e / e.sum(axis=1, keepdims=True), rtol=10 * rtol, atol=rtol)
+            labels = r.integers(0, 10, rows).astype(np.int64)
+            loss, grad = np.empty(rows, dtype), np.empty_like(logits)
+            ext.softmax_cross_entropy(logits, labels, 1.0, loss, grad)
+            p = e / e.sum(axis=1, keepdims=True)
+            np.testing.assert_allclose(loss, -np.log(p[np.arange(rows), labels]), rtol=10 * rtol, atol=rtol)
     finally:
         ext.set_num_threads(before)
 
