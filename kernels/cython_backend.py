@@ -72,7 +72,7 @@ class CythonBackend(Backend):
         for kernel in ("relu", "relu_backward", "softmax", "softmax_cross_entropy",
                        "bias_grad", "sgd_update", "rmsprop_update",
                        "adam_update", "dropout_forward", "dropout_backward",
-                       "sigmoid_cross_entropy"):
+                       "sigmoid_cross_entropy", "relu_bias_grad"):
             setattr(self, "_" + kernel, _specializations(getattr(_ext, kernel)))
 
     @property
@@ -125,6 +125,9 @@ class CythonBackend(Backend):
         self._bias_grad[grad_out.dtype](grad_out, out)
         return out
 
+    def relu_bias_grad(self, grad_out, x, out, bias_out):
+        self._relu_bias_grad[x.dtype](grad_out, x, out, bias_out)
+
     def sgd_update(self, param, grad, velocity, lr, momentum, nesterov):
         self._sgd_update[param.dtype](param, grad, velocity, lr, momentum, bool(nesterov))
 
@@ -136,14 +139,3 @@ class CythonBackend(Backend):
 
 
 backend = CythonBackend()
-
-
-# ---------------------------------------------------------------- kernels added later
-# (each one here, after the class, keeps the edits of parallel work apart)
-def _relu_bias_grad(self, grad_out, x, out, bias_out):
-    self._relu_bias_grad[x.dtype](grad_out, x, out, bias_out)
-
-
-CythonBackend.relu_bias_grad = _relu_bias_grad
-if _ext is not None:
-    backend._relu_bias_grad = _specializations(_ext.relu_bias_grad)
