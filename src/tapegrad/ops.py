@@ -39,6 +39,8 @@ def convert(x, like=None):
         return x
     be = like._backend if like is not None else get_backend()
     if like is None:
+        if be.is_array(x) and x.dtype.isnative:   # the backend's own array (a batch): wrapped as it is
+            return _wrap(x, be)
         return _wrap(to_array(x, None, be), be)
     target = like._data.dtype
     kind = type(x)   # fast path: a Python number, the common case (``x * 2.0``)

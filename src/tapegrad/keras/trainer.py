@@ -397,7 +397,8 @@ class Trainer:
                 # when the progress line redraws or a callback wants them; a custom
                 # train_step has returned its logs already
                 current_logs = self._logs if step_logs is None else (lambda: dict(step_logs))
-                bar.update(steps, lambda: current_logs().items())
+                if verbose:
+                    bar.update(steps, lambda: current_logs().items())
                 callbacks.on_train_batch_end(step, current_logs)
                 if self.stop_training:
                     break
