@@ -486,6 +486,10 @@ def test_big_endian_floats_convert_as_numpy_does(backend):
         np.testing.assert_array_equal((t + tg.constant(x)).numpy(), 2 * x)
         np.testing.assert_allclose(tg.matmul(t, tg.constant(swapped.T)).numpy(), x @ x.T, rtol=1e-5, atol=1e-4)
         np.testing.assert_array_equal(tg.constant([1, 2], dtype=">f8").numpy(), [1.0, 2.0])
+        converted = tg.ops.convert(swapped)          # what a layer does to its input array
+        assert converted.numpy().dtype.isnative
+        np.testing.assert_array_equal(converted.numpy(), x)
+        assert np.shares_memory(tg.ops.convert(x)._data, x)   # a native host array is wrapped, not copied
         out = []
         for data in (swapped, x):
             model = small_model()
