@@ -76,7 +76,9 @@ from numba.extending import overload  # noqa: E402
 from .numba_intrinsics import (  # noqa: E402
     _U0, _U1, _U2, _U3, _U8, _U10, _ptr, _transpose_4x8, _transpose_8x8, _zero,
 )
-from .numba_microkernels import _micro_kernel, _narrow_kernel  # noqa: E402
+from .numba_microkernels import (  # noqa: E402
+    _micro_kernel, _micro_kernel_8, _narrow_kernel, _rows_kernel, _rows_kernel_8,
+)
 
 _numba_config.SLP_VECTORIZE = int(os.environ["NUMBA_SLP_VECTORIZE"])
 
@@ -98,6 +100,8 @@ MC = 144
 NC = 4096
 #: N at or below this goes to the narrow paths
 NARROW_N = 16
+#: K at or below this: a plain A is read in place, not packed (kernels/GEMM.md: "A in place")
+SHALLOW_K = 16
 #: problems under this many flops (2*m*n*k) run on one thread
 PARALLEL_FLOPS = 4e6
 
@@ -221,6 +225,23 @@ def _store_edge(t, ldt, rows, cols, c, pc, rsc, csc, accumulate, bias, jb, bstri
 
 
 # ---------------------------------------------------------------- drivers
+@njit(cache=True, inline="always")
+def _tile(a_rows, kc, A, pa, csa, B, pb, rsb, C, pc, ldc, rows, accumulate, bias, jb, use_bias, relu):
+    """One micro-kernel call (the contract of kernels/GEMM.md), the kernel chosen
+    by the tile: 8 rows when at most 8 are stored (M = 128 is 10 x 12 + 8, and
+    12 rows would compute 4 for nothing), and A packed or read by rows (``a_rows``:
+    element (r, p) at A[pa + r*csa + p], ``_tile_kernel``)."""
+    if rows <= _U8:
+        if a_rows:
+            _rows_kernel_8(kc, A, pa, csa, B, pb, rsb, C, pc, ldc, rows, accumulate, bias, jb, use_bias, relu)
+        else:
+            _micro_kernel_8(kc, A, pa, csa, B, pb, rsb, C, pc, ldc, rows, accumulate, bias, jb, use_bias, relu)
+    elif a_rows:
+        _rows_kernel(kc, A, pa, csa, B, pb, rsb, C, pc, ldc, rows, accumulate, bias, jb, use_bias, relu)
+    else:
+        _micro_kernel(kc, A, pa, csa, B, pb, rsb, C, pc, ldc, rows, accumulate, bias, jb, use_bias, relu)
+
+
 @njit(cache=True)
 def _gemm_columns(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu, jp_lo, jp_hi, bp, ap, t):
     """One thread's share of the Goto/BLIS loop nest (kernels/GEMM.md): the
@@ -240,6 +261,9 @@ def _gemm_columns(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu, jp_l
     # one row block (m <= MC) of a plain b: its micro-panels are read where they lie
     # (row stride ldb), not packed; each is used by only mpan tiles (GEMM.md: "B in place")
     in_place = not tb and m <= MC
+    # a shallow K (one K block) of a plain a: A is read by rows where it lies, not
+    # packed (packing would take as long as a few tiles; GEMM.md: "A in place")
+    a_rows = not ta and k <= SHALLOW_K
     for jc in range(jp_lo, jp_hi, NC // inr):
         nq = min(jp_hi - jc, NC // inr)  # NR panels in this N block
         for kb in range(nkb):
@@ -260,7 +284,11 @@ def _gemm_columns(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu, jp_l
             for ic in range(0, m, MC):
                 mc = min(MC, m - ic)
                 mpan = (mc + MR - 1) // MR
-                _pack_a(a, u(lda), ta, u(ic), u(mc), u(pc), u(kc), ap)
+                if a_rows:  # panel ir starts at row ic + ir*MR of a, rows lda apart
+                    a_at, a_start, a_step, a_col = _ptr(a), u(ic * lda + pc), u(MR * lda), u(lda)
+                else:       # panel ir of the packed block, kc columns of MR numbers
+                    _pack_a(a, u(lda), ta, u(ic), u(mc), u(pc), u(kc), ap)
+                    a_at, a_start, a_step, a_col = _ptr(ap), _U0, u(kc * MR), _UMR
                 for tile in range(mpan * nfull):  # the jr and ir loops, as one
                     if by_rows:
                         ir, jr = tile // nfull, tile % nfull
@@ -268,18 +296,18 @@ def _gemm_columns(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu, jp_l
                         jr, ir = tile // mpan, tile % mpan
                     ii = ic + ir * MR
                     jj = (jc + jr) * inr
-                    _micro_kernel(u(kc), _ptr(ap), u(ir * kc * MR), _UMR, b_at, b_start + u(jr) * b_step, b_row,
-                                  _ptr(c), u(ii * n + jj), u(n), u(min(MR, m - ii)), not first,
-                                  _ptr(bias), u(jj), last and use_bias, last and relu)
+                    _tile(a_rows, u(kc), a_at, a_start + u(ir) * a_step, a_col, b_at, b_start + u(jr) * b_step, b_row,
+                          _ptr(c), u(ii * n + jj), u(n), u(min(MR, m - ii)), not first,
+                          _ptr(bias), u(jj), last and use_bias, last and relu)
                 if nfull < nq:  # the last, narrower column panel: through the scratch t
                     jj = (jc + nfull) * inr
                     for ir in range(mpan):
                         ii = ic + ir * MR
-                        _micro_kernel(u(kc), _ptr(ap), u(ir * kc * MR), _UMR, _ptr(bp), edge_pb, nr,
-                                      _ptr(t), _U0, nr, _UMR, False, _ptr(bias), _U0, False, False)
-                        _store_edge(_ptr(t), nr, u(min(MR, m - ii)), u(n - jj), _ptr(c), u(ii * n + jj), u(n), _U1,
+                        rows = u(min(MR, m - ii))
+                        _tile(a_rows, u(kc), a_at, a_start + u(ir) * a_step, a_col, _ptr(bp), edge_pb, nr,
+                              _ptr(t), _U0, nr, rows, False, _ptr(bias), _U0, False, False)
+                        _store_edge(_ptr(t), nr, rows, u(n - jj), _ptr(c), u(ii * n + jj), u(n), _U1,
                                     not first, _ptr(bias), u(jj), _U0, last and use_bias, last and relu)
-
 
 @njit(cache=True, parallel=True)
 def _gemm_blocked(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu, threads):
@@ -295,7 +323,8 @@ def _gemm_blocked(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu, thre
     nkb = (k + KC - 1) // KC
     kcb = (k + nkb - 1) // nkb
     bp = np.empty((nt, kcb * min(share, NC // inr) * inr), c.dtype)
-    ap = np.empty((nt, kcb * ((min(m, MC) + MR - 1) // MR) * MR), c.dtype)
+    a_rows = not ta and k <= SHALLOW_K   # A read in place (_gemm_columns): nothing to pack
+    ap = np.empty((nt, 0 if a_rows else kcb * ((min(m, MC) + MR - 1) // MR) * MR), c.dtype)
     t = np.empty((nt, MR * inr), c.dtype)
     if nt == 1:
         _gemm_columns(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu, _I0, npan, bp[0], ap[0], t[0])

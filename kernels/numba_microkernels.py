@@ -38,12 +38,15 @@ POINTERS = ("A", "B", "C", "bias")
 FLAGS = ("accumulate", "use_bias", "relu")
 
 
-def _tile_kernel(mr):
+def _tile_kernel(mr, a_rows=False):
     """An intrinsic ``kernel(*ARGS)``: the micro-kernel contract for an
     ``mr`` x NR tile, NR = ``VECTORS_PER_ROW`` vectors of C's dtype.
 
     A, B, C and bias are pointers (``_ptr``) to one float dtype; offsets,
-    strides and ``rows`` are integers; the three flags are bools.
+    strides and ``rows`` are integers; the three flags are bools.  With
+    ``a_rows`` the A panel is read in place from a row-major matrix: element
+    (r, p) at A[pa + r*csa + p] (``csa`` is then the matrix's row length), and
+    a row past ``rows`` reads row ``rows - 1``, so nothing past A's end is read.
     """
 
     @intrinsic
@@ -58,16 +61,31 @@ def _tile_kernel(mr):
                        if n not in POINTERS + FLAGS)):
             return None   # Numba reports "no matching definition" with the types given
         return types.none(*given.values()), lambda context, builder, sig, args: _emit_tile(
-            mr, context, builder, dict(zip(ARGS, sig.args)), dict(zip(ARGS, args)))
+            mr, a_rows, context, builder, dict(zip(ARGS, sig.args)), dict(zip(ARGS, args)))
 
-    kernel.__doc__ = f"The {mr} x NR micro-kernel: ``reference_micro_kernel`` as vector IR (see _emit_tile)."
+    kernel.__doc__ = (f"The {mr} x NR micro-kernel{', A read by rows' if a_rows else ''}: "
+                      "``reference_micro_kernel`` as vector IR (see _emit_tile).")
     return kernel
 
 
-def _emit_tile(mr, context, builder, types_of, value_of):
+def keep_loop_rolled(module, backedge):
+    """Mark a loop (by the branch that closes it) ``llvm.loop.unroll.disable``.
+
+    Unrolled, the k loop's loads of several steps are scheduled ahead of their
+    FMAs and the 24 accumulators spill to the stack, as they did where four
+    kernels were inlined into one driver.  LLVM wants a loop's metadata to
+    name itself first (a self-reference llvmlite builds in two steps).
+    """
+    loop_id = module.add_metadata([ir.MetaDataString(module, f"k loop {len(module.metadata)}"),
+                                   module.add_metadata([ir.MetaDataString(module, "llvm.loop.unroll.disable")])])
+    loop_id.operands = (loop_id,) + tuple(loop_id.operands[1:])
+    backedge.set_metadata("llvm.loop", loop_id)
+
+
+def _emit_tile(mr, a_rows, context, builder, types_of, value_of):
     """Emit the micro-kernel's IR at the builder: the k loop of vector FMAs,
     then the write-back with its epilogue (old C, bias, ReLU), straight from
-    the accumulators."""
+    the accumulators.  ``a_rows``: A is read by rows, in place (``_tile_kernel``)."""
     prefer_512bit_vectors(builder.function)
     elt = context.get_value_type(types_of["C"].dtype)
     size = context.get_abi_sizeof(elt)
@@ -101,25 +119,30 @@ def _emit_tile(mr, context, builder, types_of, value_of):
     zero = ir.Constant(vec, [0.0] * lanes)
     columns = [u64(v * lanes) for v in range(VECTORS_PER_ROW)]   # where each vector of a row starts
 
+    # row r of the tile is row min(r, rows - 1) of C (and of A read by rows): a
+    # row past ``rows`` is aimed at the last one; C's rows are stored last to
+    # first, so that row's own values land last (no branch per row)
+    last = builder.sub(rows, u64(1))
+    row = [builder.select(builder.icmp_unsigned("<", u64(r), last), u64(r), last) for r in range(mr)]
+    row_at = [builder.add(pc, builder.mul(row[r], ldc)) for r in range(mr)]
+    # A(r, p) is at a_row[r] + p*a_step: packed, a_row[r] = pa + r and a_step = csa;
+    # by rows, a_row[r] = pa + row[r]*csa and a_step = 1
+    a_row = [builder.add(pa, builder.mul(row[r], csa) if a_rows else u64(r)) for r in range(mr)]
+    a_step = u64(1) if a_rows else csa
+
     # acc[r][v]: row r, vector v of the tile (stack slots that LLVM keeps in registers)
     acc = [[cgutils.alloca_once_value(builder, zero) for _ in columns] for _ in range(mr)]
 
     with cgutils.for_range(builder, kc) as loop:   # step p: A(:, p) times B(p, :)
-        a_at = builder.add(pa, builder.mul(loop.index, csa))
+        a_at = builder.mul(loop.index, a_step)
         b_at = builder.add(pb, builder.mul(loop.index, rsb))
         b_row = [load(B, builder.add(b_at, j)) for j in columns]
         for r in range(mr):
-            a = broadcast(builder.load(builder.gep(A, [builder.add(a_at, u64(r))])))
+            a = broadcast(builder.load(builder.gep(A, [builder.add(a_row[r], a_at)])))
             for v, b in enumerate(b_row):
                 builder.store(builder.call(fma, [a, b, builder.load(acc[r][v])]), acc[r][v])
-
-    # row r of C starts at pc + min(r, rows - 1) * ldc: a row past ``rows`` is
-    # aimed at the last one, and rows are stored last to first, so that row's
-    # own values land last (no branch per row)
-    last = builder.sub(rows, u64(1))
-    row_at = [builder.add(pc, builder.mul(builder.select(builder.icmp_unsigned("<", u64(r), last), u64(r), last),
-                                          ldc))
-              for r in range(mr)]
+        step_block = builder.basic_block
+    keep_loop_rolled(builder.module, step_block.terminator)
 
     def update(flag, new_value):   # if flag: acc[r][v] = new_value(r, v, acc[r][v])
         with builder.if_then(flag):
@@ -141,3 +164,8 @@ def _emit_tile(mr, context, builder, types_of, value_of):
 _micro_kernel = _tile_kernel(12)
 #: the kernel of ``_gemm_narrow_ta`` for up to 10 classes: 10 x 32 / 10 x 16
 _narrow_kernel = _tile_kernel(10)
+#: A read in place by rows (a shallow K, where packing A costs as much as a tile): 12 and 8 rows
+_rows_kernel = _tile_kernel(12, a_rows=True)
+_rows_kernel_8 = _tile_kernel(8, a_rows=True)
+#: the general kernel for a last row panel of at most 8 rows (M = 128 is 10 x 12 + 8)
+_micro_kernel_8 = _tile_kernel(8)
