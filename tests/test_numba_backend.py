@@ -370,3 +370,17 @@ def test_a_by_rows_and_eight_row_panels(dtype):
                 for ta in (False, True):
                     for tb in (False, True):
                         check(m, k, n, ta, tb, dtype, bias=epilogue > 0, relu=epilogue == 2, seed=m * k + n)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dot_blocks_around_their_edges(dtype):
+    """h @ W2 (N <= NARROW_N, a not transposed): 8 x 2 blocks of dot products
+    along K; M around 8, K around whole vectors (the rest by masked loads),
+    every N up to NARROW_N (odd N: the last column computed twice), op(B)
+    given transposed (read in place) or plain (copied by register transposes)."""
+    lanes = 16 if dtype == np.float32 else 8
+    for m in (1, 7, 8, 9, 16, 17, 128):
+        for k in (1, lanes - 1, lanes, lanes + 1, 2 * lanes + 3, 8 * lanes + 5, 512):
+            for n in range(1, G.NARROW_N + 1):
+                epilogue = (m + k + n) % 3
+                check(m, k, n, False, n % 2 == 0, dtype, bias=epilogue > 0, relu=epilogue == 2, seed=m + k * n)
