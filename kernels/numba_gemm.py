@@ -538,25 +538,26 @@ def _gemm_paths(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu, thread
         _gemm_blocked(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu, threads)
 
 
-def gemm(a, b, transpose_a, transpose_b, out, bias=None, relu=False):
+def gemm(a, b, transpose_a, transpose_b, out, bias=None, relu=False, threads=None):
     """out = op(a) @ op(b) (+ bias) (then ReLU); C-contiguous 2-D arrays of one
     dtype, the flags Python bools (another type compiles another specialization).
 
     Chooses the narrow paths when op(b) has at most ``NARROW_N`` columns, and
-    one thread for problems under ``PARALLEL_FLOPS`` floating-point operations.
+    one thread for problems under ``PARALLEL_FLOPS`` floating-point operations
+    (``threads``: ``threads_for``'s answer, when the caller has it already).
     """
     if bias is not None and not bias.flags.writeable:
         bias = bias.copy()  # keep one compiled specialization (it is small)
-    _gemm(a, b, out, bias, transpose_a, transpose_b, relu, threads_for(a, transpose_a, out))
+    if threads is None:
+        threads = threads_for(a, transpose_a, out)
+    _gemm(a, b, out, bias, transpose_a, transpose_b, relu, threads)
     return out
 
 
 def threads_for(a, transpose_a, out):
     """1 for problems under ``PARALLEL_FLOPS`` (waking the pool costs more than
     they take), else Numba's thread count (a call that costs about 0.6 µs)."""
-    m, n = out.shape
-    k = a.shape[0] if transpose_a else a.shape[1]
-    if 2.0 * m * n * k < PARALLEL_FLOPS:
+    if 2.0 * out.size * (a.shape[0] if transpose_a else a.shape[1]) < PARALLEL_FLOPS:
         return 1
     return numba.get_num_threads()
 
