@@ -35,7 +35,7 @@ Shallow K (``dy @ W2.T``, K = 10): a tile then takes about as long to write as
 to compute, so the per-tile overheads are cut: the tiles are visited row by
 row when the packed B is small (C is written as a stream), a short last row
 block is handled inside the micro-kernel (no scratch tile; at most 8 rows by
-an 8-row kernel), a plain A is read in place by rows (K <= ``SHALLOW_K``), and
+an 8-row kernel), a plain A is read in place by rows (not packed), and
 the micro-kernel takes raw pointers (``_ptr``), since Numba's atomic reference
 counting of array arguments cost more than such a tile.
 
@@ -102,8 +102,9 @@ MC = 144
 NC = 4096
 #: N at or below this goes to the narrow paths
 NARROW_N = 16
-#: K at or below this: a plain A is read in place, not packed (kernels/GEMM.md: "A in place")
-SHALLOW_K = 16
+#: a plain A is read in place, not packed, when its rows are at most this long
+#: (or it is one row block); kernels/GEMM.md: "A in place"
+A_ROW_BYTES = 4096
 #: problems under this many flops (2*m*n*k) run on one thread
 PARALLEL_FLOPS = 4e6
 
@@ -251,7 +252,7 @@ def _gemm_columns(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu, jp_l
     columns of C in the NR panels jp_lo..jp_hi, all rows.  Loop jc: blocks of
     NC columns; pc: KC blocks of K, each packing this share of op(B) (but for
     one row block of a plain b, which is read in place); ic: MC
-    blocks of rows, each packing op(A); jr/ir: the micro-kernel over the
+    blocks of rows, each packing op(A) (unless ``a_rows``); jr/ir: the micro-kernel over the
     MR x NR tiles.  jc and jr count NR panels, ir counts MR panels.  Tiles go
     column by column (one B micro-panel stays in L1) unless the packed B is
     small (a shallow K): then row by row, so that the writes to C stream.
@@ -326,9 +327,10 @@ def _gemm_blocked(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu, thre
     # one row block (m <= MC) of a plain b: its micro-panels are read where they lie
     # (row stride ldb), and only a narrower last one is packed (GEMM.md: "B in place")
     in_place = not tb and m <= MC
-    # a shallow K of a plain a: A is read by rows where it lies, not packed
-    # (packing took as long as a few of the tiles; GEMM.md: "A in place")
-    a_rows = not ta and k <= SHALLOW_K
+    # a plain a with short rows, or one row block of it: A is read by rows where
+    # it lies, not packed (GEMM.md: "A in place"; packing took as long as a few
+    # tiles at K = 10; for long rows and many row blocks, square 2048, packing wins)
+    a_rows = not ta and (m <= MC or k * c.itemsize <= A_ROW_BYTES)
     b_size = kcb * (1 if in_place else min(share, NC // inr)) * inr
     a_size = 0 if a_rows else kcb * ((min(m, MC) + MR - 1) // MR) * MR
     work = np.empty((nt, b_size + a_size + MR * inr), c.dtype)

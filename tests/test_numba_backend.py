@@ -359,12 +359,15 @@ def test_transposed_store_of_the_ten_class_tile(dtype):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_a_by_rows_and_eight_row_panels(dtype):
-    """K <= SHALLOW_K with a plain a: A read by rows in place (no packing), the
-    last row panel by the 8-row kernel when it has at most 8 rows; M around 8,
-    12 and MC, K around SHALLOW_K, N with and without a narrower last panel,
-    every transpose (a transposed a is packed), bias and ReLU."""
+    """A plain a read by rows in place (no packing) when it is one row block
+    (M <= MC) or its rows are at most A_ROW_BYTES, packed otherwise; the last
+    row panel by the 8-row kernel when it has at most 8 rows.  M around 8, 12
+    and MC, K shallow and around the row-length limit (several K blocks), N
+    with and without a narrower last panel, every transpose (a transposed a is
+    packed), bias and ReLU."""
+    longest = G.A_ROW_BYTES // np.dtype(dtype).itemsize
     for m in (1, 7, 8, 9, 11, 12, 13, 20, 21, 128, G.MC - 1, G.MC, G.MC + 1, 2 * G.MC + 8):
-        for k in (1, 2, G.SHALLOW_K - 1, G.SHALLOW_K, G.SHALLOW_K + 1):
+        for k in (1, 2, 10, 17, longest - 1, longest, longest + 1):
             for n in (NR + 1, 2 * NR):
                 epilogue = (m + k + n) % 3
                 for ta in (False, True):
