@@ -64,6 +64,7 @@ the register transposes) are kernels/numba_intrinsics.py.
 from __future__ import annotations
 
 import os
+import warnings
 
 if os.environ.get("NUMBA_SLP_VECTORIZE") is None:
     os.environ["NUMBA_SLP_VECTORIZE"] = "1"
@@ -73,6 +74,7 @@ import numpy as np  # noqa: E402
 from numba import njit, prange  # noqa: E402
 from numba.core import config as _numba_config  # noqa: E402
 from numba.core import types  # noqa: E402
+from numba.core.errors import NumbaPerformanceWarning  # noqa: E402
 from numba.extending import overload  # noqa: E402
 
 from .numba_intrinsics import (  # noqa: E402
@@ -509,7 +511,16 @@ def _gemm_narrow_ta(a, lda, b, ldb, tb, m, n, k, c, bias, use_bias, relu, thread
             c[u(i * n + j)] = s
 
 
-@njit(cache=True)
+# _gemm and _gemm_paths are compiled parallel=True though they have no loop to
+# split: a cached function that is not, calling a parallel one, can crash when
+# loaded from the cache in a later process (numba issues #4807, #8578; here:
+# one process cached _gemm with a bias, the next without, the third crashed),
+# and Numba warns that there is nothing to parallelize.
+warnings.filterwarnings("ignore", message=r"(?s).*no transformation for parallel execution.*numba_gemm\.py",
+                        category=NumbaPerformanceWarning)
+
+
+@njit(cache=True, parallel=True)
 def _gemm(a, b, c, bias, ta, tb, relu, threads):
     """The one compiled entry of the GEMM: shapes and strides are read here, in
     compiled code, and the path is chosen (see ``gemm``).  Numba's dispatcher
@@ -528,7 +539,7 @@ def _gemm(a, b, c, bias, ta, tb, relu, threads):
         _gemm_paths(af, lda, ta, bf, ldb, tb, m, n, k, cf, bias, True, relu, threads)
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def _gemm_paths(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu, threads):
     """The narrow paths when op(b) has at most ``NARROW_N`` columns, else the blocked GEMM."""
     if n <= NARROW_N:

@@ -4,7 +4,10 @@ narrow paths, the fused epilogue across K blocks, threads, the on-disk cache.
 The broad comparison of every backend with NumPy is tests/test_kernels.py.
 """
 
+import os
 import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -387,3 +390,30 @@ def test_dot_blocks_around_their_edges(dtype):
             for n in range(1, G.NARROW_N + 1):
                 epilogue = (m + k + n) % 3
                 check(m, k, n, False, n % 2 == 0, dtype, bias=epilogue > 0, relu=epilogue == 2, seed=m + k * n)
+
+
+_CACHED_RUN = """
+import numpy as np
+from tapegrad.kernels import numba_gemm as G
+for dtype, bias, n in {cases}:
+    a = np.ones((8, 16), dtype); b = np.ones((16, n), dtype); c = np.empty((8, n), dtype)
+    G.gemm(a, b, False, False, c, bias=np.ones(n, dtype) if bias else None, relu=True)
+    assert np.all(c == 16 + bias), c
+"""
+
+
+@pytest.mark.slow  # three processes, each compiling the GEMM entry anew (about 1-2 minutes)
+def test_specializations_cached_by_different_processes_load(tmp_path):
+    """Processes that each compile other specializations of the GEMM entry into
+    one cache, then one that loads them all: a cached non-parallel caller of a
+    parallel function crashed there (numba issues #4807, #8578), so _gemm and
+    _gemm_paths are compiled parallel=True."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    f32, f64 = "np.float32", "np.float64"
+    for cases in (f"[({f32}, True, 10), ({f32}, True, 40)]",
+                  f"[({f32}, False, 10), ({f32}, False, 40)]",
+                  f"[({f64}, False, 10), ({f64}, True, 40)]",
+                  f"[({f32}, False, 10), ({f32}, True, 40), ({f64}, False, 10), ({f64}, True, 40)]"):
+        run = subprocess.run([sys.executable, "-c", _CACHED_RUN.format(cases=cases)], env=env,
+                             capture_output=True, text=True, timeout=600)
+        assert run.returncode == 0, (cases, run.returncode, run.stderr[-2000:])
