@@ -326,12 +326,18 @@ class NumbaBackend(Backend):
         return numba.get_num_threads()
 
     def matmul(self, a, b, transpose_a, transpose_b, out):
-        _pool.run(numba_gemm._gemm, a, b, out, None, transpose_a, transpose_b, False,
-                  numba_gemm.threads_for(a, transpose_a, out))
+        threads = numba_gemm.threads_for(a, transpose_a, out)
+        if threads == 1:   # no parallel region will run: nothing for the pool guard to do
+            numba_gemm._gemm(a, b, out, None, transpose_a, transpose_b, False, 1)
+        else:
+            _pool.run(numba_gemm._gemm, a, b, out, None, transpose_a, transpose_b, False, threads)
         return out
 
     def dense_forward(self, x, w, b, relu, out):
-        return _pool.run(numba_gemm.gemm, x, w, False, False, out, b, relu)
+        threads = numba_gemm.threads_for(x, False, out)
+        if threads == 1:
+            return numba_gemm.gemm(x, w, False, False, out, b, relu, threads)
+        return _pool.run(numba_gemm.gemm, x, w, False, False, out, b, relu, threads)
 
     def relu(self, x, out):
         _pool.run(_relu, x, out)

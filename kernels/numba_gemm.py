@@ -20,7 +20,8 @@ from the closest cache level:
 
 Two narrow paths serve the output layer of a small network (N = 10 classes),
 where padding N up to NR would waste 37% of the work: ``_gemm_dot`` (A not
-transposed: dot products along K, a 4 x 2 block of C at a time) and
+transposed: dot products along K, an 8 x 2 block of C at a time, its 16 sums
+finished together by a transpose-and-add) and
 ``_gemm_narrow_ta`` (``x.T @ dy``: the micro-kernel applied to the transposed
 problem, vectors running along M).
 
@@ -33,8 +34,9 @@ because waking the pool costs more than they take.
 Shallow K (``dy @ W2.T``, K = 10): a tile then takes about as long to write as
 to compute, so the per-tile overheads are cut: the tiles are visited row by
 row when the packed B is small (C is written as a stream), a short last row
-block is handled inside the micro-kernel (no scratch tile), and the
-micro-kernel takes raw pointers (``_ptr``), since Numba's atomic reference
+block is handled inside the micro-kernel (no scratch tile; at most 8 rows by
+an 8-row kernel), a plain A is read in place by rows (not packed), and
+the micro-kernel takes raw pointers (``_ptr``), since Numba's atomic reference
 counting of array arguments cost more than such a tile.
 
 How the compiled code is made fast (check with ``inspect_asm``):
@@ -62,6 +64,7 @@ the register transposes) are kernels/numba_intrinsics.py.
 from __future__ import annotations
 
 import os
+import warnings
 
 if os.environ.get("NUMBA_SLP_VECTORIZE") is None:
     os.environ["NUMBA_SLP_VECTORIZE"] = "1"
@@ -71,12 +74,15 @@ import numpy as np  # noqa: E402
 from numba import njit, prange  # noqa: E402
 from numba.core import config as _numba_config  # noqa: E402
 from numba.core import types  # noqa: E402
+from numba.core.errors import NumbaPerformanceWarning  # noqa: E402
 from numba.extending import overload  # noqa: E402
 
 from .numba_intrinsics import (  # noqa: E402
-    _U0, _U1, _U2, _U3, _U8, _U10, _ptr, _transpose_4x8, _transpose_8x8, _zero,
+    _U0, _U1, _U8, _U10, _ptr, _transpose_4x8, _transpose_8x8, _zero,
 )
-from .numba_microkernels import _micro_kernel, _narrow_kernel  # noqa: E402
+from .numba_microkernels import (  # noqa: E402
+    DOT_COLS, DOT_ROWS, _dot_kernel, _micro_kernel, _micro_kernel_8, _narrow_kernel, _rows_kernel, _rows_kernel_8,
+)
 
 _numba_config.SLP_VECTORIZE = int(os.environ["NUMBA_SLP_VECTORIZE"])
 
@@ -98,6 +104,9 @@ MC = 144
 NC = 4096
 #: N at or below this goes to the narrow paths
 NARROW_N = 16
+#: a plain A is read in place, not packed, when its rows are at most this long
+#: (or it is one row block); kernels/GEMM.md: "A in place"
+A_ROW_BYTES = 4096
 #: problems under this many flops (2*m*n*k) run on one thread
 PARALLEL_FLOPS = 4e6
 
@@ -221,25 +230,42 @@ def _store_edge(t, ldt, rows, cols, c, pc, rsc, csc, accumulate, bias, jb, bstri
 
 
 # ---------------------------------------------------------------- drivers
+@njit(cache=True, inline="always")
+def _tile(a_rows, kc, A, pa, csa, B, pb, rsb, C, pc, ldc, rows, accumulate, bias, jb, use_bias, relu):
+    """One micro-kernel call (the contract of kernels/GEMM.md), the kernel chosen
+    by the tile: 8 rows when at most 8 are stored (M = 128 is 10 x 12 + 8, and
+    12 rows would compute 4 for nothing), and A packed or read by rows (``a_rows``:
+    element (r, p) at A[pa + r*csa + p], ``_tile_kernel``)."""
+    if rows <= _U8:
+        if a_rows:
+            _rows_kernel_8(kc, A, pa, csa, B, pb, rsb, C, pc, ldc, rows, accumulate, bias, jb, use_bias, relu)
+        else:
+            _micro_kernel_8(kc, A, pa, csa, B, pb, rsb, C, pc, ldc, rows, accumulate, bias, jb, use_bias, relu)
+    elif a_rows:
+        _rows_kernel(kc, A, pa, csa, B, pb, rsb, C, pc, ldc, rows, accumulate, bias, jb, use_bias, relu)
+    else:
+        _micro_kernel(kc, A, pa, csa, B, pb, rsb, C, pc, ldc, rows, accumulate, bias, jb, use_bias, relu)
+
+
 @njit(cache=True)
-def _gemm_columns(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu, jp_lo, jp_hi, bp, ap, t):
+def _gemm_columns(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu, jp_lo, jp_hi, in_place, a_rows,
+                  bp, ap, t):
     """One thread's share of the Goto/BLIS loop nest (kernels/GEMM.md): the
     columns of C in the NR panels jp_lo..jp_hi, all rows.  Loop jc: blocks of
     NC columns; pc: KC blocks of K, each packing this share of op(B) (but for
     one row block of a plain b, which is read in place); ic: MC
-    blocks of rows, each packing op(A); jr/ir: the micro-kernel over the
+    blocks of rows, each packing op(A) (unless ``a_rows``); jr/ir: the micro-kernel over the
     MR x NR tiles.  jc and jr count NR panels, ir counts MR panels.  Tiles go
     column by column (one B micro-panel stays in L1) unless the packed B is
     small (a shallow K): then row by row, so that the writes to C stream.
-    ``t`` is an MR x NR scratch tile.  Sizes are int64 here; the hot code gets uint64."""
+    ``in_place``: b is read where it lies, ``a_rows``: a too (``_gemm_blocked``
+    decides); ``t`` is an MR x NR scratch tile.  Sizes are int64 here; the hot
+    code gets uint64."""
     u = np.uint64
     nr = _nr(c)
     inr = np.int64(nr)
     nkb = (k + KC - 1) // KC
     kcb = (k + nkb - 1) // nkb  # K split evenly: 784 -> 3 x 262
-    # one row block (m <= MC) of a plain b: its micro-panels are read where they lie
-    # (row stride ldb), not packed; each is used by only mpan tiles (GEMM.md: "B in place")
-    in_place = not tb and m <= MC
     for jc in range(jp_lo, jp_hi, NC // inr):
         nq = min(jp_hi - jc, NC // inr)  # NR panels in this N block
         for kb in range(nkb):
@@ -260,7 +286,11 @@ def _gemm_columns(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu, jp_l
             for ic in range(0, m, MC):
                 mc = min(MC, m - ic)
                 mpan = (mc + MR - 1) // MR
-                _pack_a(a, u(lda), ta, u(ic), u(mc), u(pc), u(kc), ap)
+                if a_rows:  # panel ir starts at row ic + ir*MR of a, rows lda apart
+                    a_at, a_start, a_step, a_col = _ptr(a), u(ic * lda + pc), u(MR * lda), u(lda)
+                else:       # panel ir of the packed block, kc columns of MR numbers
+                    _pack_a(a, u(lda), ta, u(ic), u(mc), u(pc), u(kc), ap)
+                    a_at, a_start, a_step, a_col = _ptr(ap), _U0, u(kc * MR), _UMR
                 for tile in range(mpan * nfull):  # the jr and ir loops, as one
                     if by_rows:
                         ir, jr = tile // nfull, tile % nfull
@@ -268,16 +298,17 @@ def _gemm_columns(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu, jp_l
                         jr, ir = tile // mpan, tile % mpan
                     ii = ic + ir * MR
                     jj = (jc + jr) * inr
-                    _micro_kernel(u(kc), _ptr(ap), u(ir * kc * MR), _UMR, b_at, b_start + u(jr) * b_step, b_row,
-                                  _ptr(c), u(ii * n + jj), u(n), u(min(MR, m - ii)), not first,
-                                  _ptr(bias), u(jj), last and use_bias, last and relu)
+                    _tile(a_rows, u(kc), a_at, a_start + u(ir) * a_step, a_col, b_at, b_start + u(jr) * b_step, b_row,
+                          _ptr(c), u(ii * n + jj), u(n), u(min(MR, m - ii)), not first,
+                          _ptr(bias), u(jj), last and use_bias, last and relu)
                 if nfull < nq:  # the last, narrower column panel: through the scratch t
                     jj = (jc + nfull) * inr
                     for ir in range(mpan):
                         ii = ic + ir * MR
-                        _micro_kernel(u(kc), _ptr(ap), u(ir * kc * MR), _UMR, _ptr(bp), edge_pb, nr,
-                                      _ptr(t), _U0, nr, _UMR, False, _ptr(bias), _U0, False, False)
-                        _store_edge(_ptr(t), nr, u(min(MR, m - ii)), u(n - jj), _ptr(c), u(ii * n + jj), u(n), _U1,
+                        rows = u(min(MR, m - ii))
+                        _tile(a_rows, u(kc), a_at, a_start + u(ir) * a_step, a_col, _ptr(bp), edge_pb, nr,
+                              _ptr(t), _U0, nr, rows, False, _ptr(bias), _U0, False, False)
+                        _store_edge(_ptr(t), nr, rows, u(n - jj), _ptr(c), u(ii * n + jj), u(n), _U1,
                                     not first, _ptr(bias), u(jj), _U0, last and use_bias, last and relu)
 
 
@@ -287,99 +318,89 @@ def _gemm_blocked(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu, thre
     ``threads`` threads, and each thread runs ``_gemm_columns`` on its share with its own
     packing buffers, so the whole call is one parallel region with no barrier;
     with one thread (``gemm`` passes 1 under ``PARALLEL_FLOPS``) there is no
-    parallel region at all."""
+    parallel region at all.  Each thread's packed B, packed A and scratch tile
+    are three slices of one allocation (an allocation costs about 40 ns)."""
     inr = np.int64(_nr(c))
     npan = (n + inr - 1) // inr
     nt = max(1, min(threads, npan))
     share = (npan + nt - 1) // nt
     nkb = (k + KC - 1) // KC
     kcb = (k + nkb - 1) // nkb
-    bp = np.empty((nt, kcb * min(share, NC // inr) * inr), c.dtype)
-    ap = np.empty((nt, kcb * ((min(m, MC) + MR - 1) // MR) * MR), c.dtype)
-    t = np.empty((nt, MR * inr), c.dtype)
+    # one row block (m <= MC) of a plain b: its micro-panels are read where they lie
+    # (row stride ldb), and only a narrower last one is packed (GEMM.md: "B in place")
+    in_place = not tb and m <= MC
+    # a plain a with short rows, or one row block of it: A is read by rows where
+    # it lies, not packed (GEMM.md: "A in place"; packing took as long as a few
+    # tiles at K = 10; for long rows and many row blocks, square 2048, packing wins)
+    a_rows = not ta and (m <= MC or k * c.itemsize <= A_ROW_BYTES)
+    b_size = kcb * (1 if in_place else min(share, NC // inr)) * inr
+    a_size = 0 if a_rows else kcb * ((min(m, MC) + MR - 1) // MR) * MR
+    work = np.empty((nt, b_size + a_size + MR * inr), c.dtype)
     if nt == 1:
-        _gemm_columns(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu, _I0, npan, bp[0], ap[0], t[0])
+        w = work[0]
+        _gemm_columns(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu, _I0, npan, in_place, a_rows,
+                      w[:b_size], w[b_size:b_size + a_size], w[b_size + a_size:])
     else:
         for th in prange(nt):
+            w = work[th]
             _gemm_columns(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu,
-                          th * share, min(npan, (th + 1) * share), bp[th], ap[th], t[th])
+                          th * share, min(npan, (th + 1) * share), in_place, a_rows,
+                          w[:b_size], w[b_size:b_size + a_size], w[b_size + a_size:])
 
 
 @njit(cache=True)
-def _dot_store(c, n, i0, j, rows, s0, s1, s2, s3, bias, use_bias, relu):
-    """C[i0:i0+rows, j] = (s0, s1, s2, s3)[:rows] (+ bias[j]) (then ReLU)."""
-    z = _zero(c)
-    if use_bias:
-        s0 += bias[j]
-        s1 += bias[j]
-        s2 += bias[j]
-        s3 += bias[j]
-    if relu:
-        s0, s1, s2, s3 = max(s0, z), max(s1, z), max(s2, z), max(s3, z)
-    o = i0 * n + j
-    c[o] = s0
-    if rows > _U1:
-        c[o + n] = s1
-    if rows > _U2:
-        c[o + _U2 * n] = s2
-    if rows > _U3:
-        c[o + _U3 * n] = s3
-
-
-@njit(cache=True, fastmath={"contract", "reassoc"})
-def _dot_blocks(a, lda, bt, m, n, k, c, bias, use_bias, relu, lo, hi):
-    """Rows [4*lo, 4*hi) of C for ``_gemm_dot``: each C[i, j] is the dot product
-    of row i of A with row j of bt, vectorized along K (``reassoc`` lets LLVM
-    keep vector partial sums).  A 4 x 2 block of C at a time: each step loads
-    four vectors of A and two of bt for eight FMAs."""
+def _dot_blocks(a, lda, bt, ldbt, m, n, k, c, bias, use_bias, relu, lo, hi):
+    """Rows [lo, hi) * DOT_ROWS of C for ``_gemm_dot``: C[i, j] is the dot product
+    of row i of a with row j of bt, DOT_ROWS x DOT_COLS numbers per
+    ``_dot_kernel`` call (rows past m and an odd last column are computed twice
+    and stored twice, the same numbers)."""
     u = np.uint64
-    z = _zero(c)
-    uk, un = u(k), u(n)
     for blk in range(lo, hi):
-        i0 = blk * 4
-        rows = u(min(4, m - i0))
-        # rows past the end repeat the last row (computed, not stored)
-        o0 = u(i0 * lda)
-        o1 = u(min(i0 + 1, m - 1) * lda)
-        o2 = u(min(i0 + 2, m - 1) * lda)
-        o3 = u(min(i0 + 3, m - 1) * lda)
-        for j in range(0, un, _U2):
-            j1 = min(j + _U1, un - _U1)  # an odd last column is computed twice
-            q0, q1 = j * uk, j1 * uk
-            s00 = s01 = s10 = s11 = s20 = s21 = s30 = s31 = z
-            for p in range(uk):
-                b0, b1 = bt[q0 + p], bt[q1 + p]
-                x0, x1, x2, x3 = a[o0 + p], a[o1 + p], a[o2 + p], a[o3 + p]
-                s00 += x0 * b0
-                s01 += x0 * b1
-                s10 += x1 * b0
-                s11 += x1 * b1
-                s20 += x2 * b0
-                s21 += x2 * b1
-                s30 += x3 * b0
-                s31 += x3 * b1
-            _dot_store(_ptr(c), un, u(i0), j, rows, s00, s10, s20, s30, _ptr(bias), use_bias, relu)
-            _dot_store(_ptr(c), un, u(i0), j1, rows, s01, s11, s21, s31, _ptr(bias), use_bias, relu)
+        i0 = blk * DOT_ROWS
+        for j in range(0, n, DOT_COLS):
+            _dot_kernel(u(k), _ptr(a), u(i0 * lda), u(lda), u(min(DOT_ROWS, m - i0)),
+                        _ptr(bt), u(j * ldbt), u(ldbt), u(min(DOT_COLS, n - j)),
+                        _ptr(c), u(i0 * n + j), u(n), _ptr(bias), u(j), use_bias, relu)
 
 
 @njit(cache=True, parallel=True)
 def _gemm_dot(a, lda, b, ldb, tb, m, n, k, c, bias, use_bias, relu, threads):
     """Narrow N, A not transposed (``x @ w`` with 10 columns): dot products
-    along K (``_dot_blocks``).  op(B) is first copied transposed (N x K), which
-    is small since N is; blocks of four rows are split between the threads."""
+    along K (``_dot_blocks``), which need op(B) by rows (N x K): a transposed b
+    is that already; a plain one is first copied transposed (small, since N
+    is), by 8 x 8 register transposes.  Blocks of DOT_ROWS rows are split
+    between the threads."""
     u = np.uint64
-    bt = np.empty(n * k, c.dtype)
-    for j in range(n):
-        for p in range(k):
-            bt[j * k + p] = b[u(j * ldb + p)] if tb else b[u(p * ldb + j)]
-    nblk = (m + 3) // 4
+    if tb:
+        bt, ldbt = b, ldb
+    else:
+        bt, ldbt = np.empty(n * k, c.dtype), k
+        _transpose_into(b, u(ldb), u(k), u(n), bt)
+    nblk = (m + DOT_ROWS - 1) // DOT_ROWS
     nt = max(1, min(threads, nblk))
     if nt == 1:
-        _dot_blocks(a, lda, bt, m, n, k, c, bias, use_bias, relu, _I0, nblk)
+        _dot_blocks(a, lda, bt, ldbt, m, n, k, c, bias, use_bias, relu, _I0, nblk)
     else:
         share = (nblk + nt - 1) // nt
         for th in prange(nt):
-            _dot_blocks(a, lda, bt, m, n, k, c, bias, use_bias, relu, th * share, min(nblk, (th + 1) * share))
+            _dot_blocks(a, lda, bt, ldbt, m, n, k, c, bias, use_bias, relu, th * share, min(nblk, (th + 1) * share))
+
+
+@njit(cache=True)
+def _transpose_into(b, ldb, k, n, bt):
+    """bt[j*k + p] = b[p*ldb + j] for the k x n matrix b: 8 x 8 blocks transposed
+    in registers (the last 8 columns when n is not a multiple of 8: some are
+    copied twice), the rows past the last multiple of 8 one number at a time."""
+    p = _U0
+    if n >= _U8:
+        while p + _U8 <= k:
+            for j in range(_U0, n, _U8):
+                j = min(j, n - _U8)
+                _transpose_8x8(_ptr(b), p * ldb + j, ldb, _ptr(bt), j * k + p, k)
+            p += _U8
+    for j in range(n):
+        for pp in range(p, k):
+            bt[j * k + pp] = b[pp * ldb + j]
 
 
 @njit(cache=True)
@@ -490,7 +511,16 @@ def _gemm_narrow_ta(a, lda, b, ldb, tb, m, n, k, c, bias, use_bias, relu, thread
             c[u(i * n + j)] = s
 
 
-@njit(cache=True)
+# _gemm and _gemm_paths are compiled parallel=True though they have no loop to
+# split: a cached function that is not, calling a parallel one, can crash when
+# loaded from the cache in a later process (numba issues #4807, #8578; here:
+# one process cached _gemm with a bias, the next without, the third crashed),
+# and Numba warns that there is nothing to parallelize.
+warnings.filterwarnings("ignore", message=r"(?s).*no transformation for parallel execution.*numba_gemm\.py",
+                        category=NumbaPerformanceWarning)
+
+
+@njit(cache=True, parallel=True)
 def _gemm(a, b, c, bias, ta, tb, relu, threads):
     """The one compiled entry of the GEMM: shapes and strides are read here, in
     compiled code, and the path is chosen (see ``gemm``).  Numba's dispatcher
@@ -509,7 +539,7 @@ def _gemm(a, b, c, bias, ta, tb, relu, threads):
         _gemm_paths(af, lda, ta, bf, ldb, tb, m, n, k, cf, bias, True, relu, threads)
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def _gemm_paths(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu, threads):
     """The narrow paths when op(b) has at most ``NARROW_N`` columns, else the blocked GEMM."""
     if n <= NARROW_N:
@@ -521,25 +551,26 @@ def _gemm_paths(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu, thread
         _gemm_blocked(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu, threads)
 
 
-def gemm(a, b, transpose_a, transpose_b, out, bias=None, relu=False):
+def gemm(a, b, transpose_a, transpose_b, out, bias=None, relu=False, threads=None):
     """out = op(a) @ op(b) (+ bias) (then ReLU); C-contiguous 2-D arrays of one
     dtype, the flags Python bools (another type compiles another specialization).
 
     Chooses the narrow paths when op(b) has at most ``NARROW_N`` columns, and
-    one thread for problems under ``PARALLEL_FLOPS`` floating-point operations.
+    one thread for problems under ``PARALLEL_FLOPS`` floating-point operations
+    (``threads``: ``threads_for``'s answer, when the caller has it already).
     """
     if bias is not None and not bias.flags.writeable:
         bias = bias.copy()  # keep one compiled specialization (it is small)
-    _gemm(a, b, out, bias, transpose_a, transpose_b, relu, threads_for(a, transpose_a, out))
+    if threads is None:
+        threads = threads_for(a, transpose_a, out)
+    _gemm(a, b, out, bias, transpose_a, transpose_b, relu, threads)
     return out
 
 
 def threads_for(a, transpose_a, out):
     """1 for problems under ``PARALLEL_FLOPS`` (waking the pool costs more than
     they take), else Numba's thread count (a call that costs about 0.6 µs)."""
-    m, n = out.shape
-    k = a.shape[0] if transpose_a else a.shape[1]
-    if 2.0 * m * n * k < PARALLEL_FLOPS:
+    if 2.0 * out.size * (a.shape[0] if transpose_a else a.shape[1]) < PARALLEL_FLOPS:
         return 1
     return numba.get_num_threads()
 

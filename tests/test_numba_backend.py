@@ -4,7 +4,10 @@ narrow paths, the fused epilogue across K blocks, threads, the on-disk cache.
 The broad comparison of every backend with NumPy is tests/test_kernels.py.
 """
 
+import os
 import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -197,28 +200,66 @@ def _run_narrow_kernel(kc, A, pa, csa, B, pb, rsb, C, pc, ldc, rows, accumulate,
                      _ptr(bias), jb, use_bias, relu)
 
 
+@numba.njit(cache=True)
+def _run_micro_kernel_8(kc, A, pa, csa, B, pb, rsb, C, pc, ldc, rows, accumulate, bias, jb, use_bias, relu):
+    G._micro_kernel_8(kc, _ptr(A), pa, csa, _ptr(B), pb, rsb, _ptr(C), pc, ldc, rows, accumulate,
+                      _ptr(bias), jb, use_bias, relu)
+
+
+@numba.njit(cache=True)
+def _run_rows_kernel(kc, A, pa, csa, B, pb, rsb, C, pc, ldc, rows, accumulate, bias, jb, use_bias, relu):
+    G._rows_kernel(kc, _ptr(A), pa, csa, _ptr(B), pb, rsb, _ptr(C), pc, ldc, rows, accumulate,
+                   _ptr(bias), jb, use_bias, relu)
+
+
+@numba.njit(cache=True)
+def _run_rows_kernel_8(kc, A, pa, csa, B, pb, rsb, C, pc, ldc, rows, accumulate, bias, jb, use_bias, relu):
+    G._rows_kernel_8(kc, _ptr(A), pa, csa, _ptr(B), pb, rsb, _ptr(C), pc, ldc, rows, accumulate,
+                     _ptr(bias), jb, use_bias, relu)
+
+
+KERNELS = {  # name: (runner, tile rows, A read by rows)
+    "12-row": (_run_micro_kernel, MR, False),
+    "10-row": (_run_narrow_kernel, 10, False),
+    "8-row": (_run_micro_kernel_8, 8, False),
+    "12-row A by rows": (_run_rows_kernel, MR, True),
+    "8-row A by rows": (_run_rows_kernel_8, 8, True),
+}
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("narrow", [False, True], ids=["12-row", "10-row"])
-def test_micro_kernels_match_the_reference(dtype, narrow):
+@pytest.mark.parametrize("kernel", list(KERNELS))
+def test_micro_kernels_match_the_reference(dtype, kernel):
     """Each unrolled kernel, called directly on the same panels as reference_micro_kernel:
     packed panels at offsets, A read in place (csa = a row length, as _gemm_narrow_ta
-    does), short tiles (rows past ``rows`` must stay untouched), accumulate, bias, ReLU."""
+    does), short tiles (rows past ``rows`` must stay untouched), accumulate, bias, ReLU.
+    The kernels that read A by rows (element (r, p) at A[pa + r*csa + p]) get a matrix
+    that ends with row ``rows - 1``; the reference gets the same numbers packed."""
     u = np.uint64
     nr = G.NR_F32 if dtype == np.float32 else G.NR_F64
-    mr = 10 if narrow else MR
-    run = _run_narrow_kernel if narrow else _run_micro_kernel
+    run, mr, a_rows = KERNELS[kernel]
     rng = np.random.default_rng(1)
     for kc, pa, csa, pb, rsb, ldc, rows, accumulate, use_bias, relu in [
             (1, 0, MR, 0, nr, nr, mr, False, False, False),
             (7, 5, MR, 3, nr, nr + 3, mr, True, True, True),
-            (64, 0, 40, 2, nr + 8, nr, mr - 3, False, True, True),
-            (300, 12, MR, 0, nr, nr + 1, 1, True, False, True)]:
-        A = rng.standard_normal(pa + mr + (kc - 1) * csa + 3).astype(dtype)
+            (64, 0, 70, 2, nr + 8, nr, mr - 3, False, True, True),
+            (300, 12, MR, 0, nr, nr + 1, 1, True, False, True),
+            (10, 3, 17, 0, nr, nr, mr - 1, False, False, False)]:
         B = rng.standard_normal(pb + (kc - 1) * rsb + nr + 3).astype(dtype)
         bias = rng.standard_normal(nr + 4).astype(dtype)
         C0 = rng.standard_normal(ldc * mr + 2).astype(dtype)
         want, got = C0.copy(), C0.copy()
-        reference_micro_kernel(nr, kc, A, pa, csa, B, pb, rsb, want, 2, ldc, rows, accumulate, bias, 4,
+        if a_rows:   # rows of length >= kc, csa apart; nothing after the last row
+            csa = max(csa, kc)
+            A = rng.standard_normal(pa + (rows - 1) * csa + kc).astype(dtype)
+            A_ref = np.zeros(mr * kc, dtype)
+            for r in range(rows):
+                A_ref[r:mr * kc:mr] = A[pa + r * csa:pa + r * csa + kc]
+            ref_args = (A_ref, 0, mr)
+        else:
+            A = rng.standard_normal(pa + mr + (kc - 1) * csa + 3).astype(dtype)
+            ref_args = (A, pa, csa)
+        reference_micro_kernel(nr, kc, *ref_args, B, pb, rsb, want, 2, ldc, rows, accumulate, bias, 4,
                                use_bias, relu)
         run(u(kc), A, u(pa), u(csa), B, u(pb), u(rsb), got, u(2), u(ldc), u(rows), accumulate, bias, u(4),
             use_bias, relu)
@@ -227,7 +268,8 @@ def test_micro_kernels_match_the_reference(dtype, narrow):
         np.testing.assert_allclose(got, want, rtol=0, atol=tol)
         assert np.array_equal(got[2 + rows * ldc:], C0[2 + rows * ldc:])   # rows past ``rows``
         # the reference itself, against NumPy
-        a_blk = np.array([[A[pa + r + p * csa] for p in range(kc)] for r in range(rows)], np.float64)
+        A_ref, pa_ref, csa_ref = ref_args
+        a_blk = np.array([[A_ref[pa_ref + r + p * csa_ref] for p in range(kc)] for r in range(rows)], np.float64)
         b_blk = np.array([[B[pb + p * rsb + j] for j in range(nr)] for p in range(kc)], np.float64)
         expect = a_blk @ b_blk
         if accumulate:
@@ -316,3 +358,62 @@ def test_transposed_store_of_the_ten_class_tile(dtype):
         for m in (nr, 3 * nr + 1, 128):
             check(m, 33, n, True, False, dtype, bias=True, relu=True, seed=n + m)
             check(m, 33, n, True, True, dtype, bias=m % 2 == 0, seed=n * m)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_by_rows_and_eight_row_panels(dtype):
+    """A plain a read by rows in place (no packing) when it is one row block
+    (M <= MC) or its rows are at most A_ROW_BYTES, packed otherwise; the last
+    row panel by the 8-row kernel when it has at most 8 rows.  M around 8, 12
+    and MC, K shallow and around the row-length limit (several K blocks), N
+    with and without a narrower last panel, every transpose (a transposed a is
+    packed), bias and ReLU."""
+    longest = G.A_ROW_BYTES // np.dtype(dtype).itemsize
+    for m in (1, 7, 8, 9, 11, 12, 13, 20, 21, 128, G.MC - 1, G.MC, G.MC + 1, 2 * G.MC + 8):
+        for k in (1, 2, 10, 17, longest - 1, longest, longest + 1):
+            for n in (NR + 1, 2 * NR):
+                epilogue = (m + k + n) % 3
+                for ta in (False, True):
+                    for tb in (False, True):
+                        check(m, k, n, ta, tb, dtype, bias=epilogue > 0, relu=epilogue == 2, seed=m * k + n)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dot_blocks_around_their_edges(dtype):
+    """h @ W2 (N <= NARROW_N, a not transposed): 8 x 2 blocks of dot products
+    along K; M around 8, K around whole vectors (the rest by masked loads),
+    every N up to NARROW_N (odd N: the last column computed twice), op(B)
+    given transposed (read in place) or plain (copied by register transposes)."""
+    lanes = 16 if dtype == np.float32 else 8
+    for m in (1, 7, 8, 9, 16, 17, 128):
+        for k in (1, lanes - 1, lanes, lanes + 1, 2 * lanes + 3, 8 * lanes + 5, 512):
+            for n in range(1, G.NARROW_N + 1):
+                epilogue = (m + k + n) % 3
+                check(m, k, n, False, n % 2 == 0, dtype, bias=epilogue > 0, relu=epilogue == 2, seed=m + k * n)
+
+
+_CACHED_RUN = """
+import numpy as np
+from tapegrad.kernels import numba_gemm as G
+for dtype, bias, n in {cases}:
+    a = np.ones((8, 16), dtype); b = np.ones((16, n), dtype); c = np.empty((8, n), dtype)
+    G.gemm(a, b, False, False, c, bias=np.ones(n, dtype) if bias else None, relu=True)
+    assert np.all(c == 16 + bias), c
+"""
+
+
+@pytest.mark.slow  # three processes, each compiling the GEMM entry anew (about 1-2 minutes)
+def test_specializations_cached_by_different_processes_load(tmp_path):
+    """Processes that each compile other specializations of the GEMM entry into
+    one cache, then one that loads them all: a cached non-parallel caller of a
+    parallel function crashed there (numba issues #4807, #8578), so _gemm and
+    _gemm_paths are compiled parallel=True."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    f32, f64 = "np.float32", "np.float64"
+    for cases in (f"[({f32}, True, 10), ({f32}, True, 40)]",
+                  f"[({f32}, False, 10), ({f32}, False, 40)]",
+                  f"[({f64}, False, 10), ({f64}, True, 40)]",
+                  f"[({f32}, False, 10), ({f32}, True, 40), ({f64}, False, 10), ({f64}, True, 40)]"):
+        run = subprocess.run([sys.executable, "-c", _CACHED_RUN.format(cases=cases)], env=env,
+                             capture_output=True, text=True, timeout=600)
+        assert run.returncode == 0, (cases, run.returncode, run.stderr[-2000:])
