@@ -26,7 +26,7 @@ import numpy as np
 from . import numba_gemm  # sets NUMBA_SLP_VECTORIZE before numba compiles
 from ._backend import Backend
 from ._numba_cache import depends_on, guard_caches
-from .numba_gemm import _zero, numba, njit, prange
+from .numba_gemm import _NO_BIAS, _zero, numba, njit, prange
 
 depends_on(__file__, "numba_intrinsics.py")  # _zero is compiled into these kernels
 
@@ -207,6 +207,31 @@ def _bias_grad(g, out):
         out[j] = acc[j]
 
 
+@njit(cache=True)
+def _relu_bias_grad(g, x, out, db):
+    """out = g where x > 0 else 0 (relu's backward) and db = the column sums of
+    out (a Dense layer's bias gradient) in one pass: each block of eight rows
+    is masked into out and summed while still in cache, as ``_bias_grad``
+    sums, so db is ``_bias_grad(out)`` bit for bit."""
+    n, m = g.shape
+    z = _zero(x)
+    acc = np.zeros(m, np.float64)
+    n8 = n - n % 8
+    for i in range(0, n8, 8):
+        for r in range(i, i + 8):
+            for j in range(m):
+                out[r, j] = g[r, j] if x[r, j] > z else z
+        for j in range(m):
+            acc[j] += (((out[i, j] + out[i + 1, j]) + (out[i + 2, j] + out[i + 3, j]))
+                       + ((out[i + 4, j] + out[i + 5, j]) + (out[i + 6, j] + out[i + 7, j])))
+    for i in range(n8, n):
+        for j in range(m):
+            out[i, j] = g[i, j] if x[i, j] > z else z
+            acc[j] += out[i, j]
+    for j in range(m):
+        db[j] = acc[j]
+
+
 # ---------------------------------------------------------------- optimizers
 @njit(cache=True)
 def _sgd_range(p, g, v, lr, mom, nesterov, has_v, lo, hi):
@@ -328,9 +353,10 @@ class NumbaBackend(Backend):
     def matmul(self, a, b, transpose_a, transpose_b, out):
         threads = numba_gemm.threads_for(a, transpose_a, out)
         if threads == 1:   # no parallel region will run: nothing for the pool guard to do
-            numba_gemm._gemm(a, b, out, None, transpose_a, transpose_b, False, 1)
+            numba_gemm._gemm(a, b, out, _NO_BIAS[out.dtype], False, transpose_a, transpose_b, False, 1)
         else:
-            _pool.run(numba_gemm._gemm, a, b, out, None, transpose_a, transpose_b, False, threads)
+            _pool.run(numba_gemm._gemm, a, b, out, _NO_BIAS[out.dtype], False, transpose_a, transpose_b,
+                      False, threads)
         return out
 
     def dense_forward(self, x, w, b, relu, out):
@@ -365,6 +391,9 @@ class NumbaBackend(Backend):
     def softmax_cross_entropy(self, logits, labels, scale, loss_out, grad_out):
         _softmax_cross_entropy(logits, labels, float(scale), loss_out, grad_out)
 
+    def relu_bias_grad(self, grad_out, x, out, bias_out):
+        _relu_bias_grad(grad_out, x, out, bias_out)
+
     def bias_grad(self, grad_out, out):
         _bias_grad(grad_out, out)
         return out
@@ -388,37 +417,3 @@ class NumbaBackend(Backend):
 backend = NumbaBackend()
 guard_caches(globals())  # a corrupt cache entry is dropped and recompiled
 
-
-# ---------------------------------------------------------------- kernels added later
-# (each one here, after the class, keeps the edits of parallel work apart)
-@njit(cache=True)
-def _relu_bias_grad(g, x, out, db):
-    """out = g where x > 0 else 0 (relu's backward) and db = the column sums of
-    out (a Dense layer's bias gradient) in one pass: each block of eight rows
-    is masked into out and summed while still in cache, as ``_bias_grad``
-    sums, so db is ``_bias_grad(out)`` bit for bit."""
-    n, m = g.shape
-    z = _zero(x)
-    acc = np.zeros(m, np.float64)
-    n8 = n - n % 8
-    for i in range(0, n8, 8):
-        for r in range(i, i + 8):
-            for j in range(m):
-                out[r, j] = g[r, j] if x[r, j] > z else z
-        for j in range(m):
-            acc[j] += (((out[i, j] + out[i + 1, j]) + (out[i + 2, j] + out[i + 3, j]))
-                       + ((out[i + 4, j] + out[i + 5, j]) + (out[i + 6, j] + out[i + 7, j])))
-    for i in range(n8, n):
-        for j in range(m):
-            out[i, j] = g[i, j] if x[i, j] > z else z
-            acc[j] += out[i, j]
-    for j in range(m):
-        db[j] = acc[j]
-
-
-def _numba_relu_bias_grad(self, grad_out, x, out, bias_out):
-    _relu_bias_grad(grad_out, x, out, bias_out)
-
-
-NumbaBackend.relu_bias_grad = _numba_relu_bias_grad
-guard_caches(globals())

@@ -511,7 +511,7 @@ def _gemm_narrow_ta(a, lda, b, ldb, tb, m, n, k, c, bias, use_bias, relu, thread
             c[u(i * n + j)] = s
 
 
-# _gemm and _gemm_paths are compiled parallel=True though they have no loop to
+# _gemm is compiled parallel=True though it has no loop to
 # split: a cached function that is not, calling a parallel one, can crash when
 # loaded from the cache in a later process (numba issues #4807, #8578; here:
 # one process cached _gemm with a bias, the next without, the third crashed),
@@ -520,12 +520,21 @@ warnings.filterwarnings("ignore", message=r"(?s).*no transformation for parallel
                         category=NumbaPerformanceWarning)
 
 
+# The bias argument of a call without a bias.  Every call passes an array and
+# a use_bias flag from Python, so that _gemm has one compiled specialization
+# per dtype: a None bias, or the constants True/False passed on inside
+# compiled code (Numba types a constant as a literal, and each literal is
+# another specialization), compiled the whole GEMM a second time, which had
+# doubled the first run's compile time.
+_NO_BIAS = {np.dtype(np.float32): np.zeros(1, np.float32), np.dtype(np.float64): np.zeros(1, np.float64)}
+
+
 @njit(cache=True, parallel=True)
-def _gemm(a, b, c, bias, ta, tb, relu, threads):
+def _gemm(a, b, c, bias, use_bias, ta, tb, relu, threads):
     """The one compiled entry of the GEMM: shapes and strides are read here, in
     compiled code, and the path is chosen (see ``gemm``).  Numba's dispatcher
     checks the type of every argument of a call from Python, so one call with
-    eight arguments costs less than Python reading the shapes, flattening the
+    nine arguments costs less than Python reading the shapes, flattening the
     arrays and calling a driver with thirteen (kernels/GEMM.md: "The entry").
     (The thread count comes from Python: asking Numba for it in compiled code
     makes the function uncacheable.)"""
@@ -533,22 +542,14 @@ def _gemm(a, b, c, bias, ta, tb, relu, threads):
     k = a.shape[0] if ta else a.shape[1]
     lda, ldb = a.shape[1], b.shape[1]
     af, bf, cf = a.reshape(a.size), b.reshape(b.size), c.reshape(c.size)
-    if bias is None:
-        _gemm_paths(af, lda, ta, bf, ldb, tb, m, n, k, cf, cf[:1], False, relu, threads)
-    else:
-        _gemm_paths(af, lda, ta, bf, ldb, tb, m, n, k, cf, bias, True, relu, threads)
-
-
-@njit(cache=True, parallel=True)
-def _gemm_paths(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu, threads):
-    """The narrow paths when op(b) has at most ``NARROW_N`` columns, else the blocked GEMM."""
+    # the narrow paths when op(b) has at most NARROW_N columns, else the blocked GEMM
     if n <= NARROW_N:
         if ta:
-            _gemm_narrow_ta(a, lda, b, ldb, tb, m, n, k, c, bias, use_bias, relu, threads)
+            _gemm_narrow_ta(af, lda, bf, ldb, tb, m, n, k, cf, bias, use_bias, relu, threads)
         else:
-            _gemm_dot(a, lda, b, ldb, tb, m, n, k, c, bias, use_bias, relu, threads)
+            _gemm_dot(af, lda, bf, ldb, tb, m, n, k, cf, bias, use_bias, relu, threads)
     else:
-        _gemm_blocked(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu, threads)
+        _gemm_blocked(af, lda, ta, bf, ldb, tb, m, n, k, cf, bias, use_bias, relu, threads)
 
 
 def gemm(a, b, transpose_a, transpose_b, out, bias=None, relu=False, threads=None):
@@ -559,11 +560,14 @@ def gemm(a, b, transpose_a, transpose_b, out, bias=None, relu=False, threads=Non
     one thread for problems under ``PARALLEL_FLOPS`` floating-point operations
     (``threads``: ``threads_for``'s answer, when the caller has it already).
     """
-    if bias is not None and not bias.flags.writeable:
+    use_bias = bias is not None
+    if not use_bias:
+        bias = _NO_BIAS[out.dtype]
+    elif not bias.flags.writeable:
         bias = bias.copy()  # keep one compiled specialization (it is small)
     if threads is None:
         threads = threads_for(a, transpose_a, out)
-    _gemm(a, b, out, bias, transpose_a, transpose_b, relu, threads)
+    _gemm(a, b, out, bias, use_bias, bool(transpose_a), bool(transpose_b), bool(relu), threads)
     return out
 
 

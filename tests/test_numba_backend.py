@@ -406,8 +406,8 @@ for dtype, bias, n in {cases}:
 def test_specializations_cached_by_different_processes_load(tmp_path):
     """Processes that each compile other specializations of the GEMM entry into
     one cache, then one that loads them all: a cached non-parallel caller of a
-    parallel function crashed there (numba issues #4807, #8578), so _gemm and
-    _gemm_paths are compiled parallel=True."""
+    parallel function crashed there (numba issues #4807, #8578), so _gemm is
+    compiled parallel=True."""
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
     f32, f64 = "np.float32", "np.float64"
     for cases in (f"[({f32}, True, 10), ({f32}, True, 40)]",
