@@ -255,3 +255,17 @@ def test_peers_is_refused_outside_bench_train():
     out = subprocess.run([sys.executable, "-m", "tapegrad", "bench", "kernels", "--peers"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode != 0 and "--peers is an option of `tapegrad bench train`" in out.stderr
+
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="holding the bench to one core needs Linux's sched_setaffinity and two cores")
+def test_bench_train_holds_its_process_to_the_thread_count_in_cores():
+    """`bench train --threads 1` runs on one core, so that a peer's helper
+    threads (JAX's asynchronous dispatch) cannot use a second one."""
+    env = {k: v for k, v in os.environ.items() if k != "TAPEGRAD_BENCH_CHILD"}
+    out = subprocess.run([sys.executable, "-m", "tapegrad", "bench", "train", "--quick", "--epochs", "1",
+                          "--backends", "numpy"], capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr
+    first = sorted(os.sched_getaffinity(0))[0]
+    assert f"process held to core(s) {first}\n" in out.stdout, out.stdout

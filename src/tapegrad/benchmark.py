@@ -23,16 +23,23 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 _REEXEC_FLAG = "TAPEGRAD_BENCH_CHILD"
+_CORES_VAR = "TAPEGRAD_BENCH_CORES"  # the cores the child was held to, for its header
 
 
 # ------------------------------------------------------------------ setup
-def _pin_blas_threads(threads: int) -> None:
+def _pin_blas_threads(threads: int, pin_cores: bool = False) -> None:
     """Re-run this process with OpenBLAS pinned to ``threads`` threads.
 
     OpenBLAS reads its thread count once, when NumPy is imported, so the only
     reliable way to set it is the environment of a fresh process.  The
     ``OPENBLAS_CORETYPE`` override some machines set (for old OpenBLAS
     builds) is dropped so that the baseline runs its best kernel.
+
+    With ``pin_cores`` (``bench train``) the new process is also held to
+    ``threads`` cores when the machine has more: a framework may overlap work
+    on helper threads however few compute threads it is given (JAX dispatches
+    each step asynchronously, so Keras's Python loop and the XLA program run
+    on two cores at once), and "1 thread" should mean one core for everyone.
     """
     if os.environ.get(_REEXEC_FLAG) == "1":
         return
@@ -42,12 +49,21 @@ def _pin_blas_threads(threads: int) -> None:
         env[name] = str(threads)
     env.pop("OPENBLAS_CORETYPE", None)
     env.pop("OPENBLAS_L2_SIZE", None)
-    # for the peers of `bench train --peers`: Keras 3 on JAX, XLA on `threads` threads
+    # for the peers of `bench train --peers`: Keras 3 on JAX; XLA's own flags
+    # can only make it single-threaded, more threads come from the cores it has
     env["KERAS_BACKEND"] = "jax"
-    xla = "--xla_cpu_multi_thread_eigen=false " if threads == 1 else ""
-    env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {xla}intra_op_parallelism_threads={threads}".strip()
+    if threads == 1:
+        xla = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+        env["XLA_FLAGS"] = f"{env.get('XLA_FLAGS', '')} {xla}".strip()
+    cores = None
+    if pin_cores and hasattr(os, "sched_getaffinity"):
+        available = sorted(os.sched_getaffinity(0))
+        if threads < len(available):
+            cores = set(available[:threads])
+    env[_CORES_VAR] = ",".join(map(str, sorted(cores))) if cores else ""
     sys.stdout.flush()
-    result = subprocess.run([sys.executable, "-m", "tapegrad", *sys.argv[1:]], env=env)
+    result = subprocess.run([sys.executable, "-m", "tapegrad", *sys.argv[1:]], env=env,
+                            preexec_fn=(lambda: os.sched_setaffinity(0, cores)) if cores else None)
     sys.exit(result.returncode)
 
 
@@ -449,8 +465,9 @@ def torch_epoch_loop(x, y, batch_size=128, threads=1):
 
 def keras_epoch_loop(x, y, batch_size=128, threads=1):
     """Keras 3 ``model.fit``, its train step compiled by XLA (on the JAX
-    backend the bench selects; the threads are set through ``XLA_FLAGS`` in
-    ``_pin_blas_threads``, before JAX starts)."""
+    backend the bench selects; one thread is set through ``XLA_FLAGS`` in
+    ``_pin_blas_threads``, before JAX starts, and the process is held to
+    ``threads`` cores)."""
     import keras
 
     keras.utils.set_random_seed(0)
@@ -770,7 +787,7 @@ def print_profile(profile, backend):
 
 # ------------------------------------------------------------------ main
 def main(args) -> int:
-    _pin_blas_threads(args.threads)
+    _pin_blas_threads(args.threads, pin_cores=args.what == "train")
     import tapegrad.kernels as K
 
     backends = args.backends.split(",") if args.backends else [b for b in ("numba", "cython")
@@ -780,7 +797,8 @@ def main(args) -> int:
     info = {"machine": platform.processor() or platform.machine(), "threads": args.threads,
             "python": platform.python_version(), "numpy": np.__version__}
     print(f"tapegrad bench {args.what}: backends {', '.join(backends)}; {args.threads} thread(s); "
-          f"OpenBLAS threads pinned to {os.environ.get('OPENBLAS_NUM_THREADS')}")
+          f"OpenBLAS threads pinned to {os.environ.get('OPENBLAS_NUM_THREADS')}"
+          + (f"; process held to core(s) {os.environ[_CORES_VAR]}" if os.environ.get(_CORES_VAR) else ""))
     result = {"info": info}
     user_kernel = None
     if getattr(args, "kernel", None):
