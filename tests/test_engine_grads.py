@@ -7,7 +7,7 @@ import tapegrad as tg
 from tapegrad import kernels, ops
 from tapegrad.keras import losses
 
-from finite_differences import central_differences  # tests/finite_differences.py
+from finite_differences import hessian_vector_products  # tests/finite_differences.py
 
 BACKENDS = sorted({"numpy", kernels.get_backend().name})
 
@@ -164,19 +164,10 @@ def test_second_derivative_through_matmul_softmax():
     w0 = rand(3, 2, seed=3)
     v = rand(3, 2, seed=4)
 
-    def grad_dot_v(w_value):
-        w = tg.Variable(w_value)
-        with tg.GradientTape() as t:
-            loss = tg.reduce_mean(losses.sparse_categorical_crossentropy(labels, tg.nn.softmax(tg.matmul(xs, w))))
-        return float(tg.reduce_sum(t.gradient(loss, w) * v))
+    def loss_fn(w):
+        return tg.reduce_mean(losses.sparse_categorical_crossentropy(labels, tg.nn.softmax(tg.matmul(xs, w))))
 
-    w = tg.Variable(w0)
-    with tg.GradientTape() as outer:
-        with tg.GradientTape() as inner:
-            loss = tg.reduce_mean(losses.sparse_categorical_crossentropy(labels, tg.nn.softmax(tg.matmul(xs, w))))
-        gv = tg.reduce_sum(inner.gradient(loss, w) * v)
-    hv = outer.gradient(gv, w).numpy()
-    numeric = central_differences(grad_dot_v, w0)
+    hv, numeric = hessian_vector_products(tg, loss_fn, w0, v)
     np.testing.assert_allclose(hv, numeric, atol=1e-6)
 
 
@@ -207,17 +198,5 @@ def test_second_derivative_through_fused_ops(model):
         probs = tg.nn.softmax(ops.dense(xs, w, None, None)[:, :2])
         return losses.SparseCategoricalCrossentropy()(labels, probs)
 
-    def grad_dot_v(w_value):
-        w = tg.Variable(w_value)
-        with tg.GradientTape() as t:
-            loss = loss_fn(w)
-        return float(tg.reduce_sum(t.gradient(loss, w) * v))
-
-    w = tg.Variable(w0)
-    with tg.GradientTape() as outer:
-        with tg.GradientTape() as inner:
-            loss = loss_fn(w)
-        gv = tg.reduce_sum(inner.gradient(loss, w) * v)
-    hv = outer.gradient(gv, w).numpy()
-    numeric = central_differences(grad_dot_v, w0)
+    hv, numeric = hessian_vector_products(tg, loss_fn, w0, v)
     np.testing.assert_allclose(hv, numeric, atol=1e-5)
