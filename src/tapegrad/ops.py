@@ -682,7 +682,7 @@ def _dense_grad(g, ctx, needs):
     x, w, activation, out = ctx
     wants_db = len(needs) == 3 and needs[2]   # inputs (x, w, b) and b's gradient asked for
     if activation == "relu" and wants_db:
-        g, db = relu_and_bias_grad(g, out)
+        g, db = _fused_gradient(g, out, _relu_bias_stored, _relu_bias_differentiable)
     else:
         if activation == "relu":
             g = relu_backward(g, out)
@@ -692,17 +692,18 @@ def _dense_grad(g, ctx, needs):
     return (dx, dw) if len(needs) == 2 else (dx, dw, db)
 
 
-def relu_and_bias_grad(g, out):
-    """``relu_backward(g, out)`` and the ``bias_grad`` of that, from ONE kernel
-    pass over ``g`` (``kernels.relu_bias_grad``).  When an outer tape records
-    (a second derivative) it needs the two differentiable ops instead, so
-    that is what runs then."""
-    if is_recording():
-        g = relu_backward(g, out)
-        return g, bias_grad(g)
+def _relu_bias_stored(g, out):
+    """``relu_backward(g, out)`` and the ``bias_grad`` of that from ONE kernel
+    pass over ``g`` (``kernels.relu_bias_grad``)."""
     be = g._backend
     masked, db = kernels.relu_bias_grad(g._data, out._data, backend=be)
     return _wrap(masked, be), _wrap(db, be)
+
+
+def _relu_bias_differentiable(g, out):
+    """The same from the two differentiable ops, for an outer tape."""
+    g = relu_backward(g, out)
+    return g, bias_grad(g)
 
 
 def bias_grad(g):
@@ -740,22 +741,23 @@ def sparse_softmax_cross_entropy(logits, labels, reduction="none"):
     return _result(data, be, (logits,), _sparse_softmax_cross_entropy_grad, (logits, ids.host, grad, reduction))
 
 
-def _fused_loss_gradient(g, ctx, stored, differentiable):
-    """d loss / d logits of a fused loss kernel times the incoming gradient
-    ``g``: the ONE place that picks its form.
+def _fused_gradient(g, ctx, stored, differentiable):
+    """A backward that has a fused kernel form: the ONE place that picks it.
 
-    The kernel returned this gradient with the loss, so when nothing records
-    the backward pass (every training step) ``stored(g, ctx)`` only scales
-    that array by ``g``, in one multiply on the backend's arrays.  When an
-    outer tape records it (a second derivative), the gradient must be built
-    from differentiable ops so the outer tape sees how it depends on the
-    logits: ``differentiable(g, ctx)`` recomputes it so.
+    When nothing records the backward pass (every training step)
+    ``stored(g, ctx)`` runs: for a fused loss it only scales the gradient the
+    forward kernel returned with the loss by the incoming ``g``, in one
+    multiply; for a relu Dense layer it masks ``g`` and sums the bias
+    gradient in one kernel pass.  When an outer tape records it (a second
+    derivative), the gradient must be built from differentiable ops so the
+    outer tape sees how it depends on the inputs: ``differentiable(g, ctx)``
+    recomputes it so.
     """
     return differentiable(g, ctx) if is_recording() else stored(g, ctx)
 
 
 def _sparse_softmax_cross_entropy_grad(g, ctx, needs):
-    return (_fused_loss_gradient(g, ctx, _softmax_xent_stored, _softmax_xent_differentiable),)
+    return (_fused_gradient(g, ctx, _softmax_xent_stored, _softmax_xent_differentiable),)
 
 
 def _softmax_xent_stored(g, ctx):
@@ -804,7 +806,7 @@ def sigmoid_binary_cross_entropy(logits, labels):
 
 
 def _sigmoid_binary_cross_entropy_grad(g, ctx, needs):
-    return (_fused_loss_gradient(g, ctx, _sigmoid_xent_stored, _sigmoid_xent_differentiable),)
+    return (_fused_gradient(g, ctx, _sigmoid_xent_stored, _sigmoid_xent_differentiable),)
 
 
 def _sigmoid_xent_stored(g, ctx):
