@@ -325,23 +325,15 @@ def test_xp_is_exactly_the_contract():
 
 # ------------------------------------------------------------------ keras talks to tensors, not their insides
 KERAS = SRC / "keras"
-TENSOR_INSIDES = ("_data", "_backend", "_keras_")
-# Attribute names under those prefixes that keras may read on other objects, each justified:
-KERAS_MAY_TOUCH = {
-    # KerasTensor (keras/node.py) is keras's own symbolic tensor, not a tensor.py Tensor;
-    # ``_keras_history`` is the Keras 3 name of its (layer, node, index) record, which
-    # node.py and models.py read to walk a functional graph (and tests read, as in Keras).
-    "_keras_history",
-}
+TENSOR_INSIDES = ("_data", "_backend", "_source")
 
 
 def _insides_touched(source):
     """``(line, expression)`` for each ``x._data...`` / ``x._backend...`` /
-    ``x._keras_...`` attribute (read, write or call) where ``x`` is not ``self``."""
+    ``x._source`` attribute (read, write or call) where ``x`` is not ``self``."""
     found = []
     for node in ast.walk(ast.parse(source)):
         if (isinstance(node, ast.Attribute) and node.attr.startswith(TENSOR_INSIDES)
-                and node.attr not in KERAS_MAY_TOUCH
                 and not (isinstance(node.value, ast.Name) and node.value.id == "self")):
             found.append((node.lineno, ast.unparse(node)))
     return sorted(found)
@@ -357,6 +349,58 @@ def test_keras_does_not_reach_into_tensors(path):
 
 
 def test_the_insides_checker_sees_what_it_should():
-    source = ("def f(var, g, self):\n    a = var._data\n    g._backend.zeros(1)\n    y._keras_logits = None\n"
+    source = ("def f(var, g, self):\n    a = var._data\n    g._backend.zeros(1)\n    y._source = None\n"
               "    self._data = 1\n    t._keras_history = 2\n    var.backend\n")
-    assert _insides_touched(source) == [(2, "var._data"), (3, "g._backend"), (4, "y._keras_logits")]
+    assert _insides_touched(source) == [(2, "var._data"), (3, "g._backend"), (4, "y._source")]
+
+
+# ------------------------------------------------------------------ the core knows nothing of Keras
+CORE = [SRC / "tensor.py", SRC / "tape.py", *sorted((SRC / "ops").glob("*.py"))]
+
+
+def _keras_words(source):
+    """``(line, word)`` for each name, attribute, argument, import or string of the
+    code that says "keras" (docstrings and comments, which may cite Keras, aside)."""
+    tree = ast.parse(source)
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                  and node.body and isinstance(node.body[0], ast.Expr)
+                  and isinstance(node.body[0].value, ast.Constant)}
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            words = [node.id]
+        elif isinstance(node, ast.Attribute):
+            words = [node.attr]
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            words = [node.name]
+        elif isinstance(node, ast.arg):
+            words = [node.arg]
+        elif isinstance(node, ast.keyword):
+            words = [node.arg or ""]
+        elif isinstance(node, ast.alias):
+            words = [node.name, node.asname or ""]
+        elif isinstance(node, ast.ImportFrom):
+            words = [node.module or ""]
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+            words = [node.value]
+        else:
+            continue
+        found += [(node.lineno, word) for word in words if "keras" in word.lower()]
+    return sorted(found)
+
+
+@pytest.mark.parametrize("path", CORE, ids=lambda p: str(p.relative_to(SRC)))
+def test_the_core_knows_nothing_of_keras(path):
+    """tensor, tape and ops speak their own terms: a softmax output remembers its
+    logits as ``_source = ("softmax", x)``, read by ``ops.input_of``, not as a
+    Keras attribute; keras/ builds on that."""
+    assert _keras_words(path.read_text()) == [], f"{path.relative_to(SRC)} uses Keras's words"
+
+
+def test_the_keras_word_checker_sees_what_it_should():
+    source = ('"""Module docstring: as Keras does."""\nfrom .keras import x\n'
+              'def f(y, keras_model=None):\n    """Like Keras."""\n'
+              '    y._keras_logits = None  # Keras\n    return getattr(y, "_keras_activation", None)\n')
+    assert _keras_words(source) == [(2, "keras"), (3, "keras_model"), (5, "_keras_logits"),
+                                    (6, "_keras_activation")]

@@ -67,7 +67,6 @@ class Seed(Tensor):
         seed = object.__new__(cls)
         seed._data = target._backend.full(target._data.shape, 1, target._data.dtype)
         seed._backend = target._backend
-        seed._keras_logits = None
         return seed
 
 
