@@ -1,4 +1,4 @@
-"""The architecture the README promises, checked on the source.
+"""The architecture docs/architecture.md describes, checked on the source.
 
 Imports point one way: tensor <- tape <- ops <- functions / nn / utils <- keras
 <- the package and its programs.  This test parses every module of
