@@ -160,7 +160,7 @@ def test_every_backward_is_named_after_its_op():
     assert len(backwards) > 25
     for name in backwards:
         op = op_name(getattr(ops, name))
-        assert callable(getattr(ops, op, None)), f"{name} names no op {op!r} in ops.py"
+        assert callable(getattr(ops, op, None)), f"{name} names no op {op!r} in tapegrad.ops"
     for op, kernel in KERNEL_OF_OP.items():
         assert callable(getattr(ops, op)) and callable(getattr(tg.kernels, kernel)), (op, kernel)
 

@@ -178,7 +178,7 @@ class Tensor:
 
     # ---------------------------------------------------------- operators
     # ``a + b``, ``a @ b``, ``-a``, ``a[key]``, ``a < b``... are the differentiable
-    # ops themselves: ops.py, the layer above, sets ``Tensor.__add__ = add`` and the
+    # ops themselves: ops/operators.py, the layer above, sets ``Tensor.__add__ = add`` and the
     # rest when it is imported (see ``ops.TENSOR_OPERATORS``), so this module never
     # imports ops.  ``==`` and ``!=`` compare element-wise too, which is why
     # ``__hash__`` above is by identity.
