@@ -1,15 +1,39 @@
-"""The GEMM micro-kernel, written as plain loops: the contract both CPU backends meet.
+"""The GEMM family's contract: ``matmul`` and ``dense_forward`` in NumPy, and
+the micro-kernel written as plain loops.
 
-The fast micro-kernels are LLVM vector IR (kernels/numba_microkernels.py) or
-vectorized C (kernels/_cython_gemm.h), which makes them hard to read; this is
-what each of them computes, and the tests compare them with it on the same
-packed panels.  kernels/GEMM.md shows where the micro-kernel sits in the GEMM.
+``matmul`` and ``dense_forward`` are what the numpy backend runs (NumPy's
+BLAS does the product) and what every compiled backend is tested against.
+The fast micro-kernels are LLVM vector IR (kernels/gemm/numba_microkernels.py)
+or vectorized C (kernels/gemm/cython.h), which makes them hard to read;
+``reference_micro_kernel`` is what each of them computes, and the tests
+compare them with it on the same packed panels.  kernels/gemm/DESIGN.md shows
+where the micro-kernel sits in the GEMM.
 """
+
+import numpy as np
+
+
+def matmul(a, b, transpose_a, transpose_b, out):
+    """out = op(a) @ op(b), op = transpose when the flag is set."""
+    a = a.T if transpose_a else a
+    b = b.T if transpose_b else b
+    return np.matmul(a, b, out=out)
+
+
+def dense_forward(x, w, b, relu, out):
+    """out = x @ w + b, then relu when ``relu``; ``b`` may be None."""
+    np.matmul(x, w, out=out)
+    if b is not None:
+        out += b
+    if relu:
+        np.maximum(out, 0, out=out)
+    return out
+
 
 
 def reference_micro_kernel(nr, kc, A, pa, csa, B, pb, rsb, C, pc, ldc, rows, accumulate, bias, jb, use_bias, relu):
     """The micro-kernel contract, as loops: what ``_micro_kernel`` and ``_narrow_kernel``
-    (kernels/numba_microkernels.py) compute, and the C kernels of the Cython backend.
+    (kernels/gemm/numba_microkernels.py) compute, and the C kernels of the Cython backend.
 
     The A panel is an MR x kc block, element (r, p) at A[pa + r + p*csa]: packed,
     csa = MR (the MR numbers of one step p are contiguous); a transposed matrix

@@ -266,8 +266,8 @@ PROBE_RUN = """
     import sys
     sys.path.insert(0, sys.argv[1])
     import probe_module
-    from tapegrad.kernels import _numba_cache
-    _numba_cache.guard_caches(vars(probe_module))
+    from tapegrad.kernels._numba import cache
+    cache.guard_caches(vars(probe_module))
     print(probe_module.add_one(1.5))
 """
 
@@ -326,7 +326,7 @@ def test_the_numba_backend_heals_its_own_truncated_cache(tmp_path):
 
 def test_fallback_cache_folders_in_order(tmp_path):
     """$XDG_CACHE_HOME first, then ~/.cache, then the temp dir; the first usable wins."""
-    from tapegrad.kernels import _numba_cache as nc
+    from tapegrad.kernels._numba import cache as nc
 
     dirs = nc.fallback_dirs({"XDG_CACHE_HOME": str(tmp_path / "xdg")})
     assert dirs[0] == str(tmp_path / "xdg" / "tapegrad" / "numba")
@@ -387,12 +387,12 @@ def test_the_numba_cache_lives_outside_the_install(tmp_path):
 
 def test_an_edited_micro_kernel_file_recompiles_its_users(tmp_path):
     """Numba stamps a cache entry with its own file only; a kernel file's declared
-    dependencies (depends_on) join the stamp, so an edit of numba_microkernels.py
+    dependencies (depends_on) join the stamp, so an edit of gemm/numba_microkernels.py
     is not hidden behind the driver's cached code (before: the stamp ignored it)."""
     from numba.core import caching
 
-    from tapegrad.kernels import _numba_cache as nc
-    import tapegrad.kernels.numba_gemm as gemm_module
+    from tapegrad.kernels._numba import cache as nc
+    import tapegrad.kernels.gemm.numba as gemm_module
 
     dep = tmp_path / "dep.py"
     dep.write_text("x = 1\n")
@@ -406,5 +406,5 @@ def test_an_edited_micro_kernel_file_recompiles_its_users(tmp_path):
         assert locator.get_source_stamp() != before
         assert before[0] == caching._SourceFileBackedLocatorMixin.get_source_stamp(locator)
     finally:
-        nc.depends_on(gemm_module.__file__, "numba_intrinsics.py", "numba_microkernels.py")
+        nc.depends_on(gemm_module.__file__, "_numba/intrinsics.py", "gemm/numba_microkernels.py")
     assert isinstance(gemm_module._gemm_blocked._cache._impl.locator, nc.UserCacheLocator)
