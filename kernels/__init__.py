@@ -12,6 +12,12 @@ and ``cuda`` runs them on an NVIDIA GPU with numba.cuda.
     >>> with K.use("numpy"):
     ...     K.relu(np.array([-1.0, 2.0]))
     array([0., 2.])
+
+The kernels live by family, one folder each (``gemm``, ``elementwise``,
+``losses``, ``optim``, ``metrics``): the family's ``api.py`` holds the public
+functions imported below, ``reference.py`` its contract in NumPy, and one
+file per backend; kernels/_families.py lists the families and installs their
+functions as the backends' methods.  A new kernel adds one import line here.
 """
 
 from ._backend import Backend

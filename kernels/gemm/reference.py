@@ -43,8 +43,8 @@ def reference_micro_kernel(nr, kc, A, pa, csa, B, pb, rsb, C, pc, ldc, rows, acc
     tile goes to C[pc + r*ldc + j], j < NR: the sum over p of A(r, p) * B(p, j),
     plus the old C when ``accumulate`` (an earlier K block), plus bias[jb + j] when
     ``use_bias``, then max(., 0) when ``relu``; rows past ``rows`` are not written.
-    Plain Python, so it is slow and obviously right: tests/test_numba_backend.py
-    and tests/test_cython_backend.py hold the fast kernels to it.
+    Plain Python, so it is slow and obviously right: tests/kernels/test_numba_backend.py
+    and tests/kernels/test_cython_backend.py hold the fast kernels to it.
     """
     zero = C.dtype.type(0)
     for r in range(rows):
