@@ -24,7 +24,6 @@ ctypedef fused floating:
     double
 
 
-
 cdef extern from "_cython.h":
     int tg_omp_enabled() noexcept nogil
     int tg_omp_max_threads() noexcept nogil
@@ -37,7 +36,7 @@ cdef extern from "_cython.h":
 
 
 # ======================================================================
-# Module state: thread count and cache-block sizes
+# Module state: the thread count, the element-wise threshold
 # ======================================================================
 cdef int g_threads = max(1, tg_omp_max_threads())
 # Element-wise loops go parallel above this many elements.
