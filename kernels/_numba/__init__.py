@@ -8,10 +8,10 @@
   compiler lock) and restored after: the user's own ``@njit`` functions, and
   the user's environment, are left as they were.  A ``NUMBA_SLP_VECTORIZE``
   the user sets still wins.
-* :func:`chunked`: the one parallel skeleton of the flat kernels (element-wise
-  passes, optimizer updates): a range kernel runs on the calling thread for
-  short arrays, and in chunks of ``CHUNK`` elements over ``prange`` for arrays
-  of at least ``PARALLEL_MIN``.
+* :func:`run_chunked`: the one parallel skeleton of the flat kernels
+  (element-wise passes, optimizer updates): a range kernel runs on the calling
+  thread for short arrays, and in chunks of ``CHUNK`` elements over ``prange``
+  for arrays of at least ``PARALLEL_MIN``.
 * :data:`pool`: serializes parallel regions when Numba's thread pool cannot
   be shared between Python threads (the ``workqueue`` layer).
 * :mod:`.cache` (where the machine code is cached, how a bad entry heals) and
@@ -71,28 +71,31 @@ def njit(*args, **options):
 
 
 # ---------------------------------------------------------------- threads
-def chunked(range_kernel):
-    """The parallel kernel ``kernel(n, args)`` made of ``range_kernel(lo, hi, args)``,
-    which does elements ``lo <= i < hi`` of flat arrays (``args``, a tuple).
+@njit(inline="always")
+def run_chunked(range_kernel, n, args):
+    """The parallel skeleton of the flat kernels: ``range_kernel(lo, hi, args)``
+    does elements ``lo <= i < hi`` of the flat arrays in ``args`` (a tuple).
 
     Below ``PARALLEL_MIN`` elements the range is one call on the calling thread
     (waking the pool costs more than such a pass); above, chunks of ``CHUNK``
     elements go to the threads.  Indices are unsigned, as every kernel's are.
-    Each kernel made here is cached on its own (Numba keys a closure's cache
-    entry by what it closes over, here the range kernel)."""
+    A family's kernel is this, inlined into a cached ``parallel=True``
+    function of its own module::
 
-    @njit(cache=True, parallel=True)
-    def kernel(n, args):
-        size = np.uint64(n)
-        if size < PARALLEL_MIN:
-            range_kernel(np.uint64(0), size, args)
-            return
-        for c in prange((n + CHUNK - 1) // CHUNK):
-            lo = np.uint64(c * CHUNK)
-            range_kernel(lo, min(lo + np.uint64(CHUNK), size), args)
+        @njit(cache=True, parallel=True)
+        def _relu(n, args):
+            run_chunked(_relu_range, n, args)
 
-    kernel.__doc__ = range_kernel.__doc__
-    return kernel
+    (a function made by a factory instead would be a closure, and Numba keys
+    a closure's cache entry by a pickle of what it closes over, which for a
+    dispatcher differs in every process: it would compile on every run)."""
+    size = np.uint64(n)
+    if size < PARALLEL_MIN:
+        range_kernel(np.uint64(0), size, args)
+        return
+    for c in prange((n + CHUNK - 1) // CHUNK):
+        lo = np.uint64(c * CHUNK)
+        range_kernel(lo, min(lo + np.uint64(CHUNK), size), args)
 
 
 class PoolGuard:
@@ -124,4 +127,4 @@ class PoolGuard:
 #: the one guard of every family's parallel Numba kernels
 pool = PoolGuard()
 
-__all__ = ["CHUNK", "PARALLEL_MIN", "chunked", "njit", "pool", "prange"]
+__all__ = ["CHUNK", "PARALLEL_MIN", "njit", "pool", "prange", "run_chunked"]

@@ -2,7 +2,7 @@
 
 Each flat kernel is a range kernel, ``_x_range(lo, hi, args)`` over elements
 ``lo <= i < hi`` of the flat arrays in ``args``, made parallel by the one
-chunked ``prange`` skeleton of kernels/_numba (``chunked``): on the calling
+chunked ``prange`` skeleton of kernels/_numba (``run_chunked``): on the calling
 thread below ``PARALLEL_MIN`` elements, in chunks over the threads above.
 ``bias_grad`` and ``relu_bias_grad`` are column sums over (N, M) arrays, one
 pass each.  Every ``@njit`` uses ``cache=True``; flags arrive as Python bools
@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._numba import chunked, njit, pool
+from .._numba import njit, pool, run_chunked
 from .._numba.cache import depends_on, guard_caches
 from .._numba.intrinsics import _zero
 
-depends_on(__file__, "_numba/intrinsics.py")  # _zero is compiled into these kernels
+depends_on(__file__, "_numba/__init__.py", "_numba/intrinsics.py")  # run_chunked, _zero are compiled in
 
 
 # ---------------------------------------------------------------- relu
@@ -65,10 +65,28 @@ def _dropout_backward_range(lo, hi, args):
         out[i] = g[i] * m if m != z else z
 
 
-_relu = chunked(_relu_range)
-_relu_backward = chunked(_relu_backward_range)
-_dropout = chunked(_dropout_range)
-_dropout_backward = chunked(_dropout_backward_range)
+@njit(cache=True, parallel=True)
+def _relu(n, args):
+    """relu over n elements, in chunks over threads when long."""
+    run_chunked(_relu_range, n, args)
+
+
+@njit(cache=True, parallel=True)
+def _relu_backward(n, args):
+    """relu's backward over n elements."""
+    run_chunked(_relu_backward_range, n, args)
+
+
+@njit(cache=True, parallel=True)
+def _dropout(n, args):
+    """dropout's forward over n elements."""
+    run_chunked(_dropout_range, n, args)
+
+
+@njit(cache=True, parallel=True)
+def _dropout_backward(n, args):
+    """dropout's backward over n elements."""
+    run_chunked(_dropout_backward_range, n, args)
 
 
 # ---------------------------------------------------------------- bias grad

@@ -1,6 +1,6 @@
 """The optimizer family in Numba: one fused pass over parameters, gradients and state.
 
-Each update is a range kernel made parallel by the chunked skeleton of
+Each update is a range kernel made parallel by the chunked skeleton (``run_chunked``) of
 kernels/_numba.  The scalars (learning rate, decay rates) arrive already cast
 to the parameters' dtype, so nothing promotes to float64.  The loops with a
 division use ``error_model="numpy"``: by default Numba checks every float
@@ -15,8 +15,10 @@ import math
 
 import numpy as np
 
-from .._numba import chunked, njit, pool
-from .._numba.cache import guard_caches
+from .._numba import njit, pool, run_chunked
+from .._numba.cache import depends_on, guard_caches
+
+depends_on(__file__, "_numba/__init__.py")  # run_chunked is compiled into these kernels
 
 
 @njit(cache=True)
@@ -63,9 +65,22 @@ def _adam_range(lo, hi, args):
         p[i] -= alpha * mi / (np.sqrt(vi) + eps)
 
 
-_sgd = chunked(_sgd_range)
-_rmsprop = chunked(_rmsprop_range)
-_adam = chunked(_adam_range)
+@njit(cache=True, parallel=True)
+def _sgd(n, args):
+    """SGD over n parameters, in chunks over threads when long."""
+    run_chunked(_sgd_range, n, args)
+
+
+@njit(cache=True, parallel=True)
+def _rmsprop(n, args):
+    """RMSprop over n parameters."""
+    run_chunked(_rmsprop_range, n, args)
+
+
+@njit(cache=True, parallel=True)
+def _adam(n, args):
+    """Adam over n parameters."""
+    run_chunked(_adam_range, n, args)
 
 
 # ---------------------------------------------------------------- the backend's methods
