@@ -1,7 +1,7 @@
 """Build the Cython kernels: one portable build and one for AVX2+FMA CPUs.
 
-The same kernel source (``kernels/_cython_impl.pxi``, which includes the C of
-``kernels/_cython_gemm.h``) is compiled twice:
+The same kernel source (``kernels/_cython.pxi``, which includes each kernel
+family's ``kernels/<family>/cython.pxi`` and their C headers) is compiled twice:
 ``_cython_base`` with the compiler's portable defaults and ``_cython_avx2``
 with ``-mavx2 -mfma``.  ``tapegrad.kernels.cython_backend`` picks one at
 run time from what the CPU reports, so the wheel never executes an
@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import ast
 import warnings
 
 from setuptools import Extension, find_packages, setup
@@ -39,7 +40,26 @@ def _compiler_accepts(flag: str) -> bool:
         return result.returncode == 0
 
 
+def write_family_includes():
+    """Write kernels/_cython_families.pxi: one ``include`` per kernel family
+    that has a ``cython.pxi``, in the order of ``FAMILIES`` in
+    kernels/_families.py (read, not imported: the package needs NumPy)."""
+    with open(os.path.join("kernels", "_families.py")) as f:
+        tree = ast.parse(f.read())
+    families = next(ast.literal_eval(node.value) for node in tree.body
+                    if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "FAMILIES")
+    lines = ["# Written by setup.py from FAMILIES in kernels/_families.py; do not edit.\n"]
+    lines += [f'include "{name}/cython.pxi"\n' for name in families
+              if os.path.exists(os.path.join("kernels", name, "cython.pxi"))]
+    path = os.path.join("kernels", "_cython_families.pxi")
+    old = open(path).read() if os.path.exists(path) else None
+    if old != "".join(lines):   # unchanged: keep its date, so nothing recompiles
+        with open(path, "w") as f:
+            f.writelines(lines)
+
+
 def extensions():
+    write_family_includes()
     if sys.platform == "win32":
         base_flags, openmp = ["/O2"], ["/openmp"]
     else:
@@ -85,8 +105,10 @@ def extensions():
 
 
 # ``tapegrad.kernels`` lives in the top-level ``kernels/`` folder (mapped in
-# pyproject.toml), so package discovery under ``src/`` cannot see it: name it.
+# pyproject.toml), so package discovery under ``src/`` cannot see it: name it,
+# and its subpackages (the kernel families, kernels/_numba).
 setup(
-    packages=find_packages(where="src") + ["tapegrad.kernels"],
+    packages=find_packages(where="src") + ["tapegrad.kernels"]
+    + [f"tapegrad.kernels.{name}" for name in find_packages(where="kernels")],
     ext_modules=extensions(),
 )

@@ -178,7 +178,7 @@ def time_cupy(cp, fn, reps, warmup=2):
 def sgemm_speed(K, be, sizes, smoke):
     from numba import cuda
 
-    from tapegrad.kernels import cuda_gemm
+    from tapegrad.kernels.gemm import cuda as cuda_gemm
 
     try:
         import cupy as cp

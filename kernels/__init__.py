@@ -12,46 +12,47 @@ and ``cuda`` runs them on an NVIDIA GPU with numba.cuda.
     >>> with K.use("numpy"):
     ...     K.relu(np.array([-1.0, 2.0]))
     array([0., 2.])
+
+The kernels live by family, one folder each (``gemm``, ``elementwise``,
+``losses``, ``optim``, ``metrics``): the family's ``api.py`` holds the public
+functions imported below, ``reference.py`` its contract in NumPy, and one
+file per backend; kernels/_families.py lists the families and installs their
+functions as the backends' methods.  A new kernel adds one import line here.
 """
 
 from ._backend import Backend
 from ._dispatch import (
+    BACKEND_NAMES,
+    CPU_PREFERENCE,
     BackendUnavailableError,
     available_backends,
     get_backend,
     set_num_threads,
+    to_numpy,
     use,
 )
-from .api import (
-    ClassIds,
-    accumulate_correct,
-    accumulate_sum,
-    adam_update,
-    adam_update_foreach,
-    bias_grad,
-    class_ids,
-    dense_forward,
-    dropout_backward,
-    dropout_forward,
-    matmul,
-    relu,
-    relu_backward,
-    relu_bias_grad,
-    rmsprop_update,
-    rmsprop_update_foreach,
-    sgd_update,
-    sgd_update_foreach,
-    sigmoid_cross_entropy,
-    softmax,
-    softmax_cross_entropy,
-    to_numpy,
-)
+from ._labels import ClassIds, class_ids
+# the public kernels, by family (kernels/<family>/api.py); one line per kernel
+from .elementwise.api import bias_grad
+from .elementwise.api import check_dropout_rate
+from .elementwise.api import dropout_backward
+from .elementwise.api import dropout_forward
+from .elementwise.api import relu
+from .elementwise.api import relu_backward
+from .elementwise.api import relu_bias_grad
+from .gemm.api import dense_forward
+from .gemm.api import matmul
+from .losses.api import sigmoid_cross_entropy
+from .losses.api import softmax
+from .losses.api import softmax_cross_entropy
+from .metrics.api import accumulate_correct
+from .metrics.api import accumulate_sum
+from .optim.api import adam_update
+from .optim.api import adam_update_foreach
+from .optim.api import rmsprop_update
+from .optim.api import rmsprop_update_foreach
+from .optim.api import sgd_update
+from .optim.api import sgd_update_foreach
 
-__all__ = [
-    "Backend", "BackendUnavailableError", "available_backends", "get_backend",
-    "set_num_threads", "use", "matmul", "relu", "relu_backward", "softmax",
-    "softmax_cross_entropy", "dense_forward", "bias_grad", "relu_bias_grad", "sgd_update",
-    "rmsprop_update", "adam_update", "sgd_update_foreach", "rmsprop_update_foreach",
-    "adam_update_foreach", "accumulate_sum", "accumulate_correct", "to_numpy",
-    "dropout_forward", "dropout_backward", "sigmoid_cross_entropy", "ClassIds", "class_ids",
-]
+__all__ = [name for name in dir() if not name.startswith("_") and name not in (
+    "annotations", "elementwise", "gemm", "losses", "metrics", "optim")]

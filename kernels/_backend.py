@@ -2,7 +2,7 @@
 
 A backend is one object that knows how to allocate arrays where it computes
 (host memory or a GPU) and how to run each kernel of the public API.  The
-public functions in :mod:`tapegrad.kernels.api` validate every argument
+public functions (each family's ``api.py``) validate every argument
 (ranks, shapes, dtypes, label range, writeability), allocate the outputs with
 :meth:`Backend.empty`, and only then call the backend method; so a backend
 method may assume:
@@ -22,8 +22,8 @@ method may assume:
   they read each element before writing it.  The optimizer's ``grad``
   shares no memory with ``param`` or the state, which share none either.
 
-The plain NumPy backend (:mod:`tapegrad.kernels.numpy_backend`) is the
-reference each compiled backend is tested against.
+The plain NumPy backend (:mod:`tapegrad.kernels.numpy_backend`) runs each
+family's ``reference.py``, the contract each compiled backend is tested against.
 
 Besides the kernels, a backend offers ``xp``: the small, declared set of
 NumPy-style array functions (:data:`ARRAY_OPS`) that the layers above may call
@@ -190,96 +190,10 @@ class Backend:
         return 1
 
     # ------------------------------------------------------------ kernels
-    # Each method below writes into its ``out`` arguments and returns them.
-    def matmul(self, a, b, transpose_a, transpose_b, out):
-        """out = op(a) @ op(b), op = transpose when the flag is set."""
-        raise NotImplementedError
-
-    def relu(self, x, out):
-        raise NotImplementedError
-
-    def relu_backward(self, grad_out, x, out):
-        """out = grad_out where x > 0, else 0."""
-        raise NotImplementedError
-
-    def softmax(self, logits, out):
-        """Row-wise softmax of a 2-D (N, C) array."""
-        raise NotImplementedError
-
-    def softmax_cross_entropy(self, logits, labels, scale, loss_out, grad_out):
-        """Fused softmax + cross-entropy, one pass over each row.
-
-        ``labels`` is a C-contiguous int64 array of N valid class ids.
-        Writes the per-sample loss ``-log softmax(logits)[i, labels[i]]``
-        into ``loss_out`` (N,) and ``(softmax(logits) - onehot) * scale``
-        into ``grad_out`` (N, C).  Returns nothing.
-        """
-        raise NotImplementedError
-
-    def dropout_forward(self, x, uniform, rate, scale, out, mask):
-        """Flat arrays.  With ``t`` = x's dtype: where ``uniform[i] >= t(rate)``
-        write ``mask[i] = t(scale)`` and ``out[i] = x[i] * t(scale)``, else 0 in
-        both (a select, so a dropped NaN becomes 0).  One multiply in the
-        dtype, so every backend gives the same bits for the same draw."""
-        raise NotImplementedError
-
-    def dropout_backward(self, grad_out, mask, out):
-        """Flat arrays: out = grad_out * mask where mask != 0, else 0."""
-        raise NotImplementedError
-
-    def sigmoid_cross_entropy(self, logits, labels, scale, loss_out, grad_out):
-        """Flat arrays, labels of the logits' dtype in [0, 1].  Writes
-        ``max(x, 0) - x*z + log1p(exp(-|x|))`` into ``loss_out`` and
-        ``(sigmoid(x) - z) * scale`` into ``grad_out``, with sigmoid taken
-        from the same ``exp(-|x|)`` (1/(1+e) for x >= 0, e/(1+e) below)."""
-        raise NotImplementedError
-
-    def dense_forward(self, x, w, b, relu, out):
-        """out = x @ w + b, then relu when ``relu``; ``b`` may be None."""
-        raise NotImplementedError
-
-    def bias_grad(self, grad_out, out):
-        """out[j] = sum over rows of grad_out[:, j]."""
-        raise NotImplementedError
-
-    def relu_bias_grad(self, grad_out, x, out, bias_out):
-        """(N, M) arrays and an (M,) ``bias_out``: ``out = grad_out where x > 0,
-        else 0`` and ``bias_out = `` the column sums of ``out`` (relu_backward,
-        then bias_grad, of a Dense layer).  A compiled backend does it in one
-        pass; this default runs the two kernels (the cuda backend uses it)."""
-        self.relu_backward(grad_out.reshape(-1), x.reshape(-1), out.reshape(-1))
-        self.bias_grad(out, bias_out)
-
-    def sgd_update(self, param, grad, velocity, lr, momentum, nesterov):
-        """In place.  velocity is None when momentum == 0 (Keras semantics:
-        v = momentum*v - lr*g; w += v, or w += momentum*v - lr*g if nesterov)."""
-        raise NotImplementedError
-
-    def rmsprop_update(self, param, grad, v, lr, rho, eps):
-        """In place: v = rho*v + (1-rho)*g^2; w -= lr*g/sqrt(v+eps)."""
-        raise NotImplementedError
-
-    def adam_update(self, param, grad, m, v, lr, beta1, beta2, eps, step):
-        """In place, Keras semantics, ``step`` counts from 1:
-        m += (g-m)(1-b1); v += (g^2-v)(1-b2);
-        w -= lr*sqrt(1-b2^step)/(1-b1^step) * m/(sqrt(v)+eps)."""
-        raise NotImplementedError
-
-    # ------------------------------------------------------------ metrics
-    # Running totals for the Keras metrics.  They stay where the arrays live,
-    # so a training loop on a GPU never waits for a copy back after a step;
-    # one float64 read at the end (or at a progress refresh) gives the mean.
-    # Host backends share these NumPy versions: they are O(N*C) bookkeeping.
-    def accumulate_sum(self, values, weight, total):
-        """total[0] += weight * sum(values); ``total`` is a (1,) float64 array."""
-        total[0] += weight * values.sum(dtype=np.float64)
-
-    def accumulate_correct(self, scores, labels, total):
-        """total[0] += the number of rows i with argmax(scores[i]) == labels[i]
-        (the first largest entry on ties, as np.argmax); a row holding a NaN
-        has no argmax, so it never counts (``max`` propagates the NaN)."""
-        hits = (scores.argmax(axis=1) == labels) & ~np.isnan(scores.max(axis=1))
-        total[0] += np.count_nonzero(hits)
+    # The kernel methods (matmul, relu, softmax_cross_entropy, sgd_update...)
+    # are not written here: each family's backend file defines them as plain
+    # functions, and kernels/_families.py sets them on each backend object.
+    # Their contracts are the families' reference.py files.
 
     def __repr__(self) -> str:
         return f"<tapegrad.kernels backend {self.name!r}>"

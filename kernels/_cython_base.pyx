@@ -1,3 +1,3 @@
 # cython: language_level=3
 """The Cython kernels, compiled for the base instruction set (see setup.py)."""
-include "_cython_impl.pxi"
+include "_cython.pxi"

@@ -14,6 +14,8 @@ import importlib
 import os
 import threading
 
+import numpy as np
+
 from . import _threads
 from ._backend import Backend
 
@@ -149,3 +151,13 @@ def set_num_threads(n) -> None:
             _threads.set_threads(_load(name), n)
         except BackendUnavailableError:
             pass
+
+
+def to_numpy(x) -> np.ndarray:
+    """A host NumPy array for an array of any backend (copies from a GPU)."""
+    if isinstance(x, np.ndarray):
+        return x
+    copy_to_host = getattr(x, "copy_to_host", None)
+    if copy_to_host is not None:
+        return copy_to_host()
+    return np.asarray(x)

@@ -1,6 +1,7 @@
-"""The Cython backend: ahead-of-time compiled kernels (``kernels/_cython_impl.pxi``).
+"""The Cython backend: ahead-of-time compiled kernels (each family's ``cython.pxi``).
 
-The kernel source is compiled twice by ``setup.py``: ``_cython_base`` with
+The families' kernel sources, included into one extension (kernels/_cython.pxi),
+are compiled twice by ``setup.py``: ``_cython_base`` with
 portable flags and ``_cython_avx2`` with ``-mavx2 -mfma``.  At import this
 module asks the CPU (through the base extension) whether it runs AVX2 and
 FMA and loads the matching extension; inside ``_cython_avx2`` the GEMM
@@ -17,6 +18,7 @@ import os
 
 import numpy as np
 
+from . import _families
 from ._backend import Backend
 
 _ISA_CHOICES = ("auto", "base", "avx2", "avx512")
@@ -54,10 +56,26 @@ def check_available() -> None:
         raise ImportError(_unavailable)
 
 
-def _specializations(fn):
-    """dtype -> the float32 / float64 specialisation of a fused Cython function."""
-    sigs = fn.__signatures__
-    return {np.dtype(np.float32): sigs["float"], np.dtype(np.float64): sigs["double"]}
+_F32 = np.dtype(np.float32)
+
+
+def _by_dtype(function):
+    """A Cython kernel as the backend's method: a fused (float/double) function
+    is called through the specialisation for its first argument's dtype (the
+    float32 one, or else float64: the API has checked every dtype already),
+    skipping Cython's run-time dispatch on every call; the GEMM entries, which
+    take plain arrays and check their dtype in C, are used as they are."""
+    signatures = getattr(function, "__signatures__", None)
+    if signatures is None:
+        return function
+    single, double = signatures["float"], signatures["double"]
+
+    def kernel(first, *args):
+        return (single if first.dtype == _F32 else double)(first, *args)
+
+    kernel.__name__ = kernel.__qualname__ = function.__name__
+    kernel.__doc__ = function.__doc__
+    return kernel
 
 
 class CythonBackend(Backend):
@@ -67,13 +85,8 @@ class CythonBackend(Backend):
 
     def __init__(self):
         self.extension = _ext
-        if _ext is None:
-            return
-        for kernel in ("relu", "relu_backward", "softmax", "softmax_cross_entropy",
-                       "bias_grad", "sgd_update", "rmsprop_update",
-                       "adam_update", "dropout_forward", "dropout_backward",
-                       "sigmoid_cross_entropy", "relu_bias_grad"):
-            setattr(self, "_" + kernel, _specializations(getattr(_ext, kernel)))
+        if _ext is not None:
+            _families.install(self, "cython", extension=_ext, adapt=_by_dtype)
 
     @property
     def isa(self) -> str:
@@ -85,57 +98,6 @@ class CythonBackend(Backend):
 
     def get_num_threads(self) -> int:
         return _ext.get_num_threads()
-
-    # ------------------------------------------------------------ kernels
-    # matmul and dense_forward take the arrays and check their dtype in C
-    def matmul(self, a, b, transpose_a, transpose_b, out):
-        _ext.matmul(a, b, transpose_a, transpose_b, out)
-        return out
-
-    def relu(self, x, out):
-        self._relu[x.dtype](x, out)
-        return out
-
-    def relu_backward(self, grad_out, x, out):
-        self._relu_backward[x.dtype](grad_out, x, out)
-        return out
-
-    def softmax(self, logits, out):
-        self._softmax[logits.dtype](logits, out)
-        return out
-
-    def softmax_cross_entropy(self, logits, labels, scale, loss_out, grad_out):
-        self._softmax_cross_entropy[logits.dtype](logits, labels, scale, loss_out, grad_out)
-
-    def dropout_forward(self, x, uniform, rate, scale, out, mask):
-        self._dropout_forward[x.dtype](x, uniform, rate, scale, out, mask)
-
-    def dropout_backward(self, grad_out, mask, out):
-        self._dropout_backward[mask.dtype](grad_out, mask, out)
-        return out
-
-    def sigmoid_cross_entropy(self, logits, labels, scale, loss_out, grad_out):
-        self._sigmoid_cross_entropy[logits.dtype](logits, labels, scale, loss_out, grad_out)
-
-    def dense_forward(self, x, w, b, relu, out):
-        _ext.dense_forward(x, w, b, relu, out)
-        return out
-
-    def bias_grad(self, grad_out, out):
-        self._bias_grad[grad_out.dtype](grad_out, out)
-        return out
-
-    def relu_bias_grad(self, grad_out, x, out, bias_out):
-        self._relu_bias_grad[x.dtype](grad_out, x, out, bias_out)
-
-    def sgd_update(self, param, grad, velocity, lr, momentum, nesterov):
-        self._sgd_update[param.dtype](param, grad, velocity, lr, momentum, bool(nesterov))
-
-    def rmsprop_update(self, param, grad, v, lr, rho, eps):
-        self._rmsprop_update[param.dtype](param, grad, v, lr, rho, eps)
-
-    def adam_update(self, param, grad, m, v, lr, beta1, beta2, eps, step):
-        self._adam_update[param.dtype](param, grad, m, v, lr, beta1, beta2, eps, int(step))
 
 
 backend = CythonBackend()

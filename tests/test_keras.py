@@ -522,17 +522,17 @@ def test_labels_are_copied_and_checked_once_per_batch(monkeypatch):
     """fit checks the whole label array once, then each step makes its batch's
     labels ONE ClassIds that the loss and the accuracy share: one copy and
     check per step (not one per kernel), and the same numbers as before."""
-    from tapegrad.kernels import api
+    from tapegrad.kernels import _labels   # where the kernels make their ClassIds
 
     fresh = []
-    original = api.class_ids
+    original = _labels.class_ids
 
     def counting(labels, **kwargs):
-        if not isinstance(labels, api.ClassIds):
+        if not isinstance(labels, _labels.ClassIds):
             fresh.append(np.shape(labels))
         return original(labels, **kwargs)
 
-    monkeypatch.setattr(api, "class_ids", counting)
+    monkeypatch.setattr(_labels, "class_ids", counting)
     monkeypatch.setattr(tg.kernels, "class_ids", counting)
     x, y = blobs(n=40)
     model = small_model()

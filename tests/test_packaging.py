@@ -28,13 +28,35 @@ def test_license_file_is_shipped_and_is_the_declared_license():
 
 
 def test_build_requires_numpy_only_if_a_kernel_compiles_against_it():
-    sources = [*ROOT.glob("kernels/*.pyx"), *ROOT.glob("kernels/*.pxi")]
+    sources = [*ROOT.glob("kernels/*.pyx"), *ROOT.glob("kernels/**/*.pxi")]
     assert sources, "no Cython sources found"
     cimports_numpy = any(re.search(r"^\s*(cimport numpy|from numpy cimport)", path.read_text(), re.M)
                          for path in sources)
     requires = [re.split(r"[<>=!~ ;\[]", r, maxsplit=1)[0].lower()
                 for r in pyproject()["build-system"]["requires"]]
     assert ("numpy" in requires) == cimports_numpy, requires
+
+
+def test_every_kernel_source_the_extension_includes_is_package_data():
+    """The Cython extension includes each family's cython.pxi and C header
+    (kernels/<family>/); a wheel or sdist without them cannot build it."""
+    import fnmatch
+
+    data = pyproject()["tool"]["setuptools"]["package-data"]
+    needed = [p for p in (ROOT / "kernels").rglob("*") if p.suffix in (".pxi", ".h", ".pyx")
+              and p.name != "_cython_families.pxi"]        # written by setup.py at build time
+    assert any(p.parent.name == "gemm" for p in needed)
+    for path in needed:
+        folder = path.parent.relative_to(ROOT / "kernels")
+        package = "tapegrad.kernels" + "".join(f".{part}" for part in folder.parts)
+        patterns = data.get(package, []) + data.get("*", [])
+        assert any(fnmatch.fnmatch(path.name, pattern) for pattern in patterns), f"{path} is not package data"
+    packages = set()   # and each family folder is a package setup.py names
+    setup_source = (ROOT / "setup.py").read_text()
+    assert 'find_packages(where="kernels")' in setup_source
+    for path in needed:
+        packages.add(path.parent)
+    assert all((folder / "__init__.py").exists() for folder in packages)
 
 
 def test_python_classifiers_match_requires_python():

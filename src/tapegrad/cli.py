@@ -56,7 +56,7 @@ def _integer(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line: every option says its default, and its type or choices in words."""
-    from tapegrad.kernels._dispatch import BACKEND_NAMES, CPU_PREFERENCE
+    from tapegrad.kernels import BACKEND_NAMES, CPU_PREFERENCE
 
     summary, examples = __doc__.split("\n\n", 1)
     parser = argparse.ArgumentParser(prog="tapegrad", description=summary, epilog="examples:\n" + examples,

@@ -14,7 +14,7 @@ access pattern alone, not from Python:
 4. ``packed``: each block of A and B is first copied into a contiguous
    buffer, so the inner loops read memory strictly in order (no strides
    between rows, no TLB misses), as BLAS libraries do.
-5. ``micro-kernel``: tapegrad's own GEMM (``kernels/numba_gemm.py``): packed
+5. ``micro-kernel``: tapegrad's own GEMM (``kernels/gemm/numba.py``): packed
    panels plus a register tile of C (12 x 32 on AVX-512) updated by FMAs
    straight from registers, the last idea of the Goto/BLIS design.
 6. ``OpenBLAS``: NumPy's matmul, the reference.

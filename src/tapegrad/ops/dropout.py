@@ -20,7 +20,7 @@ def dropout(x, rate, noise_shape=None, seed=None, generator=None):
     drops whole rows); backward multiplies the gradient by the same mask.
     """
     x = convert(x)
-    rate = kernels.api._dropout_rate(rate, "dropout")
+    rate = kernels.check_dropout_rate(rate, "dropout")
     if x.dtype.kind != "f":
         raise TypeError(f"dropout: x must be a float tensor, got {x.dtype.name}")
     if rate == 0:

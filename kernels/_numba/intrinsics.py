@@ -4,14 +4,14 @@
   ``_ptr`` (an array's data pointer) and the register transposes
   ``_transpose_8x8`` / ``_transpose_4x8`` that pack A (LLVM ``shufflevector``,
   which Numba's Python has no word for); ``prefer_512bit_vectors`` marks the
-  function such IR lands in (the micro-kernels of numba_microkernels.py).
+  function such IR lands in (the micro-kernels of gemm/numba_microkernels.py).
 * ``_zero``, a zero of an array's dtype chosen at compile time (``@overload``),
   and unsigned index constants ``_U0``..``_U10`` (a signed index costs a
   negative-wraparound select per access and blocks vectorization).
 
-Used by kernels/numba_gemm.py and kernels/numba_microkernels.py.
-numba_gemm.py and numba_backend.py declare this file with ``depends_on``, so
-an edit here recompiles their cached kernels.
+Used by the Numba kernels of every family (kernels/*/numba.py), which
+declare this file with ``depends_on``, so an edit here recompiles their
+cached kernels.
 """
 
 from __future__ import annotations

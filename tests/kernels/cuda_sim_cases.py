@@ -1,11 +1,11 @@
 """The cuda backend under Numba's CUDA simulator, against NumPy.
 
 Not collected by a plain ``pytest`` (the name does not start with test_):
-``tests/test_cuda_sim.py`` runs this file in a subprocess with
+``tests/kernels/test_cuda_sim.py`` runs this file in a subprocess with
 ``NUMBA_ENABLE_CUDASIM=1``, which must be set before numba is first
 imported.  To run it by hand::
 
-    NUMBA_ENABLE_CUDASIM=1 python -m pytest tests/cuda_sim_cases.py
+    NUMBA_ENABLE_CUDASIM=1 python -m pytest tests/kernels/cuda_sim_cases.py
 
 The simulator runs every CUDA thread as a Python thread, so the shapes are
 tiny and the GEMM uses small tiles (8x8 blocks of 2x2 micro-tiles, BK=4)
@@ -27,7 +27,7 @@ if not numba.config.ENABLE_CUDASIM:
 from numba.cuda.simulator.cudadrv import devicearray as _sim_devicearray  # noqa: E402
 
 import tapegrad.kernels as K  # noqa: E402
-from tapegrad.kernels import cuda_gemm  # noqa: E402
+from tapegrad.kernels.gemm import cuda as cuda_gemm  # noqa: E402
 
 # A real DeviceNDArray has no arithmetic or comparison operators; the
 # simulator's stand-in does (it forwards them to NumPy), which hid a

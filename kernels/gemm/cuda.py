@@ -1,4 +1,4 @@
-"""SGEMM for the cuda backend: shared-memory tiles plus register blocking.
+"""The GEMM family on the GPU: an SGEMM of shared-memory tiles plus register blocking.
 
 This is the "2D block-tiling" design (the step of the usual hand-written
 SGEMM ladder that reaches roughly 70% of cuBLAS):
@@ -44,6 +44,8 @@ import math
 from collections import namedtuple
 
 from numba import cuda, float32
+
+from .._cuda import launch as settings
 
 #: BM x BN block tile, BK deep, each thread a TM x TN micro-tile
 Tiles = namedtuple("Tiles", "BM BN BK TM TN")
@@ -198,3 +200,20 @@ def _make_kernel(BM, BN, BK, TM, TN, TA, TB):
                         c[r, col] = value
 
     return sgemm
+
+
+# ---------------------------------------------------------------- the backend's methods
+def _launch_gemm(a, b, bias, relu, transpose_a, transpose_b, out):
+    m, n = out.shape
+    tiles = settings.gemm_tiles or choose_tiles(m, n, settings.sm_count())
+    has_bias = bias is not None
+    return launch(a, b, out, bias if has_bias else settings.placeholder(),
+                  has_bias, relu, transpose_a, transpose_b, tiles)
+
+
+def matmul(a, b, transpose_a, transpose_b, out):
+    return _launch_gemm(a, b, None, False, transpose_a, transpose_b, out)
+
+
+def dense_forward(x, w, b, relu, out):
+    return _launch_gemm(x, w, b, relu, False, False, out)

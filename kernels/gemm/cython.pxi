@@ -1,37 +1,10 @@
-# The Cython kernels of tapegrad.  This one source is compiled twice (see
-# setup.py): ``_cython_base`` with portable flags and ``_cython_avx2`` with
-# -mavx2 -mfma; ``tapegrad.kernels.cython_backend`` picks one at run time.
-#
-# Layout of this file
-#   1. The C declarations of kernels/_cython_gemm.h: CPU queries, OpenMP
-#      thread control, and the GEMM micro-kernels written with GCC vector
-#      extensions.
-#   2. The GEMM in Cython: packing, cache blocking, OpenMP threads (BLIS/Goto).
-#   3. The other kernels: element-wise, softmax, cross-entropy, optimizers,
-#      dropout, sigmoid + binary cross-entropy.
-#   4. The Python entry points (def functions) the backend calls.
+# The GEMM family in Cython (BLIS/Goto): packing, cache blocking, OpenMP
+# threads around the C micro-kernels of kernels/gemm/cython.h; then the two
+# entries the backend calls, ``matmul`` and ``dense_forward``.
+# kernels/gemm/DESIGN.md is the design; it compares this GEMM with the Numba one.
 
-cimport cython
-from cython.parallel cimport prange, parallel, threadid
-from libc.stdlib cimport malloc, free
-from libc.string cimport memset, memcpy
-from cpython.buffer cimport (PyObject_GetBuffer, PyBuffer_Release, PyBUF_FORMAT,
-                             PyBUF_C_CONTIGUOUS, PyBUF_WRITABLE)
-from libc.math cimport exp, expf, log, logf, log1p, fabs, sqrt, sqrtf
-
-ctypedef fused floating:
-    float
-    double
-
-
-cdef extern from "_cython_gemm.h":
-    int tg_omp_enabled() noexcept nogil
-    int tg_omp_max_threads() noexcept nogil
-    void tg_omp_set_threads(int n) noexcept nogil
-    int tg_cpu_has(int which) noexcept nogil
+cdef extern from "gemm/cython.h":
     const char *tg_select(int wide) noexcept nogil
-    const char *TG_ISA_NAME
-    int TG_HAVE_512
     int tg_s_mr, tg_s_nr, tg_d_mr, tg_d_nr
     void tg_ukernel_s(long kc, const float *a, const float *b, long rsb, float *c,
                       long ldc, int acc, const float *bias, int relu) noexcept nogil
@@ -56,40 +29,20 @@ cdef extern from "_cython_gemm.h":
                        const double *b, double *c, long rsc, long csc,
                        const double *bias, int relu) noexcept nogil
     int TG_NART_WIDTH(int index) noexcept nogil
-    void tg_dropout_forward_s(long n, const float *x, const float *u, float threshold,
-                              float scale, float *out, float *mask) noexcept nogil
-    void tg_dropout_forward_d(long n, const double *x, const double *u, double threshold,
-                              double scale, double *out, double *mask) noexcept nogil
-    void tg_dropout_backward_s(long n, const float *g, const float *mask, float *out) noexcept nogil
-    void tg_dropout_backward_d(long n, const double *g, const double *mask, double *out) noexcept nogil
     void tg_pack_narrow_s(int nv, long k, long n, const float *b, long rsb, float *d) noexcept nogil
     void tg_pack_narrow_d(int nv, long k, long n, const double *b, long rsb, double *d) noexcept nogil
-    void *tg_alloc(size_t nbytes) noexcept nogil
     void tg_pack_a8_s(long kc, const float *a, long rsa, float *d) noexcept nogil
     float tg_peak(long n, int *lanes) noexcept nogil
-    void tg_sgd_s(long n, float *w, const float *g, float *v, float lr, float mu,
-                  int nesterov) noexcept nogil
-    void tg_sgd_d(long n, double *w, const double *g, double *v, double lr, double mu,
-                  int nesterov) noexcept nogil
-    void tg_rmsprop_s(long n, float *w, const float *g, float *v, float lr, float rho,
-                      float one_minus_rho, float eps) noexcept nogil
-    void tg_rmsprop_d(long n, double *w, const double *g, double *v, double lr, double rho,
-                      double one_minus_rho, double eps) noexcept nogil
-    void tg_adam_s(long n, float *w, const float *g, float *m, float *v, float alpha,
-                   float one_minus_beta1, float one_minus_beta2, float eps) noexcept nogil
-    void tg_adam_d(long n, double *w, const double *g, double *m, double *v, double alpha,
-                   double one_minus_beta1, double one_minus_beta2, double eps) noexcept nogil
 
 
 # ======================================================================
-# Module state: thread count and cache-block sizes
+# Cache-block sizes
 # ======================================================================
-cdef int g_threads = max(1, tg_omp_max_threads())
 # Block sizes (elements).  KC: depth of one packed panel pair, so an A
 # micro-panel (MR x KC) and a B micro-panel (KC x NR) sit in L1 together;
 # MC: rows of the packed A block kept in L2; NC: columns of the packed B
 # panel kept in L3.  K is split into equal parts no longer than KC.
-# Index 0: float32, 1: float64 (kernels/GEMM.md: why these sizes).
+# Index 0: float32, 1: float64 (kernels/gemm/DESIGN.md: why these sizes).
 cdef Py_ssize_t[2] g_kc = [512, 256]
 cdef Py_ssize_t[2] g_mc = [288, 288]
 cdef Py_ssize_t g_nc = 4096
@@ -101,33 +54,15 @@ cdef Py_ssize_t g_shallow_k = 128
 cdef Py_ssize_t g_shallow_block_bytes = 128 * 1024
 # B is read in place (gemm) only for K blocks at least this deep.
 cdef Py_ssize_t g_in_place_kc = 128
-# Element-wise loops go parallel above this many elements.
-cdef Py_ssize_t g_parallel_elems = 1 << 17
 
 tg_select(1)
 
 
-def cpu_supports_avx2_fma():
-    """True when this CPU (and OS) can run AVX2 and FMA instructions."""
-    return bool(tg_cpu_has(2))
+def _select_gemm(bint wide):
+    tg_select(wide)
 
 
-def cpu_supports_avx512f():
-    """True when this CPU (and OS) can run AVX-512F instructions."""
-    return bool(tg_cpu_has(3))
-
-
-def build_isa():
-    """The instruction set this extension was compiled for: "base" or "avx2"."""
-    return TG_ISA_NAME.decode()
-
-
-def select_kernels(bint wide=True):
-    """Choose the micro-kernels: the widest the CPU runs when ``wide``.
-
-    Returns the name of the choice ("base", "avx2" or "avx512").
-    """
-    return tg_select(wide).decode()
+_selectors.append(_select_gemm)
 
 
 def kernel_info():
@@ -190,25 +125,8 @@ def fma_peak_gflops(long n=2_000_000):
     return 2.0 * 12 * lanes * n / elapsed / 1e9 + 0.0 * sink
 
 
-def openmp_enabled():
-    """True when the extension was compiled with OpenMP."""
-    return bool(tg_omp_enabled())
-
-
-def set_num_threads(int n):
-    """Threads for the parallel kernels (OpenMP), at least 1."""
-    global g_threads
-    g_threads = max(1, n)
-    tg_omp_set_threads(g_threads)
-
-
-def get_num_threads():
-    """Threads the parallel kernels use."""
-    return g_threads
-
-
 # ======================================================================
-# GEMM (BLIS / Goto design; kernels/GEMM.md compares it with the Numba one)
+# GEMM (BLIS / Goto design; kernels/gemm/DESIGN.md compares it with the Numba one)
 # ======================================================================
 # C (m x n) = A (m x k) @ B (k x n), every operand given by a pointer and a
 # (row, column) stride pair, so a transpose is just a swap of strides.  The
@@ -625,68 +543,6 @@ cdef int gemm_auto(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                 bias, False, relu, nthreads)
 
 
-# ======================================================================
-# Element-wise kernels, softmax, cross-entropy, optimizers
-# ======================================================================
-cdef inline int threads_for(Py_ssize_t n) noexcept nogil:
-    return g_threads if n >= g_parallel_elems else 1
-
-
-cdef inline floating fexp(floating x) noexcept nogil:
-    if floating is float:
-        return expf(x)
-    else:
-        return exp(x)
-
-
-cdef inline floating flog(floating x) noexcept nogil:
-    if floating is float:
-        return logf(x)
-    else:
-        return log(x)
-
-
-cdef inline floating fsqrt(floating x) noexcept nogil:
-    if floating is float:
-        return sqrtf(x)
-    else:
-        return sqrt(x)
-
-
-cdef void softmax_row(const floating *x, floating *y, Py_ssize_t c) noexcept nogil:
-    cdef Py_ssize_t j
-    cdef floating mx = x[0]
-    cdef floating s = 0
-    for j in range(1, c):
-        if x[j] > mx:
-            mx = x[j]
-    for j in range(c):
-        y[j] = fexp(x[j] - mx)
-        s = s + y[j]
-    s = 1 / s
-    for j in range(c):
-        y[j] = y[j] * s
-
-
-cdef floating xent_row(const floating *x, Py_ssize_t label, floating scale,
-                       floating *g, Py_ssize_t c) noexcept nogil:
-    """Loss of one row; writes (softmax - onehot) * scale into g."""
-    cdef Py_ssize_t j
-    cdef floating mx = x[0]
-    cdef floating s = 0
-    cdef floating log_sum, inv
-    for j in range(1, c):                 # 1. the max, for stability
-        if x[j] > mx:
-            mx = x[j]
-    for j in range(c):                    # 2. exp of shifted logits and their sum
-        g[j] = fexp(x[j] - mx)
-        s = s + g[j]
-    log_sum = flog(s)
-    inv = scale / s
-    for j in range(c):                    # 3. gradient, scaled
-        g[j] = g[j] * inv
-    g[label] = g[label] - scale
-    return log_sum - (x[label] - mx)
 
 
 # ======================================================================
@@ -878,356 +734,3 @@ def dense_forward(x, w, b, bint relu, out):
 # entering one costs about half a microsecond even for one thread.  Their
 # loops read every input unconditionally and then select, so GCC turns the
 # choice into vector blends instead of a branch per element.
-cdef void relu_range(Py_ssize_t lo, Py_ssize_t hi, const floating *x,
-                     floating *out) noexcept nogil:
-    cdef Py_ssize_t i
-    cdef floating v
-    for i in range(lo, hi):
-        v = x[i]
-        out[i] = 0 if v <= 0 else v
-
-
-def relu(const floating[::1] x, floating[::1] out):
-    """out = max(x, 0), one pass over a flat array.
-
-    NaN propagates as in NumPy's maximum (only values <= 0 become 0).
-    """
-    cdef Py_ssize_t c, n = x.shape[0]
-    cdef const floating *xp = &x[0]
-    cdef floating *op = &out[0]
-    cdef int nt = threads_for(n)
-    cdef Py_ssize_t chunk = chunk_for(n, nt)
-    with nogil:
-        if nt == 1:
-            relu_range(0, n, xp, op)
-        else:
-            for c in prange((n + chunk - 1) // chunk, num_threads=nt, schedule="static"):
-                relu_range(c * chunk, min(n, c * chunk + chunk), xp, op)
-
-
-cdef void relu_backward_range(Py_ssize_t lo, Py_ssize_t hi, const floating *g,
-                              const floating *x, floating *out) noexcept nogil:
-    cdef Py_ssize_t i
-    cdef floating v
-    for i in range(lo, hi):
-        v = g[i]
-        out[i] = v if x[i] > 0 else 0
-
-
-def relu_backward(const floating[::1] grad_out, const floating[::1] x, floating[::1] out):
-    """out = grad_out where x > 0, else 0: the chain rule through relu.
-
-    relu passes its input through where it was positive, so the gradient
-    flows back unchanged there and is blocked elsewhere.
-    """
-    cdef Py_ssize_t c, n = x.shape[0]
-    cdef const floating *gp = &grad_out[0]
-    cdef const floating *xp = &x[0]
-    cdef floating *op = &out[0]
-    cdef int nt = threads_for(n)
-    cdef Py_ssize_t chunk = chunk_for(n, nt)
-    with nogil:
-        if nt == 1:
-            relu_backward_range(0, n, gp, xp, op)
-        else:
-            for c in prange((n + chunk - 1) // chunk, num_threads=nt, schedule="static"):
-                relu_backward_range(c * chunk, min(n, c * chunk + chunk), gp, xp, op)
-
-
-def softmax(const floating[:, ::1] logits, floating[:, ::1] out):
-    """Row-wise softmax: exp(x - max) / sum(exp(x - max)).
-
-    Subtracting the row max first makes every exponent <= 0, so nothing
-    overflows even for logits of magnitude 1e4; the result is unchanged.
-    """
-    cdef Py_ssize_t i, n = logits.shape[0], c = logits.shape[1]
-    cdef const floating *xp = &logits[0, 0]
-    cdef floating *op = &out[0, 0]
-    cdef int nt = threads_for(n * c)
-    with nogil:
-        if nt == 1:
-            for i in range(n):
-                softmax_row(xp + i * c, op + i * c, c)
-        else:
-            for i in prange(n, num_threads=nt, schedule="static"):
-                softmax_row(xp + i * c, op + i * c, c)
-
-
-def softmax_cross_entropy(const floating[:, ::1] logits, const long long[::1] labels,
-                          double scale, floating[::1] loss_out, floating[:, ::1] grad_out):
-    """Fused softmax + cross-entropy: per-row loss and its gradient.
-
-    One pass per row (kept in cache): the max, exp(x - max) and its sum s,
-    the loss log(s) - (x[label] - max), and the gradient
-    (softmax - onehot) * scale.  Shifting by the max keeps it finite.
-    """
-    cdef Py_ssize_t i, n = logits.shape[0], c = logits.shape[1]
-    cdef const floating *xp = &logits[0, 0]
-    cdef const long long *lp = &labels[0]
-    cdef floating *gp = &grad_out[0, 0]
-    cdef floating *lossp = &loss_out[0]
-    cdef floating sc = <floating> scale
-    cdef int nt = threads_for(n * c)
-    with nogil:
-        if nt == 1:
-            for i in range(n):
-                lossp[i] = xent_row(xp + i * c, <Py_ssize_t> lp[i], sc, gp + i * c, c)
-        else:
-            for i in prange(n, num_threads=nt, schedule="static"):
-                lossp[i] = xent_row(xp + i * c, <Py_ssize_t> lp[i], sc, gp + i * c, c)
-
-
-def bias_grad(const floating[:, ::1] grad_out, floating[::1] out):
-    """out[j] = sum_i grad_out[i, j]: the gradient of a broadcast bias.
-
-    Eight rows at a time are added pairwise in their own dtype, and each
-    partial sum goes into a row of float64 accumulators: every read is
-    contiguous, the loops vectorise, and there is one float64 add per eight
-    rows instead of one per row.
-    """
-    cdef Py_ssize_t i, j, n = grad_out.shape[0], m = grad_out.shape[1]
-    cdef Py_ssize_t n8 = n - n % 8
-    cdef const floating *g = &grad_out[0, 0]
-    cdef const floating *r
-    cdef double *acc = <double *> malloc(m * sizeof(double))
-    if acc == NULL:
-        raise MemoryError()
-    with nogil:
-        for j in range(m):
-            acc[j] = 0
-        for i in range(0, n8, 8):
-            r = g + i * m
-            for j in range(m):
-                acc[j] += (((r[j] + r[m + j]) + (r[2 * m + j] + r[3 * m + j]))
-                           + ((r[4 * m + j] + r[5 * m + j]) + (r[6 * m + j] + r[7 * m + j])))
-        for i in range(n8, n):
-            r = g + i * m
-            for j in range(m):
-                acc[j] += r[j]
-        for j in range(m):
-            out[j] = <floating> acc[j]
-    free(acc)
-
-
-# The optimizer loops are C (tg_sgd/tg_rmsprop/tg_adam in _cython_gemm.h,
-# compiled per vector width); these wrappers split the parameters into one
-# chunk per thread, or call the loop directly on one thread.
-cdef inline Py_ssize_t chunk_for(Py_ssize_t n, int nt) noexcept nogil:
-    """Elements per thread: n split nt ways, rounded up to whole 64-byte lines."""
-    return ((n + nt - 1) // nt + 15) // 16 * 16
-
-
-cdef void sgd_range(Py_ssize_t lo, Py_ssize_t hi, floating *w, const floating *g,
-                    floating *v, floating lr, floating mu, bint nesterov) noexcept nogil:
-    if floating is float:
-        tg_sgd_s(hi - lo, w + lo, g + lo, v + lo if v != NULL else NULL, lr, mu, nesterov)
-    else:
-        tg_sgd_d(hi - lo, w + lo, g + lo, v + lo if v != NULL else NULL, lr, mu, nesterov)
-
-
-cdef void rmsprop_range(Py_ssize_t lo, Py_ssize_t hi, floating *w, const floating *g,
-                        floating *v, floating lr, floating rho, floating one_minus_rho,
-                        floating eps) noexcept nogil:
-    if floating is float:
-        tg_rmsprop_s(hi - lo, w + lo, g + lo, v + lo, lr, rho, one_minus_rho, eps)
-    else:
-        tg_rmsprop_d(hi - lo, w + lo, g + lo, v + lo, lr, rho, one_minus_rho, eps)
-
-
-cdef void adam_range(Py_ssize_t lo, Py_ssize_t hi, floating *w, const floating *g,
-                     floating *m, floating *v, floating alpha, floating c1, floating c2,
-                     floating eps) noexcept nogil:
-    if floating is float:
-        tg_adam_s(hi - lo, w + lo, g + lo, m + lo, v + lo, alpha, c1, c2, eps)
-    else:
-        tg_adam_d(hi - lo, w + lo, g + lo, m + lo, v + lo, alpha, c1, c2, eps)
-
-
-def sgd_update(floating[::1] param, const floating[::1] grad, floating[::1] velocity,
-               double lr, double momentum, bint nesterov):
-    """One SGD step in place, one pass over the parameters.
-
-    Without momentum: w -= lr*g.  With momentum (Keras): v = momentum*v - lr*g,
-    then w += v, or w += momentum*v - lr*g for Nesterov's look-ahead.
-    """
-    cdef Py_ssize_t c, n = param.shape[0]
-    cdef floating *v = NULL
-    cdef int nt = threads_for(n)
-    cdef Py_ssize_t chunk = chunk_for(n, nt)
-    if velocity is not None:
-        v = &velocity[0]
-    with nogil:
-        if nt == 1:
-            sgd_range(0, n, &param[0], &grad[0], v, <floating> lr, <floating> momentum, nesterov)
-        else:
-            for c in prange((n + chunk - 1) // chunk, num_threads=nt, schedule="static"):
-                sgd_range(c * chunk, min(n, c * chunk + chunk), &param[0], &grad[0], v,
-                          <floating> lr, <floating> momentum, nesterov)
-
-
-def rmsprop_update(floating[::1] param, const floating[::1] grad, floating[::1] v,
-                   double lr, double rho, double eps):
-    """One RMSprop step in place: v = rho*v + (1-rho)*g^2; w -= lr*g/sqrt(v+eps).
-
-    Dividing by the running root-mean-square of the gradient gives each
-    weight its own step size; one fused pass reads g, v, w once.
-    """
-    cdef Py_ssize_t c, n = param.shape[0]
-    cdef int nt = threads_for(n)
-    cdef Py_ssize_t chunk = chunk_for(n, nt)
-    with nogil:
-        if nt == 1:
-            rmsprop_range(0, n, &param[0], &grad[0], &v[0], <floating> lr, <floating> rho,
-                          <floating> (1.0 - rho), <floating> eps)
-        else:
-            for c in prange((n + chunk - 1) // chunk, num_threads=nt, schedule="static"):
-                rmsprop_range(c * chunk, min(n, c * chunk + chunk), &param[0], &grad[0], &v[0],
-                              <floating> lr, <floating> rho, <floating> (1.0 - rho), <floating> eps)
-
-
-def adam_update(floating[::1] param, const floating[::1] grad, floating[::1] m,
-                floating[::1] v, double lr, double beta1, double beta2, double eps,
-                long long step):
-    """One Adam step in place (Keras semantics), one pass over the parameters.
-
-    m and v are running means of g and g^2; the bias correction for their
-    zero start is folded into the step size alpha = lr*sqrt(1-b2^t)/(1-b1^t),
-    then m += (g - m)*(1-b1), v += (g^2 - v)*(1-b2), w -= alpha*m/(sqrt(v) + eps).
-    """
-    cdef Py_ssize_t c, n = param.shape[0]
-    cdef floating alpha = <floating> (lr * sqrt(1.0 - beta2 ** step) / (1.0 - beta1 ** step))
-    cdef int nt = threads_for(n)
-    cdef Py_ssize_t chunk = chunk_for(n, nt)
-    with nogil:
-        if nt == 1:
-            adam_range(0, n, &param[0], &grad[0], &m[0], &v[0], alpha, <floating> (1.0 - beta1),
-                       <floating> (1.0 - beta2), <floating> eps)
-        else:
-            for c in prange((n + chunk - 1) // chunk, num_threads=nt, schedule="static"):
-                adam_range(c * chunk, min(n, c * chunk + chunk), &param[0], &grad[0], &m[0], &v[0],
-                           alpha, <floating> (1.0 - beta1), <floating> (1.0 - beta2), <floating> eps)
-
-
-cdef void dropout_forward_range(Py_ssize_t lo, Py_ssize_t hi, const floating *x,
-                                const floating *u, floating threshold, floating scale,
-                                floating *out, floating *mask) noexcept nogil:
-    if floating is float:                  # the loop is C: selects, not branches
-        tg_dropout_forward_s(hi - lo, x + lo, u + lo, threshold, scale, out + lo, mask + lo)
-    else:
-        tg_dropout_forward_d(hi - lo, x + lo, u + lo, threshold, scale, out + lo, mask + lo)
-
-
-def dropout_forward(const floating[::1] x, const floating[::1] uniform, double rate,
-                    double scale, floating[::1] out, floating[::1] mask):
-    """Inverted dropout, one fused pass over a flat array.
-
-    Keeps element i where uniform[i] >= rate and scales it by 1/(1-rate) (so
-    its expected value is unchanged), zeroes it otherwise, and records the
-    factor used in ``mask``.  rate and scale are rounded to x's dtype first,
-    so the decisions and products match the NumPy reference bit for bit.
-    """
-    cdef Py_ssize_t n = x.shape[0]
-    cdef const floating *xp = &x[0]
-    cdef const floating *up = &uniform[0]
-    cdef floating *op = &out[0]
-    cdef floating *mp = &mask[0]
-    cdef floating threshold = <floating> rate, sc = <floating> scale
-    cdef int nt = threads_for(n)
-    cdef Py_ssize_t c, chunk = chunk_for(n, nt)
-    with nogil:
-        if nt == 1:
-            dropout_forward_range(0, n, xp, up, threshold, sc, op, mp)
-        else:
-            for c in prange((n + chunk - 1) // chunk, num_threads=nt, schedule="static"):
-                dropout_forward_range(c * chunk, min(n, c * chunk + chunk), xp, up,
-                                      threshold, sc, op, mp)
-
-
-cdef void dropout_backward_range(Py_ssize_t lo, Py_ssize_t hi, const floating *g,
-                                 const floating *mask, floating *out) noexcept nogil:
-    if floating is float:                  # the loop is C: selects, not branches
-        tg_dropout_backward_s(hi - lo, g + lo, mask + lo, out + lo)
-    else:
-        tg_dropout_backward_d(hi - lo, g + lo, mask + lo, out + lo)
-
-
-def dropout_backward(const floating[::1] grad_out, const floating[::1] mask, floating[::1] out):
-    """out = grad_out * mask where mask != 0, else 0: the gradient reaches
-    only the kept units, scaled as they were."""
-    cdef Py_ssize_t c, n = mask.shape[0]
-    cdef const floating *gp = &grad_out[0]
-    cdef const floating *mp = &mask[0]
-    cdef floating *op = &out[0]
-    cdef int nt = threads_for(n)
-    cdef Py_ssize_t chunk = chunk_for(n, nt)
-    with nogil:
-        if nt == 1:
-            dropout_backward_range(0, n, gp, mp, op)
-        else:
-            for c in prange((n + chunk - 1) // chunk, num_threads=nt, schedule="static"):
-                dropout_backward_range(c * chunk, min(n, c * chunk + chunk), gp, mp, op)
-
-
-def sigmoid_cross_entropy(const floating[::1] logits, const floating[::1] labels,
-                          double scale, floating[::1] loss_out, floating[::1] grad_out):
-    """Fused sigmoid + binary cross-entropy, element-wise, computed in double.
-
-    With e = exp(-|x|), which never overflows: loss = max(x, 0) - x*z +
-    log1p(e), and grad = (sigmoid(x) - z) * scale where sigmoid(x) is
-    1/(1+e) for x >= 0 and e/(1+e) below (neither form cancels).
-    """
-    cdef Py_ssize_t i, n = logits.shape[0]
-    cdef const floating *xp = &logits[0]
-    cdef const floating *zp = &labels[0]
-    cdef floating *lossp = &loss_out[0]
-    cdef floating *gp = &grad_out[0]
-    cdef double x, z, e, s
-    cdef int nt = threads_for(n)
-    for i in prange(n, nogil=True, num_threads=nt, schedule="static"):
-        x = xp[i]
-        z = zp[i]
-        e = exp(-fabs(x))
-        lossp[i] = <floating> ((x if x > 0 else 0.0) - x * z + log1p(e))
-        if x >= 0:
-            s = 1.0 / (1.0 + e)
-        else:
-            s = e / (1.0 + e)
-        gp[i] = <floating> ((s - z) * scale)
-
-
-def relu_bias_grad(const floating[:, ::1] grad_out, const floating[:, ::1] x,
-                   floating[:, ::1] out, floating[::1] bias_out):
-    """relu's backward and a Dense layer's bias gradient in one pass.
-
-    out = grad_out where x > 0, else 0 (relu_backward), and bias_out[j] =
-    sum_i out[i, j] (bias_grad of that): each block of eight rows is masked
-    into out and summed while it is still in cache, the way bias_grad sums,
-    so bias_out is bias_grad(out) bit for bit, with one pass instead of two.
-    """
-    cdef Py_ssize_t i, j, k, n = grad_out.shape[0], m = grad_out.shape[1]
-    cdef Py_ssize_t n8 = n - n % 8
-    cdef const floating *g = &grad_out[0, 0]
-    cdef const floating *xp = &x[0, 0]
-    cdef floating *o = &out[0, 0]
-    cdef floating *r
-    cdef double *acc = <double *> malloc(m * sizeof(double))
-    if acc == NULL:
-        raise MemoryError()
-    with nogil:
-        for j in range(m):
-            acc[j] = 0
-        for i in range(0, n8, 8):
-            for k in range(i * m, (i + 8) * m):
-                o[k] = g[k] if xp[k] > 0 else 0
-            r = o + i * m
-            for j in range(m):
-                acc[j] += (((r[j] + r[m + j]) + (r[2 * m + j] + r[3 * m + j]))
-                           + ((r[4 * m + j] + r[5 * m + j]) + (r[6 * m + j] + r[7 * m + j])))
-        for i in range(n8, n):
-            r = o + i * m
-            for j in range(m):
-                r[j] = g[i * m + j] if xp[i * m + j] > 0 else 0
-                acc[j] += r[j]
-        for j in range(m):
-            bias_out[j] = <floating> acc[j]
-    free(acc)

@@ -29,8 +29,8 @@ import tempfile
 from numba.core import caching
 from numba.core import config as _numba_config
 
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
-_IN_TREE = os.path.join(_PACKAGE_DIR, "__pycache__")
+#: kernels/, the folder of the tapegrad.kernels package (this file is kernels/_numba/cache.py)
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 COMPILING = "tapegrad: compiling the Numba kernels (first run only, about 15-30 s)..."
 
@@ -82,15 +82,16 @@ _DEPENDENCIES: dict = {}
 
 
 def depends_on(py_file, *names) -> None:
-    """Declare that the cached kernels of ``py_file`` also compile code from ``names``.
+    """Declare that the cached kernels of ``py_file`` also compile code from ``names``
+    (paths relative to kernels/, such as ``"_numba/intrinsics.py"``).
 
     Numba stamps a cache entry with its own source file only, so after an
-    edit of ``numba_microkernels.py`` the driver in ``numba_gemm.py`` would
+    edit of ``gemm/numba_microkernels.py`` the driver in ``gemm/numba.py`` would
     keep running the old micro-kernel.  A declared file's stamp joins the
     entry's stamp: editing it recompiles its users.  Call it before the
     module's first ``@njit(cache=True)``: Numba reads the stamp at decoration.
     """
-    _DEPENDENCIES[os.path.abspath(py_file)] = tuple(os.path.join(_PACKAGE_DIR, n) for n in names)
+    _DEPENDENCIES[os.path.abspath(py_file)] = tuple(os.path.join(_PACKAGE_DIR, *n.split("/")) for n in names)
 
 
 def _file_stamp(path):
@@ -118,8 +119,8 @@ class UserCacheLocator(_UserProvided):
 
     @classmethod
     def from_function(cls, py_func, py_file):
-        if os.path.dirname(os.path.abspath(py_file)) != _PACKAGE_DIR:
-            return None
+        if not os.path.abspath(py_file).startswith(_PACKAGE_DIR + os.sep):
+            return None   # not one of tapegrad's kernels (kernels/ and its family folders)
         directory = _numba_config.CACHE_DIR or None   # NUMBA_CACHE_DIR wins
         if directory is None:
             if cls.chosen is None:
@@ -160,7 +161,7 @@ def _guarded(cache):
             result = None
         if result is None:
             _say_once("compiling", COMPILING)
-            if os.path.abspath(cache.cache_path) != _IN_TREE:
+            if not os.path.abspath(cache.cache_path).startswith(_PACKAGE_DIR + os.sep):
                 _say_once("folder", f"tapegrad: Numba's cache for these kernels is {cache.cache_path}")
         return result
 

@@ -1,4 +1,4 @@
-"""The micro-kernels of the Numba GEMM, built as LLVM vector IR (the driver is kernels/numba_gemm.py).
+"""The micro-kernels of the Numba GEMM, built as LLVM vector IR (the driver is kernels/gemm/numba.py).
 
 A micro-kernel keeps an MR x NR tile of C in vector registers while it runs
 down K: each step loads one row of the B panel (NR numbers: two 512-bit
@@ -6,7 +6,7 @@ vectors, 16 float64 or 32 float32), broadcasts the MR numbers of one column
 of the A panel, and does 2*MR vector FMAs.  For MR = 12 that is 24
 accumulator registers and 14 loads per 24 FMAs, so the two FMA ports, not the
 two load ports, set the pace.  It computes what ``reference_micro_kernel``
-(kernels/gemm_reference.py) computes with loops; kernels/GEMM.md states the
+(kernels/gemm/reference.py) computes with loops; kernels/gemm/DESIGN.md states the
 contract.
 
 Numba's Python has no vector type, so ``_tile_kernel`` writes the kernel as
@@ -24,7 +24,7 @@ from llvmlite import ir
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
-from .numba_intrinsics import prefer_512bit_vectors
+from .._numba.intrinsics import prefer_512bit_vectors
 
 #: the vector width: NR is two such vectors (32 float32 or 16 float64)
 VECTOR_BITS = 512

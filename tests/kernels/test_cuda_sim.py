@@ -2,7 +2,7 @@
 
 ``NUMBA_ENABLE_CUDASIM=1`` only takes effect if it is set before numba is
 first imported, and the rest of the suite imports numba in this process, so
-the simulator cases (``tests/cuda_sim_cases.py``) run in a child pytest.
+the simulator cases (``tests/kernels/cuda_sim_cases.py``) run in a child pytest.
 The tests in this file itself check what a machine without a GPU sees.
 """
 
@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]   # the repository
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("numba") is None,
                                 reason="numba is not installed")
@@ -27,7 +28,7 @@ def test_cuda_backend_under_the_simulator():
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", str(HERE / "cuda_sim_cases.py"), "-q",
          "-p", "no:cacheprovider", "-o", "addopts=-ra"],
-        cwd=HERE.parent, env=env, capture_output=True, text=True, timeout=900,
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=900,
     )
     assert proc.returncode == 0, f"simulator cases failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
     assert " passed" in proc.stdout and "skipped" not in proc.stdout.splitlines()[-1], proc.stdout[-2000:]
@@ -38,8 +39,8 @@ def test_cuda_backend_under_the_simulator():
 def test_gpu_check_smoke_under_the_simulator():
     """bench/gpu_check.py --smoke: every code path of the GPU check, tiny sizes (~80 s)."""
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", PYTHONDONTWRITEBYTECODE="1")
-    proc = subprocess.run([sys.executable, str(HERE.parent / "bench" / "gpu_check.py"), "--smoke"],
-                          cwd=HERE.parent, env=env, capture_output=True, text=True, timeout=900)
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "gpu_check.py"), "--smoke"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, f"{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
     assert "all checks passed" in proc.stdout
 

@@ -1,6 +1,6 @@
 """The GEMM of the Numba backend: the Goto/BLIS design, in readable Numba.
 
-kernels/GEMM.md is the map: the five loops, the block sizes, the micro-kernel
+kernels/gemm/DESIGN.md is the map: the five loops, the block sizes, the micro-kernel
 contract, how this design differs from the Cython one, and measured numbers.
 
 ``C = op(A) @ op(B)`` is computed block by block so that every operand is read
@@ -41,55 +41,44 @@ counting of array arguments cost more than such a tile.
 
 How the compiled code is made fast (check with ``inspect_asm``):
 
-* The micro-kernels (kernels/numba_microkernels.py) are written as LLVM vector
+* The micro-kernels (kernels/gemm/numba_microkernels.py) are written as LLVM vector
   IR: loads of B's rows as vectors, broadcasts of A, ``llvm.fma`` on 24
   accumulator vectors.  They mark the function they land in
   ``"prefer-vector-width"="512"``: LLVM tunes Intel server CPUs to prefer
   256-bit vectors, which halves the peak.
-* LLVM's SLP vectorizer (off in Numba by default) is switched on below before
-  anything compiles (``NUMBA_SLP_VECTORIZE``; numba reads
-  ``config.SLP_VECTORIZE`` each time it builds an LLVM pass pipeline, and
-  ``reload_config`` re-reads the environment before each compile, so both are
-  set): the small straight-line code of the drivers uses it.
+* LLVM's SLP vectorizer (off in Numba by default) is on while these
+  functions compile (kernels/_numba: ``njit`` sets Numba's
+  ``config.SLP_VECTORIZE`` around each compile of our own functions only):
+  the small straight-line code of the drivers uses it.
 * Indices are unsigned (uint64, constants ``_U0``..``_U10`` too): a signed index
   costs a negative-wraparound select per access and blocks vectorization.
 * Every ``@njit`` uses ``cache=True``: the first run on a machine compiles,
   later processes load the machine code.
 
 Files: this one is the driver (constants, packing, the loops); the
-micro-kernels are kernels/numba_microkernels.py; the LLVM intrinsics (``_ptr``,
-the register transposes) are kernels/numba_intrinsics.py.
+micro-kernels are kernels/gemm/numba_microkernels.py; the LLVM intrinsics (``_ptr``,
+the register transposes) are kernels/_numba/intrinsics.py.  At the end, ``matmul``
+and ``dense_forward``: the Numba backend's methods of this family.
 """
 
 from __future__ import annotations
 
-import os
 import warnings
 
-if os.environ.get("NUMBA_SLP_VECTORIZE") is None:
-    os.environ["NUMBA_SLP_VECTORIZE"] = "1"
+import numba
+import numpy as np
+from numba.core import types
+from numba.core.errors import NumbaPerformanceWarning
+from numba.extending import overload
 
-import numba  # noqa: E402
-import numpy as np  # noqa: E402
-from numba import njit, prange  # noqa: E402
-from numba.core import config as _numba_config  # noqa: E402
-from numba.core import types  # noqa: E402
-from numba.core.errors import NumbaPerformanceWarning  # noqa: E402
-from numba.extending import overload  # noqa: E402
-
-from .numba_intrinsics import (  # noqa: E402
-    _U0, _U1, _U8, _U10, _ptr, _transpose_4x8, _transpose_8x8, _zero,
-)
-from .numba_microkernels import (  # noqa: E402
+from .._numba import njit, pool, prange
+from .._numba.cache import depends_on, guard_caches
+from .._numba.intrinsics import _U0, _U1, _U8, _U10, _ptr, _transpose_4x8, _transpose_8x8, _zero
+from .numba_microkernels import (
     DOT_COLS, DOT_ROWS, _dot_kernel, _micro_kernel, _micro_kernel_8, _narrow_kernel, _rows_kernel, _rows_kernel_8,
 )
 
-_numba_config.SLP_VECTORIZE = int(os.environ["NUMBA_SLP_VECTORIZE"])
-
-from ._numba_cache import depends_on, guard_caches, install_locator  # noqa: E402
-
-install_locator()  # before any @njit(cache=True): a read-only install still caches
-depends_on(__file__, "numba_intrinsics.py", "numba_microkernels.py")  # their code is inlined here
+depends_on(__file__, "_numba/intrinsics.py", "gemm/numba_microkernels.py")  # their code is inlined here
 
 #: rows of the register tile (both dtypes)
 MR = 12
@@ -98,14 +87,14 @@ NR_F32 = 32
 NR_F64 = 16
 #: cache blocks: a KC x NR panel of B (at most 48 KiB) is reused by the MC/MR
 #: tiles of a row block from L1/L2, an MC x KC block of A stays in L2, a KC x NC
-#: block of B in L2/L3 (kernels/GEMM.md: why these sizes, what was measured).
+#: block of B in L2/L3 (kernels/gemm/DESIGN.md: why these sizes, what was measured).
 KC = 384
 MC = 144
 NC = 4096
 #: N at or below this goes to the narrow paths
 NARROW_N = 16
 #: a plain A is read in place, not packed, when its rows are at most this long
-#: (or it is one row block); kernels/GEMM.md: "A in place"
+#: (or it is one row block); kernels/gemm/DESIGN.md: "A in place"
 A_ROW_BYTES = 4096
 #: problems under this many flops (2*m*n*k) run on one thread
 PARALLEL_FLOPS = 4e6
@@ -137,7 +126,7 @@ def _pack_a(a, lda, ta, i0, mc, p0, kc, ap):
     are uint64 but ``ta`` (op = transpose).  From a row-major a this is a
     transpose; a full panel is done 8 columns at a time with vector shuffles
     (rows 0-7, then 8-11), where scalar copies would store one number at a
-    time, MR numbers apart (kernels/GEMM.md gives the measured gain)."""
+    time, MR numbers apart (kernels/gemm/DESIGN.md gives the measured gain)."""
     z = _zero(ap)
     for q in range((mc + _UMR - _U1) // _UMR):
         ii = i0 + q * _UMR
@@ -232,7 +221,7 @@ def _store_edge(t, ldt, rows, cols, c, pc, rsc, csc, accumulate, bias, jb, bstri
 # ---------------------------------------------------------------- drivers
 @njit(cache=True, inline="always")
 def _tile(a_rows, kc, A, pa, csa, B, pb, rsb, C, pc, ldc, rows, accumulate, bias, jb, use_bias, relu):
-    """One micro-kernel call (the contract of kernels/GEMM.md), the kernel chosen
+    """One micro-kernel call (the contract of kernels/gemm/DESIGN.md), the kernel chosen
     by the tile: 8 rows when at most 8 are stored (M = 128 is 10 x 12 + 8, and
     12 rows would compute 4 for nothing), and A packed or read by rows (``a_rows``:
     element (r, p) at A[pa + r*csa + p], ``_tile_kernel``)."""
@@ -250,7 +239,7 @@ def _tile(a_rows, kc, A, pa, csa, B, pb, rsb, C, pc, ldc, rows, accumulate, bias
 @njit(cache=True)
 def _gemm_columns(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu, jp_lo, jp_hi, in_place, a_rows,
                   bp, ap, t):
-    """One thread's share of the Goto/BLIS loop nest (kernels/GEMM.md): the
+    """One thread's share of the Goto/BLIS loop nest (kernels/gemm/DESIGN.md): the
     columns of C in the NR panels jp_lo..jp_hi, all rows.  Loop jc: blocks of
     NC columns; pc: KC blocks of K, each packing this share of op(B) (but for
     one row block of a plain b, which is read in place); ic: MC
@@ -327,10 +316,10 @@ def _gemm_blocked(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu, thre
     nkb = (k + KC - 1) // KC
     kcb = (k + nkb - 1) // nkb
     # one row block (m <= MC) of a plain b: its micro-panels are read where they lie
-    # (row stride ldb), and only a narrower last one is packed (GEMM.md: "B in place")
+    # (row stride ldb), and only a narrower last one is packed (gemm/DESIGN.md: "B in place")
     in_place = not tb and m <= MC
     # a plain a with short rows, or one row block of it: A is read by rows where
-    # it lies, not packed (GEMM.md: "A in place"; packing took as long as a few
+    # it lies, not packed (gemm/DESIGN.md: "A in place"; packing took as long as a few
     # tiles at K = 10; for long rows and many row blocks, square 2048, packing wins)
     a_rows = not ta and (m <= MC or k * c.itemsize <= A_ROW_BYTES)
     b_size = kcb * (1 if in_place else min(share, NC // inr)) * inr
@@ -516,7 +505,7 @@ def _gemm_narrow_ta(a, lda, b, ldb, tb, m, n, k, c, bias, use_bias, relu, thread
 # loaded from the cache in a later process (numba issues #4807, #8578; here:
 # one process cached _gemm with a bias, the next without, the third crashed),
 # and Numba warns that there is nothing to parallelize.
-warnings.filterwarnings("ignore", message=r"(?s).*no transformation for parallel execution.*numba_gemm\.py",
+warnings.filterwarnings("ignore", message=r"(?s).*no transformation for parallel execution.*gemm.numba\.py",
                         category=NumbaPerformanceWarning)
 
 
@@ -535,7 +524,7 @@ def _gemm(a, b, c, bias, use_bias, ta, tb, relu, threads):
     compiled code, and the path is chosen (see ``gemm``).  Numba's dispatcher
     checks the type of every argument of a call from Python, so one call with
     nine arguments costs less than Python reading the shapes, flattening the
-    arrays and calling a driver with thirteen (kernels/GEMM.md: "The entry").
+    arrays and calling a driver with thirteen (kernels/gemm/DESIGN.md: "The entry").
     (The thread count comes from Python: asking Numba for it in compiled code
     makes the function uncacheable.)"""
     m, n = c.shape
@@ -577,6 +566,23 @@ def threads_for(a, transpose_a, out):
     if 2.0 * out.size * (a.shape[0] if transpose_a else a.shape[1]) < PARALLEL_FLOPS:
         return 1
     return numba.get_num_threads()
+
+
+# ---------------------------------------------------------------- the backend's methods
+def matmul(a, b, transpose_a, transpose_b, out):
+    threads = threads_for(a, transpose_a, out)
+    if threads == 1:   # no parallel region will run: nothing for the pool guard to do
+        _gemm(a, b, out, _NO_BIAS[out.dtype], False, transpose_a, transpose_b, False, 1)
+    else:
+        pool.run(_gemm, a, b, out, _NO_BIAS[out.dtype], False, transpose_a, transpose_b, False, threads)
+    return out
+
+
+def dense_forward(x, w, b, relu, out):
+    threads = threads_for(x, False, out)
+    if threads == 1:
+        return gemm(x, w, False, False, out, b, relu, threads)
+    return pool.run(gemm, x, w, False, False, out, b, relu, threads)
 
 
 guard_caches(globals())  # a corrupt cache entry is dropped and recompiled

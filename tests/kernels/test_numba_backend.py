@@ -1,7 +1,7 @@
 """Tests of the Numba backend's internals: GEMM tile and block edges, the
 narrow paths, the fused epilogue across K blocks, threads, the on-disk cache.
 
-The broad comparison of every backend with NumPy is tests/test_kernels.py.
+The broad comparison of every backend with NumPy is tests/kernels/test_kernels.py.
 """
 
 import os
@@ -14,9 +14,10 @@ import pytest
 
 numba = pytest.importorskip("numba")
 
-from tapegrad.kernels import numba_backend, numba_gemm as G  # noqa: E402
-from tapegrad.kernels.gemm_reference import reference_micro_kernel  # noqa: E402
-from tapegrad.kernels.numba_intrinsics import _ptr  # noqa: E402
+from tapegrad.kernels import numba_backend  # noqa: E402
+from tapegrad.kernels._numba.intrinsics import _ptr  # noqa: E402
+from tapegrad.kernels.gemm import numba as G  # noqa: E402
+from tapegrad.kernels.gemm.reference import reference_micro_kernel  # noqa: E402
 
 MR, NR, KC = G.MR, G.NR_F32, G.KC
 
@@ -314,9 +315,9 @@ def test_pack_a_layout(dtype, ta):
 
 def test_cache_files_written():
     check(MR + 1, 5, NR + 1, False, False, np.float32)
-    cache = pathlib.Path(G._gemm_blocked._cache.cache_path)   # the per-user folder (_numba_cache.py)
+    cache = pathlib.Path(G._gemm_blocked._cache.cache_path)   # the per-user folder (kernels/_numba/cache.py)
     assert cache.parent != pathlib.Path(G.__file__).parent, "cached next to the source"
-    names = [p.name for p in cache.glob("numba_gemm._gemm_blocked-*.nbi")]
+    names = [p.name for p in cache.glob("numba._gemm_blocked-*.nbi")]
     assert names, "no numba cache index for _gemm_blocked"
 
 
@@ -394,7 +395,7 @@ def test_dot_blocks_around_their_edges(dtype):
 
 _CACHED_RUN = """
 import numpy as np
-from tapegrad.kernels import numba_gemm as G
+from tapegrad.kernels.gemm import numba as G
 for dtype, bias, n in {cases}:
     a = np.ones((8, 16), dtype); b = np.ones((16, n), dtype); c = np.empty((8, n), dtype)
     G.gemm(a, b, False, False, c, bias=np.ones(n, dtype) if bias else None, relu=True)

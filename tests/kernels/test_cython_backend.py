@@ -1,6 +1,6 @@
 """Internals of the Cython backend: tile edges, both builds, threads.
 
-The shared tests (tests/test_kernels.py) compare every backend with NumPy
+The shared tests (tests/kernels/test_kernels.py) compare every backend with NumPy
 through the public API; these go under it, to the extension modules: the
 portable build and the AVX2 build (with its 256-bit and, where the CPU has
 them, 512-bit micro-kernels) must agree with NumPy on shapes that straddle
@@ -19,7 +19,7 @@ if cython_backend._ext is None:
     pytest.skip("the Cython kernels are not compiled", allow_module_level=True)
 
 from tapegrad.kernels import _cython_base  # noqa: E402
-from tapegrad.kernels.gemm_reference import reference_micro_kernel  # noqa: E402
+from tapegrad.kernels.gemm.reference import reference_micro_kernel  # noqa: E402
 
 DTYPES = [np.float32, np.float64]
 

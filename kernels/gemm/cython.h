@@ -1,43 +1,17 @@
-/* The C side of the Cython kernels (kernels/_cython_impl.pxi includes it).
+/* The C side of the Cython GEMM (kernels/gemm/cython.pxi declares it).
 
-   Written in C because Cython has no word for these: the CPU's capabilities
-   (cpuid), OpenMP thread control, GCC vector extensions (the GEMM
-   micro-kernels, whose MR x NR tile of C lives in vector registers) and
-   vector shuffles (packing A by register transposes).  Each kernel is a
+   Written in C because Cython has no word for these: GCC vector extensions
+   (the micro-kernels, whose MR x NR tile of C lives in vector registers)
+   and vector shuffles (packing A by register transposes).  Each kernel is a
    macro stamped out per element type and vector width; tg_select() picks
-   the set the CPU runs.  kernels/GEMM.md describes the GEMM these serve;
-   reference_micro_kernel in kernels/numba_gemm.py states, with loops, what
-   a micro-kernel computes. */
-#ifndef TAPEGRAD_CYTHON_GEMM_H
-#define TAPEGRAD_CYTHON_GEMM_H
+   the set the CPU runs.  kernels/gemm/DESIGN.md describes the GEMM these
+   serve; reference_micro_kernel in kernels/gemm/reference.py states, with
+   loops, what a micro-kernel computes.  The CPU queries, threads and vector
+   types all families share are kernels/_cython.h. */
+#ifndef TAPEGRAD_GEMM_CYTHON_H
+#define TAPEGRAD_GEMM_CYTHON_H
 
-#include <stdlib.h>
-#include <string.h>
-#include <math.h>
-
-/* ---------------------------------------------------------- threads */
-#if TAPEGRAD_OPENMP
-#include <omp.h>
-static int tg_omp_enabled(void) { return 1; }
-static int tg_omp_max_threads(void) { return omp_get_max_threads(); }
-static void tg_omp_set_threads(int n) { omp_set_num_threads(n); }
-#else
-static int tg_omp_enabled(void) { return 0; }
-static int tg_omp_max_threads(void) { return 1; }
-static void tg_omp_set_threads(int n) { (void)n; }
-#endif
-
-/* ---------------------------------------------------------- CPU */
-/* Ask the CPU (cpuid, and the OS through xgetbv) what it can execute. */
-static int tg_cpu_has(int which) {
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__))
-    __builtin_cpu_init();
-    if (which == 2) return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    if (which == 3) return __builtin_cpu_supports("avx512f");
-#endif
-    (void)which;
-    return 0;
-}
+#include "../_cython.h"
 
 /* ---------------------------------------------------------- micro-kernel
    The only hand-vectorised code of the GEMM.  It multiplies a packed
@@ -291,104 +265,6 @@ ATTR static void NAME(long m, long n, long k, const T *restrict a, long csa, \
     }                                                                    \
 }
 
-/* ---------------------------------------------------------- optimizer steps
-   One in-place step over parameters i = 0..n-1 (Keras's formulas; the
-   Cython wrappers in _cython_impl.pxi document them), written as plain
-   loops that GCC vectorises.  They live here, stamped out per vector width
-   like the micro-kernels, because the square root and the division of
-   RMSprop and Adam are the slowest instructions in them: on an AVX-512 CPU
-   512-bit vectors halve how many of those run (kernels/GEMM.md, "Measured"). */
-#define TG_DEFINE_OPTIMIZERS(S, T, SQRT, ATTR)                               \
-ATTR static void tg_sgd_##S(long n, T *w, const T *g, T *v, T lr, T mu,      \
-                            int nesterov)                                    \
-{                                                                            \
-    if (!v) {                           /* plain SGD */                      \
-        for (long i = 0; i < n; i++) w[i] = w[i] - lr * g[i];                \
-    } else if (nesterov) {              /* momentum, Nesterov's look-ahead */\
-        for (long i = 0; i < n; i++) {                                       \
-            T vi = mu * v[i] - lr * g[i];                                    \
-            v[i] = vi;                                                       \
-            w[i] = w[i] + (mu * vi - lr * g[i]);                             \
-        }                                                                    \
-    } else {                            /* momentum */                       \
-        for (long i = 0; i < n; i++) {                                       \
-            T vi = mu * v[i] - lr * g[i];                                    \
-            v[i] = vi;                                                       \
-            w[i] = w[i] + vi;                                                \
-        }                                                                    \
-    }                                                                        \
-}                                                                            \
-ATTR static void tg_rmsprop_##S(long n, T *w, const T *g, T *v, T lr, T rho, \
-                                T one_minus_rho, T eps)                      \
-{                                                                            \
-    for (long i = 0; i < n; i++) {                                           \
-        T gi = g[i];                                                         \
-        T vi = rho * v[i] + one_minus_rho * gi * gi;                         \
-        v[i] = vi;                                                           \
-        w[i] = w[i] - lr * gi / SQRT(vi + eps);                              \
-    }                                                                        \
-}                                                                            \
-ATTR static void tg_adam_##S(long n, T *w, const T *g, T *m, T *v, T alpha,  \
-                             T one_minus_beta1, T one_minus_beta2, T eps)    \
-{                                                                            \
-    for (long i = 0; i < n; i++) {                                           \
-        T gi = g[i];                                                         \
-        T mi = m[i] + (gi - m[i]) * one_minus_beta1;                         \
-        T vi = v[i] + (gi * gi - v[i]) * one_minus_beta2;                    \
-        m[i] = mi;                                                           \
-        v[i] = vi;                                                           \
-        w[i] = w[i] - alpha * mi / (SQRT(vi) + eps);                         \
-    }                                                                        \
-}
-#define TG_DEFINE_OPTIMIZER_SET(S, ATTR)                                     \
-    TG_DEFINE_OPTIMIZERS(s_##S, float, sqrtf, ATTR)                          \
-    TG_DEFINE_OPTIMIZERS(d_##S, double, sqrt, ATTR)
-
-/* ---------------------------------------------------------- dropout
-   Inverted dropout's two loops (the Cython wrappers in _cython_impl.pxi
-   document them), written so that each element's choice is a select, not
-   a branch: at rate 0.5 a branch per element is mispredicted half the
-   time, and GCC vectorises the select into blends.  GCC does that only
-   when told that a float compare or multiply may run for an element whose
-   result is then dropped (no-trapping-math: nothing here reads the
-   floating-point exception flags); only these loops are told, as the flag
-   made other kernels slower when given to the whole build. */
-#define TG_SELECTS __attribute__((optimize("no-trapping-math")))
-#define TG_DEFINE_DROPOUT(S, T)                                              \
-TG_SELECTS static void tg_dropout_forward_##S(long n, const T *x, const T *u, \
-                                   T threshold, T scale, T *out, T *mask)    \
-{                                                                            \
-    for (long i = 0; i < n; i++) {                                           \
-        int keep = u[i] >= threshold;                                        \
-        T kept = x[i] * scale;                                               \
-        mask[i] = keep ? scale : 0;                                          \
-        out[i] = keep ? kept : 0;                                            \
-    }                                                                        \
-}                                                                            \
-TG_SELECTS static void tg_dropout_backward_##S(long n, const T *g, const T *mask, \
-                                               T *out)                       \
-{                                                                            \
-    for (long i = 0; i < n; i++) {                                           \
-        T scaled = g[i] * mask[i];                                           \
-        out[i] = mask[i] != 0 ? scaled : 0;                                  \
-    }                                                                        \
-}
-TG_DEFINE_DROPOUT(s, float)
-TG_DEFINE_DROPOUT(d, double)
-
-typedef float  tg_v4sf  __attribute__((vector_size(16)));
-typedef int    tg_v4si  __attribute__((vector_size(16)));
-typedef double tg_v2df  __attribute__((vector_size(16)));
-typedef long long tg_v2di __attribute__((vector_size(16)));
-typedef float  tg_v8sf  __attribute__((vector_size(32)));
-typedef int    tg_v8si  __attribute__((vector_size(32)));
-typedef double tg_v4df  __attribute__((vector_size(32)));
-typedef long long tg_v4di __attribute__((vector_size(32)));
-typedef float  tg_v16sf __attribute__((vector_size(64)));
-typedef int    tg_v16si __attribute__((vector_size(64)));
-typedef double tg_v8df  __attribute__((vector_size(64)));
-typedef long long tg_v8di __attribute__((vector_size(64)));
-
 /* ---------------------------------------------------------- packing
    An 8-row panel of a row-major A, for the 8-tall kernels: each block of
    8 rows x 8 columns is loaded as 8 vectors, transposed by three rounds
@@ -455,8 +331,8 @@ typedef void (*tg_nart_d_t)(long, long, long, const double *, long, const double
 /* The avx2 build.  256-bit (ymm) kernels: 16 accumulators of 16 ymm.
    Its CPUs may also have AVX-512 (Intel server cores execute 512-bit
    FMAs at full rate, so OpenBLAS uses them): 512-bit twins compiled for
-   that target alone, used only when the CPU says it has AVX-512F. */
-#define TG_ISA_NAME "avx2"
+   that target alone (kernels/_cython.h: TG_HAVE_512), used only when the
+   CPU says it has AVX-512F. */
 TG_DEFINE_UKERNEL(tg_ukr_s_ymm, float, tg_v8sf, tg_v8si, 6, )     /*  6 x 16 */
 TG_DEFINE_UKERNEL(tg_ukr_d_ymm, double, tg_v4df, tg_v4di, 6, )    /*  6 x 8  */
 TG_DEFINE_SHALLOW(tg_sha_s_ymm, float, tg_v8sf, tg_v8si, 6, )
@@ -468,10 +344,7 @@ TG_DEFINE_NARROW(tg_nar2_d_ymm, double, tg_v4df, tg_v4di, 6, 2, )
 TG_DEFINE_NARROW_T_SET(s_ymm, float, tg_v8sf, , 4, 3, 2, 1, 1, 1)
 TG_DEFINE_PACK_NARROW_SET(ymm, float, tg_v8sf, tg_v8si, double, tg_v4df, tg_v4di, )
 TG_DEFINE_NARROW_T_SET(d_ymm, double, tg_v4df, , 4, 3, 2, 1, 1, 1)
-TG_DEFINE_OPTIMIZER_SET(ymm, )
-#if defined(__GNUC__) && !defined(__clang__) && (defined(__x86_64__) || defined(__i386__))
-#define TG_HAVE_512 1
-#define TG_AVX512 __attribute__((target("avx512f")))
+#if TG_HAVE_512
 TG_DEFINE_UKERNEL(tg_ukr_s_zmm, float, tg_v16sf, tg_v16si, 8, TG_AVX512)   /*  8 x 32 */
 TG_DEFINE_UKERNEL(tg_ukr_d_zmm, double, tg_v8df, tg_v8di, 8, TG_AVX512)    /*  8 x 16 */
 TG_DEFINE_SHALLOW(tg_sha_s_zmm, float, tg_v16sf, tg_v16si, 8, TG_AVX512)
@@ -483,15 +356,9 @@ TG_DEFINE_NARROW(tg_nar2_d_zmm, double, tg_v8df, tg_v8di, 12, 2, TG_AVX512)
 TG_DEFINE_NARROW_T_SET(s_zmm, float, tg_v16sf, TG_AVX512, 4, 4, 4, 3, 2, 2)
 TG_DEFINE_PACK_NARROW_SET(zmm, float, tg_v16sf, tg_v16si, double, tg_v8df, tg_v8di, TG_AVX512)
 TG_DEFINE_NARROW_T_SET(d_zmm, double, tg_v8df, TG_AVX512, 4, 4, 4, 3, 2, 2)
-/* GCC would vectorise these plain loops 256 bits wide unless told otherwise */
-TG_DEFINE_OPTIMIZER_SET(zmm, __attribute__((target("avx512f,prefer-vector-width=512"))))
-#else
-#define TG_HAVE_512 0
 #endif
 #else
 /* The portable build: 128-bit vectors (SSE2 on x86-64, NEON elsewhere). */
-#define TG_ISA_NAME "base"
-#define TG_HAVE_512 0
 TG_DEFINE_UKERNEL(tg_ukr_s_xmm, float, tg_v4sf, tg_v4si, 4, )     /*  4 x 8 */
 TG_DEFINE_UKERNEL(tg_ukr_d_xmm, double, tg_v2df, tg_v2di, 4, )    /*  4 x 4 */
 TG_DEFINE_SHALLOW(tg_sha_s_xmm, float, tg_v4sf, tg_v4si, 4, )
@@ -503,7 +370,6 @@ TG_DEFINE_NARROW(tg_nar2_d_xmm, double, tg_v2df, tg_v2di, 4, 2, )
 TG_DEFINE_NARROW_T_SET(s_xmm, float, tg_v4sf, , 4, 3, 2, 1, 1, 1)
 TG_DEFINE_PACK_NARROW_SET(xmm, float, tg_v4sf, tg_v4si, double, tg_v2df, tg_v2di, )
 TG_DEFINE_NARROW_T_SET(d_xmm, double, tg_v2df, , 4, 3, 2, 1, 1, 1)
-TG_DEFINE_OPTIMIZER_SET(xmm, )
 #endif
 
 /* ---------------------------------------------------------- peak
@@ -541,14 +407,6 @@ static tg_sha_s_t tg_s_sha;  static tg_sha_d_t tg_d_sha;
 static tg_nar_s_t tg_s_nar[2];  static tg_nar_d_t tg_d_nar[2];
 static tg_pnar_s_t tg_s_pnar[2];  static tg_pnar_d_t tg_d_pnar[2];
 static tg_nart_s_t tg_s_nart[6];  static tg_nart_d_t tg_d_nart[6];
-typedef void (*tg_sgd_s_t)(long, float *, const float *, float *, float, float, int);
-typedef void (*tg_sgd_d_t)(long, double *, const double *, double *, double, double, int);
-typedef void (*tg_rmsprop_s_t)(long, float *, const float *, float *, float, float, float, float);
-typedef void (*tg_rmsprop_d_t)(long, double *, const double *, double *, double, double, double, double);
-typedef void (*tg_adam_s_t)(long, float *, const float *, float *, float *, float, float, float, float);
-typedef void (*tg_adam_d_t)(long, double *, const double *, double *, double *, double, double, double, double);
-static tg_sgd_s_t tg_sgd_s;  static tg_rmsprop_s_t tg_rmsprop_s;  static tg_adam_s_t tg_adam_s;
-static tg_sgd_d_t tg_sgd_d;  static tg_rmsprop_d_t tg_rmsprop_d;  static tg_adam_d_t tg_adam_d;
 static const char *tg_isa = "none";
 #define TG_USE(S, D, MR, NR)                                                 \
     tg_s_fn = tg_ukr_s_##S; tg_s_mr = MR; tg_s_nr = NR;                      \
@@ -563,16 +421,13 @@ static const char *tg_isa = "none";
     tg_s_nart[4] = tg_nart10_s_##S; tg_s_nart[5] = tg_nart12_s_##S;          \
     tg_d_nart[0] = tg_nart2_d_##S; tg_d_nart[1] = tg_nart4_d_##S;            \
     tg_d_nart[2] = tg_nart6_d_##S; tg_d_nart[3] = tg_nart8_d_##S;            \
-    tg_d_nart[4] = tg_nart10_d_##S; tg_d_nart[5] = tg_nart12_d_##S;          \
-    tg_sgd_s = tg_sgd_s_##S; tg_rmsprop_s = tg_rmsprop_s_##S;                \
-    tg_adam_s = tg_adam_s_##S; tg_sgd_d = tg_sgd_d_##S;                      \
-    tg_rmsprop_d = tg_rmsprop_d_##S; tg_adam_d = tg_adam_d_##S;
+    tg_d_nart[4] = tg_nart10_d_##S; tg_d_nart[5] = tg_nart12_d_##S;
 
 /* wide = 1: use the 512-bit kernels when compiled and supported. */
 static const char *tg_select(int wide) {
 #if defined(__AVX2__) && defined(__FMA__)
 #if TG_HAVE_512
-    if (wide && tg_cpu_has(3)) {
+    if (tg_use_512(wide)) {
         TG_USE(zmm, zmm, 8, 32)
         return tg_isa = "avx512";
     }
@@ -635,11 +490,4 @@ static float tg_peak(long n, int *lanes) {
 #endif
 }
 
-/* 64-byte aligned scratch memory for the packed panels. */
-static void *tg_alloc(size_t bytes) {
-    void *p = NULL;
-    if (posix_memalign(&p, 64, bytes ? bytes : 64) != 0) return NULL;
-    return p;
-}
-
-#endif /* TAPEGRAD_CYTHON_GEMM_H */
+#endif /* TAPEGRAD_GEMM_CYTHON_H */

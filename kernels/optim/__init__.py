@@ -1,0 +1,5 @@
+"""The optimizer family: SGD (momentum, Nesterov), RMSprop and Adam as fused
+in-place updates.  DESIGN.md: the contract."""
+
+#: the backend methods this family supplies (kernels/_families.py)
+KERNELS = ("sgd_update", "rmsprop_update", "adam_update")

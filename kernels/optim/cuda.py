@@ -1,0 +1,73 @@
+"""The optimizer family on the GPU (numba.cuda): one fused grid-stride pass
+over param, grad and the state per update; scalars in float32, Adam's bias
+corrections computed once per step in float64 on the host."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import cuda, float32
+
+from .._cuda import f32, launch
+
+
+# ---- optimizer updates: one fused pass over param, grad and the state
+@cuda.jit
+def _sgd(param, grad, velocity, lr, momentum, has_velocity, nesterov):
+    start = cuda.grid(1)
+    stride = cuda.gridsize(1)
+    for i in range(start, param.shape[0], stride):
+        g = grad[i]
+        if has_velocity:
+            v = momentum * velocity[i] - lr * g
+            velocity[i] = v
+            if nesterov:
+                param[i] += momentum * v - lr * g
+            else:
+                param[i] += v
+        else:
+            param[i] -= lr * g
+
+@cuda.jit
+def _rmsprop(param, grad, v, lr, rho, one_minus_rho, eps):
+    start = cuda.grid(1)
+    stride = cuda.gridsize(1)
+    for i in range(start, param.shape[0], stride):
+        g = grad[i]
+        vi = rho * v[i] + one_minus_rho * g * g
+        v[i] = vi
+        param[i] -= lr * g / math.sqrt(vi + eps)
+
+@cuda.jit
+def _adam(param, grad, m, v, alpha, one_minus_b1, one_minus_b2, eps):
+    start = cuda.grid(1)
+    stride = cuda.gridsize(1)
+    for i in range(start, param.shape[0], stride):
+        g = grad[i]
+        mi = m[i] + (g - m[i]) * one_minus_b1
+        vi = v[i] + (g * g - v[i]) * one_minus_b2
+        m[i] = mi
+        v[i] = vi
+        param[i] -= alpha * mi / (math.sqrt(vi) + eps)
+
+
+
+# ---------------------------------------------------------------- the backend's methods
+def sgd_update(param, grad, velocity, lr, momentum, nesterov):
+    blocks, threads = launch.grid1d(param.shape[0])
+    has_velocity = velocity is not None
+    _sgd[blocks, threads](param, grad, velocity if has_velocity else launch.placeholder(),
+                          f32(lr), f32(momentum), int(has_velocity), int(bool(nesterov)))
+
+
+def rmsprop_update(param, grad, v, lr, rho, eps):
+    blocks, threads = launch.grid1d(param.shape[0])
+    _rmsprop[blocks, threads](param, grad, v, f32(lr), f32(rho), f32(1.0 - rho), f32(eps))
+
+
+def adam_update(param, grad, m, v, lr, beta1, beta2, eps, step):
+    # the bias corrections are one scalar per step: computed here in float64
+    alpha = lr * math.sqrt(1.0 - beta2**step) / (1.0 - beta1**step)
+    blocks, threads = launch.grid1d(param.shape[0])
+    _adam[blocks, threads](param, grad, m, v, f32(alpha), f32(1.0 - beta1), f32(1.0 - beta2), f32(eps))
