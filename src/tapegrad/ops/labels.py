@@ -5,7 +5,7 @@ from __future__ import annotations
 from .. import kernels
 
 
-ClassIds = kernels.ClassIds   # a checked batch of class ids (see kernels/api.py)
+ClassIds = kernels.ClassIds   # a checked batch of class ids (see kernels/_labels.py)
 
 
 def class_ids(labels, like=None, what="class_ids", backend=None):
