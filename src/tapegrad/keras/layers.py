@@ -183,6 +183,13 @@ class Layer:
     def build(self, input_shape):
         self.built = True
 
+    def _build_once(self, input_shape):
+        """``build(input_shape)``, then mark the layer built, as Keras does once
+        ``build`` returns: the book's ``SimpleDense`` never sets ``self.built``,
+        and building it again would make new weights on every call."""
+        self.build(input_shape)
+        self.built = True
+
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
 
@@ -193,7 +200,7 @@ class Layer:
         x = [self._cast(ops.convert(t)) for t in inputs] if several else self._cast(ops.convert(inputs))
         if not self.built:
             shape = [(None, *t.shape[1:]) for t in x] if several else (None, *x.shape[1:])
-            self.build(shape)
+            self._build_once(shape)
             self.output_shape = self.compute_output_shape(shape)
         out = self.call(x, training=bool(training)) if _takes_training(type(self)) else self.call(x)
         regularizer = self.activity_regularizer

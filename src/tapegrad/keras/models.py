@@ -555,7 +555,7 @@ class Sequential(Model):
         shape = input_shape
         for layer in self._layers:
             if not layer.built:
-                layer.build(shape)
+                layer._build_once(shape)
             shape = layer.compute_output_shape(shape)
             layer.output_shape = shape
         self.built = bool(self._layers)

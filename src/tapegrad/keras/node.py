@@ -129,7 +129,7 @@ def symbolic_call(layer, inputs, training=None):
                             f"must be symbolic; got a {type(t).__name__} among them")
     shapes = map_structure(lambda t: t.shape, inputs)
     if not layer.built:
-        layer.build(shapes)
+        layer._build_once(shapes)
     out_shapes = layer.compute_output_shape(shapes)
     dtype = getattr(layer, "dtype", np.dtype("float32"))
     if is_shape(out_shapes):
