@@ -9,7 +9,6 @@ it records a node of a graph instead (see ``node.py``).
 
 from __future__ import annotations
 
-import inspect
 import math
 
 import numpy as np
@@ -17,7 +16,8 @@ import numpy as np
 from .. import ops, random
 from . import regularizers, serialization
 from ..tensor import Tensor, Variable
-from .node import KerasTensor, Node, is_shape, is_symbolic, symbolic_call
+from .node import (KerasTensor, Node, flatten, is_shape, is_symbolic, output_shape_of, symbolic_call,
+                   takes_training)
 
 _name_counts = {}
 
@@ -116,15 +116,7 @@ def get_initializer(identifier):
 
 
 # ------------------------------------------------------------------ layers
-_training_arg = {}
-
-
-def _takes_training(cls):
-    """Whether ``cls.call`` has a ``training`` argument (Keras passes the
-    flag only then, so a custom ``call(self, inputs)`` keeps working)."""
-    if cls not in _training_arg:
-        _training_arg[cls] = "training" in inspect.signature(cls.call).parameters
-    return _training_arg[cls]
+_takes_training = takes_training
 
 
 class Layer:
@@ -191,18 +183,25 @@ class Layer:
         self.built = True
 
     def compute_output_shape(self, input_shape):
-        return tuple(input_shape)
+        """The output shape for ``input_shape``.  A layer that does not define
+        this has its ``call`` traced instead (``node.trace_call``), as Keras 3
+        does; this default answers the same, by that trace."""
+        return output_shape_of(self, input_shape)
+
+    compute_output_shape.traces_call = True
 
     def __call__(self, inputs, training=None):
         if type(inputs) is not Tensor and is_symbolic(inputs):   # an eager tensor never is
             return symbolic_call(self, inputs, training)
         several = isinstance(inputs, (list, tuple))   # a merging layer: several inputs
         x = [self._cast(ops.convert(t)) for t in inputs] if several else self._cast(ops.convert(inputs))
-        if not self.built:
-            shape = [(None, *t.shape[1:]) for t in x] if several else (None, *x.shape[1:])
-            self._build_once(shape)
-            self.output_shape = self.compute_output_shape(shape)
+        built_now = not self.built
+        if built_now:
+            self._build_once([(None, *t.shape[1:]) for t in x] if several else (None, *x.shape[1:]))
         out = self.call(x, training=bool(training)) if _takes_training(type(self)) else self.call(x)
+        if built_now:   # what the call made, its batch axis unknown
+            self.output_shape = (None, *out.shape[1:]) if isinstance(out, Tensor) else \
+                [(None, *t.shape[1:]) for t in flatten(out)]
         regularizer = self.activity_regularizer
         self._activity_losses = [] if regularizer is None else [regularizer(out)]
         return out
@@ -398,6 +397,9 @@ class Dropout(Layer):
     def get_config(self):
         return {**super().get_config(), "rate": self.rate,
                 "noise_shape": None if self.noise_shape is None else list(self.noise_shape), "seed": self.seed}
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
 
     def call(self, x, training=False):
         if not training or self.rate == 0:

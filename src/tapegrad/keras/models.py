@@ -24,7 +24,7 @@ from .layers import Input, InputLayer, Layer, _takes_training, _unique_name
 from .layers import deserialize as deserialize_layer
 from .layers import serialize as serialize_layer
 from .node import (KerasTensor, flatten, is_symbolic, map_structure, map_structure_shapes, nodes_between,
-                   pack_like, run_nodes, symbolic_call)
+                   output_shape_of, pack_like, run_nodes, symbolic_call)
 from .npz_file import _NpyMember, npz_path, open_npz, read_checked_array
 from .trainer import Trainer
 
@@ -556,7 +556,7 @@ class Sequential(Model):
         for layer in self._layers:
             if not layer.built:
                 layer._build_once(shape)
-            shape = layer.compute_output_shape(shape)
+            shape = output_shape_of(layer, shape)
             layer.output_shape = shape
         self.built = bool(self._layers)
 
@@ -577,7 +577,7 @@ class Sequential(Model):
     def compute_output_shape(self, input_shape):
         shape = tuple(input_shape)
         for layer in self._layers:
-            shape = layer.compute_output_shape(shape)
+            shape = output_shape_of(layer, shape)
         return shape
 
     @property
