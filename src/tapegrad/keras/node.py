@@ -211,21 +211,24 @@ def map_structure_shapes(fn, shapes):
 def nodes_between(inputs, outputs):
     """The nodes leading from ``inputs`` to ``outputs``, each after the nodes it reads.
 
-    Walks back from each output along ``_keras_history``; a path that ends at
-    an ``Input`` the model was not given means the graph is disconnected.
+    Walks back from each output along ``_keras_history`` (a depth-first walk
+    with its own stack, not recursion, so a chain of thousands of layers is
+    fine); a path that ends at an ``Input`` the model was not given means
+    the graph is disconnected.
     """
     input_ids = {id(t) for t in inputs}
     ordered, done, on_path = [], set(), set()
 
-    def visit(tensor, wanted_by):
+    def node_of(tensor, wanted_by):
+        """The node that made ``tensor``, or None for a model input / a node already placed."""
         if id(tensor) in input_ids:
-            return
+            return None
         if tensor._keras_history is None:
             raise ValueError(f"{tensor!r} was not made by a Keras layer: a model's tensors must come from "
                              f"keras.Input and layers called on it")
         node = tensor.node
         if id(node) in done:
-            return
+            return None
         if not node.input_tensors:  # an Input the model was not given
             given = [t.name for t in inputs]
             raise ValueError(
@@ -234,18 +237,30 @@ def nodes_between(inputs, outputs):
             )
         if id(node) in on_path:  # cannot happen with keras.Input graphs; guard anyway
             raise ValueError(f"the graph has a cycle through layer {node.layer.name!r}")
-        on_path.add(id(node))
-        for parent in node.input_tensors:
-            visit(parent, wanted_by)
-        on_path.discard(id(node))
-        done.add(id(node))
-        ordered.append(node)
+        return node
 
     for out in outputs:
         if not isinstance(out, KerasTensor):
             raise TypeError(f"a model's outputs must be KerasTensors (layers called on keras.Input), "
                             f"got {type(out).__name__}")
-        visit(out, out.name)
+        first = node_of(out, out.name)
+        if first is None:
+            continue
+        stack = [(first, iter(first.input_tensors))]   # each node with the parents still to visit
+        on_path.add(id(first))
+        while stack:
+            node, parents = stack[-1]
+            for parent in parents:
+                parent_node = node_of(parent, out.name)
+                if parent_node is not None:
+                    on_path.add(id(parent_node))
+                    stack.append((parent_node, iter(parent_node.input_tensors)))
+                    break
+            else:   # every parent placed: the node comes next
+                stack.pop()
+                on_path.discard(id(node))
+                done.add(id(node))
+                ordered.append(node)
     return ordered
 
 
