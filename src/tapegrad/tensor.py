@@ -240,6 +240,11 @@ class Variable(Tensor):
     def trainable(self):
         return self._trainable
 
+    @trainable.setter
+    def trainable(self, value):
+        """Keras freezes a layer's weights this way: a tape watches only trainable Variables."""
+        self._trainable = bool(value)
+
     def numpy(self):
         return np.array(kernels.to_numpy(self._data), copy=True)
 

@@ -131,8 +131,9 @@ class Layer:
         self.name = name or _unique_name(_snake(type(self).__name__))
         self.built = False
         self.dtype = np.dtype(dtype)
-        self.trainable = trainable
         self._weights = []
+        self._created_trainable = []  # the weights add_weight made trainable: `trainable` switches them
+        self.trainable = trainable
         self._regularized = []        # (variable, regularizer) pairs
         self._activity_losses = []    # the activity penalty of the latest call
         self.activity_regularizer = regularizers.get(activity_regularizer)
@@ -158,12 +159,39 @@ class Layer:
             n = sum(w.name.startswith(f"{self.name}/variable") for w in self._weights)
             name = f"variable_{n}" if n else "variable"
         value = get_initializer(initializer)(shape, dtype)
-        var = Variable(value, trainable=trainable, name=f"{self.name}/{name}", dtype=dtype)
+        var = Variable(value, trainable=trainable and self.trainable, name=f"{self.name}/{name}", dtype=dtype)
         self._weights.append(var)
+        if trainable:
+            self._created_trainable.append(var)
         regularizer = regularizers.get(regularizer)
         if regularizer is not None:
             self._regularized.append((var, regularizer))
         return var
+
+    @property
+    def trainable(self):
+        """Whether ``fit`` trains this layer's weights (``trainable_weights``).
+
+        Setting it, as in Keras, switches the layer's trainable weights (a
+        frozen weight is not watched by a tape, so no gradient is computed
+        for it) and every sublayer of a model: ``base.trainable = False``
+        freezes a whole nested model, ``base.trainable = True`` unfreezes
+        all of it, after which single layers can be frozen again.
+        """
+        return self.__dict__["_trainable"]
+
+    @trainable.setter
+    def trainable(self, value):
+        value = bool(value)
+        self.__dict__["_trainable"] = value
+        for weight in self.__dict__.get("_created_trainable", ()):
+            weight.trainable = value
+        for layer in self._sublayers():
+            layer.trainable = value
+
+    def _sublayers(self):
+        """The layers inside this one (a model's layers) that ``trainable`` reaches."""
+        return []
 
     @property
     def losses(self):

@@ -78,6 +78,12 @@ class Model(Trainer, Layer):
     def layers(self):
         return list(self.__dict__.get("_tracked_layers", []))
 
+    def _sublayers(self):
+        try:
+            return self.layers
+        except AttributeError:   # called from Layer.__init__, before the layers exist
+            return []
+
     @property
     def weights(self):
         return _unique([w for layer in self.layers for w in layer.weights])
@@ -289,6 +295,8 @@ class Functional(Model):
         self._nodes = nodes_between(self._inputs, self._outputs)
         layers = [t.node.layer for t in self._inputs] + [node.layer for node in self._nodes]
         self._graph_layers = _unique(layers)
+        if not trainable:
+            self.trainable = False   # and every layer of the graph, as Keras
         self.built = True
         self.output_shape = self._outputs[0].shape if len(self._outputs) == 1 else [t.shape for t in self._outputs]
 
