@@ -207,3 +207,15 @@ def test_a_layer_called_twice_in_one_model_saves_and_loads(tmp_path):
     np.testing.assert_allclose(loaded.predict([xa, xb], verbose=0), expected, rtol=1e-5)
     loaded_twin = loaded.get_layer("twin")
     assert len(loaded_twin._inbound_nodes) == 2
+
+
+def test_the_semantics_page_runs():
+    """docs/tape-and-graph-semantics.md's blocks run in one namespace and check their claims."""
+    import re
+    from pathlib import Path
+    page = Path(__file__).resolve().parent.parent / "docs" / "tape-and-graph-semantics.md"
+    blocks = re.findall(r"^```python\n(.*?)^```", page.read_text(encoding="utf-8"), re.S | re.M)
+    assert len(blocks) == 3
+    namespace = {}
+    for block in blocks:
+        exec(compile(block, str(page), "exec"), namespace)
