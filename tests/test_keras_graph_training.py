@@ -219,3 +219,11 @@ def test_the_semantics_page_runs():
     namespace = {}
     for block in blocks:
         exec(compile(block, str(page), "exec"), namespace)
+
+
+def test_model_from_config_rebuilds_a_functional_config():
+    """keras.Model.from_config(functional.get_config()) gives the graph back (Keras 3's Model.from_config)."""
+    inputs = keras.Input(shape=(3,), name="x")
+    model = keras.Model(inputs, layers.Dense(2, name="out")(inputs))
+    again = keras.Model.from_config(model.get_config())
+    assert [layer.name for layer in again.layers] == ["x", "out"] and again.output_shape == (None, 2)

@@ -180,6 +180,8 @@ class Model(Trainer, Layer):
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
+        if cls is Model and all(key in config for key in ("layers", "input_layers", "output_layers")):
+            return Functional.from_config(config, custom_objects)   # a graph's config, as Keras 3
         with serialization.custom_object_scope(custom_objects):
             return cls(**config)
 
