@@ -27,6 +27,10 @@ python=${PYTHON:-$(command -v python)}
 tests_for() {
     case "$1" in
         src/tapegrad/tape.py)       echo "tests/test_tape.py tests/test_engine_grads.py" ;;
+        src/tapegrad/keras/node.py|src/tapegrad/keras/models.py)   # the graph: functional models, saving
+                                    echo "tests/test_keras_functional.py tests/test_saving.py tests/test_keras.py
+                                          tests/test_keras_custom_layers.py tests/test_keras_graph_training.py
+                                          tests/test_keras_deep_graph.py" ;;
         src/tapegrad/keras/*)       echo "tests/test_keras.py tests/test_keras_fit.py tests/test_keras_progress.py" ;;
         src/tapegrad/datasets/*)    echo "tests/test_datasets.py -k idx" ;;   # the IDX reader tests
         *) echo "tools/mutation.sh: no tests listed for $1" >&2; exit 1 ;;

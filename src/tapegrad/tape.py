@@ -9,6 +9,14 @@ tensor id.  Backward functions are written with the same differentiable ops,
 so an outer tape that is still recording sees the gradient computation too:
 that is how nested tapes give second derivatives.
 
+A tape differentiates at the values the forward pass saw.  Tensors are
+immutable; a Variable is not, so the tape also pins the array each Variable
+input had when the op ran (``_pinned``, ``_entry_pins``).  A later write to
+the Variable (``assign``, an optimizer step) goes to a copy while a tape pins
+the array, and ``gradient()`` runs an entry's backward with the array it
+pinned.  A non-persistent tape lets go after ``gradient()``, so the
+optimizer step that follows updates the weights in place, copying nothing.
+
 Each thread has its own stack of recording tapes, as in TensorFlow: a tape
 records the ops of the thread that opened it, so two threads can each train
 a model (or one can predict while another records) without mixing records.
@@ -98,6 +106,16 @@ def record(out, inputs, backward, ctx):
                 needs.append(False)
         if hit:
             watched[id(out)] = out
+            pins = None
+            for x in inputs:
+                if isinstance(x, Variable):
+                    data = x._data
+                    pins = ((x, data),) if pins is None else pins + ((x, data),)
+                    if id(data) not in tape._pinned:
+                        tape._pinned[id(data)] = (x, data)
+                        x._pins.add(id(tape))
+            if pins is not None:
+                tape._entry_pins[len(tape._ops)] = pins
             tape._ops.append((out, inputs, backward, ctx, needs))
 
 
@@ -144,7 +162,21 @@ class GradientTape:
         self._watch_accessed = bool(watch_accessed_variables)
         self._watched = {}  # id -> tensor; holding the tensor keeps its id unique
         self._ops = []
+        self._pinned = {}  # id(array) -> (variable, array): each Variable array an entry read
+        self._entry_pins = {}  # index in _ops -> ((variable, array), ...) for entries with Variable inputs
         self._used = False
+
+    def __del__(self):
+        self._release()
+
+    def _release(self):
+        """Let go of the Variable arrays this tape pinned: writes go in place again."""
+        me = id(self)
+        for variable, data in self._pinned.values():
+            if variable._data is data:
+                variable._pins.discard(me)
+        self._pinned = {}
+        self._entry_pins = {}
 
     # ---------------------------------------------------------- recording
     def __enter__(self):
@@ -185,6 +217,7 @@ class GradientTape:
         """Forget everything recorded so far."""
         self._watched.clear()
         self._ops.clear()
+        self._release()
         self._used = False
 
     def watched_variables(self):
@@ -232,12 +265,18 @@ class GradientTape:
                         raise ValueError(f"output_gradients has shape {seed.shape}, target has {t.shape}")
                 _accumulate(grads, t, seed, ops.add)
             keep = {id(s) for s in flat_sources}
-            for out, inputs, backward, ctx, needs in reversed(self._ops):
+            entry_pins = self._entry_pins
+            for index in range(len(self._ops) - 1, -1, -1):
+                out, inputs, backward, ctx, needs = self._ops[index]
                 key = id(out)
                 g = grads.get(key) if key in keep else grads.pop(key, None)
                 if g is None:
                     continue
-                input_grads = backward(g, ctx, needs)
+                pins = entry_pins.get(index) if entry_pins else None
+                if pins is None:
+                    input_grads = backward(g, ctx, needs)
+                else:
+                    input_grads = _backward_at_pinned_values(backward, g, ctx, needs, pins)
                 if len(input_grads) != len(inputs):
                     raise RuntimeError(f"the backward of {op_name(backward)!r} returned {len(input_grads)} "
                                        f"gradients for its {len(inputs)} inputs (one per input, None allowed)")
@@ -257,7 +296,26 @@ class GradientTape:
             self._used = True
             self._ops = []
             self._watched = {}
+            self._release()
         return _pack(sources, iter(result))
+
+
+def _backward_at_pinned_values(backward, g, ctx, needs, pins):
+    """Run an entry's backward with each Variable input showing the array it
+    had when the op was recorded.  Only a Variable written since (rare: a
+    persistent tape across an optimizer step) is switched, for the duration
+    of this one backward call; another thread reading it meanwhile would
+    see the older values."""
+    switched = []
+    for variable, data in pins:
+        if variable._data is not data:
+            switched.append((variable, variable._data))
+            variable._data = data
+    try:
+        return backward(g, ctx, needs)
+    finally:
+        for variable, current in switched:
+            variable._data = current
 
 
 def _accumulate(grads, x, g, add):

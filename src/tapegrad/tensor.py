@@ -5,6 +5,8 @@ A ``Tensor`` is immutable: every operation makes a new one, and when a
 that the chain rule can later be run backwards over it.  A ``Variable`` is the
 one mutable kind of tensor (weights): ``assign_sub`` changes its array in
 place, and a tape watches trainable Variables automatically when they are used.
+A write never changes an array that a tape still holds for its backward pass:
+the Variable then writes into a fresh copy (see ``Variable._own_data``).
 """
 
 from __future__ import annotations
@@ -195,7 +197,7 @@ class Variable(Tensor):
     calls ``tape.watch`` on its weights.
     """
 
-    __slots__ = ("_trainable", "name")
+    __slots__ = ("_trainable", "name", "_pins")
 
     def __init__(self, initial_value, trainable=True, name=None, dtype=None):
         if callable(initial_value):
@@ -205,6 +207,7 @@ class Variable(Tensor):
         self._backend = be
         self._trainable = bool(trainable)
         self.name = f"{name or 'Variable'}:0"
+        self._pins = set()  # ids of the tapes whose record holds the current array
 
     @classmethod
     def _wrap_variable(cls, data, backend, trainable, name):
@@ -214,11 +217,32 @@ class Variable(Tensor):
         v._data, v._backend = data, backend
         v._trainable = bool(trainable)
         v.name = f"{name or 'Variable'}:0"
+        v._pins = set()
         return v
+
+    def _own_data(self):
+        """The array to write into: every write to a Variable goes through here.
+
+        A tape that recorded an op reading this Variable keeps the array it
+        read, so that ``gradient()`` uses the forward values, as TF's tape
+        does.  While some tape still holds it (``_pins``), the Variable moves
+        to a copy and the write goes there; once the tapes have let go (a
+        non-persistent tape after ``gradient()``), writes stay in place, so
+        a training step copies nothing.
+        """
+        if self._pins:
+            self._data = fresh_copy(self._data, self._backend)
+            self._pins.clear()
+        return self._data
 
     @property
     def trainable(self):
         return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        """Keras freezes a layer's weights this way: a tape watches only trainable Variables."""
+        self._trainable = bool(value)
 
     def numpy(self):
         return np.array(kernels.to_numpy(self._data), copy=True)
@@ -233,16 +257,21 @@ class Variable(Tensor):
 
     def assign(self, value):
         """Overwrite the values in place (the shape must match)."""
-        self._data[...] = self._value(value, "assign")
+        value = self._value(value, "assign")
+        self._own_data()[...] = value
         return self
 
     def assign_add(self, delta):
-        self._backend.xp.add(self._data, self._value(delta, "assign_add"), out=self._data)
+        delta = self._value(delta, "assign_add")
+        data = self._own_data()
+        self._backend.xp.add(data, delta, out=data)
         return self
 
     def assign_sub(self, delta):
         """``self -= delta`` in place: the book's manual weight update."""
-        self._backend.xp.subtract(self._data, self._value(delta, "assign_sub"), out=self._data)
+        delta = self._value(delta, "assign_sub")
+        data = self._own_data()
+        self._backend.xp.subtract(data, delta, out=data)
         return self
 
     def _assign_at(self, key, value, what):
@@ -261,7 +290,7 @@ class Variable(Tensor):
             data = xp.add(current, data)
         elif what.endswith("assign_sub"):
             data = xp.subtract(current, data)
-        self._data[key] = data
+        self._own_data()[key] = data
         return self
 
     def __str__(self):

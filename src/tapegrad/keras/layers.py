@@ -9,7 +9,6 @@ it records a node of a graph instead (see ``node.py``).
 
 from __future__ import annotations
 
-import inspect
 import math
 
 import numpy as np
@@ -17,7 +16,8 @@ import numpy as np
 from .. import ops, random
 from . import regularizers, serialization
 from ..tensor import Tensor, Variable
-from .node import KerasTensor, Node, is_shape, is_symbolic, symbolic_call
+from .node import (KerasTensor, Node, flatten, is_shape, is_symbolic, output_shape_of, symbolic_call,
+                   takes_training)
 
 _name_counts = {}
 
@@ -116,15 +116,7 @@ def get_initializer(identifier):
 
 
 # ------------------------------------------------------------------ layers
-_training_arg = {}
-
-
-def _takes_training(cls):
-    """Whether ``cls.call`` has a ``training`` argument (Keras passes the
-    flag only then, so a custom ``call(self, inputs)`` keeps working)."""
-    if cls not in _training_arg:
-        _training_arg[cls] = "training" in inspect.signature(cls.call).parameters
-    return _training_arg[cls]
+_takes_training = takes_training
 
 
 class Layer:
@@ -139,8 +131,9 @@ class Layer:
         self.name = name or _unique_name(_snake(type(self).__name__))
         self.built = False
         self.dtype = np.dtype(dtype)
-        self.trainable = trainable
         self._weights = []
+        self._created_trainable = []  # the weights add_weight made trainable: `trainable` switches them
+        self.trainable = trainable
         self._regularized = []        # (variable, regularizer) pairs
         self._activity_losses = []    # the activity penalty of the latest call
         self.activity_regularizer = regularizers.get(activity_regularizer)
@@ -166,12 +159,39 @@ class Layer:
             n = sum(w.name.startswith(f"{self.name}/variable") for w in self._weights)
             name = f"variable_{n}" if n else "variable"
         value = get_initializer(initializer)(shape, dtype)
-        var = Variable(value, trainable=trainable, name=f"{self.name}/{name}", dtype=dtype)
+        var = Variable(value, trainable=trainable and self.trainable, name=f"{self.name}/{name}", dtype=dtype)
         self._weights.append(var)
+        if trainable:
+            self._created_trainable.append(var)
         regularizer = regularizers.get(regularizer)
         if regularizer is not None:
             self._regularized.append((var, regularizer))
         return var
+
+    @property
+    def trainable(self):
+        """Whether ``fit`` trains this layer's weights (``trainable_weights``).
+
+        Setting it, as in Keras, switches the layer's trainable weights (a
+        frozen weight is not watched by a tape, so no gradient is computed
+        for it) and every sublayer of a model: ``base.trainable = False``
+        freezes a whole nested model, ``base.trainable = True`` unfreezes
+        all of it, after which single layers can be frozen again.
+        """
+        return self.__dict__["_trainable"]
+
+    @trainable.setter
+    def trainable(self, value):
+        value = bool(value)
+        self.__dict__["_trainable"] = value
+        for weight in self.__dict__.get("_created_trainable", ()):
+            weight.trainable = value
+        for layer in self._sublayers():
+            layer.trainable = value
+
+    def _sublayers(self):
+        """The layers inside this one (a model's layers) that ``trainable`` reaches."""
+        return []
 
     @property
     def losses(self):
@@ -183,19 +203,33 @@ class Layer:
     def build(self, input_shape):
         self.built = True
 
+    def _build_once(self, input_shape):
+        """``build(input_shape)``, then mark the layer built, as Keras does once
+        ``build`` returns: the book's ``SimpleDense`` never sets ``self.built``,
+        and building it again would make new weights on every call."""
+        self.build(input_shape)
+        self.built = True
+
     def compute_output_shape(self, input_shape):
-        return tuple(input_shape)
+        """The output shape for ``input_shape``.  A layer that does not define
+        this has its ``call`` traced instead (``node.trace_call``), as Keras 3
+        does; this default answers the same, by that trace."""
+        return output_shape_of(self, input_shape)
+
+    compute_output_shape.traces_call = True
 
     def __call__(self, inputs, training=None):
         if type(inputs) is not Tensor and is_symbolic(inputs):   # an eager tensor never is
             return symbolic_call(self, inputs, training)
         several = isinstance(inputs, (list, tuple))   # a merging layer: several inputs
         x = [self._cast(ops.convert(t)) for t in inputs] if several else self._cast(ops.convert(inputs))
-        if not self.built:
-            shape = [(None, *t.shape[1:]) for t in x] if several else (None, *x.shape[1:])
-            self.build(shape)
-            self.output_shape = self.compute_output_shape(shape)
+        built_now = not self.built
+        if built_now:
+            self._build_once([(None, *t.shape[1:]) for t in x] if several else (None, *x.shape[1:]))
         out = self.call(x, training=bool(training)) if _takes_training(type(self)) else self.call(x)
+        if built_now:   # what the call made, its batch axis unknown
+            self.output_shape = (None, *out.shape[1:]) if isinstance(out, Tensor) else \
+                [(None, *t.shape[1:]) for t in flatten(out)]
         regularizer = self.activity_regularizer
         self._activity_losses = [] if regularizer is None else [regularizer(out)]
         return out
@@ -391,6 +425,9 @@ class Dropout(Layer):
     def get_config(self):
         return {**super().get_config(), "rate": self.rate,
                 "noise_shape": None if self.noise_shape is None else list(self.noise_shape), "seed": self.seed}
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
 
     def call(self, x, training=False):
         if not training or self.rate == 0:

@@ -24,7 +24,7 @@ from .layers import Input, InputLayer, Layer, _takes_training, _unique_name
 from .layers import deserialize as deserialize_layer
 from .layers import serialize as serialize_layer
 from .node import (KerasTensor, flatten, is_symbolic, map_structure, map_structure_shapes, nodes_between,
-                   pack_like, run_nodes, symbolic_call)
+                   output_shape_of, pack_like, run_nodes, symbolic_call)
 from .npz_file import _NpyMember, npz_path, open_npz, read_checked_array
 from .trainer import Trainer
 
@@ -77,6 +77,12 @@ class Model(Trainer, Layer):
     @property
     def layers(self):
         return list(self.__dict__.get("_tracked_layers", []))
+
+    def _sublayers(self):
+        try:
+            return self.layers
+        except AttributeError:   # called from Layer.__init__, before the layers exist
+            return []
 
     @property
     def weights(self):
@@ -174,6 +180,8 @@ class Model(Trainer, Layer):
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
+        if cls is Model and all(key in config for key in ("layers", "input_layers", "output_layers")):
+            return Functional.from_config(config, custom_objects)   # a graph's config, as Keras 3
         with serialization.custom_object_scope(custom_objects):
             return cls(**config)
 
@@ -289,6 +297,8 @@ class Functional(Model):
         self._nodes = nodes_between(self._inputs, self._outputs)
         layers = [t.node.layer for t in self._inputs] + [node.layer for node in self._nodes]
         self._graph_layers = _unique(layers)
+        if not trainable:
+            self.trainable = False   # and every layer of the graph, as Keras
         self.built = True
         self.output_shape = self._outputs[0].shape if len(self._outputs) == 1 else [t.shape for t in self._outputs]
 
@@ -555,8 +565,8 @@ class Sequential(Model):
         shape = input_shape
         for layer in self._layers:
             if not layer.built:
-                layer.build(shape)
-            shape = layer.compute_output_shape(shape)
+                layer._build_once(shape)
+            shape = output_shape_of(layer, shape)
             layer.output_shape = shape
         self.built = bool(self._layers)
 
@@ -577,7 +587,7 @@ class Sequential(Model):
     def compute_output_shape(self, input_shape):
         shape = tuple(input_shape)
         for layer in self._layers:
-            shape = layer.compute_output_shape(shape)
+            shape = output_shape_of(layer, shape)
         return shape
 
     @property

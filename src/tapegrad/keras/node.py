@@ -1,9 +1,8 @@
 """The graph of layers: symbolic tensors, nodes, and walking the graph.
 
 ``keras.Input(shape=(3,))`` makes a ``KerasTensor``: a shape (batch ``None``)
-and a dtype, no data.  Calling a layer on KerasTensors does not compute
-anything: it builds the layer for those shapes, works out the output shapes
-(``layer.compute_output_shape``) and records a ``Node`` (the layer, the
+and a dtype, no data.  Calling a layer on KerasTensors builds the layer for
+those shapes, works out the output shapes and records a ``Node`` (the layer, the
 tensors it was called on, the tensors it made).  Each output remembers its
 node, so from a model's outputs one can walk back to its inputs: that walk,
 in order, is the functional model's forward pass.
@@ -11,7 +10,11 @@ in order, is the functional model's forward pass.
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
+
+from .. import ops
 
 
 # ------------------------------------------------------------------ structures
@@ -129,16 +132,69 @@ def symbolic_call(layer, inputs, training=None):
                             f"must be symbolic; got a {type(t).__name__} among them")
     shapes = map_structure(lambda t: t.shape, inputs)
     if not layer.built:
-        layer.build(shapes)
-    out_shapes = layer.compute_output_shape(shapes)
+        layer._build_once(shapes)
     dtype = getattr(layer, "dtype", np.dtype("float32"))
-    if is_shape(out_shapes):
-        outputs = KerasTensor(out_shapes, dtype, name=layer.name)
-        layer.output_shape = outputs.shape
+    if getattr(layer.compute_output_shape, "traces_call", False):
+        outputs = trace_call(layer, inputs)
     else:
-        outputs = map_structure_shapes(lambda s: KerasTensor(s, dtype, name=layer.name), out_shapes)
+        outputs = map_structure_shapes(lambda s: KerasTensor(s, dtype, name=layer.name),
+                                       layer.compute_output_shape(shapes))
+    if isinstance(outputs, KerasTensor):
+        layer.output_shape = outputs.shape
     Node(layer, inputs, outputs, training)
     return outputs
+
+
+# Sizes an unknown dimension takes in the two traced runs (the batch axis,
+# then any other): an output dimension that differs between them is None.
+_TRACE_SIZES = ((2, 83), (3, 89))
+
+
+def trace_call(layer, inputs):
+    """KerasTensors for what ``layer.call`` returns on ``inputs`` (KerasTensors).
+
+    A layer without its own ``compute_output_shape`` is traced, as Keras 3
+    does: here its ``call`` runs on zeros twice, each unknown dimension set
+    to one size and then to another (the batch axis 2 then 3, the others 83
+    then 89, Keras's sizes).  An output dimension that changes with them is
+    unknown (None); the others are what ``call`` made (``x[:, :2]`` gives
+    ``(None, 2)``).  The result has the structure ``call`` returned.
+    """
+    runs = []
+    for batch, other in _TRACE_SIZES:
+        def zeros(t):
+            dims = tuple((batch if axis == 0 else other) if d is None else d for axis, d in enumerate(t.shape))
+            return layer._cast(ops.convert(np.zeros(dims, t.dtype)))
+        arguments = map_structure(zeros, inputs)
+        runs.append(layer.call(arguments, training=False) if takes_training(type(layer)) else layer.call(arguments))
+    first, second = runs
+
+    def symbolic(a, b):
+        shape = tuple(m if m == n else None for m, n in zip(a.shape, b.shape))
+        return KerasTensor(shape, a.dtype, name=layer.name)
+
+    return pack_like(first, [symbolic(a, b) for a, b in zip(flatten(first), flatten(second))])
+
+
+def output_shape_of(layer, input_shape):
+    """The output shape(s) of ``layer`` for inputs of ``input_shape``: its
+    ``compute_output_shape`` when it defines one, else a trace of ``call``."""
+    if getattr(layer.compute_output_shape, "traces_call", False):
+        outputs = trace_call(layer, map_structure_shapes(lambda s: KerasTensor(s, layer.dtype), input_shape))
+        return map_structure_shapes(lambda s: s, pack_like(outputs, [t.shape for t in flatten(outputs)])) \
+            if not isinstance(outputs, KerasTensor) else outputs.shape
+    return layer.compute_output_shape(input_shape)
+
+
+_training_arg = {}
+
+
+def takes_training(cls):
+    """Whether ``cls.call`` has a ``training`` argument (Keras passes the
+    flag only then, so a custom ``call(self, inputs)`` keeps working)."""
+    if cls not in _training_arg:
+        _training_arg[cls] = "training" in inspect.signature(cls.call).parameters
+    return _training_arg[cls]
 
 
 def map_structure_shapes(fn, shapes):
@@ -155,21 +211,24 @@ def map_structure_shapes(fn, shapes):
 def nodes_between(inputs, outputs):
     """The nodes leading from ``inputs`` to ``outputs``, each after the nodes it reads.
 
-    Walks back from each output along ``_keras_history``; a path that ends at
-    an ``Input`` the model was not given means the graph is disconnected.
+    Walks back from each output along ``_keras_history`` (a depth-first walk
+    with its own stack, not recursion, so a chain of thousands of layers is
+    fine); a path that ends at an ``Input`` the model was not given means
+    the graph is disconnected.
     """
     input_ids = {id(t) for t in inputs}
     ordered, done, on_path = [], set(), set()
 
-    def visit(tensor, wanted_by):
+    def node_of(tensor, wanted_by):
+        """The node that made ``tensor``, or None for a model input / a node already placed."""
         if id(tensor) in input_ids:
-            return
+            return None
         if tensor._keras_history is None:
             raise ValueError(f"{tensor!r} was not made by a Keras layer: a model's tensors must come from "
                              f"keras.Input and layers called on it")
         node = tensor.node
         if id(node) in done:
-            return
+            return None
         if not node.input_tensors:  # an Input the model was not given
             given = [t.name for t in inputs]
             raise ValueError(
@@ -178,18 +237,30 @@ def nodes_between(inputs, outputs):
             )
         if id(node) in on_path:  # cannot happen with keras.Input graphs; guard anyway
             raise ValueError(f"the graph has a cycle through layer {node.layer.name!r}")
-        on_path.add(id(node))
-        for parent in node.input_tensors:
-            visit(parent, wanted_by)
-        on_path.discard(id(node))
-        done.add(id(node))
-        ordered.append(node)
+        return node
 
     for out in outputs:
         if not isinstance(out, KerasTensor):
             raise TypeError(f"a model's outputs must be KerasTensors (layers called on keras.Input), "
                             f"got {type(out).__name__}")
-        visit(out, out.name)
+        first = node_of(out, out.name)
+        if first is None:
+            continue
+        stack = [(first, iter(first.input_tensors))]   # each node with the parents still to visit
+        on_path.add(id(first))
+        while stack:
+            node, parents = stack[-1]
+            for parent in parents:
+                parent_node = node_of(parent, out.name)
+                if parent_node is not None:
+                    on_path.add(id(parent_node))
+                    stack.append((parent_node, iter(parent_node.input_tensors)))
+                    break
+            else:   # every parent placed: the node comes next
+                stack.pop()
+                on_path.discard(id(node))
+                done.add(id(node))
+                ordered.append(node)
     return ordered
 
 

@@ -56,7 +56,7 @@ def apply_updates(kernel_name, variables, grads, slots, **hyperparameters):
             for variable, grad, state in zip(variables, grads, slots):
                 apply_updates(kernel_name, [variable], [grad], [state], **hyperparameters)
             return
-        arrays.append(variable._data)
+        arrays.append(variable._own_data() if variable._pins else variable._data)   # not an array a tape holds
         grad_arrays.append(grad._data if isinstance(grad, Tensor) else to_array(grad, variable.dtype, be))
     states = [list(map(_array_of, kind)) for kind in zip(*slots)]   # per kind of slot: one array per weight
     kernel(arrays, grad_arrays, *states, backend=be, **hyperparameters)
@@ -73,7 +73,7 @@ def _running_total(total, fn):
     if not isinstance(total, Variable):
         raise TypeError(f"{fn}: the running total must be a Variable (ops.zeros_variable((1,), 'float64', ...)), "
                         f"got {type(total).__name__}")
-    return total._data
+    return total._own_data()
 
 
 def accumulate_sum(values, total, weight=1.0):
