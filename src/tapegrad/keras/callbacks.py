@@ -319,10 +319,19 @@ class _MonitorCallback(Callback):
                 "mode='min' to use the lowest.")
         self.monitor_op = np.greater if direction == "up" else np.less
 
+    def _worst_value(self):
+        """Where ``best`` starts (as in tf.keras): +inf when lower is better, -inf when higher is."""
+        return -math.inf if self.monitor_op is np.greater else math.inf
+
     def _is_improvement(self, value, reference):
-        """``value`` beats ``reference`` by more than min_delta in the monitored direction."""
+        """``value`` beats ``reference`` by more than min_delta in the monitored direction.
+
+        A NaN is never an improvement (every comparison with it is false), so
+        with ``best`` starting at the worst value a NaN epoch is never kept as
+        the best one, and the first finite value after it is.
+        """
         if reference is None:
-            return True
+            reference = self._worst_value()
         delta = self.min_delta if self.monitor_op is np.greater else -self.min_delta
         return bool(self.monitor_op(value - delta, reference))
 
@@ -360,6 +369,8 @@ class EarlyStopping(_MonitorCallback):
     def on_epoch_end(self, epoch, logs=None):
         if self.monitor_op is None:
             self._set_monitor_op()
+        if self.best is None:
+            self.best = self._worst_value()
         current = self._monitor_value(logs)
         if current is None or epoch < self.start_from_epoch:
             return
@@ -485,13 +496,14 @@ class ModelCheckpoint(_MonitorCallback):
             if current is None:
                 warnings.warn(f"Can save best model only with {self.monitor} available, skipping.", stacklevel=3)
                 return
-            if self.best is not None and not self.monitor_op(current, self.best):
+            if self.best is None:
+                self.best = self._worst_value()
+            if not self._is_improvement(current, self.best):
                 if self.verbose > 0:
                     print(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {self.best:.5f}")
                 return
             if self.verbose > 0:
-                previous = "inf" if self.best is None else f"{self.best:.5f}"
-                print(f"\nEpoch {epoch + 1}: {self.monitor} improved from {previous} to {current:.5f}, "
+                print(f"\nEpoch {epoch + 1}: {self.monitor} improved from {self.best:.5f} to {current:.5f}, "
                       f"saving model to {filepath}")
             self.best = current
         elif self.verbose > 0:
