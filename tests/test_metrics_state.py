@@ -6,6 +6,8 @@ formulas of what Keras computes (``reduce_to_samplewise_values``: each
 sample's values are averaged, then ``sum(w * x) / sum(w)`` over samples).
 """
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -129,3 +131,78 @@ def test_binary_accuracy_threshold_in_fit_metrics():
     logs = model.evaluate(x, y, verbose=0, return_dict=True)
     p = model.predict(x, verbose=0)
     assert logs["strict"] == pytest.approx(np.mean((p > 0.9) == y))
+
+
+# --------------------------------------------------------------- per-call state (threads)
+def _evaluation_sets(seed=0, count=60):
+    rng = np.random.default_rng(seed)
+    return [(rng.normal(size=(int(n), 5)).astype(np.float32), rng.integers(0, 3, int(n)))
+            for n in rng.integers(20, 120, count)]
+
+
+def _classifier():
+    tg.random.set_seed(0)
+    model = keras.Sequential([keras.Input((5,)), layers.Dense(8, activation="relu"),
+                              layers.Dense(3, activation="softmax")])
+    model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy", keras.metrics.SparseCategoricalAccuracy(name="acc2")])
+    return model
+
+
+def _in_threads(fn, count, threads=4):
+    results = [None] * count
+    errors = []
+
+    def work(first):
+        try:
+            for i in range(first, count, threads):
+                results[i] = fn(i)
+        except BaseException as exc:   # surfaced below
+            errors.append(exc)
+
+    workers = [threading.Thread(target=work, args=(k,)) for k in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert not errors, errors
+    return results
+
+
+def test_threads_evaluating_one_model_do_not_mix_metric_state():
+    model = _classifier()
+    sets = _evaluation_sets()
+    single = [model.evaluate(x, y, batch_size=16, verbose=0) for x, y in sets]
+    threaded = _in_threads(lambda i: model.evaluate(*sets[i], batch_size=16, verbose=0), len(sets))
+    differ = [i for i, (a, b) in enumerate(zip(single, threaded)) if not np.allclose(a, b, rtol=1e-6)]
+    assert differ == []
+    # after a call, the metrics hold that call's values (as after a Keras evaluate)
+    x, y = sets[0]
+    loss, acc, _ = model.evaluate(x, y, batch_size=16, verbose=0)
+    assert model.metrics[0].result() == pytest.approx(loss)
+    p = model.predict(x, verbose=0)
+    assert acc == pytest.approx(np.mean(np.argmax(p, axis=1) == y))
+
+
+def test_threads_predicting_and_evaluating_one_model():
+    model = _classifier()
+    sets = _evaluation_sets(seed=1, count=24)
+    single = [(model.evaluate(x, y, batch_size=16, verbose=0), model.predict(x, batch_size=16, verbose=0))
+              for x, y in sets]
+    threaded = _in_threads(lambda i: (model.evaluate(*sets[i], batch_size=16, verbose=0),
+                                      model.predict(sets[i][0], batch_size=16, verbose=0)), len(sets))
+    for (e1, p1), (e2, p2) in zip(single, threaded):
+        np.testing.assert_allclose(e1, e2, rtol=1e-6)
+        np.testing.assert_allclose(p1, p2, rtol=1e-6)
+
+
+def test_threads_with_a_custom_state_metric_take_turns():
+    tg.random.set_seed(0)
+    model = keras.Sequential([keras.Input((5,)), layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse", metrics=[RootMeanSquaredError()])
+    rng = np.random.default_rng(4)
+    sets = [(rng.normal(size=(int(n), 5)).astype(np.float32), rng.normal(size=(int(n), 1)).astype(np.float32))
+            for n in rng.integers(10, 60, 16)]
+    single = [model.evaluate(x, y, batch_size=8, verbose=0) for x, y in sets]
+    threaded = _in_threads(lambda i: model.evaluate(*sets[i], batch_size=8, verbose=0), len(sets))
+    np.testing.assert_allclose(single, threaded, rtol=1e-5)

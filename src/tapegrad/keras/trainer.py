@@ -436,7 +436,8 @@ class Trainer:
         batches = data_adapter.adapt(x, y, batch_size, "evaluate", lambda a, b: self._prepare(a, b, "evaluate"))
         callbacks = CallbackList(callbacks, model=self, epochs=1, steps=batches.num_batches, verbose=verbose)
         bar = ProgressBar(batches.num_batches, verbose)
-        logs = self._evaluate(batches, bar=bar, callbacks=callbacks)
+        with metrics_module.call_state(self.metrics):   # this call's running means: threads never mix them
+            logs = self._evaluate(batches, bar=bar, callbacks=callbacks)
         bar.update(bar.target, logs.items(), finalize=True)
         return self._results(logs, return_dict)
 
