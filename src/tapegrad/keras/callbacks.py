@@ -17,6 +17,8 @@ import warnings
 
 import numpy as np
 
+from ..atomic_file import path_string
+
 _HOOKS = (
     "on_train_begin", "on_train_end", "on_test_begin", "on_test_end", "on_predict_begin", "on_predict_end",
     "on_epoch_begin", "on_epoch_end",
@@ -425,7 +427,7 @@ class ModelCheckpoint(_MonitorCallback):
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
                  mode="auto", save_freq="epoch", initial_value_threshold=None):
         super().__init__(monitor, mode)
-        self.filepath = os.fspath(filepath)
+        self.filepath = path_string(filepath)
         self.verbose = verbose
         self.save_best_only = save_best_only
         self.save_weights_only = save_weights_only
@@ -531,7 +533,7 @@ class CSVLogger(Callback):
 
     def __init__(self, filename, separator=",", append=False):
         super().__init__()
-        self.filename = os.fspath(filename)
+        self.filename = path_string(filename)
         self.sep = separator
         self.append = append
         self.keys = None
@@ -608,7 +610,7 @@ class TensorBoard(Callback):
             raise ValueError(f"TensorBoard: update_freq must be 'epoch', 'batch' or a positive integer, "
                              f"got {update_freq!r}")
         self._writer_class = Writer
-        self.log_dir = os.fspath(log_dir)
+        self.log_dir = path_string(log_dir)
         self.update_freq = 1 if update_freq == "batch" else update_freq
         self._writers = {}
         self._train_step = 0

@@ -32,7 +32,7 @@ import zipfile
 
 import numpy as np
 
-from ..atomic_file import write_atomically
+from ..atomic_file import path_string, write_atomically
 from . import optimizers
 from .npz_file import open_npz, read_checked_array
 from .serialization import (custom_object_scope, deserialize_keras_object, get_registered_name,  # noqa: F401
@@ -44,7 +44,7 @@ MEMBERS = (CONFIG, METADATA, WEIGHTS, OPTIMIZER)
 
 
 def _keras_path(filepath, what):
-    filepath = os.fspath(filepath)
+    filepath = path_string(filepath)
     if not filepath.endswith(".keras"):
         raise ValueError(f"{what}: a whole-model file must end in '.keras', got {filepath!r} (weights alone: "
                          f"model.save_weights('name.weights.npz'))")
