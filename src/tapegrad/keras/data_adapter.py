@@ -133,8 +133,8 @@ def _checked_batch(element, prepare, what, needs_targets, source):
     if isinstance(element, tuple) and len(element) in (1, 2):
         x, y = element if len(element) == 2 else (element[0], None)
     elif isinstance(element, tuple) and len(element) == 3:
-        raise ValueError(f"{what}: the {source} yields (x, y, sample_weight) batches, but tapegrad's fit, "
-                         f"evaluate and predict do not support sample weights yet; yield (x, y) pairs")
+        raise ValueError(f"{what}: the {source} yields (x, y, sample_weight) batches, but sample weights are "
+                         f"not supported by tapegrad's fit, evaluate and predict yet; yield (x, y) pairs")
     elif isinstance(element, tuple):
         raise ValueError(f"{what}: {source} elements must be (x, y) pairs, got a tuple of {len(element)}; "
                          f"give several inputs as one tuple or dict: ((x1, x2), y)")
