@@ -35,8 +35,9 @@ import numpy as np
 from ..atomic_file import path_string, write_atomically
 from . import optimizers
 from .npz_file import open_npz, read_checked_array
-from .serialization import (custom_object_scope, deserialize_keras_object, get_registered_name,  # noqa: F401
-                            get_registered_object, register_keras_serializable, serialize_keras_object)
+from .serialization import (custom_object_scope, custom_objects_argument, deserialize_keras_object,  # noqa: F401
+                            get_registered_name, get_registered_object, register_keras_serializable,
+                            serialize_keras_object)
 from .trainer import Trainer
 
 CONFIG, METADATA, WEIGHTS, OPTIMIZER = "config.json", "metadata.json", "model.weights.npz", "optimizer.npz"
@@ -205,7 +206,7 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
         archive = zipfile.ZipFile(filepath)
     except (zipfile.BadZipFile, OSError) as exc:
         raise ValueError(f"load_model: {filepath} is not a .keras zip file ({exc})") from None
-    with archive, custom_object_scope(custom_objects):
+    with archive, custom_objects_argument(custom_objects):   # an open custom_object_scope wins, as in Keras 3
         config = _read_json(archive, CONFIG, filepath)
         _read_json(archive, METADATA, filepath)
         if not isinstance(config, dict) or not isinstance(config.get("class_name"), str) \
