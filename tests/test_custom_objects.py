@@ -105,3 +105,67 @@ def test_custom_object_scopes_belong_to_their_thread(tmp_path):
         release.set()
         holder.join()
     assert seen["other thread"] == 2.0      # another thread's scope is not this thread's
+
+
+# --------------------------------------------------------------- functions and the registry
+def root_mean_error(y_true, y_pred):
+    return tg.sqrt(tg.reduce_mean(tg.square(y_true - y_pred), axis=-1))
+
+
+def test_a_function_serializes_by_name_and_comes_back_through_custom_objects():
+    config = serialization.serialize_keras_object(root_mean_error)
+    assert config == {"module": __name__, "class_name": "function", "config": "root_mean_error",
+                      "registered_name": "root_mean_error"}
+    assert serialization.deserialize_keras_object(config, "loss", {"root_mean_error": root_mean_error}) \
+        is root_mean_error
+    with pytest.raises(ValueError, match="root_mean_error"):
+        serialization.deserialize_keras_object(config, "loss")
+    # plain JSON values and containers pass through; a dict without class_name is a dict of values
+    assert serialization.serialize_keras_object([1, "a", None, {"k": (2.5, True)}]) == \
+        [1, "a", None, {"k": [2.5, True]}]
+    assert serialization.deserialize_keras_object({"k": [1, {"x": None}]}, "layer") == {"k": [1, {"x": None}]}
+    with pytest.raises(ValueError, match="not a serialized Keras object"):
+        serialization.deserialize_keras_object(b"bytes", "layer")
+    with pytest.raises(TypeError, match="no get_config"):
+        serialization.serialize_keras_object(object())
+
+
+def test_a_registered_function_round_trips_by_its_package_name(tmp_path):
+    def scaled_mse(y_true, y_pred):
+        return tg.reduce_mean(tg.square(y_true - y_pred), axis=-1) * 2.0
+    registered = keras.saving.register_keras_serializable(package="test_issue20_fn")(scaled_mse)
+    try:
+        config = serialization.serialize_keras_object(registered)
+        assert config["registered_name"] == "test_issue20_fn>scaled_mse"
+        assert serialization.deserialize_keras_object(config, "loss") is registered
+        model = keras.Sequential([keras.Input((2,)), layers.Dense(1)])
+        model.compile(optimizer="sgd", loss=registered)
+        model.save(tmp_path / "f.keras")
+        loaded = keras.models.load_model(tmp_path / "f.keras")
+        x = np.arange(8, dtype=np.float32).reshape(4, 2) / 8
+        y = np.ones((4, 1), np.float32)
+        expected = 2.0 * np.mean((loaded.predict(x, verbose=0) - y) ** 2)
+        assert loaded.evaluate(x, y, verbose=0) == pytest.approx(expected, rel=1e-5)
+    finally:
+        serialization._REGISTERED.pop("test_issue20_fn>scaled_mse", None)
+        serialization._NAMES.pop(registered, None)
+
+
+def test_registering_a_name_twice():
+    def first(x):
+        return x
+
+    def second(x):
+        return x
+    decorate = keras.saving.register_keras_serializable(package="test_issue20_twice", name="f")
+    try:
+        assert decorate(first) is first
+        assert decorate(first) is first          # the same object again: fine
+        with pytest.raises(ValueError, match="test_issue20_twice>f has already been registered"):
+            decorate(second)
+        assert keras.saving.get_registered_object("test_issue20_twice>f") is first
+        assert keras.saving.get_registered_name(first) == "test_issue20_twice>f"
+        assert keras.saving.get_registered_name(second) == "second"
+    finally:
+        serialization._REGISTERED.pop("test_issue20_twice>f", None)
+        serialization._NAMES.pop(first, None)

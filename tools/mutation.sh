@@ -28,7 +28,7 @@ tests_for() {
     case "$1" in
         src/tapegrad/tape.py)       echo "tests/test_tape.py tests/test_engine_grads.py" ;;
         src/tapegrad/keras/metrics.py)       echo "tests/test_keras.py tests/test_keras_fit.py tests/test_metrics_state.py" ;;
-        src/tapegrad/keras/serialization.py) echo "tests/test_saving.py tests/test_keras.py tests/test_config_errors.py" ;;
+        src/tapegrad/keras/serialization.py) echo "tests/test_saving.py tests/test_keras.py tests/test_config_errors.py tests/test_custom_objects.py" ;;
         src/tapegrad/data.py)       echo "tests/test_data.py tests/test_dataset_counts.py" ;;
         src/tapegrad/keras/*)       echo "tests/test_keras.py tests/test_keras_fit.py tests/test_keras_progress.py" ;;
         src/tapegrad/datasets/*)    echo "tests/test_datasets.py -k idx" ;;   # the IDX reader tests
