@@ -148,6 +148,16 @@ def test_wrong_generator_elements_get_clear_errors(element, message):
         model().fit(gen(), epochs=1, verbose=0)
 
 
+def test_a_generator_of_lists_reads_them_as_tuples_as_keras_does():
+    x, y = data(n=64)
+    reference = model()
+    reference.fit(x, y, batch_size=32, shuffle=False, verbose=0)
+    trained = model()
+    trained.fit(([xb, yb] for xb, yb in batches(x, y)), verbose=0)
+    for a, b in zip(trained.get_weights(), reference.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
 def test_generator_rejects_y_and_batch_size():
     x, y = data(n=32)
     with pytest.raises(ValueError, match="`y` argument is not supported"):

@@ -61,6 +61,7 @@ def test_the_base_metric_holds_no_state():
     assert not hasattr(base, "total") and not hasattr(base, "count") and base.variables == []
     with pytest.raises(NotImplementedError):
         base.result()
+    assert repr(base) == "<Metric name='m'>"
 
 
 # --------------------------------------------------------------- Keras's documented values

@@ -128,8 +128,8 @@ def _checked_batch(element, prepare, what, needs_targets, source):
     As in Keras, a tuple element is ``(x, y)`` or ``(x,)``; several inputs are
     one tuple or dict inside it: ``((x1, x2), y)`` or ``({"a": x1, "b": x2}, y)``.
     """
-    if isinstance(element, list) and len(element) in (2, 3) and not _is_structure(element):
-        element = tuple(element)
+    if isinstance(element, list) and source != "dataset":   # Keras's unpack_x_y_sample_weight: a list
+        element = tuple(element)                             # from a generator is read as a tuple
     if isinstance(element, tuple) and len(element) in (1, 2):
         x, y = element if len(element) == 2 else (element[0], None)
     elif isinstance(element, tuple) and len(element) == 3:

@@ -75,7 +75,11 @@ class Metric:
         return cls(**config)
 
     def __repr__(self):
-        return f"<{type(self).__name__} name={self.name!r} result={float(self.result()):.4f}>"
+        try:
+            shown = f" result={float(self.result()):.4f}"
+        except NotImplementedError:
+            shown = ""
+        return f"<{type(self).__name__} name={self.name!r}{shown}>"
 
 
 # ------------------------------------------------------------------ per-call state
