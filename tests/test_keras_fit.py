@@ -288,9 +288,10 @@ def test_metric_names_are_the_keras_names():
 
 def test_mean_is_weighted_by_sample_weight_and_by_value_count():
     m = metrics.Mean()
-    m.update_state(tg.constant([1.0, 3.0]), sample_weight=2)   # backend path: 2*1 + 2*3 over weight 4
-    m.update_state(tg.constant([5.0]))                          # + 5 over weight 1
-    assert m.result() == pytest.approx(13 / 5)
+    # a scalar weight weighs the call's mean, as in Keras's reduce_to_samplewise_values
+    m.update_state(tg.constant([1.0, 3.0]), sample_weight=2)   # backend path: 2 * mean 2 over weight 2
+    m.update_state(tg.constant([5.0]))                          # + 5 over one sample
+    assert m.result() == pytest.approx(9 / 3)
     m.reset_state()
     m.update_state([1.0, 2.0, 3.0], sample_weight=[1.0, 0.0, 2.0])   # host path: (1 + 6) / 3
     assert m.result() == pytest.approx(7 / 3)

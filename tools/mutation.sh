@@ -31,6 +31,9 @@ tests_for() {
                                     echo "tests/test_keras_functional.py tests/test_saving.py tests/test_keras.py
                                           tests/test_keras_custom_layers.py tests/test_keras_graph_training.py
                                           tests/test_keras_deep_graph.py" ;;
+        src/tapegrad/keras/metrics.py)       echo "tests/test_keras.py tests/test_keras_fit.py tests/test_metrics_state.py" ;;
+        src/tapegrad/keras/serialization.py) echo "tests/test_saving.py tests/test_keras.py tests/test_config_errors.py tests/test_custom_objects.py" ;;
+        src/tapegrad/data.py)       echo "tests/test_data.py tests/test_dataset_counts.py" ;;
         src/tapegrad/keras/*)       echo "tests/test_keras.py tests/test_keras_fit.py tests/test_keras_progress.py" ;;
         src/tapegrad/datasets/*)    echo "tests/test_datasets.py -k idx" ;;   # the IDX reader tests
         *) echo "tools/mutation.sh: no tests listed for $1" >&2; exit 1 ;;

@@ -62,15 +62,25 @@ def remove_dead_writers_temp_files(directory, suffix):
     return removed
 
 
+def path_string(path):
+    """A path given as str, bytes or os.PathLike, as a str (Keras's ``path_to_string``)."""
+    return os.fsdecode(os.fspath(path))
+
+
+def _naming(exc, dest):
+    """``exc`` (raised on the temp file) as the same kind of error naming ``dest``, the user's path."""
+    return OSError(exc.errno, exc.strerror, dest) if exc.errno is not None else exc
+
+
 @contextlib.contextmanager
 def write_atomically(dest, suffix=".tmp"):
     """Yield a binary file to fill; on a clean exit it replaces ``dest``.
 
     On an exception (Ctrl-C included) the temp file is deleted and ``dest``
     is left as it was.  Temp files of dead writers in the folder are deleted
-    first.
+    first.  An error opening or renaming the temp file names ``dest``.
     """
-    dest = os.fspath(dest)
+    dest = path_string(dest)
     directory = os.path.dirname(os.path.abspath(dest))
     remove_dead_writers_temp_files(directory, suffix)
     base = os.path.basename(dest)
@@ -81,12 +91,17 @@ def write_atomically(dest, suffix=".tmp"):
             break
         except FileExistsError:
             continue
+        except OSError as exc:
+            raise _naming(exc, dest) from None
     try:
         with os.fdopen(fd, "wb") as file:
             yield file
         with contextlib.suppress(FileNotFoundError):
             os.chmod(temp, stat.S_IMODE(os.stat(dest).st_mode))  # replacing: keep its mode
-        os.replace(temp, dest)
+        try:
+            os.replace(temp, dest)
+        except OSError as exc:
+            raise _naming(exc, dest) from None
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)

@@ -17,6 +17,8 @@ import warnings
 
 import numpy as np
 
+from ..atomic_file import path_string
+
 _HOOKS = (
     "on_train_begin", "on_train_end", "on_test_begin", "on_test_end", "on_predict_begin", "on_predict_end",
     "on_epoch_begin", "on_epoch_end",
@@ -319,10 +321,19 @@ class _MonitorCallback(Callback):
                 "mode='min' to use the lowest.")
         self.monitor_op = np.greater if direction == "up" else np.less
 
+    def _worst_value(self):
+        """Where ``best`` starts (as in tf.keras): +inf when lower is better, -inf when higher is."""
+        return -math.inf if self.monitor_op is np.greater else math.inf
+
     def _is_improvement(self, value, reference):
-        """``value`` beats ``reference`` by more than min_delta in the monitored direction."""
+        """``value`` beats ``reference`` by more than min_delta in the monitored direction.
+
+        A NaN is never an improvement (every comparison with it is false), so
+        with ``best`` starting at the worst value a NaN epoch is never kept as
+        the best one, and the first finite value after it is.
+        """
         if reference is None:
-            return True
+            reference = self._worst_value()
         delta = self.min_delta if self.monitor_op is np.greater else -self.min_delta
         return bool(self.monitor_op(value - delta, reference))
 
@@ -360,6 +371,8 @@ class EarlyStopping(_MonitorCallback):
     def on_epoch_end(self, epoch, logs=None):
         if self.monitor_op is None:
             self._set_monitor_op()
+        if self.best is None:
+            self.best = self._worst_value()
         current = self._monitor_value(logs)
         if current is None or epoch < self.start_from_epoch:
             return
@@ -414,7 +427,7 @@ class ModelCheckpoint(_MonitorCallback):
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
                  mode="auto", save_freq="epoch", initial_value_threshold=None):
         super().__init__(monitor, mode)
-        self.filepath = os.fspath(filepath)
+        self.filepath = path_string(filepath)
         self.verbose = verbose
         self.save_best_only = save_best_only
         self.save_weights_only = save_weights_only
@@ -485,13 +498,14 @@ class ModelCheckpoint(_MonitorCallback):
             if current is None:
                 warnings.warn(f"Can save best model only with {self.monitor} available, skipping.", stacklevel=3)
                 return
-            if self.best is not None and not self.monitor_op(current, self.best):
+            if self.best is None:
+                self.best = self._worst_value()
+            if not self._is_improvement(current, self.best):
                 if self.verbose > 0:
                     print(f"\nEpoch {epoch + 1}: {self.monitor} did not improve from {self.best:.5f}")
                 return
             if self.verbose > 0:
-                previous = "inf" if self.best is None else f"{self.best:.5f}"
-                print(f"\nEpoch {epoch + 1}: {self.monitor} improved from {previous} to {current:.5f}, "
+                print(f"\nEpoch {epoch + 1}: {self.monitor} improved from {self.best:.5f} to {current:.5f}, "
                       f"saving model to {filepath}")
             self.best = current
         elif self.verbose > 0:
@@ -519,7 +533,7 @@ class CSVLogger(Callback):
 
     def __init__(self, filename, separator=",", append=False):
         super().__init__()
-        self.filename = os.fspath(filename)
+        self.filename = path_string(filename)
         self.sep = separator
         self.append = append
         self.keys = None
@@ -596,7 +610,7 @@ class TensorBoard(Callback):
             raise ValueError(f"TensorBoard: update_freq must be 'epoch', 'batch' or a positive integer, "
                              f"got {update_freq!r}")
         self._writer_class = Writer
-        self.log_dir = os.fspath(log_dir)
+        self.log_dir = path_string(log_dir)
         self.update_freq = 1 if update_freq == "batch" else update_freq
         self._writers = {}
         self._train_step = 0

@@ -13,6 +13,10 @@ training step therefore never waits for a number to come back; reading
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import threading
+
 import numpy as np
 
 from .. import ops
@@ -26,17 +30,19 @@ def _host(x):
 
 
 class Metric:
-    """Base class.  A subclass of your own keeps its state in ``add_weight``
-    variables, and defines ``update_state``, ``result`` and ``reset_state``."""
+    """Base class.  It holds no state of its own (as in Keras): a subclass keeps
+    its state in ``add_weight`` variables, under any names (``self.total`` too),
+    and defines ``update_state`` and ``result``; the default ``reset_state``
+    sets every such variable back to zero."""
 
     name = "metric"
+    _state_is_per_call = False   # True where the state can live in a call's scope (see call_state)
 
     def __init__(self, name=None, dtype=None):
         if name:
             self.name = name
         self.dtype = np.dtype(dtype or "float32")
         self._variables = []
-        Metric.reset_state(self)   # the built-in running total; a subclass's own state comes later
 
     def add_weight(self, name=None, shape=(), initializer="zeros", dtype=None):
         """A non-trainable state variable (e.g. a running sum), as in Keras."""
@@ -51,26 +57,14 @@ class Metric:
         return list(self._variables)
 
     def reset_state(self):
-        self._host_total = 0.0
-        self._device_total = None   # a (1,) float64 Variable where the batches live
-        self.count = 0.0
+        for var in self._variables:
+            var.assign(np.zeros(var.shape, var.dtype))
 
-    def _running_total(self, like):
-        """The Variable that batches on tensor ``like``'s backend add to (made on first use)."""
-        if self._device_total is None or self._device_total.backend is not like.backend:
-            self._host_total = self.total   # fold in what another backend summed
-            self._device_total = ops.zeros_variable((1,), np.float64, like=like, name=f"{self.name}/total")
-        return self._device_total
-
-    @property
-    def total(self):
-        """The running numerator (reading it copies one number from a GPU)."""
-        if self._device_total is None:
-            return self._host_total
-        return self._host_total + float(self._device_total.numpy()[0])
+    def update_state(self, *args, **kwargs):
+        raise NotImplementedError(f"{type(self).__name__} must define update_state()")
 
     def result(self):
-        return self.total / self.count if self.count else 0.0
+        raise NotImplementedError(f"{type(self).__name__} must define result()")
 
     def get_config(self):
         """The arguments that rebuild this metric (its name; subclasses add theirs), not its state."""
@@ -81,39 +75,195 @@ class Metric:
         return cls(**config)
 
     def __repr__(self):
-        return f"<{type(self).__name__} name={self.name!r} result={float(self.result()):.4f}>"
+        try:
+            shown = f" result={float(self.result()):.4f}"
+        except NotImplementedError:
+            shown = ""
+        return f"<{type(self).__name__} name={self.name!r}{shown}>"
 
 
-class Mean(Metric):
-    """The (weighted) mean of the values it is given."""
+# ------------------------------------------------------------------ per-call state
+_CALL_SCOPE = contextvars.ContextVar("tapegrad_metric_call_scope", default=None)
+_SHARED_STATE_LOCK = threading.RLock()
+
+
+class _RunningState:
+    """A total (on the host, plus a one-element float64 Variable where the batches live) and a count."""
+
+    __slots__ = ("host_total", "device_total", "count")
+
+    def __init__(self):
+        self.host_total = 0.0
+        self.device_total = None
+        self.count = 0.0
+
+
+@contextlib.contextmanager
+def call_state(metrics):
+    """Give ``metrics`` fresh state that belongs to this call (``evaluate``) alone.
+
+    Two threads evaluating one model then never mix their running totals:
+    each call's ``Mean`` / accuracy state lives in a scope of its own
+    (a ``contextvars`` variable, so per thread), and when the call ends its
+    values become the metrics' own, readable as after a Keras ``evaluate``.
+    A metric keeping its state in ``add_weight`` variables cannot be given a
+    private copy; calls that use one run one at a time instead.
+    """
+    metrics = list(metrics)
+    scope = {}
+    shared = any(not m._state_is_per_call or m._variables for m in metrics)
+    if shared:
+        _SHARED_STATE_LOCK.acquire()
+    token = _CALL_SCOPE.set(scope)
+    try:
+        yield
+    finally:
+        _CALL_SCOPE.reset(token)
+        if shared:
+            _SHARED_STATE_LOCK.release()
+        for metric, state in scope.values():
+            metric._own_state = state
+
+
+class _RunningTotal(Metric):
+    """A metric whose state is a running ``total`` and ``count``, kept per call
+    inside ``call_state`` (the state of ``Mean`` and the accuracies).
+
+    The total lives where the batches live: for a batch of tensors it is a
+    one-element float64 Variable on their backend, to which a kernel adds.
+    """
+
+    _state_is_per_call = True
+
+    def __init__(self, name=None, dtype=None):
+        super().__init__(name, dtype)
+        self._own_state = _RunningState()
+
+    def _state(self):
+        scope = _CALL_SCOPE.get()
+        if scope is None:
+            return self._own_state
+        entry = scope.get(id(self))
+        if entry is None:
+            entry = scope[id(self)] = (self, _RunningState())
+        return entry[1]
+
+    def reset_state(self):
+        scope = _CALL_SCOPE.get()
+        if scope is None:
+            self._own_state = _RunningState()
+        else:
+            scope[id(self)] = (self, _RunningState())
+        super().reset_state()
+
+    def _running_total(self, like):
+        """The Variable that batches on tensor ``like``'s backend add to (made on first use)."""
+        state = self._state()
+        if state.device_total is None or state.device_total.backend is not like.backend:
+            state.host_total = self.total   # fold in what another backend summed
+            state.device_total = ops.zeros_variable((1,), np.float64, like=like, name=f"{self.name}/total")
+        return state.device_total
+
+    @property
+    def total(self):
+        """The running numerator (reading it copies one number from a GPU)."""
+        state = self._state()
+        if state.device_total is None:
+            return state.host_total
+        return state.host_total + float(state.device_total.numpy()[0])
+
+    @property
+    def count(self):
+        """The running denominator: samples seen, or the sum of their weights."""
+        return self._state().count
+
+    def result(self):
+        count = self.count
+        return self.total / count if count else 0.0
+
+
+def _same_rank(values, weight):
+    """Keras's ``squeeze_or_expand_to_same_rank``: ranks one apart meet by a trailing axis of 1."""
+    if values.ndim == weight.ndim + 1 and values.shape[-1] == 1:
+        if weight.ndim == 1:
+            weight = weight[:, None]
+        else:
+            values = values[..., 0]
+    if weight.ndim == values.ndim + 1 and weight.shape[-1] == 1:
+        if values.ndim == 1:
+            values = values[:, None]
+        else:
+            weight = weight[..., 0]
+    return values, weight
+
+
+def _samplewise(values, sample_weight, reduce=np.mean):
+    """Keras's ``reduce_to_samplewise_values`` on the host: the per-sample
+    (weighted) values, and the weights that count them (None when unweighted)."""
+    if sample_weight is not None:
+        values, weight = _same_rank(values, _host(sample_weight).astype(np.float64))
+        if values.ndim > weight.ndim:
+            values = reduce(values, axis=tuple(range(weight.ndim, values.ndim)))
+        try:
+            weight = np.broadcast_to(weight, values.shape)
+        except ValueError:
+            raise ValueError(f"sample_weight of shape {weight.shape} does not match values of shape "
+                             f"{values.shape}") from None
+        values = values * weight
+        if weight.ndim > 1:
+            weight = reduce(weight, axis=tuple(range(1, weight.ndim)))
+        sample_weight = weight
+    if values.ndim > 1:
+        values = reduce(values, axis=tuple(range(1, values.ndim)))
+    return values, sample_weight
+
+
+class Mean(_RunningTotal):
+    """The (weighted) mean of the values it is given, as Keras computes it:
+    each sample's values are averaged first, then ``sum(w * x) / sum(w)``
+    over samples (a scalar weight weighs the whole call's mean)."""
 
     name = "mean"
 
     def update_state(self, values, sample_weight=None):
-        scalar_weight = sample_weight is None or type(sample_weight) in (int, float) or np.ndim(sample_weight) == 0
-        if isinstance(values, Tensor) and values.dtype.kind == "f" and scalar_weight and not isinstance(
-                sample_weight, Tensor):
-            weight = 1.0 if sample_weight is None else float(sample_weight)
+        scalar_weight = sample_weight is None or (not isinstance(sample_weight, Tensor)
+                                                  and np.ndim(sample_weight) == 0)
+        if isinstance(values, Tensor) and values.dtype.kind == "f" and scalar_weight:
+            # on the values' backend: total += sum(x) * (samples / size), the sum of the per-sample means
+            if sample_weight is None:
+                counted = values.shape[0] if values.ndim else 1
+            else:
+                counted = float(sample_weight)
+            weight = counted / values.size if values.size else 0.0
             ops.accumulate_sum(values, self._running_total(values), weight=weight)
-            self.count += weight * values.size
+            self._state().count += counted
             return
-        values = _host(values).astype(np.float64)
-        if sample_weight is None:
-            self._host_total += float(values.sum())
-            self.count += values.size
-        else:
-            weight = np.broadcast_to(_host(sample_weight).astype(np.float64), values.shape)
-            self._host_total += float((values * weight).sum())
-            self.count += float(weight.sum())
+        values, weight = _samplewise(_host(values).astype(np.float64), sample_weight)
+        state = self._state()
+        state.host_total += float(values.sum())
+        state.count += float(values.shape[0] if values.ndim else 1) if weight is None else float(weight.sum())
 
 
-class _MatchRate(Metric):
-    """Fraction of samples where ``_matches`` is true (computed on the host)."""
+class Sum(_RunningTotal):
+    """The (weighted) sum of the values it is given: ``sum(w * x)``."""
+
+    name = "sum"
+
+    def update_state(self, values, sample_weight=None):
+        values, _ = _samplewise(_host(values).astype(np.float64), sample_weight, reduce=np.sum)
+        self._state().host_total += float(values.sum())
+
+    def result(self):
+        return self.total
+
+
+class _MatchRate(Mean):
+    """Fraction of samples where ``_matches`` is true (computed on the host),
+    weighted by ``sample_weight`` as Keras's ``MeanMetricWrapper`` weighs them."""
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         matches = self._matches(_host(y_true), _host(y_pred))
-        self._host_total += float(matches.sum())
-        self.count += matches.size
+        super().update_state(matches.astype(np.float64), sample_weight)
 
 
 class _ArgmaxMatchRate(_MatchRate):
@@ -133,7 +283,7 @@ class _ArgmaxMatchRate(_MatchRate):
             return super().update_state(y_true, y_pred, sample_weight)
         labels = self._class_ids(y_true if isinstance(y_true, ops.ClassIds) else _host(y_true), y_pred)
         ops.accumulate_correct(y_pred, labels, self._running_total(y_pred))
-        self.count += y_pred.shape[0]
+        self._state().count += y_pred.shape[0]
 
     def _matches(self, y_true, y_pred):
         # a row holding a NaN has no argmax: it is a miss (as in the kernel)
@@ -165,9 +315,9 @@ class CategoricalAccuracy(_ArgmaxMatchRate):
 class BinaryAccuracy(_MatchRate):
     name = "binary_accuracy"
 
-    def __init__(self, name=None, threshold=0.5):
-        self.threshold = threshold
-        super().__init__(name)
+    def __init__(self, name="binary_accuracy", dtype=None, threshold=0.5):
+        self.threshold = float(threshold)
+        super().__init__(name, dtype)
 
     def get_config(self):
         return {**super().get_config(), "threshold": self.threshold}
@@ -221,6 +371,9 @@ class _AccuracyByShape(Metric):
     categorical accuracy; otherwise categorical accuracy (one-hot labels).
     """
 
+    _state_is_per_call = True   # the chosen metric's state is
+    _choosing = threading.Lock()
+
     def __init__(self, name="accuracy"):
         self.chosen = None
         super().__init__(name)
@@ -232,8 +385,11 @@ class _AccuracyByShape(Metric):
     def update_state(self, y_true, y_pred, sample_weight=None):
         if self.chosen is None:
             true_shape = tuple(y_true.shape) if hasattr(y_true, "shape") else np.shape(y_true)
-            self.chosen = accuracy_for(true_shape, tuple(np.shape(y_pred) if not hasattr(y_pred, "shape")
-                                                         else y_pred.shape), self.name)
+            chosen = accuracy_for(true_shape, tuple(np.shape(y_pred) if not hasattr(y_pred, "shape")
+                                                    else y_pred.shape), self.name)
+            with self._choosing:   # two threads' first batches choose one metric, not two
+                if self.chosen is None:
+                    self.chosen = chosen
         self.chosen.update_state(y_true, y_pred, sample_weight)
 
     def result(self):
@@ -262,7 +418,7 @@ _BY_NAME = {
 _FUNCTION_NAMES = {"mae": "mean_absolute_error", "mse": "mean_squared_error"}
 
 
-serialization.builtin("metric", Metric, Mean, SparseCategoricalAccuracy, CategoricalAccuracy, BinaryAccuracy,
+serialization.builtin("metric", Metric, Mean, Sum, SparseCategoricalAccuracy, CategoricalAccuracy, BinaryAccuracy,
                       Accuracy, MeanAbsoluteError, MeanSquaredError)
 
 

@@ -10,15 +10,16 @@ and reject a wrong or forged file before inflating or allocating anything.
 from __future__ import annotations
 
 import math
-import os
 import zipfile
 import zlib
 
 import numpy as np
 
+from ..atomic_file import path_string
+
 
 def npz_path(filepath):
-    filepath = os.fspath(filepath)
+    filepath = path_string(filepath)
     if not filepath.endswith(".npz"):
         raise ValueError(f"weights files are .npz archives: the path must end in '.weights.npz' or '.npz', "
                          f"got {filepath!r}")

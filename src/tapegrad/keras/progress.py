@@ -75,7 +75,7 @@ class ProgressBar:
             values = values()
         metrics = "".join(f" - {name}: {format_value(value)}" for name, value in values)
         digits = len(str(self.target))
-        count = f"{current:{digits}d}/{self.target}"
+        count = f"{current:{digits}d}/{self.target}" if self.target is not None else f"{current}/Unknown"
         if self.verbose == 2:
             self.stream.write(f"{count} - {now - self.start:.0f}s - {format_time_per_step(per_step)}{metrics}\n")
             self.stream.flush()
@@ -84,7 +84,7 @@ class ProgressBar:
         if finalize:
             timing = f"{now - self.start:.0f}s"
         else:
-            eta = per_step * (self.target - current)
+            eta = per_step * (self.target - current) if self.target is not None else 0.0
             timing = f"{eta // 60:.0f}:{eta % 60:02.0f}" if eta > 60 else f"{eta:.0f}s"
         done_bar, todo_bar = self.done_char * done, self.todo_char * (WIDTH - done)
         if self.dynamic:

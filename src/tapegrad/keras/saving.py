@@ -23,6 +23,7 @@ tapegrad uses NumPy archives, so its ``.keras`` files do not load in Keras.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import io
 import json
@@ -31,11 +32,12 @@ import zipfile
 
 import numpy as np
 
-from ..atomic_file import write_atomically
+from ..atomic_file import path_string, write_atomically
 from . import optimizers
 from .npz_file import open_npz, read_checked_array
-from .serialization import (custom_object_scope, deserialize_keras_object, get_registered_name,  # noqa: F401
-                            get_registered_object, register_keras_serializable, serialize_keras_object)
+from .serialization import (custom_object_scope, custom_objects_argument, deserialize_keras_object,  # noqa: F401
+                            get_registered_name, get_registered_object, register_keras_serializable,
+                            serialize_keras_object)
 from .trainer import Trainer
 
 CONFIG, METADATA, WEIGHTS, OPTIMIZER = "config.json", "metadata.json", "model.weights.npz", "optimizer.npz"
@@ -43,7 +45,7 @@ MEMBERS = (CONFIG, METADATA, WEIGHTS, OPTIMIZER)
 
 
 def _keras_path(filepath, what):
-    filepath = os.fspath(filepath)
+    filepath = path_string(filepath)
     if not filepath.endswith(".keras"):
         raise ValueError(f"{what}: a whole-model file must end in '.keras', got {filepath!r} (weights alone: "
                          f"model.save_weights('name.weights.npz'))")
@@ -128,8 +130,40 @@ def _read_json(archive, name, filepath):
     except KeyError:
         raise ValueError(f"load_model: {filepath} has no {name}: it is not a whole-model .keras file "
                          f"written by model.save (members: {archive.namelist()})") from None
-    except (ValueError, UnicodeDecodeError, zipfile.BadZipFile, OSError) as exc:
+    except (ValueError, UnicodeDecodeError, zipfile.BadZipFile, OSError, RecursionError) as exc:
         raise ValueError(f"load_model: {name} in {filepath} is not readable JSON ({exc})") from None
+
+
+MAX_CONFIG_DEPTH = 500   # a real model's config nests a few dozen levels
+
+
+def _check_depth(config, filepath):
+    """Refuse a config nested deeper than any model's (walked without recursion)."""
+    stack = [(config, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_CONFIG_DEPTH:
+            raise ValueError(f"load_model: {CONFIG} in {filepath} nests more than {MAX_CONFIG_DEPTH} levels deep: "
+                             f"it does not describe a model")
+        children = node.values() if isinstance(node, dict) else node if isinstance(node, list) else ()
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+
+
+@contextlib.contextmanager
+def _config_errors(filepath, what):
+    """Turn what a malformed config trips inside the loaders into a ValueError naming the file."""
+    try:
+        yield
+    except ValueError as exc:
+        if filepath in str(exc):
+            raise
+        raise ValueError(f"load_model: {CONFIG} in {filepath}: {what}: {exc}") from exc
+    except RecursionError:
+        raise ValueError(f"load_model: {CONFIG} in {filepath}: {what}: its layers refer to each other in a "
+                         f"loop or nest too deeply") from None
+    except (TypeError, KeyError, IndexError, AttributeError) as exc:
+        raise ValueError(f"load_model: {CONFIG} in {filepath} is malformed: {what} failed with "
+                         f"{type(exc).__name__}: {exc}") from exc
 
 
 def _open_member(archive, name, filepath):
@@ -172,25 +206,32 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
         archive = zipfile.ZipFile(filepath)
     except (zipfile.BadZipFile, OSError) as exc:
         raise ValueError(f"load_model: {filepath} is not a .keras zip file ({exc})") from None
-    with archive, custom_object_scope(custom_objects):
+    with archive, custom_objects_argument(custom_objects):   # an open custom_object_scope wins, as in Keras 3
         config = _read_json(archive, CONFIG, filepath)
         _read_json(archive, METADATA, filepath)
-        if not isinstance(config, dict) or "class_name" not in config or "config" not in config:
-            raise ValueError(f"load_model: {CONFIG} in {filepath} does not describe a model")
-        model = deserialize_keras_object(
-            {key: config[key] for key in ("module", "class_name", "config", "registered_name") if key in config},
-            "layer")
-        if not isinstance(model, Trainer):
-            raise ValueError(f"load_model: {filepath} holds a {type(model).__name__}, not a model")
-        model.build_from_config(config.get("build_config"))
+        if not isinstance(config, dict) or not isinstance(config.get("class_name"), str) \
+                or not isinstance(config.get("config"), dict):
+            raise ValueError(f"load_model: {CONFIG} in {filepath} does not describe a model (a JSON object with "
+                             f"a 'class_name' string and a 'config' object)")
+        _check_depth(config, filepath)
+        with _config_errors(filepath, "rebuilding the model"):
+            model = deserialize_keras_object(
+                {key: config[key] for key in ("module", "class_name", "config", "registered_name") if key in config},
+                "layer")
+            if not isinstance(model, Trainer):
+                raise ValueError(f"load_model: {filepath} holds a {type(model).__name__}, not a model")
+            model.build_from_config(config.get("build_config"))
         with _open_member(archive, WEIGHTS, filepath) as stream:
             model._read_weights(stream, f"{filepath} ({WEIGHTS})")
         compiled = config.get("compile_config")
         if compile and compiled:
-            model.compile(optimizer=optimizers.deserialize(compiled["optimizer"]),
-                          loss=deserialize_keras_object(compiled["loss"], "loss"),
-                          metrics=deserialize_keras_object(compiled["metrics"], "metric"),
-                          loss_weights=compiled.get("loss_weights"))
+            with _config_errors(filepath, "compile_config"):
+                model.compile(optimizer=optimizers.deserialize(compiled["optimizer"]),
+                              loss=deserialize_keras_object(compiled["loss"], "loss"),
+                              metrics=deserialize_keras_object(compiled["metrics"], "metric"),
+                              loss_weights=compiled.get("loss_weights"))
+                if not isinstance(model.optimizer, optimizers.Optimizer):
+                    raise ValueError(f"the optimizer is a {type(model.optimizer).__name__}, not an Optimizer")
             if OPTIMIZER in archive.namelist():
                 _restore_optimizer(model, archive, filepath)
     return model

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import threading
 
 _BUILTINS = {}      # category -> {class name: class}
 _REGISTERED = {}    # "package>name" -> class or function
@@ -49,26 +50,55 @@ def get_registered_name(obj):
     return _NAMES.get(obj, getattr(obj, "__name__", None))
 
 
-_SCOPES = []        # custom_objects dicts of the loads in progress (innermost last)
+class _OpenScopes(threading.local):
+    """The custom-object tables open in this thread (each thread its own, as Keras's global state)."""
+
+    def __init__(self):
+        self.scopes = []      # custom_object_scope's tables, innermost last
+        self.arguments = []   # the custom_objects arguments of the loads in progress, innermost last
+
+
+_OPEN = _OpenScopes()
 
 
 @contextlib.contextmanager
 def custom_object_scope(custom_objects):
-    """Within it, ``custom_objects`` (``{"Name": cls}``) are found by name, as in Keras:
-    ``load_model`` opens one so nested configs find your classes too."""
-    _SCOPES.append(dict(custom_objects or {}))
+    """Within it, ``custom_objects`` (``{"Name": cls}``) are found by name, as in Keras.
+
+    As in Keras 3, an open scope wins over the registry and over the
+    ``custom_objects`` given to ``load_model`` (which applies them to every
+    nested config, through ``custom_objects_argument``).
+    """
+    _OPEN.scopes.append(dict(custom_objects or {}))
     try:
         yield
     finally:
-        _SCOPES.pop()
+        _OPEN.scopes.pop()
+
+
+@contextlib.contextmanager
+def custom_objects_argument(custom_objects):
+    """``load_model``'s ``custom_objects``, seen by every nested config while it loads (after the scopes)."""
+    _OPEN.arguments.append(dict(custom_objects or {}))
+    try:
+        yield
+    finally:
+        _OPEN.arguments.pop()
 
 
 def get_registered_object(name, custom_objects=None):
-    """The class (or function) for ``name``: ``custom_objects``, then open scopes, then the registry."""
-    for table in (custom_objects or {}, *reversed(_SCOPES)):
+    """The class (or function) for ``name``, looked up as Keras 3 does: the open
+    custom-object scopes (innermost first), the registry, then
+    ``custom_objects`` and the loads' own ``custom_objects``."""
+    for table in reversed(_OPEN.scopes):
         if name in table:
             return table[name]
-    return _REGISTERED.get(name)
+    if name in _REGISTERED:
+        return _REGISTERED[name]
+    for table in (custom_objects or {}, *reversed(_OPEN.arguments)):
+        if name in table:
+            return table[name]
+    return None
 
 
 def require_own_get_config(obj, base_init, kind):
@@ -141,11 +171,11 @@ def deserialize_keras_object(config, category, custom_objects=None):
             raise ValueError(f"Could not locate function {name!r} of this saved {category}: register it with "
                              f"`@keras.saving.register_keras_serializable()` or pass custom_objects={{{name!r}: ...}}")
         return found
-    with custom_object_scope(custom_objects):
+    with custom_objects_argument(custom_objects):
         cls = find_class(config, category)
         from_config = getattr(cls, "from_config", None)
         return from_config(config["config"]) if from_config is not None else cls(**config["config"])
 
 
-__all__ = ["register_keras_serializable", "custom_object_scope", "get_registered_name", "get_registered_object",
+__all__ = ["register_keras_serializable", "custom_object_scope", "custom_objects_argument", "get_registered_name", "get_registered_object",
            "serialize_keras_object", "deserialize_keras_object"]

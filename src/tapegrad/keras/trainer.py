@@ -344,8 +344,10 @@ class Trainer:
 
     # ---------------------------------------------------------- loops
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
-            validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0):
-        """Train for ``epochs`` passes over (x, y), or over a Dataset of (x, y) batches; returns a ``History``."""
+            validation_split=0.0, validation_data=None, shuffle=True, initial_epoch=0, steps_per_epoch=None,
+            validation_steps=None):
+        """Train for ``epochs`` passes over (x, y), or over a Dataset, generator or PyDataset of (x, y)
+        batches (``steps_per_epoch`` of them an epoch, when given); returns a ``History``."""
         self._check_compiled("fit")
         if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
             raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
@@ -364,18 +366,18 @@ class Trainer:
             (x, x_val), (y, y_val) = x.split(split), y.split(split)
             validation_data = (x_val, y_val)
         train = data_adapter.adapt(x, y, batch_size, "fit", lambda a, b: self._prepare(a, b, "fit"),
-                                   shuffle=shuffle)
+                                   shuffle=shuffle, steps=steps_per_epoch)
         val = None
         if validation_data is not None:
             what = "fit (validation_data)"
-            if isinstance(validation_data, Dataset):
+            if isinstance(validation_data, Dataset) or data_adapter.is_batch_source(validation_data):
                 val_x, val_y = validation_data, None
             elif isinstance(validation_data, (tuple, list)) and len(validation_data) == 2:
                 val_x, val_y = validation_data
             else:
                 raise ValueError("validation_data must be a tuple (x_val, y_val) or a Dataset of (x, y) batches")
-            val = data_adapter.adapt(val_x, val_y, None if isinstance(val_x, Dataset) else batch_size, what,
-                                     lambda a, b: self._prepare(a, b, what))
+            val = data_adapter.adapt(val_x, val_y, None if val_y is None else batch_size, what,
+                                     lambda a, b: self._prepare(a, b, what), steps=validation_steps)
 
         callbacks = CallbackList(callbacks, add_history=True, model=self, epochs=epochs,
                                  steps=train.num_batches, verbose=verbose)
@@ -402,6 +404,8 @@ class Trainer:
                 callbacks.on_train_batch_end(step, current_logs)
                 if self.stop_training:
                     break
+            if steps == 0 and getattr(train, "ran_out", False):   # a generator read to its end: warned, stop
+                break
             logs = self._logs() if step_logs is None else dict(step_logs)
             if val is not None:
                 logs.update(self._evaluate(val, prefix="val_", callbacks=callbacks))
@@ -429,15 +433,18 @@ class Trainer:
         callbacks.on_test_end(logs)
         return {prefix + key: value for key, value in logs.items()}
 
-    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False, callbacks=None):
+    def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", return_dict=False, callbacks=None,
+                 steps=None):
         """Loss and metrics over (x, y) or a Dataset of (x, y) batches: ``[loss, *metrics]``, or just the loss."""
         self._check_compiled("evaluate")
         verbose = resolve_verbose(verbose)
-        batches = data_adapter.adapt(x, y, batch_size, "evaluate", lambda a, b: self._prepare(a, b, "evaluate"))
+        batches = data_adapter.adapt(x, y, batch_size, "evaluate", lambda a, b: self._prepare(a, b, "evaluate"),
+                                     steps=steps)
         callbacks = CallbackList(callbacks, model=self, epochs=1, steps=batches.num_batches, verbose=verbose)
         bar = ProgressBar(batches.num_batches, verbose)
-        logs = self._evaluate(batches, bar=bar, callbacks=callbacks)
-        bar.update(bar.target, logs.items(), finalize=True)
+        with metrics_module.call_state(self.metrics):   # this call's running means: threads never mix them
+            logs = self._evaluate(batches, bar=bar, callbacks=callbacks)
+        bar.update(batches.num_batches, logs.items(), finalize=True)   # a generator's count is known by now
         return self._results(logs, return_dict)
 
     def train_on_batch(self, x, y, return_dict=False):
@@ -455,11 +462,11 @@ class Trainer:
         values = [logs[name] for name in names]
         return values if len(values) > 1 else values[0]
 
-    def predict(self, x, batch_size=None, verbose="auto", callbacks=None):
+    def predict(self, x, batch_size=None, verbose="auto", callbacks=None, steps=None):
         """The model's outputs for ``x`` (arrays, or a Dataset of batches) as NumPy arrays (one per output)."""
         verbose = resolve_verbose(verbose)
         batches = data_adapter.adapt(x, None, batch_size, "predict", lambda a: self._prepare(a, None, "predict")[0],
-                                     needs_targets=False)
+                                     needs_targets=False, steps=steps)
         callbacks = CallbackList(callbacks, model=self, epochs=1, steps=batches.num_batches, verbose=verbose)
         bar = ProgressBar(batches.num_batches, verbose)
         callbacks.on_predict_begin()

@@ -6,6 +6,7 @@ import numpy as np
 
 from ..tensor import Tensor
 from ..utils import graph_format, quote, write_graph
+from .data_adapter import PyDataset  # noqa: F401  (keras.utils.PyDataset, read by fit batch by batch)
 
 
 def to_categorical(x, num_classes=None):
