@@ -256,6 +256,14 @@ def test_grouped_allreduce_in_one_process_scales_and_keeps_kinds():
     np.testing.assert_array_equal(out[0].numpy(), a.numpy() * 1.5)
     np.testing.assert_array_equal(out[2], b * 1.5)
     assert distribute.allreduce(2.0, op=distribute.Average) == 2.0
+    workspace = {}
+    first = distribute.grouped_allreduce([a, b], op=distribute.Sum, prescale_factor=2.0, workspace=workspace)
+    buffers = dict(workspace)
+    second = distribute.grouped_allreduce([a, b], op=distribute.Sum, workspace=workspace)
+    assert all(workspace[d] is buffers[d] for d in buffers)      # packed into the same buffers again
+    np.testing.assert_array_equal(second[0].numpy(), a.numpy())
+    np.testing.assert_array_equal(second[1], b)
+    assert np.shares_memory(first[1], second[1])                 # views of the workspace, as documented
     with pytest.raises(ValueError, match="op must be"):
         distribute.allreduce(1.0, op="max")
 

@@ -127,6 +127,7 @@ class DataParallelSession:
         self.distribution = distribution
         self.share = (0, 0)              # (rows of this rank, rows of the global batch) of the current step
         self._broadcast = None           # the weights last broadcast (their ids)
+        self._workspace = {}             # the gradients' packed buffer, reused step after step
 
     # ---------------------------------------------------------- set-up
     def broadcast_weights(self):
@@ -191,7 +192,8 @@ class DataParallelSession:
         if global_rows is None:          # batches not split here: sum rows * mean, divide by all rows
             return self._reduce_by_counted_rows(grads, rows)
         weight = rows / global_rows if _WEIGHT_BY_SHARE else 1.0 / distribute.size()
-        return distribute.grouped_allreduce(grads, op=distribute.Sum, prescale_factor=weight)
+        return distribute.grouped_allreduce(grads, op=distribute.Sum, prescale_factor=weight,
+                                            workspace=self._workspace)
 
     def _reduce_by_counted_rows(self, grads, rows):
         count = np.array([rows], dtype=np.float64)
