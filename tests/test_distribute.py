@@ -94,6 +94,42 @@ FAIL_ON_RANK_ONE = textwrap.dedent('''
 ''')
 
 
+PRE_SHARDED = textwrap.dedent('''
+    """auto_shard_dataset=False: each rank trains on its own rows (300 and 290), 64 per step."""
+    import sys
+    import numpy as np
+    import tapegrad
+    from tapegrad import keras
+    from tapegrad.keras import layers
+
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((590, 20))
+    y = (x[:, :3].sum(axis=1) > 0).astype("int64")
+    local = {0: slice(0, 300), 1: slice(300, 590)}
+
+    def model():
+        tapegrad.random.set_seed(5)
+        m = keras.Sequential([layers.Dense(16, activation="relu", dtype="float64"),
+                              layers.Dense(2, activation="softmax", dtype="float64")])
+        m.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+        return m
+
+    if sys.argv[1] == "ranks":
+        keras.distribution.initialize()
+        keras.distribution.set_distribution(keras.distribution.DataParallel(auto_shard_dataset=False))
+        rank = tapegrad.distribute.rank()
+        m = model()
+        m.fit(x[local[rank]], y[local[rank]], batch_size=64, epochs=2, shuffle=False, verbose=0)
+    else:   # one process, each global batch = rank 0's local batch then rank 1's
+        parts = [(x[local[r]], y[local[r]]) for r in (0, 1)]
+        order = np.concatenate([np.arange(590)[local[r]][k:k + 64] for k in range(0, 300, 64) for r in (0, 1)])
+        batches = tapegrad.data.Dataset.from_tensor_slices((x[order], y[order])).batch(128)
+        rank = 0
+        m = model()
+        m.fit(batches, epochs=2, shuffle=False, verbose=0)
+    np.savez(f"{sys.argv[2]}-rank{rank}.npz", *m.get_weights())
+''')
+
 def _run(command, timeout, cwd):
     """Run a job in its own process group; on a timeout kill the whole group and fail (a hang is a bug)."""
     env = {k: v for k, v in os.environ.items() if k not in distribute._LAUNCHER_VARIABLES}
@@ -207,6 +243,24 @@ def test_averaging_the_ranks_means_on_an_uneven_split_fails_the_equivalence(runs
     ranks, _ = _train(tmp_path, "mean-of-means", _mpiexec(3), dtypes="float32", switches=["mean-of-means"])
     one = results[1][0]
     assert max(_relative(ranks[0][f"float32_w{i}"], one[f"float32_w{i}"]) for i in range(4)) > TOLERANCE["float32"]
+
+
+@needs_mpiexec
+def test_data_already_split_by_rank_is_weighted_by_its_rows(tmp_path):
+    """auto_shard_dataset=False: the ranks' batches (64 + 64, the last 44 + 34) make one
+    global batch, weighted by their rows; one process training on those global batches
+    (a Dataset batched by 128) ends with the same weights (float64)."""
+    script = tmp_path / "pre_sharded.py"
+    script.write_text(PRE_SHARDED)
+    for launcher, name in (([], "one"), (_mpiexec(2), "ranks")):
+        code, output, _ = _run([*launcher, sys.executable, str(script), name, str(tmp_path / name)],
+                               timeout=120, cwd=tmp_path)
+        assert code == 0, output
+    one = np.load(tmp_path / "one-rank0.npz")
+    ranks = [np.load(tmp_path / f"ranks-rank{r}.npz") for r in (0, 1)]
+    for key in one.files:
+        assert np.array_equal(ranks[0][key], ranks[1][key])
+        assert _relative(ranks[0][key], one[key]) <= 1e-12, key
 
 
 @needs_mpiexec
@@ -326,3 +380,26 @@ def test_only_rank_zero_keeps_the_callbacks_that_write_files(monkeypatch, tmp_pa
     assert data_parallel.DataParallelSession._for_this_rank(keep + writers, 1) == (keep, 0)
     monkeypatch.setattr(distribute, "rank", lambda: 0)
     assert data_parallel.DataParallelSession._for_this_rank(keep + writers, 1) == (keep + writers, 1)
+
+
+def test_fit_refuses_an_overridden_train_step_when_distributed(monkeypatch):
+    """Its gradients would never be summed over the ranks: fit says so before any collective."""
+    monkeypatch.setattr(distribute, "size", lambda: 2)
+    monkeypatch.setattr(distribute, "rank", lambda: 0)
+
+    class Custom(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = layers.Dense(2, activation="softmax")
+
+        def call(self, x):
+            return self.dense(x)
+
+        def train_step(self, data):
+            return super().train_step(data)
+
+    model = Custom()
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    with keras.distribution.DataParallel().scope():
+        with pytest.raises(NotImplementedError, match="overrides train_step"):
+            model.fit(np.zeros((4, 3), np.float32), np.zeros(4, np.int64), verbose=0)
