@@ -130,6 +130,32 @@ PRE_SHARDED = textwrap.dedent('''
     np.savez(f"{sys.argv[2]}-rank{rank}.npz", *m.get_weights())
 ''')
 
+TINY_LAST_BATCH = textwrap.dedent('''
+    """257 rows in batches of 128: the last batch has 1 row, so 2 of 3 ranks get an empty share."""
+    import sys
+    import numpy as np
+    import tapegrad
+    from tapegrad import keras
+    from tapegrad.keras import layers
+
+    if tapegrad.distribute.launched_by_mpi():
+        keras.distribution.initialize()
+        keras.distribution.set_distribution(keras.distribution.DataParallel())
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((257, 12))
+    y = (x[:, 0] > 0).astype("int64")
+    tapegrad.random.set_seed(11)
+    model = keras.Sequential([layers.Dense(8, activation="relu", dtype="float64"),
+                              layers.Dense(2, activation="softmax", dtype="float64")])
+    model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(x, y, batch_size=128, epochs=3, verbose=0)
+    result = {f"w{i}": w for i, w in enumerate(model.get_weights())}
+    result["loss"] = np.array(history.history["loss"])
+    result["evaluate"] = np.array(model.evaluate(x, y, batch_size=128, verbose=0))
+    result["predict"] = model.predict(x[:129], batch_size=128, verbose=0)
+    np.savez(f"{sys.argv[1]}-rank{tapegrad.distribute.rank()}.npz", **result)
+''')
+
 def _run(command, timeout, cwd):
     """Run a job in its own process group; on a timeout kill the whole group and fail (a hang is a bug)."""
     env = {k: v for k, v in os.environ.items() if k not in distribute._LAUNCHER_VARIABLES}
@@ -261,6 +287,23 @@ def test_data_already_split_by_rank_is_weighted_by_its_rows(tmp_path):
     for key in one.files:
         assert np.array_equal(ranks[0][key], ranks[1][key])
         assert _relative(ranks[0][key], one[key]) <= 1e-12, key
+
+
+@needs_mpiexec
+def test_ranks_with_an_empty_share_of_the_last_batch_still_step_alike(tmp_path):
+    """A last batch of one row over 3 ranks: two ranks send zero gradients and no metric
+    counts; weights, losses, evaluate and predict still match one process (float64)."""
+    script = tmp_path / "tiny_last_batch.py"
+    script.write_text(TINY_LAST_BATCH)
+    for launcher, name in (([], "one"), (_mpiexec(3), "ranks")):
+        code, output, _ = _run([*launcher, sys.executable, str(script), str(tmp_path / name)],
+                               timeout=120, cwd=tmp_path)
+        assert code == 0, output
+    one = np.load(tmp_path / "one-rank0.npz")
+    for r in range(3):
+        ranks = np.load(tmp_path / f"ranks-rank{r}.npz")
+        for key in one.files:
+            np.testing.assert_allclose(ranks[key], one[key], rtol=1e-10, atol=1e-13, err_msg=f"rank {r}: {key}")
 
 
 @needs_mpiexec

@@ -141,7 +141,8 @@ class DataParallelSession:
 
     def _check_steps(self, kind):
         function = getattr(getattr(self.model, kind), "__func__", None)
-        if getattr(function, "__qualname__", None) != f"Trainer.{kind}" or function.__module__ != __package__ + ".trainer":
+        if (getattr(function, "__qualname__", None) != f"Trainer.{kind}"
+                or function.__module__ != __package__ + ".trainer"):
             raise NotImplementedError(
                 f"DataParallel: a model that overrides {kind} cannot be trained data-parallel by fit "
                 f"(its gradients would not be summed over the ranks); write the loop with "
