@@ -337,8 +337,14 @@ def test_shares_are_contiguous_and_differ_by_at_most_one_row(rows, ranks):
         assert list(range(start, stop)) == part.tolist()
 
 
-def test_import_tapegrad_does_not_import_mpi4py():
-    code = "import sys, tapegrad; from tapegrad import keras; keras.Sequential().compile(loss='mse'); " \
+def test_one_process_never_imports_mpi4py():
+    """``import tapegrad``, and even the two lines run as a plain ``python train.py``, leave
+    MPI alone: one process, rank 0 (a laptop without MPI runs the same script)."""
+    code = "import sys, numpy as np, tapegrad; from tapegrad import keras; " \
+           "keras.distribution.initialize(); " \
+           "keras.distribution.set_distribution(keras.distribution.DataParallel()); " \
+           "m = keras.Sequential([keras.layers.Dense(1)]); m.compile(loss='mse'); " \
+           "m.fit(np.ones((4, 2), np.float32), np.ones(4, np.float32), verbose=0); " \
            "print('mpi4py' in sys.modules, tapegrad.distribute.size(), tapegrad.distribute.rank())"
     env = {k: v for k, v in os.environ.items() if k not in distribute._LAUNCHER_VARIABLES}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
@@ -393,6 +399,9 @@ def test_the_keras_distribution_api_in_one_process():
     assert keras.distribution.distribution() is None
     with pytest.raises(ValueError, match="expected a Distribution"):
         keras.distribution.set_distribution("data_parallel")
+    with pytest.raises(ValueError, match="MPI started 1 processes"):
+        keras.distribution.initialize(num_processes=2)
+    keras.distribution.initialize(num_processes=1, process_id=0)   # agrees: fine
 
 
 def test_a_data_parallel_distribution_over_one_process_changes_nothing():

@@ -34,8 +34,9 @@ _state = {"comm": None, "local_size": 1, "previous_excepthook": None}
 
 
 def launched_by_mpi() -> bool:
-    """Whether this process was started by an MPI launcher (``mpiexec``, ``srun``...)."""
-    return any(name in os.environ for name in _LAUNCHER_VARIABLES)
+    """Whether this process was started by an MPI launcher (``mpiexec``, ``srun``...), known
+    by the variables it sets; ``TAPEGRAD_MPI=1`` says so for a launcher not recognized."""
+    return os.environ.get("TAPEGRAD_MPI") == "1" or any(name in os.environ for name in _LAUNCHER_VARIABLES)
 
 
 def _mpi():
@@ -49,7 +50,8 @@ def _mpi():
 
 
 def init(threads="auto"):
-    """Join the MPI world (once) and return its communicator.
+    """Join the MPI world (once) and return its communicator (None for a process
+    not started by an MPI launcher: it runs alone, and mpi4py is not even imported).
 
     With several processes, an uncaught exception on any rank aborts them all
     (``sys.excepthook`` calls ``MPI_Abort``: the job ends with a non-zero exit
@@ -60,6 +62,10 @@ def init(threads="auto"):
     """
     if _state["comm"] is not None:
         return _state["comm"]
+    if not launched_by_mpi():
+        if threads not in ("auto", None):
+            kernels.set_num_threads(threads)
+        return None
     MPI = _mpi()
     comm = MPI.COMM_WORLD
     _state["comm"] = comm
@@ -105,6 +111,8 @@ def abort(code: int = 1):
     """End every rank of the job now with exit status ``code`` (``MPI_Abort``)."""
     sys.stdout.flush()
     sys.stderr.flush()
+    if size() == 1:
+        os._exit(code)
     _comm().Abort(code)
 
 
@@ -113,6 +121,7 @@ def _comm():
 
 
 def is_initialized() -> bool:
+    """Whether this process has joined an MPI world (``init``)."""
     return _state["comm"] is not None
 
 
