@@ -28,7 +28,7 @@ LAYERS = [
     ["tensor", "datasets"],                     # Tensor, Variable: arrays + operators; MNIST files
     ["tape", "random"],                         # the gradient tape; seeded generators
     ["ops"],                                    # the differentiable ops
-    ["functions", "nn", "utils", "data"],       # TF's names over ops; tape drawing; tf.data
+    ["functions", "nn", "utils", "data", "distribute"],  # TF's names over ops; tape drawing; tf.data; MPI
     ["keras"],                                  # the Keras API
     ["", "ladder"],                             # the package (``import tapegrad``); the GEMM ladder
     ["benchmark"],                              # the programs on top of it

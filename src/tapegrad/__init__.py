@@ -21,7 +21,7 @@ from .functions import (  # noqa: F401
     negative, not_equal, ones, ones_like, pow, reduce_max, reduce_mean, reduce_sum, reshape,
     shape, sign, sqrt, square, subtract, tanh, transpose, zeros, zeros_like,
 )
-from . import data, nn, random, utils  # noqa: E402
+from . import data, distribute, nn, random, utils  # noqa: E402
 from . import keras  # noqa: E402
 
 float16 = _np.dtype("float16")
@@ -35,7 +35,8 @@ uint8 = _np.dtype("uint8")
 bool = _np.dtype("bool")  # noqa: A001  (tf.bool)
 
 __all__ = [
-    "Tensor", "Variable", "GradientTape", "kernels", "keras", "nn", "random", "utils", "data", "function",
+    "Tensor", "Variable", "GradientTape", "kernels", "keras", "nn", "random", "utils", "data", "distribute",
+    "function",
     "abs", "add", "argmax", "broadcast_to", "cast", "clip_by_value", "constant",
     "convert_to_tensor", "divide", "equal", "exp", "fill", "greater", "identity", "less", "log",
     "matmul", "maximum", "minimum", "multiply", "negative", "not_equal", "one_hot", "ones", "ones_like",

@@ -145,6 +145,11 @@ def train(args) -> int:
 
     if args.save_weights:
         _check_save_path(args.save_weights)
+    chief = True
+    if tapegrad.distribute.launched_by_mpi():   # mpiexec -n 4 tapegrad train: data-parallel over the ranks
+        keras.distribution.initialize()
+        keras.distribution.set_distribution(keras.distribution.DataParallel())
+        chief = tapegrad.distribute.rank() == 0
     if args.backend:
         tapegrad.kernels.use(args.backend)
     if args.threads:
@@ -167,14 +172,17 @@ def train(args) -> int:
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
     backend = tapegrad.kernels.get_backend()
-    print(f"tapegrad {tapegrad.__version__}: backend {backend.name}, {len(train_images)} training images")
+    if chief:
+        print(f"tapegrad {tapegrad.__version__}: backend {backend.name}, {len(train_images)} training images"
+              + (f", {tapegrad.distribute.size()} processes" if tapegrad.distribute.size() > 1 else ""))
     verbose = "auto" if args.verbose is None else args.verbose
     start = time.perf_counter()
     model.fit(train_images, train_labels, epochs=args.epochs, batch_size=args.batch_size, verbose=verbose)
     seconds = time.perf_counter() - start
     test_loss, test_acc = model.evaluate(test_images, test_labels, batch_size=1024, verbose=0)
-    print(f"trained {args.epochs} epoch(s) in {seconds:.1f}s; test_loss: {test_loss:.4f} - test_acc: {test_acc:.4f}")
-    if args.save_weights:
+    if chief:
+        print(f"trained {args.epochs} epoch(s) in {seconds:.1f}s; test_loss: {test_loss:.4f} - test_acc: {test_acc:.4f}")
+    if args.save_weights and chief:
         model.save_weights(args.save_weights)
         print(f"weights saved to {args.save_weights}")
     return 0 if np.isfinite(test_loss) else 1
@@ -187,7 +195,14 @@ def bench(args) -> int:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    status = _run(build_parser().parse_args(argv))
+    from tapegrad import distribute
+    if status != 0 and distribute.is_initialized() and distribute.size() > 1:
+        distribute.abort(status)   # one rank failed: end them all, or the others wait forever
+    return status
+
+
+def _run(args) -> int:
     try:
         status = train(args) if args.command == "train" else bench(args)
         sys.stdout.flush()   # a closed pipe shows here, not in the interpreter's exit

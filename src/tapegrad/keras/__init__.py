@@ -5,7 +5,7 @@ loss and metrics by name; ``fit`` runs the same GradientTape training step
 you would write by hand, with fused kernels underneath.
 """
 
-from . import callbacks, layers, losses, metrics, models, optimizers, regularizers, saving, utils
+from . import callbacks, distribution, layers, losses, metrics, models, optimizers, regularizers, saving, utils
 from .layers import Input
 from .models import Model, Sequential
 
@@ -15,4 +15,4 @@ except ImportError:  # pragma: no cover
     pass
 
 __all__ = ["Sequential", "Model", "Input", "layers", "losses", "metrics", "models", "optimizers",
-           "regularizers", "saving", "utils", "callbacks", "datasets"]
+           "regularizers", "saving", "utils", "callbacks", "datasets", "distribution"]

@@ -23,7 +23,7 @@ from .. import ops
 from ..data import Dataset
 from ..tape import GradientTape
 from ..tensor import Tensor
-from . import data_adapter
+from . import data_adapter, data_parallel
 from . import losses as losses_module
 from . import metrics as metrics_module
 from . import optimizers as optimizers_module
@@ -310,6 +310,9 @@ class Trainer:
             y_pred = self(x, training=True)
             loss = self.compiled_loss(y, y_pred, regularization_losses=self.losses)
         grads = tape.gradient(loss, weights)
+        parallel = data_parallel.session(self)
+        if parallel is not None:          # data-parallel over MPI: the whole global batch's gradients
+            grads = parallel.reduce_gradients(grads)
         self.optimizer.apply_gradients(zip(grads, weights))
         self.compiled_metrics.update_state(y, y_pred)
 
@@ -334,6 +337,8 @@ class Trainer:
 
     def _run_step(self, kind, x, y):
         """Run the (possibly overridden) train or test step; the logs when overridden, else None."""
+        if x is None:                # this rank's share of a batch smaller than the ranks: nothing
+            return data_parallel.session(self).empty_step(kind)
         step = getattr(self, kind)   # as Keras: an override on the class or on the instance
         if getattr(step, "__func__", None) is getattr(Trainer, kind):
             getattr(self, "_" + kind)(x, y)
@@ -378,6 +383,9 @@ class Trainer:
                 raise ValueError("validation_data must be a tuple (x_val, y_val) or a Dataset of (x, y) batches")
             val = data_adapter.adapt(val_x, val_y, None if val_y is None else batch_size, what,
                                      lambda a, b: self._prepare(a, b, what), steps=validation_steps)
+        parallel = data_parallel.session(self)   # None unless DataParallel over several MPI processes
+        if parallel is not None:
+            train, val, callbacks, verbose = parallel.begin_fit(train, val, callbacks, verbose)
 
         callbacks = CallbackList(callbacks, add_history=True, model=self, epochs=epochs,
                                  steps=train.num_batches, verbose=verbose)
@@ -407,6 +415,8 @@ class Trainer:
             if steps == 0 and getattr(train, "ran_out", False):   # a generator read to its end: warned, stop
                 break
             logs = self._logs() if step_logs is None else dict(step_logs)
+            if parallel is not None:
+                logs = parallel.logs()
             if val is not None:
                 logs.update(self._evaluate(val, prefix="val_", callbacks=callbacks))
             bar.update(steps, sorted(logs.items()), finalize=True)
@@ -430,6 +440,8 @@ class Trainer:
                 bar.update(step + 1, lambda: current_logs().items())
             callbacks.on_test_batch_end(step, current_logs)
         logs = self._logs() if step_logs is None else dict(step_logs)
+        if data_parallel.session(self) is not None:
+            logs = data_parallel.session(self).logs()
         callbacks.on_test_end(logs)
         return {prefix + key: value for key, value in logs.items()}
 
@@ -440,6 +452,8 @@ class Trainer:
         verbose = resolve_verbose(verbose)
         batches = data_adapter.adapt(x, y, batch_size, "evaluate", lambda a, b: self._prepare(a, b, "evaluate"),
                                      steps=steps)
+        if data_parallel.session(self) is not None:
+            batches, callbacks, verbose = data_parallel.session(self).begin_evaluate(batches, callbacks, verbose)
         callbacks = CallbackList(callbacks, model=self, epochs=1, steps=batches.num_batches, verbose=verbose)
         bar = ProgressBar(batches.num_batches, verbose)
         with metrics_module.call_state(self.metrics):   # this call's running means: threads never mix them
@@ -467,6 +481,8 @@ class Trainer:
         verbose = resolve_verbose(verbose)
         batches = data_adapter.adapt(x, None, batch_size, "predict", lambda a: self._prepare(a, None, "predict")[0],
                                      needs_targets=False, steps=steps)
+        if data_parallel.session(self) is not None:
+            return data_parallel.session(self).predict(batches, verbose, callbacks)
         callbacks = CallbackList(callbacks, model=self, epochs=1, steps=batches.num_batches, verbose=verbose)
         bar = ProgressBar(batches.num_batches, verbose)
         callbacks.on_predict_begin()
