@@ -37,7 +37,7 @@ from ..random import generator
 from ..tensor import Tensor
 from . import distribution as distribution_lib
 from .callbacks import CallbackList, CSVLogger, ModelCheckpoint, TensorBoard
-from .metrics import Metric
+from .metrics import Metric, _RunningTotal
 from .node import flatten, pack_like
 from .progress import ProgressBar
 
@@ -225,20 +225,26 @@ class DataParallelSession:
         """
         metrics = self.model.metrics
         holders = [h for m in metrics for h in _state_holders(m)]
-        saved = [(h._host_total, h._device_total, h.count, [v.numpy() for v in h.variables]) for h in holders]
+        # a Mean or an accuracy keeps a running (total, count); every metric may hold add_weight variables
+        states = [h._state() if isinstance(h, _RunningTotal) else None for h in holders]
+        saved = [(None if s is None else (s.host_total, s.device_total, s.count), [v.numpy() for v in h.variables])
+                 for h, s in zip(holders, states)]
         parts = []
-        for h, (_, _, count, values) in zip(holders, saved):
-            parts.append(np.array([h.total, count], dtype=np.float64))
+        for h, s, (_, values) in zip(holders, states, saved):
+            if s is not None:
+                parts.append(np.array([h.total, s.count], dtype=np.float64))
             parts.extend(np.asarray(value, dtype=np.float64).ravel() for value in values)
         summed = iter(distribute.grouped_allreduce(parts, op=distribute.Sum))
-        for h in holders:
-            total, count = next(summed)
-            h._host_total, h._device_total, h.count = float(total), None, float(count)
+        for h, s in zip(holders, states):
+            if s is not None:
+                total, count = next(summed)
+                s.host_total, s.device_total, s.count = float(total), None, float(count)
             for v in h.variables:
                 v.assign(next(summed).reshape(v.shape).astype(v.dtype))
         logs = {prefix + m.name: float(m.result()) for m in metrics}
-        for h, (host_total, device_total, count, values) in zip(holders, saved):
-            h._host_total, h._device_total, h.count = host_total, device_total, count
+        for h, s, (running, values) in zip(holders, states, saved):
+            if s is not None:
+                s.host_total, s.device_total, s.count = running
             for v, value in zip(h.variables, values):
                 v.assign(value)
         return dict(sorted(logs.items()))
