@@ -67,3 +67,8 @@ def test_bad_graph_walks_fail_clearly():
         nodes_between([inputs], [KerasTensor((None, 2))])
     with pytest.raises(TypeError, match="outputs must be KerasTensors"):
         nodes_between([inputs], [np.zeros((1, 2))])
+    given, missing = keras.Input(shape=(2,), name="given_in"), keras.Input(shape=(2,), name="missing_in")
+    out = layers.Add(name="sum")([given, missing])
+    with pytest.raises(ValueError, match=r"Graph disconnected: cannot reach 'sum' from the model's inputs "
+                                         r"\['given_in'\]: it depends on the input 'missing_in'"):
+        keras.Model(given, out)
