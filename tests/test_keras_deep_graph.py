@@ -67,3 +67,19 @@ def test_bad_graph_walks_fail_clearly():
         nodes_between([inputs], [KerasTensor((None, 2))])
     with pytest.raises(TypeError, match="outputs must be KerasTensors"):
         nodes_between([inputs], [np.zeros((1, 2))])
+    given, missing = keras.Input(shape=(2,), name="given_in"), keras.Input(shape=(2,), name="missing_in")
+    out = layers.Add(name="sum")([given, missing])
+    with pytest.raises(ValueError, match=r"Graph disconnected: cannot reach 'sum' from the model's inputs "
+                                         r"\['given_in'\]: it depends on the input 'missing_in'"):
+        keras.Model(given, out)
+
+
+def test_a_model_input_can_also_be_an_output():
+    inputs = keras.Input(shape=(2,))
+    model = keras.Model(inputs, [inputs, layers.Dense(1, name="after_input")(inputs)])
+    assert [node.layer.name for node in model._nodes] == ["after_input"]
+    x = np.array([[1.0, 2.0]], np.float32)
+    same, dense = model.predict(x, verbose=0)
+    k, b = model.get_layer("after_input").get_weights()
+    np.testing.assert_array_equal(same, x)
+    np.testing.assert_allclose(dense, x @ k + b, rtol=1e-6)

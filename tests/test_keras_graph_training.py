@@ -103,6 +103,7 @@ def test_a_frozen_nested_model_is_not_trained():
     base.trainable = False
     head = model.get_layer("head")
     assert [id(w) for w in model.trainable_weights] == [id(head.kernel), id(head.bias)]
+    assert model.trainable_variables == model.trainable_weights and base.trainable_variables == []
     assert {id(w) for w in model.non_trainable_weights} == {id(w) for w in base.weights}
     assert all(not layer.trainable for layer in base.layers)     # Keras sets it on every sublayer
     before = [w.numpy().copy() for w in base.weights]
