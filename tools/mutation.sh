@@ -26,9 +26,9 @@ python=${PYTHON:-$(command -v python)}
 # module -> the fast tests that pin it
 tests_for() {
     case "$1" in
-        src/tapegrad/tape.py)       echo "tests/test_tape.py tests/test_engine_grads.py" ;;
-        src/tapegrad/keras/*)       echo "tests/test_keras.py tests/test_keras_fit.py tests/test_keras_progress.py" ;;
-        src/tapegrad/datasets/*)    echo "tests/test_datasets.py -k idx" ;;   # the IDX reader tests
+        src/tapegrad/tape.py)       echo "tests/core/test_tape.py tests/core/test_engine_grads.py" ;;
+        src/tapegrad/keras/*)       echo "tests/keras/test_keras.py tests/keras/test_keras_fit.py tests/keras/test_keras_progress.py" ;;
+        src/tapegrad/datasets/*)    echo "tests/data/test_datasets.py -k idx" ;;   # the IDX reader tests
         *) echo "tools/mutation.sh: no tests listed for $1" >&2; exit 1 ;;
     esac
 }
