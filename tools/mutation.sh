@@ -26,16 +26,16 @@ python=${PYTHON:-$(command -v python)}
 # module -> the fast tests that pin it
 tests_for() {
     case "$1" in
-        src/tapegrad/tape.py)       echo "tests/test_tape.py tests/test_engine_grads.py" ;;
+        src/tapegrad/tape.py)       echo "tests/core/test_tape.py tests/core/test_engine_grads.py tests/core/test_tape_forward_values.py" ;;
         src/tapegrad/keras/node.py|src/tapegrad/keras/models.py)   # the graph: functional models, saving
-                                    echo "tests/test_keras_functional.py tests/test_saving.py tests/test_keras.py
-                                          tests/test_keras_custom_layers.py tests/test_keras_graph_training.py
-                                          tests/test_keras_deep_graph.py" ;;
-        src/tapegrad/keras/metrics.py)       echo "tests/test_keras.py tests/test_keras_fit.py tests/test_metrics_state.py" ;;
-        src/tapegrad/keras/serialization.py) echo "tests/test_saving.py tests/test_keras.py tests/test_config_errors.py tests/test_custom_objects.py" ;;
-        src/tapegrad/data.py)       echo "tests/test_data.py tests/test_dataset_counts.py" ;;
-        src/tapegrad/keras/*)       echo "tests/test_keras.py tests/test_keras_fit.py tests/test_keras_progress.py" ;;
-        src/tapegrad/datasets/*)    echo "tests/test_datasets.py -k idx" ;;   # the IDX reader tests
+                                    echo "tests/keras/test_keras_functional.py tests/keras/test_saving.py tests/keras/test_keras.py
+                                          tests/keras/test_keras_custom_layers.py tests/keras/test_keras_graph_training.py
+                                          tests/keras/test_keras_deep_graph.py" ;;
+        src/tapegrad/keras/metrics.py)       echo "tests/keras/test_keras.py tests/keras/test_keras_fit.py tests/keras/test_metrics_state.py" ;;
+        src/tapegrad/keras/serialization.py) echo "tests/keras/test_saving.py tests/keras/test_keras.py tests/keras/test_config_errors.py tests/keras/test_custom_objects.py" ;;
+        src/tapegrad/data.py)       echo "tests/data/test_data.py tests/data/test_dataset_counts.py" ;;
+        src/tapegrad/keras/*)       echo "tests/keras/test_keras.py tests/keras/test_keras_fit.py tests/keras/test_keras_progress.py" ;;
+        src/tapegrad/datasets/*)    echo "tests/data/test_datasets.py -k idx" ;;   # the IDX reader tests
         *) echo "tools/mutation.sh: no tests listed for $1" >&2; exit 1 ;;
     esac
 }

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 
 
-#: the awkward shapes (m, k, n) on which tests/test_kernels.py checks every backend's GEMM:
+#: the awkward shapes (m, k, n) on which tests/kernels/test_kernels.py checks every backend's GEMM:
 #: 1s, primes, non-multiples of every tile, and the MLP's shapes
 CHECK_SHAPES = [
     (1, 1, 1), (1, 7, 1), (3, 1, 5), (17, 31, 33), (129, 257, 65),
@@ -41,7 +41,7 @@ def check_matmul(fn, shapes=CHECK_SHAPES, dtype=np.float32):
 
     The reference is computed in float64; an entry may be off by a few float32
     rounding errors of its sum of products, ``|a| @ |b|`` times a tolerance
-    growing with sqrt(k), as in tests/test_kernels.py.
+    growing with sqrt(k), as in tests/kernels/test_kernels.py.
     """
     rng = np.random.default_rng(0)
     eps = np.finfo(dtype).eps

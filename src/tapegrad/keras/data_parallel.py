@@ -44,7 +44,7 @@ from .progress import ProgressBar
 #: the callbacks that write files: they run on rank 0 only
 RANK_ZERO_ONLY_CALLBACKS = (ModelCheckpoint, CSVLogger, TensorBoard)
 
-# Private switches for the negative-control tests (tests/test_distribute.py):
+# Private switches for the negative-control tests (tests/distribute/test_distribute.py):
 # with either one off, training on several ranks no longer matches one process.
 _BROADCAST_WEIGHTS = True   # False: every rank keeps the weights it initialized itself
 _WEIGHT_BY_SHARE = True     # False: average the ranks' per-share means equally (biased on uneven splits)

@@ -20,7 +20,7 @@ from tapegrad.datasets import (DatasetNotFoundError, fetch, load_mnist_arrays,
 from tapegrad.datasets.idx import IDX_DTYPES
 from tapegrad.keras.datasets import fashion_mnist, mnist
 
-MNIST_DIR = os.path.join(os.path.dirname(__file__), os.pardir, "src",
+MNIST_DIR = os.path.join(os.path.dirname(__file__), os.pardir, os.pardir, "src",
                          "tapegrad", "datasets", "mnist_data")
 
 

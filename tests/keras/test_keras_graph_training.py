@@ -214,7 +214,7 @@ def test_the_semantics_page_runs():
     """docs/tape-and-graph-semantics.md's blocks run in one namespace and check their claims."""
     import re
     from pathlib import Path
-    page = Path(__file__).resolve().parent.parent / "docs" / "tape-and-graph-semantics.md"
+    page = Path(__file__).resolve().parents[2] / "docs" / "tape-and-graph-semantics.md"
     blocks = re.findall(r"^```python\n(.*?)^```", page.read_text(encoding="utf-8"), re.S | re.M)
     assert len(blocks) == 3
     namespace = {}

@@ -160,7 +160,7 @@ def test_watched_constant_and_its_intermediate_in_any_order():
 
 
 def test_book_gradient_tape_example_script():
-    script = Path(__file__).resolve().parents[1] / "examples" / "gradient_tape.py"
+    script = Path(__file__).resolve().parents[2] / "examples" / "gradient_tape.py"
     if not script.exists():
         pytest.skip("examples/gradient_tape.py not present")
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
