@@ -24,7 +24,7 @@ that one call can cost 100x a serial one, so on Linux a retry is skipped
 would leave them. Element-wise kernels follow the current choice.
 ``set_num_threads(n)`` switches the policy off and uses exactly ``n``;
 ``set_num_threads("auto")`` starts it afresh, on all threads. Measured effect:
-README, "Threads on a busy machine".
+docs/threads.md.
 """
 
 from __future__ import annotations
