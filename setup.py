@@ -87,6 +87,6 @@ def extensions():
 # ``tapegrad.kernels`` lives in the top-level ``kernels/`` folder (mapped in
 # pyproject.toml), so package discovery under ``src/`` cannot see it: name it.
 setup(
-    packages=find_packages(where="src") + ["tapegrad.kernels"],
+    packages=find_packages(where="src") + ["tapegrad.kernels", "tapegrad.kernels.conv"],
     ext_modules=extensions(),
 )

@@ -46,6 +46,15 @@ from .api import (
     softmax_cross_entropy,
     to_numpy,
 )
+from .conv import (
+    avg_pool2d,
+    avg_pool2d_backward,
+    conv2d,
+    conv2d_input_grad,
+    conv2d_kernel_grad,
+    max_pool2d,
+    max_pool2d_backward,
+)
 
 __all__ = [
     "Backend", "BackendUnavailableError", "available_backends", "get_backend",
@@ -54,4 +63,6 @@ __all__ = [
     "rmsprop_update", "adam_update", "sgd_update_foreach", "rmsprop_update_foreach",
     "adam_update_foreach", "accumulate_sum", "accumulate_correct", "to_numpy",
     "dropout_forward", "dropout_backward", "sigmoid_cross_entropy", "ClassIds", "class_ids",
+    "conv2d", "conv2d_input_grad", "conv2d_kernel_grad", "max_pool2d", "max_pool2d_backward",
+    "avg_pool2d", "avg_pool2d_backward",
 ]
