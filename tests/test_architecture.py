@@ -26,7 +26,7 @@ LAYERS = [
     ["kernels", "atomic_file"],                 # no tapegrad imports above the kernels
     ["tensor", "datasets"],                     # Tensor, Variable: arrays + operators; MNIST files
     ["tape", "random"],                         # the gradient tape; seeded generators
-    ["ops"],                                    # the differentiable ops
+    ["ops", "ops_conv"],                         # the differentiable ops
     ["functions", "nn", "utils", "data"],       # TF's names over ops; tape drawing; tf.data
     ["keras"],                                  # the Keras API
     ["", "ladder"],                             # the package (``import tapegrad``); the GEMM ladder
