@@ -1,0 +1,18 @@
+"""Class-id labels: checked once per batch, read by every kernel of a step."""
+
+from __future__ import annotations
+
+from .. import kernels
+
+
+ClassIds = kernels.ClassIds   # a checked batch of class ids (see kernels/api.py)
+
+
+def class_ids(labels, like=None, what="class_ids", backend=None):
+    """Integer class ids copied and checked once (``kernels.ClassIds``), uploaded
+    once to the backend of tensor ``like`` (or ``backend``, or the current one):
+    one label batch that every kernel of a step reads.  A ``ClassIds`` comes
+    back as it is; ``backend="numpy"`` checks on the host and uploads nothing."""
+    if isinstance(labels, kernels.ClassIds):
+        return labels
+    return kernels.class_ids(labels, backend=like._backend if like is not None else backend, fn=what)
