@@ -534,10 +534,3 @@ __all__ = ["Layer", "Dense", "Dropout", "Flatten", "Concatenate", "Add", "Input"
            "deserialize"]
 
 
-# the convolution, pooling and preprocessing layers live in files of their own
-from .layers_conv import *  # noqa: E402,F401,F403
-from .layers_conv import __all__ as _conv_names  # noqa: E402
-from .layers_preprocessing import *  # noqa: E402,F401,F403
-from .layers_preprocessing import __all__ as _preprocessing_names  # noqa: E402
-
-__all__ += _conv_names + _preprocessing_names

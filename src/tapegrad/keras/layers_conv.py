@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import ops, ops_conv
+from .. import ops
 from . import regularizers, serialization
 from .layers import ACTIVATIONS, Layer, _initializer_config, get_activation, get_initializer
 
@@ -176,7 +176,7 @@ class Conv2D(Layer):
     def call(self, x):
         self.compute_output_shape(x.shape)   # rank, channels and a fitting kernel, named in Keras's words
         relu = self.activation_name == "relu"
-        out = ops_conv.conv2d(x, self.kernel, self.bias, strides=self.strides, padding=self.padding,
+        out = ops.conv2d(x, self.kernel, self.bias, strides=self.strides, padding=self.padding,
                          activation="relu" if relu else None)
         if relu or self.activation is None:
             return out
@@ -235,14 +235,14 @@ class MaxPooling2D(_Pooling2D):
     """The largest value of each ``pool_size`` window (default 2x2, stride = the window):
     (None, 26, 26, 32) -> (None, 13, 13, 32).  The gradient goes to the one input that was the maximum."""
 
-    _op = staticmethod(ops_conv.max_pool2d)
+    _op = staticmethod(ops.max_pool2d)
 
 
 class AveragePooling2D(_Pooling2D):
     """The mean of each window.  With ``padding="same"`` a window that hangs over the edge
     averages only the pixels inside the image, as TF does."""
 
-    _op = staticmethod(ops_conv.avg_pool2d)
+    _op = staticmethod(ops.avg_pool2d)
 
 
 class _GlobalPooling2D(Layer):

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import kernels
-from .kernels.conv.geometry import output_shape_2d
-from .ops import (_fused_gradient, _relu_bias_differentiable, _relu_bias_stored, _result, _wrap, bias_grad,
-                  convert, getitem, relu_backward, reshape)
-from .tape import is_recording
+from .. import kernels
+from ..kernels.conv.geometry import output_shape_2d
+from ..tape import is_recording
+from .activations import relu_backward
+from .base import _fused_gradient, _result, _wrap, convert
+from .linalg import _relu_bias_differentiable, _relu_bias_stored, bias_grad
+from .shape import getitem, reshape
 
 
 def _as_rows(t):
