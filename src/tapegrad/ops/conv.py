@@ -46,7 +46,9 @@ def conv2d(x, w, b=None, strides=(1, 1), padding="valid", activation=None):
     ``activation`` None or "relu" (fused).  As in ``dense``, backward keeps
     only the output: relu'(pre) = (out > 0).
     """
-    x, w = convert(x), convert(w)
+    x = convert(x)
+    w = convert(w, x)
+    b = None if b is None else convert(b, x)
     be = x._backend
     strides = _pair(strides)
     data = kernels.conv2d(x._data, w._data, None if b is None else b._data, strides=strides, padding=padding,
@@ -73,7 +75,8 @@ def _conv2d_grad(g, ctx, needs):
 def conv2d_input_grad(g, w, input_shape, strides=(1, 1), padding="valid"):
     """The gradient of ``conv2d(x, w)`` with respect to ``x`` (of ``input_shape``), for
     output gradient ``g``: the transposed convolution.  Linear in ``g`` and in ``w``."""
-    g, w = convert(g), convert(w)
+    g = convert(g)
+    w = convert(w, g)
     be = g._backend
     strides = _pair(strides)
     data = kernels.conv2d_input_grad(g._data, w._data, tuple(input_shape), strides=strides, padding=padding,
@@ -91,7 +94,8 @@ def _conv2d_input_grad_grad(gg, ctx, needs):
 def conv2d_kernel_grad(g, x, kernel_shape, strides=(1, 1), padding="valid"):
     """The gradient of ``conv2d(x, w)`` with respect to ``w`` (of ``kernel_shape``), for
     output gradient ``g``: each kernel tap correlates the image with ``g``.  Linear in both."""
-    g, x = convert(g), convert(x)
+    g = convert(g)
+    x = convert(x, g)
     be = g._backend
     strides = _pair(strides)
     data = kernels.conv2d_kernel_grad(g._data, x._data, tuple(kernel_shape), strides=strides, padding=padding,
@@ -124,7 +128,8 @@ def _max_pool2d_grad(g, ctx, needs):
 def max_pool2d_backward(g, x, pool_size, strides, padding):
     """Each output gradient sent to the first maximum of its window (a kernel);
     windows that overlap add.  Linear in ``g``; piecewise constant in ``x``."""
-    g, x = convert(g), convert(x)
+    g = convert(g)
+    x = convert(x, g)
     data = kernels.max_pool2d_backward(g._data, x._data, pool_size=pool_size, strides=strides, padding=padding,
                                        backend=g._backend)
     return _result(data, g._backend, (g, x), _max_pool2d_backward_grad, (x, pool_size, strides, padding))
