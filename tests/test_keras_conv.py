@@ -369,3 +369,54 @@ def test_frozen_conv_layer_keeps_its_weights_in_fit():
     for w, w0 in zip(conv.get_weights(), before):
         np.testing.assert_array_equal(w, w0)
     assert not np.array_equal(model.layers[-1].get_weights()[0], dense_before)
+
+
+# ------------------------------------------------------------------ drawing: the model and the tape
+HAS_DOT = __import__("shutil").which("dot") is not None
+
+
+@pytest.mark.skipif(not HAS_DOT, reason="Graphviz's `dot` program is not installed (apt-get install graphviz)")
+def test_plot_model_returns_an_ipython_image_as_keras_does(tmp_path):
+    display = pytest.importorskip("IPython.display", reason="IPython is not installed (not a dev dependency: "
+                                                            "it is large); the ImportError path is tested below")
+    picture = keras.utils.plot_model(mnist_convnet(), to_file=str(tmp_path / "convnet.png"), show_shapes=True)
+    assert isinstance(picture, display.Image)
+    assert picture.data == (tmp_path / "convnet.png").read_bytes() and picture.data[:8] == b"\x89PNG\r\n\x1a\n"
+    svg = keras.utils.plot_model(mnist_convnet(), to_file=str(tmp_path / "convnet.svg"))
+    assert isinstance(svg, display.SVG) and "<svg" in svg.data
+
+
+@pytest.mark.skipif(not HAS_DOT, reason="Graphviz's `dot` program is not installed (apt-get install graphviz)")
+def test_plot_model_without_ipython_returns_the_file_name(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "IPython", None)     # what an environment without IPython looks like
+    path = str(tmp_path / "convnet.png")
+    assert keras.utils.plot_model(mnist_convnet(), to_file=path) == path
+    assert (tmp_path / "convnet.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_plot_model_dot_text_names_the_conv_layers(tmp_path):
+    path = keras.utils.plot_model(mnist_convnet(), to_file=str(tmp_path / "m.dot"), show_shapes=True)
+    text = open(path).read()
+    assert path.endswith("m.dot") and "(Conv2D)" in text and "Output shape: (None, 26, 26, 32)" in text
+
+
+def test_the_tape_of_a_conv_step_shows_the_conv_ops(numpy_backend):
+    """What docs/13-convnets.md draws: one training step's tape holds conv2d (bias and relu
+    fused), max_pool2d, reshape, dense and the loss."""
+    from tapegrad.utils import tape_to_dot
+
+    x = np.random.default_rng(13).uniform(size=(2, 6, 6, 1))
+    kernel = tg.Variable(np.random.default_rng(14).standard_normal((3, 3, 1, 2)))
+    bias = tg.Variable(np.zeros(2))
+    w = tg.Variable(np.random.default_rng(15).standard_normal((8, 3)))
+    with tg.GradientTape() as tape:
+        h = ops.max_pool2d(ops.conv2d(x, kernel, bias, activation="relu"), 2)
+        logits = ops.dense(ops.reshape(h, (2, 8)), w)
+        loss = ops.sparse_softmax_cross_entropy(logits, np.array([0, 2]), reduction="mean")
+    text = tape_to_dot(tape, target=loss)
+    for op in ("conv2d", "max_pool2d", "reshape", "dense", "sparse_softmax_cross_entropy"):
+        assert op in text, op
+    grads = tape.gradient(loss, [kernel, bias, w])
+    assert [g.shape for g in grads] == [(3, 3, 1, 2), (2,), (8, 3)]

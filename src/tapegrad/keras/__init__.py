@@ -6,7 +6,7 @@ you would write by hand, with fused kernels underneath.
 """
 
 from . import callbacks, layers, losses, metrics, models, optimizers, regularizers, saving, utils
-from . import layers_conv, layers_preprocessing
+from . import applications, layers_conv, layers_preprocessing
 
 # keras.layers.Conv2D, keras.layers.Rescaling...: the image layers live in files of their own
 # (they build on layers.py, so layers.py cannot import them back); they join its namespace here
@@ -24,4 +24,4 @@ except ImportError:  # pragma: no cover
     pass
 
 __all__ = ["Sequential", "Model", "Input", "layers", "losses", "metrics", "models", "optimizers",
-           "regularizers", "saving", "utils", "callbacks", "datasets"]
+           "regularizers", "saving", "utils", "callbacks", "datasets", "applications"]
