@@ -329,7 +329,7 @@ def mnist_epoch(K, be, quick, smoke):
     if smoke:
         return
     try:  # the Keras fit on the cuda backend, if the lead's wiring is in
-        from tapegrad.benchmark import tapegrad_epoch
+        from tapegrad.benchmark.train import tapegrad_epoch
 
         fit = tapegrad_epoch(x, y, "cuda")
         fit()

@@ -18,8 +18,8 @@ import tapegrad
 import tapegrad.kernels as K
 from tapegrad import keras
 
-from tapegrad.benchmark import numpy_mlp_params as initial_params
-from tapegrad.benchmark import numpy_step
+from tapegrad.benchmark.baselines import numpy_mlp_params as initial_params
+from tapegrad.benchmark.baselines import numpy_step
 
 
 def batch_loss(params, xb, yb):

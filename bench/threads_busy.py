@@ -23,7 +23,7 @@ import numpy as np
 
 import tapegrad
 from tapegrad import keras
-from tapegrad.benchmark import _mnist
+from tapegrad.benchmark.train import _mnist
 from tapegrad.kernels import _threads
 
 

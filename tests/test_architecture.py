@@ -1,4 +1,4 @@
-"""The architecture the README promises, checked on the source.
+"""The architecture docs/architecture.md describes, checked on the source.
 
 Imports point one way: tensor <- tape <- ops <- functions / nn / utils <- keras
 <- the package and its programs.  This test parses every module of
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import functools
 from pathlib import Path
 
 import pytest
@@ -347,23 +348,15 @@ def test_xp_is_exactly_the_contract():
 
 # ------------------------------------------------------------------ keras talks to tensors, not their insides
 KERAS = SRC / "keras"
-TENSOR_INSIDES = ("_data", "_backend", "_keras_")
-# Attribute names under those prefixes that keras may read on other objects, each justified:
-KERAS_MAY_TOUCH = {
-    # KerasTensor (keras/node.py) is keras's own symbolic tensor, not a tensor.py Tensor;
-    # ``_keras_history`` is the Keras 3 name of its (layer, node, index) record, which
-    # node.py and models.py read to walk a functional graph (and tests read, as in Keras).
-    "_keras_history",
-}
+TENSOR_INSIDES = ("_data", "_backend", "_source")
 
 
 def _insides_touched(source):
     """``(line, expression)`` for each ``x._data...`` / ``x._backend...`` /
-    ``x._keras_...`` attribute (read, write or call) where ``x`` is not ``self``."""
+    ``x._source`` attribute (read, write or call) where ``x`` is not ``self``."""
     found = []
     for node in ast.walk(ast.parse(source)):
         if (isinstance(node, ast.Attribute) and node.attr.startswith(TENSOR_INSIDES)
-                and node.attr not in KERAS_MAY_TOUCH
                 and not (isinstance(node.value, ast.Name) and node.value.id == "self")):
             found.append((node.lineno, ast.unparse(node)))
     return sorted(found)
@@ -379,6 +372,192 @@ def test_keras_does_not_reach_into_tensors(path):
 
 
 def test_the_insides_checker_sees_what_it_should():
-    source = ("def f(var, g, self):\n    a = var._data\n    g._backend.zeros(1)\n    y._keras_logits = None\n"
+    source = ("def f(var, g, self):\n    a = var._data\n    g._backend.zeros(1)\n    y._source = None\n"
               "    self._data = 1\n    t._keras_history = 2\n    var.backend\n")
-    assert _insides_touched(source) == [(2, "var._data"), (3, "g._backend"), (4, "y._keras_logits")]
+    assert _insides_touched(source) == [(2, "var._data"), (3, "g._backend"), (4, "y._source")]
+
+
+# ------------------------------------------------------------------ the core knows nothing of Keras
+CORE = [SRC / "tensor.py", SRC / "tape.py", *sorted((SRC / "ops").glob("*.py"))]
+
+
+def _keras_words(source):
+    """``(line, word)`` for each name, attribute, argument, import or string of the
+    code that says "keras" (docstrings and comments, which may cite Keras, aside)."""
+    tree = ast.parse(source)
+    docstrings = {id(node.body[0].value) for node in ast.walk(tree)
+                  if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                  and node.body and isinstance(node.body[0], ast.Expr)
+                  and isinstance(node.body[0].value, ast.Constant)}
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            words = [node.id]
+        elif isinstance(node, ast.Attribute):
+            words = [node.attr]
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            words = [node.name]
+        elif isinstance(node, ast.arg):
+            words = [node.arg]
+        elif isinstance(node, ast.keyword):
+            words = [node.arg or ""]
+        elif isinstance(node, ast.alias):
+            words = [node.name, node.asname or ""]
+        elif isinstance(node, ast.ImportFrom):
+            words = [node.module or ""]
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings:
+            words = [node.value]
+        else:
+            continue
+        found += [(node.lineno, word) for word in words if "keras" in word.lower()]
+    return sorted(found)
+
+
+@pytest.mark.parametrize("path", CORE, ids=lambda p: str(p.relative_to(SRC)))
+def test_the_core_knows_nothing_of_keras(path):
+    """tensor, tape and ops speak their own terms: a softmax output remembers its
+    logits as ``_source = ("softmax", x)``, read by ``ops.input_of``, not as a
+    Keras attribute; keras/ builds on that."""
+    assert _keras_words(path.read_text()) == [], f"{path.relative_to(SRC)} uses Keras's words"
+
+
+def test_the_keras_word_checker_sees_what_it_should():
+    source = ('"""Module docstring: as Keras does."""\nfrom .keras import x\n'
+              'def f(y, keras_model=None):\n    """Like Keras."""\n'
+              '    y._keras_logits = None  # Keras\n    return getattr(y, "_keras_activation", None)\n')
+    assert _keras_words(source) == [(2, "keras"), (3, "keras_model"), (5, "_keras_logits"),
+                                    (6, "_keras_activation")]
+
+
+# ------------------------------------------------------------------ private names stay in their package
+# A package is a folder of src/tapegrad (keras/, datasets/...), except that ops/ belongs
+# to the folder above it: the ops are the core (tensor.py, tape.py, ops/) split into files
+# by kind, and working on Tensor's insides (``_data``, ``_wrap``, the tape stack) is their job.
+# Private names of tapegrad.kernels are checked by tests/test_architecture_kernels.py.
+PART_OF_PARENT = {"ops"}
+
+
+def _package(path):
+    """The package folder of a source file, as a path relative to src/tapegrad ("" for the core)."""
+    folder = path.parent.relative_to(SRC)
+    return "" if folder.parts and folder.parts[0] in PART_OF_PARENT else str(folder).replace(".", "")
+
+
+def _is_private(name):
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+FILES_BY_MODULE = {_module_name(p): p for p in MODULES}
+
+
+def _module_of(name):
+    """The longest prefix of dotted ``name`` (below tapegrad) that is a module of src/tapegrad, or None."""
+    parts = name.split(".")
+    for end in range(len(parts), -1, -1):
+        prefix = ".".join(parts[:end])
+        if prefix in FILES_BY_MODULE:
+            return prefix, parts[end:]
+    return None
+
+
+def _private_defined(path):
+    """Private names ``path`` defines: functions, classes, assignment targets
+    (``_x = ...``, ``obj._x = ...``) and ``__slots__`` entries."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for target in targets:
+                for leaf in ast.walk(target):
+                    names.add(getattr(leaf, "id", getattr(leaf, "attr", "")))
+            if any(getattr(t, "id", None) == "__slots__" for t in targets):
+                names.update(c.value for c in ast.walk(node.value) if isinstance(c, ast.Constant))
+    return {name for name in names if isinstance(name, str) and _is_private(name)}
+
+
+def _private_uses(source, module, is_package, defined_in):
+    """``(line, expression)`` for each private name the code ``source`` of ``module``
+    takes from another package: ``from tapegrad.x import _y`` (or from a private
+    module), ``module._y`` through an imported module, and ``obj._y`` where only
+    other packages define ``_y`` (``defined_in``: private name -> its packages)."""
+    here = _package(FILES_BY_MODULE[module])
+    package = module if is_package else module.rpartition(".")[0]
+    tree = ast.parse(source)
+    modules, found = {}, []   # local name -> the tapegrad module it is bound to
+
+    def elsewhere(name):
+        hit = _module_of(name)
+        return hit is not None and _package(FILES_BY_MODULE[hit[0]]) != here, hit
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level == 0:
+                if not (node.module or "").startswith("tapegrad"):
+                    continue
+                base = node.module[len("tapegrad."):] if node.module != "tapegrad" else ""
+            else:
+                parts = package.split(".") if package else []
+                parts = parts[:len(parts) - (node.level - 1)] if node.level > 1 else parts
+                base = ".".join(parts + ([node.module] if node.module else []))
+            for alias in node.names:
+                name = f"{base}.{alias.name}".strip(".")
+                other, hit = elsewhere(name)
+                if other and any(_is_private(p) for p in name.split(".")):
+                    found.append((node.lineno, f"from {base or 'tapegrad'} import {alias.name}"))
+                if hit and not hit[1]:
+                    modules[alias.asname or alias.name] = name
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name == "tapegrad" or alias.name.startswith("tapegrad."):
+                    modules[alias.asname or "tapegrad"] = alias.name[len("tapegrad."):] if alias.asname else ""
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Attribute) and _is_private(node.attr)):
+            continue
+        chain, inner = [node.attr], node.value
+        while isinstance(inner, ast.Attribute):
+            chain.append(inner.attr)
+            inner = inner.value
+        if not isinstance(inner, ast.Name) or (inner is node.value and inner.id in ("self", "cls")):
+            continue   # ``self._x`` is the object's own; ``self.dataset._x`` is not
+        if inner.id in modules:
+            if elsewhere(".".join([modules[inner.id], *reversed(chain)]).strip("."))[0]:
+                found.append((node.lineno, ast.unparse(node)))
+        elif node.attr in defined_in and here not in defined_in[node.attr]:
+            found.append((node.lineno, ast.unparse(node)))
+    return sorted(set(found))
+
+
+@functools.cache
+def _private_definitions():
+    """Private name -> the packages whose files define it."""
+    defined_in = {}
+    for path in MODULES:
+        for name in _private_defined(path):
+            defined_in.setdefault(name, set()).add(_package(path))
+    return defined_in
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: _module_name(p) or "tapegrad")
+def test_no_private_name_crosses_a_package(path):
+    """keras/ (or any other package folder) uses the core, data and each other through
+    public names only: a private name may change without notice inside its package."""
+    used = _private_uses(path.read_text(), _module_name(path), path.name == "__init__.py", _private_definitions())
+    assert not used, f"{path.relative_to(SRC)} uses private names of another package: {used}"
+
+
+def test_the_private_name_checker_sees_what_it_should():
+    source = ("from .. import ops, tape as t\nfrom ..tape import _thread_tapes, record\nimport tapegrad.ops.base\n"
+              "from . import node\n\ndef f(dataset, self):\n    ops._result(1)\n    t._thread_tapes.stack\n"
+              "    tapegrad.ops.base._wrap(1)\n    dataset._cardinality()\n    dataset._not_defined_anywhere\n"
+              "    self._cardinality()\n    node._private_of_keras\n    ops.add\n    self.dataset._cardinality\n")
+    defined_in = {"_cardinality": {""}, "_private_of_keras": {"keras"}}
+    assert _private_uses(source, "keras.losses", False, defined_in) == [
+        (2, "from tape import _thread_tapes"), (7, "ops._result"), (8, "t._thread_tapes"),
+        (9, "tapegrad.ops.base._wrap"), (10, "dataset._cardinality"), (15, "self.dataset._cardinality")]
+    # the core's own files share their insides: ops/ may use tape's private names
+    core_source = source.replace("    node._private_of_keras\n", "\n")
+    assert _private_uses(core_source, "ops.losses", False, defined_in) == []
+    assert _package(SRC / "ops" / "base.py") == _package(SRC / "tape.py") == ""
+    assert _package(SRC / "keras" / "losses.py") == "keras"

@@ -14,7 +14,10 @@ import time
 import numpy as np
 import pytest
 
-from tapegrad import benchmark, ladder
+from tapegrad import ladder
+from tapegrad.benchmark import baselines, peers, train, your_kernel
+from tapegrad.benchmark import profile as step_profile
+from tapegrad.benchmark.kernels import MLP_SHAPES
 
 LADDER_SHAPES = [(1, 1, 1), (1, 7, 1), (3, 1, 5), (17, 31, 33), (70, 130, 45)]
 SMALL_BLOCKS = {"mc": 8, "kc": 16, "nc": 12}  # smaller than the shapes, so every block edge is hit
@@ -59,14 +62,14 @@ def test_ladder_has_every_rung_in_order():
 
 
 def test_check_matmul_names_the_first_failing_shape():
-    assert benchmark.check_matmul(np.matmul) is None
-    msg = benchmark.check_matmul(lambda a, b: (a @ b) * (1 + 1e-3))
+    assert your_kernel.check_matmul(np.matmul) is None
+    msg = your_kernel.check_matmul(lambda a, b: (a @ b) * (1 + 1e-3))
     assert "(m, k, n) = (1, 1, 1)" in msg
-    msg = benchmark.check_matmul(lambda a, b: a @ b if a.shape[0] < 100 else np.zeros((a.shape[0], b.shape[1])))
+    msg = your_kernel.check_matmul(lambda a, b: a @ b if a.shape[0] < 100 else np.zeros((a.shape[0], b.shape[1])))
     assert "(129, 257, 65)" in msg
-    msg = benchmark.check_matmul(lambda a, b: np.full((a.shape[0], b.shape[1]), np.nan, np.float32))
+    msg = your_kernel.check_matmul(lambda a, b: np.full((a.shape[0], b.shape[1]), np.nan, np.float32))
     assert "(1, 1, 1)" in msg
-    msg = benchmark.check_matmul(lambda a, b: 1 / 0)
+    msg = your_kernel.check_matmul(lambda a, b: 1 / 0)
     assert "raised ZeroDivisionError" in msg
 
 
@@ -108,7 +111,7 @@ def test_a_correct_kernel_is_timed_with_the_others(user_dir):
     rows = json.loads((user_dir / "out.json").read_text())["rows"]
     matmul_shapes = {r["shape"] for r in rows if r["kernel"] == "matmul"}
     yours = {r["shape"] for r in rows if r["backend"] == "yours"}
-    assert yours == matmul_shapes and len(yours) == len(benchmark.MLP_SHAPES) + 3   # + squares 256-1024
+    assert yours == matmul_shapes and len(yours) == len(MLP_SHAPES) + 3   # + squares 256-1024
     assert all(r["gflops"] > 0 for r in rows if r["backend"] == "yours")
     assert re.search(r"^matmul +square 256 +yours ", proc.stdout, re.M), proc.stdout
 
@@ -144,9 +147,9 @@ def test_profile_names_every_part_and_adds_up(monkeypatch):
         return real_matmul(*args, **kwargs)
 
     monkeypatch.setattr(K, "matmul", slow_matmul)
-    profile = benchmark.profile_train_step("numpy", limit=640, rounds=3)
+    profile = step_profile.profile_train_step("numpy", limit=640, rounds=3)
     rows = {r["part"]: r for r in profile["rows"]}
-    assert list(rows) == list(benchmark.PROFILE_PARTS)
+    assert list(rows) == list(step_profile.PROFILE_PARTS)
     assert all(r["ms_per_step"] >= 0 for r in rows.values())
     assert sum(r["ms_per_step"] for r in rows.values()) == pytest.approx(profile["step_ms"], rel=1e-9)
     assert sum(r["percent"] for r in rows.values()) == pytest.approx(100.0)
@@ -164,10 +167,10 @@ def test_profile_command_prints_the_table(tmp_path):
                           "--repeats", "1", "--backends", "numpy", "--json", str(tmp_path / "p.json")],
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
-    for part in benchmark.PROFILE_PARTS:
+    for part in step_profile.PROFILE_PARTS:
         assert re.search(rf"^{re.escape(part)}\s+\d+\.\d+\s+\d+\.\d%$", out.stdout, re.M), out.stdout
     saved = json.loads((tmp_path / "p.json").read_text())
-    assert [r["part"] for r in saved["profiles"]["numpy"]["rows"]] == list(benchmark.PROFILE_PARTS)
+    assert [r["part"] for r in saved["profiles"]["numpy"]["rows"]] == list(step_profile.PROFILE_PARTS)
 
 
 def test_profile_is_refused_outside_bench_train():
@@ -199,13 +202,13 @@ def test_peers_fake_peer_is_timed_and_missing_peer_is_listed(monkeypatch, capsys
     def make_broken(x, y, batch_size, threads):
         raise RuntimeError("no device")
 
-    monkeypatch.setattr(benchmark, "_mnist", _small_mnist)
-    monkeypatch.setattr(benchmark, "PEERS", [
-        benchmark.Peer("fake peer", (), "pip install fake", make_fake),
-        benchmark.Peer("missing peer", ("tapegrad_no_such_module",), "pip install missing-peer", make_fake),
-        benchmark.Peer("broken peer", (), "pip install broken", make_broken),
+    monkeypatch.setattr(train, "_mnist", _small_mnist)
+    monkeypatch.setattr(peers, "PEERS", [
+        peers.Peer("fake peer", (), "pip install fake", make_fake),
+        peers.Peer("missing peer", ("tapegrad_no_such_module",), "pip install missing-peer", make_fake),
+        peers.Peer("broken peer", (), "pip install broken", make_broken),
     ])
-    rows = benchmark.train_rows(["numpy"], threads=1, epochs=2, quick=True, peers=True)
+    rows = train.train_rows(["numpy"], threads=1, epochs=2, quick=True, peers=True)
     by_name = {r["loop"]: r for r in rows}
     assert seen["x"].shape == (300, 784) and seen["batch_size"] == 128 and seen["threads"] == 1
     assert seen["epochs"] == 3                                   # one warm-up, two timed
@@ -213,20 +216,20 @@ def test_peers_fake_peer_is_timed_and_missing_peer_is_listed(monkeypatch, capsys
     assert by_name["missing peer"] == {"loop": "missing peer", "status": "not installed",
                                        "install": "pip install missing-peer"}
     assert by_name["broken peer"]["status"] == "failed: RuntimeError: no device"
-    floor = by_name[benchmark.FLOOR]
+    floor = by_name[baselines.FLOOR]
     assert floor["floor_over_this"] == 1.0 and "floor_over_this" in by_name["tapegrad numpy"]
     assert json.loads(json.dumps(rows)) == rows
-    benchmark.print_train_table(rows)
+    train.print_train_table(rows)
     out = capsys.readouterr().out
     assert re.search(r"^fake peer\s+\d+\.\d+\s+\d+\.\d+x\s+\d+\.\d+$", out, re.M), out
     assert "missing peer                     not installed (pip install missing-peer)" in out
 
 
 def test_without_peers_there_is_no_floor_and_no_peer(monkeypatch):
-    monkeypatch.setattr(benchmark, "_mnist", _small_mnist)
-    monkeypatch.setattr(benchmark, "PEERS", [benchmark.Peer("fake peer", (), "pip install fake",
+    monkeypatch.setattr(train, "_mnist", _small_mnist)
+    monkeypatch.setattr(peers, "PEERS", [peers.Peer("fake peer", (), "pip install fake",
                                                             lambda *a, **k: pytest.fail("called"))])
-    rows = benchmark.train_rows(["numpy"], threads=1, epochs=1, quick=True)
+    rows = train.train_rows(["numpy"], threads=1, epochs=1, quick=True)
     assert [r["loop"] for r in rows] == ["numpy+openblas", "tapegrad numpy"]
 
 
@@ -234,7 +237,7 @@ def test_floor_is_the_five_matmuls_of_each_step(monkeypatch):
     """The floor runs exactly the step's five GEMMs, on each batch's shapes
     (300 images: batches of 128, 128 and 44), and nothing else through matmul."""
     x, y = _small_mnist()
-    epoch = benchmark.floor_epoch_loop(x, y)
+    epoch = baselines.floor_epoch_loop(x, y)
     shapes = []
     real = np.matmul
 
@@ -242,7 +245,7 @@ def test_floor_is_the_five_matmuls_of_each_step(monkeypatch):
         shapes.append((a.shape, b.shape))
         return real(a, b, **kwargs)
 
-    monkeypatch.setattr(benchmark.np, "matmul", counting)
+    monkeypatch.setattr(np, "matmul", counting)
     epoch()
     expected = []
     for rows in (128, 128, 44):

@@ -137,7 +137,7 @@ def test_bench_kernels_quick_json(tmp_path):
     rows = result["rows"]
     matmuls = [r for r in rows if r["kernel"] == "matmul"]
     # the MNIST-MLP GEMMs and the quick squares 256, 512, 1024
-    from tapegrad.benchmark import MLP_SHAPES
+    from tapegrad.benchmark.kernels import MLP_SHAPES
 
     assert len(matmuls) == len(MLP_SHAPES) + 3
     assert {r["size"] for r in matmuls if r["shape"].startswith("square")} == {256, 512, 1024}
@@ -165,7 +165,7 @@ def test_bench_rejects_unknown_backend(tmp_path):
 
 
 def test_ratio_quartiles_pair_the_rounds():
-    from tapegrad.benchmark import medians, ratio_quartiles
+    from tapegrad.benchmark.timing import medians, ratio_quartiles
 
     # the baseline slowed down in round 3 along with ours: pairing by round keeps that out
     rounds = {"blas": [2.0, 2.0, 8.0, 2.0, 2.0], "ours": [1.0, 2.0, 4.0, 4.0, 2.0]}

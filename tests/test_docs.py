@@ -34,8 +34,11 @@ def test_the_index_links_every_page_in_order():
 
 
 def test_links_to_pages_and_source_files_exist():
-    """Relative links to the docs and to code files resolve (other links are not checked)."""
-    for page in [DOCS / "README.md", *PAGES]:
+    """Relative links of every docs page (the tour and the reference pages) to the docs
+    and to code files resolve (other links are not checked)."""
+    pages = sorted(DOCS.glob("*.md"))
+    assert {DOCS / "README.md", DOCS / "architecture.md", *PAGES} <= set(pages)
+    for page in pages:
         for target in re.findall(r"\]\(([^)#\s]+)", page.read_text(encoding="utf-8")):
             if "://" in target or not target.endswith((".md", ".py", ".pxi", ".svg", ".png")):
                 continue

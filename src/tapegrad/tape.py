@@ -34,13 +34,13 @@ _thread_tapes = _ThreadTapes()
 
 
 class _GradientOps:
-    """The three ops ``GradientTape.gradient`` needs, handed over by ops.py.
+    """The three ops ``GradientTape.gradient`` needs, handed over by the ops.
 
     The backward walk sums the gradients of a tensor used twice with ``add``
     (a differentiable op, so an outer tape records the sum: second
     derivatives), converts ``output_gradients`` with ``convert`` and answers
     ``zeros_like`` for ``unconnected_gradients="zero"``.  tape.py sits below
-    ops.py and never imports it; ops.py calls :func:`provide_gradient_ops`
+    the ops and never imports them; ops/operators.py calls :func:`provide_gradient_ops`
     once, when it is imported (``import tapegrad`` does that).
     """
 
@@ -48,7 +48,7 @@ class _GradientOps:
 
 
 def provide_gradient_ops(*, add, zeros_like, convert):
-    """Give the tape the ops its backward walk uses (called by ops.py at import)."""
+    """Give the tape the ops its backward walk uses (called by ops/operators.py at import)."""
     _GradientOps.add = staticmethod(add)
     _GradientOps.zeros_like = staticmethod(zeros_like)
     _GradientOps.convert = staticmethod(convert)
@@ -67,7 +67,6 @@ class Seed(Tensor):
         seed = object.__new__(cls)
         seed._data = target._backend.full(target._data.shape, 1, target._data.dtype)
         seed._backend = target._backend
-        seed._keras_logits = None
         return seed
 
 
@@ -199,7 +198,7 @@ class GradientTape:
         ``unconnected_gradients="zero"``.  A non-persistent tape can answer
         this only once; its record is freed afterwards.
         """
-        ops = _GradientOps  # add, zeros_like, convert from ops.py
+        ops = _GradientOps  # add, zeros_like, convert from the ops
         if ops.add is None:
             raise RuntimeError("GradientTape.gradient needs tapegrad.ops: import tapegrad first")
         if self._used and not self._persistent:
@@ -271,7 +270,7 @@ def _accumulate(grads, x, g, add):
 def op_name(backward):
     """The op a tape entry recorded, read off its backward function.
 
-    Every op ``f`` in ops.py registers a backward named ``_f_grad``, so an
+    Every op ``f`` of the ops package registers a backward named ``_f_grad``, so an
     entry ``(out, inputs, _matmul_grad, ctx, needs)`` is a ``matmul``.
     """
     name = getattr(backward, "__name__", "op")

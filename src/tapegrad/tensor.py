@@ -67,13 +67,15 @@ def fresh_copy(data, backend):
 class Tensor:
     """An immutable n-d array living on a kernel backend.
 
-    Build one with ``tapegrad.constant(...)``; ops return new Tensors.  The
-    ``_keras_logits`` slot lets a softmax or sigmoid output remember its input
-    (and ``_keras_activation`` which of the two made it) so the loss can use
-    the fused, stable cross-entropy on the logits (as Keras does).
+    Build one with ``tapegrad.constant(...)``; ops return new Tensors.  An op
+    whose output is better used through its input records where the output
+    came from in the ``_source`` slot, a pair ``(op name, input)``: softmax and
+    sigmoid do, so that a cross-entropy of their output can start from the
+    logits, on the fused and stable kernel.  Every other tensor leaves the slot
+    unset (``ops.input_of`` reads it), so no constructor has to clear it.
     """
 
-    __slots__ = ("_data", "_backend", "_keras_logits", "_keras_activation", "__weakref__")
+    __slots__ = ("_data", "_backend", "_source", "__weakref__")
     _trainable = False  # only trainable Variables are auto-watched by tapes
     __array_priority__ = 100  # so ndarray <op> Tensor calls our reflected op
 
@@ -81,7 +83,6 @@ class Tensor:
         be = get_backend()
         self._data = to_array(value, dtype, be)
         self._backend = be
-        self._keras_logits = None
 
     @classmethod
     def _wrap(cls, data, backend):
@@ -89,7 +90,6 @@ class Tensor:
         t = object.__new__(Tensor)
         t._data = data
         t._backend = backend
-        t._keras_logits = None
         return t
 
     # ---------------------------------------------------------- properties
@@ -178,7 +178,7 @@ class Tensor:
 
     # ---------------------------------------------------------- operators
     # ``a + b``, ``a @ b``, ``-a``, ``a[key]``, ``a < b``... are the differentiable
-    # ops themselves: ops.py, the layer above, sets ``Tensor.__add__ = add`` and the
+    # ops themselves: ops/operators.py, the layer above, sets ``Tensor.__add__ = add`` and the
     # rest when it is imported (see ``ops.TENSOR_OPERATORS``), so this module never
     # imports ops.  ``==`` and ``!=`` compare element-wise too, which is why
     # ``__hash__`` above is by identity.
@@ -203,7 +203,6 @@ class Variable(Tensor):
         be = get_backend()
         self._data = fresh_copy(to_array(initial_value, dtype, be), be)  # our own, writeable
         self._backend = be
-        self._keras_logits = None
         self._trainable = bool(trainable)
         self.name = f"{name or 'Variable'}:0"
 
@@ -212,7 +211,7 @@ class Variable(Tensor):
         """A Variable that owns ``data``, a new array of ``backend`` (used by ops
         to make state, such as optimizer slots, where the weights live)."""
         v = object.__new__(cls)
-        v._data, v._backend, v._keras_logits = data, backend, None
+        v._data, v._backend = data, backend
         v._trainable = bool(trainable)
         v.name = f"{name or 'Variable'}:0"
         return v
@@ -292,7 +291,6 @@ class VariableSlice(Tensor):
         t = object.__new__(cls)
         t._data = data
         t._backend = backend
-        t._keras_logits = None
         t._variable = variable
         t._key = key
         return t

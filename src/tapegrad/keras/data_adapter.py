@@ -103,7 +103,7 @@ class DatasetBatches:
     """The batches of a Dataset, each checked as it arrives (the dataset is re-iterated every epoch)."""
 
     def __init__(self, dataset, prepare, what, needs_targets=True):
-        n = dataset._cardinality()
+        n = int(dataset.cardinality())   # the public tf.data API: a scalar tensor
         if n == INFINITE_CARDINALITY:
             raise ValueError(f"{what}: the dataset is infinite (it was repeat()ed without a count); "
                              "pass a finite dataset, e.g. dataset.take(steps)")
@@ -114,7 +114,7 @@ class DatasetBatches:
         self.num_batches = n
 
     def __iter__(self):
-        for element in self.dataset._elements():
+        for element in self.dataset.as_numpy_iterator():
             # as in Keras, a tuple element is (x, y) or (x,); several inputs are
             # one tuple or dict inside it: ((x1, x2), y) or ({"a": x1, "b": x2}, y)
             if isinstance(element, tuple) and len(element) in (1, 2):

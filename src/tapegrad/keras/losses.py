@@ -36,7 +36,7 @@ def _sparse_ce(y_true, y_pred, from_logits, reduction):
                 "(np.argmax(y, axis=-1))" if labels.shape == y_pred.shape else "")
         raise ValueError(f"sparse_categorical_crossentropy: labels of shape {labels.shape} do not match "
                          f"predictions of shape {y_pred.shape} (one integer class id per sample){hint}")
-    logits = y_pred if from_logits else ops.remembered_logits(y_pred, "softmax")
+    logits = y_pred if from_logits else ops.input_of(y_pred, "softmax")
     if logits is not None:
         return ops.sparse_softmax_cross_entropy(logits, labels, reduction)
     # probabilities from elsewhere: clip, then -log of p[label] over the row's sum (Keras
@@ -92,7 +92,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     y_true, y_pred = _aligned(y_true, y_pred, "categorical_crossentropy")
     if label_smoothing:
         y_true = ops.add(ops.multiply(y_true, 1.0 - label_smoothing), label_smoothing / y_pred.shape[-1])
-    logits = y_pred if from_logits else ops.remembered_logits(y_pred, "softmax")
+    logits = y_pred if from_logits else ops.input_of(y_pred, "softmax")
     if logits is not None:  # log softmax, shifted to stay finite
         shifted = ops.subtract(logits, ops.reduce_max(logits, axis=-1, keepdims=True))
         log_p = ops.subtract(shifted, ops.log(ops.reduce_sum(ops.exp(shifted), axis=-1, keepdims=True)))
@@ -111,7 +111,7 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0, 
     the stable form (and the place a fused kernel plugs in).
     """
     y_pred = ops.convert(y_pred)
-    logits = y_pred if from_logits else ops.remembered_logits(y_pred, "sigmoid")
+    logits = y_pred if from_logits else ops.input_of(y_pred, "sigmoid")
     y_true, y_pred_aligned = _aligned(y_true, y_pred, "binary_crossentropy")
     if label_smoothing:
         y_true = ops.add(ops.multiply(y_true, 1.0 - label_smoothing), 0.5 * label_smoothing)

@@ -13,6 +13,7 @@ list, so the package has no import cycle):
 
 ==================  ===========================================================
 base.py             ``convert`` (operands to tensors), ``_result`` (recording),
+                    ``input_of`` (what an output was computed from),
                     ``_fused_gradient`` (a fused kernel's stored gradient or a
                     differentiable one)
 shape.py            reshape, transpose, getitem / scatter, concat
@@ -42,7 +43,7 @@ new op (every ``_<op>_grad`` of the package must have one).
 
 from __future__ import annotations
 
-from .base import convert
+from .base import convert, input_of
 from .shape import concat, getitem, reshape, scatter, transpose
 from .broadcasting import broadcast_to, reduce_sum, unbroadcast
 from .elementwise import (
@@ -50,7 +51,7 @@ from .elementwise import (
     negative, power, sign, sqrt, square, subtract,
 )
 from .reductions import argmax, reduce_max, reduce_mean
-from .activations import relu, relu_backward, remembered_logits, sigmoid, softmax, tanh
+from .activations import relu, relu_backward, sigmoid, softmax, tanh
 from .linalg import bias_grad, dense, matmul
 from .conv import (avg_pool2d, avg_pool2d_backward, conv2d, conv2d_input_grad, conv2d_kernel_grad, max_pool2d,
                    max_pool2d_backward)

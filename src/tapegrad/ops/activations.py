@@ -35,15 +35,14 @@ def _relu_backward_grad(gg, out, needs):
 
 
 def sigmoid(x):
-    """``1 / (1 + exp(-x))``; the output remembers ``x`` (``_keras_logits``), like
-    softmax, so a binary cross-entropy can use the stable logits formula."""
+    """``1 / (1 + exp(-x))``; the output remembers ``x`` (``input_of(out, "sigmoid")``),
+    like softmax, so a binary cross-entropy can use the stable logits formula."""
     x = convert(x)
     xp = x._backend.xp
     with np.errstate(over="ignore"):
         data = xp.true_divide(1, xp.add(1, xp.exp(xp.negative(x._data))))
     out = _result(x._backend.astype(data, x.dtype), x._backend, (x,), _sigmoid_grad, saves_output=True)
-    out._keras_logits = x
-    out._keras_activation = "sigmoid"
+    out._source = ("sigmoid", x)
     return out
 
 
@@ -63,8 +62,9 @@ def _tanh_grad(g, t, needs):
 def softmax(x, axis=-1):
     """Softmax over the last axis on the kernel; the output remembers ``x``.
 
-    Keeping the logits on the output (``_keras_logits``, as Keras does) lets
-    a later cross-entropy skip ``log(softmax)`` and use the fused kernel.
+    Keeping the logits on the output (``input_of(out, "softmax")``; Keras
+    keeps them as ``_keras_logits``) lets a later cross-entropy skip
+    ``log(softmax)`` and use the fused kernel.
     """
     x = convert(x)
     if x.ndim == 0 or axis not in (-1, x.ndim - 1):
@@ -75,20 +75,10 @@ def softmax(x, axis=-1):
     if x.ndim != 2:
         data = data.reshape(x.shape)
     out = _result(data, be, (x,), _softmax_grad, saves_output=True)
-    out._keras_logits = x
-    out._keras_activation = "softmax"
+    out._source = ("softmax", x)
     return out
 
 
 def _softmax_grad(g, s, needs):
     # ds_i/dx_j = s_i (delta_ij - s_j), so dx = s * (g - sum(g * s))
     return (multiply(s, subtract(g, reduce_sum(multiply(g, s), axis=-1, keepdims=True))),)
-
-
-def remembered_logits(y, activation):
-    """The logits ``y`` was computed from by ``activation`` ("softmax" or "sigmoid"), else None."""
-    logits = getattr(y, "_keras_logits", None)
-    made_by = getattr(y, "_keras_activation", None)
-    if logits is None or made_by != activation and not (made_by is None and activation == "softmax"):
-        return None
-    return logits

@@ -3,7 +3,8 @@
 An op converts its operands with :func:`convert` (or :func:`_pair` for two
 that must share a dtype), computes its output array with the kernels or the
 backend's array namespace ``xp``, and returns it through :func:`_result`,
-which wraps it and writes the op down on the recording tapes, if any.
+which wraps it and writes the op down on the recording tapes, if any;
+:func:`input_of` reads where an output came from, for the ops that keep it.
 :func:`_fused_gradient` is the one choice between a fused kernel's stored
 gradient and a differentiable one.
 """
@@ -104,6 +105,14 @@ def _result(data, be, inputs, backward, ctx=None, *, saves_output=False, out=Non
             ctx = out if ctx is None else ctx + (out,)
         record(out, inputs, backward, ctx)
     return out
+
+
+def input_of(y, op):
+    """The tensor ``y`` was computed from by the op named ``op``, when that op
+    recorded it in ``y._source`` (softmax and sigmoid do: a cross-entropy of
+    their output then starts from the logits), else None."""
+    source = getattr(y, "_source", None)   # unset on most tensors: getattr's default
+    return source[1] if source is not None and source[0] == op else None
 
 
 def _axes(axis, ndim):
