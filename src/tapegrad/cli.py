@@ -6,6 +6,7 @@
     tapegrad bench kernels              # GEMM and friends against OpenBLAS / NumPy
     tapegrad bench train                # one training epoch against a NumPy loop
     tapegrad bench train --peers        # ... and PyTorch, Keras on JAX, TensorFlow, the matmul floor
+    tapegrad bench train --model convnet --peers   # chapter 8's convnet: tapegrad, PyTorch, Keras on JAX
     tapegrad bench ladder               # from a naive triple loop to the packed GEMM
 
 Errors end the command with one line on stderr (TAPEGRAD_DEBUG=1 shows the
@@ -115,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the machine's peak per thread (default: estimated)")
     bench.add_argument("--epochs", type=_positive_int, default=2, metavar="N",
                        help="epochs to time, bench train only (default: %(default)s)")
+    bench.add_argument("--model", choices=MODELS, default="mlp",
+                       help="bench train: the book's mlp (chapter 2) or chapter 8's convnet (default: %(default)s)")
     bench.add_argument("--kernel", metavar="MODULE:FUNCTION", default=None,
                        help="bench kernels: check your matmul(a, b) on awkward shapes, then time it with the others")
     bench.add_argument("--size", type=_positive_int, default=256, metavar="N",
