@@ -420,3 +420,19 @@ def test_the_tape_of_a_conv_step_shows_the_conv_ops(numpy_backend):
         assert op in text, op
     grads = tape.gradient(loss, [kernel, bias, w])
     assert [g.shape for g in grads] == [(3, 3, 1, 2), (2,), (8, 3)]
+
+
+def test_tf_nn_conv_and_pool_functions():
+    rng = np.random.default_rng(16)
+    x = rng.standard_normal((2, 7, 6, 3)).astype(np.float32)
+    w = rng.standard_normal((3, 2, 3, 4)).astype(np.float32)
+    out = tg.nn.conv2d(x, w, strides=[1, 2, 2, 1], padding="SAME")
+    np.testing.assert_allclose(out.numpy(), numpy_conv2d(x, w, None, (2, 2), "same"), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(tg.nn.max_pool2d(x, ksize=2, strides=2, padding="VALID").numpy(),
+                               numpy_pool2d(x, (2, 2), (2, 2), "valid", np.max), rtol=1e-6)
+    np.testing.assert_allclose(tg.nn.avg_pool2d(x, ksize=[3, 3], strides=1, padding="SAME").numpy(),
+                               numpy_pool2d(x, (3, 3), (1, 1), "same", np.mean), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="NHWC"):
+        tg.nn.conv2d(x, w, 1, "SAME", data_format="NCHW")
+    with pytest.raises(ValueError, match="batch and channel axes"):
+        tg.nn.max_pool2d(x, ksize=[2, 2, 2, 1], strides=2, padding="VALID")
