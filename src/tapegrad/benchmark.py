@@ -170,6 +170,8 @@ def kernel_rows(backends, threads, repeats, quick, user_kernel=None):
                          "ratio": ratio, "ratio_q1": q1, "ratio_q3": q3,
                          "unit": "GFLOP/s"})
     rows += _memory_bound_rows(backends, repeats, pause, rng)
+    from .bench_conv import conv_rows   # the convnet's layers (a module of its own)
+    rows += conv_rows(backends, repeats, pause, timed_rounds, medians, ratio_quartiles)
     return rows
 
 
