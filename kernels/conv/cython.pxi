@@ -20,20 +20,45 @@ cdef struct ConvGeom:
 
 @cython.cdivision(True)
 cdef inline Py_ssize_t tap_source(const ConvGeom *g, Py_ssize_t img, Py_ssize_t i, Py_ssize_t j,
-                                  Py_ssize_t tap) noexcept nogil:
-    """Offset of channel 0 of tap ``tap`` of output pixel (img, i, j) in the
-    image, or -1 where the tap lands on padding (or between dilated pixels)."""
-    cdef Py_ssize_t p = tap // g.kw
-    cdef Py_ssize_t q = tap - p * g.kw
+                                  Py_ssize_t p, Py_ssize_t q) noexcept nogil:
+    """Offset of channel 0 of tap (p, q) of output pixel (img, i, j) in the
+    image, or -1 where the tap lands on padding (or between dilated pixels).
+    Integer division costs tens of cycles, so only a dilated image (the input
+    gradient of a strided convolution) pays for it."""
     cdef Py_ssize_t tr = i * g.sh + p - g.top
     cdef Py_ssize_t tc = j * g.sw + q - g.left
-    if tr < 0 or tc < 0 or tr % g.dh != 0 or tc % g.dw != 0:
+    if tr < 0 or tc < 0 or tr >= g.h * g.dh or tc >= g.w * g.dw:
         return -1
-    tr = tr // g.dh
-    tc = tc // g.dw
-    if tr >= g.h or tc >= g.w:
-        return -1
+    if g.dh != 1 or g.dw != 1:
+        if tr % g.dh != 0 or tc % g.dw != 0:
+            return -1
+        tr = tr // g.dh
+        tc = tc // g.dw
     return ((img * g.h + tr) * g.w + tc) * g.c
+
+
+cdef struct Pixel:
+    Py_ssize_t img, i, j
+
+
+@cython.cdivision(True)
+cdef inline Pixel pixel_of(const ConvGeom *g, Py_ssize_t m) noexcept nogil:
+    cdef Pixel px
+    px.img = m // (g.oh * g.ow)
+    m = m - px.img * g.oh * g.ow
+    px.i = m // g.ow
+    px.j = m - px.i * g.ow
+    return px
+
+
+cdef inline void next_pixel(const ConvGeom *g, Pixel *px) noexcept nogil:
+    px.j += 1
+    if px.j == g.ow:
+        px.j = 0
+        px.i += 1
+        if px.i == g.oh:
+            px.i = 0
+            px.img += 1
 
 
 @cython.cdivision(True)
@@ -41,69 +66,83 @@ cdef void pack_patches(const ConvGeom *g, const floating *x, Py_ssize_t m0, Py_s
                        Py_ssize_t k0, Py_ssize_t kc, floating *dst, Py_ssize_t mr) noexcept nogil:
     """P[m0:m0+mc, k0:k0+kc] in pack_a's layout: micro-panels of mr rows,
     element (i, p) of panel t at dst[t*mr*kc + p*mr + i], rows past mc zero.
-    A row's columns run through whole taps of C channels, contiguous in x."""
-    cdef Py_ssize_t row, t, i, m, img, rem, oi, oj, kk, k, tap, ch, seg, e, src
+    Column k of P is channel k % C of tap k // C (tap = p*KW + q): a row is a
+    series of contiguous runs of C channels; pixel and tap advance by counters."""
+    cdef Py_ssize_t row, t, i, kk, seg, e, src, p, q, ch
+    cdef Py_ssize_t tap0 = k0 // g.c
+    cdef Py_ssize_t ch0 = k0 - tap0 * g.c
+    cdef Py_ssize_t p0 = tap0 // g.kw
+    cdef Py_ssize_t q0 = tap0 - p0 * g.kw
     cdef floating *d
-    cdef Py_ssize_t npix = g.oh * g.ow
-    for t in range((mc + mr - 1) // mr):
-        d = dst + t * mr * kc
-        for i in range(mr):
-            row = t * mr + i
-            if row >= mc:
-                for kk in range(kc):
-                    d[kk * mr + i] = 0
-                continue
-            m = m0 + row
-            img = m // npix
-            rem = m - img * npix
-            oi = rem // g.ow
-            oj = rem - oi * g.ow
-            kk = 0
-            while kk < kc:
-                k = k0 + kk
-                tap = k // g.c
-                ch = k - tap * g.c
-                seg = min(g.c - ch, kc - kk)
-                src = tap_source(g, img, oi, oj, tap)
-                if src < 0:
-                    for e in range(seg):
-                        d[(kk + e) * mr + i] = 0
-                else:
-                    src = src + ch
-                    for e in range(seg):
-                        d[(kk + e) * mr + i] = x[src + e]
-                kk = kk + seg
+    cdef Pixel px = pixel_of(g, m0)
+    for row in range(((mc + mr - 1) // mr) * mr):
+        t = row // mr
+        i = row - t * mr
+        d = dst + t * mr * kc + i
+        if row >= mc:
+            for kk in range(kc):
+                d[kk * mr] = 0
+            continue
+        kk = 0
+        p, q, ch = p0, q0, ch0
+        while kk < kc:
+            seg = min(g.c - ch, kc - kk)
+            src = tap_source(g, px.img, px.i, px.j, p, q)
+            if src < 0:
+                for e in range(seg):
+                    d[(kk + e) * mr] = 0
+            else:
+                src = src + ch
+                for e in range(seg):
+                    d[(kk + e) * mr] = x[src + e]
+            kk = kk + seg
+            ch = 0
+            q = q + 1
+            if q == g.kw:
+                q = 0
+                p = p + 1
+        next_pixel(g, &px)
 
 
-@cython.cdivision(True)
-cdef void pack_patches_t(const ConvGeom *g, const floating *x, Py_ssize_t k0, Py_ssize_t mk,
-                         Py_ssize_t m0, Py_ssize_t kc, floating *dst, Py_ssize_t mr) noexcept nogil:
-    """P.T[k0:k0+mk, m0:m0+kc] in pack_a's layout (rows: kernel taps x channels,
-    columns: pixels): for each pixel, its mk patch values in order."""
-    cdef Py_ssize_t pp, m, img, rem, oi, oj, tap, ch, src, kr, t, i
-    cdef Py_ssize_t npix = g.oh * g.ow
-    cdef Py_ssize_t npan = (mk + mr - 1) // mr
-    for pp in range(kc):
-        m = m0 + pp
-        img = m // npix
-        rem = m - img * npix
-        oi = rem // g.ow
-        oj = rem - oi * g.ow
-        tap = k0 // g.c
-        ch = k0 - tap * g.c
-        src = tap_source(g, img, oi, oj, tap)
-        for kr in range(npan * mr):
-            t = kr // mr
-            i = kr - t * mr
-            if kr >= mk:
-                dst[t * mr * kc + pp * mr + i] = 0
-                continue
-            dst[t * mr * kc + pp * mr + i] = 0 if src < 0 else x[src + ch]
-            ch = ch + 1
+cdef void pack_patch_panels(const ConvGeom *g, const floating *x, Py_ssize_t m0, Py_ssize_t kc,
+                            Py_ssize_t k, floating *dst, Py_ssize_t nr) noexcept nogil:
+    """The kernel gradient's B: P[m0:m0+kc, 0:k] in pack_b_panel's layout,
+    panel t (columns t*nr..) at dst + t*nr*kc, row p of it at + p*nr, columns
+    past k zero.  Contiguous runs along the channels of one tap, cut where a
+    panel ends."""
+    cdef Py_ssize_t pix, tp, tq, tap, ch, panel, col, seg, e, src
+    cdef floating *d
+    cdef Pixel px = pixel_of(g, m0)
+    for pix in range(kc):
+        tp, tq, tap, ch, panel, col = 0, 0, 0, 0, 0, 0
+        src = tap_source(g, px.img, px.i, px.j, 0, 0)
+        while tap * g.c < k:
+            seg = min(g.c - ch, nr - col)
+            d = dst + panel * nr * kc + pix * nr + col
+            if src < 0:
+                for e in range(seg):
+                    d[e] = 0
+            else:
+                for e in range(seg):
+                    d[e] = x[src + ch + e]
+            ch = ch + seg
+            col = col + seg
+            if col == nr:
+                col = 0
+                panel = panel + 1
             if ch == g.c:
                 ch = 0
                 tap = tap + 1
-                src = tap_source(g, img, oi, oj, tap)
+                tq = tq + 1
+                if tq == g.kw:
+                    tq = 0
+                    tp = tp + 1
+                src = tap_source(g, px.img, px.i, px.j, tp, tq)
+        if col > 0:
+            d = dst + panel * nr * kc + pix * nr
+            for e in range(col, nr):
+                d[e] = 0
+        next_pixel(g, &px)
 
 
 cdef int implicit_gemm(const ConvGeom *g, const floating *x, Py_ssize_t m, Py_ssize_t k, Py_ssize_t f,
@@ -158,30 +197,33 @@ cdef int implicit_gemm(const ConvGeom *g, const floating *x, Py_ssize_t m, Py_ss
 
 cdef int kernel_grad_gemm(const ConvGeom *g, const floating *x, Py_ssize_t m, Py_ssize_t k, Py_ssize_t f,
                           const floating *grad, floating *dw, int nthreads) noexcept nogil:
-    """dw (k x f) = P.T @ grad (m x f): the pixels split between the threads
-    in KC blocks, each thread summing into its own copy of dW (added up at
-    the end); per block, grad's rows are the B panel, P.T the A blocks."""
-    cdef Py_ssize_t mr, nr, kcb, mc, nbp, nblocks, share, tb, lo, hi, pc, kc, jb, ic, mk, i
+    """dw (k x f) = P.T @ grad (m x f), computed transposed: dW.T (f x k) =
+    grad.T @ P, so that P's blocks are B panels (``pack_patch_panels``,
+    contiguous runs) and grad.T is A (``pack_a``); the macro-kernel stores
+    dW.T's tiles into dW with swapped strides.  The pixels are split between
+    the threads in KC blocks, each thread summing into its own copy of dW
+    (added up at the end)."""
+    cdef Py_ssize_t mr, nr, kcb, nbp, nblocks, share, tb, lo, hi, pc, kc, i, apan
     cdef floating *parts
     cdef floating *bpack
     cdef floating *apack
     cdef floating *mine
     cdef bint first
     if floating is float:
-        mr, nr, kcb, mc = tg_s_mr, tg_s_nr, g_kc[0], g_mc[0]
+        mr, nr, kcb = tg_s_mr, tg_s_nr, g_kc[0]
     else:
-        mr, nr, kcb, mc = tg_d_mr, tg_d_nr, g_kc[1], g_mc[1]
+        mr, nr, kcb = tg_d_mr, tg_d_nr, g_kc[1]
     if 2.0 * m * k * f < g_parallel_flops:
         nthreads = 1
-    nbp = (f + nr - 1) // nr
-    mc = (mc + mr - 1) // mr * mr
+    nbp = (k + nr - 1) // nr
+    apan = (f + mr - 1) // mr * mr
     nblocks = (m + kcb - 1) // kcb
     if nthreads > nblocks:
         nthreads = <int> nblocks
     share = (nblocks + nthreads - 1) // nthreads * kcb
     parts = <floating *> tg_alloc(nthreads * k * f * sizeof(floating))
     bpack = <floating *> tg_alloc(nthreads * kcb * nbp * nr * sizeof(floating))
-    apack = <floating *> tg_alloc(nthreads * mc * kcb * sizeof(floating))
+    apack = <floating *> tg_alloc(nthreads * apan * kcb * sizeof(floating))
     if parts == NULL or bpack == NULL or apack == NULL:
         free(parts)
         free(bpack)
@@ -197,16 +239,10 @@ cdef int kernel_grad_gemm(const ConvGeom *g, const floating *x, Py_ssize_t m, Py
         pc = lo
         while pc < hi:
             kc = min(kcb, hi - pc)
-            for jb in range(nbp):
-                pack_b_panel(kc, min(nr, f - jb * nr), grad + pc * f + jb * nr, f, 1,
-                             bpack + tb * kcb * nbp * nr + jb * nr * kc, nr)
-            ic = 0
-            while ic < k:
-                mk = min(mc, k - ic)
-                pack_patches_t(g, x, ic, mk, pc, kc, apack + tb * mc * kcb, mr)
-                macro_kernel(mk, f, kc, apack + tb * mc * kcb, bpack + tb * kcb * nbp * nr, NULL, 0,
-                             mine + ic * f, f, 1, not first, NULL, False, False, mr, nr)
-                ic = ic + mc
+            pack_patch_panels(g, x, pc, kc, k, bpack + tb * kcb * nbp * nr, nr)
+            pack_a(f, kc, grad + pc * f, 1, f, apack + tb * apan * kcb, mr)
+            macro_kernel(f, k, kc, apack + tb * apan * kcb, bpack + tb * kcb * nbp * nr, NULL, 0,
+                         mine, 1, f, not first, NULL, False, False, mr, nr)
             first = False
             pc = pc + kcb
     for i in range(k * f):
