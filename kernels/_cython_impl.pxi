@@ -1231,3 +1231,7 @@ def relu_bias_grad(const floating[:, ::1] grad_out, const floating[:, ::1] x,
         for j in range(m):
             bias_out[j] = <floating> acc[j]
     free(acc)
+
+
+# The convolution family (kernels/conv/cython.pxi): implicit GEMM on the GEMM above, and the pools.
+include "conv/cython.pxi"

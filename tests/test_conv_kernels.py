@@ -369,3 +369,42 @@ def test_padding_is_case_insensitive_and_strides_default_to_pool():
     x = np.random.default_rng(0).standard_normal((1, 6, 6, 2))
     np.testing.assert_array_equal(K.max_pool2d(x, pool_size=3, padding="VALID", backend="numpy"),
                                   K.max_pool2d(x, pool_size=3, strides=3, backend="numpy"))
+
+
+# ---------------------------------------------------------------- threads, CUDA
+@pytest.mark.parametrize("name", ["numba", "cython"])
+def test_one_and_two_threads_agree(name):
+    """The parallel paths (row blocks; the kernel gradient's per-thread
+    partial sums) give the one-thread answer, on the convnet's middle layer."""
+    available(name)
+    x, w, b, strides, padding = conv_args(CONV_CASES[10], np.float64)
+    g = np.random.default_rng(1).standard_normal((3, 11, 11, 64))
+    results = []
+    try:
+        for threads in (1, 2):
+            K.set_num_threads(threads)
+            results.append((K.conv2d(x, w, b, backend=name), K.conv2d_input_grad(g, w, x.shape, backend=name),
+                            K.conv2d_kernel_grad(g, x, w.shape, backend=name)))
+    finally:
+        K.set_num_threads("auto")
+    for one, two in zip(*results):
+        np.testing.assert_allclose(one, two, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.cudasim
+def test_cuda_conv_kernels_under_the_simulator():
+    """tests/cuda_sim_conv_cases.py in a child pytest (the simulator must be on
+    before numba is imported, and this process has imported it)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1", PYTHONDONTWRITEBYTECODE="1")
+    env.pop("TAPEGRAD_BACKEND", None)
+    proc = subprocess.run([sys.executable, "-m", "pytest", str(here / "cuda_sim_conv_cases.py"), "-q",
+                           "-p", "no:cacheprovider", "-o", "addopts=-ra"],
+                          cwd=here.parent, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, f"simulator cases failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}"
+    assert " passed" in proc.stdout and "skipped" not in proc.stdout.splitlines()[-1], proc.stdout[-2000:]

@@ -16,7 +16,7 @@ KERNELS = ("conv2d", "conv2d_input_grad", "conv2d_kernel_grad", "max_pool2d", "m
            "avg_pool2d", "avg_pool2d_backward")
 
 #: backend name -> module of this package implementing KERNELS for it
-MODULES = {"numpy": "reference", "numba": "numba"}
+MODULES = {"numpy": "reference", "numba": "numba", "cython": "cython", "cuda": "cuda"}
 
 
 def attach(backend) -> None:

@@ -8,6 +8,7 @@ rounds, and reports the median of the per-round ratios (timing.py says how).
 timing.py           the pinned process, timed rounds, medians, paired ratios,
                     the measured FMA peak
 kernels.py          ``bench kernels``: the GEMM rows and the memory-bound rows
+conv_kernels.py     ``bench kernels``: the convnet's conv and pool rows
 plot.py             ``bench kernels --plot``
 your_kernel.py      ``bench kernels --kernel``: your matmul, checked first
 ladder.py           ``bench ladder``: the rungs of ``tapegrad.ladder``
