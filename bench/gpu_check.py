@@ -345,6 +345,51 @@ def mnist_epoch(K, be, quick, smoke):
 
 
 # ====================================================================== main
+def conv_layers(K, be, cuda, smoke):
+    """The conv family (kernels/conv/cuda.py) on chapter 8's convnet layers, batch 64:
+    each kernel against the numpy backend at full size, then its time against
+    the fastest CPU backend here (the CPU time includes no copies; the GPU
+    time is device arrays in and out)."""
+    ok = True
+    rng = np.random.default_rng(0)
+    layers = [(2, 6, 6, 1, 2), (1, 5, 5, 3, 4)] if smoke else [(64, 28, 28, 1, 32), (64, 13, 13, 32, 64),
+                                                               (64, 5, 5, 64, 128)]
+    cpu = "numpy" if smoke else next(n for n in ("cython", "numba", "numpy") if n in K.available_backends())
+    reps = 1 if smoke else 20
+    for n, h, wd, c, f in layers:
+        x = rng.standard_normal((n, h, wd, c)).astype(np.float32)
+        wt = rng.standard_normal((3, 3, c, f)).astype(np.float32)
+        b = rng.standard_normal(f).astype(np.float32)
+        g = rng.standard_normal((n, h - 2, wd - 2, f)).astype(np.float32)
+        size = f"{n}x{h}x{wd}x{c}->{f}"
+        dx_, dw_, db_, dg_ = be.asarray(x), be.asarray(wt), be.asarray(b), be.asarray(g)
+        calls = {
+            "conv2d+relu": (lambda bk, x, w, b, g: K.conv2d(x, w, b, activation="relu", backend=bk)),
+            "conv2d_input_grad": (lambda bk, x, w, b, g: K.conv2d_input_grad(g, w, x.shape, backend=bk)),
+            "conv2d_kernel_grad": (lambda bk, x, w, b, g: K.conv2d_kernel_grad(g, x, (3, 3, c, f), backend=bk)),
+        }
+        for name, call in calls.items():
+            ref = call("numpy", x, wt, b, g)
+            ours = K.to_numpy(call("cuda", dx_, dw_, db_, dg_))
+            ok &= check(f"conv {name}", size, rel_err(ours, ref), 1e-4)
+            gpu_ms = time_gpu(cuda, lambda: call("cuda", dx_, dw_, db_, dg_), reps)
+            call(cpu, x, wt, b, g)
+            start = time.perf_counter()
+            for _ in range(max(1, reps // 4)):
+                call(cpu, x, wt, b, g)
+            cpu_ms = (time.perf_counter() - start) / max(1, reps // 4) * 1e3
+            row("conv", f"{name} (vs {cpu})", size, f"{gpu_ms:.3f} ms", f"{cpu_ms:.3f} ms",
+                f"{cpu_ms / gpu_ms:.1f}x", "")
+    x = rng.standard_normal((4, 6, 6, 3) if smoke else (64, 26, 26, 32)).astype(np.float32)
+    gp = rng.standard_normal((x.shape[0], x.shape[1] // 2, x.shape[2] // 2, x.shape[3])).astype(np.float32)
+    ok &= check("max_pool2d", str(x.shape), rel_err(K.to_numpy(K.max_pool2d(be.asarray(x), backend="cuda")),
+                                                    K.max_pool2d(x, backend="numpy")), 0)
+    ok &= check("max_pool2d_backward", str(x.shape),
+                rel_err(K.to_numpy(K.max_pool2d_backward(be.asarray(gp), be.asarray(x), backend="cuda")),
+                        K.max_pool2d_backward(gp, x, backend="numpy")), 0)
+    return ok
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer sizes, 12,800 images")
@@ -384,6 +429,7 @@ def main(argv=None) -> int:
               ("sgemm", lambda: sgemm_speed(K, be, [16, 40] if args.smoke else
                                             ([1024, 2048, 4096] if args.quick else
                                              [1024, 2048, 4096, 8192]), args.smoke)),
+              ("conv", lambda: conv_layers(K, be, cuda, args.smoke)),
               ("mnist", lambda: mnist_epoch(K, be, args.quick, args.smoke))]
     for name, stage in stages:
         print(f"[{time.perf_counter() - started:6.1f} s] {name}...", flush=True)

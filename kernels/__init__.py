@@ -33,6 +33,13 @@ from ._dispatch import (
 )
 from ._labels import ClassIds, class_ids
 # the public kernels, by family (kernels/<family>/api.py); one line per kernel
+from .conv.api import avg_pool2d
+from .conv.api import avg_pool2d_backward
+from .conv.api import conv2d
+from .conv.api import conv2d_input_grad
+from .conv.api import conv2d_kernel_grad
+from .conv.api import max_pool2d
+from .conv.api import max_pool2d_backward
 from .elementwise.api import bias_grad
 from .elementwise.api import check_dropout_rate
 from .elementwise.api import dropout_backward
@@ -55,4 +62,4 @@ from .optim.api import sgd_update
 from .optim.api import sgd_update_foreach
 
 __all__ = [name for name in dir() if not name.startswith("_") and name not in (
-    "annotations", "elementwise", "gemm", "losses", "metrics", "optim")]
+    "annotations", "conv", "elementwise", "gemm", "losses", "metrics", "optim")]

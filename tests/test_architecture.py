@@ -183,6 +183,28 @@ def _op_cases():
             lambda: ops.sigmoid_binary_cross_entropy(a, np.full((3, 4), 0.25)),
         "dropout": lambda: ops.dropout(a, 0.5, seed=2), "dropout_backward": lambda: ops.dropout_backward(a, mask),
         "concat": lambda: ops.concat([a, b], axis=0), "concat/last axis": lambda: ops.concat([a, a], axis=-1),
+        **_conv_op_cases(rng),
+    }
+
+
+def _conv_op_cases(rng):
+    """The convolution and pooling ops (ops/conv.py) on a 2x5x5x3 image and a 3x3x3x4 kernel."""
+    import tapegrad as tg
+    from tapegrad import ops
+
+    image = tg.Variable(rng.standard_normal((2, 5, 5, 3)))
+    kernel = tg.Variable(rng.standard_normal((3, 3, 3, 4)))
+    bias = tg.Variable(rng.standard_normal(4))
+    grad_out = tg.Variable(rng.standard_normal((2, 3, 3, 4)))
+    pooled = tg.Variable(rng.standard_normal((2, 2, 2, 3)))
+    return {
+        "conv2d": lambda: ops.conv2d(image, kernel, bias, activation="relu"),
+        "conv2d/no bias, same": lambda: ops.conv2d(image, kernel, padding="same", strides=2),
+        "conv2d_input_grad": lambda: ops.conv2d_input_grad(grad_out, kernel, image.shape),
+        "conv2d_kernel_grad": lambda: ops.conv2d_kernel_grad(grad_out, image, kernel.shape),
+        "max_pool2d": lambda: ops.max_pool2d(image, 2), "avg_pool2d": lambda: ops.avg_pool2d(image, 2),
+        "max_pool2d_backward": lambda: ops.max_pool2d_backward(pooled, image, (2, 2), (2, 2), "valid"),
+        "avg_pool2d_backward": lambda: ops.avg_pool2d_backward(pooled, image.shape, (2, 2), (2, 2), "valid"),
     }
 
 

@@ -2,9 +2,11 @@
 
     tapegrad train                      # Dense(512, relu) -> Dense(10, softmax) on MNIST
     tapegrad train --epochs 1 --backend cython --threads 1
+    tapegrad train --model convnet      # chapter 8's convnet: 3 Conv2D, 2 MaxPooling2D, Dense(10)
     tapegrad bench kernels              # GEMM and friends against OpenBLAS / NumPy
     tapegrad bench train                # one training epoch against a NumPy loop
     tapegrad bench train --peers        # ... and PyTorch, Keras on JAX, TensorFlow, the matmul floor
+    tapegrad bench train --model convnet --peers   # chapter 8's convnet: tapegrad, PyTorch, Keras on JAX
     tapegrad bench ladder               # from a naive triple loop to the packed GEMM
 
 Errors end the command with one line on stderr (TAPEGRAD_DEBUG=1 shows the
@@ -22,6 +24,8 @@ import time
 from . import __version__
 
 OPTIMIZERS = ("rmsprop", "sgd", "adam")
+MODELS = ("mlp", "convnet")
+BOOK_BATCH_SIZE = {"mlp": 128, "convnet": 64}
 
 
 def _positive_int(text: str) -> int:
@@ -65,12 +69,16 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="{train,bench}")
 
     train = commands.add_parser("train", help="train the book's MNIST network and report test accuracy",
-                                description="Train Dense(hidden, relu) -> Dense(10, softmax) on the MNIST "
-                                            "files shipped with tapegrad, then print the test accuracy.")
+                                description="Train Dense(hidden, relu) -> Dense(10, softmax) (chapter 2), or "
+                                            "chapter 8's convnet, on the MNIST files shipped with tapegrad, "
+                                            "then print the test accuracy.")
+    train.add_argument("--model", choices=MODELS, default="mlp",
+                       help="mlp: Dense(hidden, relu) -> Dense(10); convnet: Conv2D(32/64/128, 3x3, relu) "
+                            "with two MaxPooling2D, Flatten, Dense(10) (default: %(default)s)")
     train.add_argument("--epochs", type=_positive_int, default=5, metavar="N",
                        help="passes over the training images (default: %(default)s)")
-    train.add_argument("--batch-size", type=_positive_int, default=128, metavar="N",
-                       help="images per gradient step (default: %(default)s)")
+    train.add_argument("--batch-size", type=_positive_int, default=None, metavar="N",
+                       help="images per gradient step (default: 128; 64 with --model convnet, as the book)")
     train.add_argument("--optimizer", choices=OPTIMIZERS, default="rmsprop",
                        help="default: %(default)s")
     train.add_argument("--learning-rate", type=_positive_float, default=None, metavar="RATE",
@@ -108,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the machine's peak per thread (default: estimated)")
     bench.add_argument("--epochs", type=_positive_int, default=2, metavar="N",
                        help="epochs to time, bench train only (default: %(default)s)")
+    bench.add_argument("--model", choices=MODELS, default="mlp",
+                       help="bench train: the book's mlp (chapter 2) or chapter 8's convnet (default: %(default)s)")
     bench.add_argument("--kernel", metavar="MODULE:FUNCTION", default=None,
                        help="bench kernels: check your matmul(a, b) on awkward shapes, then time it with the others")
     bench.add_argument("--size", type=_positive_int, default=256, metavar="N",
@@ -159,13 +169,26 @@ def train(args) -> int:
     (train_images, train_labels), (test_images, test_labels) = keras.datasets.mnist.load_data()
     if args.limit:
         train_images, train_labels = train_images[: args.limit], train_labels[: args.limit]
-    train_images = train_images.reshape((len(train_images), 28 * 28)).astype("float32") / 255
-    test_images = test_images.reshape((len(test_images), 28 * 28)).astype("float32") / 255
+    shape = (28 * 28,) if args.model == "mlp" else (28, 28, 1)
+    train_images = train_images.reshape((len(train_images), *shape)).astype("float32") / 255
+    test_images = test_images.reshape((len(test_images), *shape)).astype("float32") / 255
+    batch_size = args.batch_size or BOOK_BATCH_SIZE[args.model]
 
-    model = keras.Sequential([
-        layers.Dense(args.hidden, activation="relu"),
-        layers.Dense(10, activation="softmax"),
-    ])
+    if args.model == "convnet":   # chapter 8's first model, as the book writes it
+        inputs = keras.Input(shape=(28, 28, 1))
+        x = layers.Conv2D(filters=32, kernel_size=3, activation="relu")(inputs)
+        x = layers.MaxPooling2D(pool_size=2)(x)
+        x = layers.Conv2D(filters=64, kernel_size=3, activation="relu")(x)
+        x = layers.MaxPooling2D(pool_size=2)(x)
+        x = layers.Conv2D(filters=128, kernel_size=3, activation="relu")(x)
+        x = layers.Flatten()(x)
+        outputs = layers.Dense(10, activation="softmax")(x)
+        model = keras.Model(inputs=inputs, outputs=outputs)
+    else:
+        model = keras.Sequential([
+            layers.Dense(args.hidden, activation="relu"),
+            layers.Dense(10, activation="softmax"),
+        ])
     optimizer_class = {"rmsprop": keras.optimizers.RMSprop, "sgd": keras.optimizers.SGD,
                        "adam": keras.optimizers.Adam}[args.optimizer]
     optimizer = optimizer_class() if args.learning_rate is None else optimizer_class(learning_rate=args.learning_rate)
@@ -175,9 +198,11 @@ def train(args) -> int:
     if chief:
         print(f"tapegrad {tapegrad.__version__}: backend {backend.name}, {len(train_images)} training images"
               + (f", {tapegrad.distribute.size()} processes" if tapegrad.distribute.size() > 1 else ""))
+    if chief and args.model == "convnet":
+        print(f"model: chapter 8's convnet, {model.count_params():,} parameters, batch size {batch_size}")
     verbose = "auto" if args.verbose is None else args.verbose
     start = time.perf_counter()
-    model.fit(train_images, train_labels, epochs=args.epochs, batch_size=args.batch_size, verbose=verbose)
+    model.fit(train_images, train_labels, epochs=args.epochs, batch_size=batch_size, verbose=verbose)
     seconds = time.perf_counter() - start
     test_loss, test_acc = model.evaluate(test_images, test_labels, batch_size=1024, verbose=0)
     if chief:

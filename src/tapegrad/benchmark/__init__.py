@@ -8,6 +8,7 @@ rounds, and reports the median of the per-round ratios (timing.py says how).
 timing.py           the pinned process, timed rounds, medians, paired ratios,
                     the measured FMA peak
 kernels.py          ``bench kernels``: the GEMM rows and the memory-bound rows
+conv_kernels.py     ``bench kernels``: the convnet's conv and pool rows
 plot.py             ``bench kernels --plot``
 your_kernel.py      ``bench kernels --kernel``: your matmul, checked first
 ladder.py           ``bench ladder``: the rungs of ``tapegrad.ladder``
@@ -15,6 +16,8 @@ baselines.py        the NumPy training loop and the floor (five matmuls a step)
 peers.py            the frameworks of ``bench train --peers`` (``PEERS``)
 train.py            ``bench train``: seconds per epoch of every loop
 profile.py          ``bench train --profile``: where a step's time goes
+convnet.py          ``bench train --model convnet``: chapter 8's convnet, its
+                    FMA limit and peers
 ==================  ==========================================================
 
 To add rows to a table: a kernel table is a function returning rows (see
@@ -89,6 +92,15 @@ def main(args) -> int:
         result["rows"] = rows
         if args.plot:
             plot_kernels(rows, peak, args.threads, args.plot)
+    elif args.what == "train" and getattr(args, "model", "mlp") == "convnet":
+        if getattr(args, "profile", False):
+            raise ValueError("--profile is for the mlp; bench train --model convnet times whole epochs")
+        from .convnet import convnet_rows, print_convnet_table
+        peak = args.peak_gflops or measured_peak_gflops()
+        rows = convnet_rows(backends, args.threads, args.epochs, args.quick, peers=getattr(args, "peers", False),
+                            peak_gflops=peak)
+        print_convnet_table(rows)
+        result["rows"] = rows
     elif getattr(args, "profile", False):
         result["profiles"] = {}
         for name in backends:

@@ -59,6 +59,8 @@ def kernel_rows(backends, threads, repeats, quick, user_kernel=None):
                          "ratio": ratio, "ratio_q1": q1, "ratio_q3": q3,
                          "unit": "GFLOP/s"})
     rows += _memory_bound_rows(backends, repeats, pause, rng)
+    from .conv_kernels import conv_rows   # the convnet's layers (conv_kernels.py)
+    rows += conv_rows(backends, repeats, pause, timed_rounds, medians, ratio_quartiles)
     # a further table of kernels (rows of the same format) is one more line here
     return rows
 

@@ -6,6 +6,15 @@ you would write by hand, with fused kernels underneath.
 """
 
 from . import callbacks, distribution, layers, losses, metrics, models, optimizers, regularizers, saving, utils
+from . import applications, layers_conv, layers_preprocessing
+
+# keras.layers.Conv2D, keras.layers.Rescaling...: the image layers live in files of their own
+# (they build on layers.py, so layers.py cannot import them back); they join its namespace here
+for _module in (layers_conv, layers_preprocessing):
+    for _name in _module.__all__:
+        setattr(layers, _name, getattr(_module, _name))
+    layers.__all__ = [*layers.__all__, *_module.__all__]
+del _module, _name
 from .layers import Input
 from .models import Model, Sequential
 
@@ -15,4 +24,4 @@ except ImportError:  # pragma: no cover
     pass
 
 __all__ = ["Sequential", "Model", "Input", "layers", "losses", "metrics", "models", "optimizers",
-           "regularizers", "saving", "utils", "callbacks", "datasets", "distribution"]
+           "regularizers", "saving", "utils", "callbacks", "datasets", "distribution", "applications"]

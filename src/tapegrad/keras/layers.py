@@ -10,6 +10,7 @@ it records a node of a graph instead (see ``node.py``).
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 
@@ -29,7 +30,11 @@ def _unique_name(base):
 
 
 def _snake(name):
-    return "".join("_" + c.lower() if c.isupper() and i else c.lower() for i, c in enumerate(name))
+    """Keras's ``to_snake_case``: ``Dense`` -> ``dense``, ``Conv2D`` -> ``conv2d``,
+    ``MaxPooling2D`` -> ``max_pooling2d``, ``InputLayer`` -> ``input_layer``."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 # ------------------------------------------------------------------ activations
@@ -60,7 +65,14 @@ def get_activation(identifier):
 
 # ------------------------------------------------------------------ initializers
 def _fans(shape):
-    return (shape[0], shape[1]) if len(shape) == 2 else (int(np.prod(shape)),) * 2
+    """(fan_in, fan_out) as Keras counts them: a convolution kernel (kh, kw, in, out)
+    has fan_in = kh*kw*in and fan_out = kh*kw*out (each output reads a receptive field)."""
+    if len(shape) == 2:
+        return shape[0], shape[1]
+    if len(shape) < 2:
+        return (shape[0],) * 2 if shape else (1, 1)
+    receptive_field = int(np.prod(shape[:-2]))
+    return shape[-2] * receptive_field, shape[-1] * receptive_field
 
 
 def glorot_uniform(shape, dtype):
@@ -557,4 +569,5 @@ serialization.builtin("layer", Layer, Dense, Dropout, Flatten, Concatenate, Add,
 
 __all__ = ["Layer", "Dense", "Dropout", "Flatten", "Concatenate", "Add", "Input", "InputLayer", "serialize",
            "deserialize"]
+
 

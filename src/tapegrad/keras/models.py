@@ -570,7 +570,7 @@ class Sequential(Model):
             layer.output_shape = shape
         self.built = bool(self._layers)
 
-    def __call__(self, inputs, training=False):
+    def __call__(self, inputs, training=None):
         if is_symbolic(inputs):
             return symbolic_call(self, inputs, training)
         x = inputs
@@ -581,7 +581,7 @@ class Sequential(Model):
             x = layer(x, training=training)
         return x
 
-    def call(self, inputs, training=False):
+    def call(self, inputs, training=None):
         return self(inputs, training=training)
 
     def compute_output_shape(self, input_shape):

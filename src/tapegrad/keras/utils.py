@@ -7,6 +7,7 @@ import numpy as np
 from ..tensor import Tensor
 from ..utils import graph_format, quote, write_graph
 from .data_adapter import PyDataset  # noqa: F401  (keras.utils.PyDataset, read by fit batch by batch)
+from .image_dataset import image_dataset_from_directory, load_image  # noqa: F401
 
 
 def to_categorical(x, num_classes=None):
@@ -162,13 +163,26 @@ def plot_model(model, to_file="model.png", show_shapes=False, show_dtype=False, 
 
     ``.dot`` writes the DOT text; ``.png`` and ``.svg`` run Graphviz's ``dot``
     program (Debian package ``graphviz``), with the same error as
-    ``tapegrad.utils.plot_tape`` when it is missing.  Returns ``to_file``.
+    ``tapegrad.utils.plot_tape`` when it is missing.
+
+    Returns, as Keras does, an ``IPython.display.Image`` of the picture when
+    IPython is installed (so a notebook cell ending in ``plot_model(...)``
+    shows it inline; an ``IPython.display.SVG`` for ``.svg``), else
+    ``to_file``; a ``.dot`` file is text and always returns ``to_file``.
     """
-    graph_format(to_file, "plot_model")
+    fmt = graph_format(to_file, "plot_model")
     dot_text = model_to_dot(model, show_shapes=show_shapes, show_dtype=show_dtype,
                             show_layer_names=show_layer_names, rankdir=rankdir, expand_nested=expand_nested,
                             dpi=dpi, show_layer_activations=show_layer_activations)
-    return write_graph(dot_text, to_file, "plot_model")
+    written = write_graph(dot_text, to_file, "plot_model")
+    if fmt == "dot":
+        return written
+    try:
+        from IPython import display
+    except ImportError:
+        return written
+    return display.SVG(filename=written) if fmt == "svg" else display.Image(filename=written)
 
 
-__all__ = ["to_categorical", "normalize", "set_random_seed", "model_to_dot", "plot_model"]
+__all__ = ["to_categorical", "normalize", "set_random_seed", "model_to_dot", "plot_model",
+           "image_dataset_from_directory", "load_image"]

@@ -23,6 +23,8 @@ elementwise.py      add ... divide, power, exp, log, maximum, compare, cast...
 reductions.py       reduce_mean, reduce_max, argmax
 activations.py      relu, sigmoid, tanh, softmax
 linalg.py           matmul, and dense (the fused Dense layer op), bias_grad
+conv.py             conv2d (bias and relu fused) and its two gradients,
+                    max_pool2d, avg_pool2d and their backwards
 labels.py           class_ids: label batches checked once
 losses.py           the fused cross-entropies
 dropout.py          dropout and its backward
@@ -51,6 +53,8 @@ from .elementwise import (
 from .reductions import argmax, reduce_max, reduce_mean
 from .activations import relu, relu_backward, sigmoid, softmax, tanh
 from .linalg import bias_grad, dense, matmul
+from .conv import (avg_pool2d, avg_pool2d_backward, conv2d, conv2d_input_grad, conv2d_kernel_grad, max_pool2d,
+                   max_pool2d_backward)
 from .labels import ClassIds, class_ids
 from .losses import sigmoid_binary_cross_entropy, sparse_softmax_cross_entropy
 from .dropout import dropout, dropout_backward

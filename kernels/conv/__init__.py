@@ -1,0 +1,18 @@
+"""The convolution family: 2-D convolution and pooling in Keras's layout.
+
+NHWC images, HWIO kernels; the public functions are in :mod:`.api`, the
+contract in :mod:`.reference`, the design in DESIGN.md beside this file.
+"""
+
+from .api import (
+    avg_pool2d,
+    avg_pool2d_backward,
+    conv2d,
+    conv2d_input_grad,
+    conv2d_kernel_grad,
+    max_pool2d,
+    max_pool2d_backward,
+)
+
+__all__ = ["conv2d", "conv2d_input_grad", "conv2d_kernel_grad", "max_pool2d", "max_pool2d_backward",
+           "avg_pool2d", "avg_pool2d_backward"]
