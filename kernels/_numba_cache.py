@@ -118,7 +118,7 @@ class UserCacheLocator(_UserProvided):
 
     @classmethod
     def from_function(cls, py_func, py_file):
-        if os.path.dirname(os.path.abspath(py_file)) != _PACKAGE_DIR:
+        if os.path.commonpath([os.path.abspath(py_file), _PACKAGE_DIR]) != _PACKAGE_DIR:   # kernels/ and its family folders
             return None
         directory = _numba_config.CACHE_DIR or None   # NUMBA_CACHE_DIR wins
         if directory is None:
