@@ -61,8 +61,6 @@ def _load(name: str) -> Backend:
         check = getattr(module, "check_available", None)
         if check is not None:
             check()
-        from .conv.backends import attach as attach_conv   # the conv family's kernels (kernels/conv/)
-        attach_conv(backend)
     except (ImportError, OSError, RuntimeError) as exc:
         _errors[name] = f"{type(exc).__name__}: {exc}"
         raise BackendUnavailableError(

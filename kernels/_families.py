@@ -17,7 +17,7 @@ import importlib
 
 #: the kernel families, each a folder of kernels/ (setup.py reads this tuple
 #: to include each family's cython.pxi in the Cython extension)
-FAMILIES = ("gemm", "elementwise", "losses", "optim", "metrics")
+FAMILIES = ("gemm", "elementwise", "losses", "optim", "metrics", "conv")
 
 #: backend kind -> the file of a family that implements its kernels for it
 #: ("cython": the family's cython.pxi, compiled into the extension)

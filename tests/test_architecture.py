@@ -30,7 +30,7 @@ LAYERS = [
     ["ops"],                                    # the differentiable ops
     ["functions", "nn", "utils", "data", "distribute"],  # TF's names over ops; tape drawing; tf.data; MPI
     ["keras"],                                  # the Keras API
-    ["", "ladder", "bench_conv"],               # the package (``import tapegrad``); the GEMM ladder; conv bench rows
+    ["", "ladder"],                             # the package (``import tapegrad``); the GEMM ladder
     ["benchmark"],                              # the programs on top of it
     ["cli"],
     ["__main__"],                               # ``python -m tapegrad`` runs the CLI

@@ -16,8 +16,7 @@ import numpy as np
 
 from .._dispatch import get_backend
 from .._threads import run_gemm
-from ..api import _operand, _out, _through_temporary, _finish
-from .backends import kernels_of
+from .._checks import _finish, _operand, _out, _through_temporary
 from .geometry import PADDINGS, output_shape_2d
 
 
@@ -123,7 +122,7 @@ def conv2d(x, w, b=None, *, strides=(1, 1), padding="valid", activation=None, ou
         be.write(out, np.broadcast_to(np.maximum(row, 0) if relu else row, out.shape))
         return out
     target = _through_temporary(be, out, x, w, b) if given else out
-    kernel = kernels_of(be).conv2d
+    kernel = be.conv2d
     run_gemm(be, _flops(n, oh, ow, w.shape[0], w.shape[1], c, f),
              ("conv2d", x.shape, w.shape, strides, pads, x.dtype.char),
              kernel, x, w, b, strides, pads, relu, target)
@@ -155,7 +154,7 @@ def conv2d_input_grad(grad_out, w, input_shape, *, strides=(1, 1), padding="vali
     n, c = input_shape[0], input_shape[3]
     run_gemm(be, _flops(n, oh, ow, w.shape[0], w.shape[1], c, w.shape[3]),
              ("conv2d_input_grad", input_shape, w.shape, strides, pads, w.dtype.char),
-             kernels_of(be).conv2d_input_grad, grad_out, w, strides, pads, out)
+             be.conv2d_input_grad, grad_out, w, strides, pads, out)
     return out
 
 
@@ -186,7 +185,7 @@ def conv2d_kernel_grad(grad_out, x, kernel_shape, *, strides=(1, 1), padding="va
         return out
     run_gemm(be, _flops(x.shape[0], oh, ow, *kernel_shape),
              ("conv2d_kernel_grad", x.shape, kernel_shape, strides, pads, x.dtype.char),
-             kernels_of(be).conv2d_kernel_grad, grad_out, x, strides, pads, out)
+             be.conv2d_kernel_grad, grad_out, x, strides, pads, out)
     return out
 
 
@@ -215,7 +214,7 @@ def max_pool2d(x, *, pool_size=(2, 2), strides=None, padding="valid", out=None, 
     if out.size == 0:
         return out
     target = _through_temporary(be, out, x) if given else out
-    kernels_of(be).max_pool2d(x, pool_size, strides, pads, target)
+    be.max_pool2d(x, pool_size, strides, pads, target)
     return out if target is out else _finish(be, out, target)
 
 
@@ -235,7 +234,7 @@ def max_pool2d_backward(grad_out, x, *, pool_size=(2, 2), strides=None, padding=
     if grad_out.size == 0:
         be.write(out, np.zeros(x.shape, x.dtype))
         return out
-    kernels_of(be).max_pool2d_backward(grad_out, x, pool_size, strides, pads, out)
+    be.max_pool2d_backward(grad_out, x, pool_size, strides, pads, out)
     return out
 
 
@@ -251,7 +250,7 @@ def avg_pool2d(x, *, pool_size=(2, 2), strides=None, padding="valid", out=None, 
     if out.size == 0:
         return out
     target = _through_temporary(be, out, x) if given else out
-    kernels_of(be).avg_pool2d(x, pool_size, strides, pads, target)
+    be.avg_pool2d(x, pool_size, strides, pads, target)
     return out if target is out else _finish(be, out, target)
 
 
@@ -272,5 +271,5 @@ def avg_pool2d_backward(grad_out, input_shape, *, pool_size=(2, 2), strides=None
     if grad_out.size == 0:
         be.write(out, np.zeros(input_shape, grad_out.dtype))
         return out
-    kernels_of(be).avg_pool2d_backward(grad_out, pool_size, strides, pads, out)
+    be.avg_pool2d_backward(grad_out, pool_size, strides, pads, out)
     return out

@@ -1,7 +1,7 @@
 """The conv family's CUDA kernels under Numba's CUDA simulator, against the loops.
 
 Not collected by a plain ``pytest`` (the name does not start with test_):
-tests/test_conv_kernels.py runs it in a subprocess with
+tests/kernels/test_conv.py runs it in a subprocess with
 ``NUMBA_ENABLE_CUDASIM=1``, which must be set before numba is imported.  The
 simulator runs each CUDA thread as a Python thread, so the shapes are tiny,
 and the launches use a few small blocks so the grid-stride loops wrap.

@@ -393,7 +393,7 @@ def test_one_and_two_threads_agree(name):
 
 @pytest.mark.cudasim
 def test_cuda_conv_kernels_under_the_simulator():
-    """tests/cuda_sim_conv_cases.py in a child pytest (the simulator must be on
+    """tests/kernels/cuda_sim_conv_cases.py in a child pytest (the simulator must be on
     before numba is imported, and this process has imported it)."""
     import os
     import subprocess
