@@ -16,7 +16,7 @@ import numpy as np
 
 from .._dispatch import get_backend
 from .._threads import run_gemm
-from .._checks import _finish, _operand, _out, _through_temporary
+from .._checks import finish, operand, output, through_temporary
 from .geometry import PADDINGS, output_shape_2d
 
 
@@ -100,20 +100,20 @@ def conv2d(x, w, b=None, *, strides=(1, 1), padding="valid", activation=None, ou
     """
     be = get_backend(backend)
     fn = "conv2d"
-    x = _operand(be, x, "x", fn, ndim=4)
-    w = _operand(be, w, "w", fn, x.dtype, ndim=4)
+    x = operand(be, x, "x", fn, ndim=4)
+    w = operand(be, w, "w", fn, x.dtype, ndim=4)
     strides = _pair(strides, "strides", fn)
     padding = _padding(padding, fn)
     (oh, ow), pads = _conv_shapes(fn, x.shape, w.shape, strides, padding)
     if b is not None:
-        b = _operand(be, b, "b", fn, x.dtype)
+        b = operand(be, b, "b", fn, x.dtype)
         if tuple(b.shape) != (w.shape[3],):
             raise ValueError(f"{fn}: b has shape {tuple(b.shape)}, expected ({w.shape[3]},)")
     if activation not in (None, "relu", "linear"):
         raise ValueError(f"{fn}: activation must be 'relu' or None, got {activation!r}")
     n, c, f = x.shape[0], x.shape[3], w.shape[3]
     given = out is not None
-    out = _out(be, out, (n, oh, ow, f), x.dtype, fn)
+    out = output(be, out, (n, oh, ow, f), x.dtype, fn)
     if out.size == 0:
         return out
     relu = activation == "relu"
@@ -121,12 +121,12 @@ def conv2d(x, w, b=None, *, strides=(1, 1), padding="valid", activation=None, ou
         row = np.zeros(f, x.dtype) if b is None else be.to_numpy(b)
         be.write(out, np.broadcast_to(np.maximum(row, 0) if relu else row, out.shape))
         return out
-    target = _through_temporary(be, out, x, w, b) if given else out
+    target = through_temporary(be, out, x, w, b) if given else out
     kernel = be.conv2d
     run_gemm(be, _flops(n, oh, ow, w.shape[0], w.shape[1], c, f),
              ("conv2d", x.shape, w.shape, strides, pads, x.dtype.char),
              kernel, x, w, b, strides, pads, relu, target)
-    return out if target is out else _finish(be, out, target)
+    return out if target is out else finish(be, out, target)
 
 
 def conv2d_input_grad(grad_out, w, input_shape, *, strides=(1, 1), padding="valid", backend=None):
@@ -138,8 +138,8 @@ def conv2d_input_grad(grad_out, w, input_shape, *, strides=(1, 1), padding="vali
     """
     be = get_backend(backend)
     fn = "conv2d_input_grad"
-    w = _operand(be, w, "w", fn, ndim=4)
-    grad_out = _operand(be, grad_out, "grad_out", fn, w.dtype, ndim=4)
+    w = operand(be, w, "w", fn, ndim=4)
+    grad_out = operand(be, grad_out, "grad_out", fn, w.dtype, ndim=4)
     input_shape = _shape(input_shape, "input_shape", fn)
     strides = _pair(strides, "strides", fn)
     padding = _padding(padding, fn)
@@ -168,8 +168,8 @@ def conv2d_kernel_grad(grad_out, x, kernel_shape, *, strides=(1, 1), padding="va
     """
     be = get_backend(backend)
     fn = "conv2d_kernel_grad"
-    x = _operand(be, x, "x", fn, ndim=4)
-    grad_out = _operand(be, grad_out, "grad_out", fn, x.dtype, ndim=4)
+    x = operand(be, x, "x", fn, ndim=4)
+    grad_out = operand(be, grad_out, "grad_out", fn, x.dtype, ndim=4)
     kernel_shape = _shape(kernel_shape, "kernel_shape", fn)
     strides = _pair(strides, "strides", fn)
     padding = _padding(padding, fn)
@@ -207,15 +207,15 @@ def max_pool2d(x, *, pool_size=(2, 2), strides=None, padding="valid", out=None, 
     """
     be = get_backend(backend)
     fn = "max_pool2d"
-    x = _operand(be, x, "x", fn, ndim=4)
+    x = operand(be, x, "x", fn, ndim=4)
     pool_size, strides, (oh, ow), pads = _pool_args(fn, x.shape, pool_size, strides, padding)
     given = out is not None
-    out = _out(be, out, (x.shape[0], oh, ow, x.shape[3]), x.dtype, fn)
+    out = output(be, out, (x.shape[0], oh, ow, x.shape[3]), x.dtype, fn)
     if out.size == 0:
         return out
-    target = _through_temporary(be, out, x) if given else out
+    target = through_temporary(be, out, x) if given else out
     be.max_pool2d(x, pool_size, strides, pads, target)
-    return out if target is out else _finish(be, out, target)
+    return out if target is out else finish(be, out, target)
 
 
 def max_pool2d_backward(grad_out, x, *, pool_size=(2, 2), strides=None, padding="valid", backend=None):
@@ -224,8 +224,8 @@ def max_pool2d_backward(grad_out, x, *, pool_size=(2, 2), strides=None, padding=
     first NaN, where there is one: ``np.argmax``); overlapping windows add."""
     be = get_backend(backend)
     fn = "max_pool2d_backward"
-    x = _operand(be, x, "x", fn, ndim=4)
-    grad_out = _operand(be, grad_out, "grad_out", fn, x.dtype, ndim=4)
+    x = operand(be, x, "x", fn, ndim=4)
+    grad_out = operand(be, grad_out, "grad_out", fn, x.dtype, ndim=4)
     pool_size, strides, (oh, ow), pads = _pool_args(fn, x.shape, pool_size, strides, padding)
     _grad_shape(fn, grad_out, (x.shape[0], oh, ow, x.shape[3]))
     out = be.empty(x.shape, x.dtype)
@@ -243,15 +243,15 @@ def avg_pool2d(x, *, pool_size=(2, 2), strides=None, padding="valid", out=None, 
     "same" padding an edge window averages only its real elements (as TF)."""
     be = get_backend(backend)
     fn = "avg_pool2d"
-    x = _operand(be, x, "x", fn, ndim=4)
+    x = operand(be, x, "x", fn, ndim=4)
     pool_size, strides, (oh, ow), pads = _pool_args(fn, x.shape, pool_size, strides, padding)
     given = out is not None
-    out = _out(be, out, (x.shape[0], oh, ow, x.shape[3]), x.dtype, fn)
+    out = output(be, out, (x.shape[0], oh, ow, x.shape[3]), x.dtype, fn)
     if out.size == 0:
         return out
-    target = _through_temporary(be, out, x) if given else out
+    target = through_temporary(be, out, x) if given else out
     be.avg_pool2d(x, pool_size, strides, pads, target)
-    return out if target is out else _finish(be, out, target)
+    return out if target is out else finish(be, out, target)
 
 
 def avg_pool2d_backward(grad_out, input_shape, *, pool_size=(2, 2), strides=None, padding="valid",
@@ -261,7 +261,7 @@ def avg_pool2d_backward(grad_out, input_shape, *, pool_size=(2, 2), strides=None
     elements of its window."""
     be = get_backend(backend)
     fn = "avg_pool2d_backward"
-    grad_out = _operand(be, grad_out, "grad_out", fn, ndim=4)
+    grad_out = operand(be, grad_out, "grad_out", fn, ndim=4)
     input_shape = _shape(input_shape, "input_shape", fn)
     pool_size, strides, (oh, ow), pads = _pool_args(fn, input_shape, pool_size, strides, padding)
     _grad_shape(fn, grad_out, (input_shape[0], oh, ow, input_shape[3]))

@@ -21,11 +21,9 @@ next step for speed; DESIGN.md says where these kernels stand.
 
 from __future__ import annotations
 
-
 import numpy as np
 
-from ..cuda_backend import backend as _backend
-from ..cuda_backend import cuda
+from .._cuda import cuda, launch
 
 if cuda is not None:
     from numba import float32
@@ -157,16 +155,16 @@ if cuda is not None:
 
 
 def _launch(kernel, total, *args):
-    blocks, threads = _backend._grid1d(total)
+    blocks, threads = launch.grid1d(total)
     kernel[blocks, threads](*args)
 
 
 def _dummy4():
-    return _backend._placeholder().reshape(1, 1, 1, 1)
+    return launch.placeholder().reshape(1, 1, 1, 1)
 
 
 def conv2d(x, w, b, strides, pads, relu, out):
-    bias = b if b is not None else _backend._placeholder()
+    bias = b if b is not None else launch.placeholder()
     _launch(_conv2d, out.size, x, w, bias, b is not None, bool(relu), *strides, *pads, out)
     return out
 
@@ -188,7 +186,7 @@ def max_pool2d(x, pool_size, strides, pads, out):
 
 
 def max_pool2d_backward(grad_out, x, pool_size, strides, pads, out):
-    _backend.fill(out.reshape(-1), np.float32(0))
+    _zero(out)
     _launch(_pool, grad_out.size, x, grad_out, *pool_size, *strides, *pads, 1, _dummy4(), out)
     return out
 
@@ -200,9 +198,13 @@ def avg_pool2d(x, pool_size, strides, pads, out):
 
 
 def avg_pool2d_backward(grad_out, pool_size, strides, pads, out):
-    _backend.fill(out.reshape(-1), np.float32(0))
+    _zero(out)
     d = _dummy4()
     _launch(_pool, grad_out.size, d, grad_out, *pool_size, *strides, *pads, 3, d, out)
     return out
 
 
+def _zero(out):
+    """Clear ``out`` before a backward pass adds into it (atomics)."""
+    from ..cuda_backend import backend   # the backend module installs this one: import it at call time
+    backend.fill(out.reshape(-1), np.float32(0))

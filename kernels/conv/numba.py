@@ -5,7 +5,7 @@ matrix product of the patch matrix P (one row per output pixel, one column
 per kernel tap and input channel: M x K) with the kernel seen as a K x F
 matrix.  P is never built: the block of it one step of the GEMM needs is
 copied straight from the image into a small buffer the micro-kernel reads
-(kernels/numba_gemm.py's micro-kernels, unchanged), padding and all; the
+(kernels/gemm/numba.py's micro-kernels, unchanged), padding and all; the
 kernel is packed once, as the GEMM packs B.
 
 * forward: P @ W, bias and relu in the micro-kernel's epilogue; a block of
@@ -28,12 +28,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import numba_gemm  # noqa: F401  (sets NUMBA_SLP_VECTORIZE before anything compiles)
-from .._numba_cache import depends_on, guard_caches
-from ..numba_gemm import _I0, KC, MC, MR, _nr, _pack_a, _pack_b, _store_edge, _tile, numba, njit, prange
-from ..numba_intrinsics import _U0, _U1, _ptr, _zero
+import numba
 
-depends_on(__file__, "numba_intrinsics.py", "numba_microkernels.py", "numba_gemm.py")
+from .._numba import njit, prange
+from .._numba.cache import depends_on, guard_caches
+from .._numba.intrinsics import _U0, _U1, _ptr, _zero
+from ..gemm.numba import _I0, KC, MC, MR, _nr, _pack_a, _pack_b, _store_edge, _tile
+
+depends_on(__file__, "_numba/intrinsics.py", "gemm/numba_microkernels.py", "gemm/numba.py")  # GEMM tile code compiled in
 
 _UMR = np.uint64(MR)
 _NO_BIAS = {np.dtype(np.float32): np.zeros(1, np.float32), np.dtype(np.float64): np.zeros(1, np.float64)}
