@@ -11,12 +11,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..cython_backend import _by_dtype, _ext
+_entries = {}
 
-# each picks the float32 or float64 specialisation by its first argument's dtype
-_implicit_gemm = _by_dtype(_ext.conv_implicit_gemm)
-_kernel_grad = _by_dtype(_ext.conv_kernel_grad)
-_pool = _by_dtype(_ext.pool2d)
+
+def _entry(name):
+    """The extension's function ``name``, picking the float32 or float64
+    specialisation by its first argument's dtype.  Looked up on first use:
+    the cython backend module imports this one while it is being built."""
+    function = _entries.get(name)
+    if function is None:
+        from ..cython_backend import _by_dtype, _ext
+        function = _entries[name] = _by_dtype(getattr(_ext, name))
+    return function
 _DUMMY = {t: np.zeros((1, 1, 1, 1), t) for t in (np.dtype(np.float32), np.dtype(np.float64))}
 
 
@@ -24,7 +30,7 @@ def conv2d(x, w, b, strides, pads, relu, out):
     kh, kw, c, f = w.shape
     oh, ow = out.shape[1:3]
     bias = b if b is not None else _DUMMY[x.dtype].reshape(-1)
-    _implicit_gemm(x.reshape(-1), x.shape, kw, tuple(strides), tuple(pads), (1, 1), oh, ow,
+    _entry("conv_implicit_gemm")(x.reshape(-1), x.shape, kw, tuple(strides), tuple(pads), (1, 1), oh, ow,
                    w.reshape(kh * kw * c, f), out.reshape(-1), bias, b is not None, bool(relu))
     return out
 
@@ -33,7 +39,7 @@ def conv2d_input_grad(grad_out, w, strides, pads, out):
     kh, kw, c, f = w.shape
     h, wd = out.shape[1:3]
     flipped = np.ascontiguousarray(w[::-1, ::-1].transpose(0, 1, 3, 2)).reshape(kh * kw * f, c)
-    _implicit_gemm(grad_out.reshape(-1), grad_out.shape, kw, (1, 1),
+    _entry("conv_implicit_gemm")(grad_out.reshape(-1), grad_out.shape, kw, (1, 1),
                    (kh - 1 - pads[0], kw - 1 - pads[1]), tuple(strides), h, wd, flipped,
                    out.reshape(-1), _DUMMY[w.dtype].reshape(-1), False, False)
     return out
@@ -42,29 +48,29 @@ def conv2d_input_grad(grad_out, w, strides, pads, out):
 def conv2d_kernel_grad(grad_out, x, strides, pads, out):
     kh, kw, c, f = out.shape
     oh, ow = grad_out.shape[1:3]
-    _kernel_grad(x.reshape(-1), x.shape, kw, tuple(strides), tuple(pads), oh, ow,
+    _entry("conv_kernel_grad")(x.reshape(-1), x.shape, kw, tuple(strides), tuple(pads), oh, ow,
                           grad_out.reshape(-1, f), out.reshape(kh * kw * c, f))
     return out
 
 
 def max_pool2d(x, pool_size, strides, pads, out):
     d = _DUMMY[x.dtype]
-    _pool(x, out, d, d, *pool_size, *strides, *pads, 0)
+    _entry("pool2d")(x, out, d, d, *pool_size, *strides, *pads, 0)
     return out
 
 
 def max_pool2d_backward(grad_out, x, pool_size, strides, pads, out):
-    _pool(x, _DUMMY[x.dtype], grad_out, out, *pool_size, *strides, *pads, 1)
+    _entry("pool2d")(x, _DUMMY[x.dtype], grad_out, out, *pool_size, *strides, *pads, 1)
     return out
 
 
 def avg_pool2d(x, pool_size, strides, pads, out):
     d = _DUMMY[x.dtype]
-    _pool(x, out, d, d, *pool_size, *strides, *pads, 2)
+    _entry("pool2d")(x, out, d, d, *pool_size, *strides, *pads, 2)
     return out
 
 
 def avg_pool2d_backward(grad_out, pool_size, strides, pads, out):
     d = _DUMMY[out.dtype]
-    _pool(d, d, grad_out, out, *pool_size, *strides, *pads, 3)
+    _entry("pool2d")(d, d, grad_out, out, *pool_size, *strides, *pads, 3)
     return out
