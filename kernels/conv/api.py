@@ -205,8 +205,12 @@ def max_pool2d(x, *, pool_size=(2, 2), strides=None, padding="valid", out=None, 
     "same" padding the padding never wins.  A window holding a NaN gives NaN
     (as ``np.max``).  Returns (N, OH, OW, C).
     """
+    return _pool("max_pool2d", x, pool_size, strides, padding, out, backend)
+
+
+def _pool(fn, x, pool_size, strides, padding, out, backend):
+    """Check, allocate and run pooling kernel ``fn`` (max_pool2d or avg_pool2d)."""
     be = get_backend(backend)
-    fn = "max_pool2d"
     x = operand(be, x, "x", fn, ndim=4)
     pool_size, strides, (oh, ow), pads = _pool_args(fn, x.shape, pool_size, strides, padding)
     given = out is not None
@@ -214,7 +218,7 @@ def max_pool2d(x, *, pool_size=(2, 2), strides=None, padding="valid", out=None, 
     if out.size == 0:
         return out
     target = through_temporary(be, out, x) if given else out
-    be.max_pool2d(x, pool_size, strides, pads, target)
+    getattr(be, fn)(x, pool_size, strides, pads, target)
     return out if target is out else finish(be, out, target)
 
 
@@ -241,17 +245,7 @@ def max_pool2d_backward(grad_out, x, *, pool_size=(2, 2), strides=None, padding=
 def avg_pool2d(x, *, pool_size=(2, 2), strides=None, padding="valid", out=None, backend=None):
     """The mean of each ``pool_size`` window of NHWC ``x``, per channel; with
     "same" padding an edge window averages only its real elements (as TF)."""
-    be = get_backend(backend)
-    fn = "avg_pool2d"
-    x = operand(be, x, "x", fn, ndim=4)
-    pool_size, strides, (oh, ow), pads = _pool_args(fn, x.shape, pool_size, strides, padding)
-    given = out is not None
-    out = output(be, out, (x.shape[0], oh, ow, x.shape[3]), x.dtype, fn)
-    if out.size == 0:
-        return out
-    target = through_temporary(be, out, x) if given else out
-    be.avg_pool2d(x, pool_size, strides, pads, target)
-    return out if target is out else finish(be, out, target)
+    return _pool("avg_pool2d", x, pool_size, strides, padding, out, backend)
 
 
 def avg_pool2d_backward(grad_out, input_shape, *, pool_size=(2, 2), strides=None, padding="valid",

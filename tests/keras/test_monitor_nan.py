@@ -15,6 +15,7 @@ import pytest
 import tapegrad as tg
 from tapegrad import keras
 from tapegrad.keras import callbacks, layers
+from test_callbacks import FakeModel, drive   # the same driver: the epochs' logs fed as fit would
 
 
 @pytest.fixture(autouse=True)
@@ -22,36 +23,6 @@ def cython_or_numpy_backend():
     backend = "cython" if "cython" in tg.kernels.available_backends() else "numpy"
     with tg.kernels.use(backend):
         yield
-
-
-class FakeModel:
-    """Just what EarlyStopping touches: stop_training and (numbered) weights."""
-
-    def __init__(self):
-        self.stop_training = False
-        self.weights_now = 0
-        self.restored = None
-
-    def get_weights(self):
-        return [np.array(self.weights_now)]
-
-    def set_weights(self, arrays):
-        self.restored = int(arrays[0])
-
-
-def drive(callback, values, key="val_loss"):
-    model = FakeModel()
-    callback.set_model(model)
-    callback.on_train_begin()
-    stopped = None
-    for epoch, value in enumerate(values):
-        model.weights_now = epoch
-        callback.on_epoch_end(epoch, {key: value})
-        if model.stop_training:
-            stopped = epoch
-            break
-    callback.on_train_end()
-    return stopped, model
 
 
 NAN = float("nan")
