@@ -142,7 +142,10 @@ def test_bench_kernels_quick_json(tmp_path):
     assert len(matmuls) == len(MLP_SHAPES) + 3
     assert {r["size"] for r in matmuls if r["shape"].startswith("square")} == {256, 512, 1024}
     assert {r["kernel"] for r in rows} == {"matmul", "relu", "relu_backward", "softmax_cross_entropy",
-                                            "bias_grad", "relu_bias_grad", "rmsprop_update"}
+                                            "bias_grad", "relu_bias_grad", "rmsprop_update",
+                                            # chapter 8's convnet layers and its pools
+                                            "conv2d", "conv2d_input_grad", "conv2d_kernel_grad",
+                                            "max_pool2d", "max_pool2d_backward"}
     for r in rows:
         assert r["backend"] == "cython"
         assert math.isfinite(r["ratio"]) and r["ratio"] > 0, r
