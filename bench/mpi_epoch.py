@@ -3,13 +3,19 @@ with the default threads vs under ``mpiexec -n 2`` with one thread per rank, and
 allreduce of the step's 1.6 MB of gradients.
 
     python bench/mpi_epoch.py worker            # one timed epoch (under mpiexec or not)
-    python bench/mpi_epoch.py compare [--repeats 3]
+    python bench/mpi_epoch.py compare [--repeats 3] [--before SRC] [--launch "NAME=ARGS"]...
     mpiexec -n 2 python bench/mpi_epoch.py allreduce
 
 ``compare`` alternates the two launches and reports medians of the epoch wall
 time (after a warm-up epoch in each launch); docs/distributed.md has the numbers.
+``--before SRC`` adds two ranks running the tapegrad package found in SRC (the
+``src`` folder of a checkout of an older commit, same kernels), to measure a
+change side by side; ``--launch "NAME=-bind-to core"`` adds two ranks started
+with those extra ``mpiexec`` arguments (``VAR=value`` words set environment
+variables instead).
 """
 
+import os
 import statistics
 import subprocess
 import sys
@@ -58,21 +64,29 @@ def allreduce(repeats=200):
               f"{statistics.median(times) * 1e3:.3f} ms, min {min(times) * 1e3:.3f} ms")
 
 
-def compare(repeats):
+def compare(repeats, before=None, extra=()):
     here = str(Path(__file__).resolve())
     mpiexec = str(Path(sys.executable).parent / "mpiexec")
-    launches = {"1 process, default threads": [sys.executable, here, "worker"],
-                "2 ranks x 1 thread": [mpiexec, "-n", "2", sys.executable, here, "worker"]}
+    two_ranks = [mpiexec, "-n", "2", sys.executable, here, "worker"]
+    launches = {"1 process, default threads": ([sys.executable, here, "worker"], {}),
+                "2 ranks x 1 thread": (two_ranks, {})}
+    if before:
+        launches["2 ranks x 1 thread, before"] = (two_ranks, {"PYTHONPATH": str(Path(before).resolve())})
+    for name, words in extra:
+        env = dict(w.split("=", 1) for w in words if "=" in w and not w.startswith("-"))
+        flags = [w for w in words if w not in [f"{k}={v}" for k, v in env.items()]]
+        launches[f"2 ranks x 1 thread, {name}"] = ([mpiexec, *flags, *two_ranks[1:]], env)
     times = {name: [] for name in launches}
     for _ in range(repeats):
-        for name, command in launches.items():
-            out = subprocess.run(command, capture_output=True, text=True, timeout=600, check=True).stdout
+        for name, (command, env) in launches.items():
+            out = subprocess.run(command, capture_output=True, text=True, timeout=600, check=True,
+                                 env={**os.environ, **env}).stdout
             times[name].append(float(out.split("EPOCH")[1].split()[0]))
             time.sleep(1)
+    one = statistics.median(times["1 process, default threads"])
     for name, values in times.items():
-        print(f"{name}: median {statistics.median(values):.2f} s  {['%.2f' % v for v in values]}")
-    one, two = (statistics.median(v) for v in times.values())
-    print(f"speed of 2 ranks relative to 1 process: {one / two:.2f}x")
+        median = statistics.median(values)
+        print(f"{name}: median {median:.2f} s  {['%.2f' % v for v in values]}  speed vs 1 process {one / median:.2f}x")
 
 
 if __name__ == "__main__":
@@ -82,4 +96,7 @@ if __name__ == "__main__":
     elif what == "allreduce":
         allreduce()
     else:
-        compare(int(sys.argv[sys.argv.index("--repeats") + 1]) if "--repeats" in sys.argv else 3)
+        args = sys.argv[2:]
+        value = lambda flag: args[args.index(flag) + 1] if flag in args else None   # noqa: E731
+        extra = [args[i + 1].split("=", 1) for i, a in enumerate(args) if a == "--launch"]
+        compare(int(value("--repeats") or 3), value("--before"), [(n, w.split()) for n, w in extra])

@@ -187,12 +187,33 @@ class DataParallelSession:
         return self._shard(batches, "evaluate"), callbacks, verbose
 
     # ---------------------------------------------------------- steps
+    def gradients(self, tape, loss, weights):
+        """The global batch's gradients of ``loss`` (this rank's mean loss over its share).
+
+        The share's weight ``rows / global rows`` enters as the seed of the
+        backward pass (the gradient of ``weight * loss``), a scalar the loss's
+        backward folds into the multiply it does anyway, so the gradients come
+        out already weighted and go into the allreduce as they are: the big
+        ones summed in place, not copied into a fused buffer (``in_place``).
+        """
+        weight = self._share_weight()
+        if weight is None:               # batches not split here: weighted by counted rows afterwards
+            return self.reduce_gradients(tape.gradient(loss, weights))
+        grads = tape.gradient(loss, weights, output_gradients=weight)
+        return distribute.grouped_allreduce(grads, op=distribute.Sum, workspace=self._workspace, in_place=True)
+
+    def _share_weight(self):
+        """``rows / global rows`` of the current step (None when the batches are not split)."""
+        rows, global_rows = self.share
+        if global_rows is None:
+            return None
+        return rows / global_rows if _WEIGHT_BY_SHARE else 1.0 / distribute.size()
+
     def reduce_gradients(self, grads):
         """The global batch's gradients from this rank's: one fused, share-weighted allreduce."""
-        rows, global_rows = self.share
-        if global_rows is None:          # batches not split here: sum rows * mean, divide by all rows
-            return self._reduce_by_counted_rows(grads, rows)
-        weight = rows / global_rows if _WEIGHT_BY_SHARE else 1.0 / distribute.size()
+        weight = self._share_weight()
+        if weight is None:
+            return self._reduce_by_counted_rows(grads, self.share[0])
         return distribute.grouped_allreduce(grads, op=distribute.Sum, prescale_factor=weight,
                                             workspace=self._workspace)
 

@@ -309,10 +309,11 @@ class Trainer:
         with GradientTape() as tape:
             y_pred = self(x, training=True)
             loss = self.compiled_loss(y, y_pred, regularization_losses=self.losses)
-        grads = tape.gradient(loss, weights)
         parallel = data_parallel.session(self)
-        if parallel is not None:          # data-parallel over MPI: the whole global batch's gradients
-            grads = parallel.reduce_gradients(grads)
+        if parallel is None:
+            grads = tape.gradient(loss, weights)
+        else:                             # data-parallel over MPI: the whole global batch's gradients
+            grads = parallel.gradients(tape, loss, weights)
         self.optimizer.apply_gradients(zip(grads, weights))
         self.compiled_metrics.update_state(y, y_pred)
 
