@@ -4,7 +4,7 @@ allreduce of the step's 1.6 MB of gradients.
 
     python bench/mpi_epoch.py worker            # one timed epoch (under mpiexec or not)
     python bench/mpi_epoch.py compare [--repeats 3] [--before SRC] [--launch "NAME=ARGS"]...
-    mpiexec -n 2 python bench/mpi_epoch.py allreduce
+    mpiexec -n 2 python bench/mpi_epoch.py allreduce [RATE_BITS_PER_S]
 
 ``compare`` alternates the two launches and reports medians of the epoch wall
 time (after a warm-up epoch in each launch); docs/distributed.md has the numbers.
@@ -47,7 +47,9 @@ def worker():
         print(f"EPOCH {seconds:.4f}")
 
 
-def allreduce(repeats=200):
+def allreduce(repeats=200, rate_bits=None):
+    """The median and minimum time of an allreduce of the MLP's gradients (and, given the
+    link's rate in bits/s, their ratio to the ring's limit 2 (p - 1) / p * bytes / rate)."""
     from mpi4py import MPI
     comm = MPI.COMM_WORLD
     grads = np.ones(784 * 512 + 512 + 512 * 10 + 10, np.float32)       # the MLP's gradients: 1.63 MB
@@ -60,8 +62,14 @@ def allreduce(repeats=200):
         comm.Allreduce(MPI.IN_PLACE, grads)
         times.append(time.perf_counter() - start)
     if comm.rank == 0:
-        print(f"ALLREDUCE {grads.nbytes / 1e6:.2f} MB over {comm.size} ranks: median "
-              f"{statistics.median(times) * 1e3:.3f} ms, min {min(times) * 1e3:.3f} ms")
+        median, fastest = statistics.median(times), min(times)
+        line = (f"ALLREDUCE {grads.nbytes / 1e6:.2f} MB over {comm.size} ranks: median {median * 1e3:.3f} ms, "
+                f"min {fastest * 1e3:.3f} ms, p90 {np.percentile(times, 90) * 1e3:.3f} ms")
+        if rate_bits:
+            limit = 2 * (comm.size - 1) / comm.size * grads.nbytes * 8 / rate_bits
+            line += (f"; ring limit {limit * 1e3:.2f} ms: median {median / limit:.2f}x, "
+                     f"min {fastest / limit:.2f}x")
+        print(line, flush=True)
 
 
 def compare(repeats, before=None, extra=()):
@@ -94,7 +102,7 @@ if __name__ == "__main__":
     if what == "worker":
         worker()
     elif what == "allreduce":
-        allreduce()
+        allreduce(rate_bits=float(sys.argv[2]) if len(sys.argv) > 2 else None)
     else:
         args = sys.argv[2:]
         value = lambda flag: args[args.index(flag) + 1] if flag in args else None   # noqa: E731

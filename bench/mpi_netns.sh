@@ -9,6 +9,7 @@
 # transport), with UCX_NET_DEVICES naming each rank's end of the veth pair.
 set -euo pipefail
 rate="${1:-1gbit}"
+rate_bits="$(python -c "import sys; r = sys.argv[1].lower(); u = {'gbit': 1e9, 'mbit': 1e6, 'kbit': 1e3}; print(next(float(r[:-len(k)]) * v for k, v in u.items() if r.endswith(k)))" "$rate")"
 python="$(command -v python)"
 mpiexec="$(dirname "$python")/mpiexec"
 a=tgbench-a b=tgbench-b
@@ -31,6 +32,6 @@ ip netns exec "$a" tc qdisc add dev tgbench-va root tbf rate "$rate" burst 32kb 
 ip netns exec "$b" tc qdisc add dev tgbench-vb root tbf rate "$rate" burst 32kb latency 50ms
 
 "$mpiexec" -genv MPIR_CVAR_NOLOCAL 1 -genv UCX_TLS tcp \
-    -n 1 -env UCX_NET_DEVICES tgbench-va ip netns exec "$a" "$python" bench/mpi_epoch.py allreduce : \
-    -n 1 -env UCX_NET_DEVICES tgbench-vb ip netns exec "$b" "$python" bench/mpi_epoch.py allreduce
+    -n 1 -env UCX_NET_DEVICES tgbench-va ip netns exec "$a" "$python" bench/mpi_epoch.py allreduce "$rate_bits" : \
+    -n 1 -env UCX_NET_DEVICES tgbench-vb ip netns exec "$b" "$python" bench/mpi_epoch.py allreduce "$rate_bits"
 ip netns exec "$a" tc -s qdisc show dev tgbench-va | sed -n 2p | sed 's/^/veth a: /'

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 
 import numpy as np
 
@@ -197,6 +198,8 @@ def grouped_allreduce(values, op=Average, prescale_factor=1.0, postscale_factor=
     for i, h in enumerate(hosts):
         if h is not None and i not in alone:
             by_dtype.setdefault(h.dtype, []).append(i)
+    if n > 1 and _wait["policy"] == "sleep":
+        _wait_for_everyone()
     for dtype, indices in by_dtype.items():
         buffer = _packed(hosts, indices, dtype, prescale_factor, workspace)
         _sum_scaled(buffer, n, post)
@@ -231,6 +234,23 @@ def _reducible_in_place(hosts, values):
             continue
         found.add(i)
     return found
+
+
+#: how a rank waits for late partners before ``grouped_allreduce``: "spin" leaves it to the
+#: MPI (MPICH polls, busy, on its core); "sleep" first polls a nonblocking barrier for
+#: ``spin_s`` seconds, then sleeps ``sleep_s`` between polls, leaving the core to others
+_wait = {"policy": os.environ.get("TAPEGRAD_MPI_WAIT", "spin"), "spin_s": 50e-6, "sleep_s": 50e-6}
+
+
+def _wait_for_everyone():
+    """Return once every rank has reached this point, sleeping rather than spinning
+    while a partner is late (``MPI_Ibarrier`` polled with ``MPI_Test``)."""
+    request = _comm().Ibarrier()
+    clock = time.perf_counter
+    spin_until = clock() + _wait["spin_s"]
+    while not request.Test():
+        if clock() > spin_until:
+            time.sleep(_wait["sleep_s"])
 
 
 def _sum_scaled(buffer, n, post):
