@@ -95,12 +95,20 @@ class ArrayBatches:
         self.num_batches = math.ceil(x.n / batch_size)
 
     def __iter__(self):
+        for index in self.batch_indices():
+            yield self.take(index)
+
+    def batch_indices(self):
+        """Each batch's rows: a slice, or (shuffled) an array of positions; one permutation per epoch."""
         n = self.x.n
         order = generator().permutation(n) if self.shuffle else None
         for start in range(0, n, self.batch_size):
             stop = min(start + self.batch_size, n)
-            index = slice(start, stop) if order is None else order[start:stop]
-            yield self.x.take(index, as_float=True), (None if self.y is None else self.y.take(index))
+            yield slice(start, stop) if order is None else order[start:stop]
+
+    def take(self, index):
+        """The batch ``(x, y)`` at ``index`` (part of a batch's index: a data-parallel rank's share)."""
+        return self.x.take(index, as_float=True), (None if self.y is None else self.y.take(index))
 
 
 class DatasetBatches:

@@ -37,6 +37,7 @@ from ..random import generator
 from ..tensor import Tensor
 from . import distribution as distribution_lib
 from .callbacks import CallbackList, CSVLogger, ModelCheckpoint, TensorBoard
+from .data_adapter import ArrayBatches
 from .metrics import Metric, _RunningTotal
 from .node import flatten, pack_like
 from .progress import ProgressBar
@@ -100,6 +101,9 @@ class ShardedBatches:
         self.num_batches = batches.num_batches
 
     def __iter__(self):
+        if self.split and isinstance(self.batches, ArrayBatches):
+            yield from self._array_shares()
+            return
         ranks, rank = distribute.size(), distribute.rank()
         first = True
         for xb, yb in self.batches:
@@ -117,6 +121,23 @@ class ShardedBatches:
                 yield None, None
             else:
                 yield _rows_of(xb, start, stop), _rows_of(yb, start, stop)
+
+
+    def _array_shares(self):
+        """Arrays: the same global batches, but only this rank's rows are gathered
+        (a shuffled batch's rows are copied; copying the others' would be wasted)."""
+        ranks, rank = distribute.size(), distribute.rank()
+        self.session.broadcast_weights()     # the arrays were checked, so the model is built
+        for index in self.batches.batch_indices():
+            rows = index.stop - index.start if isinstance(index, slice) else len(index)
+            start, stop = share_bounds(rows, ranks, rank)
+            self.session.share = (stop - start, rows)
+            if start == stop:
+                yield None, None
+            elif isinstance(index, slice):
+                yield self.batches.take(slice(index.start + start, index.start + stop))
+            else:
+                yield self.batches.take(index[start:stop])
 
 
 class DataParallelSession:
