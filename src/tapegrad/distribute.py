@@ -182,10 +182,12 @@ def grouped_allreduce(values, op=Average, prescale_factor=1.0, postscale_factor=
     valid until that next call.
 
     ``in_place=True`` says the caller will not use ``values`` again (a step's
-    fresh gradients): each large array that owns its memory is then summed
-    where it lies, in its own allreduce, and only the small ones are copied
-    into the fused buffer; packing the book MLP's 1.6 MB kernel gradient would
-    cost a third of the allreduce itself.  The results are then those arrays.
+    fresh gradients): each large array is then summed where it lies, in its
+    own allreduce, and only the small ones are copied into the fused buffer;
+    packing the book MLP's 1.6 MB kernel gradient would cost a third of the
+    allreduce itself.  Which arrays go alone depends on their sizes only, so
+    every rank makes the same MPI calls; one that may not be overwritten (a
+    view, an array given twice) is copied first.  The results are those arrays.
     """
     _check_op(op)
     values = list(values)
@@ -193,7 +195,7 @@ def grouped_allreduce(values, op=Average, prescale_factor=1.0, postscale_factor=
     results = list(values)
     n = size()
     post = postscale_factor / (n if op == Average else 1)
-    alone = _reducible_in_place(hosts, values) if in_place and prescale_factor == 1.0 else set()
+    alone = [i for i, h in enumerate(hosts) if in_place and h is not None and h.nbytes >= IN_PLACE_MIN_BYTES]
     by_dtype = {}
     for i, h in enumerate(hosts):
         if h is not None and i not in alone:
@@ -208,10 +210,13 @@ def grouped_allreduce(values, op=Average, prescale_factor=1.0, postscale_factor=
             stop = start + hosts[i].size
             results[i] = _like(values[i], buffer[start:stop].reshape(hosts[i].shape))
             start = stop
-    for i in sorted(alone):
-        _sum_scaled(hosts[i], n, post)
-        results[i] = values[i] if isinstance(values[i], Tensor) and hosts[i] is values[i]._data \
-            else _like(values[i], hosts[i])
+    for i in alone:
+        host = hosts[i] if _may_overwrite(hosts, i) else np.array(hosts[i], order="C")
+        if prescale_factor != 1.0:
+            host *= host.dtype.type(prescale_factor)
+        _sum_scaled(host, n, post)
+        results[i] = values[i] if isinstance(values[i], Tensor) and host is values[i]._data \
+            else _like(values[i], host)
     return results
 
 
@@ -220,20 +225,15 @@ def grouped_allreduce(values, op=Average, prescale_factor=1.0, postscale_factor=
 IN_PLACE_MIN_BYTES = 64 * 1024
 
 
-def _reducible_in_place(hosts, values):
-    """Indices of the arrays ``grouped_allreduce(in_place=True)`` may overwrite: large,
-    contiguous, writeable, owning their memory (no view of another array) and sharing it
-    with no other entry (a backward may hand one array to two weights)."""
-    found = set()
-    for i, h in enumerate(hosts):
-        if (h is None or h.nbytes < IN_PLACE_MIN_BYTES or h.base is not None or not h.flags.c_contiguous
-                or not h.flags.writeable):
-            continue
-        if any(h is other or np.shares_memory(h, other) for j, other in enumerate(hosts)
-               if j != i and other is not None):
-            continue
-        found.add(i)
-    return found
+def _may_overwrite(hosts, i):
+    """Whether ``grouped_allreduce(in_place=True)`` may sum ``hosts[i]`` where it lies:
+    contiguous, writeable, owning its memory (no view of another array) and sharing
+    it with no other entry (a backward may hand one array to two weights)."""
+    h = hosts[i]
+    if h.base is not None or not h.flags.c_contiguous or not h.flags.writeable:
+        return False
+    return not any(h is other or np.may_share_memory(h, other) for j, other in enumerate(hosts)
+                   if j != i and other is not None)
 
 
 #: how a rank waits for late partners before ``grouped_allreduce``: "spin" leaves it to the

@@ -17,7 +17,7 @@ import textwrap
 
 import numpy as np
 import pytest
-from test_distribute import MPIEXEC, _run, needs_mpiexec   # tests/distribute/test_distribute.py
+from test_distribute import MPIEXEC, _relative, _run, needs_mpiexec   # tests/distribute/test_distribute.py
 
 import tapegrad
 from tapegrad import distribute
@@ -77,6 +77,48 @@ IN_PLACE = textwrap.dedent('''
         print("REPORT", sorted(report.items()))
         print("ALL OK" if all(report.values()) else "FAILED")
 ''')
+
+
+EMPTY_SHARE_BIG_WEIGHT = textwrap.dedent('''
+    """257 rows in batches of 128 on 3 ranks: in the last batch (1 row) two ranks have an empty
+    share and send zeros; the first kernel (100 x 96 float64, 77 KB) is large enough to be
+    summed in place, so every rank must still make the same allreduce calls."""
+    import sys
+    import numpy as np
+    import tapegrad
+    from tapegrad import keras
+    from tapegrad.keras import layers
+
+    if tapegrad.distribute.launched_by_mpi():
+        keras.distribution.initialize()
+        keras.distribution.set_distribution(keras.distribution.DataParallel())
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((257, 100))
+    y = (x[:, :4].sum(axis=1) > 0).astype("int64")
+    tapegrad.random.set_seed(3)
+    model = keras.Sequential([layers.Dense(96, activation="relu", dtype="float64"),
+                              layers.Dense(2, activation="softmax", dtype="float64")])
+    model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy")
+    model.fit(x, y, batch_size=128, epochs=2, verbose=0)
+    np.savez(f"{sys.argv[1]}-rank{tapegrad.distribute.rank()}.npz", *model.get_weights())
+''')
+
+
+@needs_mpiexec
+def test_an_empty_share_makes_the_same_allreduce_calls_as_the_other_ranks(tmp_path):
+    """Fails (an MPI error or a hang) when a rank with an empty share packs its zero
+    gradients into one buffer while the others sum their large gradient alone."""
+    script = tmp_path / "empty_share.py"
+    script.write_text(EMPTY_SHARE_BIG_WEIGHT)
+    for launcher, name in (([], "one"), ([MPIEXEC, "-n", "3"], "ranks")):
+        code, output, _ = _run([*launcher, sys.executable, str(script), str(tmp_path / name)],
+                               timeout=120, cwd=tmp_path)
+        assert code == 0, output[-3000:]
+    one = np.load(tmp_path / "one-rank0.npz")
+    ranks = [np.load(tmp_path / f"ranks-rank{r}.npz") for r in range(3)]
+    for key in one.files:
+        assert all(np.array_equal(ranks[0][key], other[key]) for other in ranks[1:]), key
+        assert _relative(ranks[0][key], one[key]) <= 1e-10, key
 
 
 @needs_mpiexec

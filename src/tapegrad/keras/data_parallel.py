@@ -219,7 +219,7 @@ class DataParallelSession:
         """
         weight = self._share_weight()
         if weight is None:               # batches not split here: weighted by counted rows afterwards
-            return self.reduce_gradients(tape.gradient(loss, weights))
+            return self._reduce_by_counted_rows(tape.gradient(loss, weights), self.share[0])
         grads = tape.gradient(loss, weights, output_gradients=weight)
         return distribute.grouped_allreduce(grads, op=distribute.Sum, workspace=self._workspace, in_place=True)
 
@@ -229,14 +229,6 @@ class DataParallelSession:
         if global_rows is None:
             return None
         return rows / global_rows if _WEIGHT_BY_SHARE else 1.0 / distribute.size()
-
-    def reduce_gradients(self, grads):
-        """The global batch's gradients from this rank's: one fused, share-weighted allreduce."""
-        weight = self._share_weight()
-        if weight is None:
-            return self._reduce_by_counted_rows(grads, self.share[0])
-        return distribute.grouped_allreduce(grads, op=distribute.Sum, prescale_factor=weight,
-                                            workspace=self._workspace)
 
     def _reduce_by_counted_rows(self, grads, rows):
         count = np.array([rows], dtype=np.float64)
@@ -251,8 +243,8 @@ class DataParallelSession:
             return None
         model = self.model
         weights = model.trainable_weights
-        zeros = [ops.zeros_like(w) for w in weights]
-        grads = self.reduce_gradients(zeros)
+        zeros = [ops.zeros_like(w) for w in weights]   # the same allreduce calls as the other ranks make
+        grads = distribute.grouped_allreduce(zeros, op=distribute.Sum, workspace=self._workspace, in_place=True)
         model.optimizer.apply_gradients(zip(grads, weights))
         return None
 
