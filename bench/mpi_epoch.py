@@ -12,7 +12,8 @@ time (after a warm-up epoch in each launch); docs/distributed.md has the numbers
 ``src`` folder of a checkout of an older commit, same kernels), to measure a
 change side by side; ``--launch "NAME=-bind-to core"`` adds two ranks started
 with those extra ``mpiexec`` arguments (``VAR=value`` words set environment
-variables instead).
+variables instead; ``BENCH_BALANCE_LOAD=1`` makes the worker use
+``DataParallel(balance_load=True)``).
 """
 
 import os
@@ -32,7 +33,8 @@ def worker():
 
     if tapegrad.distribute.launched_by_mpi():
         keras.distribution.initialize()
-        keras.distribution.set_distribution(keras.distribution.DataParallel())
+        balance = os.environ.get("BENCH_BALANCE_LOAD") == "1"    # DataParallel(balance_load=True)
+        keras.distribution.set_distribution(keras.distribution.DataParallel(balance_load=balance))
     tapegrad.random.set_seed(0)
     (x, y), _ = keras.datasets.mnist.load_data()
     x = x.reshape(60000, 784).astype("float32") / 255

@@ -8,7 +8,9 @@ metrics) with clocks and prints, for each rank, the median and mean milliseconds
 per step of each part and of what is left (the fit loop: slicing batches, Python).
 With ``--split-wait`` the allreduce is preceded by a barrier, so that the time a
 rank waits for its partner (``wait``) is told apart from the allreduce itself
-(``allreduce``); the barrier adds one small message per step.
+(``allreduce``); the barrier adds one small message per step.  ``--cpu`` measures
+CPU time instead of wall time (robust on a busy machine); ``--threads N`` fixes the
+kernel threads.
 """
 
 import statistics
@@ -30,7 +32,11 @@ def main():
     if distribute.launched_by_mpi():
         keras.distribution.initialize()
         keras.distribution.set_distribution(keras.distribution.DataParallel())
-    clock = time.perf_counter
+    if "--threads" in sys.argv:
+        tapegrad.kernels.set_num_threads(int(sys.argv[sys.argv.index("--threads") + 1]))
+    # --cpu: the process's CPU time (all its threads) instead of the wall clock: the work
+    # each part costs, whatever the load; a busy-polling wait counts, a descheduled rank not
+    clock = time.process_time if "--cpu" in sys.argv else time.perf_counter
     spent = defaultdict(list)
     current = {}
 
@@ -105,7 +111,7 @@ def main():
     start = clock()
     model.fit(x, y, epochs=1, batch_size=128, verbose=0, callbacks=[Record()])
     epoch = clock() - start
-    report = [f"rank {distribute.rank()} of {distribute.size()}, {tapegrad.kernels.get_backend().get_num_threads()} "
+    report = [f"{'CPU' if '--cpu' in sys.argv else 'wall'} time, rank {distribute.rank()} of {distribute.size()}, {tapegrad.kernels.get_backend().get_num_threads()} "
               f"thread(s): epoch of {rows} rows {epoch:.3f} s, {len(spent['total'])} steps"]
     total = np.array(spent["total"])
     parts = {name: np.array(v) for name, v in spent.items() if name != "total" and len(v) == len(total)}

@@ -28,6 +28,7 @@ bit-identical.  Everything else follows from keeping the ranks in lockstep:
 
 from __future__ import annotations
 
+import time
 import weakref
 
 import numpy as np
@@ -38,6 +39,7 @@ from ..tensor import Tensor
 from . import distribution as distribution_lib
 from .callbacks import CallbackList, CSVLogger, ModelCheckpoint, TensorBoard
 from .data_adapter import ArrayBatches
+from .load_balance import LoadBalance
 from .metrics import Metric, _RunningTotal
 from .node import flatten, pack_like
 from .progress import ProgressBar
@@ -96,11 +98,19 @@ class ShardedBatches:
     """The batches of an epoch, each cut down to this rank's share (``(None, None)``
     for an empty share: a batch with fewer rows than ranks)."""
 
-    def __init__(self, batches, session, split=True):
+    def __init__(self, batches, session, split=True, balanced=False):
         self.batches, self.session, self.split = batches, session, split
+        self.balanced = balanced and session.balance is not None    # shares sized by LoadBalance
         self.num_batches = batches.num_batches
 
+    def _bounds(self, rows, ranks, rank):
+        if self.balanced:
+            self.session.begin_step()
+            return self.session.balance.bounds(rows, rank)
+        return share_bounds(rows, ranks, rank)
+
     def __iter__(self):
+        self.session.begin_epoch()
         if self.split and isinstance(self.batches, ArrayBatches):
             yield from self._array_shares()
             return
@@ -115,7 +125,7 @@ class ShardedBatches:
                 self.session.share = (rows, None)
                 yield xb, yb
                 continue
-            start, stop = share_bounds(rows, ranks, rank)
+            start, stop = self._bounds(rows, ranks, rank)
             self.session.share = (stop - start, rows)
             if start == stop:
                 yield None, None
@@ -130,7 +140,7 @@ class ShardedBatches:
         self.session.broadcast_weights()     # the arrays were checked, so the model is built
         for index in self.batches.batch_indices():
             rows = index.stop - index.start if isinstance(index, slice) else len(index)
-            start, stop = share_bounds(rows, ranks, rank)
+            start, stop = self._bounds(rows, ranks, rank)
             self.session.share = (stop - start, rows)
             if start == stop:
                 yield None, None
@@ -149,6 +159,8 @@ class DataParallelSession:
         self.share = (0, 0)              # (rows of this rank, rows of the global batch) of the current step
         self._broadcast = None           # the weights last broadcast (their ids)
         self._workspace = {}             # the gradients' packed buffer, reused step after step
+        self.balance = LoadBalance(distribute.size()) if distribution.balance_load else None
+        self._step_start = self._reduced_at = self._rest = None    # this step's clock readings (balancing)
 
     # ---------------------------------------------------------- set-up
     def broadcast_weights(self):
@@ -176,9 +188,9 @@ class DataParallelSession:
                              f"DataParallel every rank must be given the same data (or, with "
                              f"auto_shard_dataset=False, the same number of batches)")
 
-    def _shard(self, batches, what):
+    def _shard(self, batches, what, balanced=False):
         self._agree(batches, what)
-        return ShardedBatches(batches, self, split=self.distribution.auto_shard_dataset)
+        return ShardedBatches(batches, self, split=self.distribution.auto_shard_dataset, balanced=balanced)
 
     @staticmethod
     def _for_this_rank(callbacks, verbose):
@@ -196,7 +208,7 @@ class DataParallelSession:
         rng = generator()
         rng.bit_generator.state = distribute.broadcast_object(rng.bit_generator.state)
         self.broadcast_weights()
-        train = self._shard(train, "fit")
+        train = self._shard(train, "fit", balanced=True)
         val = None if val is None else self._shard(val, "fit (validation_data)")
         callbacks, verbose = self._for_this_rank(callbacks, verbose)
         return train, val, callbacks, verbose
@@ -216,12 +228,39 @@ class DataParallelSession:
         backward folds into the multiply it does anyway, so the gradients come
         out already weighted and go into the allreduce as they are: the big
         ones summed in place, not copied into a fused buffer (``in_place``).
+        With load balancing, this rank's timings ride along in the same allreduce.
         """
         weight = self._share_weight()
         if weight is None:               # batches not split here: weighted by counted rows afterwards
             return self._reduce_by_counted_rows(tape.gradient(loss, weights), self.share[0])
         grads = tape.gradient(loss, weights, output_gradients=weight)
-        return distribute.grouped_allreduce(grads, op=distribute.Sum, workspace=self._workspace, in_place=True)
+        return self._sum(grads, weights, compute=None)
+
+    def _sum(self, grads, weights, compute):
+        """``grads`` summed over the ranks in place (with this step's timings when balancing)."""
+        if self.balance is None:
+            return distribute.grouped_allreduce(grads, op=distribute.Sum, workspace=self._workspace, in_place=True)
+        now = time.perf_counter()
+        rows = self.share[0]
+        if compute is None:
+            compute = now - self._step_start
+        rest = -1.0 if self._rest is None else self._rest
+        timings = self.balance.timings(distribute.rank(), rest, compute, rows, np.dtype(weights[0].dtype))
+        summed = distribute.grouped_allreduce([*grads, timings], op=distribute.Sum, workspace=self._workspace,
+                                              in_place=True)
+        self.balance.update(summed[-1])
+        self._reduced_at = time.perf_counter()
+        return summed[:-1]
+
+    def begin_epoch(self):
+        """No timing carries over from before the epoch (evaluation, callbacks)."""
+        self._reduced_at = None
+
+    def begin_step(self):
+        """Clock the start of a training step; ``rest`` is what the last one did after its allreduce."""
+        now = time.perf_counter()
+        self._rest = None if self._reduced_at is None else now - self._reduced_at
+        self._step_start = now
 
     def _share_weight(self):
         """``rows / global rows`` of the current step (None when the batches are not split)."""
@@ -244,7 +283,8 @@ class DataParallelSession:
         model = self.model
         weights = model.trainable_weights
         zeros = [ops.zeros_like(w) for w in weights]   # the same allreduce calls as the other ranks make
-        grads = distribute.grouped_allreduce(zeros, op=distribute.Sum, workspace=self._workspace, in_place=True)
+        self._rest = None                                 # nothing measured: the balance skips this step
+        grads = self._sum(zeros, weights, compute=0.0)
         model.optimizer.apply_gradients(zip(grads, weights))
         return None
 

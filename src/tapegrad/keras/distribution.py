@@ -173,9 +173,14 @@ class DataParallel(Distribution):
     replica per MPI process, so the devices must be all of the job's.
     ``auto_shard_dataset=False`` is for data already split by process: each
     rank then trains on the batches it is given, weighted by their sizes.
+    ``balance_load=True`` (tapegrad's, not Keras's) sizes each rank's share of
+    a training batch by its measured speed, for ranks that share busy cores
+    (``load_balance.py``): the same gradients, but the rounding then depends
+    on the timings, so two runs no longer end bit-identical to each other.
     """
 
-    def __init__(self, device_mesh=None, devices=None, auto_shard_dataset=True):
+    def __init__(self, device_mesh=None, devices=None, auto_shard_dataset=True, balance_load=False):
+        self.balance_load = bool(balance_load)
         if device_mesh is not None:
             if not isinstance(device_mesh, DeviceMesh):
                 raise ValueError(f"Expect `mesh` to be an instance of `DeviceMesh`. Received: mesh={device_mesh} "
