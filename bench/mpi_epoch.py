@@ -33,8 +33,8 @@ def worker():
 
     if tapegrad.distribute.launched_by_mpi():
         keras.distribution.initialize()
-        balance = os.environ.get("BENCH_BALANCE_LOAD") == "1"    # DataParallel(balance_load=True)
-        keras.distribution.set_distribution(keras.distribution.DataParallel(balance_load=balance))
+        balance = {"balance_load": True} if os.environ.get("BENCH_BALANCE_LOAD") == "1" else {}
+        keras.distribution.set_distribution(keras.distribution.DataParallel(**balance))
     tapegrad.random.set_seed(0)
     (x, y), _ = keras.datasets.mnist.load_data()
     x = x.reshape(60000, 784).astype("float32") / 255
@@ -89,8 +89,10 @@ def compare(repeats, before=None, extra=()):
     times = {name: [] for name in launches}
     for _ in range(repeats):
         for name, (command, env) in launches.items():
-            out = subprocess.run(command, capture_output=True, text=True, timeout=600, check=True,
-                                 env={**os.environ, **env}).stdout
+            done = subprocess.run(command, capture_output=True, text=True, timeout=600, env={**os.environ, **env})
+            if done.returncode:
+                raise RuntimeError(f"{name} failed:\n{done.stderr[-3000:]}")
+            out = done.stdout
             times[name].append(float(out.split("EPOCH")[1].split()[0]))
             time.sleep(1)
     one = statistics.median(times["1 process, default threads"])
