@@ -9,7 +9,9 @@ transport is the site's MPI through mpi4py, imported only when a program asks
 for more than one process: ``import tapegrad`` never needs MPI.
 
 One fused call moves many tensors: ``grouped_allreduce`` packs them into one
-buffer per dtype, so a step pays the network's latency once, not once per weight.
+buffer per dtype, so a step pays the network's latency once, not once per weight
+(with ``in_place=True`` the large ones are summed where they lie instead of
+being copied, one allreduce each: a copy of 1.6 MB costs more than a latency).
 """
 
 from __future__ import annotations

@@ -7,9 +7,11 @@ computes the mean loss over its share and the gradient of that mean, then:
     global gradient = sum over ranks of (share_r / B) * gradient_r
 
 which is exactly the gradient of the mean over the whole batch, even when the
-shares differ (an uneven split, an uneven last batch).  The weighted sum is
-one fused allreduce per step (``distribute.grouped_allreduce``); every rank
-then applies the same update to the same weights, so the weights stay
+shares differ (an uneven split, an uneven last batch).  The weight
+``share_r / B`` seeds the backward pass, and the weighted sum is one
+``distribute.grouped_allreduce(..., in_place=True)`` per step (the large
+gradients summed where they lie, the small ones in one fused buffer); every
+rank then applies the same update to the same weights, so the weights stay
 bit-identical.  Everything else follows from keeping the ranks in lockstep:
 
 - the weights are broadcast from rank 0 once the model is built, and rank 0's
@@ -131,7 +133,6 @@ class ShardedBatches:
                 yield None, None
             else:
                 yield _rows_of(xb, start, stop), _rows_of(yb, start, stop)
-
 
     def _array_shares(self):
         """Arrays: the same global batches, but only this rank's rows are gathered
