@@ -1,0 +1,181 @@
+"""Passes over a traced graph: each one function ``graph -> graph``, run in ``PIPELINE`` order.
+
+A pass takes a :class:`~tapegrad.trace.graph.Graph`, never changes it, and
+returns a new one (``graph.copy()`` first) that computes the same numbers:
+
+``dead_code``
+    drops the calls whose outputs nothing reads and that write nothing (a
+    value the function computed and then ignored).
+``fuse_elementwise``
+    replaces a chain of calls by one fused kernel where tapegrad has one
+    (``FUSIONS``): ``matmul`` then a bias ``xp.add`` then ``relu`` becomes
+    one ``dense_forward``, which adds the bias and applies relu in the GEMM's
+    epilogue while the tile is still in registers.
+``reuse_buffers``
+    gives each call that can write into a given array (an ``out=`` keyword)
+    a buffer planned now, allocated once when the plan is built; two values
+    whose lifetimes do not overlap share one buffer.  A step then allocates
+    only what its kernels cannot take an ``out`` for, and what it returns.
+
+To add a pass, write ``def my_pass(graph): graph = graph.copy(); ...; return
+graph`` and insert it in ``PIPELINE`` (buffer planning stays last: it
+needs the final list of calls).  ``run_pipeline`` runs the list and keeps
+every intermediate graph, so a reader can draw each step.
+"""
+
+from __future__ import annotations
+
+from .. import kernels
+from .graph import Buffer, Node, Value
+
+
+# ---------------------------------------------------------------- dead code
+def dead_code(graph):
+    """Drop the nodes that nothing needs: walking backwards, a node is kept
+    when it has an effect, writes a Variable, or makes a value a kept node
+    (or the function's return) reads."""
+    graph = graph.copy()
+    live = set(graph.output_values())
+    kept = []
+    for node in reversed(graph.nodes):
+        needed = node.effect or any(v.kind == "variable" or v in live for v in node.writes) \
+            or any(v in live for v in node.outputs)
+        if needed:
+            kept.append(node)
+            live.update(node.inputs())
+            live.update(node.writes)
+    graph.nodes = kept[::-1]
+    return graph
+
+
+# ---------------------------------------------------------------- element-wise fusion
+def _only_reader(readers, value, graph_outputs):
+    """The one node reading ``value``, or None (read twice, or returned)."""
+    nodes = readers.get(value, [])
+    if len(nodes) != 1 or value in graph_outputs:
+        return None
+    return nodes[0]
+
+
+def _bias_of(add, produced, matmul_out):
+    """The bias vector of ``xp.add(matmul_out, bias)`` (either order), or None."""
+    if add.op != "xp.add" or len(add.args) != 2 or add.kwargs:
+        return None
+    a, b = add.args
+    bias = b if a is matmul_out else a if b is matmul_out else None
+    if not isinstance(bias, Value) or bias.shape is None or len(bias.shape) != 1:
+        return None
+    if bias.shape[0] != produced.shape[1] or bias.dtype != produced.dtype:
+        return None
+    return bias
+
+
+def _fuse_dense(graph, readers, outputs):
+    """``matmul(x, w)`` -> ``xp.add(., b)`` [-> ``relu(.)``] becomes ``dense_forward(x, w, b, act)``;
+    ``dense_forward(x, w, b, None)`` -> ``relu(.)`` becomes ``dense_forward(x, w, b, "relu")``."""
+    replaced = {}   # id(node) -> new node (or None: merged away)
+    for node in graph.nodes:
+        if id(node) in replaced:
+            continue
+        if node.op == "matmul" and not node.kwargs.get("transpose_a") and not node.kwargs.get("transpose_b") \
+                and len(node.args) == 2:
+            product = node.outputs[0]
+            add = _only_reader(readers, product, outputs)
+            bias = add and _bias_of(add, product, product)
+            if bias is None:
+                continue
+            chain, summed, activation, last = [node, add], add.outputs[0], None, add
+            relu = _only_reader(readers, summed, outputs)
+            if relu is not None and relu.op == "relu" and relu.args == (summed,) and "out" not in relu.kwargs:
+                chain, activation, last = chain + [relu], "relu", relu
+            x, w = node.args
+            fused = Node("dense_forward", kernels.dense_forward, (x, w, bias), {
+                "activation": activation, "backend": node.kwargs.get("backend")},
+                last.outputs, out_keyword="out", fused=tuple(n.op for n in chain))
+        elif node.op == "dense_forward" and len(node.args) == 3 and node.kwargs.get("activation") is None:
+            relu = _only_reader(readers, node.outputs[0], outputs)
+            if relu is None or relu.op != "relu" or relu.args != (node.outputs[0],) or "out" in relu.kwargs:
+                continue
+            chain, last = [node, relu], relu
+            fused = Node("dense_forward", kernels.dense_forward, node.args, {
+                **node.kwargs, "activation": "relu"}, relu.outputs, out_keyword="out",
+                fused=(*(node.fused or ("dense_forward",)), "relu"))
+        else:
+            continue
+        replaced[id(last)] = fused            # the fused call runs where the chain's last call ran,
+        for merged in chain[:-1]:             # after every input of the chain is ready
+            replaced[id(merged)] = None
+    return [replaced.get(id(n), n) for n in graph.nodes if replaced.get(id(n), n) is not None]
+
+
+#: the fusion rules ``fuse_elementwise`` applies, in order: each maps a graph
+#: (with its readers) to a new list of nodes
+FUSIONS = [_fuse_dense]
+
+
+def fuse_elementwise(graph):
+    """Apply each rule of ``FUSIONS``: a chain of calls whose intermediate
+    values nobody else reads becomes one call of a fused kernel."""
+    graph = graph.copy()
+    for rule in FUSIONS:
+        graph.nodes = rule(graph, graph.readers(), set(graph.output_values()))
+    return graph
+
+
+# ---------------------------------------------------------------- buffers
+def _base(value):
+    while value.view_of is not None:
+        value = value.view_of
+    return value
+
+
+def reuse_buffers(graph):
+    """Plan one buffer for each array a node can write into (``out_keyword``).
+
+    A value lives from the node that makes it to the last node that reads it
+    (or reads a view of it).  Walking the nodes in order, a buffer whose value
+    has died goes back to a free list keyed by (shape, dtype) and the next
+    value of that shape and dtype takes it.  Not planned: the values the
+    function returns (a caller keeps them, so each call makes new ones), the
+    values some node writes in place, and calls given an ``out`` already.
+    """
+    graph = graph.copy()
+    last_read = {}
+    for i, node in enumerate(graph.nodes):
+        for v in node.inputs():
+            last_read[_base(v)] = i
+    pinned = {_base(v) for v in graph.output_values()}
+    for node in graph.nodes:
+        pinned.update(_base(v) for v in node.writes)
+    free, buffers, dying = {}, [], {}
+    for i, node in enumerate(graph.nodes):
+        node.buffer = None
+        value = node.outputs[0] if len(node.outputs) == 1 else None
+        if (node.out_keyword and node.returns == "one" and value is not None and value.shape is not None
+                and value not in pinned and node.out_keyword not in node.kwargs and value in last_read):
+            key = (tuple(value.shape), value.dtype)
+            pool = free.get(key)
+            if pool:
+                node.buffer = pool.pop()
+            else:
+                node.buffer = Buffer(f"buf{len(buffers)}", value.shape, value.dtype)
+                buffers.append(node.buffer)
+            dying.setdefault(last_read[value], []).append((key, node.buffer))
+        for key, buffer in dying.pop(i, ()):   # free after this node ran: the next node may reuse it
+            free.setdefault(key, []).append(buffer)
+    graph.buffers = buffers
+    return graph
+
+
+#: the passes ``run_pipeline`` runs, in order (fusion passes before ``reuse_buffers``)
+PIPELINE = [dead_code, fuse_elementwise, dead_code, reuse_buffers]
+
+
+def run_pipeline(graph, pipeline=None):
+    """Run each pass of ``pipeline`` (default ``PIPELINE``) in turn; returns
+    the final graph and the list ``[(pass name, graph after it), ...]``."""
+    steps = []
+    for each in PIPELINE if pipeline is None else pipeline:
+        graph = each(graph)
+        steps.append((each.__name__, graph))
+    return graph, steps
