@@ -21,8 +21,11 @@ allocated here, once.
 from __future__ import annotations
 
 import itertools
+import keyword
 import linecache
 import math
+
+import numpy as np
 
 from ..kernels import get_backend
 from ..tensor import Tensor
@@ -39,7 +42,7 @@ class Plan:
 
     def __init__(self, graph):
         self.graph = graph
-        self.namespace = {"T": Tensor._wrap}
+        self.namespace = {"T": Tensor._wrap, "plan": None}
         self._names = {}
         self.source = self._generate(graph)
         filename = f"<tapegrad.function {graph.name} #{next(_serial)}>"
@@ -53,6 +56,8 @@ class Plan:
         name = self._names.get(key)
         if name is None:
             base = "".join(c if c.isalnum() else "_" for c in prefix)
+            if not base or base[0].isdigit() or keyword.iskeyword(base):
+                base = "_" + base
             name = base
             n = 0
             while name in self.namespace:
@@ -85,8 +90,10 @@ class Plan:
     def _constant(self, item):
         if type(item) in _LITERALS and not (type(item) is float and not math.isfinite(item)):
             return repr(item)
-        prefix = "c" if not hasattr(item, "name") or not isinstance(getattr(item, "name"), str) else item.name
-        return self._name(item, getattr(type(item), "__name__", "c").lower() if prefix == "c" else prefix)
+        name = getattr(item, "name", None)
+        if isinstance(item, np.ndarray) or not isinstance(name, str):
+            name = "c" if isinstance(item, np.ndarray) else type(item).__name__.lower()
+        return self._name(item, name)
 
     def _generate(self, graph):
         for buffer in graph.buffers:

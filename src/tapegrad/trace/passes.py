@@ -137,7 +137,9 @@ def reuse_buffers(graph):
     has died goes back to a free list keyed by (shape, dtype) and the next
     value of that shape and dtype takes it.  Not planned: the values the
     function returns (a caller keeps them, so each call makes new ones), the
-    values some node writes in place, and calls given an ``out`` already.
+    values some node writes in place, calls given an ``out`` already, and 0-d
+    values (NumPy hands back a scalar for them without ``out``, an array with
+    it, and a later call could then return that buffer itself).
     """
     graph = graph.copy()
     last_read = {}
@@ -151,7 +153,7 @@ def reuse_buffers(graph):
     for i, node in enumerate(graph.nodes):
         node.buffer = None
         value = node.outputs[0] if len(node.outputs) == 1 else None
-        if (node.out_keyword and node.returns == "one" and value is not None and value.shape is not None
+        if (node.out_keyword and node.returns == "one" and value is not None and value.shape  # not 0-d: see above
                 and value not in pinned and node.out_keyword not in node.kwargs and value in last_read):
             key = (tuple(value.shape), value.dtype)
             pool = free.get(key)

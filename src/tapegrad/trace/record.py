@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import threading
 
 import numpy as np
@@ -124,6 +125,17 @@ def view(base, offset, shape, strides, dtype):
     return np.ndarray(shape, dtype, buffer=base, offset=offset, strides=strides)
 
 
+def _zero_d(fn):
+    """``fn`` handing back a 0-d array where it returns a NumPy scalar (``np.sum`` of a
+    whole array does): the trace gave the function's caller a 0-d array, so that a
+    reshape of it is a view the recorder can follow, and the replay must do the same."""
+    @functools.wraps(fn)
+    def call(*args, **kwargs):
+        result = fn(*args, **kwargs)
+        return np.asarray(result) if isinstance(result, np.generic) else result
+    return call
+
+
 def _address(a):
     return a.__array_interface__["data"][0]
 
@@ -175,6 +187,8 @@ class Recorder:
         self.captured = {id(t._data) for t in captured}
         self.count = 0
         self.arrays = {}       # Value -> the array it stood for during the trace
+        self.constant_ranges = []   # (start, end) of the constants made during the trace
+        self.pending_use = {}  # pending Value -> the first call that read it (for the refusal's message)
 
     # ------------------------------------------------------------ names and values
     def _new(self, prefix, kind, obj, **kw):
@@ -232,6 +246,9 @@ class Recorder:
             for start, end, base, array in self.ranges:
                 if start <= _address(x) and _address(x) + x.nbytes <= end and x.nbytes:
                     return self._view(x, base, array)
+            if x.nbytes and any(start <= _address(x) and _address(x) + x.nbytes <= end
+                                for start, end in self.constant_ranges):
+                return self._new("c", "constant", x)      # a view of a constant is a constant
             if isinstance(x, TracedArray):
                 self.poison("an array computed from traced values by NumPy code outside the kernels "
                             "reached a kernel")
@@ -262,6 +279,8 @@ class Recorder:
         items, returns = (result, "tuple") if type(result) is tuple else ((result,), "one")
         outputs, handed = [], []
         for item in items:
+            if isinstance(item, np.generic) and returns == "one":
+                item = np.asarray(item)       # a NumPy scalar: a 0-d array (see _zero_d)
             if isinstance(item, np.ndarray):
                 base = next((v for v in inputs if isinstance(v, Value) and v.shape is not None
                              and self._shares(item, v)), None)
@@ -273,7 +292,7 @@ class Recorder:
                     self._register_memory(item, value)
                 outputs.append(value)
                 handed.append(traced)
-            elif isinstance(item, (kernels.ClassIds, np.generic)):
+            elif isinstance(item, kernels.ClassIds):
                 outputs.append(self._new("t", "result", item))
                 handed.append(item)
             else:
@@ -300,6 +319,9 @@ class Recorder:
         found = []
         _collect(arg_values, found)
         _collect(kw_values, found)
+        for v in found:
+            if v.kind == "pending":
+                self.pending_use.setdefault(v, op)
         written = kw_values.get("out")
         if written is not None and isinstance(written, Value) and result is kwargs.get("out"):
             node = Node(op, fn, arg_values, kw_values, (), "none", writes=(written,),
@@ -316,6 +338,8 @@ class Recorder:
         if not found and not outputs:
             return result
         name = op.rsplit(".", 1)[-1]
+        if isinstance(result, np.generic):
+            fn = _zero_d(fn)
         node = Node(op, fn, arg_values, kw_values, outputs, returns,
                     out_keyword=out_keyword if returns == "one" else None,
                     effect=name in _IN_PLACE, writes=())
@@ -337,6 +361,8 @@ class Recorder:
             return self._record_created(op, fn, args, kwargs, result)
         self._new("c", "constant", result)
         self.created.append((result, result.copy()))
+        if result.nbytes:
+            self.constant_ranges.append((_address(result), _address(result) + result.nbytes))
         return result
 
     def _record_created(self, op, fn, args, kwargs, result):
@@ -347,7 +373,11 @@ class Recorder:
         found = []
         _collect(arg_values, found)
         outputs, returns, handed = self._outputs(result, found)
-        node = Node(op, fn, arg_values, kw_values, outputs, returns)
+        if outputs is None:
+            self.poison(f"{op} returned a {type(result).__name__}, which the plan cannot hold")
+            return result
+        node = Node(op, _zero_d(fn) if isinstance(result, np.generic) else fn, arg_values, kw_values, outputs,
+                    returns)
         for v in outputs:
             v.producer = node
         self.nodes.append(node)
@@ -416,9 +446,9 @@ class Recorder:
             elif id(value.source) in self.captured:
                 value.kind = "constant"
             else:
-                self.poison("a kernel read an array the tracer did not see being made (a random draw, or "
-                            "NumPy code outside the kernels) that is neither a Variable nor a tensor the "
-                            "function captures")
+                self.poison(f"{self.pending_use.get(value, 'a call')} read an array ({value.describe()}) the "
+                            "tracer did not see being made (a random draw, or NumPy code outside the kernels) "
+                            "that is neither a Variable nor a tensor the function captures")
         for made, copy in self.created:
             if made.tobytes() != copy.tobytes():
                 self.poison("an array made during the trace was changed in place by code the tracer cannot see")
@@ -482,7 +512,12 @@ def _creation_door(op, fn):
     return record
 
 
-_KERNEL_OUT = {"matmul", "dense_forward", "relu", "relu_backward", "bias_grad", "softmax", "dropout_backward"}
+def _takes_out(fn):
+    """True when kernel ``fn`` accepts ``out=`` (a preallocated output array)."""
+    try:
+        return "out" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 @contextlib.contextmanager
@@ -495,7 +530,7 @@ def recording(rec, backends):
         saved = []
         try:
             for name, fn in saved_kernels.items():
-                setattr(kernels, name, _door(name, fn, "out" if name in _KERNEL_OUT else None))
+                setattr(kernels, name, _door(name, fn, "out" if _takes_out(fn) else None))
             for be in backends:
                 saved.append((be, dict(be.__dict__)))
                 be.xp = _RecordingXp(type(be).xp if "xp" not in be.__dict__ else be.__dict__["xp"])
