@@ -368,7 +368,8 @@ class Trainer:
         entry = traced.get(name)
         if entry is None or entry[0] is not getattr(step, "__func__", step):
             entry = traced[name] = (getattr(step, "__func__", step),
-                                    Function(step, strict_numpy=False, name=f"{type(self).__name__}.{name}"))
+                                    Function(step, strict_numpy=False, name=f"{type(self).__name__}.{name}",
+                                             arrays_as_tensors=False))
         return entry[1]
 
     # ---------------------------------------------------------- loops

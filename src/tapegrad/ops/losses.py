@@ -32,8 +32,7 @@ def sparse_softmax_cross_entropy(logits, labels, reduction="none"):
     be = logits._backend
     shape = logits.shape
     flat = logits._data if len(shape) == 2 else logits._data.reshape(-1, shape[-1])
-    ids = class_ids(labels.numpy() if isinstance(labels, Tensor) else labels, like=logits,
-                    what="sparse_softmax_cross_entropy")
+    ids = class_ids(labels, like=logits, what="sparse_softmax_cross_entropy")
     if len(shape) != 2 and ids.ndim == len(shape) and ids.shape[-1] == 1:
         ids = ids.reshape(ids.shape[:-1])
     loss, grad = kernels.softmax_cross_entropy(flat, ids.reshape(-1), reduction="none", backend=be)

@@ -94,6 +94,19 @@ def _signature(args, kwargs):
     return tuple(key), leaves
 
 
+def _arrays_as_tensors(structure, be):
+    """NumPy arrays among the arguments as Tensors (no copy), as TF converts them."""
+    if isinstance(structure, np.ndarray):
+        return Tensor._wrap(structure if structure.dtype.isnative else structure.astype(structure.dtype.newbyteorder("=")), be)
+    if isinstance(structure, list):
+        return [_arrays_as_tensors(x, be) for x in structure]
+    if isinstance(structure, tuple) and not hasattr(structure, "_fields"):
+        return tuple(_arrays_as_tensors(x, be) for x in structure)
+    if isinstance(structure, dict):
+        return {k: _arrays_as_tensors(v, be) for k, v in structure.items()}
+    return structure
+
+
 def _traced_copy(structure, rec):
     """The call's arguments with every tensor and array replaced by its traced stand-in."""
     if isinstance(structure, Variable):
@@ -132,7 +145,7 @@ def _plain(structure):
 
 
 def _captured(fn):
-    """The tensors ``fn`` refers to through its closure and globals: constants it may read."""
+    """The tensors and arrays ``fn`` refers to through its closure and globals: constants it may read."""
     fn = getattr(fn, "__func__", fn)
     found = []
     candidates = [cell.cell_contents for cell in (getattr(fn, "__closure__", None) or ())
@@ -142,7 +155,8 @@ def _captured(fn):
         candidates += [fn.__globals__[name] for name in code.co_names if name in fn.__globals__]
     for c in candidates:
         items = c if isinstance(c, (list, tuple)) else [c]
-        found += [t for t in items if isinstance(t, Tensor) and not isinstance(t, Variable)]
+        found += [t._data if isinstance(t, Tensor) else t for t in items
+                  if (isinstance(t, Tensor) and not isinstance(t, Variable)) or isinstance(t, np.ndarray)]
     return found
 
 
@@ -166,12 +180,14 @@ class Function:
     """A Python function traced per input signature and replayed (``tf.function``)."""
 
     def __init__(self, python_function, input_signature=None, jit_compile=None, reduce_retracing=False,
-                 strict_numpy=True, name=None):
+                 strict_numpy=True, name=None, passes=None, arrays_as_tensors=True):
         self.python_function = python_function
         self.input_signature = None if input_signature is None else list(input_signature)
         self.jit_compile = jit_compile
         self.reduce_retracing = reduce_retracing
         self._strict_numpy = strict_numpy
+        self._passes = passes      # None: passes.PIPELINE
+        self._arrays_as_tensors = arrays_as_tensors   # False for fit's steps, which take host batches
         self._name = name or getattr(python_function, "__name__", "function")
         self._traces = {}          # signature key -> ConcreteTrace, or _EAGER
         self._keep = {}            # signature key -> the objects its key names by id (alive while cached)
@@ -186,7 +202,8 @@ class Function:
         bound = instance.__dict__.get(f"_tapegrad_function_{id(self)}") if hasattr(instance, "__dict__") else None
         if bound is None:
             bound = Function(self.python_function.__get__(instance, owner), self.input_signature, self.jit_compile,
-                             self.reduce_retracing, self._strict_numpy, self._name)
+                             self.reduce_retracing, self._strict_numpy, self._name, self._passes,
+                             self._arrays_as_tensors)
             if hasattr(instance, "__dict__"):
                 instance.__dict__[f"_tapegrad_function_{id(self)}"] = bound
         return bound
@@ -204,6 +221,9 @@ class Function:
         if self.input_signature is not None:
             args = self._bind_signature(args, kwargs)
             kwargs = {}
+        elif self._arrays_as_tensors:
+            be = kernels.get_backend()
+            args, kwargs = _arrays_as_tensors(args, be), _arrays_as_tensors(kwargs, be)
         key, leaves = _signature(args, kwargs)
         trace = self._traces.get(key)
         if trace is None:
@@ -220,9 +240,9 @@ class Function:
                             f"argument(s), but its input_signature has {len(specs)} TensorSpec(s)")
         bound = []
         for i, (x, spec) in enumerate(zip(args, specs)):
-            if not isinstance(x, (Tensor, np.ndarray)):
-                from ..ops import convert
-                x = convert(np.asarray(x, dtype=spec.dtype))
+            if not isinstance(x, Tensor):
+                x = Tensor._wrap(np.asarray(x, dtype=spec.dtype if not isinstance(x, np.ndarray) else None),
+                                 kernels.get_backend())
             if not spec.is_compatible_with(x):
                 raise TypeError(f"{self._name}: argument {i} of shape {tuple(np.shape(x._data if isinstance(x, Tensor) else x))} "
                                 f"and dtype {x.dtype} does not match the input_signature's {spec}")
@@ -255,7 +275,7 @@ class Function:
             self._traces[key] = _EAGER
             self._warn(rec.poisoned)
         else:
-            final, steps = run_pipeline(graph)
+            final, steps = run_pipeline(graph, self._passes)
             self._traces[key] = ConcreteTrace(graph, steps, Plan(final))
         return _plain(result)
 
@@ -304,15 +324,18 @@ def function(func=None, input_signature=None, autograph=True, jit_compile=None, 
     (``@tapegrad.function(input_signature=[tapegrad.TensorSpec((None, 3))])``).
     ``jit_compile`` and ``autograph`` are accepted and change nothing: the
     plan is always compiled, and Python control flow runs at trace time.
+    ``experimental_passes`` (tapegrad's own) replaces ``passes.PIPELINE``, the
+    list of passes run on each trace: ``[]`` replays the graph as recorded.
     """
     for name in experimental:
         if not name.startswith("experimental_"):
             raise TypeError(f"function() got an unexpected keyword argument {name!r}")
+    passes = experimental.get("experimental_passes")
     if func is None:   # @tf.function(...): return the decorator itself
         return lambda f: function(f, input_signature, autograph, jit_compile, reduce_retracing, **experimental)
     if not callable(func):
         raise TypeError(f"tf.function decorates a function, got {type(func).__name__}")
-    return Function(func, input_signature, jit_compile, reduce_retracing)
+    return Function(func, input_signature, jit_compile, reduce_retracing, passes=passes)
 
 
 @record.host_call

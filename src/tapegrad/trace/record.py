@@ -184,7 +184,7 @@ class Recorder:
         self.variables = {}    # id(array) -> Variable, from the ops that read them
         self.variable_values = {}   # id(Variable) -> Value
         self.created = []      # (constant made during the trace, a copy): checked unchanged at the end
-        self.captured = {id(t._data) for t in captured}
+        self.captured = {id(a) for a in captured}   # the arrays of the tensors the function refers to
         self.count = 0
         self.arrays = {}       # Value -> the array it stood for during the trace
         self.constant_ranges = []   # (start, end) of the constants made during the trace
