@@ -13,8 +13,8 @@ record.py       tracing: run the function once eagerly while a ``Recorder``
                 (fall back to eager) what it cannot replay
 passes.py       the passes, each ONE function ``graph -> graph`` that returns a
                 new graph computing the same numbers; ``PIPELINE`` lists them
-                in order (``dead_code``, ``fuse_elementwise``, ``dead_code``,
-                ``reuse_buffers``), ``run_pipeline`` runs them
+                in order (``dead_code``, ``fold_constants``,
+                ``fuse_elementwise``, ``dead_code``, ``reuse_buffers``), ``run_pipeline`` runs them
 codegen.py      the plan: the final graph as a generated, straight-line Python
                 function (one line per call, buffers allocated once)
 function.py     ``Function``: the cache of traces by input signature, the
@@ -32,9 +32,9 @@ story with a drawn graph.
 from . import config
 from .function import Function, TensorSpec, function, functions_run_eagerly, print_, run_functions_eagerly
 from .graph import Buffer, Graph, Node, TensorOf, Value, graph_to_dot
-from .passes import PIPELINE, dead_code, fuse_elementwise, reuse_buffers, run_pipeline
+from .passes import PIPELINE, dead_code, fold_constants, fuse_elementwise, reuse_buffers, run_pipeline
 from .record import TracedNumpyError, host_call
 
 __all__ = ["Function", "TensorSpec", "function", "functions_run_eagerly", "print_", "run_functions_eagerly",
            "Buffer", "Graph", "Node", "TensorOf", "Value", "graph_to_dot", "PIPELINE", "dead_code",
-           "fuse_elementwise", "reuse_buffers", "run_pipeline", "TracedNumpyError", "host_call"]
+           "fold_constants", "fuse_elementwise", "reuse_buffers", "run_pipeline", "TracedNumpyError", "host_call"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import threading
 import warnings
 
 import numpy as np
@@ -169,11 +170,23 @@ def _has_contents(cell):
 
 
 class ConcreteTrace:
-    """What one signature traced into: the graph as recorded, after the passes, and the plan."""
+    """What one signature traced into: the graph as recorded, after the passes, and the plan.
+
+    Each thread replays its own compiled plan (``plan_for_thread``): a plan
+    writes into its buffers, so two threads running one plan at once would
+    overwrite each other's values."""
 
     def __init__(self, recorded, steps, plan):
         self.recorded, self.steps, self.plan = recorded, steps, plan
         self.graph = plan.graph
+        self._per_thread = threading.local()
+        self._per_thread.plan = plan
+
+    def plan_for_thread(self):
+        plan = getattr(self._per_thread, "plan", None)
+        if plan is None:
+            plan = self._per_thread.plan = Plan(self.graph)
+        return plan
 
 
 class Function:
@@ -230,7 +243,7 @@ class Function:
             return self._trace(key, args, kwargs)
         if trace is _EAGER:
             return self.python_function(*args, **kwargs)
-        flat = trace.plan.run(*[x._data if isinstance(x, Tensor) else x for x in leaves])
+        flat = trace.plan_for_thread().run(*[x._data if isinstance(x, Tensor) else x for x in leaves])
         return rebuild(trace.graph.outputs, iter(flat))
 
     def _bind_signature(self, args, kwargs):

@@ -6,6 +6,9 @@ returns a new one (``graph.copy()`` first) that computes the same numbers:
 ``dead_code``
     drops the calls whose outputs nothing reads and that write nothing (a
     value the function computed and then ignored).
+``fold_constants``
+    runs once, now, the calls that read only constants, and makes their
+    outputs constants of the plan.
 ``fuse_elementwise``
     replaces a chain of calls by one fused kernel where tapegrad has one
     (``FUSIONS``): ``matmul`` then a bias ``xp.add`` then ``relu`` becomes
@@ -26,7 +29,7 @@ every intermediate graph, so a reader can draw each step.
 from __future__ import annotations
 
 from .. import kernels
-from .graph import Buffer, Node, Value
+from .graph import Buffer, Node, Value, replace_values
 
 
 # ---------------------------------------------------------------- dead code
@@ -45,6 +48,40 @@ def dead_code(graph):
             live.update(node.inputs())
             live.update(node.writes)
     graph.nodes = kept[::-1]
+    return graph
+
+
+# ---------------------------------------------------------------- constant folding
+def _constant_of(item):
+    """``item`` with each constant Value replaced by the array it holds (for running a node now)."""
+    if isinstance(item, Value):
+        return item.source
+    if isinstance(item, (list, tuple)):
+        return type(item)(_constant_of(x) for x in item)
+    if isinstance(item, dict):
+        return {k: _constant_of(x) for k, x in item.items()}
+    return item
+
+
+def fold_constants(graph):
+    """Run now, once, every node that reads only constants (the gradient of a mean
+    starts as one: ``broadcast_to(1) / n``); its outputs become constants of the plan.
+    Nodes with an effect (host calls, in-place updates) are never folded."""
+    graph = graph.copy()
+    mapping, kept = {}, []
+    for node in graph.nodes:
+        node.args, node.kwargs = replace_values(node.args, mapping), replace_values(node.kwargs, mapping)
+        inputs = node.inputs()
+        if node.effect or node.writes or not node.outputs or not all(v.kind == "constant" for v in inputs):
+            kept.append(node)
+            continue
+        result = node.fn(*_constant_of(node.args), **_constant_of(node.kwargs))
+        results = result if node.returns == "tuple" else (result,)
+        for old, new in zip(node.outputs, results):
+            mapping[old] = Value(old.name.replace("t", "c", 1) if old.name[0] in "tv" else old.name, "constant",
+                                 new, old.shape, old.dtype)
+    graph.nodes = kept
+    graph.outputs = replace_values(graph.outputs, mapping)
     return graph
 
 
@@ -170,7 +207,7 @@ def reuse_buffers(graph):
 
 
 #: the passes ``run_pipeline`` runs, in order (fusion passes before ``reuse_buffers``)
-PIPELINE = [dead_code, fuse_elementwise, dead_code, reuse_buffers]
+PIPELINE = [dead_code, fold_constants, fuse_elementwise, dead_code, reuse_buffers]
 
 
 def run_pipeline(graph, pipeline=None):

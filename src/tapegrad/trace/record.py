@@ -35,6 +35,7 @@ from .. import tensor as tensor_module
 from ..ops import base as ops_base
 from ..tensor import Tensor, Variable
 from .graph import Graph, Node, TensorOf, Value, replace_values
+from .passes import dead_code
 
 _lock = threading.RLock()       # one trace at a time (the doors are patched process-wide)
 _current = [None]               # the Recorder tracing now, if any
@@ -392,7 +393,10 @@ class Recorder:
             self.depth -= 1
         if self.poisoned:
             return result
-        node = Node(method.__qualname__, method, self._host_leaf(list(args)),
+        owner = type(args[0]) if args else None
+        op = f"{owner.__name__}.{method.__name__}" if owner is not None and \
+            getattr(owner, method.__name__, None) is not None and "." in method.__qualname__ else method.__qualname__
+        node = Node(op, method, self._host_leaf(list(args)),
                     {k: self._host_leaf(v) for k, v in kwargs.items()}, (), "none", effect=True)
         self.nodes.append(node)
         return result
@@ -436,8 +440,13 @@ class Recorder:
     def finish(self, result):
         """The graph of the run that returned ``result`` (None when the trace was refused)."""
         outputs = self._host_leaf(result) if not self.poisoned else None
+        read = set()     # the values some call that matters reads (a call nothing needs is dropped anyway)
+        if not self.poisoned:
+            for node in dead_code(Graph(self.name, self.inputs, self.nodes, outputs)).nodes:
+                read.update(node.inputs())
+            read.update(Graph(self.name, self.inputs, [], outputs).output_values())
         for value in list(self.values.values()):
-            if value.kind != "pending" or self.poisoned:
+            if value.kind != "pending" or self.poisoned or value not in read:
                 continue
             var = self.variables.get(id(value.source))
             if var is not None:
@@ -538,6 +547,8 @@ def recording(rec, backends):
                     setattr(be, name, _creation_door(f"{be.name}.{name}", getattr(be, name)))
             for name in ("assign", "assign_add", "assign_sub", "_assign_at"):
                 setattr(Variable, name, host_call(Variable.__dict__[name]))
+            Variable.__init__ = _untraced(Variable.__dict__["__init__"])
+            Variable._wrap_variable = classmethod(_untraced(Variable.__dict__["_wrap_variable"].__func__))
             tensor_module._read_hook = _read_hook
             ops_base._observer = rec.observe
             _current[0] = rec
@@ -546,8 +557,12 @@ def recording(rec, backends):
             _current[0] = None
             ops_base._observer = None
             tensor_module._read_hook = None
-            for name in ("assign", "assign_add", "assign_sub", "_assign_at"):
-                setattr(Variable, name, Variable.__dict__[name].__wrapped__)
+            for name in ("assign", "assign_add", "assign_sub", "_assign_at", "__init__"):
+                if hasattr(Variable.__dict__[name], "__wrapped__"):
+                    setattr(Variable, name, Variable.__dict__[name].__wrapped__)
+            made = Variable.__dict__["_wrap_variable"].__func__
+            if hasattr(made, "__wrapped__"):
+                Variable._wrap_variable = classmethod(made.__wrapped__)
             for be, attrs in saved:
                 for name in ("xp", *_CREATION):
                     if name in attrs:
@@ -556,6 +571,22 @@ def recording(rec, backends):
                         be.__dict__.pop(name, None)
             for name, fn in saved_kernels.items():
                 setattr(kernels, name, fn)
+
+
+def _untraced(fn):
+    """``fn`` run with recording suspended: making a Variable (a layer built on its
+    first call, an optimizer's slots) happens once, at trace time, as in TF."""
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        rec = _current[0]
+        if rec is None or rec.thread != threading.get_ident():
+            return fn(*args, **kwargs)
+        rec.depth += 1
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            rec.depth -= 1
+    return run
 
 
 def _read_hook(tensor, what):
