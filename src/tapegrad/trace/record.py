@@ -31,6 +31,7 @@ import threading
 import numpy as np
 
 from .. import kernels
+from .. import random as random_module
 from .. import tensor as tensor_module
 from ..ops import base as ops_base
 from ..tensor import Tensor, Variable
@@ -189,6 +190,7 @@ class Recorder:
         self.count = 0
         self.arrays = {}       # Value -> the array it stood for during the trace
         self.constant_ranges = []   # (start, end) of the constants made during the trace
+        self.random_draws = {}      # id(array) -> the array: tapegrad.random's draws made during the trace
         self.pending_use = {}  # pending Value -> the first call that read it (for the refusal's message)
 
     # ------------------------------------------------------------ names and values
@@ -373,6 +375,9 @@ class Recorder:
             return result
         found = []
         _collect(arg_values, found)
+        for v in found:
+            if v.kind == "pending":
+                self.pending_use.setdefault(v, op)
         outputs, returns, handed = self._outputs(result, found)
         if outputs is None:
             self.poison(f"{op} returned a {type(result).__name__}, which the plan cannot hold")
@@ -416,6 +421,8 @@ class Recorder:
 
     def observe(self, out, inputs):
         """Called by every op (``ops.base._result``): learn which arrays are Variables'."""
+        if threading.get_ident() != self.thread:
+            return
         for x in inputs:
             if isinstance(x, Variable):
                 self.variables[id(x._data)] = x
@@ -449,13 +456,16 @@ class Recorder:
             if value.kind != "pending" or self.poisoned or value not in read:
                 continue
             var = self.variables.get(id(value.source))
+            first_use = self.pending_use.get(value, "a call")
             if var is not None:
                 value.kind, value.source, value.name = "variable", var, self.variable(var).name
                 self._merge(value, self.variable(var))
-            elif id(value.source) in self.captured:
-                value.kind = "constant"
+            elif id(value.source) in self.random_draws:
+                self.poison(f"{first_use} read a random draw (tapegrad.random), which the plan would freeze")
+            elif id(value.source) in self.captured or first_use.rsplit(".", 1)[-1] in _CREATION:
+                value.kind = "constant"     # captured, or made from Python values (tf.constant(2.0))
             else:
-                self.poison(f"{self.pending_use.get(value, 'a call')} read an array ({value.describe()}) the "
+                self.poison(f"{first_use} read an array ({value.describe()}) the "
                             "tracer did not see being made (a random draw, or NumPy code outside the kernels) "
                             "that is neither a Variable nor a tensor the function captures")
         for made, copy in self.created:
@@ -548,6 +558,7 @@ def recording(rec, backends):
             for name in ("assign", "assign_add", "assign_sub", "_assign_at"):
                 setattr(Variable, name, host_call(Variable.__dict__[name]))
             Variable.__init__ = _untraced(Variable.__dict__["__init__"])
+            random_module._to_tensor = _random_draw(random_module._to_tensor)
             Variable._wrap_variable = classmethod(_untraced(Variable.__dict__["_wrap_variable"].__func__))
             tensor_module._read_hook = _read_hook
             ops_base._observer = rec.observe
@@ -560,6 +571,8 @@ def recording(rec, backends):
             for name in ("assign", "assign_add", "assign_sub", "_assign_at", "__init__"):
                 if hasattr(Variable.__dict__[name], "__wrapped__"):
                     setattr(Variable, name, Variable.__dict__[name].__wrapped__)
+            if hasattr(random_module._to_tensor, "__wrapped__"):
+                random_module._to_tensor = random_module._to_tensor.__wrapped__
             made = Variable.__dict__["_wrap_variable"].__func__
             if hasattr(made, "__wrapped__"):
                 Variable._wrap_variable = classmethod(made.__wrapped__)
@@ -587,6 +600,18 @@ def _untraced(fn):
         finally:
             rec.depth -= 1
     return run
+
+
+def _random_draw(to_tensor):
+    """``tapegrad.random``'s one exit, noting each draw: a plan would replay it frozen."""
+    @functools.wraps(to_tensor)
+    def draw(host):
+        tensor = _untraced(to_tensor)(host)
+        rec = _current[0]
+        if rec is not None and rec.thread == threading.get_ident():
+            rec.random_draws[id(tensor._data)] = tensor._data
+        return tensor
+    return draw
 
 
 def _read_hook(tensor, what):
