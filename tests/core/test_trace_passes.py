@@ -143,3 +143,23 @@ def test_the_drawing_names_every_call_and_value():
     assert dot.startswith("digraph traced {") and dot.rstrip().endswith("}")
     assert '"matmul' in dot and "w:0" in dot and "float32[3, 2]" in dot and 'label="title"' in dot
     assert f.graph_dot(passes=False) != f.graph_dot() or trace.graph.nodes == trace.recorded.nodes
+
+
+def test_relu_backward_and_its_column_sums_become_one_relu_bias_grad():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((6, 4)).astype(np.float32)
+    b = tf.Variable(np.zeros(4, np.float32))
+    b2 = tf.Variable(np.zeros(4, np.float32))
+
+    def grads(x):
+        with tf.GradientTape() as tape:
+            h = tf.nn.relu(x + b)
+            loss = tf.reduce_sum((h + b2) * x)
+        return tape.gradient(loss, [b, b2])
+
+    _, trace = _traced(grads, x)
+    fused = passes.fuse_elementwise(trace.recorded)
+    assert [n.fused for n in fused.nodes if n.fused] == [("relu_backward", "xp.sum", "view"), ("xp.sum", "view")]
+    got = Plan(fused).run(x)
+    np.testing.assert_allclose(got[0]._data, (x * ((x + 0) > 0)).sum(0), rtol=1e-5)   # d/db through relu
+    np.testing.assert_allclose(got[1]._data, x.sum(0), rtol=1e-5)

@@ -13,7 +13,9 @@ returns a new one (``graph.copy()`` first) that computes the same numbers:
     replaces a chain of calls by one fused kernel where tapegrad has one
     (``FUSIONS``): ``matmul`` then a bias ``xp.add`` then ``relu`` becomes
     one ``dense_forward``, which adds the bias and applies relu in the GEMM's
-    epilogue while the tile is still in registers.
+    epilogue while the tile is still in registers; ``relu_backward`` then
+    the column sums of its result (the bias gradient) becomes one
+    ``relu_bias_grad``, other column sums one ``bias_grad``.
 ``reuse_buffers``
     gives each call that can write into a given array (an ``out=`` keyword)
     a buffer planned now, allocated once when the plan is built; two values
@@ -142,12 +144,60 @@ def _fuse_dense(graph, readers, outputs):
         replaced[id(last)] = fused            # the fused call runs where the chain's last call ran,
         for merged in chain[:-1]:             # after every input of the chain is ready
             replaced[id(merged)] = None
-    return [replaced.get(id(n), n) for n in graph.nodes if replaced.get(id(n), n) is not None]
+    return [replaced.get(id(n), n) for n in graph.nodes if replaced.get(id(n), n) is not None], {}
+
+
+def _column_sum(node, readers, outputs):
+    """When ``node`` is ``xp.sum(g, axis=(0,), keepdims=True)`` of a 2-D ``g`` read
+    only through a reshape to ``(n,)``: that view node (the bias gradient), else None."""
+    if node.op != "xp.sum" or node.kwargs.get("axis") not in ((0,), 0) or not node.kwargs.get("keepdims") \
+            or len(node.args) != 1 or set(node.kwargs) - {"axis", "keepdims"}:
+        return None
+    g = node.args[0]
+    if not isinstance(g, Value) or g.shape is None or len(g.shape) != 2 or g.dtype.kind != "f":
+        return None
+    view = _only_reader(readers, node.outputs[0], outputs)
+    if view is None or view.op != "view" or view.args[0] is not node.outputs[0]:
+        return None
+    _, offset, shape, strides, _ = view.args
+    if offset != 0 or shape != (g.shape[1],) or strides != (g.dtype.itemsize,):
+        return None
+    return view
+
+
+def _fuse_bias_grad(graph, readers, outputs):
+    """``relu_backward(g, y)`` then its column sums (``xp.sum(axis=0)`` and a
+    reshape) become ONE ``relu_bias_grad(g, y)`` pass that returns both; column
+    sums of any other 2-D gradient become one ``bias_grad`` kernel call."""
+    replaced, renamed = {}, {}
+    producer = {v: n for n in graph.nodes for v in n.outputs}
+    for node in graph.nodes:
+        view = _column_sum(node, readers, outputs)
+        if view is None or id(node) in replaced:
+            continue
+        g, old = node.args[0], view.outputs[0]
+        db = renamed[old] = Value(old.name, "result", None, old.shape, old.dtype)   # made by a kernel: no view
+        backend = next((n.kwargs.get("backend") for n in graph.nodes if n.kwargs.get("backend") is not None), None)
+        relu = producer.get(g)
+        if relu is not None and relu.op == "relu_backward" and len(relu.args) == 2 and "out" not in relu.kwargs \
+                and id(relu) not in replaced:
+            fused = Node("relu_bias_grad", kernels.relu_bias_grad, relu.args, {"backend": relu.kwargs.get("backend")},
+                         (relu.outputs[0], db), "tuple", fused=("relu_backward", "xp.sum", "view"))
+            replaced[id(relu)] = fused          # both outputs made where the mask was
+        else:
+            fused = Node("bias_grad", kernels.bias_grad, (g,), {"backend": backend}, (db,),
+                         out_keyword="out", fused=("xp.sum", "view"))
+            replaced[id(view)] = fused
+            replaced[id(node)] = None
+            continue
+        replaced[id(node)] = replaced[id(view)] = None
+    return [replaced.get(id(n), n) for n in graph.nodes if replaced.get(id(n), n) is not None], renamed
 
 
 #: the fusion rules ``fuse_elementwise`` applies, in order: each maps a graph
-#: (with its readers) to a new list of nodes
-FUSIONS = [_fuse_dense]
+#: (with its readers and returned values) to a new list of nodes and a dict
+#: ``{old value: new value}`` for the outputs it remade
+FUSIONS = [_fuse_dense, _fuse_bias_grad]
 
 
 def fuse_elementwise(graph):
@@ -155,7 +205,11 @@ def fuse_elementwise(graph):
     values nobody else reads becomes one call of a fused kernel."""
     graph = graph.copy()
     for rule in FUSIONS:
-        graph.nodes = rule(graph, graph.readers(), set(graph.output_values()))
+        graph.nodes, renamed = rule(graph, graph.readers(), set(graph.output_values()))
+        if renamed:
+            for node in graph.nodes:
+                node.args, node.kwargs = replace_values(node.args, renamed), replace_values(node.kwargs, renamed)
+            graph.outputs = replace_values(graph.outputs, renamed)
     return graph
 
 

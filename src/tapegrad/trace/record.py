@@ -453,17 +453,18 @@ class Recorder:
                 read.update(node.inputs())
             read.update(Graph(self.name, self.inputs, [], outputs).output_values())
         for value in list(self.values.values()):
-            if value.kind != "pending" or self.poisoned or value not in read:
+            if value.kind != "pending" or self.poisoned:
                 continue
             var = self.variables.get(id(value.source))
             first_use = self.pending_use.get(value, "a call")
             if var is not None:
                 value.kind, value.source, value.name = "variable", var, self.variable(var).name
                 self._merge(value, self.variable(var))
-            elif id(value.source) in self.random_draws:
+            elif id(value.source) in self.random_draws and value in read:
                 self.poison(f"{first_use} read a random draw (tapegrad.random), which the plan would freeze")
-            elif id(value.source) in self.captured or first_use.rsplit(".", 1)[-1] in _CREATION:
-                value.kind = "constant"     # captured, or made from Python values (tf.constant(2.0))
+            elif id(value.source) in self.captured or first_use.rsplit(".", 1)[-1] in _CREATION \
+                    or value not in read:
+                value.kind = "constant"     # captured, made from Python values (tf.constant(2.0)), or unused
             else:
                 self.poison(f"{first_use} read an array ({value.describe()}) the "
                             "tracer did not see being made (a random draw, or NumPy code outside the kernels) "
