@@ -1,11 +1,12 @@
-"""Python calls per training step, eager vs traced (tapegrad.function), on the book's MLP.
+"""Python calls per training step, eager vs traced (tapegrad.function), on the book's MLP or convnet.
 
 Counts, with ``sys.setprofile``, the Python function calls (``call`` events)
 and the calls into C (``c_call``) one ``train_on_batch`` makes, and the ones
 the step alone makes, for a model compiled with ``run_eagerly=True`` and for
 the traced default; then times both steps back to back (medians).
 
-    python bench/trace_python_calls.py
+    python bench/trace_python_calls.py            # the MLP (chapter 2), batch 128
+    python bench/trace_python_calls.py convnet    # chapter 8's convnet, batch 64
 """
 
 from __future__ import annotations
@@ -35,15 +36,27 @@ def count_calls(fn, *args):
     return counts
 
 
-def main(batch=128, repeats=300):
+def _model(name):
+    if name == "convnet":
+        layers = keras.layers
+        return keras.Sequential([
+            keras.Input(shape=(28, 28, 1)), layers.Conv2D(32, 3, activation="relu"), layers.MaxPooling2D(2),
+            layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(2),
+            layers.Conv2D(128, 3, activation="relu"), layers.Flatten(), layers.Dense(10, activation="softmax")])
+    return keras.Sequential([keras.Input(shape=(784,)), keras.layers.Dense(512, activation="relu"),
+                             keras.layers.Dense(10, activation="softmax")])
+
+
+def main(name="mlp", repeats=300):
     rng = np.random.default_rng(0)
-    x = rng.random((batch, 784), dtype=np.float32)
+    batch = 64 if name == "convnet" else 128
+    repeats = 20 if name == "convnet" else repeats
+    x = rng.random((batch, 28, 28, 1) if name == "convnet" else (batch, 784), dtype=np.float32)
     y = rng.integers(0, 10, batch).astype(np.uint8)
     models, steps = {}, {}
     for eager in (True, False):
         tf.random.set_seed(0)
-        model = keras.Sequential([keras.Input(shape=(784,)), keras.layers.Dense(512, activation="relu"),
-                                  keras.layers.Dense(10, activation="softmax")])
+        model = _model(name)
         model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy", metrics=["accuracy"],
                       run_eagerly=eager)
         model.train_on_batch(x, y)
@@ -66,4 +79,4 @@ def main(batch=128, repeats=300):
 
 
 if __name__ == "__main__":
-    main()
+    main(*sys.argv[1:2])

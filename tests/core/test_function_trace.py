@@ -311,3 +311,25 @@ def test_run_functions_eagerly_switch():
     finally:
         tf.config.run_functions_eagerly(False)
     assert len(calls) == 3
+
+
+def test_a_slice_is_replayed_as_a_view_and_fancy_indexing_falls_back():
+    """A basic slice of a traced tensor is a view the plan remakes at every call; an
+    index list makes a copy with NumPy, which the plan cannot replay: eager, warned."""
+    @tf.function
+    def tail_doubled(x):
+        return x[1:] * 2.0
+
+    @tf.function
+    def picked_doubled(x):
+        return x[[2, 0]] * 2.0
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for values in ([1.0, 2.0, 3.0], [4.0, 5.0, 6.0]):
+            _assert_same(tail_doubled(tf.constant(np.array(values, np.float32))),
+                         np.array(values[1:], np.float32) * 2)
+    assert "view(" in tail_doubled.plan_source()
+    with pytest.warns(RuntimeWarning, match="runs eagerly.*NumPy code"):
+        picked_doubled(tf.constant(np.array([1.0, 2.0, 3.0], np.float32)))
+    _assert_same(picked_doubled(tf.constant(np.array([4.0, 5.0, 6.0], np.float32))), np.array([12.0, 8.0], np.float32))
