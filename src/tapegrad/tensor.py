@@ -22,7 +22,8 @@ _PY_DTYPES = {np.dtype("float64"): np.dtype("float32"), np.dtype("int64"): np.dt
 
 #: set by tapegrad.trace while a function is traced: called as ``hook(tensor, what)``
 #: before Python reads a tensor's numbers (``"numpy"``, ``"float"``, ``"bool"``...);
-#: it raises or gives up the trace when the tensor is a value of the graph.  None otherwise.
+#: it raises or gives up the trace when the tensor is a value of the graph.  Asked
+#: ``"str"``, it answers True for such a tensor (printed without numbers).  None otherwise.
 _read_hook = None
 
 
@@ -183,6 +184,8 @@ class Tensor:
         return "\n" + text if "\n" in text else text
 
     def __str__(self):
+        if _read_hook is not None and _read_hook(self, "str"):   # a traced tensor has no numbers yet
+            return f"tapegrad.Tensor(<traced>, shape={self.shape}, dtype={self.dtype.name})"
         return f"tapegrad.Tensor({self._numpy_text(False)}, shape={self.shape}, dtype={self.dtype.name})"
 
     __repr__ = __str__
@@ -305,6 +308,8 @@ class Variable(Tensor):
         return self
 
     def __str__(self):
+        if _read_hook is not None and _read_hook(self, "str"):   # read by reference while traced
+            return f"<tapegrad.Variable '{self.name}' shape={self.shape} dtype={self.dtype.name}>"
         return (f"<tapegrad.Variable '{self.name}' shape={self.shape} dtype={self.dtype.name}, "
                 f"numpy={self._numpy_text(True)}>")
 

@@ -333,3 +333,19 @@ def test_a_slice_is_replayed_as_a_view_and_fancy_indexing_falls_back():
     with pytest.warns(RuntimeWarning, match="runs eagerly.*NumPy code"):
         picked_doubled(tf.constant(np.array([1.0, 2.0, 3.0], np.float32)))
     _assert_same(picked_doubled(tf.constant(np.array([4.0, 5.0, 6.0], np.float32))), np.array([12.0, 8.0], np.float32))
+
+
+def test_python_print_of_a_traced_tensor_shows_no_numbers_and_is_no_error(capsys):
+    w = tf.Variable(np.ones(2, np.float32), name="w")
+
+    @tf.function
+    def f(x):
+        print(x * 2.0, w)                      # TF prints the symbolic tensor, once
+        return x + w
+
+    f(tf.constant(np.ones(2, np.float32)))
+    _assert_same(f(tf.constant(np.full(2, 3.0, np.float32))), np.full(2, 4.0, np.float32))
+    out = capsys.readouterr().out
+    assert out == "tapegrad.Tensor(<traced>, shape=(2,), dtype=float32) <tapegrad.Variable 'w:0' shape=(2,) " \
+                  "dtype=float32>\n"
+    assert "numpy=" in str(w)                  # outside a trace: the numbers again

@@ -432,7 +432,9 @@ class Recorder:
         """Python asks for a tensor's numbers (``Tensor.numpy``, ``float``, ``bool``...)."""
         if not isinstance(tensor, Variable) and id(tensor._data) not in self.values \
                 and not isinstance(tensor._data, TracedArray):
-            return                                  # a constant: its numbers are known now
+            return False                            # a constant: its numbers are known now
+        if what == "str":
+            return True                             # printed as TF prints a symbolic tensor
         if what == "numpy" and self.strict_numpy:
             raise TracedNumpyError(
                 f"{type(tensor).__name__}.numpy() is not available inside tapegrad.function "
@@ -617,5 +619,4 @@ def _random_draw(to_tensor):
 
 def _read_hook(tensor, what):
     rec = active()
-    if rec is not None:
-        rec.read(tensor, what)
+    return rec is not None and rec.read(tensor, what)
