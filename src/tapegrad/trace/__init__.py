@@ -25,8 +25,20 @@ function.py     ``Function``: the cache of traces by input signature, the
 A pass is ``def my_pass(graph): graph = graph.copy(); ...; return graph``:
 it may replace, drop or reorder nodes (a fused node lists the ops it merged
 in ``Node.fused``), never changes the graph it was given, and goes into
-``passes.PIPELINE`` before ``reuse_buffers``.  docs/tf-function.md tells the
-story with a drawn graph.
+``passes.PIPELINE`` before ``reuse_buffers``.  docs/14-tf-function.md tells
+the story with a drawn graph.
+
+What a Keras training step looks like in the graph, for a pass to match:
+each kernel call is a node whose ``op`` is the kernel's name (``"matmul"``,
+``"dense_forward"``, ``"relu_bias_grad"``...) or ``"xp.<name>"``, with the
+kernel's own arguments (a Variable's array is a ``Value`` of kind
+``"variable"``, ``source`` the Variable); ``"view"`` nodes remake reshapes.
+The optimizer step is ONE host call, ``op == "<Optimizer>._apply_pairs"``,
+``args == (optimizer, [(TensorOf(gradient), TensorOf(variable)), ...])``: a
+pass that folds the update into the kernel making a gradient replaces it
+with kernel calls whose ``fn`` reads ``optimizer._hyperparameters()`` at run
+time and counts ``optimizer.iterations`` (Adam's bias correction needs it).
+A node's ``fn`` may be any callable: the plan calls it as recorded.
 """
 
 from . import config
