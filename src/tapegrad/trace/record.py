@@ -246,9 +246,14 @@ class Recorder:
             value = self.values.get(id(x))
             if value is not None:
                 return value
-            for start, end, base, array in self.ranges:
-                if start <= _address(x) and _address(x) + x.nbytes <= end and x.nbytes:
-                    return self._view(x, base, array)
+            inside = [(end - start, base, array) for start, end, base, array in self.ranges
+                      if start <= _address(x) and _address(x) + x.nbytes <= end and x.nbytes]
+            if inside:     # a view: of the smallest array holding it (an input, or a call's result)
+                if len({base for _, base, _ in inside if base.kind == "input"}) > 1:
+                    self.poison("two inputs share memory, and a view of it reached a kernel")
+                    return x
+                _, base, array = min(inside, key=lambda item: item[0])
+                return self._view(x, base, array)
             if x.nbytes and any(start <= _address(x) and _address(x) + x.nbytes <= end
                                 for start, end in self.constant_ranges):
                 return self._new("c", "constant", x)      # a view of a constant is a constant
