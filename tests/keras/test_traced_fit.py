@@ -180,9 +180,10 @@ def test_a_custom_train_step_is_traced_or_falls_back_and_trains_as_eager():
     assert histories[0] == histories[1]
 
 
-def test_a_dropout_model_falls_back_to_eager_with_one_warning():
-    """Dropout's mask is a fresh random draw each step: a plan would freeze it, so the
-    tracer refuses, and fit runs that step eagerly (same numbers as run_eagerly)."""
+def test_a_dropout_model_traced_draws_a_new_mask_each_step_as_eager_does():
+    """Dropout's mask is a fresh random draw at every step: the plan repeats the draw
+    (``random.uniform_draw``, a stateful node), from the same generator, so the traced
+    fit gives run_eagerly's numbers bit for bit, seeded alike."""
     x, y = _mnist_like(n=40)
 
     def build():
@@ -190,8 +191,25 @@ def test_a_dropout_model_falls_back_to_eager_with_one_warning():
                                  keras.layers.Dropout(0.5), keras.layers.Dense(10, activation="softmax")])
 
     args = dict(optimizer="rmsprop", loss="sparse_categorical_crossentropy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                    # traced: no fallback
+        traced_model, _ = _same_training(build, args, x, y, batch_size=20, epochs=3)
+    assert "uniform_draw(" in traced_model._step_function("_train_step").plan_source()
+
+
+def test_a_random_draw_of_tapegrad_random_inside_a_step_falls_back_with_one_warning():
+    class Noisy(keras.layers.Layer):
+        def call(self, inputs):
+            return inputs + tf.random.uniform(inputs.shape) * 0.01
+
+    x, y = _mnist_like(n=40)
+
+    def build():
+        return keras.Sequential([keras.Input(shape=(64,)), Noisy(), keras.layers.Dense(10, activation="softmax")])
+
+    args = dict(optimizer="rmsprop", loss="sparse_categorical_crossentropy")
     eager_model, eager_history = _train(build, args, x, y, True, batch_size=20)
-    with pytest.warns(RuntimeWarning, match="runs eagerly") as caught:
+    with pytest.warns(RuntimeWarning, match="random draw") as caught:
         traced_model, traced_history = _train(build, args, x, y, False, batch_size=20)
     assert len([w for w in caught if "runs eagerly" in str(w.message)]) == 1
     assert traced_history == eager_history

@@ -160,6 +160,7 @@ def host_call(method):
 _IN_PLACE = {"sgd_update", "rmsprop_update", "adam_update", "sgd_update_foreach", "rmsprop_update_foreach",
              "adam_update_foreach", "accumulate_sum", "accumulate_correct"}
 _CREATION = ("asarray", "astype", "ascontiguous", "zeros", "full")
+_STATEFUL = {"random.uniform_draw"}   # calls that change state (a generator's) even with constant arguments
 _NOT_RECORDED = {"get_backend", "available_backends", "set_num_threads", "use", "check_dropout_rate", "to_numpy"}
 
 
@@ -350,7 +351,7 @@ class Recorder:
             fn = _zero_d(fn)
         node = Node(op, fn, arg_values, kw_values, outputs, returns,
                     out_keyword=out_keyword if returns == "one" else None,
-                    effect=name in _IN_PLACE, writes=())
+                    effect=name in _IN_PLACE or op in _STATEFUL, writes=())
         for v in outputs:
             v.producer = node
         self.nodes.append(node)
@@ -567,6 +568,7 @@ def recording(rec, backends):
                 setattr(Variable, name, host_call(Variable.__dict__[name]))
             Variable.__init__ = _untraced(Variable.__dict__["__init__"])
             random_module._to_tensor = _random_draw(random_module._to_tensor)
+            random_module.uniform_draw = _door("random.uniform_draw", random_module.uniform_draw)
             Variable._wrap_variable = classmethod(_untraced(Variable.__dict__["_wrap_variable"].__func__))
             tensor_module._read_hook = _read_hook
             ops_base._observer = rec.observe
@@ -579,8 +581,9 @@ def recording(rec, backends):
             for name in ("assign", "assign_add", "assign_sub", "_assign_at", "__init__"):
                 if hasattr(Variable.__dict__[name], "__wrapped__"):
                     setattr(Variable, name, Variable.__dict__[name].__wrapped__)
-            if hasattr(random_module._to_tensor, "__wrapped__"):
-                random_module._to_tensor = random_module._to_tensor.__wrapped__
+            for name in ("_to_tensor", "uniform_draw"):
+                if hasattr(getattr(random_module, name), "__wrapped__"):
+                    setattr(random_module, name, getattr(random_module, name).__wrapped__)
             made = Variable.__dict__["_wrap_variable"].__func__
             if hasattr(made, "__wrapped__"):
                 Variable._wrap_variable = classmethod(made.__wrapped__)
