@@ -167,17 +167,43 @@ class _CustomStep(keras.Model):
         return [self.loss_tracker]
 
 
-def test_a_custom_train_step_is_traced_or_falls_back_and_trains_as_eager():
+def test_the_books_custom_train_step_is_traced_and_trains_as_eager():
+    """A custom train_step returning ``{"loss": tracker.result()}``: ``result`` is a host
+    call whose number the plan returns fresh at each step."""
     x, y = _mnist_like(n=48, d=10, classes=4)
-    histories = []
+    histories, models = [], []
     for eager in (True, False):
         tf.random.set_seed(3)
         model = _CustomStep()
         model.compile(optimizer="rmsprop", run_eagerly=eager)
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)   # result() reads a Variable: may fall back
+            warnings.simplefilter("error")                    # traced: no fallback
             histories.append(model.fit(x, y, epochs=2, batch_size=16, verbose=0, shuffle=False).history)
+        models.append(model)
     assert histories[0] == histories[1]
+    for a, b in zip(models[0].weights, models[1].weights):
+        assert np.array_equal(a.numpy(), b.numpy())
+    assert "Mean_result(" in models[1]._step_function("train_step").plan_source()
+
+
+def test_python_arithmetic_on_a_metric_result_falls_back():
+    class Halved(_CustomStep):
+        def train_step(self, data):
+            logs = super().train_step(data)
+            return {"loss": logs["loss"] / 2}            # Python math on the traced number
+
+    x, y = _mnist_like(n=48, d=10, classes=4)
+    results = []
+    for eager in (True, False):
+        tf.random.set_seed(3)
+        model = Halved()
+        model.compile(optimizer="rmsprop", run_eagerly=eager)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            results.append(model.fit(x, y, epochs=2, batch_size=16, verbose=0, shuffle=False).history)
+        if not eager:
+            assert any("Python computed with a number" in str(w.message) for w in caught)
+    assert results[0] == results[1]
 
 
 def test_a_dropout_model_traced_draws_a_new_mask_each_step_as_eager_does():

@@ -121,6 +121,53 @@ class TracedArray(np.ndarray):
         return super().__index__()
 
 
+def _numbers_read(name):
+    def method(self, *args):
+        rec = active()
+        if rec is not None:
+            rec.poison(f"Python computed with a number a host call returned ({name}): the plan would keep "
+                       "the traced number")
+        return getattr(self._plain_type, name)(self.plain(), *args)
+    method.__name__ = name
+    return method
+
+
+_NUMBER_METHODS = ("__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__",
+                   "__rtruediv__", "__floordiv__", "__rfloordiv__", "__mod__", "__rmod__", "__pow__", "__rpow__",
+                   "__neg__", "__pos__", "__abs__", "__lt__", "__le__", "__gt__", "__ge__", "__eq__", "__ne__",
+                   "__bool__", "__int__", "__float__", "__index__", "__round__", "__format__", "__str__",
+                   "__repr__", "__trunc__", "__floor__", "__ceil__")
+
+
+class TracedFloat(float):
+    """A number a host call returned while traced (a metric's ``result()``): returned
+    from the function it is replaced by the step's own number; Python arithmetic or
+    a comparison on it gives up the trace (the plan would keep this one)."""
+
+    __hash__ = float.__hash__
+    _plain_type = float
+
+    def plain(self):
+        """The number as a plain float (no trace is given up)."""
+        return float.__float__(self)
+
+
+class TracedInt(int):
+    """The same for an integer (an optimizer's ``iterations``)."""
+
+    __hash__ = int.__hash__
+    _plain_type = int
+
+    def plain(self):
+        return int.__int__(self)
+
+
+for _name in _NUMBER_METHODS:
+    for _cls in (TracedFloat, TracedInt):
+        if hasattr(_cls._plain_type, _name):
+            setattr(_cls, _name, _numbers_read(_name))
+
+
 def view(base, offset, shape, strides, dtype):
     """The view of ``base`` starting ``offset`` bytes in: how the plan remakes a
     reshape, a slice or a transpose that an op took with NumPy's methods."""
@@ -269,7 +316,7 @@ class Recorder:
                 self.poison("a batch of class ids the tracer did not see being made reached a kernel")
                 return x
             return value
-        if isinstance(x, np.generic):
+        if isinstance(x, (np.generic, TracedFloat, TracedInt)):
             return self.values.get(id(x), x)
         return x
 
@@ -407,8 +454,14 @@ class Recorder:
         owner = type(args[0]) if args else None
         op = f"{owner.__name__}.{method.__name__}" if owner is not None and \
             getattr(owner, method.__name__, None) is not None and "." in method.__qualname__ else method.__qualname__
+        outputs, returns = (), "none"
+        if type(result) in (float, int):       # a number: followed, as a TracedFloat / TracedInt
+            result = (TracedFloat if type(result) is float else TracedInt)(result)
+            outputs, returns = (self._new("t", "result", result),), "one"
         node = Node(op, method, self._host_leaf(list(args)),
-                    {k: self._host_leaf(v) for k, v in kwargs.items()}, (), "none", effect=True)
+                    {k: self._host_leaf(v) for k, v in kwargs.items()}, outputs, returns, effect=True)
+        for v in outputs:
+            v.producer = node
         self.nodes.append(node)
         return result
 
