@@ -20,6 +20,7 @@ import threading
 import numpy as np
 
 from .. import ops
+from ..trace import host_call
 from ..tensor import Tensor, Variable
 from . import losses, serialization
 from .layers import get_initializer
@@ -37,6 +38,14 @@ class Metric:
 
     name = "metric"
     _state_is_per_call = False   # True where the state can live in a call's scope (see call_state)
+
+    def __init_subclass__(cls, **kwargs):
+        """Each ``update_state`` keeps Python state (counts), and ``result`` reads it, so a
+        traced step (``tapegrad.function``) records both whole and re-runs them as Python."""
+        super().__init_subclass__(**kwargs)
+        for name in ("update_state", "result"):
+            if name in cls.__dict__:
+                setattr(cls, name, host_call(cls.__dict__[name]))
 
     def __init__(self, name=None, dtype=None):
         if name:
