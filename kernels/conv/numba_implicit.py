@@ -46,7 +46,9 @@ depends_on(__file__, "_numba/intrinsics.py", "gemm/numba_microkernels.py", "gemm
 #: deep (unless one row is deeper): a KC x NR panel of W stays in L1/L2
 FORWARD_KC = 768
 #: pixels per block of the kernel gradient's reduction (its G block stays in L2)
-GRAD_KC = 384
+GRAD_KC = 192
+#: output pixels per block of the input gradient (their rows of G stay in L1)
+SCATTER_MC = 48
 
 
 # ---------------------------------------------------------------- where the fields lie
@@ -214,8 +216,9 @@ def _input_grad_images(g, f, bp, kv, ksize, dx, img_lo, img_hi, geom, offs):
         dx[e] = z
     npan = kv.shape[0]
     m_lo, m_hi = img_lo * oh * ow, img_hi * oh * ow
-    for ic in range(m_lo, m_hi, MC):
-        mc = min(MC, m_hi - ic)
+    block = offs.size
+    for ic in range(m_lo, m_hi, block):
+        mc = min(block, m_hi - ic)
         _pixel_offsets(ic, mc, oh, ow, step_img, step_i, step_j, offs)
         for jr in range(npan):
             two = jr * inr + lanes < ksize
@@ -232,7 +235,7 @@ def _input_grad_images(g, f, bp, kv, ksize, dx, img_lo, img_hi, geom, offs):
 
 
 @njit(cache=True, parallel=True)
-def _conv_input_grad(g, wmat, kv, dx, geom, threads):
+def _conv_input_grad(g, wmat, kv, dx, geom, block, threads):
     """dx (padded, flat) = col2im(G @ wmat.T): W.T (F x K) packed once into
     NR-wide panels; whole images are shared between ``threads`` threads."""
     u = np.uint64
@@ -245,7 +248,7 @@ def _conv_input_grad(g, wmat, kv, dx, geom, threads):
     n = dx.size // geom[2]
     nt = max(1, min(threads, n))
     share = (n + nt - 1) // nt
-    offs = np.empty((nt, MC), np.uint64)
+    offs = np.empty((nt, block), np.uint64)
     gf = g.reshape(g.size)
     if nt == 1:
         _input_grad_images(gf, f, bp, kv, k, dx, _I0, n, geom, offs[0])
@@ -271,7 +274,7 @@ def conv_input_grad(grad_out, w, strides, pads, out, threads):
     starts = np.arange(0, -(-k // (2 * lanes)) * 2 * lanes, lanes)
     kv = koff[np.minimum(starts, k - 1)].reshape(-1, 2)   # where each vector of each column panel lands
     geom = tuple(np.int64(v) for v in (oh, ow, hb * wb * cp, strides[0] * wb * cp, strides[1] * cp))
-    _conv_input_grad(grad_out, wp.reshape(k, f), kv, dx.reshape(-1), geom, threads)
+    _conv_input_grad(grad_out, wp.reshape(k, f), kv, dx.reshape(-1), geom, np.int64(SCATTER_MC), threads)
     if not direct:
         out[...] = dx[:, pads[0]:pads[0] + h, pads[1]:pads[1] + wd, :c]
     return out
@@ -293,8 +296,9 @@ def _kernel_grad_pixels(x, g, fp, lo, hi, dwt, geom, offs):
     runp = (run + inr - 1) // inr * inr
     kp = kh * runp
     first = True
-    for pc in range(lo, hi, GRAD_KC):
-        kc = min(GRAD_KC, hi - pc)
+    block = offs.size
+    for pc in range(lo, hi, block):
+        kc = min(block, hi - pc)
         _pixel_offsets(pc, kc, oh, ow, step_img, step_i, step_j, offs)
         for t in range(kh):
             for jb in range(0, run, inr):
@@ -316,16 +320,16 @@ def _kernel_grad_pixels(x, g, fp, lo, hi, dwt, geom, offs):
 
 
 @njit(cache=True, parallel=True)
-def _conv_kernel_grad(x, g, parts, geom, threads):
+def _conv_kernel_grad(x, g, parts, geom, block, threads):
     """parts[0] = G.T @ P (fp x KH*runp): the pixels are split between the
     threads, each summing into its own parts[th]; those are added into parts[0]."""
     nt_all, fp, kp = parts.shape
     m = g.size // fp
-    nblk = (m + GRAD_KC - 1) // GRAD_KC
+    nblk = (m + block - 1) // block
     nt = max(1, min(threads, nblk, nt_all))
-    share = ((nblk + nt - 1) // nt) * GRAD_KC
+    share = ((nblk + nt - 1) // nt) * block
     gf = g.reshape(g.size)
-    offs = np.empty((nt, GRAD_KC), np.uint64)
+    offs = np.empty((nt, block), np.uint64)
     if nt == 1:
         _kernel_grad_pixels(x, gf, fp, _I0, m, parts[0].reshape(fp * kp), geom, offs[0])
     else:
@@ -356,7 +360,7 @@ def conv_kernel_grad(grad_out, x, strides, pads, out, threads):
         g = np.concatenate([g, np.zeros((g.shape[0], fp - f), g.dtype)], axis=1)
     parts = np.empty((max(1, threads), fp, kh * runp), out.dtype)
     geom = tuple(np.int64(v) for v in (oh, ow, hb * wb * c, strides[0] * wb * c, strides[1] * c, kw * c, wb * c, kh))
-    _conv_kernel_grad(xp.reshape(-1), g, parts, geom, threads)
+    _conv_kernel_grad(xp.reshape(-1), g, parts, geom, np.int64(GRAD_KC), threads)
     dwt = parts[0, :f].reshape(f, kh, runp)[:, :, :kw * c].reshape(f, kh, kw, c)
     out[...] = dwt.transpose(1, 2, 3, 0)
     return out
