@@ -29,6 +29,7 @@ image itself.
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 
 from .._numba import njit, prange
@@ -51,6 +52,25 @@ FORWARD_KC = 768
 GRAD_KC = 128
 #: output pixels per block of the input gradient (their rows of G stay in L1)
 SCATTER_MC = 48
+
+
+# ---------------------------------------------------------------- threads
+def _slots(threads):
+    """Scratch rows for a parallel call: prange runs on Numba's current pool
+    (``numba.get_thread_id()`` < its size), whatever ``threads`` says; 1 for a
+    call that stays on the calling thread."""
+    return 1 if threads <= 1 else max(threads, numba.get_num_threads())
+
+
+def _dynamic(threads):
+    """Hand a parallel loop's iterations out one at a time (Numba's
+    ``parallel_chunksize``), not as one static share per thread: beside a
+    busy process a descheduled thread then holds up one block, while its
+    partner takes the rest (docs/threads.md).  The forward and the input
+    gradient use it: each output number is still computed by one thread in
+    one order, so the result does not depend on the schedule.  (The kernel
+    gradient's per-thread sums would: it keeps static shares.)"""
+    return numba.parallel_chunksize(1 if threads > 1 else 0)
 
 
 # ---------------------------------------------------------------- where the fields lie
@@ -156,7 +176,8 @@ def _forward_blocks(x, geom, bp, rows_per_kb, out, bias, use_bias, relu, blk_lo,
 def _conv_forward(x, geom, wmat, rows_per_kb, out, bias, use_bias, relu, threads):
     """out (M x F) = P @ wmat (K x F) (+ bias) (then relu), P the patch matrix
     of the padded image ``x`` (flat).  W is packed once, depth block by depth
-    block; the MC-row blocks of the output are shared between ``threads``."""
+    block; the MC-row blocks of the output are handed out to the threads one
+    at a time (``threads``: the pool's size, or 1 for no parallel region)."""
     u = np.uint64
     k, f = wmat.shape
     m = out.size // f
@@ -172,16 +193,15 @@ def _conv_forward(x, geom, wmat, rows_per_kb, out, bias, use_bias, relu, threads
         _pack_b(wf, u(f), False, u(pc), u(kc), _U0, u(f), nr, bp[pc * npan * inr:])
     nblk = (m + MC - 1) // MC
     nt = max(1, min(threads, nblk))
-    share = (nblk + nt - 1) // nt
-    tiles = np.empty((nt, MR * inr), out.dtype)
-    offs = np.empty((nt, MC), np.uint64)
+    tiles = np.empty((threads, MR * inr), out.dtype)   # one per thread of the pool (numba.get_thread_id)
+    offs = np.empty((threads, MC), np.uint64)
     of = out.reshape(out.size)
     if nt == 1:
         _forward_blocks(x, geom, bp, rows_per_kb, of, bias, use_bias, relu, _I0, nblk, offs[0], tiles[0])
     else:
-        for th in prange(nt):
-            _forward_blocks(x, geom, bp, rows_per_kb, of, bias, use_bias, relu, th * share,
-                            min(nblk, (th + 1) * share), offs[th], tiles[th])
+        for blk in prange(nblk):   # handed out one by one (``_dynamic``): a descheduled thread holds up one block
+            th = numba.get_thread_id()
+            _forward_blocks(x, geom, bp, rows_per_kb, of, bias, use_bias, relu, blk, blk + 1, offs[th], tiles[th])
 
 
 def conv_forward(x, w, bias, use_bias, relu, strides, pads, out, threads):
@@ -194,8 +214,9 @@ def conv_forward(x, w, bias, use_bias, relu, strides, pads, out, threads):
     geom = tuple(np.int64(v) for v in (oh, ow, hb * wb * c, strides[0] * wb * c, strides[1] * c, kw * c, wb * c,
                                        kh, f))
     rows_per_kb = np.int64(max(1, FORWARD_KC // (kw * c)))
-    _conv_forward(xp.reshape(-1), geom, w.reshape(kh * kw * c, f), rows_per_kb, out, bias, use_bias, relu,
-                  threads)
+    with _dynamic(threads):
+        _conv_forward(xp.reshape(-1), geom, w.reshape(kh * kw * c, f), rows_per_kb, out, bias, use_bias, relu,
+                      _slots(threads))
     return out
 
 
@@ -239,7 +260,8 @@ def _input_grad_images(g, f, bp, kv, ksize, dx, img_lo, img_hi, geom, offs):
 @njit(cache=True, parallel=True)
 def _conv_input_grad(g, wmat, kv, dx, geom, block, threads):
     """dx (padded, flat) = col2im(G @ wmat.T): W.T (F x K) packed once into
-    NR-wide panels; whole images are shared between ``threads`` threads."""
+    NR-wide panels; whole images are handed out to the threads one at a time
+    (``threads``: the pool's size, or 1 for no parallel region)."""
     u = np.uint64
     k, f = wmat.shape
     nr = _nr(dx)
@@ -249,14 +271,14 @@ def _conv_input_grad(g, wmat, kv, dx, geom, block, threads):
     _pack_b(wmat.reshape(wmat.size), u(f), True, _U0, u(f), _U0, u(k), nr, bp)
     n = dx.size // geom[2]
     nt = max(1, min(threads, n))
-    share = (n + nt - 1) // nt
-    offs = np.empty((nt, block), np.uint64)
+    offs = np.empty((threads, block), np.uint64)
     gf = g.reshape(g.size)
     if nt == 1:
         _input_grad_images(gf, f, bp, kv, k, dx, _I0, n, geom, offs[0])
     else:
-        for th in prange(nt):
-            _input_grad_images(gf, f, bp, kv, k, dx, min(n, th * share), min(n, (th + 1) * share), geom, offs[th])
+        for img in prange(n):   # handed out one by one (``_dynamic``); images never share a dx pixel
+            th = numba.get_thread_id()
+            _input_grad_images(gf, f, bp, kv, k, dx, img, img + 1, geom, offs[th])
 
 
 def conv_input_grad(grad_out, w, strides, pads, out, threads):
@@ -276,7 +298,9 @@ def conv_input_grad(grad_out, w, strides, pads, out, threads):
     starts = np.arange(0, -(-k // (2 * lanes)) * 2 * lanes, lanes)
     kv = koff[np.minimum(starts, k - 1)].reshape(-1, 2)   # where each vector of each column panel lands
     geom = tuple(np.int64(v) for v in (oh, ow, hb * wb * cp, strides[0] * wb * cp, strides[1] * cp))
-    _conv_input_grad(grad_out, wp.reshape(k, f), kv, dx.reshape(-1), geom, np.int64(SCATTER_MC), threads)
+    with _dynamic(threads):
+        _conv_input_grad(grad_out, wp.reshape(k, f), kv, dx.reshape(-1), geom, np.int64(SCATTER_MC),
+                         _slots(threads))
     if not direct:
         out[...] = dx[:, pads[0]:pads[0] + h, pads[1]:pads[1] + wd, :c]
     return out
