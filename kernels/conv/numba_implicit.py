@@ -394,7 +394,9 @@ def conv_kernel_grad(grad_out, x, strides, pads, out, threads):
         g = np.concatenate([g, np.zeros((g.shape[0], fp - f), g.dtype)], axis=1)
     parts = np.empty((max(1, threads), fp, kh * runp), out.dtype)
     geom = tuple(np.int64(v) for v in (oh, ow, hb * wb * c, strides[0] * wb * c, strides[1] * c, kw * c, wb * c, kh))
-    _conv_kernel_grad(xp.reshape(-1), g, parts, geom, np.int64(GRAD_KC), threads)
+    m, shares = g.shape[0], max(1, threads)
+    blocks = shares * -(-m // (shares * GRAD_KC))   # a multiple of the thread count, each at most GRAD_KC
+    _conv_kernel_grad(xp.reshape(-1), g, parts, geom, np.int64(-(-m // blocks)), threads)
     dwt = parts[0, :f].reshape(f, kh, runp)[:, :, :kw * c].reshape(f, kh, kw, c)
     out[...] = dwt.transpose(1, 2, 3, 0)
     return out
