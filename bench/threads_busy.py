@@ -1,10 +1,11 @@
 """ms per training step: 1 thread, 2 threads fixed, and the "auto" policy,
 on the machine as it is and beside one busy process (started and killed here).
 
-    python bench/threads_busy.py [--rounds 5] [--limit 12800] [--backend cython]
+    python bench/threads_busy.py [--rounds 5] [--limit 12800] [--backend cython] [--model convnet]
 
 Each round trains one epoch of the book's network (784-512-10, batch 128,
-RMSprop) on ``--limit`` images with each setting, back to back, with a pause
+RMSprop; or with ``--model convnet`` chapter 8's convnet, batch 64) on
+``--limit`` images with each setting, back to back, with a pause
 between; the table shows medians over rounds and the median per-round ratio
 to the one-thread run.  The "auto" policy keeps its state across rounds, as
 it would through one long ``fit``.  Load average is printed with the numbers.
@@ -27,7 +28,10 @@ from tapegrad.benchmark.train import _mnist
 from tapegrad.kernels import _threads
 
 
-def make_model(backend):
+def make_model(backend, kind="mlp"):
+    if kind == "convnet":   # chapter 8's, as `tapegrad bench train --model convnet` builds it
+        from tapegrad.benchmark.convnet import tapegrad_convnet_epoch
+        return tapegrad_convnet_epoch
     with tapegrad.kernels.use(backend):
         tapegrad.random.set_seed(0)
         model = keras.Sequential([keras.layers.Dense(512, activation="relu"),
@@ -37,11 +41,20 @@ def make_model(backend):
 
 
 def run(args, label):
-    x, y = _mnist(limit=args.limit)
-    steps = -(-len(x) // 128)
+    batch = 64 if args.model == "convnet" else 128
+    if args.model == "convnet":
+        from tapegrad.benchmark.convnet import _mnist_images
+        x, y = _mnist_images(args.limit)
+    else:
+        x, y = _mnist(limit=args.limit)
+    steps = -(-len(x) // batch)
     be = tapegrad.kernels.get_backend(args.backend)
     settings = {"1 thread": 1, "2 threads fixed": 2, "auto": "auto"}
-    models = {name: make_model(args.backend) for name in settings}
+    if args.model == "convnet":
+        epochs = {name: make_model(args.backend, "convnet")(x, y, args.backend) for name in settings}
+    else:
+        models = {name: make_model(args.backend) for name in settings}
+        epochs = {name: (lambda m=m: _fit(m, x, y, args.backend)) for name, m in models.items()}
     tapegrad.kernels.set_num_threads("auto")
     auto_policy = _threads.policy(be)
     samples = {name: [] for name in settings}
@@ -53,13 +66,12 @@ def run(args, label):
             else:
                 tapegrad.kernels.set_num_threads(n)
             start = time.perf_counter()
-            with tapegrad.kernels.use(args.backend):
-                models[name].fit(x, y, batch_size=128, epochs=1, verbose=0)
+            epochs[name]()
             if r:
                 samples[name].append((time.perf_counter() - start) / steps * 1e3)
             time.sleep(0.2)
     load = os.getloadavg()
-    print(f"\n{label}: {args.backend}, {steps} steps x {args.rounds} rounds, "
+    print(f"\n{label}: {args.backend} {args.model}, {steps} steps x {args.rounds} rounds, "
           f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
     print(f"{'setting':18} {'ms/step':>8} {'vs 1 thread':>12}")
     for name in settings:
@@ -69,8 +81,14 @@ def run(args, label):
           f"parallel/serial ratio {auto_policy.parallel_to_serial_ratio()}")
 
 
+def _fit(model, x, y, backend):
+    with tapegrad.kernels.use(backend):
+        model.fit(x, y, batch_size=128, epochs=1, verbose=0)
+
+
 def main():
     parser = argparse.ArgumentParser()
+    parser.add_argument("--model", choices=("mlp", "convnet"), default="mlp")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--limit", type=int, default=12_800)
     parser.add_argument("--backend", default="cython")

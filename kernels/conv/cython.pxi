@@ -6,8 +6,8 @@
 # image into the MR-tall micro-panels ``pack_a`` would have made of it, and the
 # GEMM's own ``macro_kernel`` multiplies it by the packed kernel.
 #   forward        out (M x F)  = P @ W            (bias, relu in the epilogue)
-#   input grad     dx  (M' x C) = P' @ W'          P' the patches of grad_out, dilated
-#                                                  by the stride, W' the flipped kernel
+#   input grad     dx = col2im(G @ W.T)           block by block of G's rows, each
+#                                                  block's dP added into dx at once
 #   kernel grad    dW  (K x F)  = P.T @ G          a reduction over the M pixels
 # The pools are memory-bound loops over the channels.
 
@@ -257,6 +257,93 @@ cdef int kernel_grad_gemm(const ConvGeom *g, const floating *x, Py_ssize_t m, Py
     return 0
 
 
+cdef void scatter_patches(const ConvGeom *g, const floating *dp, Py_ssize_t m0, Py_ssize_t mc, Py_ssize_t k,
+                          floating *dx) noexcept nogil:
+    """col2im of one block: row r of dp (k numbers, the patch of output pixel
+    m0 + r) added into the image dx where each tap's run of C channels came
+    from (taps on the padding are dropped)."""
+    cdef Py_ssize_t row, p, q, e, dst, kh = k // (g.kw * g.c)
+    cdef const floating *src
+    cdef floating *d
+    cdef Pixel px = pixel_of(g, m0)
+    for row in range(mc):
+        src = dp + row * k
+        for p in range(kh):
+            for q in range(g.kw):
+                dst = tap_source(g, px.img, px.i, px.j, p, q)
+                if dst >= 0:
+                    d = dx + dst
+                    for e in range(g.c):
+                        d[e] = d[e] + src[e]
+                src = src + g.c
+        next_pixel(g, &px)
+
+
+cdef int input_grad_gemm(const ConvGeom *g, const floating *grad, Py_ssize_t n, Py_ssize_t k, Py_ssize_t f,
+                         const floating *wmat, floating *dx, int nthreads) noexcept nogil:
+    """dx = col2im(G @ wmat.T), G (M x f) = grad_out, wmat (k x f) the kernel,
+    block by block of MC output pixels: the block's rows of dP = G @ W.T are
+    computed by the GEMM's macro-kernel into a scratch block (L2, never the
+    whole dP), then added into dx where each patch number came from
+    (``scatter_patches``).  Exactly the GEMM's flops (the old "full
+    convolution" of a zero-padded grad_out computed 1.4x them on conv2, 2.8x
+    on conv3).  Threads take whole images, so their additions never collide.
+    -1 when memory runs out."""
+    cdef Py_ssize_t mr, nr, kcb, mc, nparts, nbp, part, pc, kc, jb, tb, share, img_lo, img_hi, ic, mcb, m_hi
+    cdef Py_ssize_t image = g.h * g.w * g.c, pixels = g.oh * g.ow
+    cdef floating *bpack
+    cdef floating *apack
+    cdef floating *dpack
+    if floating is float:
+        mr, nr, kcb, mc = tg_s_mr, tg_s_nr, g_kc[0], g_mc[0]
+    else:
+        mr, nr, kcb, mc = tg_d_mr, tg_d_nr, g_kc[1], g_mc[1]
+    if 2.0 * n * pixels * k * f < g_parallel_flops:
+        nthreads = 1
+    if nthreads > n:
+        nthreads = <int> n
+    # the scratch block of dP stays in L2: at most 256 KB
+    mc = max(mr, min(mc, 262144 // (k * <Py_ssize_t> sizeof(floating))) // mr * mr)
+    nparts = (f + kcb - 1) // kcb
+    kcb = (f + nparts - 1) // nparts
+    nbp = (k + nr - 1) // nr
+    bpack = <floating *> tg_alloc(f * nbp * nr * sizeof(floating))
+    apack = <floating *> tg_alloc(nthreads * mc * kcb * sizeof(floating))
+    dpack = <floating *> tg_alloc(nthreads * mc * k * sizeof(floating))
+    if bpack == NULL or apack == NULL or dpack == NULL:
+        free(bpack)
+        free(apack)
+        free(dpack)
+        return -1
+    for part in range(nparts):   # W.T[p, j] = wmat[j*f + p]
+        pc = part * kcb
+        kc = min(kcb, f - pc)
+        for jb in range(nbp):
+            pack_b_panel(kc, min(nr, k - jb * nr), wmat + jb * nr * f + pc, 1, f,
+                         bpack + pc * nbp * nr + jb * nr * kc, nr)
+    share = (n + nthreads - 1) // nthreads
+    for tb in prange(nthreads, num_threads=nthreads, schedule="static"):
+        img_lo = min(n, tb * share)
+        img_hi = min(n, img_lo + share)
+        memset(dx + img_lo * image, 0, (img_hi - img_lo) * image * sizeof(floating))
+        ic = img_lo * pixels
+        m_hi = img_hi * pixels
+        while ic < m_hi:
+            mcb = min(mc, m_hi - ic)
+            for part in range(nparts):
+                pc = part * kcb
+                kc = min(kcb, f - pc)
+                pack_a(mcb, kc, grad + ic * f + pc, f, 1, apack + tb * mc * kcb, mr)
+                macro_kernel(mcb, k, kc, apack + tb * mc * kcb, bpack + pc * nbp * nr, NULL, 0,
+                             dpack + tb * mc * k, k, 1, part > 0, NULL, False, False, mr, nr)
+            scatter_patches(g, dpack + tb * mc * k, ic, mcb, k, dx)
+            ic = ic + mc
+    free(bpack)
+    free(apack)
+    free(dpack)
+    return 0
+
+
 cdef ConvGeom conv_geom(tuple image_shape, Py_ssize_t kw, tuple strides, tuple pads, tuple dilation,
                         Py_ssize_t oh, Py_ssize_t ow):
     cdef ConvGeom g
@@ -290,6 +377,17 @@ def conv_kernel_grad(const floating[::1] x, tuple image_shape, Py_ssize_t kw, tu
     with nogil:
         rc = kernel_grad_gemm(&g, &x[0], grad.shape[0], dw.shape[0], dw.shape[1], &grad[0, 0], &dw[0, 0],
                               g_threads)
+    _check(rc)
+
+
+def conv_input_grad(const floating[::1] grad, tuple image_shape, Py_ssize_t kw, tuple strides, tuple pads,
+                    Py_ssize_t oh, Py_ssize_t ow, const floating[:, ::1] wmat, floating[::1] dx):
+    """dx (the flat image of ``image_shape``) = col2im(grad (M x F, flat) @ wmat.T)."""
+    cdef ConvGeom g = conv_geom(image_shape, kw, strides, pads, (1, 1), oh, ow)
+    cdef Py_ssize_t n = image_shape[0]
+    cdef int rc
+    with nogil:
+        rc = input_grad_gemm(&g, &grad[0], n, wmat.shape[0], wmat.shape[1], &wmat[0, 0], &dx[0], g_threads)
     _check(rc)
 
 

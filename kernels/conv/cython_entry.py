@@ -4,7 +4,7 @@ The kernels are kernels/conv/cython.pxi, compiled into the one Cython
 extension (setup.py includes every family's cython.pxi); this module picks the
 float32 or float64 specialization and reshapes the arrays as they expect
 (the family's BACKEND_FILES names it for the cython backend).
-The input gradient runs the forward driver on grad_out (see numba.py).
+The input gradient is G @ W.T block by block, each block added into dx (cython.pxi).
 """
 
 from __future__ import annotations
@@ -37,11 +37,9 @@ def conv2d(x, w, b, strides, pads, relu, out):
 
 def conv2d_input_grad(grad_out, w, strides, pads, out):
     kh, kw, c, f = w.shape
-    h, wd = out.shape[1:3]
-    flipped = np.ascontiguousarray(w[::-1, ::-1].transpose(0, 1, 3, 2)).reshape(kh * kw * f, c)
-    _entry("conv_implicit_gemm")(grad_out.reshape(-1), grad_out.shape, kw, (1, 1),
-                   (kh - 1 - pads[0], kw - 1 - pads[1]), tuple(strides), h, wd, flipped,
-                   out.reshape(-1), _DUMMY[w.dtype].reshape(-1), False, False)
+    oh, ow = grad_out.shape[1:3]
+    _entry("conv_input_grad")(grad_out.reshape(-1), out.shape, kw, tuple(strides), tuple(pads), oh, ow,
+                              w.reshape(kh * kw * c, f), out.reshape(-1))
     return out
 
 

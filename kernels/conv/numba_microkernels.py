@@ -1,0 +1,250 @@
+"""The convolution's micro-kernels (Numba): the GEMM's register tile, reading the image where it lies.
+
+The GEMM's micro-kernel (kernels/gemm/numba_microkernels.py) keeps an MR x NR
+tile of C in vector registers and, at each step p of the depth, broadcasts MR
+numbers of A against one NR-wide row of B.  A convolution is such a product
+(kernels/conv/DESIGN.md), but its A or C is the image seen as a patch matrix:
+row m of P is output pixel m's receptive field.  The GEMM must first copy
+(pack) that matrix; the three kernels here instead take a small table of
+offsets and address the image directly, so nothing is packed:
+
+* ``_patch_kernel`` (forward, P @ W): tile row r reads the image from
+  ``pa + aoff[po + r]``, the first number of its pixel's receptive field; the
+  field is ``taps`` runs of ``kc`` contiguous numbers (one run per kernel
+  row: KW taps of C channels lie side by side in NHWC), ``tstride`` apart.
+* ``_scatter_kernel`` (input gradient, the tile of G @ W.T): A is grad_out
+  read by rows; the finished tile is *added* into the image gradient, row r
+  of vector v at ``coff[po + r] + kv_v`` (that pixel's place, plus the place
+  of this tap and channel) -- col2im fused into the micro-kernel's store.
+* ``_gather_kernel`` (kernel gradient, computed transposed: dW.T = G.T @ P):
+  A is grad_out read in place (tile row r is filter r: A(r, p) at
+  ``pa + r + p*csa``), and step p is pixel p: B's row is NR contiguous
+  numbers of its receptive field, at ``boff[pp + p] + pb`` (masked past
+  ``cols``, where a kernel row's run of KW*C numbers ends).
+
+A row past ``rows`` (the last, short tile) is aimed at row ``rows - 1``, as
+in the GEMM's kernels: it reads and writes the same numbers twice (the
+gather kernel has no short tiles: its callers pad the filters).  Every k
+loop is kept rolled (``keep_loop_rolled``), its accumulators in registers.
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir
+from numba.core import cgutils, types
+from numba.extending import intrinsic
+
+from .._numba.intrinsics import prefer_512bit_vectors
+from ..gemm.numba_microkernels import VECTOR_BITS, VECTORS_PER_ROW, keep_loop_rolled
+
+
+class _Tile:
+    """The IR every kernel here shares: an mr x NR tile of accumulator vectors
+    (NR = VECTORS_PER_ROW vectors of C's dtype), vector loads and stores, the
+    broadcast-and-FMA step, and rolled loops."""
+
+    def __init__(self, context, builder, dtype, mr):
+        prefer_512bit_vectors(builder.function)
+        self.builder = builder
+        elt = context.get_value_type(dtype)
+        self.size = context.get_abi_sizeof(elt)
+        self.lanes = VECTOR_BITS // (8 * self.size)
+        self.vec = ir.VectorType(elt, self.lanes)
+        self.u64 = ir.IntType(64)
+        self.mr = mr
+        self.columns = [self.u64(v * self.lanes) for v in range(VECTORS_PER_ROW)]
+        self.zero = ir.Constant(self.vec, [0.0] * self.lanes)
+        self.fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(self.vec, [self.vec] * 3),
+                                                  f"llvm.fma.v{self.lanes}f{8 * self.size}")
+        self.acc = [[cgutils.alloca_once_value(builder, self.zero) for _ in self.columns] for _ in range(mr)]
+
+    def rows(self, rows):
+        """min(r, rows - 1) for each tile row r (rows past ``rows`` repeat the last)."""
+        b, u64 = self.builder, self.u64
+        last = b.sub(rows, u64(1))
+        return [b.select(b.icmp_unsigned("<", u64(r), last), u64(r), last) for r in range(self.mr)]
+
+    def scalar(self, ptr, offset):
+        return self.builder.load(self.builder.gep(ptr, [offset]))
+
+    def load(self, ptr, offset):
+        b = self.builder
+        return b.load(b.bitcast(b.gep(ptr, [offset]), self.vec.as_pointer()), align=self.size)
+
+    def store(self, value, ptr, offset):
+        b = self.builder
+        b.store(value, b.bitcast(b.gep(ptr, [offset]), self.vec.as_pointer()), align=self.size)
+
+    def step(self, a_numbers, b_vectors):
+        """acc[r][v] += A(r) * B(v), A(r) broadcast to every lane."""
+        b = self.builder
+        for r, a in enumerate(a_numbers):
+            one = b.insert_element(ir.Constant(self.vec, ir.Undefined), a, ir.Constant(ir.IntType(32), 0))
+            a = b.shuffle_vector(one, ir.Constant(self.vec, ir.Undefined),
+                                 ir.Constant(ir.VectorType(ir.IntType(32), self.lanes), None))
+            for v, bv in enumerate(b_vectors):
+                b.store(b.call(self.fma, [a, bv, b.load(self.acc[r][v])]), self.acc[r][v])
+
+    def loop(self, count, body):
+        """for i in range(count): body(i), the loop kept rolled."""
+        with cgutils.for_range(self.builder, count) as loop:
+            body(loop.index)
+            block = self.builder.basic_block
+        keep_loop_rolled(self.builder.module, block.terminator)
+
+    def update(self, flag, new_value):
+        """if flag: acc[r][v] = new_value(r, v, acc[r][v]) for the whole tile."""
+        b = self.builder
+        with b.if_then(flag):
+            for r in range(self.mr):
+                for v in range(len(self.columns)):
+                    b.store(new_value(r, v, b.load(self.acc[r][v])), self.acc[r][v])
+
+
+def _kernel(mr, arg_names, emit, doc):
+    """An ``@intrinsic`` taking ``arg_names``: "A", "B", "C", "bias" are
+    pointers to C's float dtype, names ending in "off" pointers to uint64
+    offsets, "accumulate", "use_bias", "relu", "two" bools, the rest integers
+    (cast to uint64).  ``emit(tile, value)`` writes the body."""
+    floats, flags = ("A", "B", "C", "bias"), ("accumulate", "use_bias", "relu", "two")
+
+    def typer(typingctx, *args):
+        given = dict(zip(arg_names, args))
+        dtype = getattr(given["C"], "dtype", None)
+        if dtype not in (types.float32, types.float64) or len(args) != len(arg_names):
+            return None
+        for name, ty in given.items():
+            ok = (ty == types.CPointer(dtype) if name in floats else
+                  ty == types.CPointer(types.uint64) if name.endswith("off") else
+                  ty == types.boolean if name in flags else isinstance(ty, types.Integer))
+            if not ok:
+                return None   # Numba reports "no matching definition" with the types given
+
+        def codegen(context, builder, sig, values):
+            value = {}
+            for name, ty, v in zip(arg_names, sig.args, values):
+                if name in floats or name.endswith("off"):
+                    value[name] = v
+                else:
+                    value[name] = context.cast(builder, v, ty, types.boolean if name in flags else types.uint64)
+            emit(_Tile(context, builder, dtype, mr), value)
+            return context.get_dummy_value()
+
+        return types.none(*args), codegen
+
+    # @intrinsic wants the arguments spelled out: build the typer with them
+    params = ", ".join(arg_names)
+    scope = {"typer": typer}
+    exec(f"def typing(typingctx, {params}):\n    return typer(typingctx, {params})\n", scope)
+    scope["typing"].__doc__ = doc
+    scope["typing"].__name__ = f"{emit.__name__.lstrip('_')}_{mr}"
+    return intrinsic(scope["typing"])
+
+
+# ---------------------------------------------------------------- forward: P @ W
+PATCH_ARGS = ("taps", "tstride", "kc", "A", "pa", "aoff", "po", "B", "pb", "C", "pc", "ldc", "rows",
+              "accumulate", "bias", "jb", "use_bias", "relu")
+
+
+def _emit_patch(t, val):
+    """C tile = sum over t < taps, p < kc of A[pa + aoff[po + r] + t*tstride + p] * B[pb + (t*kc + p)*NR + j],
+    then (+ old C) (+ bias) (relu), as the GEMM's epilogue; C row r at pc + r*ldc."""
+    b, u64 = t.builder, t.u64
+    nr = u64(t.lanes * VECTORS_PER_ROW)
+    row = t.rows(val["rows"])
+    a_row = [b.add(val["pa"], t.scalar(val["aoff"], b.add(val["po"], row[r]))) for r in range(t.mr)]
+
+    def tap(i):   # one kernel row: kc contiguous numbers from each pixel's field
+        a_at = b.mul(i, val["tstride"])
+        b_at = b.add(val["pb"], b.mul(b.mul(i, val["kc"]), nr))
+
+        def step(p):
+            at = b.add(b_at, b.mul(p, nr))
+            t.step([t.scalar(val["A"], b.add(b.add(a_row[r], a_at), p)) for r in range(t.mr)],
+                   [t.load(val["B"], b.add(at, col)) for col in t.columns])
+        t.loop(val["kc"], step)
+
+    with cgutils.for_range(b, val["taps"]) as outer:
+        tap(outer.index)
+    row_at = [b.add(val["pc"], b.mul(row[r], val["ldc"])) for r in range(t.mr)]
+    t.update(val["accumulate"], lambda r, v, x: b.fadd(x, t.load(val["C"], b.add(row_at[r], t.columns[v]))))
+    t.update(val["use_bias"], lambda r, v, x: b.fadd(x, t.load(val["bias"], b.add(val["jb"], t.columns[v]))))
+    # max(x, 0) as Numba's max does it: 0 only where 0 > x, so NaN stays NaN
+    t.update(val["relu"], lambda r, v, x: b.select(b.fcmp_ordered(">", t.zero, x), t.zero, x))
+    for r in reversed(range(t.mr)):
+        for v, col in enumerate(t.columns):
+            t.store(b.load(t.acc[r][v]), val["C"], b.add(row_at[r], col))
+
+
+# ---------------------------------------------------------------- input gradient: G @ W.T, added into dx
+SCATTER_ARGS = ("kc", "A", "pa", "csa", "B", "pb", "C", "coff", "po", "kv0", "kv1", "two", "rows")
+
+
+def _emit_scatter(t, val):
+    """tile = sum over p < kc of A[pa + r*csa + p] * B[pb + p*NR + j]; then C[coff[po + r] + kv_v + i]
+    += lane i of vector v of row r (vector 1 only when ``two``).  Vector by vector: the rows of
+    one vector land on distinct pixels, but vector 1 of one row may land where vector 0 of
+    another did (the next tap of a neighbour), so vector 0 is stored before vector 1 is read."""
+    b, u64 = t.builder, t.u64
+    nr = u64(t.lanes * VECTORS_PER_ROW)
+    row = t.rows(val["rows"])
+    a_row = [b.add(val["pa"], b.mul(row[r], val["csa"])) for r in range(t.mr)]
+
+    def step(p):
+        at = b.add(val["pb"], b.mul(p, nr))
+        t.step([t.scalar(val["A"], b.add(a_row[r], p)) for r in range(t.mr)],
+               [t.load(val["B"], b.add(at, col)) for col in t.columns])
+    t.loop(val["kc"], step)
+    dest = [t.scalar(val["coff"], b.add(val["po"], row[r])) for r in range(t.mr)]
+
+    def add_vector(v, kv):
+        at = [b.add(dest[r], kv) for r in range(t.mr)]
+        sums = [b.fadd(b.load(t.acc[r][v]), t.load(val["C"], at[r])) for r in range(t.mr)]
+        for r in reversed(range(t.mr)):
+            t.store(sums[r], val["C"], at[r])
+    add_vector(0, val["kv0"])
+    with b.if_then(val["two"]):
+        add_vector(1, val["kv1"])
+
+
+# ---------------------------------------------------------------- kernel gradient: G.T @ P
+GATHER_ARGS = ("kc", "A", "pa", "csa", "B", "boff", "pp", "pb", "cols", "C", "pc", "ldc", "accumulate")
+
+
+def _emit_gather(t, val):
+    """C tile (+)= sum over p < kc of A[pa + r + p*csa] * B[boff[pp + p] + pb + j], for j < cols
+    (the lanes past ``cols`` read nothing and add 0); C row r at pc + r*ldc.  All mr rows are real."""
+    b, u64 = t.builder, t.u64
+    i1 = ir.IntType(1)
+    masked_load = cgutils.get_or_insert_function(
+        b.module, ir.FunctionType(t.vec, [t.vec.as_pointer(), ir.IntType(32), ir.VectorType(i1, t.lanes), t.vec]),
+        f"llvm.masked.load.v{t.lanes}f{8 * t.size}.p0")
+    lane = ir.Constant(ir.VectorType(u64, t.lanes), list(range(t.lanes)))
+    splat = b.shuffle_vector(b.insert_element(ir.Constant(ir.VectorType(u64, t.lanes), ir.Undefined), val["cols"],
+                                              ir.Constant(ir.IntType(32), 0)),
+                             ir.Constant(ir.VectorType(u64, t.lanes), ir.Undefined),
+                             ir.Constant(ir.VectorType(ir.IntType(32), t.lanes), None))
+    masks = [b.icmp_unsigned("<", b.add(lane, ir.Constant(ir.VectorType(u64, t.lanes), [int(col.constant)] * t.lanes)),
+                             splat) for col in t.columns]
+
+    def step(p):
+        at = b.add(t.scalar(val["boff"], b.add(val["pp"], p)), val["pb"])
+        a_at = b.add(val["pa"], b.mul(p, val["csa"]))
+        vectors = [b.call(masked_load, [b.bitcast(b.gep(val["B"], [b.add(at, col)]), t.vec.as_pointer()),
+                                        ir.IntType(32)(t.size), mask, t.zero])
+                   for col, mask in zip(t.columns, masks)]
+        t.step([t.scalar(val["A"], b.add(a_at, u64(r))) for r in range(t.mr)], vectors)
+    t.loop(val["kc"], step)
+    row_at = [b.add(val["pc"], b.mul(u64(r), val["ldc"])) for r in range(t.mr)]
+    t.update(val["accumulate"], lambda r, v, x: b.fadd(x, t.load(val["C"], b.add(row_at[r], t.columns[v]))))
+    for r in range(t.mr):
+        for v, col in enumerate(t.columns):
+            t.store(b.load(t.acc[r][v]), val["C"], b.add(row_at[r], col))
+
+
+_patch_kernel = _kernel(12, PATCH_ARGS, _emit_patch, "The 12 x NR forward tile (``_emit_patch``).")
+_patch_kernel_8 = _kernel(8, PATCH_ARGS, _emit_patch, "The 8 x NR forward tile, for a last row panel of <= 8.")
+_scatter_kernel = _kernel(12, SCATTER_ARGS, _emit_scatter, "The 12 x NR input-gradient tile (``_emit_scatter``).")
+_scatter_kernel_8 = _kernel(8, SCATTER_ARGS, _emit_scatter, "The 8 x NR input-gradient tile.")
+_gather_kernel = _kernel(12, GATHER_ARGS, _emit_gather, "The 12 x NR kernel-gradient tile (``_emit_gather``).")
+_gather_kernel_8 = _kernel(8, GATHER_ARGS, _emit_gather, "The 8 x NR kernel-gradient tile.")
