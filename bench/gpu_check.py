@@ -416,6 +416,7 @@ def main(argv=None) -> int:
         return 2
     if cuda_backend.simulated():
         device = "CUDA simulator"
+        sys.setswitchinterval(5e-4)   # the simulator's threads wait less for the GIL (tests/kernels/conftest.py)
     else:
         dev = cuda.get_current_device()
         device = f"{dev.name.decode() if isinstance(dev.name, bytes) else dev.name}, {be.sm_count()} SMs"
