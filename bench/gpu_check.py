@@ -3,7 +3,9 @@
     pip install -e '.[cuda]' cupy-cuda12x     # CuPy only for the cuBLAS baseline
     python bench/gpu_check.py                 # about 2-4 minutes on an H200
     python bench/gpu_check.py --quick         # fewer sizes, a fifth of an epoch
-    NUMBA_ENABLE_CUDASIM=1 python bench/gpu_check.py --smoke   # code paths only, tiny sizes
+    NUMBA_ENABLE_CUDASIM=1 python bench/gpu_check.py --smoke   # code paths only, the smallest sizes
+    (tests/kernels/test_cuda_sim.py runs the smoke; the kernels' own simulator tests
+    are tests/kernels/cuda_sim_cases.py and cuda_sim_conv_cases.py)
 
 What it does:
 
@@ -80,7 +82,7 @@ def correctness(K, be, smoke):
     def r(*shape, scale=1.0):
         return (rng.standard_normal(shape) * scale).astype(np.float32)
 
-    shapes = [(33, 17, 9)] if smoke else [(1000, 777, 1500), (128, 784, 512), (128, 512, 10),
+    shapes = [(6, 5, 3)] if smoke else [(1000, 777, 1500), (128, 784, 512), (128, 512, 10),
                                           (784, 128, 512), (4099, 65, 257)]
     for m, k, n in shapes:
         for ta in (False, True):
@@ -91,14 +93,14 @@ def correctness(K, be, smoke):
                 got = K.to_numpy(K.matmul(a, b, transpose_a=ta, transpose_b=tb, backend="cuda"))
                 ok &= check(f"matmul ta={int(ta)} tb={int(tb)}", f"{m}x{k}x{n}",
                             rel_err(got, ref), 1e-5 * math.sqrt(k))
-    m, k, n = (17, 33, 9) if smoke else (128, 784, 512)
+    m, k, n = (6, 5, 3) if smoke else (128, 784, 512)
     x, w, bias = r(m, k), r(k, n), r(n)
     ref = np.maximum(x.astype(np.float64) @ w + bias, 0)
     ok &= check("dense_forward bias+relu", f"{m}x{k}x{n}",
                 rel_err(K.to_numpy(K.dense_forward(x, w, bias, "relu", backend="cuda")), ref),
                 1e-5 * math.sqrt(k))
 
-    big = (37, 45) if smoke else (4096, 1000)
+    big = (5, 7) if smoke else (4096, 1000)
     x = r(*big, scale=3)
     ok &= check("relu", f"{big}", rel_err(K.to_numpy(K.relu(x, backend="cuda")), np.maximum(x, 0)), 0)
     g = r(*big)
@@ -118,7 +120,7 @@ def correctness(K, be, smoke):
     ok &= check("bias_grad", f"{big}", rel_err(K.to_numpy(K.bias_grad(g, backend="cuda")),
                                                g.astype(np.float64).sum(0)), 1e-5)
 
-    n = 37 * 45 if smoke else 784 * 512
+    n = 5 * 7 if smoke else 784 * 512
     for name, kwargs, nstate in (("sgd_update momentum", dict(momentum=0.9, learning_rate=0.01), 1),
                                  ("rmsprop_update", dict(learning_rate=0.001), 1),
                                  ("adam_update", dict(learning_rate=0.001, step=3), 2)):
@@ -290,10 +292,10 @@ def mnist_epoch(K, be, quick, smoke):
 
     if smoke:  # synthetic, tiny: the simulator runs each CUDA thread in Python
         rng = np.random.default_rng(0)
-        x = rng.random((24, 20), dtype=np.float32)
-        y = rng.integers(0, 10, 24)
-        xt, yt, hidden, batch = x, y, 8, 16
-        label = "synthetic 24x20, 20-8-10, b16"
+        x = rng.random((12, 6), dtype=np.float32)
+        y = rng.integers(0, 10, 12)
+        xt, yt, hidden, batch = x, y, 4, 8   # a full batch and a ragged one
+        label = "synthetic 12x6, 6-4-10, b8"
     else:
         from tapegrad.keras.datasets import mnist
 
@@ -352,7 +354,7 @@ def conv_layers(K, be, cuda, smoke):
     time is device arrays in and out)."""
     ok = True
     rng = np.random.default_rng(0)
-    layers = [(2, 6, 6, 1, 2), (1, 5, 5, 3, 4)] if smoke else [(64, 28, 28, 1, 32), (64, 13, 13, 32, 64),
+    layers = [(1, 4, 4, 1, 2), (1, 4, 4, 3, 2)] if smoke else [(64, 28, 28, 1, 32), (64, 13, 13, 32, 64),
                                                                (64, 5, 5, 64, 128)]
     cpu = "numpy" if smoke else next(n for n in ("cython", "numba", "numpy") if n in K.available_backends())
     reps = 1 if smoke else 20
@@ -372,7 +374,7 @@ def conv_layers(K, be, cuda, smoke):
             ref = call("numpy", x, wt, b, g)
             ours = K.to_numpy(call("cuda", dx_, dw_, db_, dg_))
             ok &= check(f"conv {name}", size, rel_err(ours, ref), 1e-4)
-            gpu_ms = time_gpu(cuda, lambda: call("cuda", dx_, dw_, db_, dg_), reps)
+            gpu_ms = time_gpu(cuda, lambda: call("cuda", dx_, dw_, db_, dg_), reps, 1 if smoke else 2)
             call(cpu, x, wt, b, g)
             start = time.perf_counter()
             for _ in range(max(1, reps // 4)):
@@ -380,7 +382,7 @@ def conv_layers(K, be, cuda, smoke):
             cpu_ms = (time.perf_counter() - start) / max(1, reps // 4) * 1e3
             row("conv", f"{name} (vs {cpu})", size, f"{gpu_ms:.3f} ms", f"{cpu_ms:.3f} ms",
                 f"{cpu_ms / gpu_ms:.1f}x", "")
-    x = rng.standard_normal((4, 6, 6, 3) if smoke else (64, 26, 26, 32)).astype(np.float32)
+    x = rng.standard_normal((1, 4, 4, 2) if smoke else (64, 26, 26, 32)).astype(np.float32)
     gp = rng.standard_normal((x.shape[0], x.shape[1] // 2, x.shape[2] // 2, x.shape[3])).astype(np.float32)
     ok &= check("max_pool2d", str(x.shape), rel_err(K.to_numpy(K.max_pool2d(be.asarray(x), backend="cuda")),
                                                     K.max_pool2d(x, backend="numpy")), 0)
@@ -414,6 +416,7 @@ def main(argv=None) -> int:
         return 2
     if cuda_backend.simulated():
         device = "CUDA simulator"
+        sys.setswitchinterval(5e-4)   # the simulator's threads wait less for the GIL (tests/kernels/conftest.py)
     else:
         dev = cuda.get_current_device()
         device = f"{dev.name.decode() if isinstance(dev.name, bytes) else dev.name}, {be.sm_count()} SMs"
@@ -426,7 +429,7 @@ def main(argv=None) -> int:
 
     ok = True
     stages = [("correctness", lambda: correctness(K, be, args.smoke)),
-              ("sgemm", lambda: sgemm_speed(K, be, [16, 40] if args.smoke else
+              ("sgemm", lambda: sgemm_speed(K, be, [16] if args.smoke else
                                             ([1024, 2048, 4096] if args.quick else
                                              [1024, 2048, 4096, 8192]), args.smoke)),
               ("conv", lambda: conv_layers(K, be, cuda, args.smoke)),

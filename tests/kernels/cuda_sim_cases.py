@@ -328,8 +328,11 @@ def test_xp_elementwise(be):
 
 
 def test_xp_reductions(be):
+    # (2, 130): 260 elements, so a whole-array sum wraps the 256 threads of a
+    # block; two rows, so a row reduction runs two blocks (each block of the
+    # row kernel costs the simulator 256 threads through nine barriers)
     xp = be.xp
-    x = rand(5, 70, seed=53)
+    x = rand(2, 130, seed=53)
     d = be.asarray(x)
     for axis, keepdims in ((None, False), (0, False), (1, True), ((0, 1), True)):
         close(xp.sum(d, axis=axis, keepdims=keepdims), x.sum(axis=axis, keepdims=keepdims),
@@ -368,27 +371,31 @@ def test_xp_shapes_and_creation(be):
 
 # ------------------------------------------------------------------ the engine on the GPU
 def _train_tiny(backend):
-    """Three epochs of a tiny Keras model on ``backend``, from a fixed seed."""
+    """Two epochs of a tiny Keras model on ``backend``, from a fixed seed: 12
+    samples in batches of 8, so each epoch has a full batch and a ragged one
+    of 4 (the simulator's cost grows with the steps and the rows of each)."""
     import tapegrad as tg
     from tapegrad import keras
     from tapegrad.keras import layers
 
     rng = np.random.default_rng(7)
-    x = rng.standard_normal((48, 6)).astype(F32)
+    x = rng.standard_normal((12, 6)).astype(F32)
     y = (x[:, 0] + x[:, 1] > 0).astype(np.int64)
     with K.use(backend):
         tg.random.set_seed(3)
         model = keras.Sequential([layers.Dense(5, activation="relu"), layers.Dense(2, activation="softmax")])
         model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-        history = model.fit(x, y, epochs=3, batch_size=16, verbose=0)
+        history = model.fit(x, y, epochs=2, batch_size=8, verbose=0)
         probs = model.predict(x[:4], verbose=0)
         weights = [w.numpy() for w in model.weights]
     return history.history, probs, weights
 
 
-def test_keras_fit_on_cuda_matches_numpy():
+def test_keras_fit_on_cuda_matches_numpy(be):
     """The whole training loop (tape, fused kernels, optimizer) on the device
-    computes what the NumPy reference computes, step for step."""
+    computes what the NumPy reference computes, step for step.  With the
+    simulator-sized launches of ``be`` (the production launch settings are
+    checked kernel by kernel above and by bench/gpu_check.py --smoke)."""
     ours, probs, weights = _train_tiny("cuda")
     ref, ref_probs, ref_weights = _train_tiny("numpy")
     np.testing.assert_allclose(ours["loss"], ref["loss"], rtol=1e-4)
@@ -456,16 +463,17 @@ class _CopyCounter:
         monkeypatch.setattr(cuda, "to_device", to_device)
 
 
-def test_fit_on_cuda_copies_back_only_the_logs(monkeypatch):
+def test_fit_on_cuda_copies_back_only_the_logs(be, monkeypatch):
     """Device-resident training: per step the batch and its labels go up once
     (the loss and the accuracy share the labels), nothing comes back; the loss
-    and the accuracy (one float64 each) come back once per epoch, to be shown."""
+    and the accuracy (one float64 each) come back once per epoch, to be shown.
+    Two epochs of two steps tell per-step copies from per-epoch ones."""
     import tapegrad as tg
     from tapegrad import keras
     from tapegrad.keras import layers
 
     rng = np.random.default_rng(1)
-    x = rng.standard_normal((40, 6)).astype(F32)
+    x = rng.standard_normal((16, 6)).astype(F32)
     y = (x[:, 0] > 0).astype(np.int64)
     with K.use("cuda"):
         tg.random.set_seed(3)
@@ -473,7 +481,7 @@ def test_fit_on_cuda_copies_back_only_the_logs(monkeypatch):
         model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
         model.fit(x[:8], y[:8], epochs=1, batch_size=8, verbose=0)   # weights and optimizer state made
         counter = _CopyCounter(monkeypatch)
-        epochs, steps = 2, 5
+        epochs, steps = 2, 2
         history = model.fit(x, y, epochs=epochs, batch_size=8, verbose=0)
     assert counter.down == 2 * epochs, counter.down          # loss + accuracy, per epoch
     assert counter.up == 2 * epochs * steps, counter.up        # x and the labels
@@ -481,13 +489,13 @@ def test_fit_on_cuda_copies_back_only_the_logs(monkeypatch):
 
 
 def _train_tiny_functional(backend):
-    """A two-input functional model (Concatenate, Add) trained two epochs on ``backend``."""
+    """A two-input functional model (Concatenate, Add) trained two epochs of two steps on ``backend``."""
     import tapegrad as tg
     from tapegrad import keras
     from tapegrad.keras import layers
 
     rng = np.random.default_rng(11)
-    xa, xb = rng.standard_normal((24, 3)).astype(F32), rng.standard_normal((24, 2)).astype(F32)
+    xa, xb = rng.standard_normal((16, 3)).astype(F32), rng.standard_normal((16, 2)).astype(F32)
     y = (xa[:, 0] + xb[:, 1] > 0).astype(np.int64)
     with K.use(backend):
         tg.random.set_seed(5)
@@ -502,7 +510,7 @@ def _train_tiny_functional(backend):
     return history.history, probs, weights
 
 
-def test_functional_fit_on_cuda_matches_numpy():
+def test_functional_fit_on_cuda_matches_numpy(be):
     ours, probs, weights = _train_tiny_functional("cuda")
     ref, ref_probs, ref_weights = _train_tiny_functional("numpy")
     np.testing.assert_allclose(ours["loss"], ref["loss"], rtol=1e-4)
