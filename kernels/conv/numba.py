@@ -34,6 +34,7 @@ from .._numba import njit, prange
 from .._numba.cache import depends_on, guard_caches
 from .._numba.intrinsics import _U0, _U1, _ptr, _zero
 from ..gemm.numba import _I0, KC, MC, MR, _nr, _pack_a, _pack_b, _store_edge, _tile
+from .numba_shallow import SHALLOW_K, _conv_shallow, _kernel_grad_shallow
 
 depends_on(__file__, "_numba/intrinsics.py", "gemm/numba_microkernels.py", "gemm/numba.py")  # GEMM tile code compiled in
 
@@ -306,74 +307,6 @@ def _kernel_grad(x, g, oh, ow, grad, out, threads):
         of += parts[th]
 
 
-# ---------------------------------------------------------------- shallow K (conv1)
-#: K = KH*KW*C at or below this goes to the direct loops below: with C = 1
-#: (the convnet's first layer, K = 9) a patch row is KH*KW runs of one number,
-#: and packing them cost more than the GEMM they fed (MEASUREMENTS.md)
-SHALLOW_K = 16
-
-
-@njit(cache=True, parallel=True)
-def _conv_shallow(x, w, bias, use_bias, relu, sh, sw, top, left, out):
-    """out[n, i, j, :] = sum over the taps of x[...] * w[p, q, c, :] (+ bias,
-    relu): one output pixel at a time, the F outputs in a row of accumulators
-    (vector registers), each input number broadcast against a row of w."""
-    n, h, wd, c = x.shape
-    kh, kw, _, f = w.shape
-    _, oh, ow, _ = out.shape
-    z = _zero(out)
-    for img in prange(n):
-        acc = np.empty(f, out.dtype)
-        for i in range(oh):
-            for j in range(ow):
-                for o in range(f):
-                    acc[o] = bias[o] if use_bias else z
-                for p in range(kh):
-                    r = i * sh + p - top
-                    if r < 0 or r >= h:
-                        continue
-                    for q in range(kw):
-                        col = j * sw + q - left
-                        if col < 0 or col >= wd:
-                            continue
-                        for ch in range(c):
-                            v = x[img, r, col, ch]
-                            for o in range(f):
-                                acc[o] += v * w[p, q, ch, o]
-                for o in range(f):
-                    out[img, i, j, o] = max(acc[o], z) if relu else acc[o]
-
-
-@njit(cache=True, parallel=True)
-def _kernel_grad_shallow(x, grad, sh, sw, top, left, parts):
-    """parts[t] = this task's share of dW = P.T @ grad: each pixel adds
-    x[tap] * grad[pixel, :] to row ``tap`` of dW (K x F, small: in L1).
-    Images are split between ``parts.shape[0]`` tasks; the caller sums."""
-    n, h, wd, c = x.shape
-    _, oh, ow, f = grad.shape
-    _, kh, kw, _, _ = parts.shape
-    tasks = parts.shape[0]
-    z = _zero(parts)
-    for t in prange(tasks):
-        dw = parts[t]
-        dw[...] = z
-        for img in range(t, n, tasks):
-            for i in range(oh):
-                for j in range(ow):
-                    for p in range(kh):
-                        r = i * sh + p - top
-                        if r < 0 or r >= h:
-                            continue
-                        for q in range(kw):
-                            col = j * sw + q - left
-                            if col < 0 or col >= wd:
-                                continue
-                            for ch in range(c):
-                                v = x[img, r, col, ch]
-                                for o in range(f):
-                                    dw[p, q, ch, o] += v * grad[img, i, j, o]
-
-
 def _threads(flops):
     return 1 if flops < PARALLEL_FLOPS else numba.get_num_threads()
 
@@ -391,8 +324,10 @@ def conv2d(x, w, b, strides, pads, relu, out):
     n, oh, ow, _ = out.shape
     use_bias = b is not None
     bias = (b if b.flags.writeable else b.copy()) if use_bias else _NO_BIAS[out.dtype]
-    if kh * kw * c <= SHALLOW_K:
-        _conv_shallow(x, w, bias, use_bias, bool(relu), *strides, *pads, out)
+    if kh * kw * c <= SHALLOW_K:   # numba_shallow.py: gathered patches, the GEMM's micro-kernel
+        _conv_shallow(x.reshape(-1), _geometry(x.shape, kw, strides, pads), np.int64(kh), np.int64(oh),
+                      np.int64(ow), w.reshape(kh * kw * c, f), out, bias, use_bias, bool(relu),
+                      _threads(2.0 * out.size * kh * kw * c))
         return out
     _implicit_gemm(x.reshape(-1), _geometry(x.shape, kw, strides, pads), np.int64(oh), np.int64(ow),
                    w.reshape(kh * kw * c, f), out, bias, use_bias, bool(relu),
@@ -417,9 +352,9 @@ def conv2d_kernel_grad(grad_out, x, strides, pads, out):
     kh, kw, c, f = out.shape
     n, oh, ow, _ = grad_out.shape
     if kh * kw * c <= SHALLOW_K:
-        parts = np.empty((min(n, _threads(2.0 * grad_out.size * kh * kw * c)), kh, kw, c, f), out.dtype)
-        _kernel_grad_shallow(x, grad_out, *strides, *pads, parts)
-        np.sum(parts, axis=0, out=out)
+        _kernel_grad_shallow(x.reshape(-1), _geometry(x.shape, kw, strides, pads), np.int64(kh), np.int64(oh),
+                             np.int64(ow), grad_out, out.reshape(kh * kw * c, f),
+                             _threads(2.0 * grad_out.size * kh * kw * c))
         return out
     _kernel_grad(x.reshape(-1), _geometry(x.shape, kw, strides, pads), np.int64(oh), np.int64(ow),
                  grad_out, out.reshape(kh * kw * c, f), _threads(2.0 * grad_out.size * kh * kw * c))
