@@ -129,8 +129,22 @@ def _gather_patches(x, g, kh, oh, ow, m0, count, offs, pix_stride, tdst, ap):
 
 
 @njit(cache=True)
-def _shallow_tiles(x, g, kh, oh, ow, m, k, f, offs, tdst, bp, out, bias, use_bias, relu, lo, hi, ap, t):
-    """Tiles [lo, hi) of MR output pixels: gather their patches, then one
+def _packed_tile(kc, A, pa, csa, B, pb, rsb, C, pc, ldc, rows, accumulate, bias, jb, use_bias, relu):
+    """``_tile`` with A packed, as a function of its own: inlined (as ``_tile`` is)
+    at several call sites of one function, the micro-kernels' accumulators
+    spill to the stack and the shallow convolution ran 3-4 times slower."""
+    _tile(False, kc, A, pa, csa, B, pb, rsb, C, pc, ldc, rows, accumulate, bias, jb, use_bias, relu)
+
+
+@njit(cache=True)
+def _rows_tile(kc, A, pa, csa, B, pb, rsb, C, pc, ldc, rows, accumulate, bias, jb, use_bias, relu):
+    """``_tile`` with A read by rows in place; a function of its own, as ``_packed_tile``."""
+    _tile(True, kc, A, pa, csa, B, pb, rsb, C, pc, ldc, rows, accumulate, bias, jb, use_bias, relu)
+
+
+@njit(cache=True)
+def _gathered_tiles(x, g, kh, oh, ow, m0, m1, k, f, offs, tdst, bp, out, bias, use_bias, relu, ap, t):
+    """Output pixels [m0, m1) in tiles of MR: gather their patches, then one
     micro-kernel call per NR filters (the last, narrower panel through the
     scratch ``t``)."""
     u = np.uint64
@@ -138,27 +152,84 @@ def _shallow_tiles(x, g, kh, oh, ow, m, k, f, offs, tdst, bp, out, bias, use_bia
     inr = np.int64(nr)
     npan = (f + inr - 1) // inr
     nfull = f // inr
-    for tile in range(lo, hi):
-        ii = tile * MR
-        rows = u(min(MR, m - ii))
+    for ii in range(m0, m1, MR):
+        rows = u(min(MR, m1 - ii))
         _gather_patches(x, g, kh, oh, ow, ii, rows, offs, _U1, tdst, ap)
         for jr in range(nfull):
-            _tile(False, u(k), _ptr(ap), _U0, _UMR, _ptr(bp), u(jr * k * inr), nr,
+            _packed_tile(u(k), _ptr(ap), _U0, _UMR, _ptr(bp), u(jr * k * inr), nr,
                   _ptr(out), u(ii * f + jr * inr), u(f), rows, False, _ptr(bias), u(jr * inr), use_bias, relu)
         if nfull < npan:
             jj = nfull * inr
-            _tile(False, u(k), _ptr(ap), _U0, _UMR, _ptr(bp), u(nfull * k * inr), nr,
+            _packed_tile(u(k), _ptr(ap), _U0, _UMR, _ptr(bp), u(nfull * k * inr), nr,
                   _ptr(t), _U0, nr, rows, False, _ptr(bias), _U0, False, False)
             _store_edge(_ptr(t), nr, rows, u(f - jj), _ptr(out), u(ii * f + jj), u(f), _U1,
                         False, _ptr(bias), u(jj), _U0, use_bias, relu)
 
 
+@njit(cache=True)
+def _run_tile_rows(left_over):
+    """How many pixels the next tile of a run takes: 12 (the MR kernel) while
+    at least 20 are left, else 8 (the 8-row kernel), and a last short run
+    whole: 26 = 12 + 8 + 6, where 12 + 12 + 2 would compute 36 rows."""
+    if left_over <= MR:
+        return left_over
+    return 8 if left_over < MR + 8 else MR
+
+
+@njit(cache=True)
+def _shallow_rows(x, g, kh, oh, ow, k, f, offs, tdst, bp, out, bias, use_bias, relu, row_lo, row_hi, ap, t):
+    """Output rows [row_lo, row_hi) (a row: one image, one i).  Where the
+    windows of a run of pixels lie inside the image, A is read in place: for
+    kernel row p, tap (q, ch) of pixel r is x[a0 + p*W*C + r*sw*C + q*C + ch],
+    a matrix with row stride sw*C, which the "A by rows" micro-kernel reads
+    as it is.  So each tile is KH micro-kernel calls, K/KH deep, adding into
+    the same tile of out (in L1), with bias and relu on the last.  The
+    pixels whose windows touch the padding are gathered (``_gathered_tiles``)."""
+    u = np.uint64
+    h, w, c, kw, sh, sw, top, left = g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7]
+    nr = _nr(out)
+    inr = np.int64(nr)
+    npan = (f + inr - 1) // inr
+    nfull = f // inr
+    kr = kw * c   # the taps of one kernel row: contiguous in x
+    j_first = min(ow, (left + sw - 1) // sw)
+    j_end = max(j_first, min(ow, (w - kw + left) // sw + 1 if w - kw + left >= 0 else 0))
+    for row in range(row_lo, row_hi):
+        img = row // oh
+        i = row - img * oh
+        r0 = i * sh - top
+        ja, jb = (j_first, j_end) if r0 >= 0 and r0 + kh <= h else (ow, ow)
+        _gathered_tiles(x, g, kh, oh, ow, row * ow, row * ow + ja, k, f, offs, tdst, bp, out, bias, use_bias,
+                        relu, ap, t)
+        _gathered_tiles(x, g, kh, oh, ow, row * ow + jb, row * ow + ow, k, f, offs, tdst, bp, out, bias,
+                        use_bias, relu, ap, t)
+        j = ja
+        while j < jb:
+            rows = _run_tile_rows(jb - j)
+            c_at = (row * ow + j) * f
+            a0 = ((img * h + r0) * w + j * sw - left) * c
+            for jr in range(npan):
+                jj = jr * inr
+                for p in range(kh):
+                    last = p == kh - 1
+                    pa, pb = u(a0 + p * w * c), u((jr * k + p * kr) * inr)
+                    if jr < nfull:
+                        _rows_tile(u(kr), _ptr(x), pa, u(sw * c), _ptr(bp), pb, nr, _ptr(out), u(c_at + jj),
+                              u(f), u(rows), p > 0, _ptr(bias), u(jj), last and use_bias, last and relu)
+                    else:
+                        _rows_tile(u(kr), _ptr(x), pa, u(sw * c), _ptr(bp), pb, nr, _ptr(t), _U0, nr,
+                              u(rows), p > 0, _ptr(bias), _U0, False, False)
+                if jr == nfull:
+                    _store_edge(_ptr(t), nr, u(rows), u(f - jj), _ptr(out), u(c_at + jj), u(f), _U1,
+                                False, _ptr(bias), u(jj), _U0, use_bias, relu)
+            j += rows
+
+
 @njit(cache=True, parallel=True)
 def _conv_shallow(x, g, kh, oh, ow, wmat, out, bias, use_bias, relu, threads):
     """out (M x F) = P @ wmat (K x F) (+ bias) (then relu) for ``x`` flat,
-    the MR-pixel tiles shared between ``threads`` threads."""
+    the output rows shared between ``threads`` threads."""
     k, f = wmat.shape
-    m = out.size // f
     nr = _nr(out)
     inr = np.int64(nr)
     npan = (f + inr - 1) // inr
@@ -166,18 +237,18 @@ def _conv_shallow(x, g, kh, oh, ow, wmat, out, bias, use_bias, relu, threads):
     _pack_b(wmat.reshape(wmat.size), np.uint64(f), False, _U0, np.uint64(k), _U0, np.uint64(f), nr, bp)
     offs = _tap_offsets(g[1], g[2], kh, g[3], k)
     tdst = np.arange(k).astype(np.uint64) * _UMR   # tap t of a pixel: row t of the A panel
-    ntiles = (m + MR - 1) // MR
-    nt = max(1, min(threads, ntiles))
-    share = (ntiles + nt - 1) // nt
+    nrows = out.shape[0] * oh
+    nt = max(1, min(threads, nrows))
+    share = (nrows + nt - 1) // nt
     work = np.zeros((nt, k * MR + MR * inr), out.dtype)   # zeros: rows past a short tile stay finite
     of = out.reshape(out.size)
     if nt == 1:
-        _shallow_tiles(x, g, kh, oh, ow, m, k, f, offs, tdst, bp, of, bias, use_bias, relu, _I0, ntiles,
-                       work[0, :k * MR], work[0, k * MR:])
+        _shallow_rows(x, g, kh, oh, ow, k, f, offs, tdst, bp, of, bias, use_bias, relu, _I0, nrows,
+                      work[0, :k * MR], work[0, k * MR:])
     else:
         for th in prange(nt):
-            _shallow_tiles(x, g, kh, oh, ow, m, k, f, offs, tdst, bp, of, bias, use_bias, relu, th * share,
-                           min(ntiles, (th + 1) * share), work[th, :k * MR], work[th, k * MR:])
+            _shallow_rows(x, g, kh, oh, ow, k, f, offs, tdst, bp, of, bias, use_bias, relu, th * share,
+                          min(nrows, (th + 1) * share), work[th, :k * MR], work[th, k * MR:])
 
 
 @njit(cache=True)
@@ -208,10 +279,10 @@ def _shallow_grad_share(x, g, kh, oh, ow, k, f, offs, tdst, grad, lo, hi, dw, ap
                 else:
                     src, pb, rsb = _ptr(bp), u(jr * kc * inr), nr
                 if jr < nfull:
-                    _tile(False, u(kc), _ptr(ap), pa, _UMR, src, pb, rsb, _ptr(dw), u(q * MR * f + jj), u(f),
+                    _packed_tile(u(kc), _ptr(ap), pa, _UMR, src, pb, rsb, _ptr(dw), u(q * MR * f + jj), u(f),
                           rows, not first, _ptr(dw), _U0, False, False)
                 else:
-                    _tile(False, u(kc), _ptr(ap), pa, _UMR, src, pb, rsb, _ptr(t), _U0, nr,
+                    _packed_tile(u(kc), _ptr(ap), pa, _UMR, src, pb, rsb, _ptr(t), _U0, nr,
                           rows, False, _ptr(dw), _U0, False, False)
                     _store_edge(_ptr(t), nr, rows, u(f - jj), _ptr(dw), u(q * MR * f + jj), u(f), _U1,
                                 not first, _ptr(dw), _U0, _U0, False, False)
