@@ -21,7 +21,8 @@ kernel is packed once, as the GEMM packs B.
   contiguous copies); each thread sums its share of the pixels into its own
   dW, and the shares are added at the end.
 
-Pools are memory-bound single passes with their own loops.
+The shallow case (conv1: K = KH*KW*C <= SHALLOW_K) is numba_shallow.py; the
+pools, memory-bound single passes, are numba_pools.py.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from .._numba import njit, prange
 from .._numba.cache import depends_on, guard_caches
 from .._numba.intrinsics import _U0, _U1, _ptr, _zero
 from ..gemm.numba import _I0, KC, MC, MR, _nr, _pack_a, _pack_b, _store_edge, _tile
+from .numba_pools import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward  # noqa: F401 (backend methods)
 from .numba_shallow import SHALLOW_K, _conv_shallow, _kernel_grad_shallow
 
 depends_on(__file__, "_numba/intrinsics.py", "gemm/numba_microkernels.py", "gemm/numba.py")  # GEMM tile code compiled in
@@ -361,123 +363,11 @@ def conv2d_kernel_grad(grad_out, x, strides, pads, out):
     return out
 
 
-# ---------------------------------------------------------------- pools
+# ---------------------------------------------------------------- pools (numba_pools.py)
 @njit(cache=True)
 def _window(i, stride, pad, size, window):
     start = i * stride - pad
     return max(start, 0), min(start + window, size)
-
-
-@njit(cache=True, parallel=True)
-def _max_pool(x, ph, pw, sh, sw, top, left, out):
-    """out[n, i, j, :] = the max of the window's real elements (np.max: a NaN
-    wins); the channel loop is innermost, contiguous, vectorized."""
-    n, h, w, c = x.shape
-    _, oh, ow, _ = out.shape
-    for img in prange(n):
-        for i in range(oh):
-            r0, r1 = _window(i, sh, top, h, ph)
-            for j in range(ow):
-                c0, c1 = _window(j, sw, left, w, pw)
-                for ch in range(c):
-                    out[img, i, j, ch] = x[img, r0, c0, ch]
-                for r in range(r0, r1):
-                    for s in range(c0, c1):
-                        for ch in range(c):
-                            v = x[img, r, s, ch]
-                            best = out[img, i, j, ch]
-                            if v > best or (v != v and best == best):
-                                out[img, i, j, ch] = v
-
-
-@njit(cache=True, parallel=True)
-def _max_pool_backward(grad, x, ph, pw, sh, sw, top, left, out):
-    """out = 0, then each grad[n, i, j, ch] added at its window's first maximum
-    (row-major; the first NaN if any).  One image per task: windows of one
-    image may overlap, different images never share an element."""
-    n, h, w, c = x.shape
-    _, oh, ow, _ = grad.shape
-    z = _zero(x)
-    for img in prange(n):
-        best = np.empty(c, x.dtype)
-        where = np.empty(c, np.int64)
-        out[img] = z
-        for i in range(oh):
-            r0, r1 = _window(i, sh, top, h, ph)
-            for j in range(ow):
-                c0, c1 = _window(j, sw, left, w, pw)
-                for ch in range(c):
-                    best[ch] = x[img, r0, c0, ch]
-                    where[ch] = r0 * w + c0
-                for r in range(r0, r1):
-                    for s in range(c0, c1):
-                        for ch in range(c):
-                            v = x[img, r, s, ch]
-                            if v > best[ch] or (v != v and best[ch] == best[ch]):
-                                best[ch] = v
-                                where[ch] = r * w + s
-                for ch in range(c):
-                    pos = where[ch]
-                    out[img, pos // w, pos % w, ch] += grad[img, i, j, ch]
-
-
-@njit(cache=True, parallel=True)
-def _avg_pool(x, ph, pw, sh, sw, top, left, out):
-    n, h, w, c = x.shape
-    _, oh, ow, _ = out.shape
-    z = _zero(x)
-    for img in prange(n):
-        for i in range(oh):
-            r0, r1 = _window(i, sh, top, h, ph)
-            for j in range(ow):
-                c0, c1 = _window(j, sw, left, w, pw)
-                count = z + np.float32((r1 - r0) * (c1 - c0))
-                for ch in range(c):
-                    out[img, i, j, ch] = z
-                for r in range(r0, r1):
-                    for s in range(c0, c1):
-                        for ch in range(c):
-                            out[img, i, j, ch] += x[img, r, s, ch]
-                for ch in range(c):
-                    out[img, i, j, ch] /= count
-
-
-@njit(cache=True, parallel=True)
-def _avg_pool_backward(grad, ph, pw, sh, sw, top, left, out):
-    n, h, w, c = out.shape
-    _, oh, ow, _ = grad.shape
-    z = _zero(out)
-    for img in prange(n):
-        out[img] = z
-        for i in range(oh):
-            r0, r1 = _window(i, sh, top, h, ph)
-            for j in range(ow):
-                c0, c1 = _window(j, sw, left, w, pw)
-                count = z + np.float32((r1 - r0) * (c1 - c0))
-                for r in range(r0, r1):
-                    for s in range(c0, c1):
-                        for ch in range(c):
-                            out[img, r, s, ch] += grad[img, i, j, ch] / count
-
-
-def max_pool2d(x, pool_size, strides, pads, out):
-    _max_pool(x, *pool_size, *strides, *pads, out)
-    return out
-
-
-def max_pool2d_backward(grad_out, x, pool_size, strides, pads, out):
-    _max_pool_backward(grad_out, x, *pool_size, *strides, *pads, out)
-    return out
-
-
-def avg_pool2d(x, pool_size, strides, pads, out):
-    _avg_pool(x, *pool_size, *strides, *pads, out)
-    return out
-
-
-def avg_pool2d_backward(grad_out, pool_size, strides, pads, out):
-    _avg_pool_backward(grad_out, *pool_size, *strides, *pads, out)
-    return out
 
 
 guard_caches(globals())  # a corrupt cache entry is dropped and recompiled
