@@ -167,24 +167,33 @@ def _gathered_tiles(x, g, kh, oh, ow, m0, m1, k, f, offs, tdst, bp, out, bias, u
 
 
 @njit(cache=True)
-def _run_tile_rows(left_over):
-    """How many pixels the next tile of a run takes: 12 (the MR kernel) while
-    at least 20 are left, else 8 (the 8-row kernel), and a last short run
-    whole: 26 = 12 + 8 + 6, where 12 + 12 + 2 would compute 36 rows."""
-    if left_over <= MR:
-        return left_over
-    return 8 if left_over < MR + 8 else MR
+def _pack_run(x, a0, offs, step, ap):
+    """The packed A panel of MR pixels in a row whose windows lie inside the
+    image: ap[t*MR + e] = x[a0 + e*step + offs[t]].  The copies have a
+    constant length (MR), so LLVM makes each tap's copy a few vector moves
+    when step = 1 (C = 1, stride 1: the convnet's first layer)."""
+    for t in range(np.uint64(offs.size)):
+        src = a0 + offs[t]
+        dst = t * _UMR
+        if step == _U1:
+            for e in range(MR):
+                ap[dst + np.uint64(e)] = x[src + np.uint64(e)]
+        else:
+            for e in range(MR):
+                ap[dst + np.uint64(e)] = x[src + np.uint64(e) * step]
 
 
 @njit(cache=True)
 def _shallow_rows(x, g, kh, oh, ow, k, f, offs, tdst, bp, out, bias, use_bias, relu, row_lo, row_hi, ap, t):
-    """Output rows [row_lo, row_hi) (a row: one image, one i).  Where the
-    windows of a run of pixels lie inside the image, A is read in place: for
+    """Output rows [row_lo, row_hi) (a row: one image, one i).  Along a run
+    of pixels whose windows lie inside the image, each full tile of MR pixels
+    is packed by MR-long copies per tap (``_pack_run``) and done in one
+    micro-kernel call K deep.  The run's last few pixels read A in place: for
     kernel row p, tap (q, ch) of pixel r is x[a0 + p*W*C + r*sw*C + q*C + ch],
-    a matrix with row stride sw*C, which the "A by rows" micro-kernel reads
-    as it is.  So each tile is KH micro-kernel calls, K/KH deep, adding into
-    the same tile of out (in L1), with bias and relu on the last.  The
-    pixels whose windows touch the padding are gathered (``_gathered_tiles``)."""
+    a matrix with row stride sw*C that the "A by rows" micro-kernel reads as
+    it is, so they take KH calls, K/KH deep, adding into the same tile of out
+    (bias and relu on the last).  Pixels whose windows touch the padding are
+    gathered (``_gathered_tiles``)."""
     u = np.uint64
     h, w, c, kw, sh, sw, top, left = g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7]
     nr = _nr(out)
@@ -205,9 +214,23 @@ def _shallow_rows(x, g, kh, oh, ow, k, f, offs, tdst, bp, out, bias, use_bias, r
                         use_bias, relu, ap, t)
         j = ja
         while j < jb:
-            rows = _run_tile_rows(jb - j)
             c_at = (row * ow + j) * f
             a0 = ((img * h + r0) * w + j * sw - left) * c
+            if jb - j >= MR:   # a full tile: packed (MR-long copies per tap), one call K deep
+                _pack_run(x, u(a0), offs, u(sw * c), ap)
+                for jr in range(npan):
+                    jj = jr * inr
+                    if jr < nfull:
+                        _packed_tile(u(k), _ptr(ap), _U0, _UMR, _ptr(bp), u(jr * k * inr), nr, _ptr(out),
+                                     u(c_at + jj), u(f), _UMR, False, _ptr(bias), u(jj), use_bias, relu)
+                    else:
+                        _packed_tile(u(k), _ptr(ap), _U0, _UMR, _ptr(bp), u(jr * k * inr), nr, _ptr(t), _U0, nr,
+                                     _UMR, False, _ptr(bias), _U0, False, False)
+                        _store_edge(_ptr(t), nr, _UMR, u(f - jj), _ptr(out), u(c_at + jj), u(f), _U1,
+                                    False, _ptr(bias), u(jj), _U0, use_bias, relu)
+                j += MR
+                continue
+            rows = jb - j   # the run's last few pixels: A in place, one call per kernel row
             for jr in range(npan):
                 jj = jr * inr
                 for p in range(kh):
@@ -215,10 +238,10 @@ def _shallow_rows(x, g, kh, oh, ow, k, f, offs, tdst, bp, out, bias, use_bias, r
                     pa, pb = u(a0 + p * w * c), u((jr * k + p * kr) * inr)
                     if jr < nfull:
                         _rows_tile(u(kr), _ptr(x), pa, u(sw * c), _ptr(bp), pb, nr, _ptr(out), u(c_at + jj),
-                              u(f), u(rows), p > 0, _ptr(bias), u(jj), last and use_bias, last and relu)
+                                   u(f), u(rows), p > 0, _ptr(bias), u(jj), last and use_bias, last and relu)
                     else:
                         _rows_tile(u(kr), _ptr(x), pa, u(sw * c), _ptr(bp), pb, nr, _ptr(t), _U0, nr,
-                              u(rows), p > 0, _ptr(bias), _U0, False, False)
+                                   u(rows), p > 0, _ptr(bias), _U0, False, False)
                 if jr == nfull:
                     _store_edge(_ptr(t), nr, u(rows), u(f - jj), _ptr(out), u(c_at + jj), u(f), _U1,
                                 False, _ptr(bias), u(jj), _U0, use_bias, relu)
