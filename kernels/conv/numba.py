@@ -35,7 +35,8 @@ from .._numba import njit, prange
 from .._numba.cache import depends_on, guard_caches
 from .._numba.intrinsics import _U0, _U1, _ptr, _zero
 from ..gemm.numba import _I0, KC, MC, MR, _nr, _pack_a, _pack_b, _store_edge, _tile
-from .numba_pools import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward  # noqa: F401 (backend methods)
+from .numba_pools import (avg_pool2d, avg_pool2d_backward, max_pool2d,  # noqa: F401 (backend methods)
+                          max_pool2d_backward)
 from .numba_shallow import SHALLOW_K, _conv_shallow, _kernel_grad_shallow
 
 depends_on(__file__, "_numba/intrinsics.py", "gemm/numba_microkernels.py", "gemm/numba.py")  # GEMM tile code compiled in

@@ -31,7 +31,8 @@ from .._numba.cache import depends_on, guard_caches
 from .._numba.intrinsics import _U0, _U1, _ptr, _zero
 from ..gemm.numba import _I0, KC, MR, _nr, _pack_b, _store_edge, _tile
 
-depends_on(__file__, "_numba/intrinsics.py", "gemm/numba_microkernels.py", "gemm/numba.py")  # GEMM tile code compiled in
+# the GEMM tile code is compiled in
+depends_on(__file__, "_numba/intrinsics.py", "gemm/numba_microkernels.py", "gemm/numba.py")
 
 _UMR = np.uint64(MR)
 #: K = KH*KW*C at or below this goes to the kernels here: with C = 1 (the
