@@ -403,6 +403,132 @@ cdef inline Py_ssize_t window_hi(Py_ssize_t i, Py_ssize_t stride, Py_ssize_t pad
     return min(i * stride - pad + window, size)
 
 
+@cython.cdivision(True)
+cdef void max_pool_image(const floating* x, floating* out, Py_ssize_t h, Py_ssize_t w, Py_ssize_t c,
+                         Py_ssize_t oh, Py_ssize_t ow, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t sh,
+                         Py_ssize_t sw, Py_ssize_t top, Py_ssize_t left) noexcept nogil:
+    """One image's max pool, raw pointers (no memoryview indexing in the
+    parallel loop); the channel loops are branch-free, so GCC vectorizes them."""
+    cdef Py_ssize_t i, j, r, s, ch, r0, r1, c0, c1
+    cdef floating v, b
+    cdef floating* o
+    cdef const floating* src
+    for i in range(oh):
+        r0 = window_lo(i, sh, top)
+        r1 = window_hi(i, sh, top, h, ph)
+        for j in range(ow):
+            c0 = window_lo(j, sw, left)
+            c1 = window_hi(j, sw, left, w, pw)
+            o = out + (i * ow + j) * c
+            src = x + (r0 * w + c0) * c
+            for ch in range(c):
+                o[ch] = src[ch]
+            for r in range(r0, r1):
+                for s in range(c0, c1):
+                    if r == r0 and s == c0:
+                        continue
+                    src = x + (r * w + s) * c
+                    for ch in range(c):
+                        v = src[ch]
+                        b = o[ch]
+                        o[ch] = v if (v > b or (v != v and b == b)) else b
+
+
+@cython.cdivision(True)
+cdef void max_pool_backward_image(const floating* x, const floating* grad, floating* dx, floating* best,
+                                  floating* where, Py_ssize_t h, Py_ssize_t w, Py_ssize_t c, Py_ssize_t oh,
+                                  Py_ssize_t ow, Py_ssize_t ph, Py_ssize_t pw, Py_ssize_t sh, Py_ssize_t sw,
+                                  Py_ssize_t top, Py_ssize_t left, bint zero_first, bint add) noexcept nogil:
+    """One image's max-pool gradient, as numba_pools.py's: the first maximum's
+    window position per channel as a number, then each window element
+    written once (grad there, 0 elsewhere), or added where windows overlap.
+    ``zero_first`` where the windows do not cover the image exactly."""
+    cdef Py_ssize_t i, j, r, s, ch, r0, r1, c0, c1
+    cdef floating v, b, pos
+    cdef const floating* src
+    cdef const floating* g
+    cdef floating* d
+    if zero_first:
+        memset(dx, 0, h * w * c * sizeof(floating))
+    for i in range(oh):
+        r0 = window_lo(i, sh, top)
+        r1 = window_hi(i, sh, top, h, ph)
+        for j in range(ow):
+            c0 = window_lo(j, sw, left)
+            c1 = window_hi(j, sw, left, w, pw)
+            g = grad + (i * ow + j) * c
+            src = x + (r0 * w + c0) * c
+            for ch in range(c):
+                best[ch] = src[ch]
+                where[ch] = 0
+            pos = 0
+            for r in range(r0, r1):
+                for s in range(c0, c1):
+                    src = x + (r * w + s) * c
+                    for ch in range(c):
+                        v = src[ch]
+                        b = best[ch]
+                        if v > b or (v != v and b == b):
+                            best[ch] = v
+                            where[ch] = pos
+                    pos = pos + 1
+            pos = 0
+            for r in range(r0, r1):
+                for s in range(c0, c1):
+                    d = dx + (r * w + s) * c
+                    if add:
+                        for ch in range(c):
+                            d[ch] += g[ch] if where[ch] == pos else 0
+                    else:
+                        for ch in range(c):
+                            d[ch] = g[ch] if where[ch] == pos else 0
+                    pos = pos + 1
+
+
+@cython.cdivision(True)
+cdef void avg_pool_image(const floating* x, floating* out, const floating* grad, floating* dx, Py_ssize_t h,
+                         Py_ssize_t w, Py_ssize_t c, Py_ssize_t oh, Py_ssize_t ow, Py_ssize_t ph, Py_ssize_t pw,
+                         Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t top, Py_ssize_t left, bint backward,
+                         bint zero_first, bint add) noexcept nogil:
+    """One image's average pool (x -> out) or its gradient (grad -> dx)."""
+    cdef Py_ssize_t i, j, r, s, ch, r0, r1, c0, c1
+    cdef floating count
+    cdef floating* o
+    cdef const floating* src
+    cdef floating* d
+    if backward and zero_first:
+        memset(dx, 0, h * w * c * sizeof(floating))
+    for i in range(oh):
+        r0 = window_lo(i, sh, top)
+        r1 = window_hi(i, sh, top, h, ph)
+        for j in range(ow):
+            c0 = window_lo(j, sw, left)
+            c1 = window_hi(j, sw, left, w, pw)
+            count = (r1 - r0) * (c1 - c0)
+            if backward:
+                src = grad + (i * ow + j) * c
+                for r in range(r0, r1):
+                    for s in range(c0, c1):
+                        d = dx + (r * w + s) * c
+                        if add:
+                            for ch in range(c):
+                                d[ch] += src[ch] / count
+                        else:
+                            for ch in range(c):
+                                d[ch] = src[ch] / count
+            else:
+                o = out + (i * ow + j) * c
+                for ch in range(c):
+                    o[ch] = 0
+                for r in range(r0, r1):
+                    for s in range(c0, c1):
+                        src = x + (r * w + s) * c
+                        for ch in range(c):
+                            o[ch] += src[ch]
+                for ch in range(c):
+                    o[ch] = o[ch] / count
+
+
 @cython.boundscheck(False)
 @cython.wraparound(False)
 @cython.cdivision(True)
@@ -413,60 +539,38 @@ def pool2d(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] out, const flo
     share an element).  ``mode`` 0: max forward (x -> out); 1: max backward
     (grad, x -> dx: each gradient to its window's first maximum, the first NaN
     if any, as np.argmax); 2: average forward; 3: average backward (grad -> dx,
-    x unused).  Unused arrays are passed as any array of the dtype."""
+    x unused).  Unused arrays are passed as any array of the dtype.  The
+    per-image work is in the functions above, on raw pointers."""
     cdef Py_ssize_t n = dx.shape[0] if mode % 2 else x.shape[0]
     cdef Py_ssize_t h = dx.shape[1] if mode % 2 else x.shape[1]
     cdef Py_ssize_t w = dx.shape[2] if mode % 2 else x.shape[2]
     cdef Py_ssize_t c = dx.shape[3] if mode % 2 else x.shape[3]
     cdef Py_ssize_t oh = grad.shape[1] if mode % 2 else out.shape[1]
     cdef Py_ssize_t ow = grad.shape[2] if mode % 2 else out.shape[2]
-    cdef Py_ssize_t img, i, j, r, s, ch, r0, r1, c0, c1
-    cdef floating v, best, count
-    cdef Py_ssize_t where
+    cdef Py_ssize_t img
+    cdef bint add = sh < ph or sw < pw
+    cdef bint exact = sh == ph and sw == pw and top == 0 and left == 0 and oh * ph == h and ow * pw == w
+    cdef bint zero_first = not exact
+    cdef const floating* xp = &x[0, 0, 0, 0]
+    cdef floating* outp = &out[0, 0, 0, 0]
+    cdef const floating* gp = &grad[0, 0, 0, 0]
+    cdef floating* dxp = &dx[0, 0, 0, 0]
+    cdef floating* scratch
     cdef int nt = g_threads if n * h * w * c >= g_parallel_elems else 1
-    with nogil:
-        for img in prange(n, num_threads=nt, schedule="static"):
-            if mode % 2:
-                memset(&dx[img, 0, 0, 0], 0, h * w * c * sizeof(floating))
-            for i in range(oh):
-                r0 = window_lo(i, sh, top)
-                r1 = window_hi(i, sh, top, h, ph)
-                for j in range(ow):
-                    c0 = window_lo(j, sw, left)
-                    c1 = window_hi(j, sw, left, w, pw)
-                    count = (r1 - r0) * (c1 - c0)
-                    if mode == 0:
-                        for ch in range(c):
-                            out[img, i, j, ch] = x[img, r0, c0, ch]
-                        for r in range(r0, r1):
-                            for s in range(c0, c1):
-                                for ch in range(c):
-                                    v = x[img, r, s, ch]
-                                    best = out[img, i, j, ch]
-                                    if v > best or (v != v and best == best):
-                                        out[img, i, j, ch] = v
-                    elif mode == 1:
-                        for ch in range(c):
-                            best = x[img, r0, c0, ch]
-                            where = r0 * w + c0
-                            for r in range(r0, r1):
-                                for s in range(c0, c1):
-                                    v = x[img, r, s, ch]
-                                    if v > best or (v != v and best == best):
-                                        best = v
-                                        where = r * w + s
-                            dx[img, where // w, where % w, ch] += grad[img, i, j, ch]
-                    elif mode == 2:
-                        for ch in range(c):
-                            out[img, i, j, ch] = 0
-                        for r in range(r0, r1):
-                            for s in range(c0, c1):
-                                for ch in range(c):
-                                    out[img, i, j, ch] += x[img, r, s, ch]
-                        for ch in range(c):
-                            out[img, i, j, ch] = out[img, i, j, ch] / count
-                    else:
-                        for r in range(r0, r1):
-                            for s in range(c0, c1):
-                                for ch in range(c):
-                                    dx[img, r, s, ch] += grad[img, i, j, ch] / count
+    with nogil, parallel(num_threads=nt):
+        scratch = <floating*> malloc(2 * c * sizeof(floating))
+        for img in prange(n, schedule="static"):
+            if mode == 0:
+                max_pool_image(xp + img * h * w * c, outp + img * oh * ow * c, h, w, c, oh, ow, ph, pw, sh, sw,
+                               top, left)
+            elif mode == 1:
+                max_pool_backward_image(xp + img * h * w * c, gp + img * oh * ow * c, dxp + img * h * w * c,
+                                        scratch, scratch + c, h, w, c, oh, ow, ph, pw, sh, sw, top, left,
+                                        zero_first, add)
+            elif mode == 2:
+                avg_pool_image(xp + img * h * w * c, outp + img * oh * ow * c, gp, dxp, h, w, c, oh, ow, ph, pw,
+                               sh, sw, top, left, False, False, False)
+            else:
+                avg_pool_image(xp, outp, gp + img * oh * ow * c, dxp + img * h * w * c, h, w, c, oh, ow, ph, pw,
+                               sh, sw, top, left, True, zero_first, add)
+        free(scratch)
