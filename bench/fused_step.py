@@ -1,10 +1,12 @@
 """The book's MLP step three ways, side by side in one process: fused kernels, unfused kernels, the floor.
 
-    python bench/fused_step.py [--threads N] [--rounds R] [--backend numba]
+    python bench/fused_step.py [--threads N] [--rounds R] [--block B] [--backend numba]
 
-One epoch (60,000 MNIST-shaped images, 784-512-10, batch 128, RMSprop, a
-shuffled order) of each loop, back to back, ``rounds`` times; the table gives
-the median seconds per epoch and the floor's time over each loop's:
+The book's network (MNIST-shaped images, 784-512-10, batch 128, RMSprop, a
+shuffled order) trained by three loops, timed in interleaved blocks of B
+steps (``rounds`` blocks each; on a busy machine a burst of load then hits
+all three alike); the table gives each loop's median block as seconds per
+epoch (469 steps) and the floor's time over each loop's:
 
 * ``floor``: OpenBLAS doing only the five matmuls of each step on contiguous
   slices (tapegrad's ``bench train --peers`` floor, the same code);
@@ -33,6 +35,8 @@ import sys
 import time
 
 _CHILD = "TAPEGRAD_FUSED_STEP_CHILD"
+FLOOR = "floor (OpenBLAS, 5 matmuls/step)"
+STEPS_PER_EPOCH = 469   # 60,000 images in batches of 128
 
 
 def _reexec(threads):
@@ -50,7 +54,7 @@ def _loops(backend, images=60_000, batch=128, seed=0):
     import numpy as np
 
     import tapegrad.kernels as K
-    from tapegrad.benchmark.baselines import RMSPROP, floor_epoch_loop, numpy_mlp_params
+    from tapegrad.benchmark.baselines import RMSPROP, numpy_mlp_params
 
     rng = np.random.default_rng(seed)
     x = rng.random((images, 784), dtype=np.float32)
@@ -84,15 +88,41 @@ def _loops(backend, images=60_000, batch=128, seed=0):
         dh = K.bias_grad_rmsprop(dh_pre, b1, vb1, relu_input=h, **hyper)
         K.weight_grad_rmsprop(x, dh, w1, v1, rows=idx, **hyper)
 
-    def epoch_of(step):
+    def block_of(step):
+        """A function running the next ``steps`` steps of one epoch after another (reshuffled per epoch)."""
         params, slots = state()
         order_rng = np.random.default_rng(1)
+        batches, where = [], [0]
 
-        def epoch():
-            order = order_rng.permutation(images)
-            for start in range(0, images, batch):
-                step(params, slots, order[start:start + batch])
-        return epoch, params
+        def run(steps):
+            for _ in range(steps):
+                if where[0] == len(batches):
+                    order = order_rng.permutation(images)
+                    batches[:] = [order[s:s + batch] for s in range(0, images, batch)]
+                    where[0] = 0
+                step(params, slots, batches[where[0]])
+                where[0] += 1
+        return run
+
+    def floor_block():
+        """The floor's five matmuls per step (baselines.floor_epoch_loop's), on contiguous slices."""
+        w1, _, w2, _ = numpy_mlp_params(seed)
+        dz = rng.standard_normal((batch, 10)).astype(np.float32)
+        h, z, dh = (np.empty((batch, n), np.float32) for n in (512, 10, 512))
+        gw1, gw2 = np.empty_like(w1), np.empty_like(w2)
+        where = [0]
+
+        def run(steps):
+            for _ in range(steps):
+                start = where[0] * batch
+                where[0] = (where[0] + 1) % (images // batch)
+                xb = x[start:start + batch]
+                np.matmul(xb, w1, out=h)
+                np.matmul(h, w2, out=z)
+                np.matmul(dz, w2.T, out=dh)
+                np.matmul(xb.T, dh, out=gw1)
+                np.matmul(h.T, dz, out=gw2)
+        return run
 
     # the two kernel loops must agree bit for bit (five steps, the same batches)
     check = {}
@@ -104,16 +134,17 @@ def _loops(backend, images=60_000, batch=128, seed=0):
         check[name] = params
     for a, b in zip(check["unfused"], check["fused"]):
         assert np.array_equal(a, b), "the fused step does not give the unfused step's numbers"
-    loops = {"floor (OpenBLAS, 5 matmuls/step)": floor_epoch_loop(x, y, batch)}
+    loops = {FLOOR: floor_block()}
     for name, step in (("unfused kernels", unfused_step), ("fused kernels", fused_step)):
-        loops[name] = epoch_of(step)[0]
+        loops[name] = block_of(step)
     return loops
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--rounds", type=int, default=40)
+    parser.add_argument("--block", type=int, default=47, help="steps per timed block (47: a tenth of an epoch)")
     parser.add_argument("--backend", default="numba")
     args = parser.parse_args()
     if os.environ.get(_CHILD) != "1":
@@ -122,24 +153,22 @@ def main():
 
     K.set_num_threads(args.threads)
     loops = _loops(args.backend)
-    for fn in loops.values():   # warm up: compile, touch memory
-        fn()
+    for run in loops.values():   # warm up: compile, touch memory
+        run(STEPS_PER_EPOCH)
     samples = {name: [] for name in loops}
-    for _ in range(args.rounds):
-        for name, fn in loops.items():
+    for _ in range(args.rounds):   # short blocks, interleaved: a burst of load hits all three alike
+        for name, run in loops.items():
             start = time.perf_counter()
-            fn()
-            samples[name].append(time.perf_counter() - start)
+            run(args.block)
+            samples[name].append((time.perf_counter() - start) / args.block * STEPS_PER_EPOCH)
             time.sleep(0.15 if args.threads > 1 else 0.0)   # OpenBLAS's idle threads spin for ~0.1 s
-    floor = statistics.median(samples["floor (OpenBLAS, 5 matmuls/step)"])
-    load = os.getloadavg()[0]
-    print(f"{args.backend}, {args.threads} thread(s), {args.rounds} rounds, load average {load:.1f}, "
-          f"cores {sorted(os.sched_getaffinity(0))}")
-    print(f"{'loop':34} {'s/epoch (median)':>16} {'min':>7} {'max':>7} {'floor/this':>10}")
+    floor = statistics.median(samples[FLOOR])
+    print(f"{args.backend}, {args.threads} thread(s), {args.rounds} rounds of {args.block} steps each, "
+          f"load average {os.getloadavg()[0]:.1f}, cores {sorted(os.sched_getaffinity(0))}")
+    print(f"{'loop':34} {'s/epoch (median)':>16} {'q1':>7} {'q3':>7} {'floor/this':>10}")
     for name, s in samples.items():
-        med = statistics.median(s)
-        print(f"{name:34} {med:16.3f} {min(s):7.3f} {max(s):7.3f} {floor / med:10.2f}")
-
+        q1, med, q3 = statistics.quantiles(s, n=4)
+        print(f"{name:34} {med:16.3f} {q1:7.3f} {q3:7.3f} {floor / med:10.2f}")
 
 if __name__ == "__main__":
     main()

@@ -100,12 +100,16 @@ def _weight_grad_rmsprop_columns(x, ldx, rows, indexed, g, m, n, k, w, v, lr, rh
                 ii = ic + ir * MR
                 n_rows = u(min(MR, m - ii))
                 at = u(ii * n + (jc + jr) * inr)
+                # where the next tile's weights start, which this call prefetches
+                # (past the last tile: the same one; a prefetch never faults)
+                nxt = tile + 1 if tile + 1 < mpan * nfull else tile
+                at_next = u((ic + (nxt % mpan) * MR) * n + (jc + nxt // mpan) * inr)
                 if n_rows <= u(8):
                     _rmsprop_kernel_8(u(k), _ptr(ap), u(ir * k * MR), _UMR, _ptr(bp), u(jr * k * inr), nr,
-                                      _ptr(w), _ptr(v), at, u(n), n_rows, lr, rho, one_minus_rho, eps)
+                                      _ptr(w), _ptr(v), at, u(n), n_rows, at_next, lr, rho, one_minus_rho, eps)
                 else:
                     _rmsprop_kernel(u(k), _ptr(ap), u(ir * k * MR), _UMR, _ptr(bp), u(jr * k * inr), nr,
-                                    _ptr(w), _ptr(v), at, u(n), n_rows, lr, rho, one_minus_rho, eps)
+                                    _ptr(w), _ptr(v), at, u(n), n_rows, at_next, lr, rho, one_minus_rho, eps)
             if nfull < nq:   # the last, narrower column panel
                 jj = (jc + nfull) * inr
                 for ir in range(mpan):

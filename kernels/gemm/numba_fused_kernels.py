@@ -13,6 +13,16 @@ lane by lane, with the very operations (and their order) of RMSprop's range
 kernel in kernels/optim/numba.py, so the weights come out bit for bit as the
 GEMM followed by ``rmsprop_update`` gives them.  dW itself is never written.
 
+**Prefetching.**  The tiles of W lie 12 rows (24 KB) apart, too far for the
+hardware's stride prefetcher, so each epilogue would wait on a cold miss for
+every vector of W and V.  The first 4*MR steps of the k loop therefore each
+prefetch one cache line of the *next* tile's weights and mean squares
+(``pn``): with them, the fused tile took the time of the plain GEMM's tile
+that stores dW (kernel alone, 1,040 tiles of W1: 1.12-1.22 ms vs 1.22 ms,
+CPU time, busy machine), without them 1.31-1.39 ms.  Spreading the updates
+of a finished tile over the next tile's k loop (to overlap the divider with
+the FMAs) was slower still, 1.7-3.5 ms: kernels/gemm/MEASUREMENTS.md.
+
 The k loop is the one of ``_emit_tile`` (kernels/gemm/numba_microkernels.py):
 A packed (element (r, p) at A[pa + r + p*csa]), B at B[pb + p*rsb + j]; only
 the epilogue differs, and a row past ``rows`` is skipped (the plain kernel
@@ -31,8 +41,8 @@ from .numba_microkernels import VECTOR_BITS, VECTORS_PER_ROW, keep_loop_rolled
 
 #: the arguments of the fused kernel: the micro-kernel's A and B panels, then
 #: the weights W and mean squares V (the tile at W[pw + r*ldw + j]) and RMSprop's scalars
-ARGS = ("kc", "A", "pa", "csa", "B", "pb", "rsb", "W", "V", "pw", "ldw", "rows", "lr", "rho", "one_minus_rho",
-        "eps")
+ARGS = ("kc", "A", "pa", "csa", "B", "pb", "rsb", "W", "V", "pw", "ldw", "rows", "pn", "lr", "rho",
+        "one_minus_rho", "eps")
 POINTERS = ("A", "B", "W", "V")
 SCALARS = ("lr", "rho", "one_minus_rho", "eps")
 
@@ -42,8 +52,8 @@ def _rmsprop_tile_kernel(mr):
     gradient of the weights W (mean squares V) in one RMSprop step, in place."""
 
     @intrinsic
-    def kernel(typingctx, kc, A, pa, csa, B, pb, rsb, W, V, pw, ldw, rows, lr, rho, one_minus_rho, eps):
-        given = dict(zip(ARGS, (kc, A, pa, csa, B, pb, rsb, W, V, pw, ldw, rows, lr, rho, one_minus_rho, eps)))
+    def kernel(typingctx, kc, A, pa, csa, B, pb, rsb, W, V, pw, ldw, rows, pn, lr, rho, one_minus_rho, eps):
+        given = dict(zip(ARGS, (kc, A, pa, csa, B, pb, rsb, W, V, pw, ldw, rows, pn, lr, rho, one_minus_rho, eps)))
         dtype = getattr(W, "dtype", None)
         if (dtype not in (types.float32, types.float64)
                 or any(given[p] != types.CPointer(dtype) for p in POINTERS)
@@ -82,7 +92,8 @@ def _emit_rmsprop_tile(mr, context, builder, types_of, value_of):
                                       ir.Constant(ir.VectorType(ir.IntType(32), lanes), None))
 
     A, B, W, V = (arg(p) for p in POINTERS)
-    kc, pa, csa, pb, rsb, pw, ldw, rows = (arg(n) for n in ("kc", "pa", "csa", "pb", "rsb", "pw", "ldw", "rows"))
+    kc, pa, csa, pb, rsb, pw, ldw, rows, pn = (arg(n) for n in ("kc", "pa", "csa", "pb", "rsb", "pw", "ldw", "rows",
+                                                                 "pn"))
     lr, rho, one_minus_rho, eps = (splat(arg(s)) for s in SCALARS)
     fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec] * 3), f"llvm.fma.v{lanes}f{bits}")
     sqrt = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec]), f"llvm.sqrt.v{lanes}f{bits}")
@@ -90,7 +101,21 @@ def _emit_rmsprop_tile(mr, context, builder, types_of, value_of):
     columns = [u64(v * lanes) for v in range(VECTORS_PER_ROW)]
     acc = [[cgutils.alloca_once_value(builder, zero) for _ in columns] for _ in range(mr)]
 
+    i8p = ir.IntType(8).as_pointer()
+    i32 = ir.IntType(32)
+    prefetch = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+                                              "llvm.prefetch.p0i8")
     with cgutils.for_range(builder, kc) as loop:   # step p: A(:, p) times B(p, :), as _emit_tile
+        # steps p < 4*mr also fetch one cache line of the next tile's weights and mean squares
+        # (each of its rows: two vectors of W, two of V), which the epilogue of the next
+        # call reads: nothing fetches them otherwise (the tiles lie too far apart for the
+        # hardware's stride prefetcher), and a cold miss per vector doubled a tile's time
+        with builder.if_then(builder.icmp_unsigned("<", loop.index, u64(2 * len(columns) * mr))):
+            which = builder.and_(loop.index, u64(2 * len(columns) - 1))
+            line = builder.add(builder.add(pn, builder.mul(builder.udiv(loop.index, u64(2 * len(columns))), ldw)),
+                               builder.mul(builder.and_(which, u64(len(columns) - 1)), u64(lanes)))
+            base = builder.select(builder.icmp_unsigned("<", which, u64(len(columns))), W, V)
+            builder.call(prefetch, [builder.bitcast(builder.gep(base, [line]), i8p), i32(1), i32(3), i32(1)])
         a_at = builder.mul(loop.index, csa)
         b_at = builder.add(pb, builder.mul(loop.index, rsb))
         b_row = [builder.load(at(B, builder.add(b_at, j)), align=size) for j in columns]
