@@ -28,6 +28,7 @@ LAYERS = [
     ["tensor", "datasets"],                     # Tensor, Variable: arrays + operators; MNIST files
     ["tape", "random"],                         # the gradient tape; seeded generators
     ["ops"],                                    # the differentiable ops
+    ["trace"],                                  # tapegrad.function: tracing, passes, replay
     ["functions", "nn", "utils", "data", "distribute"],  # TF's names over ops; tape drawing; tf.data; MPI
     ["keras"],                                  # the Keras API
     ["", "ladder"],                             # the package (``import tapegrad``); the GEMM ladder
@@ -432,9 +433,10 @@ def test_the_keras_word_checker_sees_what_it_should():
 # ------------------------------------------------------------------ private names stay in their package
 # A package is a folder of src/tapegrad (keras/, datasets/...), except that ops/ belongs
 # to the folder above it: the ops are the core (tensor.py, tape.py, ops/) split into files
-# by kind, and working on Tensor's insides (``_data``, ``_wrap``, the tape stack) is their job.
+# by kind, and working on Tensor's insides (``_data``, ``_wrap``, the tape stack) is their job;
+# trace/ (tapegrad.function) records and replays those same insides, so it is the core's too.
 # Private names of tapegrad.kernels are checked by tests/test_architecture_kernels.py.
-PART_OF_PARENT = {"ops"}
+PART_OF_PARENT = {"ops", "trace"}
 
 
 def _package(path):

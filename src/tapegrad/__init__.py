@@ -17,11 +17,12 @@ from .tape import GradientTape
 from .functions import (  # noqa: F401
     abs, add, argmax, broadcast_to, cast, clip_by_value, constant, convert_to_tensor, divide,
     equal, exp, fill, function, greater, identity, less, log, matmul, maximum, minimum, multiply,
-    one_hot,
+    one_hot, print, TensorSpec,
     negative, not_equal, ones, ones_like, pow, reduce_max, reduce_mean, reduce_sum, reshape,
     shape, sign, sqrt, square, subtract, tanh, transpose, zeros, zeros_like,
 )
-from . import data, distribute, nn, random, utils  # noqa: E402
+from . import data, distribute, nn, random, trace, utils  # noqa: E402
+from .trace import config  # noqa: E402  (tf.config.run_functions_eagerly)
 from . import keras  # noqa: E402
 
 float16 = _np.dtype("float16")
@@ -36,7 +37,7 @@ bool = _np.dtype("bool")  # noqa: A001  (tf.bool)
 
 __all__ = [
     "Tensor", "Variable", "GradientTape", "kernels", "keras", "nn", "random", "utils", "data", "distribute",
-    "function",
+    "function", "print", "TensorSpec", "config",
     "abs", "add", "argmax", "broadcast_to", "cast", "clip_by_value", "constant",
     "convert_to_tensor", "divide", "equal", "exp", "fill", "greater", "identity", "less", "log",
     "matmul", "maximum", "minimum", "multiply", "negative", "not_equal", "one_hot", "ones", "ones_like",

@@ -7,7 +7,6 @@ under TensorFlow's names, so ``import tapegrad as tf`` runs the book's code.
 
 from __future__ import annotations
 
-import functools
 import operator
 
 import numpy as np
@@ -20,6 +19,8 @@ from .ops import (  # noqa: F401  (re-exported under TF's names)
     square, subtract, tanh, transpose, unbroadcast,
 )
 from .tensor import Tensor, as_dtype, fresh_copy, to_array
+from . import trace as _trace
+from .trace import TensorSpec, function  # noqa: F401  (tf.function, tf.TensorSpec)
 
 pow = ops.power  # noqa: A001
 
@@ -150,28 +151,7 @@ def identity(x):
     return ops.reshape(x, ops.convert(x).shape)
 
 
-def function(func=None, input_signature=None, autograph=True, jit_compile=None, reduce_retracing=False,
-             **experimental):
-    """``@tf.function``: in tapegrad it runs the decorated function eagerly, as plain Python.
-
-    TensorFlow traces a ``tf.function`` once into a graph and then runs the
-    graph; tapegrad has no graphs (every op runs its kernel at once), so the
-    decorator only returns the same function: the results are the ones the
-    undecorated code gives, and ``jit_compile`` and the other options change
-    nothing.  Use it bare (``@tf.function``) or with arguments
-    (``@tf.function(jit_compile=True)``).
-    """
-    for name in experimental:
-        if not name.startswith("experimental_"):
-            raise TypeError(f"function() got an unexpected keyword argument {name!r}")
-    if func is None:   # @tf.function(...) : return the decorator itself
-        return lambda f: function(f, input_signature, autograph, jit_compile, reduce_retracing, **experimental)
-    if not callable(func):
-        raise TypeError(f"tf.function decorates a function, got {type(func).__name__}")
-
-    @functools.wraps(func)
-    def run_eagerly(*args, **kwargs):
-        return func(*args, **kwargs)
-
-    run_eagerly.python_function = func
-    return run_eagerly
+def print(*inputs, output_stream=None, sep=" ", end="\n", summarize=3):  # noqa: A001
+    """``tf.print``: prints the values of tensors when the code runs, also at every call of a
+    traced ``tapegrad.function`` (Python's ``print`` there prints once, while tracing)."""
+    return _trace.print_(*inputs, output_stream=output_stream, sep=sep, end=end, summarize=summarize)

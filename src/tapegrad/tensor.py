@@ -20,6 +20,12 @@ from .kernels import get_backend
 # keep their own dtype.
 _PY_DTYPES = {np.dtype("float64"): np.dtype("float32"), np.dtype("int64"): np.dtype("int32")}
 
+#: set by tapegrad.trace while a function is traced: called as ``hook(tensor, what)``
+#: before Python reads a tensor's numbers (``"numpy"``, ``"float"``, ``"bool"``...);
+#: it raises or gives up the trace when the tensor is a value of the graph.  Asked
+#: ``"str"``, it answers True for such a tensor (printed without numbers).  None otherwise.
+_read_hook = None
+
 
 def as_dtype(dtype):
     """``"float32"``, ``np.float32`` or ``tapegrad.float32`` -> ``np.dtype``."""
@@ -117,6 +123,8 @@ class Tensor:
 
     def numpy(self):
         """The values as a host NumPy array (a scalar tensor gives a 0-d array)."""
+        if _read_hook is not None:
+            _read_hook(self, "numpy")
         return np.asarray(kernels.to_numpy(self._data))
 
     def __array__(self, dtype=None, copy=None):
@@ -129,7 +137,9 @@ class Tensor:
     def _scalar(self, what):
         if self._data.size != 1:
             raise TypeError(f"only a tensor with one element can be converted to {what}, got shape {self.shape}")
-        return self.numpy().reshape(()).item()
+        if _read_hook is not None:
+            _read_hook(self, what)
+        return np.asarray(kernels.to_numpy(self._data)).reshape(()).item()
 
     def __float__(self):
         return float(self._scalar("float"))
@@ -174,6 +184,8 @@ class Tensor:
         return "\n" + text if "\n" in text else text
 
     def __str__(self):
+        if _read_hook is not None and _read_hook(self, "str"):   # a traced tensor has no numbers yet
+            return f"tapegrad.Tensor(<traced>, shape={self.shape}, dtype={self.dtype.name})"
         return f"tapegrad.Tensor({self._numpy_text(False)}, shape={self.shape}, dtype={self.dtype.name})"
 
     __repr__ = __str__
@@ -245,6 +257,8 @@ class Variable(Tensor):
         self._trainable = bool(value)
 
     def numpy(self):
+        if _read_hook is not None:
+            _read_hook(self, "numpy")
         return np.array(kernels.to_numpy(self._data), copy=True)
 
     def _value(self, value, what):
@@ -294,6 +308,8 @@ class Variable(Tensor):
         return self
 
     def __str__(self):
+        if _read_hook is not None and _read_hook(self, "str"):   # read by reference while traced
+            return f"<tapegrad.Variable '{self.name}' shape={self.shape} dtype={self.dtype.name}>"
         return (f"<tapegrad.Variable '{self.name}' shape={self.shape} dtype={self.dtype.name}, "
                 f"numpy={self._numpy_text(True)}>")
 

@@ -230,7 +230,7 @@ def test_without_peers_there_is_no_floor_and_no_peer(monkeypatch):
     monkeypatch.setattr(peers, "PEERS", [peers.Peer("fake peer", (), "pip install fake",
                                                             lambda *a, **k: pytest.fail("called"))])
     rows = train.train_rows(["numpy"], threads=1, epochs=1, quick=True)
-    assert [r["loop"] for r in rows] == ["numpy+openblas", "tapegrad numpy"]
+    assert [r["loop"] for r in rows] == ["numpy+openblas", "tapegrad numpy", "tapegrad numpy run_eagerly"]
 
 
 def test_floor_is_the_five_matmuls_of_each_step(monkeypatch):

@@ -55,7 +55,7 @@ def test_an_explicit_training_false_wins_over_fit():
     features = base(inputs, training=False)                # the base in inference mode, as chapter 8
     outputs = layers.Dense(1)(free_spy(features))
     model = keras.Model(inputs, outputs)
-    model.compile(optimizer="sgd", loss="mse")
+    model.compile(optimizer="sgd", loss="mse", run_eagerly=True)   # the spies count Python calls: every step
     spy.seen.clear(), free_spy.seen.clear()
     x, y = _regression_data()
     model.fit(x, y, epochs=1, batch_size=16, verbose=0)

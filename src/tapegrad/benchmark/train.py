@@ -25,8 +25,9 @@ def _mnist(limit=None):
     return (x[:limit], y[:limit]) if limit else (x, y)
 
 
-def book_model(backend):
-    """The book's network, compiled as chapter 2 does, built on ``backend`` with seed 0."""
+def book_model(backend, run_eagerly=False):
+    """The book's network, compiled as chapter 2 does, built on ``backend`` with seed 0
+    (``run_eagerly=True``: each step as plain Python instead of the traced plan)."""
     import tapegrad
     from tapegrad import keras
 
@@ -34,14 +35,15 @@ def book_model(backend):
         tapegrad.random.set_seed(0)
         model = keras.Sequential([keras.layers.Dense(512, activation="relu"),
                                   keras.layers.Dense(10, activation="softmax")])
-        model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                      run_eagerly=run_eagerly)
     return model
 
 
-def tapegrad_epoch(x, y, backend, batch_size=128):
+def tapegrad_epoch(x, y, backend, batch_size=128, run_eagerly=False):
     import tapegrad
 
-    model = book_model(backend)
+    model = book_model(backend, run_eagerly)
 
     def epoch():
         with tapegrad.kernels.use(backend):
@@ -93,8 +95,9 @@ def train_rows(backends, threads, epochs, quick, peers=False):
             except Exception as exc:  # noqa: BLE001 (a peer that cannot start is reported, not fatal)
                 missing.append({"loop": peer.name, "status": f"failed: {type(exc).__name__}: {exc}",
                                 "install": peer.pip})
-    for name in backends:
+    for name in backends:   # fit's traced step (the default), and the same step as plain Python
         loops[f"tapegrad {name}"] = tapegrad_epoch(x, y, name)
+        loops[f"tapegrad {name} run_eagerly"] = tapegrad_epoch(x, y, name, run_eagerly=True)
     for fn in loops.values():  # warm up: compile kernels and XLA programs, touch memory
         fn()
     samples = {name: [] for name in loops}

@@ -27,8 +27,7 @@ def _sparse_ce(y_true, y_pred, from_logits, reduction):
     if y_pred.ndim < 1:
         raise ValueError("sparse_categorical_crossentropy: y_pred must have a class axis")
     # one copy and check of the ids (none when the trainer made them a ClassIds for the step)
-    labels = ops.class_ids(y_true.numpy() if isinstance(y_true, Tensor) else y_true, like=y_pred,
-                           what="sparse_categorical_crossentropy")
+    labels = ops.class_ids(y_true, like=y_pred, what="sparse_categorical_crossentropy")
     if labels.ndim == y_pred.ndim and labels.shape[-1] == 1:
         labels = labels.reshape(labels.shape[:-1])
     if labels.shape != y_pred.shape[:-1]:
@@ -82,7 +81,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     ``from_logits=True``) uses the log-softmax of the logits instead.
     """
     y_pred = ops.convert(y_pred)
-    target = np.shape(y_true.numpy() if isinstance(y_true, Tensor) else y_true)
+    target = tuple(y_true.shape) if isinstance(y_true, Tensor) else np.shape(y_true)
     one_id_per_sample = len(target) == y_pred.ndim - 1
     one_column_of_ids = len(target) == y_pred.ndim and target[-1:] == (1,) and y_pred.shape[-1:] != (1,)
     if one_id_per_sample or one_column_of_ids:

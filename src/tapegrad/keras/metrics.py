@@ -20,6 +20,7 @@ import threading
 import numpy as np
 
 from .. import ops
+from ..trace import host_call
 from ..tensor import Tensor, Variable
 from . import losses, serialization
 from .layers import get_initializer
@@ -37,6 +38,13 @@ class Metric:
 
     name = "metric"
     _state_is_per_call = False   # True where the state can live in a call's scope (see call_state)
+
+    def __init_subclass__(cls, **kwargs):
+        """Each ``update_state`` keeps Python state (counts), so a traced step
+        (``tapegrad.function``) records it whole and re-runs it as Python each step."""
+        super().__init_subclass__(**kwargs)
+        if "update_state" in cls.__dict__:
+            cls.update_state = host_call(cls.__dict__["update_state"])
 
     def __init__(self, name=None, dtype=None):
         if name:

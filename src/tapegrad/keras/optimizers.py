@@ -15,6 +15,7 @@ import warnings
 import numpy as np
 
 from .. import ops
+from ..trace import host_call
 from ..tensor import Variable
 from . import serialization
 
@@ -45,7 +46,12 @@ class Optimizer:
 
     def apply_gradients(self, grads_and_vars):
         """Update each variable with its gradient; ``None`` gradients are skipped."""
-        pairs = list(grads_and_vars)
+        return self._apply_pairs(list(grads_and_vars))
+
+    @host_call
+    def _apply_pairs(self, pairs):
+        """``apply_gradients`` on a list: a traced step (``tapegrad.function``) records
+        this whole and re-runs it as Python each step (it counts ``iterations``)."""
         kept = [(g, v) for g, v in pairs if g is not None]
         if not kept:
             raise ValueError(f"No gradients provided for any variable: {[getattr(v, 'name', v) for _, v in pairs]}")

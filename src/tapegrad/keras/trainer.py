@@ -23,6 +23,7 @@ from .. import ops
 from ..data import Dataset
 from ..tape import GradientTape
 from ..tensor import Tensor
+from ..trace import Function
 from . import data_adapter, data_parallel
 from . import losses as losses_module
 from . import metrics as metrics_module
@@ -199,6 +200,9 @@ class Trainer:
 
     optimizer = compiled_loss = compiled_metrics = None
     loss = None
+    #: Keras's switch: True runs train_step / test_step as plain Python; False (the
+    #: default) traces them with tapegrad.function and replays the plan (docs/tf-function.md)
+    run_eagerly = False
 
     @property
     def output_names(self):
@@ -207,13 +211,19 @@ class Trainer:
         the dict it returns), learnt from its first call."""
         return self.__dict__.get("_output_names") or ["output_0"]
 
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None):
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, run_eagerly=False,
+                jit_compile="auto"):
         """Choose the optimizer, the loss(es) and the metrics, by name or object.
 
         ``loss``, ``metrics`` and ``loss_weights`` may be given per output, as a
         list in output order or a dict keyed by output name.  A subclassed model
         not yet called settles them on its first batch, when its outputs are known.
+        ``run_eagerly=True`` runs each step as plain Python instead of tracing it
+        (``tapegrad.function``); ``jit_compile`` is accepted and changes nothing.
         """
+        self.run_eagerly = bool(run_eagerly)
+        self.jit_compile = jit_compile
+        self.__dict__.pop("_traced_steps", None)   # a new compile traces anew, as Keras's
         self.optimizer = optimizers_module.get(optimizer)
         self.loss = loss if isinstance(loss, (list, tuple, dict)) or loss is None else losses_module.get(loss)
         self._compile_config = (loss, metrics, loss_weights)
@@ -341,11 +351,26 @@ class Trainer:
             return data_parallel.session(self).empty_step(kind)
         step = getattr(self, kind)   # as Keras: an override on the class or on the instance
         if getattr(step, "__func__", None) is getattr(Trainer, kind):
-            getattr(self, "_" + kind)(x, y)
+            self._step_function("_" + kind)(x, y)
             return None
         data = (x, y) if y is not None else (x if not isinstance(x, (list, tuple)) else (x,))
-        logs = step(data)
+        logs = self._step_function(kind)(data)
         return {k: float(v) for k, v in (logs or {}).items()}
+
+    def _step_function(self, name):
+        """The step method ``name`` as fit runs it: traced (``tapegrad.function``, one
+        trace per batch shape) unless ``run_eagerly``; plain Python under MPI data
+        parallelism, whose gradient reduction the tracer does not record."""
+        step = getattr(self, name)
+        if self.run_eagerly or data_parallel.session(self) is not None:
+            return step
+        traced = self.__dict__.setdefault("_traced_steps", {})
+        entry = traced.get(name)
+        if entry is None or entry[0] is not getattr(step, "__func__", step):
+            entry = traced[name] = (getattr(step, "__func__", step),
+                                    Function(step, strict_numpy=False, name=f"{type(self).__name__}.{name}",
+                                             arrays_as_tensors=False))
+        return entry[1]
 
     # ---------------------------------------------------------- loops
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,

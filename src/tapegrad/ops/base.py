@@ -21,6 +21,10 @@ from ..tensor import Tensor, to_array
 
 _wrap = Tensor._wrap
 
+#: set by tapegrad.trace while a function is traced: told each op's output and inputs
+#: (how the tracer learns which arrays are Variables'); None otherwise
+_observer = None
+
 
 def convert(x, like=None):
     """``x`` as a Tensor; a non-tensor operand of ``like`` takes ``like``'s dtype.
@@ -100,6 +104,8 @@ def _result(data, be, inputs, backward, ctx=None, *, saves_output=False, out=Non
     """
     if out is None:
         out = _wrap(data, be)
+    if _observer is not None:
+        _observer(out, inputs)
     if _thread_tapes.stack:
         if saves_output:
             ctx = out if ctx is None else ctx + (out,)

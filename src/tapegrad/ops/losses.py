@@ -32,8 +32,7 @@ def sparse_softmax_cross_entropy(logits, labels, reduction="none"):
     be = logits._backend
     shape = logits.shape
     flat = logits._data if len(shape) == 2 else logits._data.reshape(-1, shape[-1])
-    ids = class_ids(labels.numpy() if isinstance(labels, Tensor) else labels, like=logits,
-                    what="sparse_softmax_cross_entropy")
+    ids = class_ids(labels, like=logits, what="sparse_softmax_cross_entropy")
     if len(shape) != 2 and ids.ndim == len(shape) and ids.shape[-1] == 1:
         ids = ids.reshape(ids.shape[:-1])
     loss, grad = kernels.softmax_cross_entropy(flat, ids.reshape(-1), reduction="none", backend=be)
@@ -86,12 +85,13 @@ def sigmoid_binary_cross_entropy(logits, labels):
     """
     logits = convert(logits)
     be = logits._backend
-    host_labels = np.asarray(labels.numpy() if isinstance(labels, Tensor) else labels)
-    if host_labels.shape != logits.shape:  # as TF: no broadcasting (Keras losses align first)
+    # a Tensor's array goes to the kernel as it is (the kernel checks and copies it)
+    label_data = labels._data if isinstance(labels, Tensor) else np.asarray(labels)
+    if tuple(label_data.shape) != logits.shape:  # as TF: no broadcasting (Keras losses align first)
         raise ValueError(f"sigmoid_binary_cross_entropy: logits of shape {logits.shape} and labels of "
-                         f"shape {host_labels.shape} must have the same shape")
-    loss, grad = kernels.sigmoid_cross_entropy(logits._data, host_labels, backend=be)
-    return _result(loss, be, (logits,), _sigmoid_binary_cross_entropy_grad, (logits, host_labels, grad))
+                         f"shape {tuple(label_data.shape)} must have the same shape")
+    loss, grad = kernels.sigmoid_cross_entropy(logits._data, label_data, backend=be)
+    return _result(loss, be, (logits,), _sigmoid_binary_cross_entropy_grad, (logits, label_data, grad))
 
 
 def _sigmoid_binary_cross_entropy_grad(g, ctx, needs):
@@ -109,4 +109,5 @@ def _sigmoid_xent_differentiable(g, ctx):
     """(sigmoid(logits) - labels) * g from ops, for an outer tape."""
     logits, labels, _ = ctx
     be = logits._backend
-    return multiply(subtract(sigmoid(logits), _wrap(be.asarray(np.asarray(labels, dtype=logits.dtype)), be)), g)
+    host = kernels.to_numpy(labels) if be.is_array(labels) else labels
+    return multiply(subtract(sigmoid(logits), _wrap(be.asarray(np.asarray(host, dtype=logits.dtype)), be)), g)

@@ -1,0 +1,82 @@
+"""Python calls per training step, eager vs traced (tapegrad.function), on the book's MLP or convnet.
+
+Counts, with ``sys.setprofile``, the Python function calls (``call`` events)
+and the calls into C (``c_call``) one ``train_on_batch`` makes, and the ones
+the step alone makes, for a model compiled with ``run_eagerly=True`` and for
+the traced default; then times both steps back to back (medians).
+
+    python bench/trace_python_calls.py            # the MLP (chapter 2), batch 128
+    python bench/trace_python_calls.py convnet    # chapter 8's convnet, batch 64
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+
+import numpy as np
+
+import tapegrad as tf
+from tapegrad import keras
+
+
+def count_calls(fn, *args):
+    counts = {"call": 0, "c_call": 0}
+
+    def profile(frame, event, arg):
+        if event in counts:
+            counts[event] += 1
+
+    sys.setprofile(profile)
+    try:
+        fn(*args)
+    finally:
+        sys.setprofile(None)
+    return counts
+
+
+def _model(name):
+    if name == "convnet":
+        layers = keras.layers
+        return keras.Sequential([
+            keras.Input(shape=(28, 28, 1)), layers.Conv2D(32, 3, activation="relu"), layers.MaxPooling2D(2),
+            layers.Conv2D(64, 3, activation="relu"), layers.MaxPooling2D(2),
+            layers.Conv2D(128, 3, activation="relu"), layers.Flatten(), layers.Dense(10, activation="softmax")])
+    return keras.Sequential([keras.Input(shape=(784,)), keras.layers.Dense(512, activation="relu"),
+                             keras.layers.Dense(10, activation="softmax")])
+
+
+def main(name="mlp", repeats=300):
+    rng = np.random.default_rng(0)
+    batch = 64 if name == "convnet" else 128
+    repeats = 20 if name == "convnet" else repeats
+    x = rng.random((batch, 28, 28, 1) if name == "convnet" else (batch, 784), dtype=np.float32)
+    y = rng.integers(0, 10, batch).astype(np.uint8)
+    models, steps = {}, {}
+    for eager in (True, False):
+        tf.random.set_seed(0)
+        model = _model(name)
+        model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+                      run_eagerly=eager)
+        model.train_on_batch(x, y)
+        model.train_on_batch(x, y)                       # traced by now
+        models[eager], steps[eager] = model, model._step_function("_train_step")
+    print(f"{'':12} {'train_on_batch':>24} {'the step alone':>24} {'step ms (median)':>17}")
+    times = {True: [], False: []}
+    for _ in range(repeats):
+        for eager in (True, False):
+            start = time.perf_counter()
+            steps[eager](x, y)
+            times[eager].append(time.perf_counter() - start)
+    for eager in (True, False):
+        whole = count_calls(models[eager].train_on_batch, x, y)
+        alone = count_calls(steps[eager], x, y)
+        name = "run_eagerly" if eager else "traced"
+        print(f"{name:12} {whole['call']:>10} py {whole['c_call']:>8} C   {alone['call']:>10} py {alone['c_call']:>8} C"
+              f" {1e3 * statistics.median(times[eager]):>14.3f}")
+    print(steps[False].plan_source())
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:2])
