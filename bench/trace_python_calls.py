@@ -7,6 +7,7 @@ the traced default; then times both steps back to back (medians).
 
     python bench/trace_python_calls.py            # the MLP (chapter 2), batch 128
     python bench/trace_python_calls.py convnet    # chapter 8's convnet, batch 64
+    python bench/trace_python_calls.py tiny       # 32-16-10, batch 8: the step's time is its overhead
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ def count_calls(fn, *args):
 
 
 def _model(name):
+    if name == "tiny":     # the MLP's step with almost no arithmetic: its time is the overhead
+        return keras.Sequential([keras.Input(shape=(32,)), keras.layers.Dense(16, activation="relu"),
+                                 keras.layers.Dense(10, activation="softmax")])
     if name == "convnet":
         layers = keras.layers
         return keras.Sequential([
@@ -49,9 +53,10 @@ def _model(name):
 
 def main(name="mlp", repeats=300):
     rng = np.random.default_rng(0)
-    batch = 64 if name == "convnet" else 128
-    repeats = 20 if name == "convnet" else repeats
-    x = rng.random((batch, 28, 28, 1) if name == "convnet" else (batch, 784), dtype=np.float32)
+    batch = {"convnet": 64, "tiny": 8}.get(name, 128)
+    repeats = {"convnet": 20, "tiny": 3000}.get(name, repeats)
+    shape = {"convnet": (batch, 28, 28, 1), "tiny": (batch, 32)}.get(name, (batch, 784))
+    x = rng.random(shape, dtype=np.float32)
     y = rng.integers(0, 10, batch).astype(np.uint8)
     models, steps = {}, {}
     for eager in (True, False):
@@ -62,7 +67,7 @@ def main(name="mlp", repeats=300):
         model.train_on_batch(x, y)
         model.train_on_batch(x, y)                       # traced by now
         models[eager], steps[eager] = model, model._step_function("_train_step")
-    print(f"{'':12} {'train_on_batch':>24} {'the step alone':>24} {'step ms (median)':>17}")
+    print(f"{name}: {'':6} {'train_on_batch':>24} {'the step alone':>24} {'step ms (median)':>17}")
     times = {True: [], False: []}
     for _ in range(repeats):
         for eager in (True, False):

@@ -26,6 +26,13 @@ def generator(seed=None):
     return _generator[0] if seed is None else np.random.default_rng(seed)
 
 
+def uniform_draw(seed, rng, shape, dtype):
+    """``shape`` numbers uniform in [0, 1) of ``dtype``, from ``rng`` or else from
+    ``generator(seed)``: the draw an op makes at each call (dropout's mask).  A
+    traced ``tapegrad.function`` records this call and repeats it at every step."""
+    return (rng if rng is not None else generator(seed)).random(shape, dtype=dtype)
+
+
 def _to_tensor(host):
     be = get_backend()
     return Tensor._wrap(be.asarray(host), be)

@@ -168,22 +168,49 @@ class _CustomStep(keras.Model):
         return [self.loss_tracker]
 
 
-def test_a_custom_train_step_is_traced_or_falls_back_and_trains_as_eager():
+def test_the_books_custom_train_step_is_traced_and_trains_as_eager():
+    """A custom train_step returning ``{"loss": tracker.result()}``: ``result`` is a host
+    call whose number the plan returns fresh at each step."""
     x, y = _mnist_like(n=48, d=10, classes=4)
-    histories = []
+    histories, models = [], []
     for eager in (True, False):
         tf.random.set_seed(3)
         model = _CustomStep()
         model.compile(optimizer="rmsprop", run_eagerly=eager)
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)   # result() reads a Variable: may fall back
+            warnings.simplefilter("error")                    # traced: no fallback
             histories.append(model.fit(x, y, epochs=2, batch_size=16, verbose=0, shuffle=False).history)
+        models.append(model)
     assert histories[0] == histories[1]
+    for a, b in zip(models[0].weights, models[1].weights):
+        assert np.array_equal(a.numpy(), b.numpy())
+    assert "Mean_result(" in models[1]._step_function("train_step").plan_source()
 
 
-def test_a_dropout_model_falls_back_to_eager_with_one_warning():
-    """Dropout's mask is a fresh random draw each step: a plan would freeze it, so the
-    tracer refuses, and fit runs that step eagerly (same numbers as run_eagerly)."""
+def test_python_arithmetic_on_a_metric_result_falls_back():
+    class Halved(_CustomStep):
+        def train_step(self, data):
+            logs = super().train_step(data)
+            return {"loss": logs["loss"] / 2}            # Python math on the traced number
+
+    x, y = _mnist_like(n=48, d=10, classes=4)
+    results = []
+    for eager in (True, False):
+        tf.random.set_seed(3)
+        model = Halved()
+        model.compile(optimizer="rmsprop", run_eagerly=eager)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            results.append(model.fit(x, y, epochs=2, batch_size=16, verbose=0, shuffle=False).history)
+        if not eager:
+            assert any("Python computed with a number" in str(w.message) for w in caught)
+    assert results[0] == results[1]
+
+
+def test_a_dropout_model_traced_draws_a_new_mask_each_step_as_eager_does():
+    """Dropout's mask is a fresh random draw at every step: the plan repeats the draw
+    (``random.uniform_draw``, a stateful node), from the same generator, so the traced
+    fit gives run_eagerly's numbers bit for bit, seeded alike."""
     x, y = _mnist_like(n=40)
 
     def build():
@@ -191,8 +218,25 @@ def test_a_dropout_model_falls_back_to_eager_with_one_warning():
                                  keras.layers.Dropout(0.5), keras.layers.Dense(10, activation="softmax")])
 
     args = dict(optimizer="rmsprop", loss="sparse_categorical_crossentropy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                    # traced: no fallback
+        traced_model, _ = _same_training(build, args, x, y, batch_size=20, epochs=3)
+    assert "uniform_draw(" in traced_model._step_function("_train_step").plan_source()
+
+
+def test_a_random_draw_of_tapegrad_random_inside_a_step_falls_back_with_one_warning():
+    class Noisy(keras.layers.Layer):
+        def call(self, inputs):
+            return inputs + tf.random.uniform(inputs.shape) * 0.01
+
+    x, y = _mnist_like(n=40)
+
+    def build():
+        return keras.Sequential([keras.Input(shape=(64,)), Noisy(), keras.layers.Dense(10, activation="softmax")])
+
+    args = dict(optimizer="rmsprop", loss="sparse_categorical_crossentropy")
     eager_model, eager_history = _train(build, args, x, y, True, batch_size=20)
-    with pytest.warns(RuntimeWarning, match="runs eagerly") as caught:
+    with pytest.warns(RuntimeWarning, match="random draw") as caught:
         traced_model, traced_history = _train(build, args, x, y, False, batch_size=20)
     assert len([w for w in caught if "runs eagerly" in str(w.message)]) == 1
     assert traced_history == eager_history

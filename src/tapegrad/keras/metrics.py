@@ -40,11 +40,12 @@ class Metric:
     _state_is_per_call = False   # True where the state can live in a call's scope (see call_state)
 
     def __init_subclass__(cls, **kwargs):
-        """Each ``update_state`` keeps Python state (counts), so a traced step
-        (``tapegrad.function``) records it whole and re-runs it as Python each step."""
+        """Each ``update_state`` keeps Python state (counts), and ``result`` reads it, so a
+        traced step (``tapegrad.function``) records both whole and re-runs them as Python."""
         super().__init_subclass__(**kwargs)
-        if "update_state" in cls.__dict__:
-            cls.update_state = host_call(cls.__dict__["update_state"])
+        for name in ("update_state", "result"):
+            if name in cls.__dict__:
+                setattr(cls, name, host_call(cls.__dict__[name]))
 
     def __init__(self, name=None, dtype=None):
         if name:

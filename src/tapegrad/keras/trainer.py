@@ -194,6 +194,10 @@ def _targets(y_true, names):
     return [y_true]
 
 
+def _as_float(value):
+    return value if isinstance(value, float) else float(value)
+
+
 # ------------------------------------------------------------------ the trainer
 class Trainer:
     """compile / fit / evaluate / predict and the steps they run (mixed into ``Model``)."""
@@ -343,7 +347,8 @@ class Trainer:
 
     def _logs(self, prefix=""):
         # reading a result copies one number from a GPU: done only when shown
-        return dict(sorted((prefix + m.name, float(m.result())) for m in self.metrics))
+        # (a float is kept as it is: in a traced step it is the number a host call returns)
+        return dict(sorted((prefix + m.name, _as_float(m.result())) for m in self.metrics))
 
     def _run_step(self, kind, x, y):
         """Run the (possibly overridden) train or test step; the logs when overridden, else None."""

@@ -36,8 +36,7 @@ def dropout(x, rate, noise_shape=None, seed=None, generator=None):
             raise ValueError(f"dropout: noise_shape {noise_shape} must have x's rank and broadcast "
                              f"to x's shape {x.shape} (each entry 1 or x's size there)")
         shape = noise_shape
-    rng = generator if generator is not None else _random.generator(seed)
-    draw = rng.random(shape, dtype=np.float32 if x.dtype == np.float32 else np.float64)
+    draw = _random.uniform_draw(seed, generator, shape, np.float32 if x.dtype == np.float32 else np.float64)
     if noise_shape is not None:
         draw = np.ascontiguousarray(np.broadcast_to(draw, x.shape))
     be = x._backend

@@ -135,6 +135,8 @@ def _plain(structure):
             else structure
     if isinstance(structure, record.TracedArray):
         return structure.view(np.ndarray)
+    if isinstance(structure, (record.TracedFloat, record.TracedInt)):
+        return structure.plain()
     if isinstance(structure, list):
         return [_plain(x) for x in structure]
     if isinstance(structure, tuple):

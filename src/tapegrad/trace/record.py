@@ -121,6 +121,53 @@ class TracedArray(np.ndarray):
         return super().__index__()
 
 
+def _numbers_read(name):
+    def method(self, *args):
+        rec = active()
+        if rec is not None:
+            rec.poison(f"Python computed with a number a host call returned ({name}): the plan would keep "
+                       "the traced number")
+        return getattr(self._plain_type, name)(self.plain(), *args)
+    method.__name__ = name
+    return method
+
+
+_NUMBER_METHODS = ("__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__",
+                   "__rtruediv__", "__floordiv__", "__rfloordiv__", "__mod__", "__rmod__", "__pow__", "__rpow__",
+                   "__neg__", "__pos__", "__abs__", "__lt__", "__le__", "__gt__", "__ge__", "__eq__", "__ne__",
+                   "__bool__", "__int__", "__float__", "__index__", "__round__", "__format__", "__str__",
+                   "__repr__", "__trunc__", "__floor__", "__ceil__")
+
+
+class TracedFloat(float):
+    """A number a host call returned while traced (a metric's ``result()``): returned
+    from the function it is replaced by the step's own number; Python arithmetic or
+    a comparison on it gives up the trace (the plan would keep this one)."""
+
+    __hash__ = float.__hash__
+    _plain_type = float
+
+    def plain(self):
+        """The number as a plain float (no trace is given up)."""
+        return float.__float__(self)
+
+
+class TracedInt(int):
+    """The same for an integer (an optimizer's ``iterations``)."""
+
+    __hash__ = int.__hash__
+    _plain_type = int
+
+    def plain(self):
+        return int.__int__(self)
+
+
+for _name in _NUMBER_METHODS:
+    for _cls in (TracedFloat, TracedInt):
+        if hasattr(_cls._plain_type, _name):
+            setattr(_cls, _name, _numbers_read(_name))
+
+
 def view(base, offset, shape, strides, dtype):
     """The view of ``base`` starting ``offset`` bytes in: how the plan remakes a
     reshape, a slice or a transpose that an op took with NumPy's methods."""
@@ -160,6 +207,7 @@ def host_call(method):
 _IN_PLACE = {"sgd_update", "rmsprop_update", "adam_update", "sgd_update_foreach", "rmsprop_update_foreach",
              "adam_update_foreach", "accumulate_sum", "accumulate_correct"}
 _CREATION = ("asarray", "astype", "ascontiguous", "zeros", "full")
+_STATEFUL = {"random.uniform_draw"}   # calls that change state (a generator's) even with constant arguments
 _NOT_RECORDED = {"get_backend", "available_backends", "set_num_threads", "use", "check_dropout_rate", "to_numpy"}
 
 
@@ -246,9 +294,14 @@ class Recorder:
             value = self.values.get(id(x))
             if value is not None:
                 return value
-            for start, end, base, array in self.ranges:
-                if start <= _address(x) and _address(x) + x.nbytes <= end and x.nbytes:
-                    return self._view(x, base, array)
+            inside = [(end - start, base, array) for start, end, base, array in self.ranges
+                      if start <= _address(x) and _address(x) + x.nbytes <= end and x.nbytes]
+            if inside:     # a view: of the smallest array holding it (an input, or a call's result)
+                if len({base for _, base, _ in inside if base.kind == "input"}) > 1:
+                    self.poison("two inputs share memory, and a view of it reached a kernel")
+                    return x
+                _, base, array = min(inside, key=lambda item: item[0])
+                return self._view(x, base, array)
             if x.nbytes and any(start <= _address(x) and _address(x) + x.nbytes <= end
                                 for start, end in self.constant_ranges):
                 return self._new("c", "constant", x)      # a view of a constant is a constant
@@ -263,7 +316,7 @@ class Recorder:
                 self.poison("a batch of class ids the tracer did not see being made reached a kernel")
                 return x
             return value
-        if isinstance(x, np.generic):
+        if isinstance(x, (np.generic, TracedFloat, TracedInt)):
             return self.values.get(id(x), x)
         return x
 
@@ -345,7 +398,7 @@ class Recorder:
             fn = _zero_d(fn)
         node = Node(op, fn, arg_values, kw_values, outputs, returns,
                     out_keyword=out_keyword if returns == "one" else None,
-                    effect=name in _IN_PLACE, writes=())
+                    effect=name in _IN_PLACE or op in _STATEFUL, writes=())
         for v in outputs:
             v.producer = node
         self.nodes.append(node)
@@ -401,8 +454,14 @@ class Recorder:
         owner = type(args[0]) if args else None
         op = f"{owner.__name__}.{method.__name__}" if owner is not None and \
             getattr(owner, method.__name__, None) is not None and "." in method.__qualname__ else method.__qualname__
+        outputs, returns = (), "none"
+        if type(result) in (float, int):       # a number: followed, as a TracedFloat / TracedInt
+            result = (TracedFloat if type(result) is float else TracedInt)(result)
+            outputs, returns = (self._new("t", "result", result),), "one"
         node = Node(op, method, self._host_leaf(list(args)),
-                    {k: self._host_leaf(v) for k, v in kwargs.items()}, (), "none", effect=True)
+                    {k: self._host_leaf(v) for k, v in kwargs.items()}, outputs, returns, effect=True)
+        for v in outputs:
+            v.producer = node
         self.nodes.append(node)
         return result
 
@@ -562,6 +621,7 @@ def recording(rec, backends):
                 setattr(Variable, name, host_call(Variable.__dict__[name]))
             Variable.__init__ = _untraced(Variable.__dict__["__init__"])
             random_module._to_tensor = _random_draw(random_module._to_tensor)
+            random_module.uniform_draw = _door("random.uniform_draw", random_module.uniform_draw)
             Variable._wrap_variable = classmethod(_untraced(Variable.__dict__["_wrap_variable"].__func__))
             tensor_module._read_hook = _read_hook
             ops_base._observer = rec.observe
@@ -574,8 +634,9 @@ def recording(rec, backends):
             for name in ("assign", "assign_add", "assign_sub", "_assign_at", "__init__"):
                 if hasattr(Variable.__dict__[name], "__wrapped__"):
                     setattr(Variable, name, Variable.__dict__[name].__wrapped__)
-            if hasattr(random_module._to_tensor, "__wrapped__"):
-                random_module._to_tensor = random_module._to_tensor.__wrapped__
+            for name in ("_to_tensor", "uniform_draw"):
+                if hasattr(getattr(random_module, name), "__wrapped__"):
+                    setattr(random_module, name, getattr(random_module, name).__wrapped__)
             made = Variable.__dict__["_wrap_variable"].__func__
             if hasattr(made, "__wrapped__"):
                 Variable._wrap_variable = classmethod(made.__wrapped__)
