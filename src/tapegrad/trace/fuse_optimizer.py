@@ -39,8 +39,8 @@ def _arrays(*variables):
 
 
 def _settings(optimizer):
-    hp = optimizer._hyperparameters()
-    return {"learning_rate": hp["learning_rate"], "rho": hp["rho"], "epsilon": hp["epsilon"]}
+    """RMSprop's hyperparameters as they are now (a callback may change the learning rate)."""
+    return {"learning_rate": optimizer.learning_rate, "rho": optimizer.rho, "epsilon": optimizer.epsilon}
 
 
 def rmsprop_weight_step(optimizer, x, g, weight, slot, rows=None, backend=None):
@@ -77,7 +77,7 @@ def _rmsprop_apply(node):
 
 def _slot(optimizer, var):
     """The Value of ``var``'s mean squares (an optimizer state Variable, made now if new)."""
-    (slot,) = optimizer._state_for(var.source)
+    (slot,) = optimizer.slots_for(var.source)
     return Value(f"{var.name}_ms", "variable", slot, tuple(slot.shape), slot.dtype)
 
 
