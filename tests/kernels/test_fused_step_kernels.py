@@ -185,3 +185,23 @@ def test_a_gradient_that_aliases_the_weights_is_read_before_they_change(backend)
     K.rmsprop_update(w_ref, K.matmul(w, g, transpose_a=True, backend=backend), v_ref, backend=backend)
     K.weight_grad_rmsprop(w, g, w, v, backend=backend)
     np.testing.assert_array_equal(w, w_ref)
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_the_fused_numba_kernels_split_over_threads_give_the_one_thread_bits(threads):
+    """Threads split the column panels (each thread packs its own A): the numbers
+    must not depend on how many there are (an odd split leaves a thread a narrower share)."""
+    x, rows, g, w, v = _weight_problem(np.float32, 128, 300, 1000, seed=11, indexed=True)
+    b = np.random.default_rng(12).standard_normal(1000).astype(np.float32)
+    results = {}
+    try:
+        for count in (1, threads):
+            K.set_num_threads(count)
+            w_n, v_n = w.copy(), v.copy()
+            K.weight_grad_rmsprop(x, g, w_n, v_n, rows=rows, backend="numba")
+            h = K.dense_forward_rows(x, rows, w_n, b, "relu", backend="numba")
+            results[count] = (w_n, v_n, h)
+    finally:
+        K.set_num_threads("auto")
+    for one, many in zip(results[1], results[threads]):
+        np.testing.assert_array_equal(one, many)
