@@ -349,3 +349,19 @@ def test_python_print_of_a_traced_tensor_shows_no_numbers_and_is_no_error(capsys
     assert out == "tapegrad.Tensor(<traced>, shape=(2,), dtype=float32) <tapegrad.Variable 'w:0' shape=(2,) " \
                   "dtype=float32>\n"
     assert "numpy=" in str(w)                  # outside a trace: the numbers again
+
+
+def test_the_gradient_of_fancy_indexing_falls_back_and_is_right():
+    """Its backward adds into zeros with ``np.add.at``, NumPy the plan cannot replay
+    (it raised an AttributeError inside the tracer before)."""
+    v = tf.Variable(np.arange(4, dtype=np.float32))
+
+    @tf.function
+    def grad():
+        with tf.GradientTape() as tape:
+            y = tf.reduce_sum(v[[0, 2, 2]] * 2.0)
+        return tape.gradient(y, v)
+
+    with pytest.warns(RuntimeWarning, match="runs eagerly"):
+        _assert_same(grad(), np.array([2.0, 0.0, 4.0, 0.0], np.float32))
+    _assert_same(grad(), np.array([2.0, 0.0, 4.0, 0.0], np.float32))

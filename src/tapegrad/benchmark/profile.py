@@ -76,13 +76,15 @@ def profile_train_step(backend, limit=12_800, rounds=3, batch_size=128):
     parts of the round with the median timed epoch sum to it, and ``untimed_ms``
     says what a step costs without the timers.  Python/tape is what is left
     of ``train_step`` after the kernels and the optimizer: the tape, the
-    layers' and ops' Python, input checks and allocation.
+    layers' and ops' Python, input checks and allocation.  The step profiled
+    is the eager one (``run_eagerly=True``): timers in Python would run once
+    in a traced step, while it was traced.
     """
     import tapegrad
 
     x, y = _mnist(limit=limit)
     steps = -(-len(x) // batch_size)
-    model = book_model(backend)
+    model = book_model(backend, run_eagerly=True)
 
     def epoch():
         start = time.perf_counter()

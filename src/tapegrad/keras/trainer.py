@@ -359,13 +359,18 @@ class Trainer:
             self._step_function("_" + kind)(x, y)
             return None
         data = (x, y) if y is not None else (x if not isinstance(x, (list, tuple)) else (x,))
-        logs = self._step_function(kind)(data)
+        if self.run_eagerly and isinstance(step, Function):   # run_eagerly: no tf.function, even yours
+            step = step.python_function
+        logs = step(data)   # your own step: as you wrote it (decorate it with tapegrad.function to trace it)
         return {k: float(v) for k, v in (logs or {}).items()}
 
     def _step_function(self, name):
-        """The step method ``name`` as fit runs it: traced (``tapegrad.function``, one
-        trace per batch shape) unless ``run_eagerly``; plain Python under MPI data
-        parallelism, whose gradient reduction the tracer does not record."""
+        """The built-in step ``name`` (``_train_step``, ``_test_step``) as fit runs it:
+        traced (``tapegrad.function``, one trace per batch shape) unless
+        ``run_eagerly``; plain Python under MPI data parallelism, whose gradient
+        reduction the tracer does not record.  An overridden ``train_step`` runs as
+        written: it is given NumPy batches, which Python code may read without the
+        tracer noticing, so it is traced only when decorated with ``tapegrad.function``."""
         step = getattr(self, name)
         if self.run_eagerly or data_parallel.session(self) is not None:
             return step

@@ -416,7 +416,7 @@ class Recorder:
         if any(isinstance(a, (np.ndarray, np.generic)) for a in (*args, *kwargs.values())):
             return self._record_created(op, fn, args, kwargs, result)
         self._new("c", "constant", result)
-        self.created.append((result, result.copy()))
+        self.created.append((result, result.copy(), op))
         if result.nbytes:
             self.constant_ranges.append((_address(result), _address(result) + result.nbytes))
         return result
@@ -530,9 +530,10 @@ class Recorder:
                 self.poison(f"{first_use} read an array ({value.describe()}) the "
                             "tracer did not see being made (a random draw, or NumPy code outside the kernels) "
                             "that is neither a Variable nor a tensor the function captures")
-        for made, copy in self.created:
+        for made, copy, op in self.created:
             if made.tobytes() != copy.tobytes():
-                self.poison("an array made during the trace was changed in place by code the tracer cannot see")
+                self.poison(f"an array made during the trace ({op}, {made.dtype.name}{list(made.shape)}) was "
+                            "changed in place by code the tracer cannot see")
         if self.poisoned:
             return None
         return Graph(self.name, self.inputs, self.nodes, outputs)
@@ -571,6 +572,9 @@ class _RecordingXp:
         if wrapped is None:
             out_keyword = "out" if isinstance(fn, np.ufunc) else None
             wrapped = self._wrapped[name] = _door(f"xp.{name}", fn, out_keyword)
+            if isinstance(fn, np.ufunc):     # ``xp.add.at(...)``: the ufunc's methods, not recorded (an
+                for method in ("at", "reduce", "accumulate", "outer", "reduceat"):   # unrecorded write
+                    setattr(wrapped, method, getattr(fn, method))      # is caught at the end)
         return wrapped
 
 
