@@ -48,7 +48,9 @@ from .elementwise.api import relu
 from .elementwise.api import relu_backward
 from .elementwise.api import relu_bias_grad
 from .gemm.api import dense_forward
+from .gemm.api import dense_forward_rows
 from .gemm.api import matmul
+from .gemm.api import weight_grad_rmsprop
 from .losses.api import sigmoid_cross_entropy
 from .losses.api import softmax
 from .losses.api import softmax_cross_entropy
@@ -56,6 +58,7 @@ from .metrics.api import accumulate_correct
 from .metrics.api import accumulate_sum
 from .optim.api import adam_update
 from .optim.api import adam_update_foreach
+from .optim.api import bias_grad_rmsprop
 from .optim.api import rmsprop_update
 from .optim.api import rmsprop_update_foreach
 from .optim.api import sgd_update

@@ -217,3 +217,35 @@ def matmul(a, b, transpose_a, transpose_b, out):
 
 def dense_forward(x, w, b, relu, out):
     return _launch_gemm(x, w, b, relu, False, False, out)
+
+
+# ---------------------------------------------------------------- fused for a training step
+# Not fused on the GPU yet: the gather is a kernel of its own and the update
+# the optimizer family's (the Numba backend fuses both: kernels/gemm/numba_fused.py).
+@cuda.jit
+def _gather_rows(x, rows, out):
+    """out[i, j] = x[rows[i], j], a grid-stride loop over out's elements."""
+    cols = out.shape[1]
+    for e in range(cuda.grid(1), out.shape[0] * cols, cuda.gridsize(1)):
+        i = e // cols
+        out[i, e - i * cols] = x[rows[i], e - i * cols]
+
+
+def _gathered(x, rows):
+    """x[rows] on the device (``rows``: the API's checked int64 host array)."""
+    out = cuda.device_array((rows.shape[0], x.shape[1]), x.dtype)
+    blocks, threads = settings.grid1d(out.size)
+    _gather_rows[blocks, threads](x, cuda.to_device(rows), out)
+    return out
+
+
+def dense_forward_rows(x, rows, w, b, relu, out):
+    return dense_forward(_gathered(x, rows), w, b, relu, out)
+
+
+def weight_grad_rmsprop(x, rows, g, w, v, lr, rho, eps):
+    from ..optim.cuda import rmsprop_update
+
+    grad = cuda.device_array(w.shape, w.dtype)
+    matmul(x if rows is None else _gathered(x, rows), g, True, False, grad)
+    rmsprop_update(w.reshape(w.size), grad.reshape(grad.size), v.reshape(v.size), lr, rho, eps)

@@ -734,3 +734,20 @@ def dense_forward(x, w, b, bint relu, out):
 # entering one costs about half a microsecond even for one thread.  Their
 # loops read every input unconditionally and then select, so GCC turns the
 # choice into vector blends instead of a branch per element.
+
+
+# ---------------------------------------------------------------- fused for a training step
+# Not fused in this backend yet: the gather and the optimizer update run as
+# the separate kernels above and in kernels/optim/cython.pxi (the Numba
+# backend fuses them: kernels/gemm/numba_fused.py).
+def dense_forward_rows(x, rows, w, b, bint relu, out):
+    """out = relu?(x[rows] @ w + b): the rows gathered (a copy), then ``dense_forward``."""
+    dense_forward(x[rows], w, b, relu, out)
+
+
+def weight_grad_rmsprop(x, rows, g, w, v, double lr, double rho, double eps):
+    """RMSprop on w (mean squares v) with dW = op(x)^T @ g, op(x) = x[rows] or x:
+    ``matmul`` into a new dW, then ``rmsprop_update``."""
+    grad = w.copy()
+    matmul(x if rows is None else x[rows], g, True, False, grad)
+    rmsprop_update(w.reshape(-1), grad.reshape(-1), v.reshape(-1), lr, rho, eps)

@@ -586,3 +586,17 @@ def dense_forward(x, w, b, relu, out):
 
 
 guard_caches(globals())  # a corrupt cache entry is dropped and recompiled
+
+
+# ---------------------------------------------------------------- fused for a training step
+# numba_fused.py builds on this file's functions; imported as a module (which
+# also works while either file is still loading), its functions looked up per call
+from . import numba_fused as _fused  # noqa: E402
+
+
+def dense_forward_rows(x, rows, w, b, relu, out):
+    return _fused.dense_forward_rows(x, rows, w, b, relu, out)
+
+
+def weight_grad_rmsprop(x, rows, g, w, v, lr, rho, eps):
+    return _fused.weight_grad_rmsprop(x, rows, g, w, v, lr, rho, eps)

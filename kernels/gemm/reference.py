@@ -12,6 +12,8 @@ where the micro-kernel sits in the GEMM.
 
 import numpy as np
 
+from ..optim.reference import rmsprop_update
+
 
 def matmul(a, b, transpose_a, transpose_b, out):
     """out = op(a) @ op(b), op = transpose when the flag is set."""
@@ -60,3 +62,19 @@ def reference_micro_kernel(nr, kc, A, pa, csa, B, pb, rsb, C, pc, ldc, rows, acc
             if relu:
                 s = max(s, zero)
             C[o] = s
+
+
+def dense_forward_rows(x, rows, w, b, relu, out):
+    """out = x[rows] @ w + b, then relu when ``relu``: ``dense_forward`` on the
+    rows of ``x`` that ``rows`` (int64) names, in that order (a batch gathered
+    from a shuffled data set)."""
+    return dense_forward(x[rows], w, b, relu, out)
+
+
+def weight_grad_rmsprop(x, rows, g, w, v, lr, rho, eps):
+    """One RMSprop step of the weights ``w`` (mean squares ``v``, both updated in
+    place) with the gradient dW = op(x)^T @ g, op(x) = x[rows] (or x when
+    ``rows`` is None): a Dense layer's weight gradient and its optimizer update
+    (kernels/optim/reference.py's ``rmsprop_update``) in one call."""
+    grad = matmul(x if rows is None else x[rows], g, True, False, np.empty_like(w))
+    rmsprop_update(w.reshape(-1), grad.reshape(-1), v.reshape(-1), lr, rho, eps)

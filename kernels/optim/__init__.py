@@ -2,4 +2,4 @@
 in-place updates.  DESIGN.md: the contract."""
 
 #: the backend methods this family supplies (kernels/_families.py)
-KERNELS = ("sgd_update", "rmsprop_update", "adam_update")
+KERNELS = ("sgd_update", "rmsprop_update", "adam_update", "bias_grad_rmsprop")

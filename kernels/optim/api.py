@@ -183,3 +183,47 @@ def adam_update(param, grad, m, v, *, step, learning_rate=0.001, beta_1=0.9, bet
     """One Adam step in place (Keras semantics); ``step`` counts from 1."""
     return adam_update_foreach([param], [grad], [m], [v], step=step, learning_rate=learning_rate,
                                beta_1=beta_1, beta_2=beta_2, epsilon=epsilon, backend=backend)[0]
+
+
+def bias_grad_rmsprop(grad_out, b, v, *, relu_input=None, learning_rate=0.001, rho=0.9, epsilon=1e-7,
+                      backend=None):
+    """A Dense layer's bias gradient and its RMSprop step, in one call.
+
+    ``db`` = the column sums of the (N, M) ``grad_out``, as
+    :func:`tapegrad.kernels.bias_grad` sums them; with ``relu_input`` (the
+    layer's relu output, or its input) the sums are of ``grad_out`` where
+    ``relu_input > 0``, else 0, as :func:`tapegrad.kernels.relu_bias_grad`
+    computes them, and that masked gradient is returned (the next GEMM of the
+    backward pass needs it); without, ``b`` is returned.  ``b`` and its mean
+    squares ``v`` are updated in place as :func:`rmsprop_update` does.
+    """
+    be = get_backend(backend)
+    fn = "bias_grad_rmsprop"
+    lr = positive_float(learning_rate, "learning_rate", fn, allow_zero=True)
+    rho = _unit_interval(rho, "rho", fn)
+    eps = positive_float(epsilon, "epsilon", fn)
+    b = _updated_in_place(be, b, "b", fn)
+    if b.ndim != 1:
+        raise ValueError(f"{fn}: b must be 1-D, got shape {tuple(b.shape)}")
+    v = _updated_in_place(be, v, "v", fn, b.dtype, b.shape)
+    grad_out = operand(be, grad_out, "grad_out", fn, b.dtype, ndim=2)
+    if grad_out.shape[1] != b.shape[0]:
+        raise ValueError(f"{fn}: grad_out has shape {tuple(grad_out.shape)}, so db has {grad_out.shape[1]} "
+                         f"numbers, but b has shape {tuple(b.shape)}")
+    out = None
+    if relu_input is not None:
+        relu_input = operand(be, relu_input, "relu_input", fn, b.dtype, ndim=2)
+        if relu_input.shape != grad_out.shape:
+            raise ValueError(f"{fn}: relu_input has shape {tuple(relu_input.shape)} but grad_out has "
+                             f"{tuple(grad_out.shape)}")
+        out = be.empty(grad_out.shape, b.dtype)
+    grad_out = _distinct_state(be, fn, grad_out, ("v",), [b, v])
+    if relu_input is not None:
+        relu_input = _distinct_state(be, fn, relu_input, ("v",), [b, v])
+    if grad_out.shape[0] == 0:   # db = 0
+        if b.size:
+            be.rmsprop_update(b, be.asarray(np.zeros(b.shape, b.dtype)), v, lr, rho, eps)
+        return b if out is None else out
+    if b.size:
+        be.bias_grad_rmsprop(grad_out, relu_input, out, b, v, lr, rho, eps)
+    return b if out is None else out

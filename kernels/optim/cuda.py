@@ -71,3 +71,15 @@ def adam_update(param, grad, m, v, lr, beta1, beta2, eps, step):
     alpha = lr * math.sqrt(1.0 - beta2**step) / (1.0 - beta1**step)
     blocks, threads = launch.grid1d(param.shape[0])
     _adam[blocks, threads](param, grad, m, v, f32(alpha), f32(1.0 - beta1), f32(1.0 - beta2), f32(eps))
+
+
+def bias_grad_rmsprop(grad_out, x, out, b, v, lr, rho, eps):
+    """The element-wise family's bias gradient kernel, then RMSprop's (two launches)."""
+    from ..elementwise.cuda import bias_grad, relu_bias_grad
+
+    db = cuda.device_array(b.shape, b.dtype)
+    if x is None:
+        bias_grad(grad_out, db)
+    else:
+        relu_bias_grad(grad_out, x, out, db)
+    rmsprop_update(b, db, v, lr, rho, eps)

@@ -118,3 +118,15 @@ def adam_update(floating[::1] param, const floating[::1] grad, floating[::1] m,
             for c in prange((n + chunk - 1) // chunk, num_threads=nt, schedule="static"):
                 adam_range(c * chunk, min(n, c * chunk + chunk), &param[0], &grad[0], &m[0], &v[0],
                            alpha, <floating> (1.0 - beta1), <floating> (1.0 - beta2), <floating> eps)
+
+
+def bias_grad_rmsprop(grad_out, x, out, b, v, double lr, double rho, double eps):
+    """A Dense layer's bias gradient (``bias_grad``, or ``relu_bias_grad`` when x
+    is given) into a new db, then ``rmsprop_update`` on b: the two kernels in
+    sequence (the Numba backend runs them as one call)."""
+    db = b.copy()
+    if x is None:
+        bias_grad(grad_out, db)
+    else:
+        relu_bias_grad(grad_out, x, out, db)
+    rmsprop_update(b, db, v, lr, rho, eps)

@@ -17,8 +17,9 @@ import numpy as np
 
 from .._numba import njit, pool, run_chunked
 from .._numba.cache import depends_on, guard_caches
+from ..elementwise.numba import _bias_grad, _relu_bias_grad
 
-depends_on(__file__, "_numba/__init__.py")  # run_chunked is compiled into these kernels
+depends_on(__file__, "_numba/__init__.py", "elementwise/numba.py")  # run_chunked is compiled into these kernels
 
 
 @njit(cache=True)
@@ -100,6 +101,27 @@ def adam_update(param, grad, m, v, lr, beta1, beta2, eps, step):
     t = param.dtype.type
     alpha = lr * math.sqrt(1 - beta2**step) / (1 - beta1**step)
     pool.run(_adam, param.shape[0], (param, grad, m, v, t(alpha), t(1 - beta1), t(1 - beta2), t(eps)))
+
+
+# ---------------------------------------------------------------- a bias gradient and its update
+@njit(cache=True, error_model="numpy")
+def _bias_grad_rmsprop(g, x, relu, out, b, v, lr, rho, one_minus_rho, eps):
+    """db = the column sums of g (or of out = g where x > 0, written), as the
+    element-wise family's kernels sum them, then RMSprop on b: one call, and
+    db (a few hundred numbers) stays in cache between the two."""
+    db = np.empty_like(b)
+    if relu:
+        _relu_bias_grad(g, x, out, db)
+    else:
+        _bias_grad(g, db)
+    _rmsprop_range(np.uint64(0), np.uint64(b.shape[0]), (b, db, v, lr, rho, one_minus_rho, eps))
+
+
+def bias_grad_rmsprop(grad_out, x, out, b, v, lr, rho, eps):
+    t = b.dtype.type
+    relu = x is not None
+    _bias_grad_rmsprop(grad_out, x if relu else grad_out, relu, out if relu else grad_out, b, v,
+                       t(lr), t(rho), t(1 - rho), t(eps))
 
 
 guard_caches(globals())  # a corrupt cache entry is dropped and recompiled

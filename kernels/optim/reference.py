@@ -38,3 +38,17 @@ def adam_update(param, grad, m, v, lr, beta1, beta2, eps, step):
     m += (grad - m) * (1 - beta1)
     v += (grad * grad - v) * (1 - beta2)
     param -= alpha * m / (np.sqrt(v) + eps)
+
+
+def bias_grad_rmsprop(grad_out, x, out, b, v, lr, rho, eps):
+    """A Dense layer's bias gradient and its RMSprop step: db = the column sums
+    of ``grad_out`` (x None), or of out = grad_out where x > 0, else 0 (relu's
+    backward, written to ``out``); then ``rmsprop_update(b, db, v)``."""
+    from ..elementwise.reference import bias_grad, relu_bias_grad
+
+    db = np.empty_like(b)
+    if x is None:
+        bias_grad(grad_out, db)
+    else:
+        relu_bias_grad(grad_out, x, out, db)
+    rmsprop_update(b, db, v, lr, rho, eps)

@@ -568,3 +568,22 @@ def test_dropout_and_bce_ops_on_cuda():
             grads[name] = (y.numpy(), tape.gradient(y, x).numpy())
     np.testing.assert_allclose(grads["cuda"][0], grads["numpy"][0], rtol=1e-5)
     np.testing.assert_allclose(grads["cuda"][1], grads["numpy"][1], rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------------------------ the fused kernels of a training step
+def test_fused_step_kernels_match_numpy(be):
+    """dense_forward_rows, weight_grad_rmsprop and bias_grad_rmsprop (on the GPU
+    the separate kernels in sequence, a gather kernel first) against the numpy backend."""
+    x, g, w, b = rand(13, 9, seed=60), rand(5, 11, seed=61), rand(9, 11, seed=62), rand(11, seed=63)
+    v, vb = np.abs(rand(9, 11, seed=64)), np.abs(rand(11, seed=65))
+    rows = np.array([12, 0, 3, 3, 7])
+    close(K.dense_forward_rows(be.asarray(x), rows, be.asarray(w), be.asarray(b), "relu", backend="cuda"),
+          np.maximum(x[rows] @ w + b, 0))
+    dw, dv, db, dvb = be.asarray(w), be.asarray(v), be.asarray(b), be.asarray(vb)
+    K.weight_grad_rmsprop(be.asarray(x), be.asarray(g), dw, dv, rows=rows, learning_rate=0.01, backend="cuda")
+    K.weight_grad_rmsprop(x, g, w, v, rows=rows, learning_rate=0.01, backend="numpy")
+    masked = K.bias_grad_rmsprop(be.asarray(g), db, dvb, relu_input=be.asarray(g[::-1].copy()),
+                                 learning_rate=0.01, backend="cuda")
+    ref_masked = K.bias_grad_rmsprop(g, b, vb, relu_input=g[::-1].copy(), learning_rate=0.01, backend="numpy")
+    for ours, ref in ((dw, w), (dv, v), (db, b), (dvb, vb), (masked, ref_masked)):
+        close(ours, ref, atol=1e-6)

@@ -44,6 +44,12 @@ class Optimizer:
             self._state[id(var)] = entry
         return entry[1]
 
+    def slots_for(self, variable):
+        """The state Variables this optimizer keeps for ``variable`` (made now, as
+        zeros, when new), one per name of ``_slots``: what a traced step's fused
+        update kernels write (tapegrad/trace/fuse_optimizer.py)."""
+        return list(self._state_for(variable))
+
     def apply_gradients(self, grads_and_vars):
         """Update each variable with its gradient; ``None`` gradients are skipped."""
         return self._apply_pairs(list(grads_and_vars))

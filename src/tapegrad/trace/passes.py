@@ -31,6 +31,7 @@ every intermediate graph, so a reader can draw each step.
 from __future__ import annotations
 
 from .. import kernels
+from .fuse_optimizer import fuse_optimizer_update   # trace-fuse's pass (kernels/gemm/DESIGN.md)
 from .graph import Buffer, Node, Value, replace_values
 
 
@@ -261,7 +262,7 @@ def reuse_buffers(graph):
 
 
 #: the passes ``run_pipeline`` runs, in order (fusion passes before ``reuse_buffers``)
-PIPELINE = [dead_code, fold_constants, fuse_elementwise, dead_code, reuse_buffers]
+PIPELINE = [dead_code, fold_constants, fuse_elementwise, fuse_optimizer_update, dead_code, reuse_buffers]
 
 
 def run_pipeline(graph, pipeline=None):
