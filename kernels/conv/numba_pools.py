@@ -71,6 +71,21 @@ def _zero_gaps(out, base, h, w, c, oh, ow, ph, pw, sh, sw, top, left):
                 covered_c = max(covered_c, c1)
 
 
+@njit(cache=True)
+def _clear_for_backward(out, base, overlap, exact, h, w, c, oh, ow, ph, pw, sh, sw, top, left):
+    """Before a pool backward writes one image (at flat offset ``base``): with
+    overlapping windows it adds, so the whole image starts at zero; otherwise
+    it writes every covered element once, so only the gaps need zeros (none
+    when the windows tile the image exactly)."""
+    if overlap:
+        z = _zero(out)
+        o = np.uint64(base)
+        for e in range(np.uint64(h * w * c)):
+            out[o + e] = z
+    elif not exact:
+        _zero_gaps(out, base, h, w, c, oh, ow, ph, pw, sh, sw, top, left)
+
+
 @njit(cache=True, parallel=True)
 def _max_pool(x, n, h, w, c, oh, ow, ph, pw, sh, sw, top, left, out):
     """out[n, i, j, :] = the max of the window's real elements (np.max: a NaN wins)."""
@@ -106,13 +121,7 @@ def _max_pool_backward(grad, x, n, h, w, c, oh, ow, ph, pw, sh, sw, top, left, o
     for img in prange(n):
         best = np.empty(c, x.dtype)
         where = np.empty(c, x.dtype)   # window position of the first maximum, as a number
-        base = img * h * w * c
-        if overlap:
-            o = np.uint64(base)
-            for e in range(np.uint64(h * w * c)):
-                out[o + e] = z
-        elif not exact:
-            _zero_gaps(out, base, h, w, c, oh, ow, ph, pw, sh, sw, top, left)
+        _clear_for_backward(out, img * h * w * c, overlap, exact, h, w, c, oh, ow, ph, pw, sh, sw, top, left)
         for i in range(oh):
             r0, r1 = _window(i, sh, top, h, ph)
             for j in range(ow):
@@ -177,13 +186,7 @@ def _avg_pool_backward(grad, n, h, w, c, oh, ow, ph, pw, sh, sw, top, left, out)
     exact = _tiles_exactly(h, oh, ph, sh, top) and _tiles_exactly(w, ow, pw, sw, left)
     overlap = sh < ph or sw < pw
     for img in prange(n):
-        base = img * h * w * c
-        if overlap:
-            o = np.uint64(base)
-            for e in range(np.uint64(h * w * c)):
-                out[o + e] = z
-        elif not exact:
-            _zero_gaps(out, base, h, w, c, oh, ow, ph, pw, sh, sw, top, left)
+        _clear_for_backward(out, img * h * w * c, overlap, exact, h, w, c, oh, ow, ph, pw, sh, sw, top, left)
         for i in range(oh):
             r0, r1 = _window(i, sh, top, h, ph)
             for j in range(ow):
