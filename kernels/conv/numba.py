@@ -25,7 +25,7 @@ from .._numba.cache import depends_on, guard_caches
 from .numba_implicit import conv_forward, conv_input_grad, conv_kernel_grad
 from .numba_pools import (avg_pool2d, avg_pool2d_backward, max_pool2d,  # noqa: F401 (backend methods)
                           max_pool2d_backward)
-from .numba_shallow import SHALLOW_K, _conv_shallow, _kernel_grad_shallow
+from .numba_shallow import PIXEL_K, SHALLOW_K, _kernel_grad_shallow, conv_shallow
 
 depends_on(__file__, "_numba/intrinsics.py")
 
@@ -52,10 +52,8 @@ def conv2d(x, w, b, strides, pads, relu, out):
     use_bias = b is not None
     bias = (b if b.flags.writeable else b.copy()) if use_bias else _NO_BIAS[out.dtype]
     threads = _threads(2.0 * out.size * kh * kw * c)
-    if kh * kw * c <= SHALLOW_K:   # numba_shallow.py: gathered patches, the GEMM's micro-kernel
-        _conv_shallow(x.reshape(-1), _geometry(x.shape, kw, strides, pads), np.int64(kh), np.int64(oh),
-                      np.int64(ow), w.reshape(kh * kw * c, f), out, bias, use_bias, bool(relu), threads)
-        return out
+    if kh * kw * c <= PIXEL_K:   # numba_shallow.py: W in registers, pixel by pixel
+        return conv_shallow(x, w, bias, use_bias, bool(relu), strides, pads, out, threads)
     return conv_forward(x, w, bias, use_bias, bool(relu), strides, pads, out, threads)
 
 

@@ -176,6 +176,88 @@ def _emit_patch(t, val):
             t.store(b.load(t.acc[r][v]), val["C"], b.add(row_at[r], col))
 
 
+# ---------------------------------------------------------------- shallow forward: the kernel in registers
+#: the deepest K of ``_pixels_kernel``: its K x NR numbers of W stay in 2*K vector registers
+PIXEL_K = 9
+PIXELS_ARGS = ("k", "count", "A", "pa", "step", "koff", "B", "pb", "C", "pc", "ldc", "cols", "bias", "jb",
+               "use_bias", "relu")
+
+
+def _emit_pixels(t, val):
+    """For each of ``count`` pixels j: C[pc + j*ldc + i] = bias[jb + i] (if ``use_bias``) + sum over
+    p < k of A[pa + j*step + koff[p]] * B[pb + p*NR + i], then relu, for i < cols (NR wide, masked
+    past ``cols``).  k <= PIXEL_K.
+
+    With K = 9 (a 3x3 kernel on one channel: a convnet's first layer) a pixel's 32 float32
+    outputs are only 18 FMAs, so a register tile of pixels (the GEMM's) reuses next to
+    nothing: the cost is in the loads and stores around the FMAs.  Here the k x NR numbers
+    of W are loaded once into 2k vector registers, the k tap offsets into integer
+    registers, and each pixel is k broadcasts, 2k FMAs (starting from the bias), the relu
+    and two stores, one pixel after another along the row (the out-of-order core overlaps
+    their FMA chains).  The tap loop is unrolled, so each k <= PIXEL_K is its own loop,
+    chosen once per call (``switch``), as are whole and masked stores.  (Non-temporal
+    stores were tried: no faster here, and the max-pool that reads C next then ran 1.8x
+    slower, from memory instead of the L3 cache: kernels/conv/MEASUREMENTS.md.)"""
+    b, u64, i32 = t.builder, t.u64, ir.IntType(32)
+    nr = u64(t.lanes * VECTORS_PER_ROW)
+    i1 = ir.IntType(1)
+    ivec = ir.VectorType(u64, t.lanes)
+    lane = ir.Constant(ivec, list(range(t.lanes)))
+    cols = b.shuffle_vector(b.insert_element(ir.Constant(ivec, ir.Undefined), val["cols"], i32(0)),
+                            ir.Constant(ivec, ir.Undefined), ir.Constant(ir.VectorType(i32, t.lanes), None))
+    masks = [b.icmp_unsigned("<", b.add(lane, ir.Constant(ivec, [int(col.constant)] * t.lanes)), cols)
+             for col in t.columns]
+    masked_store = cgutils.get_or_insert_function(
+        b.module, ir.FunctionType(ir.VoidType(), [t.vec, t.vec.as_pointer(), i32, ir.VectorType(i1, t.lanes)]),
+        f"llvm.masked.store.v{t.lanes}f{8 * t.size}.p0")
+    start = [cgutils.alloca_once_value(b, t.zero) for _ in t.columns]
+    with b.if_then(val["use_bias"]):
+        for v, col in enumerate(t.columns):
+            b.store(t.load(val["bias"], b.add(val["jb"], col)), start[v])
+    start = [b.load(s) for s in start]
+
+    def whole(v, x, at):
+        t.store(x, val["C"], at)
+
+    def masked(v, x, at):
+        b.call(masked_store, [x, b.bitcast(b.gep(val["C"], [at]), t.vec.as_pointer()), i32(t.size), masks[v]])
+
+    def pixels(k, store):   # the loop over the pixels for a depth of k
+        koff = [t.scalar(val["koff"], u64(p)) for p in range(k)]
+        weights = [[t.load(val["B"], b.add(val["pb"], u64(p * t.lanes * VECTORS_PER_ROW + int(col.constant))))
+                    for col in t.columns] for p in range(k)]
+
+        def pixel(j):
+            at = b.add(val["pa"], b.mul(j, val["step"]))
+            acc = list(start)
+            for p in range(k):
+                one = b.insert_element(ir.Constant(t.vec, ir.Undefined), t.scalar(val["A"], b.add(at, koff[p])),
+                                       i32(0))
+                a = b.shuffle_vector(one, ir.Constant(t.vec, ir.Undefined),
+                                     ir.Constant(ir.VectorType(i32, t.lanes), None))
+                acc = [b.call(t.fma, [a, weights[p][v], acc[v]]) for v in range(len(t.columns))]
+            row_at = b.add(val["pc"], b.mul(j, val["ldc"]))
+            for v, col in enumerate(t.columns):
+                # max(x, 0) as Numba's max does it: 0 only where 0 > x, so NaN stays NaN
+                x = b.select(val["relu"], b.select(b.fcmp_ordered(">", t.zero, acc[v]), t.zero, acc[v]), acc[v])
+                store(v, x, b.add(row_at, col))
+        t.loop(val["count"], pixel)
+
+    done = b.append_basic_block("pixels_done")
+    switch = b.switch(val["k"], done)
+    for k in range(1, PIXEL_K + 1):
+        case = b.append_basic_block(f"pixels_k{k}")
+        switch.add_case(u64(k), case)
+        b.position_at_end(case)
+        with b.if_else(b.icmp_unsigned("==", val["cols"], nr)) as (full, edge):
+            with full:
+                pixels(k, whole)
+            with edge:
+                pixels(k, masked)
+        b.branch(done)
+    b.position_at_end(done)
+
+
 # ---------------------------------------------------------------- input gradient: G @ W.T, added into dx
 SCATTER_ARGS = ("kc", "A", "pa", "csa", "B", "pb", "C", "coff", "po", "kv0", "kv1", "two", "rows")
 
@@ -244,6 +326,7 @@ def _emit_gather(t, val):
 
 _patch_kernel = _kernel(12, PATCH_ARGS, _emit_patch, "The 12 x NR forward tile (``_emit_patch``).")
 _patch_kernel_8 = _kernel(8, PATCH_ARGS, _emit_patch, "The 8 x NR forward tile, for a last row panel of <= 8.")
+_pixels_kernel = _kernel(1, PIXELS_ARGS, _emit_pixels, "The shallow forward, pixel by pixel (``_emit_pixels``).")
 _scatter_kernel = _kernel(12, SCATTER_ARGS, _emit_scatter, "The 12 x NR input-gradient tile (``_emit_scatter``).")
 _scatter_kernel_8 = _kernel(8, SCATTER_ARGS, _emit_scatter, "The 8 x NR input-gradient tile.")
 _gather_kernel = _kernel(12, GATHER_ARGS, _emit_gather, "The 12 x NR kernel-gradient tile (``_emit_gather``).")

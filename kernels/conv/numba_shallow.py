@@ -1,23 +1,26 @@
 """Shallow convolutions in Numba (K = KH*KW*C small, such as the first layer of a convnet).
 
-With one input channel and a 3x3 kernel a patch row has K = 9 numbers:
-the implicit GEMM's packing (kernels/conv/numba.py) copies them as nine runs
-of one number each, and a scalar loop over the pixels leaves the filters'
-accumulators in memory.  Here the patches are *gathered* through a table of
-tap offsets (one load per number, no bounds tests for a pixel whose window
-lies inside the image) straight into the layout the GEMM's register
-micro-kernel reads (kernels/gemm/numba_microkernels.py), and that
-micro-kernel does the arithmetic, its MR x NR tile of accumulators in vector
-registers (MR = 12 pixels or taps, NR = 32 float32 / 16 float64 filters):
+With one input channel and a 3x3 kernel a patch row has K = 9 numbers, and
+each output pixel's 32 float32 filters are only 18 vector FMAs: a GEMM
+register tile (which reuses each loaded number across a tile of pixels and
+filters) has next to nothing to reuse, and the cost is in the loads and
+stores around the FMAs.  So:
 
-* forward: out (M x F) = P @ W.  A tile is MR consecutive pixels: tap t of
-  pixel r goes to ap[t*MR + r] (a packed A panel, K deep); W is packed once
-  as B; bias and relu are the micro-kernel's epilogue.
-* kernel gradient: dW (K x F) = P.T @ grad, reduced over the M pixels.  Now
-  the taps are A's rows (pixel p's K taps at ap[p*MR + t], rows past K zero)
-  and grad itself is B, read in place when F is a multiple of NR (else
-  packed); the tile runs down KC pixels at a time, accumulating into dW.
-  Threads split the pixels, each into its own dW, summed at the end.
+* forward (K <= PIXEL_K = 9): W's K x NR panel is held in 2K vector
+  registers and the pixels of an output row go one by one
+  (``_pixels_kernel``, kernels/conv/numba_microkernels.py): K broadcasts of
+  the pixel's taps, 2K FMAs starting from the bias, the relu, two stores.
+  The image is zero-padded first where "same" needs it, so no pixel tests
+  the border.  (K between 10 and 16 runs the implicit GEMM,
+  numba_implicit.py: 2K registers of W would no longer fit.)
+* kernel gradient (K <= SHALLOW_K = 16): dW (K x F) = P.T @ grad, reduced
+  over the M pixels.  The patches are *gathered* through a table of tap
+  offsets into the layout the GEMM's register micro-kernel reads
+  (kernels/gemm/numba_microkernels.py): the taps are A's rows (pixel p's K
+  taps at ap[p*MR + t], rows past K zero) and grad itself is B, read in
+  place when F is a multiple of NR (else packed); the tile runs down KC
+  pixels at a time, accumulating into dW.  Threads split the pixels, each
+  into its own dW, summed at the end.
 
 kernels/conv/DESIGN.md ("The shallow case") gives the costs.
 """
@@ -30,15 +33,20 @@ from .._numba import njit, prange
 from .._numba.cache import depends_on, guard_caches
 from .._numba.intrinsics import _U0, _U1, _ptr, _zero
 from ..gemm.numba import _I0, KC, MR, _nr, _pack_b, _store_edge, _tile
+from .numba_implicit import _dynamic, _slots, field_offsets, padded, padded_size
+from .numba_microkernels import PIXEL_K, _pixels_kernel  # noqa: F401 (PIXEL_K: numba.py's dispatch)
 
-# the GEMM tile code is compiled in
-depends_on(__file__, "_numba/intrinsics.py", "gemm/numba_microkernels.py", "gemm/numba.py")
+# the tile code is compiled in
+depends_on(__file__, "_numba/intrinsics.py", "gemm/numba_microkernels.py", "gemm/numba.py",
+           "conv/numba_microkernels.py", "conv/numba_implicit.py")
 
 _UMR = np.uint64(MR)
-#: K = KH*KW*C at or below this goes to the kernels here: with C = 1 (the
-#: convnet's first layer, K = 9) the implicit GEMM's packing costs more than
-#: the GEMM it feeds (MEASUREMENTS.md)
+#: a kernel gradient with K = KH*KW*C at or below this goes to the kernel
+#: here: with C = 1 (the convnet's first layer, K = 9) the implicit GEMM's
+#: tiles have too few taps (MEASUREMENTS.md); the forward's bound is PIXEL_K
 SHALLOW_K = 16
+#: output rows per block handed to a thread in the forward (conv1: 1,664 rows of 26 pixels)
+ROW_BLOCK = 16
 
 
 @njit(cache=True)
@@ -138,141 +146,66 @@ def _packed_tile(kc, A, pa, csa, B, pb, rsb, C, pc, ldc, rows, accumulate, bias,
 
 
 @njit(cache=True)
-def _rows_tile(kc, A, pa, csa, B, pb, rsb, C, pc, ldc, rows, accumulate, bias, jb, use_bias, relu):
-    """``_tile`` with A read by rows in place; a function of its own, as ``_packed_tile``."""
-    _tile(True, kc, A, pa, csa, B, pb, rsb, C, pc, ldc, rows, accumulate, bias, jb, use_bias, relu)
-
-
-@njit(cache=True)
-def _gathered_tiles(x, g, kh, oh, ow, m0, m1, k, f, offs, tdst, bp, out, bias, use_bias, relu, ap, t):
-    """Output pixels [m0, m1) in tiles of MR: gather their patches, then one
-    micro-kernel call per NR filters (the last, narrower panel through the
-    scratch ``t``)."""
+def _shallow_rows(x, geom, koff, bp, out, bias, use_bias, relu, row_lo, row_hi):
+    """Output rows [row_lo, row_hi) (a row: one image, one i), one kernel call
+    per row and NR filters (``_pixels_kernel``: W's panel in registers, the
+    row's pixels one by one).  ``geom`` = (OH, OW, image step, row step, column
+    step, F) in the padded image ``x``; ``koff`` the taps' offsets in a
+    receptive field; ``bias`` padded to whole panels."""
     u = np.uint64
-    nr = _nr(out)
-    inr = np.int64(nr)
+    oh, ow, step_img, step_i, step_j, f = geom
+    k = np.int64(koff.size)
+    inr = np.int64(_nr(out))
     npan = (f + inr - 1) // inr
-    nfull = f // inr
-    for ii in range(m0, m1, MR):
-        rows = u(min(MR, m1 - ii))
-        _gather_patches(x, g, kh, oh, ow, ii, rows, offs, _U1, tdst, ap)
-        for jr in range(nfull):
-            _packed_tile(u(k), _ptr(ap), _U0, _UMR, _ptr(bp), u(jr * k * inr), nr,
-                  _ptr(out), u(ii * f + jr * inr), u(f), rows, False, _ptr(bias), u(jr * inr), use_bias, relu)
-        if nfull < npan:
-            jj = nfull * inr
-            _packed_tile(u(k), _ptr(ap), _U0, _UMR, _ptr(bp), u(nfull * k * inr), nr,
-                  _ptr(t), _U0, nr, rows, False, _ptr(bias), _U0, False, False)
-            _store_edge(_ptr(t), nr, rows, u(f - jj), _ptr(out), u(ii * f + jj), u(f), _U1,
-                        False, _ptr(bias), u(jj), _U0, use_bias, relu)
-
-
-@njit(cache=True)
-def _pack_run(x, a0, offs, step, ap):
-    """The packed A panel of MR pixels in a row whose windows lie inside the
-    image: ap[t*MR + e] = x[a0 + e*step + offs[t]].  The copies have a
-    constant length (MR), so LLVM makes each tap's copy a few vector moves
-    when step = 1 (C = 1, stride 1: the convnet's first layer)."""
-    for t in range(np.uint64(offs.size)):
-        src = a0 + offs[t]
-        dst = t * _UMR
-        if step == _U1:
-            for e in range(MR):
-                ap[dst + np.uint64(e)] = x[src + np.uint64(e)]
-        else:
-            for e in range(MR):
-                ap[dst + np.uint64(e)] = x[src + np.uint64(e) * step]
-
-
-@njit(cache=True)
-def _shallow_rows(x, g, kh, oh, ow, k, f, offs, tdst, bp, out, bias, use_bias, relu, row_lo, row_hi, ap, t):
-    """Output rows [row_lo, row_hi) (a row: one image, one i).  Along a run
-    of pixels whose windows lie inside the image, each full tile of MR pixels
-    is packed by MR-long copies per tap (``_pack_run``) and done in one
-    micro-kernel call K deep.  The run's last few pixels read A in place: for
-    kernel row p, tap (q, ch) of pixel r is x[a0 + p*W*C + r*sw*C + q*C + ch],
-    a matrix with row stride sw*C that the "A by rows" micro-kernel reads as
-    it is, so they take KH calls, K/KH deep, adding into the same tile of out
-    (bias and relu on the last).  Pixels whose windows touch the padding are
-    gathered (``_gathered_tiles``)."""
-    u = np.uint64
-    h, w, c, kw, sh, sw, top, left = g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7]
-    nr = _nr(out)
-    inr = np.int64(nr)
-    npan = (f + inr - 1) // inr
-    nfull = f // inr
-    kr = kw * c   # the taps of one kernel row: contiguous in x
-    j_first = min(ow, (left + sw - 1) // sw)
-    j_end = max(j_first, min(ow, (w - kw + left) // sw + 1 if w - kw + left >= 0 else 0))
     for row in range(row_lo, row_hi):
         img = row // oh
-        i = row - img * oh
-        r0 = i * sh - top
-        ja, jb = (j_first, j_end) if r0 >= 0 and r0 + kh <= h else (ow, ow)
-        _gathered_tiles(x, g, kh, oh, ow, row * ow, row * ow + ja, k, f, offs, tdst, bp, out, bias, use_bias,
-                        relu, ap, t)
-        _gathered_tiles(x, g, kh, oh, ow, row * ow + jb, row * ow + ow, k, f, offs, tdst, bp, out, bias,
-                        use_bias, relu, ap, t)
-        j = ja
-        while j < jb:
-            c_at = (row * ow + j) * f
-            a0 = ((img * h + r0) * w + j * sw - left) * c
-            if jb - j >= MR:   # a full tile: packed (MR-long copies per tap), one call K deep
-                _pack_run(x, u(a0), offs, u(sw * c), ap)
-                for jr in range(npan):
-                    jj = jr * inr
-                    if jr < nfull:
-                        _packed_tile(u(k), _ptr(ap), _U0, _UMR, _ptr(bp), u(jr * k * inr), nr, _ptr(out),
-                                     u(c_at + jj), u(f), _UMR, False, _ptr(bias), u(jj), use_bias, relu)
-                    else:
-                        _packed_tile(u(k), _ptr(ap), _U0, _UMR, _ptr(bp), u(jr * k * inr), nr, _ptr(t), _U0, nr,
-                                     _UMR, False, _ptr(bias), _U0, False, False)
-                        _store_edge(_ptr(t), nr, _UMR, u(f - jj), _ptr(out), u(c_at + jj), u(f), _U1,
-                                    False, _ptr(bias), u(jj), _U0, use_bias, relu)
-                j += MR
-                continue
-            rows = jb - j   # the run's last few pixels: A in place, one call per kernel row
-            for jr in range(npan):
-                jj = jr * inr
-                for p in range(kh):
-                    last = p == kh - 1
-                    pa, pb = u(a0 + p * w * c), u((jr * k + p * kr) * inr)
-                    if jr < nfull:
-                        _rows_tile(u(kr), _ptr(x), pa, u(sw * c), _ptr(bp), pb, nr, _ptr(out), u(c_at + jj),
-                                   u(f), u(rows), p > 0, _ptr(bias), u(jj), last and use_bias, last and relu)
-                    else:
-                        _rows_tile(u(kr), _ptr(x), pa, u(sw * c), _ptr(bp), pb, nr, _ptr(t), _U0, nr,
-                                   u(rows), p > 0, _ptr(bias), _U0, False, False)
-                if jr == nfull:
-                    _store_edge(_ptr(t), nr, u(rows), u(f - jj), _ptr(out), u(c_at + jj), u(f), _U1,
-                                False, _ptr(bias), u(jj), _U0, use_bias, relu)
-            j += rows
+        pa = u(img * step_img + (row - img * oh) * step_i)
+        for jr in range(npan):
+            _pixels_kernel(u(k), u(ow), _ptr(x), pa, u(step_j), _ptr(koff), _ptr(bp), u(jr * k * inr), _ptr(out),
+                           u(row * ow * f + jr * inr), u(f), u(min(inr, f - jr * inr)), _ptr(bias), u(jr * inr),
+                           use_bias, relu)
 
 
 @njit(cache=True, parallel=True)
-def _conv_shallow(x, g, kh, oh, ow, wmat, out, bias, use_bias, relu, threads):
-    """out (M x F) = P @ wmat (K x F) (+ bias) (then relu) for ``x`` flat,
-    the output rows shared between ``threads`` threads."""
+def _conv_shallow(x, geom, koff, wmat, out, bias, use_bias, relu, threads):
+    """out (M x F) = P @ wmat (K x F) (+ bias) (then relu) for the padded image
+    ``x`` (flat).  W is packed once into NR-wide panels (zeros past F), the bias
+    padded to match; blocks of ROW_BLOCK output rows are handed out to the
+    threads one at a time (``threads`` > 1: the pool's size)."""
     k, f = wmat.shape
-    nr = _nr(out)
-    inr = np.int64(nr)
+    inr = np.int64(_nr(out))
     npan = (f + inr - 1) // inr
     bp = np.empty(k * npan * inr, out.dtype)
-    _pack_b(wmat.reshape(wmat.size), np.uint64(f), False, _U0, np.uint64(k), _U0, np.uint64(f), nr, bp)
-    offs = _tap_offsets(g[1], g[2], kh, g[3], k)
-    tdst = np.arange(k).astype(np.uint64) * _UMR   # tap t of a pixel: row t of the A panel
-    nrows = out.shape[0] * oh
-    nt = max(1, min(threads, nrows))
-    share = (nrows + nt - 1) // nt
-    work = np.zeros((nt, k * MR + MR * inr), out.dtype)   # zeros: rows past a short tile stay finite
+    _pack_b(wmat.reshape(wmat.size), np.uint64(f), False, _U0, np.uint64(k), _U0, np.uint64(f), _nr(out), bp)
+    bpad = np.zeros(npan * inr, out.dtype)
+    if use_bias:
+        bpad[:f] = bias
+    nrows = (out.size // f) // geom[1]
+    nblk = (nrows + ROW_BLOCK - 1) // ROW_BLOCK
     of = out.reshape(out.size)
-    if nt == 1:
-        _shallow_rows(x, g, kh, oh, ow, k, f, offs, tdst, bp, of, bias, use_bias, relu, _I0, nrows,
-                      work[0, :k * MR], work[0, k * MR:])
+    if threads == 1 or nblk == 1:
+        _shallow_rows(x, geom, koff, bp, of, bpad, use_bias, relu, _I0, nrows)
     else:
-        for th in prange(nt):
-            _shallow_rows(x, g, kh, oh, ow, k, f, offs, tdst, bp, of, bias, use_bias, relu, th * share,
-                          min(nrows, (th + 1) * share), work[th, :k * MR], work[th, k * MR:])
+        for blk in prange(nblk):   # handed out one by one (``_dynamic``)
+            _shallow_rows(x, geom, koff, bp, of, bpad, use_bias, relu, blk * ROW_BLOCK,
+                          min(nrows, (blk + 1) * ROW_BLOCK))
+
+
+def conv_shallow(x, w, bias, use_bias, relu, strides, pads, out, threads):
+    """The forward convolution for a shallow K (``SHALLOW_K``); ``bias`` an array,
+    ``use_bias`` and ``relu`` bools.  The image is zero-padded first where
+    "same" needs it (numba_implicit.py's ``padded``), so every receptive field
+    lies inside it and no kernel tests for the border."""
+    n, h, wd, c = x.shape
+    kh, kw, _, f = w.shape
+    _, oh, ow, _ = out.shape
+    hb, wb = padded_size(h, wd, kh, kw, oh, ow, strides, pads)
+    xp = padded(x, pads[0], pads[1], hb, wb, c)
+    geom = tuple(np.int64(v) for v in (oh, ow, hb * wb * c, strides[0] * wb * c, strides[1] * c, f))
+    with _dynamic(threads):
+        _conv_shallow(xp.reshape(-1), geom, field_offsets(kh, kw, wb, c, c), w.reshape(kh * kw * c, f), out, bias,
+                      use_bias, relu, _slots(threads))
+    return out
 
 
 @njit(cache=True)
