@@ -86,10 +86,22 @@ def _clear_for_backward(out, base, overlap, exact, h, w, c, oh, ow, ph, pw, sh, 
         _zero_gaps(out, base, h, w, c, oh, ow, ph, pw, sh, sw, top, left)
 
 
+@njit(cache=True, inline="always")
+def _max_nan(v, best):
+    """max(v, best) with np.max's NaN rule (a NaN wins); ``best`` on a tie."""
+    return v if (v > best or (v != v and best == best)) else best
+
+
 @njit(cache=True, parallel=True)
 def _max_pool(x, n, h, w, c, oh, ow, ph, pw, sh, sw, top, left, out):
-    """out[n, i, j, :] = the max of the window's real elements (np.max: a NaN wins)."""
+    """out[n, i, j, :] = the max of the window's real elements (np.max: a NaN wins).
+
+    A whole 2x2 window (the convnet's pools) is one pass over the channels:
+    four loads, three maxima, one store per channel, no read-modify-write of
+    out.  Other windows start from their first element and fold the others in
+    row by row (the first compared with itself: no branch in the loops)."""
     uc = np.uint64(c)
+    row = np.uint64(w * c)
     for img in prange(n):
         for i in range(oh):
             r0, r1 = _window(i, sh, top, h, ph)
@@ -97,17 +109,19 @@ def _max_pool(x, n, h, w, c, oh, ow, ph, pw, sh, sw, top, left, out):
                 c0, c1 = _window(j, sw, left, w, pw)
                 o = np.uint64(((img * oh + i) * ow + j) * c)
                 first = np.uint64(((img * h + r0) * w + c0) * c)
+                if r1 - r0 == 2 and c1 - c0 == 2:
+                    for ch in range(uc):
+                        top_pair = _max_nan(x[first + uc + ch], x[first + ch])
+                        bottom_pair = _max_nan(x[first + row + uc + ch], x[first + row + ch])
+                        out[o + ch] = _max_nan(bottom_pair, top_pair)
+                    continue
                 for ch in range(uc):
                     out[o + ch] = x[first + ch]
                 for r in range(r0, r1):
                     for s in range(c0, c1):
-                        if r == r0 and s == c0:
-                            continue
                         src = np.uint64(((img * h + r) * w + s) * c)
                         for ch in range(uc):
-                            v = x[src + ch]
-                            best = out[o + ch]
-                            out[o + ch] = v if (v > best or (v != v and best == best)) else best
+                            out[o + ch] = _max_nan(x[src + ch], out[o + ch])
 
 
 @njit(cache=True, parallel=True)

@@ -1,0 +1,134 @@
+"""Side by side in one process: the first layer's forward kernels (conv1's shallow
+convolution, the max-pools) of a git revision against the working tree's, Numba backend.
+
+    python bench/conv_first_layer.py [--rev 1e5b2a1] [--threads 1] [--rounds 9] [--dtype float32]
+
+The old kernels are loaded from ``git show REV:kernels/conv/{numba,numba_shallow,numba_pools}.py``
+as sibling modules of today's (the old numba.py made to import the old two), written to a
+fixed folder under the temp dir so that Numba's cache keeps them between runs.  The calls
+go to the backend functions (no argument checks, outputs reused), old and new interleaved
+in rounds, and the clock is the calling thread's CPU time at one thread (a busy machine's
+descheduling is not counted), wall time at two.  Prints the median ms per call of each side
+with quartiles, and old / new.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+import numba
+import tapegrad.kernels as K
+from tapegrad.kernels.conv import numba as conv_new
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FILES = ("numba_shallow", "numba_pools", "numba")   # numba.py last: it imports the other two
+
+
+def load_old(rev):
+    """The revision's conv numba.py, with its numba_shallow / numba_pools, as modules."""
+    folder = os.path.join(tempfile.gettempdir(), f"tapegrad-bench-conv-{rev}")
+    os.makedirs(folder, exist_ok=True)
+    modules = {}
+    for stem in FILES:
+        src = subprocess.run(["git", "-C", ROOT, "show", f"{rev}:kernels/conv/{stem}.py"], check=True,
+                             capture_output=True, text=True).stdout
+        for other in FILES[:2]:
+            src = src.replace(f"from .{other} import", f"from ._old_{rev}_{other} import")
+        path = os.path.join(folder, f"_old_{rev}_{stem}.py")
+        if not os.path.exists(path) or open(path).read() != src:
+            with open(path, "w") as fh:
+                fh.write(src)
+        name = f"tapegrad.kernels.conv._old_{rev}_{stem}"
+        spec = importlib.util.spec_from_file_location(name, path)
+        mod = importlib.util.module_from_spec(spec)
+        mod.__package__ = "tapegrad.kernels.conv"
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+        modules[stem] = mod
+    return modules["numba"]
+
+
+def timed(fn, rounds, clock, inner=5):
+    fn()
+    times = []
+    for _ in range(rounds):
+        t = clock()
+        for _ in range(inner):
+            fn()
+        times.append((clock() - t) / inner * 1e3)
+    return np.percentile(times, [25, 50, 75])
+
+
+def cases(rng, dtype):
+    def conv(n, h, w, c, k, f, stride=1, same=False):
+        x = rng.random((n, h, w, c)).astype(dtype)
+        wt = rng.standard_normal((k, k, c, f)).astype(dtype)
+        b = rng.standard_normal(f).astype(dtype)
+        oh, ow = ((h + stride - 1) // stride, (w + stride - 1) // stride) if same else \
+            ((h - k) // stride + 1, (w - k) // stride + 1)
+        pads = (((oh - 1) * stride + k - h) // 2, ((ow - 1) * stride + k - w) // 2) if same else (0, 0)
+        y = np.empty((n, oh, ow, f), dtype)
+        return lambda m: m.conv2d(x, wt, b, (stride, stride), pads, True, y)
+
+    y1 = np.maximum(rng.standard_normal((64, 26, 26, 32)), 0).astype(dtype)   # a relu output
+    p1 = np.empty((64, 13, 13, 32), dtype)
+    x2 = np.maximum(rng.standard_normal((64, 11, 11, 64)), 0).astype(dtype)
+    p2 = np.empty((64, 5, 5, 64), dtype)
+    x3 = rng.standard_normal((8, 9, 10, 24)).astype(dtype)
+    p3 = np.empty((8, 4, 4, 24), dtype)
+    x1 = rng.random((64, 28, 28, 1)).astype(dtype)
+    g1 = rng.standard_normal((64, 26, 26, 32)).astype(dtype)
+    dw1 = np.empty((3, 3, 1, 32), dtype)
+    two = ((2, 2), (2, 2), (0, 0))
+    return [
+        ("conv2d conv1 (64,28,28,1) 3x3->32 +b relu", conv(64, 28, 28, 1, 3, 32)),
+        ("conv2d (64,28,28,1) 3x3->32 same", conv(64, 28, 28, 1, 3, 32, same=True)),
+        ("conv2d (64,28,28,1) 3x3->32 stride 2", conv(64, 28, 28, 1, 3, 32, stride=2)),
+        ("conv2d (16,32,32,3) 1x1->16", conv(16, 32, 32, 3, 1, 16)),
+        ("conv2d (16,32,32,3) 2x2->64 (K=12)", conv(16, 32, 32, 3, 2, 64)),
+        ("conv2d (16,28,28,1) 4x4->24 same (K=16)", conv(16, 28, 28, 1, 4, 24, same=True)),
+        ("conv2d dogs/cats (2,180,180,3) 3x3->32", conv(2, 180, 180, 3, 3, 32)),
+        ("conv2d_kernel_grad conv1", lambda m: m.conv2d_kernel_grad(g1, x1, (1, 1), (0, 0), dw1)),
+        ("max_pool2d (64,26,26,32)", lambda m: m.max_pool2d(y1, *two, p1)),
+        ("max_pool2d (64,11,11,64)", lambda m: m.max_pool2d(x2, *two, p2)),
+        ("max_pool2d (8,9,10,24) 3x3 stride 2", lambda m: m.max_pool2d(x3, (3, 3), (2, 2), (0, 0), p3)),
+    ]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rev", default="1e5b2a1")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=9)
+    ap.add_argument("--dtype", default="float32")
+    ap.add_argument("--only", default="", help="run the cases whose name contains this")
+    args = ap.parse_args()
+    clock = time.thread_time if args.threads == 1 else time.perf_counter
+    K.set_num_threads(args.threads)
+    numba.set_num_threads(args.threads)
+    old = load_old(args.rev)
+    print(f"{args.dtype}, {args.threads} thread(s), {clock.__name__}, median ms per call [quartiles], "
+          f"old = {args.rev}; load average {os.getloadavg()[0]:.1f}")
+    print(f"{'kernel':45s} {'old':>22s} {'new':>22s} {'old/new':>8s}")
+    for name, call in cases(np.random.default_rng(0), np.dtype(args.dtype)):
+        if args.only not in name:
+            continue
+        to, tn = [], []
+        for _ in range(3):   # interleaved, so that a change of load hits both
+            to.append(timed(lambda: call(old), args.rounds // 3 or 1, clock))
+            tn.append(timed(lambda: call(conv_new), args.rounds // 3 or 1, clock))
+        qo, qn = np.median(to, axis=0), np.median(tn, axis=0)
+        print(f"{name:45s} {qo[1]:7.3f} [{qo[0]:.2f}-{qo[2]:.2f}] {qn[1]:7.3f} [{qn[0]:.2f}-{qn[2]:.2f}] "
+              f"{qo[1] / qn[1]:8.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
