@@ -3,11 +3,15 @@ layer) and the pools, on shapes that reach every branch of the Numba kernels
 of kernels/conv/numba_shallow.py and numba_pools.py, against the loops of
 kernels/conv/reference.py (float64) and central finite differences.
 
-The shallow path reads A in place for runs of pixels whose windows lie inside
-the image and gathers the rest: the cases mix both (padding, strides, odd
-widths), take K past one MR = 12 row panel (K = 13..16, the kernel gradient's
-second A panel), F past one NR panel (33 float32 filters; 17 float64) and
-below it (1), and runs shorter than a tile (width 1, 2, 5).
+The kernel gradient gathers patches for runs of pixels whose windows lie
+inside the image and tests the rest: the cases mix both (padding, strides,
+odd widths), take K past one MR = 12 row panel (K = 13..16, the kernel
+gradient's second A panel), F past one NR panel (33 float32 filters; 17
+float64) and below it (1), and runs shorter than a tile (width 1, 2, 5).
+The forward with K <= PIXEL_K = 9 (W in registers, pixel by pixel) has its
+own cases (PIXEL_CASES: every K loop it reaches, masked filter panels, one
+and two threads, NaN and Inf); K = 10..16 runs the implicit GEMM.  The
+max-pool forward's whole-2x2 path and its general one: MAX_POOL_CASES.
 """
 
 import numpy as np
@@ -142,3 +146,161 @@ def test_pool_derivatives_match_finite_differences(backend, case):
     np.testing.assert_allclose(K.max_pool2d_backward(g, x, backend=backend, **kw), fd_max, rtol=1e-6, atol=1e-8)
     np.testing.assert_allclose(K.avg_pool2d_backward(g, x.shape, backend=backend, **kw), fd_avg, rtol=1e-6,
                                atol=1e-8)
+
+
+# ---------------------------------------------------------------- the forward with W in registers (K <= 9)
+# (N, H, W, C, KH, KW, F, strides, padding): every case has K = KH*KW*C <= PIXEL_K, so the
+# Numba backend runs numba_shallow.conv_shallow (_pixels_kernel: one loop per K, whole and
+# masked stores)
+PIXEL_CASES = [
+    (1, 9, 15, 1, 3, 3, 32, 1, "valid"),        # batch 1, a 7 x 13 output
+    (2, 15, 31, 1, 3, 3, 64, 1, "valid"),       # 13 x 29 output, two filter panels
+    (3, 7, 29, 3, 1, 1, 10, 1, "valid"),        # 1x1 on RGB (K = 3), 10 filters: a masked panel
+    (2, 14, 13, 1, 2, 2, 17, 1, "same"),        # "same" with an even kernel (pad after), 17 filters
+    (1, 20, 21, 1, 3, 3, 33, 3, "same"),        # stride 3, 33 filters: a full panel and a masked one
+    (2, 16, 27, 3, 1, 3, 48, (2, 1), "valid"),  # K = 9 from three RGB pixels, a stride per axis
+    (2, 11, 12, 2, 2, 2, 5, 2, "same"),         # K = 8, stride 2, padded
+    (1, 5, 6, 9, 1, 1, 1, 1, "valid"),          # K = 9 from nine channels, one filter
+    (1, 1, 1, 1, 1, 1, 3, 1, "valid"),          # one pixel, K = 1
+    (4, 40, 58, 1, 3, 3, 32, 1, "valid"),       # 4.9 MFLOP: past PARALLEL_FLOPS, so 2 threads split it
+]
+
+
+def _count_shallow_calls(monkeypatch):
+    """Count the Numba backend's calls of numba_shallow.conv_shallow (the test must reach it)."""
+    from tapegrad.kernels.conv import numba as conv_numba
+    calls = []
+    real = conv_numba.conv_shallow
+
+    def counted(*args):
+        calls.append(args[1].shape)
+        return real(*args)
+    monkeypatch.setattr(conv_numba, "conv_shallow", counted)
+    return calls
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", PIXEL_CASES, ids=str)
+def test_pixel_forward_matches_loops(monkeypatch, case, dtype, threads):
+    available("numba")
+    from tapegrad.kernels.conv.numba_shallow import PIXEL_K
+    x, w, b, strides, padding = conv_args(case, dtype, seed=41)
+    assert w.shape[0] * w.shape[1] * w.shape[2] <= PIXEL_K
+    s, ((oh, ow), pads) = geometry(x.shape, w.shape[:2], strides, padding)
+    x64, w64 = x.astype(np.float64), w.astype(np.float64)
+    calls = _count_shallow_calls(monkeypatch)
+    try:
+        K.set_num_threads(threads)
+        for bias, act in ((b, "relu"), (None, None), (b, None)):
+            ours = K.conv2d(x, w, bias, strides=strides, padding=padding, activation=act, backend="numba")
+            b64 = None if bias is None else bias.astype(np.float64)
+            exact = ref.conv2d_loops(x64, w64, b64, s, pads, act == "relu", np.empty((x.shape[0], oh, ow, w.shape[3])))
+            scale = ref.conv2d_loops(np.abs(x64), np.abs(w64), None if bias is None else np.abs(b64), s, pads, False,
+                                     np.empty_like(exact))
+            assert_close(ours, exact, scale, dtype, w.shape[0] * w.shape[1] * w.shape[2])
+    finally:
+        K.set_num_threads("auto")
+    assert len(calls) == 3
+
+
+def test_pixel_forward_two_threads_equal_one_bit_for_bit():
+    """Each output pixel is computed by one thread in one order: the split cannot change a bit."""
+    available("numba")
+    x, w, b, strides, padding = conv_args(PIXEL_CASES[-1], np.float32, seed=43)
+    outs = []
+    try:
+        for threads in (1, 2):
+            K.set_num_threads(threads)
+            outs.append(K.conv2d(x, w, b, strides=strides, padding=padding, activation="relu", backend="numba"))
+    finally:
+        K.set_num_threads("auto")
+    np.testing.assert_array_equal(outs[0], outs[1])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_pixel_forward_propagates_nan_and_inf(monkeypatch, dtype):
+    """NaN and Inf in the image, the kernel and the bias spread as in the float64 loops:
+    NaN wherever a NaN is in the window (relu keeps it), Inf * 0 = NaN (an all-zero filter),
+    +Inf through relu, -Inf to 0, Inf - Inf = NaN."""
+    available("numba")
+    x, w, b, strides, padding = conv_args((2, 9, 11, 1, 3, 3, 40, 1, "same"), dtype, seed=45)
+    x[0, 2, 3, 0] = np.nan
+    x[0, 6, 6, 0] = np.inf
+    x[1, 1, 1, 0] = -np.inf
+    x[1, 5, 8, 0] = np.inf
+    x[1, 5, 9, 0] = -np.inf      # a window with both: Inf - Inf
+    w[:, :, :, 4] = 0            # Inf * 0
+    w[1, 1, 0, 7] = np.nan       # a NaN weight: filter 7 is NaN everywhere
+    b[9] = np.inf                # a bias of Inf: filter 9 is Inf (or NaN where the sum is -Inf or NaN)
+    s, ((oh, ow), pads) = geometry(x.shape, w.shape[:2], strides, padding)
+    calls = _count_shallow_calls(monkeypatch)
+    for act in ("relu", None):
+        ours = K.conv2d(x, w, b, strides=strides, padding=padding, activation=act, backend="numba")
+        with np.errstate(invalid="ignore"):
+            exact = ref.conv2d_loops(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), s, pads,
+                                     act == "relu", np.empty((2, oh, ow, 40)))
+        np.testing.assert_array_equal(np.isnan(ours), np.isnan(exact))
+        np.testing.assert_array_equal(np.isposinf(ours), np.isposinf(exact))
+        np.testing.assert_array_equal(np.isneginf(ours), np.isneginf(exact))
+        assert np.isnan(exact).any() and np.isposinf(exact).any() and (act or np.isneginf(exact).any())
+        finite = np.isfinite(exact)
+        np.testing.assert_allclose(ours[finite], exact[finite], rtol=1e-4 if dtype == np.float32 else 1e-12,
+                                   atol=1e-4 if dtype == np.float32 else 1e-12)
+    assert len(calls) == 2
+
+
+# ---------------------------------------------------------------- the max-pool forward's whole-2x2 path
+# (N, H, W, C, pool, strides, padding): whole 2x2 windows (one pass over the channels) beside
+# windows cut by the edge ("same", odd sizes) and other pool sizes (folded element by element)
+MAX_POOL_CASES = [
+    (64, 26, 26, 32, (2, 2), None, "valid"),    # after conv1: 2x2 windows tile the image
+    (1, 7, 13, 1, (2, 2), None, "same"),        # one channel, an odd width: a last column of 1x2... windows
+    (3, 9, 29, 3, (2, 2), None, "same"),        # RGB, odd sizes: a last row and column of cut windows
+    (2, 8, 9, 17, (2, 2), (1, 1), "valid"),     # overlapping 2x2 windows, channels past a vector
+    (2, 11, 14, 33, (2, 2), (3, 3), "valid"),   # stride 3: gaps between windows
+    (1, 6, 6, 64, (2, 2), (1, 2), "same"),      # a stride per axis, "same" (even pool: pad after)
+    (2, 9, 10, 5, (3, 3), (2, 2), "same"),      # 3x3 windows
+    (1, 5, 8, 7, (1, 2), None, "valid"),        # 1x2 windows
+]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", MAX_POOL_CASES, ids=str)
+def test_max_pool_forward_paths_match_loops(case, dtype, threads):
+    available("numba")
+    n, h, w, c, pool, strides, padding = case
+    x = np.random.default_rng(51).standard_normal((n, h, w, c)).astype(dtype)
+    x[:, ::3, 1::2] = np.round(x[:, ::3, 1::2])   # ties
+    s = pool if strides is None else strides
+    (oh, ow), pads = output_shape_2d(h, w, pool, s, padding)
+    try:
+        K.set_num_threads(threads)
+        ours = K.max_pool2d(x, pool_size=pool, strides=strides, padding=padding, backend="numba")
+    finally:
+        K.set_num_threads("auto")
+    np.testing.assert_array_equal(ours, ref.max_pool2d(x, pool, s, pads, np.empty((n, oh, ow, c), dtype)))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("pool", [(2, 2), (3, 2)])
+def test_max_pool_forward_nan_and_inf_at_every_window_position(pool, dtype):
+    """A NaN anywhere in a window pools to NaN (np.max), whichever of the window's elements
+    holds it and whatever the others are (+Inf included); +Inf wins over numbers, -Inf loses."""
+    available("numba")
+    ph, pw = pool
+    per = ph * pw
+    x = np.random.default_rng(53).standard_normal((2, ph * 4, pw * per, 3)).astype(dtype)
+    for q in range(per):   # window (row block 0, column block q): a NaN at position q
+        x[0, q // pw, q * pw + q % pw, 0] = np.nan
+        x[0, ph + q // pw, q * pw + q % pw, 1] = np.inf                       # +Inf at position q
+        x[0, ph + (q + 1) % per // pw, q * pw + (q + 1) % per % pw, 1] = np.nan   # and a NaN beside it
+        x[0, 2 * ph + q // pw, q * pw + q % pw, 2] = np.inf
+        x[1, q // pw, q * pw + q % pw, :] = -np.inf                            # -Inf at position q
+    x[1, 3 * ph:4 * ph, :, :] = -np.inf                                       # windows of -Inf only
+    ours = K.max_pool2d(x, pool_size=pool, backend="numba")
+    exact = ref.max_pool2d(x, pool, pool, (0, 0), np.empty(ours.shape, dtype))
+    np.testing.assert_array_equal(ours, exact)   # NaN == NaN for assert_array_equal
+    assert np.isnan(ours[0, 0, :, 0]).all() and np.isnan(ours[0, 1, :, 1]).all()
+    assert np.isposinf(ours[0, 2, :, 2]).all() and np.isneginf(ours[1, 3]).all()
