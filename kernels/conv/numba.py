@@ -10,9 +10,9 @@ offsets), forward (P @ W, bias and relu in the epilogue), for the input
 gradient (G @ W.T, each finished tile added into dx: col2im in the store)
 and for the kernel gradient (P.T @ G, a reduction over the pixels).
 
-The shallow case (conv1: K = KH*KW*C <= SHALLOW_K, too few taps for the
-implicit GEMM's tiles) is numba_shallow.py; the pools, memory-bound single
-passes, are numba_pools.py.
+The shallow case (conv1: K = KH*KW*C <= PIXEL_K forward, <= SHALLOW_K for
+the kernel gradient; too few taps for a GEMM tile to reuse) is
+numba_shallow.py; the pools, memory-bound single passes, are numba_pools.py.
 """
 
 from __future__ import annotations

@@ -22,6 +22,11 @@ offsets and address the image directly, so nothing is packed:
   numbers of its receptive field, at ``boff[pp + p] + pb`` (masked past
   ``cols``, where a kernel row's run of KW*C numbers ends).
 
+And one that is no tile: ``_pixels_kernel`` (the shallow forward, K <= 9,
+numba_shallow.py) holds W's K x NR panel in vector registers and goes
+pixel by pixel along an output row, since with so few taps a tile of
+pixels has nothing to reuse.
+
 A row past ``rows`` (the last, short tile) is aimed at row ``rows - 1``, as
 in the GEMM's kernels: it reads and writes the same numbers twice (the
 gather kernel has no short tiles: its callers pad the filters).  Every k
