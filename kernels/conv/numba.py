@@ -25,11 +25,13 @@ from .._numba.cache import depends_on, guard_caches
 from .numba_implicit import conv_forward, conv_input_grad, conv_kernel_grad
 from .numba_pools import (avg_pool2d, avg_pool2d_backward, max_pool2d,  # noqa: F401 (backend methods)
                           max_pool2d_backward)
-from .numba_shallow import PIXEL_K, SHALLOW_K, _kernel_grad_shallow, conv_shallow
+from .numba_shallow import PIXEL_K, SHALLOW_K, _kernel_grad_shallow, conv_shallow, kernel_grad_pixels
 
 depends_on(__file__, "_numba/intrinsics.py")
 
 _NO_BIAS = {np.dtype(np.float32): np.zeros(1, np.float32), np.dtype(np.float64): np.zeros(1, np.float64)}
+#: the kernel gradient for K <= PIXEL_K by kernel_grad_pixels (else gathered tiles)
+GRAD_PIXELS = True
 #: convolutions under this many flops run on one thread
 PARALLEL_FLOPS = 4e6
 
@@ -66,6 +68,8 @@ def conv2d_kernel_grad(grad_out, x, strides, pads, out):
     kh, kw, c, f = out.shape
     n, oh, ow, _ = grad_out.shape
     threads = _threads(2.0 * grad_out.size * kh * kw * c)
+    if kh * kw * c <= PIXEL_K and GRAD_PIXELS:   # numba_shallow.py: a panel of dW in registers
+        return kernel_grad_pixels(grad_out, x, strides, pads, out, threads)
     if kh * kw * c <= SHALLOW_K:
         _kernel_grad_shallow(x.reshape(-1), _geometry(x.shape, kw, strides, pads), np.int64(kh), np.int64(oh),
                              np.int64(ow), grad_out, out.reshape(kh * kw * c, f), threads)

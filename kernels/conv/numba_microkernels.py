@@ -263,6 +263,74 @@ def _emit_pixels(t, val):
     b.position_at_end(done)
 
 
+# ---------------------------------------------------------------- shallow kernel gradient: dW in registers
+PIXEL_GRAD_ARGS = ("k", "count", "A", "pa", "step", "koff", "B", "pb", "ldb", "C", "pc", "cols")
+
+
+def _emit_pixel_grad(t, val):
+    """C[pc + p*NR + i] += sum over j < count of A[pa + j*step + koff[p]] * B[pb + j*ldb + i], for
+    p < k <= PIXEL_K and i < NR (B's lanes past ``cols`` are not read: they add 0).
+
+    The mirror of ``_emit_pixels`` for the kernel gradient dW = P.T @ G: a K x NR panel of dW
+    is held in 2k vector registers while the pixels of an output row go by, each one two
+    loads of G's row, k broadcasts of its taps and 2k FMAs; the panel is added into C at the
+    end.  One loop per k (``switch``)."""
+    b, u64, i32 = t.builder, t.u64, ir.IntType(32)
+    nr = t.lanes * VECTORS_PER_ROW
+    i1 = ir.IntType(1)
+    ivec = ir.VectorType(u64, t.lanes)
+    lane = ir.Constant(ivec, list(range(t.lanes)))
+    cols = b.shuffle_vector(b.insert_element(ir.Constant(ivec, ir.Undefined), val["cols"], i32(0)),
+                            ir.Constant(ivec, ir.Undefined), ir.Constant(ir.VectorType(i32, t.lanes), None))
+    masks = [b.icmp_unsigned("<", b.add(lane, ir.Constant(ivec, [int(col.constant)] * t.lanes)), cols)
+             for col in t.columns]
+    masked_load = cgutils.get_or_insert_function(
+        b.module, ir.FunctionType(t.vec, [t.vec.as_pointer(), i32, ir.VectorType(i1, t.lanes), t.vec]),
+        f"llvm.masked.load.v{t.lanes}f{8 * t.size}.p0")
+
+    def whole(at, v):
+        return t.load(val["B"], at)
+
+    def masked(at, v):
+        return b.call(masked_load, [b.bitcast(b.gep(val["B"], [at]), t.vec.as_pointer()), i32(t.size), masks[v],
+                                    t.zero])
+
+    def pixels(k, load):
+        koff = [t.scalar(val["koff"], u64(p)) for p in range(k)]
+        acc = [[cgutils.alloca_once_value(b, t.zero) for _ in t.columns] for _ in range(k)]
+
+        def pixel(j):
+            at = b.add(val["pa"], b.mul(j, val["step"]))
+            g_at = b.add(val["pb"], b.mul(j, val["ldb"]))
+            g = [load(b.add(g_at, col), v) for v, col in enumerate(t.columns)]
+            for p in range(k):
+                one = b.insert_element(ir.Constant(t.vec, ir.Undefined), t.scalar(val["A"], b.add(at, koff[p])),
+                                       i32(0))
+                a = b.shuffle_vector(one, ir.Constant(t.vec, ir.Undefined),
+                                     ir.Constant(ir.VectorType(i32, t.lanes), None))
+                for v in range(len(t.columns)):
+                    b.store(b.call(t.fma, [a, g[v], b.load(acc[p][v])]), acc[p][v])
+        t.loop(val["count"], pixel)
+        for p in range(k):
+            for v, col in enumerate(t.columns):
+                at = b.add(val["pc"], u64(p * nr + int(col.constant)))
+                t.store(b.fadd(b.load(acc[p][v]), t.load(val["C"], at)), val["C"], at)
+
+    done = b.append_basic_block("pixel_grad_done")
+    switch = b.switch(val["k"], done)
+    for k in range(1, PIXEL_K + 1):
+        case = b.append_basic_block(f"pixel_grad_k{k}")
+        switch.add_case(u64(k), case)
+        b.position_at_end(case)
+        with b.if_else(b.icmp_unsigned("==", val["cols"], u64(nr))) as (full, edge):
+            with full:
+                pixels(k, whole)
+            with edge:
+                pixels(k, masked)
+        b.branch(done)
+    b.position_at_end(done)
+
+
 # ---------------------------------------------------------------- input gradient: G @ W.T, added into dx
 SCATTER_ARGS = ("kc", "A", "pa", "csa", "B", "pb", "C", "coff", "po", "kv0", "kv1", "two", "rows")
 
@@ -332,6 +400,8 @@ def _emit_gather(t, val):
 _patch_kernel = _kernel(12, PATCH_ARGS, _emit_patch, "The 12 x NR forward tile (``_emit_patch``).")
 _patch_kernel_8 = _kernel(8, PATCH_ARGS, _emit_patch, "The 8 x NR forward tile, for a last row panel of <= 8.")
 _pixels_kernel = _kernel(1, PIXELS_ARGS, _emit_pixels, "The shallow forward, pixel by pixel (``_emit_pixels``).")
+_pixel_grad_kernel = _kernel(1, PIXEL_GRAD_ARGS, _emit_pixel_grad,
+                             "The shallow kernel gradient, pixel by pixel (``_emit_pixel_grad``).")
 _scatter_kernel = _kernel(12, SCATTER_ARGS, _emit_scatter, "The 12 x NR input-gradient tile (``_emit_scatter``).")
 _scatter_kernel_8 = _kernel(8, SCATTER_ARGS, _emit_scatter, "The 8 x NR input-gradient tile.")
 _gather_kernel = _kernel(12, GATHER_ARGS, _emit_gather, "The 12 x NR kernel-gradient tile (``_emit_gather``).")

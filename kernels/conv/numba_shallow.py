@@ -34,7 +34,7 @@ from .._numba.cache import depends_on, guard_caches
 from .._numba.intrinsics import _U0, _U1, _ptr, _zero
 from ..gemm.numba import _I0, KC, MR, _nr, _pack_b, _store_edge, _tile
 from .numba_implicit import _dynamic, _slots, field_offsets, padded, padded_size
-from .numba_microkernels import PIXEL_K, _pixels_kernel  # noqa: F401 (PIXEL_K: numba.py's dispatch)
+from .numba_microkernels import PIXEL_K, _pixel_grad_kernel, _pixels_kernel  # noqa: F401 (PIXEL_K: numba.py's)
 
 # the tile code is compiled in
 depends_on(__file__, "_numba/intrinsics.py", "gemm/numba_microkernels.py", "gemm/numba.py",
@@ -205,6 +205,64 @@ def conv_shallow(x, w, bias, use_bias, relu, strides, pads, out, threads):
     with _dynamic(threads):
         _conv_shallow(xp.reshape(-1), geom, field_offsets(kh, kw, wb, c, c), w.reshape(kh * kw * c, f), out, bias,
                       use_bias, relu, _slots(threads))
+    return out
+
+
+@njit(cache=True)
+def _pixel_grad_rows(x, geom, koff, grad, row_lo, row_hi, part):
+    """part (NR-wide panels of dW: panel jr is K x NR at jr*K*NR) += P[rows].T @ grad[rows]
+    for output rows [row_lo, row_hi), one ``_pixel_grad_kernel`` call per row and panel.
+    ``geom`` as ``_shallow_rows``'s."""
+    u = np.uint64
+    oh, ow, step_img, step_i, step_j, f = geom
+    k = np.int64(koff.size)
+    inr = np.int64(_nr(part))
+    npan = (f + inr - 1) // inr
+    for row in range(row_lo, row_hi):
+        img = row // oh
+        pa = u(img * step_img + (row - img * oh) * step_i)
+        for jr in range(npan):
+            _pixel_grad_kernel(u(k), u(ow), _ptr(x), pa, u(step_j), _ptr(koff), _ptr(grad), u(row * ow * f + jr * inr),
+                               u(f), _ptr(part), u(jr * k * inr), u(min(inr, f - jr * inr)))
+
+
+@njit(cache=True, parallel=True)
+def _kernel_grad_pixels(x, geom, koff, grad, out, threads):
+    """out (K x F) = P.T @ grad (M x F) for the padded image ``x`` (flat), K <= PIXEL_K:
+    the output rows split into ``threads`` static shares, each summed into its own panels
+    of dW (zeroed first), added at the end."""
+    k, f = out.shape
+    inr = np.int64(_nr(out))
+    npan = (f + inr - 1) // inr
+    nrows = (grad.size // f) // geom[1]
+    nt = max(1, min(threads, nrows))
+    share = (nrows + nt - 1) // nt
+    parts = np.zeros((nt, npan * k * inr), out.dtype)
+    gf = grad.reshape(grad.size)
+    if nt == 1:
+        _pixel_grad_rows(x, geom, koff, gf, _I0, nrows, parts[0])
+    else:
+        for th in prange(nt):
+            _pixel_grad_rows(x, geom, koff, gf, th * share, min(nrows, (th + 1) * share), parts[th])
+    for th in range(1, nt):
+        parts[0] += parts[th]
+    for jr in range(npan):
+        for t in range(k):
+            for i in range(min(inr, f - jr * inr)):
+                out[t, jr * inr + i] = parts[0, (jr * k + t) * inr + i]
+
+
+def kernel_grad_pixels(grad_out, x, strides, pads, out, threads):
+    """The kernel gradient for K <= PIXEL_K (``_pixel_grad_kernel``: a panel of dW in
+    registers, pixel by pixel), the image zero-padded where "same" needs it."""
+    n, h, wd, c = x.shape
+    kh, kw, _, f = out.shape
+    _, oh, ow, _ = grad_out.shape
+    hb, wb = padded_size(h, wd, kh, kw, oh, ow, strides, pads)
+    xp = padded(x, pads[0], pads[1], hb, wb, c)
+    geom = tuple(np.int64(v) for v in (oh, ow, hb * wb * c, strides[0] * wb * c, strides[1] * c, f))
+    _kernel_grad_pixels(xp.reshape(-1), geom, field_offsets(kh, kw, wb, c, c), grad_out, out.reshape(kh * kw * c, f),
+                        threads)
     return out
 
 

@@ -3,14 +3,15 @@ layer) and the pools, on shapes that reach every branch of the Numba kernels
 of kernels/conv/numba_shallow.py and numba_pools.py, against the loops of
 kernels/conv/reference.py (float64) and central finite differences.
 
-The kernel gradient gathers patches for runs of pixels whose windows lie
+The kernel gradient for K = 10..16 gathers patches for runs of pixels whose windows lie
 inside the image and tests the rest: the cases mix both (padding, strides,
 odd widths), take K past one MR = 12 row panel (K = 13..16, the kernel
 gradient's second A panel), F past one NR panel (33 float32 filters; 17
 float64) and below it (1), and runs shorter than a tile (width 1, 2, 5).
-The forward with K <= PIXEL_K = 9 (W in registers, pixel by pixel) has its
-own cases (PIXEL_CASES: every K loop it reaches, masked filter panels, one
-and two threads, NaN and Inf); K = 10..16 runs the implicit GEMM.  The
+The forward and the kernel gradient with K <= PIXEL_K = 9 (W or dW in
+registers, pixel by pixel) have their own cases (PIXEL_CASES: every K loop
+they reach, masked filter panels, one and two threads, NaN and Inf); the
+forward with K = 10..16 runs the implicit GEMM.  The
 max-pool forward's whole-2x2 path and its general one: MAX_POOL_CASES.
 """
 
@@ -148,10 +149,10 @@ def test_pool_derivatives_match_finite_differences(backend, case):
                                atol=1e-8)
 
 
-# ---------------------------------------------------------------- the forward with W in registers (K <= 9)
+# ---------------------------------------------------------------- K <= 9: W (or dW) in registers
 # (N, H, W, C, KH, KW, F, strides, padding): every case has K = KH*KW*C <= PIXEL_K, so the
 # Numba backend runs numba_shallow.conv_shallow (_pixels_kernel: one loop per K, whole and
-# masked stores)
+# masked stores) and kernel_grad_pixels (_pixel_grad_kernel: whole and masked loads)
 PIXEL_CASES = [
     (1, 9, 15, 1, 3, 3, 32, 1, "valid"),        # batch 1, a 7 x 13 output
     (2, 15, 31, 1, 3, 3, 64, 1, "valid"),       # 13 x 29 output, two filter panels
@@ -166,23 +167,23 @@ PIXEL_CASES = [
 ]
 
 
-def _count_shallow_calls(monkeypatch):
-    """Count the Numba backend's calls of numba_shallow.conv_shallow (the test must reach it)."""
+def _count_shallow_calls(monkeypatch, name="conv_shallow"):
+    """Count the Numba backend's calls of numba_shallow's ``name`` (the test must reach it)."""
     from tapegrad.kernels.conv import numba as conv_numba
     calls = []
-    real = conv_numba.conv_shallow
+    real = getattr(conv_numba, name)
 
     def counted(*args):
         calls.append(args[1].shape)
         return real(*args)
-    monkeypatch.setattr(conv_numba, "conv_shallow", counted)
+    monkeypatch.setattr(conv_numba, name, counted)
     return calls
 
 
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("case", PIXEL_CASES, ids=str)
-def test_pixel_forward_matches_loops(monkeypatch, case, dtype, threads):
+def test_pixel_forward_and_kernel_grad_match_loops(monkeypatch, case, dtype, threads):
     available("numba")
     from tapegrad.kernels.conv.numba_shallow import PIXEL_K
     x, w, b, strides, padding = conv_args(case, dtype, seed=41)
@@ -190,8 +191,11 @@ def test_pixel_forward_matches_loops(monkeypatch, case, dtype, threads):
     s, ((oh, ow), pads) = geometry(x.shape, w.shape[:2], strides, padding)
     x64, w64 = x.astype(np.float64), w.astype(np.float64)
     calls = _count_shallow_calls(monkeypatch)
+    grad_calls = _count_shallow_calls(monkeypatch, "kernel_grad_pixels")
+    g = np.random.default_rng(42).standard_normal((x.shape[0], oh, ow, w.shape[3])).astype(dtype)
     try:
         K.set_num_threads(threads)
+        dw = K.conv2d_kernel_grad(g, x, w.shape, strides=strides, padding=padding, backend="numba")
         for bias, act in ((b, "relu"), (None, None), (b, None)):
             ours = K.conv2d(x, w, bias, strides=strides, padding=padding, activation=act, backend="numba")
             b64 = None if bias is None else bias.astype(np.float64)
@@ -201,7 +205,10 @@ def test_pixel_forward_matches_loops(monkeypatch, case, dtype, threads):
             assert_close(ours, exact, scale, dtype, w.shape[0] * w.shape[1] * w.shape[2])
     finally:
         K.set_num_threads("auto")
-    assert len(calls) == 3
+    assert len(calls) == 3 and len(grad_calls) == 1
+    exact = ref.conv2d_kernel_grad_loops(g.astype(np.float64), x64, s, pads, np.empty(w.shape))
+    scale = ref.conv2d_kernel_grad_loops(np.abs(g).astype(np.float64), np.abs(x64), s, pads, np.empty(w.shape))
+    assert_close(dw, exact, scale, dtype, x.shape[0] * oh * ow)
 
 
 def test_pixel_forward_two_threads_equal_one_bit_for_bit():
@@ -304,3 +311,28 @@ def test_max_pool_forward_nan_and_inf_at_every_window_position(pool, dtype):
     np.testing.assert_array_equal(ours, exact)   # NaN == NaN for assert_array_equal
     assert np.isnan(ours[0, 0, :, 0]).all() and np.isnan(ours[0, 1, :, 1]).all()
     assert np.isposinf(ours[0, 2, :, 2]).all() and np.isneginf(ours[1, 3]).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_pixel_kernel_grad_propagates_nan_and_inf(monkeypatch, dtype):
+    """An Inf in the image's corner reaches only the corner tap of dW (Inf, or NaN where the
+    window's Inf meets a -Inf product), a NaN in grad_out reaches every tap of its filter."""
+    available("numba")
+    x, w, _, _, _ = conv_args((2, 9, 11, 1, 3, 3, 40, 1, "valid"), dtype, seed=47)
+    x[0, 0, 0, 0] = np.inf
+    x[1, 8, 10, 0] = -np.inf                   # the last pixel: only the last tap sees it
+    g = np.random.default_rng(48).standard_normal((2, 7, 9, 40)).astype(dtype)
+    g[1, 3, 4, 5] = np.nan
+    calls = _count_shallow_calls(monkeypatch, "kernel_grad_pixels")
+    dw = K.conv2d_kernel_grad(g, x, w.shape, backend="numba")
+    with np.errstate(invalid="ignore"):
+        exact = ref.conv2d_kernel_grad_loops(g.astype(np.float64), x.astype(np.float64), (1, 1), (0, 0),
+                                             np.empty(w.shape))
+    assert len(calls) == 1
+    for test in (np.isnan, np.isposinf, np.isneginf):
+        np.testing.assert_array_equal(test(dw), test(exact))
+    assert np.isnan(exact[:, :, 0, 5]).all() and np.isinf(exact[0, 0, 0, :]).sum() >= 30
+    finite = np.isfinite(exact)
+    assert finite[1, 1, 0, :5].all() and finite[1, 1, 0, 6:].all()   # the centre tap sees neither corner
+    np.testing.assert_allclose(dw[finite], exact[finite], rtol=1e-3 if dtype == np.float32 else 1e-10,
+                               atol=1e-3 if dtype == np.float32 else 1e-10)
