@@ -30,8 +30,6 @@ from .numba_shallow import PIXEL_K, SHALLOW_K, _kernel_grad_shallow, conv_shallo
 depends_on(__file__, "_numba/intrinsics.py")
 
 _NO_BIAS = {np.dtype(np.float32): np.zeros(1, np.float32), np.dtype(np.float64): np.zeros(1, np.float64)}
-#: the kernel gradient for K <= PIXEL_K by kernel_grad_pixels (else gathered tiles)
-GRAD_PIXELS = True
 #: convolutions under this many flops run on one thread
 PARALLEL_FLOPS = 4e6
 
@@ -68,7 +66,7 @@ def conv2d_kernel_grad(grad_out, x, strides, pads, out):
     kh, kw, c, f = out.shape
     n, oh, ow, _ = grad_out.shape
     threads = _threads(2.0 * grad_out.size * kh * kw * c)
-    if kh * kw * c <= PIXEL_K and GRAD_PIXELS:   # numba_shallow.py: a panel of dW in registers
+    if kh * kw * c <= PIXEL_K:   # numba_shallow.py: a panel of dW in registers
         return kernel_grad_pixels(grad_out, x, strides, pads, out, threads)
     if kh * kw * c <= SHALLOW_K:
         _kernel_grad_shallow(x.reshape(-1), _geometry(x.shape, kw, strides, pads), np.int64(kh), np.int64(oh),

@@ -13,9 +13,12 @@ stores around the FMAs.  So:
   The image is zero-padded first where "same" needs it, so no pixel tests
   the border.  (K between 10 and 16 runs the implicit GEMM,
   numba_implicit.py: 2K registers of W would no longer fit.)
-* kernel gradient (K <= SHALLOW_K = 16): dW (K x F) = P.T @ grad, reduced
-  over the M pixels.  The patches are *gathered* through a table of tap
-  offsets into the layout the GEMM's register micro-kernel reads
+* kernel gradient, dW (K x F) = P.T @ grad, a reduction over the M pixels.
+  K <= PIXEL_K: the mirror of the forward (``_pixel_grad_kernel``): a K x NR
+  panel of dW in 2K vector registers while the pixels of an output row go
+  by, two loads of grad's row, K broadcasts and 2K FMAs each.  K = 10..16
+  (SHALLOW_K): the patches are *gathered* through a table of tap offsets
+  into the layout the GEMM's register micro-kernel reads
   (kernels/gemm/numba_microkernels.py): the taps are A's rows (pixel p's K
   taps at ap[p*MR + t], rows past K zero) and grad itself is B, read in
   place when F is a multiple of NR (else packed); the tile runs down KC
@@ -41,9 +44,8 @@ depends_on(__file__, "_numba/intrinsics.py", "gemm/numba_microkernels.py", "gemm
            "conv/numba_microkernels.py", "conv/numba_implicit.py")
 
 _UMR = np.uint64(MR)
-#: a kernel gradient with K = KH*KW*C at or below this goes to the kernel
-#: here: with C = 1 (the convnet's first layer, K = 9) the implicit GEMM's
-#: tiles have too few taps (MEASUREMENTS.md); the forward's bound is PIXEL_K
+#: a kernel gradient with PIXEL_K < K = KH*KW*C <= SHALLOW_K gathers its
+#: patches here (K <= PIXEL_K: kernel_grad_pixels); above, the implicit GEMM
 SHALLOW_K = 16
 #: output rows per block handed to a thread in the forward (conv1: 1,664 rows of 26 pixels)
 ROW_BLOCK = 16
