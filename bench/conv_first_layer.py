@@ -1,5 +1,5 @@
-"""Side by side in one process: the first layer's forward kernels (conv1's shallow
-convolution, the max-pools) of a git revision against the working tree's, Numba backend.
+"""Side by side in one process: the first layer's kernels (conv1's shallow convolution and
+its kernel gradient, the max-pools) of a git revision against the working tree's, Numba backend.
 
     python bench/conv_first_layer.py [--rev 1e5b2a1] [--threads 1] [--rounds 9] [--dtype float32]
 

@@ -1,11 +1,13 @@
-"""One convnet epoch with this tree's first-layer forward kernels (the shallow conv2d, max_pool2d)
-against a revision's, alternately in one process (the machine's load then falls on both).
+"""One convnet epoch with this tree's first-layer kernels (the shallow conv2d and its kernel
+gradient, max_pool2d) against a revision's, alternately in one process (the machine's load
+then falls on both).
 
     python bench/conv_first_layer_epoch.py [--rev 1e5b2a1] [--threads 1] [--rounds 3] [--images 6400]
 
-The revision's kernels/conv/numba.py (with its numba_shallow.py and numba_pools.py) is loaded
-as bench/conv_first_layer.py does, and its conv2d and max_pool2d are put on the numba backend
-for the "before" epochs; everything else is this tree's.  Prints seconds per epoch, medians,
+The revision's kernels/conv/numba.py (with its numba_shallow.py and numba_pools.py) is
+loaded as bench/conv_first_layer.py does, and its conv2d, conv2d_kernel_grad and max_pool2d
+are put on the numba backend for the "before" epochs (the deeper layers' convolutions are
+today's implicit GEMM on both sides); everything else is this tree's.  Prints seconds per epoch, medians,
 and the per-round ratios.
 """
 from __future__ import annotations
@@ -30,7 +32,7 @@ def main():
     K.set_num_threads(args.threads)
     be = K.get_backend("numba")
     old = load_old(args.rev)
-    names = ("conv2d", "max_pool2d")
+    names = ("conv2d", "conv2d_kernel_grad", "max_pool2d")
     fns = {"before": {n: getattr(old, n) for n in names}, "new": {n: getattr(be, n) for n in names}}
     x, y = _mnist_images(args.images)
     epochs = {"before": tapegrad_convnet_epoch(x, y, "numba"), "new": tapegrad_convnet_epoch(x, y, "numba")}
