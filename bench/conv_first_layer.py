@@ -10,6 +10,11 @@ go to the backend functions (no argument checks, outputs reused), old and new in
 in rounds, and the clock is the calling thread's CPU time at one thread (a busy machine's
 descheduling is not counted), wall time at two.  Prints the median ms per call of each side
 with quartiles, and old / new.
+
+``--cold`` instead times conv1's forward and the max-pool after it as a training step meets
+them: before each pair of calls 64 MB are swept (so that the image, the 5.5 MB output and the
+pool's output come from memory, not the cache), the outputs rotating through 12 buffers; wall
+clock, medians of ``--rounds`` x 10 pairs, and the same for a plain ``fill`` of the output.
 """
 
 from __future__ import annotations
@@ -103,6 +108,46 @@ def cases(rng, dtype):
     ]
 
 
+def cold(old, rounds):
+    """conv1's forward, then the max-pool of its output, on cold caches (``--cold``)."""
+    rng = np.random.default_rng(0)
+    x = rng.random((64, 28, 28, 1)).astype(np.float32)
+    w = rng.standard_normal((3, 3, 1, 32)).astype(np.float32)
+    b = rng.standard_normal(32).astype(np.float32)
+    outs = [np.zeros((64, 26, 26, 32), np.float32) for _ in range(12)]
+    pools = [np.zeros((64, 13, 13, 32), np.float32) for _ in range(12)]
+    sweep = np.ones(16 << 20, np.float32)
+    two = ((2, 2), (2, 2), (0, 0))
+
+    def pairs(module, conv):
+        tc, tp = [], []
+        for i in range(10):
+            np.add(sweep, 1, out=sweep)
+            y, p = outs[i % 12], pools[i % 12]
+            t0 = time.perf_counter()
+            conv(module, y)
+            t1 = time.perf_counter()
+            module.max_pool2d(y, *two, p)
+            tc.append(t1 - t0)
+            tp.append(time.perf_counter() - t1)
+        return tc, tp
+
+    sides = {"old": (old, lambda m, y: m.conv2d(x, w, b, (1, 1), (0, 0), True, y)),
+             "new": (conv_new, lambda m, y: m.conv2d(x, w, b, (1, 1), (0, 0), True, y)),
+             "fill": (conv_new, lambda m, y: y.fill(1))}
+    times = {k: ([], []) for k in sides}
+    for r in range(rounds + 1):   # round 0 warms up
+        for name, (module, conv) in sides.items():
+            tc, tp = pairs(module, conv)
+            if r:
+                times[name][0].extend(tc)
+                times[name][1].extend(tp)
+    print(f"cold caches, 1 thread, perf_counter, median ms; load average {os.getloadavg()[0]:.1f}")
+    for name, (tc, tp) in times.items():
+        first = "ndarray.fill of the output" if name == "fill" else "conv2d conv1 +b relu"
+        print(f"{name:5s} {first:28s} {1e3 * np.median(tc):6.3f}   then max_pool2d {1e3 * np.median(tp):6.3f}")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rev", default="1e5b2a1")
@@ -110,11 +155,15 @@ def main():
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--dtype", default="float32")
     ap.add_argument("--only", default="", help="run the cases whose name contains this")
+    ap.add_argument("--cold", action="store_true", help="conv1 then its max-pool on cold caches")
     args = ap.parse_args()
     clock = time.thread_time if args.threads == 1 else time.perf_counter
     K.set_num_threads(args.threads)
     numba.set_num_threads(args.threads)
     old = load_old(args.rev)
+    if args.cold:
+        cold(old, args.rounds)
+        return
     print(f"{args.dtype}, {args.threads} thread(s), {clock.__name__}, median ms per call [quartiles], "
           f"old = {args.rev}; load average {os.getloadavg()[0]:.1f}")
     print(f"{'kernel':45s} {'old':>22s} {'new':>22s} {'old/new':>8s}")
