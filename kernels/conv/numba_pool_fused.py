@@ -33,10 +33,23 @@ import numpy as np
 
 from .._numba import njit, prange
 from .._numba.cache import depends_on, guard_caches
-from .._numba.intrinsics import _zero
+from numba.core import types
+from numba.extending import intrinsic
+
+from .._numba.intrinsics import _zero, prefer_512bit_vectors
 from .numba_pools import _clear_for_backward, _tiles_exactly, _window
 
 depends_on(__file__, "_numba/intrinsics.py", "conv/numba_pools.py")
+
+
+@intrinsic
+def _wide_vectors(typingctx):
+    """Mark the calling function to prefer 512-bit vectors (LLVM tunes some
+    AVX-512 CPUs to 256 bits; see intrinsics.prefer_512bit_vectors)."""
+    def codegen(context, builder, signature, args):
+        prefer_512bit_vectors(builder.function)
+        return context.get_dummy_value()
+    return types.none(), codegen
 
 
 @njit(cache=True)
@@ -216,6 +229,7 @@ def _add_taps_2x2(acc, x, first, right, down, xw, c, kh, kw, m, f):
     (the convnet's case): the patches are read where they lie (position k's at
     ``first`` + ``right`` and/or ``down``), and the four positions are added in
     one pass over each row of acc (one load and store of acc per tap, not four)."""
+    _wide_vectors()
     uf = np.uint64(f)
     b0 = np.uint64(first)
     b1, b2 = np.uint64(first + right), np.uint64(first + down)
