@@ -68,6 +68,10 @@ def sides(n=64):
     return {"conv1 block (26x26x32)": (conv1_old, conv1_fused), "conv2 block (11x11x64)": (conv2_old, conv2_fused)}
 
 
+def _quartiles(a):
+    return f"{np.median(a):6.3f} ms [{np.percentile(a, 25):.3f}, {np.percentile(a, 75):.3f}]"
+
+
 def timed(fn):
     cpu, wall = time.process_time(), time.perf_counter()
     fn()
@@ -94,8 +98,7 @@ def main():
         for label, rows in times.items():
             cpu, wall = (np.array(col) * 1e3 for col in zip(*rows))
             medians[label] = (np.median(cpu), np.median(wall))
-            q = lambda a: f"{np.median(a):6.3f} ms [{np.percentile(a, 25):.3f}, {np.percentile(a, 75):.3f}]"  # noqa: E731
-            print(f"  {label:6s} cpu {q(cpu)}   wall {q(wall)}")
+            print(f"  {label:6s} cpu {_quartiles(cpu)}   wall {_quartiles(wall)}")
         print(f"  ratio old / fused: cpu {medians['old'][0] / medians['fused'][0]:.2f}x, "
               f"wall {medians['old'][1] / medians['fused'][1]:.2f}x")
     print(f"load average after: {os.getloadavg()}")

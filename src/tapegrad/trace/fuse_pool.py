@@ -165,7 +165,7 @@ def fuse_pool_backward(graph):
         chain = _find_chain(pool, readers, producer, outputs)
         if chain is None or any(id(n) in replace for n in (chain.pool, chain.dz_rows, chain.relu, chain.back)):
             continue
-        backend = {"backend": chain.relu.kwargs.get("backend", pool.kwargs.get("backend"))}
+        backend = {"backend": chain.relu.kwargs.get("backend") or pool.kwargs.get("backend")}
         update = {} if chain.optimizer is None else {"optimizer": chain.optimizer, "bias": chain.bias,
                                                       "slot": chain.slot}
         writes = chain.relu.writes
