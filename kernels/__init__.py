@@ -40,6 +40,8 @@ from .conv.api import conv2d_input_grad
 from .conv.api import conv2d_kernel_grad
 from .conv.api import max_pool2d
 from .conv.api import max_pool2d_backward
+from .conv.api import max_pool_relu_backward
+from .conv.api import max_pool_relu_weight_grads
 from .elementwise.api import bias_grad
 from .elementwise.api import check_dropout_rate
 from .elementwise.api import dropout_backward

@@ -267,3 +267,85 @@ def avg_pool2d_backward(grad_out, input_shape, *, pool_size=(2, 2), strides=None
         return out
     be.avg_pool2d_backward(grad_out, pool_size, strides, pads, out)
     return out
+
+
+# ---------------------------------------------------------------- Conv2D(relu) -> MaxPooling2D, backward
+def _pooled_relu_operands(fn, grad_out, y, pool_size, strides, padding, be):
+    """Check ``y`` (the relu conv's output, which was max-pooled) and the pooled gradient."""
+    y = operand(be, y, "y", fn, ndim=4)
+    grad_out = operand(be, grad_out, "grad_out", fn, y.dtype, ndim=4)
+    pool_size, strides, (oh, ow), pads = _pool_args(fn, y.shape, pool_size, strides, padding)
+    _grad_shape(fn, grad_out, (y.shape[0], oh, ow, y.shape[3]))
+    return grad_out, y, pool_size, strides, pads
+
+
+def max_pool_relu_backward(grad_out, y, *, pool_size=(2, 2), strides=None, padding="valid", backend=None):
+    """The backward of a relu conv followed by a max-pool, down to the conv's output: ``(g, db)``.
+
+    ``y`` (N, H, W, F) is the output of ``conv2d(..., activation="relu")`` that
+    ``max_pool2d(y, pool_size, strides, padding)`` pooled, ``grad_out`` the
+    gradient of the pooled (N, OH, OW, F).  ``g`` is
+    ``relu_backward(max_pool2d_backward(grad_out, y), y)`` (the gradient of the
+    conv before relu, which its ``conv2d_input_grad`` and ``conv2d_kernel_grad``
+    read) and ``db`` its sums over N, H, W (the bias gradient).  Each pooled
+    gradient lands on one element, whose relu mask is the window's max > 0, so
+    a backend may do it in one pass (numba does; the others run the three
+    kernels); the numbers are those calls' within float rounding (the sums'
+    order differs).
+    """
+    be = get_backend(backend)
+    fn = "max_pool_relu_backward"
+    grad_out, y, pool_size, strides, pads = _pooled_relu_operands(fn, grad_out, y, pool_size, strides, padding, be)
+    out = be.empty(y.shape, y.dtype)
+    db = be.empty((y.shape[3],), y.dtype)
+    if y.size == 0 or grad_out.size == 0:
+        if out.size:
+            be.write(out, np.zeros(y.shape, y.dtype))
+        if db.size:
+            be.write(db, np.zeros(db.shape, y.dtype))
+        return out, db
+    be.max_pool_relu_backward(grad_out, y, pool_size, strides, pads, out, db)
+    return out, db
+
+
+def max_pool_relu_weight_grads(grad_out, y, x, kernel_shape, *, pool_size=(2, 2), pool_strides=None,
+                               pool_padding="valid", strides=(1, 1), padding="valid", backend=None):
+    """The kernel and bias gradients ``(dw, db)`` of ``max_pool2d(conv2d(x, w, b, activation="relu"))``.
+
+    ``x`` (N, H, W, C) is the conv's input, ``kernel_shape`` w's (KH, KW, C, F),
+    ``strides`` and ``padding`` the conv's; ``y`` the conv's output and
+    ``grad_out`` the pooled gradient, as in :func:`max_pool_relu_backward`.
+    ``dw`` is ``conv2d_kernel_grad(g, x, kernel_shape)`` and ``db`` the bias
+    gradient, for ``g`` that function's first result, which is never stored:
+    for a first layer (no input gradient wanted) the numba backend adds each
+    window's contribution to dw from registers (kernels/conv/numba_pool_fused.py);
+    its cost grows with KH*KW*C, so it is meant for a shallow first layer.
+    """
+    be = get_backend(backend)
+    fn = "max_pool_relu_weight_grads"
+    grad_out, y, pool_size, pool_strides, pool_pads = _pooled_relu_operands(
+        fn, grad_out, y, pool_size, pool_strides, pool_padding, be)
+    x = operand(be, x, "x", fn, y.dtype, ndim=4)
+    kernel_shape = _shape(kernel_shape, "kernel_shape", fn)
+    strides = _pair(strides, "strides", fn)
+    padding = _padding(padding, fn)
+    if min(kernel_shape[:2]) < 1:
+        raise ValueError(f"{fn}: kernel_shape must have a positive height and width, got {kernel_shape}")
+    (oh, ow), pads = _conv_shapes(fn, x.shape, kernel_shape, strides, padding)
+    if tuple(y.shape) != (x.shape[0], oh, ow, kernel_shape[3]):
+        raise ValueError(f"{fn}: y has shape {tuple(y.shape)}, but the conv of x {tuple(x.shape)} with a "
+                         f"{kernel_shape} kernel makes {(x.shape[0], oh, ow, kernel_shape[3])}")
+    dw = be.empty(kernel_shape, y.dtype)
+    db = be.empty((kernel_shape[3],), y.dtype)
+    if dw.size == 0 and db.size == 0:
+        return dw, db
+    if y.size == 0 or grad_out.size == 0 or dw.size == 0:
+        if dw.size:
+            be.write(dw, np.zeros(kernel_shape, y.dtype))
+        if y.size == 0 or grad_out.size == 0:
+            be.write(db, np.zeros(db.shape, y.dtype))
+            return dw, db
+        return dw, max_pool_relu_backward(grad_out, y, pool_size=pool_size, strides=pool_strides,
+                                          padding=pool_padding, backend=be)[1]
+    be.max_pool_relu_weight_grads(grad_out, y, x, pool_size, pool_strides, pool_pads, strides, pads, dw, db)
+    return dw, db

@@ -13,7 +13,9 @@ coalesced load).  float32 only, as the cuda backend.
   two threads write one element (no atomics);
 * ``conv2d_kernel_grad``: dw[p, q, c, f] sums over all N*OH*OW output pixels;
 * the pools: one thread per window; the backwards add into a zeroed dx with
-  ``cuda.atomic.add`` (windows may overlap).
+  ``cuda.atomic.add`` (windows may overlap);
+* the backward of Conv2D(relu) -> MaxPooling2D: the unfused sequence of these
+  kernels and relu_bias_grad (pool_block_sequence.py); only numba fuses it.
 
 An implicit GEMM with shared-memory tiles (as kernels/cuda_gemm.py) is the
 next step for speed; DESIGN.md says where these kernels stand.
@@ -24,6 +26,8 @@ from __future__ import annotations
 import numpy as np
 
 from .._cuda import cuda, launch
+from ..elementwise.cuda import relu_bias_grad as _relu_bias_grad
+from .pool_block_sequence import sequence
 
 if cuda is not None:
     from numba import float32
@@ -208,3 +212,13 @@ def _zero(out):
     """Clear ``out`` before a backward pass adds into it (atomics)."""
     from ..cuda_backend import backend   # the backend module installs this one: import it at call time
     backend.fill(out.reshape(-1), np.float32(0))
+
+
+def _empty(shape, dtype):
+    from ..cuda_backend import backend   # as _zero: the backend module installs this one
+    return backend.empty(shape, dtype)
+
+
+_BLOCK = sequence(max_pool2d_backward, _relu_bias_grad, conv2d_kernel_grad, _empty)
+max_pool_relu_backward = _BLOCK[0]
+max_pool_relu_weight_grads = _BLOCK[1]

@@ -5,11 +5,15 @@ extension (setup.py includes every family's cython.pxi); this module picks the
 float32 or float64 specialization and reshapes the arrays as they expect
 (the family's BACKEND_FILES names it for the cython backend).
 The input gradient is G @ W.T block by block, each block added into dx (cython.pxi).
+The backward of Conv2D(relu) -> MaxPooling2D is the unfused sequence of these
+kernels (pool_block_sequence.py); only the numba backend fuses it.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+from .pool_block_sequence import sequence
 
 _entries = {}
 
@@ -72,3 +76,12 @@ def avg_pool2d_backward(grad_out, pool_size, strides, pads, out):
     d = _DUMMY[out.dtype]
     _entry("pool2d")(d, d, grad_out, out, *pool_size, *strides, *pads, 3)
     return out
+
+
+def _relu_bias_grad(grad_out, x, out, db):
+    _entry("relu_bias_grad")(grad_out, x, out, db)
+
+
+_BLOCK = sequence(max_pool2d_backward, _relu_bias_grad, conv2d_kernel_grad, np.empty)
+max_pool_relu_backward = _BLOCK[0]
+max_pool_relu_weight_grads = _BLOCK[1]

@@ -12,7 +12,9 @@ and for the kernel gradient (P.T @ G, a reduction over the pixels).
 
 The shallow case (conv1: K = KH*KW*C <= PIXEL_K forward, <= SHALLOW_K for
 the kernel gradient; too few taps for a GEMM tile to reuse) is
-numba_shallow.py; the pools, memory-bound single passes, are numba_pools.py.
+numba_shallow.py; the pools, memory-bound single passes, are numba_pools.py;
+the backward of Conv2D(relu) -> MaxPooling2D in one pass (pool backward,
+relu, bias and, for a first layer, kernel gradient) is numba_pool_fused.py.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import numba
 
 from .._numba.cache import depends_on, guard_caches
 from .numba_implicit import conv_forward, conv_input_grad, conv_kernel_grad
+from .numba_pool_fused import max_pool_relu_backward, max_pool_relu_weight_grads  # noqa: F401 (methods)
 from .numba_pools import (avg_pool2d, avg_pool2d_backward, max_pool2d,  # noqa: F401 (backend methods)
                           max_pool2d_backward)
 from .numba_shallow import PIXEL_K, SHALLOW_K, _kernel_grad_shallow, conv_shallow, kernel_grad_pixels

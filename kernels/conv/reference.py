@@ -35,6 +35,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..elementwise.reference import relu_bias_grad as _relu_bias_grad
+from .pool_block_sequence import sequence
+
 
 def _padded(x, pads, out_hw, strides, window):
     """x with zeros around it: ``pads`` before, enough after for every window."""
@@ -192,3 +195,11 @@ def conv2d_kernel_grad(grad_out, x, strides, pads, out):
     cols = im2col(x, (kh, kw), strides, pads, grad_out.shape[1:3])
     np.matmul(cols.T, grad_out.reshape(-1, f), out=out.reshape(kh * kw * c, f))
     return out
+
+
+# ---------------------------------------------------------------- Conv2D(relu) -> MaxPooling2D, backward
+# The plain sequence of the three kernels above (pool_block_sequence.py): what the
+# fused Numba kernels (numba_pool_fused.py) are tested against.
+_BLOCK = sequence(max_pool2d_backward, _relu_bias_grad, conv2d_kernel_grad, np.empty)
+max_pool_relu_backward = _BLOCK[0]
+max_pool_relu_weight_grads = _BLOCK[1]

@@ -97,3 +97,20 @@ def test_device_arrays_in_and_out(be):
     assert be.is_array(out)
     with pytest.raises(TypeError, match="cuda backend takes float32"):
         K.conv2d(x.astype(np.float64), w.astype(np.float64), backend="cuda")
+
+
+def test_the_pool_relu_block_backward_runs_the_unfused_sequence(be):
+    """max_pool_relu_backward / max_pool_relu_weight_grads on cuda are the sequence of its
+    own kernels (kernels/conv/pool_block_sequence.py): the numpy backend's numbers."""
+    x, w, b, _, strides, padding, s, pads = args((2, 6, 5, 2, 3, 3, 3, 1, "same"), seed=4)
+    y = np.maximum(np.round(K.conv2d(x, w, b, padding="same", backend="numpy")), 0).astype(np.float32)
+    g = np.random.default_rng(5).standard_normal((2, 3, 2, 3)).astype(np.float32)
+    g2, db = (K.to_numpy(t) for t in K.max_pool_relu_backward(g, y, backend="cuda"))
+    g2_ref, db_ref = K.max_pool_relu_backward(g, y, backend="numpy")
+    assert np.array_equal(g2, g2_ref)
+    np.testing.assert_allclose(db, db_ref, rtol=1e-5, atol=1e-5)
+    dw, db = (K.to_numpy(t) for t in K.max_pool_relu_weight_grads(g, y, x, w.shape, padding="same",
+                                                                   backend="cuda"))
+    dw_ref, _ = K.max_pool_relu_weight_grads(g, y, x, w.shape, padding="same", backend="numpy")
+    np.testing.assert_allclose(dw, dw_ref, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(db, db_ref, rtol=1e-5, atol=1e-5)

@@ -14,7 +14,10 @@ record.py       tracing: run the function once eagerly while a ``Recorder``
 passes.py       the passes, each ONE function ``graph -> graph`` that returns a
                 new graph computing the same numbers; ``PIPELINE`` lists them
                 in order (``dead_code``, ``fold_constants``,
-                ``fuse_elementwise``, ``dead_code``, ``reuse_buffers``), ``run_pipeline`` runs them
+                ``fuse_elementwise``, ``fuse_optimizer_update``,
+                ``fuse_pool_backward``, ``dead_code``, ``reuse_buffers``),
+                ``run_pipeline`` runs them; fuse_optimizer.py and
+                fuse_pool.py hold the two larger fusion passes
 codegen.py      the plan: the final graph as a generated, straight-line Python
                 function (one line per call, buffers allocated once)
 function.py     ``Function``: the cache of traces by input signature, the

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from .. import kernels
 from .fuse_optimizer import fuse_optimizer_update   # trace-fuse's pass (kernels/gemm/DESIGN.md)
+from .fuse_pool import fuse_pool_backward   # Conv2D(relu) -> MaxPooling2D's backward (kernels/conv/DESIGN.md)
 from .graph import Buffer, Node, Value, replace_values
 
 
@@ -262,7 +263,8 @@ def reuse_buffers(graph):
 
 
 #: the passes ``run_pipeline`` runs, in order (fusion passes before ``reuse_buffers``)
-PIPELINE = [dead_code, fold_constants, fuse_elementwise, fuse_optimizer_update, dead_code, reuse_buffers]
+PIPELINE = [dead_code, fold_constants, fuse_elementwise, fuse_optimizer_update, fuse_pool_backward, dead_code,
+            reuse_buffers]
 
 
 def run_pipeline(graph, pipeline=None):
