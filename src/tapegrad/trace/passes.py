@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from .. import kernels
 from .fuse_optimizer import fuse_optimizer_update   # trace-fuse's pass (kernels/gemm/DESIGN.md)
+from .gather import fold_gather
 from .graph import Buffer, Node, Value, replace_values
 
 
@@ -262,7 +263,8 @@ def reuse_buffers(graph):
 
 
 #: the passes ``run_pipeline`` runs, in order (fusion passes before ``reuse_buffers``)
-PIPELINE = [dead_code, fold_constants, fuse_elementwise, fuse_optimizer_update, dead_code, reuse_buffers]
+PIPELINE = [dead_code, fold_constants, fuse_elementwise, fuse_optimizer_update, fold_gather, dead_code,
+            reuse_buffers]
 
 
 def run_pipeline(graph, pipeline=None):
