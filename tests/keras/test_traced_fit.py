@@ -9,6 +9,7 @@ one fused kernel each).
 
 from __future__ import annotations
 
+import re
 import sys
 import warnings
 
@@ -53,7 +54,7 @@ def test_the_book_mlp_fit_traced_is_bit_for_bit_the_eager_fit():
     step = model._step_function("_train_step")
     assert step.experimental_get_tracing_count() == 2          # batches of 32, then the last one of 4
     source = step.plan_source()
-    assert source.count("dense_forward(") == 2
+    assert len(re.findall(r"\bdense_forward\d*\(", source)) == 2   # bound: dense_forward1
     assert "weight_grad_rmsprop(" in source   # the update fused into the gradients' kernels (fuse_optimizer.py)
 
 

@@ -14,7 +14,9 @@ record.py       tracing: run the function once eagerly while a ``Recorder``
 passes.py       the passes, each ONE function ``graph -> graph`` that returns a
                 new graph computing the same numbers; ``PIPELINE`` lists them
                 in order (``dead_code``, ``fold_constants``,
-                ``fuse_elementwise``, ``dead_code``, ``reuse_buffers``), ``run_pipeline`` runs them
+                ``fuse_elementwise``, ``fuse_optimizer_update``,
+                ``fold_gather``, ``dead_code``, ``reuse_buffers``,
+                ``bind_kernels``), ``run_pipeline`` runs them
 codegen.py      the plan: the final graph as a generated, straight-line Python
                 function (one line per call, buffers allocated once)
 function.py     ``Function``: the cache of traces by input signature, the
