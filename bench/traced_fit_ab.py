@@ -29,8 +29,9 @@ def main():
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--images", type=int, default=60_000)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--pin", action="store_true", help="one thread: run on the first core only")
     args = parser.parse_args()
-    if args.threads == 1:
+    if args.pin and args.threads == 1:
         os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:1])
 
     import tapegrad
