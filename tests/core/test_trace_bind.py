@@ -111,3 +111,22 @@ def test_a_bound_step_still_refuses_a_label_out_of_range(backend):
         model._step_function("_train_step")(x, bad)
     for w, old in zip(model.weights, before):
         assert np.array_equal(w.numpy(), old)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_strided_operand_takes_the_checked_path_and_gives_numpys_product(backend):
+    """An input traced as a transposed view (its signature says not C-contiguous)
+    reaches a bound ``matmul``: the layout guard sends it through the API."""
+    rng = np.random.default_rng(3)
+    w = tf.Variable(rng.standard_normal((6, 5)).astype(np.float32))
+    with tf.kernels.use(backend):
+        @tf.function
+        def doubled_product(x):
+            return tf.matmul(x, w) * 2.0
+
+        for _ in range(2):
+            x = rng.standard_normal((6, 7)).astype(np.float32).T          # (7, 6), Fortran-ordered
+            got = doubled_product(x).numpy()
+            np.testing.assert_allclose(got, 2.0 * (x @ w.numpy()), rtol=1e-5, atol=1e-5)
+        graph = doubled_product.get_concrete_function().graph
+        assert [n.fn.__name__ for n in graph.nodes if n.op == "matmul"] == ["matmul_bound"]

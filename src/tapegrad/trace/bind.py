@@ -18,6 +18,9 @@ identity-cheap guards on what CAN change between steps:
   dtype, contiguity (and writeability where updated) are compared with the
   trace's; any difference sends the call through the checked public API,
   which copies, or raises the API's error;
+* any other operand's layout (a strided view such as a transpose, which the
+  API would copy or turn into a flag): one flag test, the API's path when
+  it is not C-contiguous;
 * the row numbers of a batch (``rows``): checked against the range at every
   call (``row_index``: copied, then min and max), as the kernel reads
   ``x[rows[i]]`` without bounds checks;
@@ -78,14 +81,18 @@ def _writable(a, spec):
 
 
 def _guarded(item, spec):
-    """``spec`` when ``item`` is a Variable's array (checked at every call), else None (not checked)."""
+    """What to check of the array ``item`` stands for at every call: ``spec`` (shape,
+    dtype, layout) for a Variable's array, ``None`` (its layout only) for any other:
+    an input's shape and dtype are the signature, a result's are made by the plan's
+    own calls, but either may be a strided view (a transpose) the API would copy."""
     if isinstance(item, TensorOf):
         item = item.value
     return spec if isinstance(item, Value) and item.kind == "variable" else None
 
 
-def _ok(a, spec):
-    return spec is None or _fits(a, spec)
+def _ok(a, guard):
+    """``a`` passes its guard (see ``_guarded``)."""
+    return a.flags.c_contiguous if guard is None else _fits(a, guard)
 
 
 def _operands(node, names, defaults):
@@ -122,8 +129,7 @@ def bind_dense_forward(node, rows=False):
         key = ("dense", m, n, k, x[1].char)
 
         def dense_forward_bound(x_, w_, b_=None, activation=None, *, out=None, backend=None):
-            if not ((gx is None or _fits(x_, gx)) and (gw is None or _fits(w_, gw))
-                    and (gb is None or _fits(b_, gb))):
+            if not (_ok(x_, gx) and _ok(w_, gw) and (b is None or _ok(b_, gb))):
                 return api(x_, w_, b_, activation, out=out, backend=backend)
             _threads.run_gemm(be, flops, key, be.dense_forward, x_, w_, b_, relu, out)
             return out
@@ -132,8 +138,7 @@ def bind_dense_forward(node, rows=False):
     count = x[0][0]
 
     def dense_forward_rows_bound(x_, rows_, w_, b_=None, activation=None, *, out=None, backend=None):
-        if not ((gx is None or _fits(x_, gx)) and (gw is None or _fits(w_, gw))
-                and (gb is None or _fits(b_, gb))):
+        if not (_ok(x_, gx) and _ok(w_, gw) and (b is None or _ok(b_, gb))):
             return api(x_, rows_, w_, b_, activation, out=out, backend=backend)
         index = _row_index(rows_, count, "dense_forward_rows")      # the range: at every call
         _threads.run_gemm(be, flops, key, be.dense_forward_rows, x_, index, w_, b_, relu, out)
@@ -157,7 +162,7 @@ def bind_matmul(node):
     ga, gb = _guarded(node.args[0], a), _guarded(node.args[1], b)
 
     def matmul_bound(a_, b_, *, transpose_a=False, transpose_b=False, out=None, backend=None):
-        if not ((ga is None or _fits(a_, ga)) and (gb is None or _fits(b_, gb))):
+        if not (_ok(a_, ga) and _ok(b_, gb)):     # a transposed view: the API turns it into a flag
             return api(a_, b_, transpose_a=transpose_a, transpose_b=transpose_b, out=out, backend=backend)
         _threads.run_gemm(be, flops, key, be.matmul, a_, b_, ta, tb, out)
         return out
@@ -190,7 +195,7 @@ def bind_weight_step(node):
 
     def weight_grad_rmsprop_bound(optimizer, x_, g_, weight_, slot_, rows=None, backend=None):
         w_, v_ = _arrays(weight_, slot_)
-        if not (_writable(w_, w) and _writable(v_, w)) \
+        if not (_writable(w_, w) and _writable(v_, w) and x_.flags.c_contiguous and g_.flags.c_contiguous) \
                 or (from_input and (be.may_overlap(x_, w_) or be.may_overlap(x_, v_))):
             return rmsprop_weight_step(optimizer, x_, g_, weight_, slot_, rows=rows, backend=backend)
         lr, rho, eps = _hyperparameters(optimizer, "weight_grad_rmsprop")
@@ -214,7 +219,8 @@ def bind_bias_step(node):
 
     def bias_grad_rmsprop_bound(optimizer, g_, bias_, slot_, relu_input=None, backend=None):
         b_, v_ = _arrays(bias_, slot_)
-        if not (_writable(b_, b) and _writable(v_, b)):
+        if not (_writable(b_, b) and _writable(v_, b) and g_.flags.c_contiguous
+                and (relu_input is None or relu_input.flags.c_contiguous)):
             return rmsprop_bias_step(optimizer, g_, bias_, slot_, relu_input=relu_input, backend=backend)
         lr, rho, eps = _hyperparameters(optimizer, "bias_grad_rmsprop")
         out = None if h is None else np.empty(g[0], g[1])
