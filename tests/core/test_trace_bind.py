@@ -130,3 +130,34 @@ def test_a_strided_operand_takes_the_checked_path_and_gives_numpys_product(backe
             np.testing.assert_allclose(got, 2.0 * (x @ w.numpy()), rtol=1e-5, atol=1e-5)
         graph = doubled_product.get_concrete_function().graph
         assert [n.fn.__name__ for n in graph.nodes if n.op == "matmul"] == ["matmul_bound"]
+
+
+def _convnet(backend, bound):
+    with tf.kernels.use(backend):
+        tf.random.set_seed(6)
+        layers = keras.layers
+        model = keras.Sequential([keras.Input(shape=(12, 12, 2)), layers.Conv2D(4, 3, activation="relu"),
+                                  layers.MaxPooling2D(2), layers.Conv2D(6, 2, padding="same", activation="relu"),
+                                  layers.MaxPooling2D(2, strides=1), layers.Flatten(),
+                                  layers.Dense(5, activation="softmax")])
+        model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy")
+        if not bound:
+            step = model._train_step
+            model.__dict__.setdefault("_traced_steps", {})["_train_step"] = (step.__func__, Function(
+                step, strict_numpy=False, name="unbound", arrays_as_tensors=False, passes=UNBOUND))
+    return model
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_bound_convnet_plan_gives_the_public_apis_numbers_bit_for_bit(backend):
+    rng = np.random.default_rng(8)
+    batches = [(rng.random((10, 12, 12, 2)).astype(np.float32), rng.integers(0, 5, 10)) for _ in range(3)]
+    bound, unbound = _convnet(backend, True), _convnet(backend, False)
+    for a, b in zip(_steps(bound, backend, batches), _steps(unbound, backend, batches)):
+        assert np.array_equal(a, b)
+    graph = bound._step_function("_train_step").get_concrete_function().graph
+    names = {n.op: n.fn.__name__ for n in graph.nodes}
+    assert names["conv2d"] == "conv2d_bound" and names["max_pool2d"] == "max_pool2d_bound"
+    assert names["conv2d_input_grad"] == "conv2d_input_grad_bound"
+    assert names["conv2d_kernel_grad"] == "conv2d_kernel_grad_bound"
+    assert names["max_pool2d_backward"] == "max_pool2d_backward_bound"

@@ -1,4 +1,4 @@
-"""The pass that binds a plan's GEMM and optimizer calls to the backend's entry points.
+"""The pass that binds a plan's GEMM, convolution and optimizer calls to the backend's entry points.
 
 Every kernel call of a plan goes through the public API (kernels/*/api.py):
 it finds the backend, checks each operand's type, dtype, rank, contiguity and
@@ -223,10 +223,129 @@ def bind_bias_step(node):
                 and (relu_input is None or relu_input.flags.c_contiguous)):
             return rmsprop_bias_step(optimizer, g_, bias_, slot_, relu_input=relu_input, backend=backend)
         lr, rho, eps = _hyperparameters(optimizer, "bias_grad_rmsprop")
-        out = None if h is None else np.empty(g[0], g[1])
+        out = None if h is None else be.empty(g[0], g[1])
         be.bias_grad_rmsprop(g_, relu_input, out, b_, v_, lr, rho, eps)
         return bias_ if out is None else out
     return bias_grad_rmsprop_bound
+
+
+# ---------------------------------------------------------------- convolutions and pooling
+def _conv_geometry(fn, x_shape, w_shape, strides, padding):
+    """The API's own reading of strides and padding, done once: ``(strides, pads, (oh, ow))``."""
+    from ..kernels.conv import api as conv_api
+    strides = conv_api._pair(strides, "strides", fn)
+    (oh, ow), pads = conv_api._conv_shapes(fn, x_shape, w_shape, strides, conv_api._padding(padding, fn))
+    return strides, pads, (oh, ow)
+
+
+def bind_conv2d(node):
+    be = _backend(node)
+    if be is None or node.buffer is None or not 2 <= len(node.args) <= 3 \
+            or set(node.kwargs) - {"strides", "padding", "activation", "backend", "out"}:
+        return None
+    x, w = _array_value(node.args[0], 4), _array_value(node.args[1], 4)
+    b_value = node.args[2] if len(node.args) == 3 else None
+    b = None if b_value is None else _array_value(b_value, 1)
+    activation = node.kwargs.get("activation")
+    if x is None or w is None or (b_value is not None and b is None) or activation not in (None, "relu", "linear") \
+            or x[1] != w[1] or x[0][3] != w[0][2] or x[0][3] == 0:
+        return None
+    strides, pads, (oh, ow) = _conv_geometry("conv2d", x[0], w[0], node.kwargs.get("strides", (1, 1)),
+                                             node.kwargs.get("padding", "valid"))
+    n, c, f = x[0][0], x[0][3], w[0][3]
+    if (n, oh, ow, f) != tuple(node.buffer.shape):
+        return None
+    gx, gw, gb = _guarded(node.args[0], x), _guarded(node.args[1], w), None if b is None else _guarded(b_value, b)
+    flops = 2.0 * n * oh * ow * w[0][0] * w[0][1] * c * f
+    key, relu, api = ("conv2d", x[0], w[0], strides, pads, x[1].char), activation == "relu", node.fn
+
+    def conv2d_bound(x_, w_, b_=None, **kwargs):
+        out = kwargs["out"]
+        if not (_ok(x_, gx) and _ok(w_, gw) and (b is None or _ok(b_, gb))):
+            return api(x_, w_, b_, **kwargs)
+        _threads.run_gemm(be, flops, key, be.conv2d, x_, w_, b_, strides, pads, relu, out)
+        return out
+    return conv2d_bound
+
+
+def bind_conv_grad(node, kernel_grad):
+    """``conv2d_input_grad(grad_out, w, input_shape)`` or ``conv2d_kernel_grad(grad_out, x, kernel_shape)``."""
+    be = _backend(node)
+    if be is None or len(node.args) != 3 or set(node.kwargs) - {"strides", "padding", "backend"}:
+        return None
+    g, other = _array_value(node.args[0], 4), _array_value(node.args[1], 4)
+    shape = node.args[2]
+    if g is None or other is None or g[1] != other[1] or not isinstance(shape, tuple) \
+            or len(shape) != 4 or not all(type(d) is int and d > 0 for d in shape):
+        return None
+    fn = "conv2d_kernel_grad" if kernel_grad else "conv2d_input_grad"
+    x_shape, w_shape = (other[0], shape) if kernel_grad else (shape, other[0])
+    strides, pads, (oh, ow) = _conv_geometry(fn, x_shape, w_shape, node.kwargs.get("strides", (1, 1)),
+                                             node.kwargs.get("padding", "valid"))
+    if g[0] != (x_shape[0], oh, ow, w_shape[3]):
+        return None
+    gg, go = _guarded(node.args[0], g), _guarded(node.args[1], other)
+    flops = 2.0 * x_shape[0] * oh * ow * w_shape[0] * w_shape[1] * w_shape[2] * w_shape[3]
+    key = (fn, other[0] if kernel_grad else shape, shape if kernel_grad else other[0], strides, pads, g[1].char)
+    dtype, api, method = g[1], node.fn, fn
+
+    def conv_grad_bound(grad_out, operand, shape_, **kwargs):
+        if not (_ok(grad_out, gg) and _ok(operand, go)):
+            return api(grad_out, operand, shape_, **kwargs)
+        out = be.empty(shape, dtype)
+        _threads.run_gemm(be, flops, key, getattr(be, method), grad_out, operand, strides, pads, out)
+        return out
+    conv_grad_bound.__name__ = f"{fn}_bound"
+    return conv_grad_bound
+
+
+def _pool_geometry(fn, x_shape, node):
+    from ..kernels.conv import api as conv_api
+    return conv_api._pool_args(fn, x_shape, node.kwargs.get("pool_size", (2, 2)), node.kwargs.get("strides"),
+                               node.kwargs.get("padding", "valid"))
+
+
+def bind_max_pool2d(node):
+    be = _backend(node)
+    if be is None or node.buffer is None or len(node.args) != 1 \
+            or set(node.kwargs) - {"pool_size", "strides", "padding", "backend", "out"}:
+        return None
+    x = _array_value(node.args[0], 4)
+    if x is None:
+        return None
+    pool_size, strides, (oh, ow), pads = _pool_geometry("max_pool2d", x[0], node)
+    if (x[0][0], oh, ow, x[0][3]) != tuple(node.buffer.shape):
+        return None
+    gx, api = _guarded(node.args[0], x), node.fn
+
+    def max_pool2d_bound(x_, **kwargs):
+        if not _ok(x_, gx):
+            return api(x_, **kwargs)
+        out = kwargs["out"]
+        be.max_pool2d(x_, pool_size, strides, pads, out)
+        return out
+    return max_pool2d_bound
+
+
+def bind_max_pool2d_backward(node):
+    be = _backend(node)
+    if be is None or len(node.args) != 2 or set(node.kwargs) - {"pool_size", "strides", "padding", "backend"}:
+        return None
+    g, x = _array_value(node.args[0], 4), _array_value(node.args[1], 4)
+    if g is None or x is None or g[1] != x[1]:
+        return None
+    pool_size, strides, (oh, ow), pads = _pool_geometry("max_pool2d_backward", x[0], node)
+    if g[0] != (x[0][0], oh, ow, x[0][3]):
+        return None
+    gg, gx, api = _guarded(node.args[0], g), _guarded(node.args[1], x), node.fn
+
+    def max_pool2d_backward_bound(grad_out, x_, **kwargs):
+        if not (_ok(grad_out, gg) and _ok(x_, gx)):
+            return api(grad_out, x_, **kwargs)
+        out = be.empty(x[0], x[1])
+        be.max_pool2d_backward(grad_out, x_, pool_size, strides, pads, out)
+        return out
+    return max_pool2d_backward_bound
 
 
 #: the functions a plan calls that ``bind_kernels`` binds, each with its binder
@@ -236,6 +355,11 @@ BINDERS = {
     kernels.matmul: bind_matmul,
     rmsprop_weight_step: bind_weight_step,
     rmsprop_bias_step: bind_bias_step,
+    kernels.conv2d: bind_conv2d,
+    kernels.conv2d_input_grad: lambda node: bind_conv_grad(node, kernel_grad=False),
+    kernels.conv2d_kernel_grad: lambda node: bind_conv_grad(node, kernel_grad=True),
+    kernels.max_pool2d: bind_max_pool2d,
+    kernels.max_pool2d_backward: bind_max_pool2d_backward,
 }
 
 
