@@ -41,10 +41,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import kernels
-from ..kernels import _threads
-from ..kernels._checks import positive_float
-from ..kernels.gemm.api import row_index as _row_index
-from ..kernels.optim.api import _unit_interval
+from ..kernels import prepared
 from .fuse_optimizer import _arrays, rmsprop_bias_step, rmsprop_weight_step
 from .graph import TensorOf, Value
 
@@ -55,7 +52,7 @@ def _backend(node):
     be = node.kwargs.get("backend")
     if be is None or isinstance(be, (str, Value)):
         return None
-    return be if getattr(be, "host", False) and be.name in _threads.THREADED_BACKENDS else None
+    return be if getattr(be, "host", False) and be.name in prepared.THREADED_BACKENDS else None
 
 
 def _array_value(item, ndim=None):
@@ -131,7 +128,7 @@ def bind_dense_forward(node, rows=False):
         def dense_forward_bound(x_, w_, b_=None, activation=None, *, out=None, backend=None):
             if not (_ok(x_, gx) and _ok(w_, gw) and (b is None or _ok(b_, gb))):
                 return api(x_, w_, b_, activation, out=out, backend=backend)
-            _threads.run_gemm(be, flops, key, be.dense_forward, x_, w_, b_, relu, out)
+            prepared.run_gemm(be, flops, key, be.dense_forward, x_, w_, b_, relu, out)
             return out
         return dense_forward_bound
     key = ("dense_rows", m, n, k, x[1].char)
@@ -140,8 +137,8 @@ def bind_dense_forward(node, rows=False):
     def dense_forward_rows_bound(x_, rows_, w_, b_=None, activation=None, *, out=None, backend=None):
         if not (_ok(x_, gx) and _ok(w_, gw) and (b is None or _ok(b_, gb))):
             return api(x_, rows_, w_, b_, activation, out=out, backend=backend)
-        index = _row_index(rows_, count, "dense_forward_rows")      # the range: at every call
-        _threads.run_gemm(be, flops, key, be.dense_forward_rows, x_, index, w_, b_, relu, out)
+        index = prepared.row_index(rows_, count, "dense_forward_rows")      # the range: at every call
+        prepared.run_gemm(be, flops, key, be.dense_forward_rows, x_, index, w_, b_, relu, out)
         return out
     return dense_forward_rows_bound if n > 0 else None
 
@@ -164,7 +161,7 @@ def bind_matmul(node):
     def matmul_bound(a_, b_, *, transpose_a=False, transpose_b=False, out=None, backend=None):
         if not (_ok(a_, ga) and _ok(b_, gb)):     # a transposed view: the API turns it into a flag
             return api(a_, b_, transpose_a=transpose_a, transpose_b=transpose_b, out=out, backend=backend)
-        _threads.run_gemm(be, flops, key, be.matmul, a_, b_, ta, tb, out)
+        prepared.run_gemm(be, flops, key, be.matmul, a_, b_, ta, tb, out)
         return out
     return matmul_bound
 
@@ -172,8 +169,7 @@ def bind_matmul(node):
 # ---------------------------------------------------------------- the fused RMSprop steps
 def _hyperparameters(optimizer, fn):
     """RMSprop's learning rate, rho and epsilon as they are now, checked as the API checks them."""
-    return (positive_float(optimizer.learning_rate, "learning_rate", fn, allow_zero=True),
-            _unit_interval(optimizer.rho, "rho", fn), positive_float(optimizer.epsilon, "epsilon", fn))
+    return prepared.learning_settings(optimizer.learning_rate, optimizer.rho, optimizer.epsilon, fn)
 
 
 def bind_weight_step(node):
@@ -199,8 +195,8 @@ def bind_weight_step(node):
                 or (from_input and (be.may_overlap(x_, w_) or be.may_overlap(x_, v_))):
             return rmsprop_weight_step(optimizer, x_, g_, weight_, slot_, rows=rows, backend=backend)
         lr, rho, eps = _hyperparameters(optimizer, "weight_grad_rmsprop")
-        index = None if rows is None else _row_index(rows, count, "weight_grad_rmsprop")
-        _threads.run_gemm(be, flops, key, be.weight_grad_rmsprop, x_, index, g_, w_, v_, lr, rho, eps)
+        index = None if rows is None else prepared.row_index(rows, count, "weight_grad_rmsprop")
+        prepared.run_gemm(be, flops, key, be.weight_grad_rmsprop, x_, index, g_, w_, v_, lr, rho, eps)
     return weight_grad_rmsprop_bound
 
 
@@ -232,10 +228,7 @@ def bind_bias_step(node):
 # ---------------------------------------------------------------- convolutions and pooling
 def _conv_geometry(fn, x_shape, w_shape, strides, padding):
     """The API's own reading of strides and padding, done once: ``(strides, pads, (oh, ow))``."""
-    from ..kernels.conv import api as conv_api
-    strides = conv_api._pair(strides, "strides", fn)
-    (oh, ow), pads = conv_api._conv_shapes(fn, x_shape, w_shape, strides, conv_api._padding(padding, fn))
-    return strides, pads, (oh, ow)
+    return prepared.conv_geometry(fn, x_shape, w_shape, strides, padding)
 
 
 def bind_conv2d(node):
@@ -263,7 +256,7 @@ def bind_conv2d(node):
         out = kwargs["out"]
         if not (_ok(x_, gx) and _ok(w_, gw) and (b is None or _ok(b_, gb))):
             return api(x_, w_, b_, **kwargs)
-        _threads.run_gemm(be, flops, key, be.conv2d, x_, w_, b_, strides, pads, relu, out)
+        prepared.run_gemm(be, flops, key, be.conv2d, x_, w_, b_, strides, pads, relu, out)
         return out
     return conv2d_bound
 
@@ -293,16 +286,15 @@ def bind_conv_grad(node, kernel_grad):
         if not (_ok(grad_out, gg) and _ok(operand, go)):
             return api(grad_out, operand, shape_, **kwargs)
         out = be.empty(shape, dtype)
-        _threads.run_gemm(be, flops, key, getattr(be, method), grad_out, operand, strides, pads, out)
+        prepared.run_gemm(be, flops, key, getattr(be, method), grad_out, operand, strides, pads, out)
         return out
     conv_grad_bound.__name__ = f"{fn}_bound"
     return conv_grad_bound
 
 
 def _pool_geometry(fn, x_shape, node):
-    from ..kernels.conv import api as conv_api
-    return conv_api._pool_args(fn, x_shape, node.kwargs.get("pool_size", (2, 2)), node.kwargs.get("strides"),
-                               node.kwargs.get("padding", "valid"))
+    return prepared.pool_geometry(fn, x_shape, node.kwargs.get("pool_size", (2, 2)), node.kwargs.get("strides"),
+                                  node.kwargs.get("padding", "valid"))
 
 
 def bind_max_pool2d(node):
