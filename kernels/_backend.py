@@ -76,6 +76,8 @@ ARRAY_OPS = {
     "argmax": "argmax(x, axis): the first index of the largest entry along one axis (int)",
     # shapes and creation
     "transpose": "transpose(x, perm): axes permuted",
+    "take": "take(x, index, axis=0): the slices of x at the integer positions index along axis, a new array "
+            "(a position out of range is an IndexError): fit's shuffled batch, x[rows]",
     "broadcast_to": "broadcast_to(x, shape): x repeated to shape by NumPy's rule (read-only)",
     "asarray": "asarray(x): x as an array of this backend, not copied when it is one",
     "array": "array(x): a new array with x's values (host backends also take copy=, order=)",

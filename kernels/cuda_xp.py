@@ -487,6 +487,12 @@ def argmax(x, axis=None):
 
 
 # ====================================================================== shapes & creation
+def take(x, index, axis=None):
+    """``np.take``: the slow generic path (copied to the host and back); a traced
+    step, the one that gathers its batches with it, runs on the host backends only."""
+    return _host_call(np.take, x, index, axis=axis)
+
+
 def asarray(x, dtype=None):
     if is_array(x):
         return x if dtype is None or np.dtype(dtype) == x.dtype else astype(x, dtype)

@@ -10,6 +10,8 @@ gradient is made, a gradient someone else reads).
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -18,6 +20,11 @@ from tapegrad import keras
 from tapegrad.trace import passes
 from tapegrad.trace.codegen import Plan
 from tapegrad.trace.fuse_optimizer import fuse_optimizer_update
+
+
+def _calls(source, name):
+    """How many lines of a plan call ``name`` (a bound call is named ``name``, ``name1``...)."""
+    return len(re.findall(rf"\b{name}\d*\(", source))
 
 
 def _data(n=100, d=30, classes=10, seed=0):
@@ -46,7 +53,7 @@ def test_the_mlp_fit_with_the_fused_update_is_bit_for_bit_the_eager_fit(backend)
         assert np.array_equal(a.numpy(), b.numpy()), a.name
     assert traced.optimizer.iterations == eager.optimizer.iterations == 8   # 4 batches a epoch, 2 epochs
     source = traced._step_function("_train_step").plan_source()
-    assert source.count("weight_grad_rmsprop(") == 2 and source.count("bias_grad_rmsprop(") == 2
+    assert _calls(source, "weight_grad_rmsprop") == 2 and _calls(source, "bias_grad_rmsprop") == 2
     assert "_apply_pairs" not in source and "count_step(" in source
     assert "relu_bias_grad(" not in source and "bias_grad(" not in source.replace("bias_grad_rmsprop(", "")
 
@@ -103,7 +110,7 @@ def test_a_gradient_tape_loop_traced_with_the_pass_gives_the_unfused_numbers(rea
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     assert results["with"][2] == results["eager"][2] == 3
     source = sources["with"]
-    assert "_apply_pairs(" in sources["without"] and source.count("weight_grad_rmsprop(") == 2
+    assert "_apply_pairs(" in sources["without"] and _calls(source, "weight_grad_rmsprop") == 2
     if read_bias:   # b1 is read after its gradient is made: its update stays in the optimizer's call
         assert "_apply_pairs(" in source and "bias_grad_rmsprop(" not in source
     else:

@@ -133,7 +133,7 @@ def test_a_pass_is_one_function_on_the_graph_data_structure():
     assert isinstance(changed, Graph) and all(isinstance(v, Value) for v in changed.inputs)
     assert np.array_equal(Plan(changed).run(x)[0]._data, x * 3.0)
     assert np.array_equal(Plan(trace.recorded).run(x)[0]._data, x * 2.0)
-    assert passes.PIPELINE[-1] is passes.reuse_buffers
+    assert passes.PIPELINE[-2:] == [passes.reuse_buffers, passes.bind_kernels]   # buffers planned, then bound
 
 
 def test_the_drawing_names_every_call_and_value():

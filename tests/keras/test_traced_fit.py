@@ -11,6 +11,7 @@ same kernels in sequence: tests/core/test_trace_fuse_pool.py checks numba's).
 
 from __future__ import annotations
 
+import re
 import sys
 import warnings
 
@@ -55,7 +56,7 @@ def test_the_book_mlp_fit_traced_is_bit_for_bit_the_eager_fit():
     step = model._step_function("_train_step")
     assert step.experimental_get_tracing_count() == 2          # batches of 32, then the last one of 4
     source = step.plan_source()
-    assert source.count("dense_forward(") == 2
+    assert len(re.findall(r"\bdense_forward\d*\(", source)) == 2   # bound: dense_forward1
     assert "weight_grad_rmsprop(" in source   # the update fused into the gradients' kernels (fuse_optimizer.py)
 
 
@@ -115,8 +116,8 @@ def test_run_eagerly_runs_the_python_step_and_traces_nothing():
     assert "_traced_steps" not in model.__dict__
     model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy")
     assert not model.run_eagerly
-    model.fit(x, y, epochs=1, batch_size=20, verbose=0)
-    assert model._step_function("_train_step").experimental_get_tracing_count() == 1
+    model.fit(x, y, epochs=1, batch_size=20, verbose=0)      # shuffled: the step that gathers its batch
+    assert model._step_function("_train_step_rows").experimental_get_tracing_count() == 1
 
 
 def test_a_traced_step_runs_no_python_of_the_layers_nor_the_tape():

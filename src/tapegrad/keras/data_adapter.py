@@ -110,6 +110,18 @@ class ArrayBatches:
         """The batch ``(x, y)`` at ``index`` (part of a batch's index: a data-parallel rank's share)."""
         return self.x.take(index, as_float=True), (None if self.y is None else self.y.take(index))
 
+    def whole_arrays(self):
+        """``(x, y)``, the whole arrays a traced step may gather its batches from
+        itself (``Trainer.fit``, ``_train_step_rows``), or None when a batch must be
+        gathered here: one input array and one target array, the inputs already
+        float32 and C-contiguous (any other gets converted batch by batch)."""
+        if self.y is None or self.x.structure is not None or self.y.structure is not None:
+            return None
+        x, y = self.x.leaves[0], self.y.leaves[0]
+        if x.dtype != np.float32 or not x.flags.c_contiguous or not y.flags.c_contiguous:
+            return None
+        return x, y
+
 
 class DatasetBatches:
     """The batches of a Dataset, each checked as it arrives (the dataset is re-iterated every epoch)."""

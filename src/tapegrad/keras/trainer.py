@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import ops
+from .. import kernels, ops
 from ..data import Dataset
 from ..tape import GradientTape
 from ..tensor import Tensor
@@ -331,6 +331,27 @@ class Trainer:
         self.optimizer.apply_gradients(zip(grads, weights))
         self.compiled_metrics.update_state(y, y_pred)
 
+    def _train_step_rows(self, x, y, rows):
+        """The built-in train step on the batch ``(x[rows], y[rows])`` of the whole
+        arrays ``x`` and ``y``, gathered here by the backend's ``take``: what ``fit``
+        runs on a shuffled batch.  Traced, the gather is a call of the plan that
+        the ``fold_gather`` pass (trace/gather.py) folds into the first layer's
+        kernels, so the batch of inputs is never copied out as an array of its own."""
+        xp = kernels.get_backend().xp
+        self._train_step(xp.take(x, rows, axis=0), xp.take(y, rows, axis=0))
+
+    def _rows_step(self, batches):
+        """``(step, x, y)`` when ``fit`` should hand each shuffled batch of ``batches``
+        to the traced ``_train_step_rows`` as the whole arrays and the batch's rows,
+        else None (run eagerly, an overridden ``train_step``, MPI data parallelism, a
+        GPU backend, or data other than one float32 input array and one target array)."""
+        if self.run_eagerly or not isinstance(batches, data_adapter.ArrayBatches) or not batches.shuffle \
+                or getattr(self.train_step, "__func__", None) is not Trainer.train_step \
+                or data_parallel.session(self) is not None or not kernels.get_backend().host:
+            return None
+        arrays = batches.whole_arrays()
+        return None if arrays is None else (self._step_function("_train_step_rows"), *arrays)
+
     def test_step(self, data):
         """The forward pass, loss and metrics on one batch, no update; returns the logs."""
         x, y = data
@@ -435,9 +456,14 @@ class Trainer:
             self.reset_metrics()
             bar = ProgressBar(train.num_batches, verbose)
             steps, step_logs = 0, None
-            for step, (xb, yb) in enumerate(train):
+            rows_step = self._rows_step(train)   # shuffled: the traced step gathers its own batch
+            for step, batch in enumerate(train if rows_step is None else train.batch_indices()):
                 callbacks.on_train_batch_begin(step)
-                step_logs = self._run_step("train_step", xb, yb)
+                if rows_step is None:
+                    step_logs = self._run_step("train_step", *batch)
+                else:
+                    step_function, x_all, y_all = rows_step
+                    step_function(x_all, y_all, batch)
                 steps = step + 1
                 # the running means are read (one copy per metric from a GPU) only
                 # when the progress line redraws or a callback wants them; a custom

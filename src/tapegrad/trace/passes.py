@@ -16,15 +16,25 @@ returns a new one (``graph.copy()`` first) that computes the same numbers:
     epilogue while the tile is still in registers; ``relu_backward`` then
     the column sums of its result (the bias gradient) becomes one
     ``relu_bias_grad``, other column sums one ``bias_grad``.
+``fuse_optimizer_update`` (fuse_optimizer.py)
+    folds RMSprop's update into the kernels that make the gradients.
+``fold_gather`` (gather.py)
+    a batch gathered in the step (``xp.take(x, rows, axis=0)``, fit's shuffled
+    batch) is read where it lies by the kernels that can: the first Dense
+    layer's ``dense_forward_rows`` and its fused weight update.
 ``reuse_buffers``
     gives each call that can write into a given array (an ``out=`` keyword)
     a buffer planned now, allocated once when the plan is built; two values
     whose lifetimes do not overlap share one buffer.  A step then allocates
     only what its kernels cannot take an ``out`` for, and what it returns.
+``bind_kernels`` (bind.py)
+    binds the GEMM and fused-update calls to the backend's entry points: the
+    checks the trace settled are not repeated at each step, those on what can
+    change (a Variable's array, the rows, the learning rate) are.
 
 To add a pass, write ``def my_pass(graph): graph = graph.copy(); ...; return
-graph`` and insert it in ``PIPELINE`` (buffer planning stays last: it
-needs the final list of calls).  ``run_pipeline`` runs the list and keeps
+graph`` and insert it in ``PIPELINE`` before ``reuse_buffers`` (buffer
+planning needs the final list of calls; binding, the planned buffers).  ``run_pipeline`` runs the list and keeps
 every intermediate graph, so a reader can draw each step.
 """
 
@@ -33,6 +43,8 @@ from __future__ import annotations
 from .. import kernels
 from .fuse_optimizer import fuse_optimizer_update   # trace-fuse's pass (kernels/gemm/DESIGN.md)
 from .fuse_pool import fuse_pool_backward   # Conv2D(relu) -> MaxPooling2D's backward (kernels/conv/DESIGN.md)
+from .bind import bind_kernels
+from .gather import fold_gather
 from .graph import Buffer, Node, Value, replace_values
 
 
@@ -263,8 +275,8 @@ def reuse_buffers(graph):
 
 
 #: the passes ``run_pipeline`` runs, in order (fusion passes before ``reuse_buffers``)
-PIPELINE = [dead_code, fold_constants, fuse_elementwise, fuse_optimizer_update, fuse_pool_backward, dead_code,
-            reuse_buffers]
+PIPELINE = [dead_code, fold_constants, fuse_elementwise, fuse_optimizer_update, fuse_pool_backward, fold_gather,
+            dead_code, reuse_buffers, bind_kernels]
 
 
 def run_pipeline(graph, pipeline=None):

@@ -1,0 +1,163 @@
+"""The ``bind_kernels`` pass: a plan's GEMM and RMSprop calls bound to the backend's entry points.
+
+A bound call skips the public API's checks that the trace settled (the
+inputs' signature, the plan's own buffers) and keeps the ones on what can
+change between steps: a Variable's array, the batch's row numbers, the
+optimizer's hyperparameters.  Each test compares a bound plan with the same
+plan run through the public API (``PIPELINE`` minus ``bind_kernels``): the
+numbers must agree bit for bit, and bad values must raise the API's errors.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tapegrad as tf
+from tapegrad import keras
+from tapegrad.trace import passes
+from tapegrad.trace.bind import bind_kernels
+from tapegrad.trace.function import Function
+
+BACKENDS = [b for b in ("numba", "cython") if b in tf.kernels.available_backends()]
+UNBOUND = [p for p in passes.PIPELINE if p is not bind_kernels]
+
+
+def _model(backend, bound):
+    with tf.kernels.use(backend):
+        tf.random.set_seed(5)
+        model = keras.Sequential([keras.Input(shape=(30,)), keras.layers.Dense(40, activation="relu"),
+                                  keras.layers.Dense(7, activation="softmax")])
+        model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        if not bound:
+            step = model._train_step
+            model.__dict__.setdefault("_traced_steps", {})["_train_step"] = (step.__func__, Function(
+                step, strict_numpy=False, name="unbound", arrays_as_tensors=False, passes=UNBOUND))
+    return model
+
+
+def _batch(seed=0, n=24):
+    rng = np.random.default_rng(seed)
+    return rng.random((n, 30)).astype(np.float32), rng.integers(0, 7, n).astype(np.uint8)
+
+
+def _steps(model, backend, batches, between=None):
+    with tf.kernels.use(backend):
+        for i, (x, y) in enumerate(batches):
+            model.train_on_batch(x, y)
+            if between is not None:
+                between(model, i)
+    return [w.numpy().copy() for w in model.weights]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_bound_plan_gives_the_public_apis_numbers_bit_for_bit(backend):
+    batches = [_batch(seed) for seed in range(4)]
+    bound, unbound = _model(backend, True), _model(backend, False)
+    for a, b in zip(_steps(bound, backend, batches), _steps(unbound, backend, batches)):
+        assert np.array_equal(a, b)
+    graph = bound._step_function("_train_step").get_concrete_function().graph
+    names = {n.op: n.fn.__name__ for n in graph.nodes}
+    assert names["dense_forward"] == "dense_forward_bound"
+    assert names["weight_grad_rmsprop"] == "weight_grad_rmsprop_bound"
+    assert names["bias_grad_rmsprop"] == "bias_grad_rmsprop_bound"
+    unbound_graph = unbound._step_function("_train_step").get_concrete_function().graph
+    assert all(not n.fn.__name__.endswith("_bound") for n in unbound_graph.nodes)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_variable_array_replaced_between_steps_takes_the_checked_path(backend):
+    """A Variable's array is read at each step; one the trace did not see
+    (Fortran-ordered, then float64) goes through the public API, which refuses
+    to update it in place with the API's own error, as the unbound plan does."""
+    x, y = _batch()
+    for bound in (True, False):
+        model = _model(backend, bound)
+        _steps(model, backend, [(x, y)])
+        kernel = model.layers[0].kernel
+        kernel._data = np.asfortranarray(kernel._data)
+        with tf.kernels.use(backend), pytest.raises(ValueError, match="w is updated in place, so it must be "
+                                                                       "a writeable C-contiguous array"):
+            model.train_on_batch(x, y)
+        kernel._data = np.ascontiguousarray(kernel._data, dtype=np.float64)
+        with tf.kernels.use(backend), pytest.raises(TypeError, match="dtype"):
+            model.train_on_batch(x, y)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_learning_rate_is_read_and_checked_at_every_bound_step(backend):
+    batches = [_batch(seed) for seed in range(3)]
+
+    def slower(model, i):
+        model.optimizer.learning_rate = 0.0001 * (i + 2)
+
+    bound, unbound = _model(backend, True), _model(backend, False)
+    for a, b in zip(_steps(bound, backend, batches, slower), _steps(unbound, backend, batches, slower)):
+        assert np.array_equal(a, b)
+    bound.optimizer.learning_rate = -1.0
+    with tf.kernels.use(backend), pytest.raises(ValueError, match="learning_rate must be >= 0"):
+        bound.train_on_batch(*batches[0])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_bound_step_still_refuses_a_label_out_of_range(backend):
+    x, y = _batch()
+    model = _model(backend, True)
+    _steps(model, backend, [(x, y)])
+    before = [w.numpy().copy() for w in model.weights]
+    bad = y.copy()
+    bad[3] = 7                                                   # 7 classes: ids 0..6
+    with tf.kernels.use(backend), pytest.raises(ValueError, match="label 7 is out of range"):
+        model._step_function("_train_step")(x, bad)
+    for w, old in zip(model.weights, before):
+        assert np.array_equal(w.numpy(), old)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_strided_operand_takes_the_checked_path_and_gives_numpys_product(backend):
+    """An input traced as a transposed view (its signature says not C-contiguous)
+    reaches a bound ``matmul``: the layout guard sends it through the API."""
+    rng = np.random.default_rng(3)
+    w = tf.Variable(rng.standard_normal((6, 5)).astype(np.float32))
+    with tf.kernels.use(backend):
+        @tf.function
+        def doubled_product(x):
+            return tf.matmul(x, w) * 2.0
+
+        for _ in range(2):
+            x = rng.standard_normal((6, 7)).astype(np.float32).T          # (7, 6), Fortran-ordered
+            got = doubled_product(x).numpy()
+            np.testing.assert_allclose(got, 2.0 * (x @ w.numpy()), rtol=1e-5, atol=1e-5)
+        graph = doubled_product.get_concrete_function().graph
+        assert [n.fn.__name__ for n in graph.nodes if n.op == "matmul"] == ["matmul_bound"]
+
+
+def _convnet(backend, bound):
+    with tf.kernels.use(backend):
+        tf.random.set_seed(6)
+        layers = keras.layers
+        model = keras.Sequential([keras.Input(shape=(12, 12, 2)), layers.Conv2D(4, 3, activation="relu"),
+                                  layers.MaxPooling2D(2), layers.Conv2D(6, 2, padding="same", activation="relu"),
+                                  layers.MaxPooling2D(2, strides=1), layers.Flatten(),
+                                  layers.Dense(5, activation="softmax")])
+        model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy")
+        if not bound:
+            step = model._train_step
+            model.__dict__.setdefault("_traced_steps", {})["_train_step"] = (step.__func__, Function(
+                step, strict_numpy=False, name="unbound", arrays_as_tensors=False, passes=UNBOUND))
+    return model
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_bound_convnet_plan_gives_the_public_apis_numbers_bit_for_bit(backend):
+    rng = np.random.default_rng(8)
+    batches = [(rng.random((10, 12, 12, 2)).astype(np.float32), rng.integers(0, 5, 10)) for _ in range(3)]
+    bound, unbound = _convnet(backend, True), _convnet(backend, False)
+    for a, b in zip(_steps(bound, backend, batches), _steps(unbound, backend, batches)):
+        assert np.array_equal(a, b)
+    graph = bound._step_function("_train_step").get_concrete_function().graph
+    names = {n.op: n.fn.__name__ for n in graph.nodes}
+    assert names["conv2d"] == "conv2d_bound" and names["max_pool2d"] == "max_pool2d_bound"
+    assert names["conv2d_input_grad"] == "conv2d_input_grad_bound"
+    assert names["conv2d_kernel_grad"] == "conv2d_kernel_grad_bound"
+    assert names["max_pool2d_backward"] == "max_pool2d_backward_bound"
