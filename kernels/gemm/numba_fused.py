@@ -30,16 +30,12 @@ from .._numba.cache import depends_on, guard_caches
 from .._numba.intrinsics import _U0, _U1, _ptr, _zero
 from ..optim.numba import rmsprop_update
 from .numba import (
-    _I0, _NO_BIAS, _UMR, KC, MC, MR, NARROW_N, NC, PARALLEL_FLOPS, _nr, _pack_b, _store_edge, _tile, gemm, matmul,
+    _I0, _NO_ROWS, _UMR, KC, MC, MR, NARROW_N, NC, PARALLEL_FLOPS, _nr, _pack_b, _tile, gemm, matmul,
 )
-from .numba_fused_kernels import _rmsprop_kernel, _rmsprop_kernel_8
+from .numba_fused_kernels import _rmsprop_kernel, _rmsprop_kernel_8, _rmsprop_pipelined, _rmsprop_pipelined_8
 
 depends_on(__file__, "_numba/intrinsics.py", "gemm/numba_microkernels.py", "gemm/numba_fused_kernels.py",
            "gemm/numba.py")
-
-# the row index of a call without one (one compiled specialization, as numba.py's _NO_BIAS)
-_NO_ROWS = np.zeros(1, np.int64)
-
 
 # ---------------------------------------------------------------- packing through a row index
 @njit(cache=True)
@@ -63,22 +59,10 @@ def _pack_at_rows(x, ldx, rows, indexed, i0, mc, p0, kc, ap):
                 ap[dst + i] = z
 
 
-@njit(cache=True)
-def _gather_block(x, ldx, rows, i0, mc, p0, kc, ab):
-    """Copy x[rows[i0 + r], p0:p0+kc] for r < mc into ab, rows kc apart: the
-    gathered block of A, laid out for the kernels that read A by rows
-    (element (r, p) at ab[r*kc + p]).  Each row is one contiguous copy."""
-    for r in range(mc):
-        src = np.uint64(rows[i0 + r]) * ldx + p0
-        dst = r * kc
-        for p in range(kc):
-            ab[dst + p] = x[src + p]
-
-
 # ---------------------------------------------------------------- dW = X^T @ G, then RMSprop
 @njit(cache=True)
 def _weight_grad_rmsprop_columns(x, ldx, rows, indexed, g, m, n, k, w, v, lr, rho, one_minus_rho, eps,
-                                 jp_lo, jp_hi, bp, ap, t):
+                                 jp_lo, jp_hi, bp, ap, t, pipelined, sp):
     """One thread's share: the column panels jp_lo..jp_hi of dW (all of its m
     rows), k <= KC (one block).  Per NC block of columns, G's share is packed
     (``_pack_b``); per MC block of rows, X^T (``_pack_at_rows``); then each tile
@@ -87,6 +71,7 @@ def _weight_grad_rmsprop_columns(x, ldx, rows, indexed, g, m, n, k, w, v, lr, rh
     u = np.uint64
     nr = _nr(w)
     inr = np.int64(nr)
+    q_at, q_rows = _U0, _U0   # the tile whose update the next pipelined kernel call finishes
     for jc in range(jp_lo, jp_hi, NC // inr):
         nq = min(jp_hi - jc, NC // inr)
         nfull = nq if (jc + nq) * inr <= n else nq - 1
@@ -102,9 +87,19 @@ def _weight_grad_rmsprop_columns(x, ldx, rows, indexed, g, m, n, k, w, v, lr, rh
                 at = u(ii * n + (jc + jr) * inr)
                 # where the next tile's weights start, which this call prefetches
                 # (past the last tile: the same one; a prefetch never faults)
-                nxt = tile + 1 if tile + 1 < mpan * nfull else tile
+                nxt = tile + 2 if tile + 2 < mpan * nfull else tile
                 at_next = u((ic + (nxt % mpan) * MR) * n + (jc + nxt // mpan) * inr)
-                if n_rows <= u(8):
+                if pipelined:
+                    if n_rows <= u(8):
+                        _rmsprop_pipelined_8(u(k), _ptr(ap), u(ir * k * MR), _UMR, _ptr(bp), u(jr * k * inr), nr,
+                                             _ptr(w), _ptr(v), at, u(n), n_rows, at_next, lr, rho, one_minus_rho,
+                                             eps, _ptr(sp), q_at, q_rows)
+                    else:
+                        _rmsprop_pipelined(u(k), _ptr(ap), u(ir * k * MR), _UMR, _ptr(bp), u(jr * k * inr), nr,
+                                           _ptr(w), _ptr(v), at, u(n), n_rows, at_next, lr, rho, one_minus_rho,
+                                           eps, _ptr(sp), q_at, q_rows)
+                    q_at, q_rows = at, n_rows
+                elif n_rows <= u(8):
                     _rmsprop_kernel_8(u(k), _ptr(ap), u(ir * k * MR), _UMR, _ptr(bp), u(jr * k * inr), nr,
                                       _ptr(w), _ptr(v), at, u(n), n_rows, at_next, lr, rho, one_minus_rho, eps)
                 else:
@@ -124,10 +119,16 @@ def _weight_grad_rmsprop_columns(x, ldx, rows, indexed, g, m, n, k, w, v, lr, rh
                             vi = rho * v[o] + one_minus_rho * gi * gi
                             v[o] = vi
                             w[o] -= lr * gi / np.sqrt(vi + eps)
+    # the last pipelined tile's update: its num = lr*g and den = v + eps wait in sp
+    half = inr // 2
+    for j in range(np.int64(q_rows) * 2):
+        o = np.int64(q_at) + (j // 2) * n + (j % 2) * half
+        for i in range(half):
+            w[o + i] -= sp[j * half + i] / np.sqrt(sp[24 * half + j * half + i])
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _weight_grad_rmsprop(x, rows, indexed, g, w, v, lr, rho, one_minus_rho, eps, threads):
+def _weight_grad_rmsprop(x, rows, indexed, g, w, v, lr, rho, one_minus_rho, eps, threads, pipelined):
     """The compiled entry: dW = op(X)^T @ g (op(X) = x[rows] when ``indexed``) is
     m x n with depth k = g's rows <= KC; the column panels are split between
     ``threads`` threads, each with its own packed G, packed X^T and scratch tile."""
@@ -139,102 +140,23 @@ def _weight_grad_rmsprop(x, rows, indexed, g, w, v, lr, rho, one_minus_rho, eps,
     share = (npan + nt - 1) // nt
     b_size = k * min(share, NC // inr) * inr
     a_size = k * ((min(m, MC) + MR - 1) // MR) * MR
-    work = np.empty((nt, b_size + a_size + MR * inr), w.dtype)
+    t_size = MR * inr
+    work = np.empty((nt, b_size + a_size + t_size + 2 * MR * inr), w.dtype)
     xf, gf, wf, vf = x.reshape(x.size), g.reshape(g.size), w.reshape(w.size), v.reshape(v.size)
     if nt == 1:
         s = work[0]
         _weight_grad_rmsprop_columns(xf, ldx, rows, indexed, gf, m, n, k, wf, vf, lr, rho, one_minus_rho, eps,
-                                     _I0, npan, s[:b_size], s[b_size:b_size + a_size], s[b_size + a_size:])
+                                     _I0, npan, s[:b_size], s[b_size:b_size + a_size],
+                                     s[b_size + a_size:b_size + a_size + t_size], pipelined,
+                                     s[b_size + a_size + t_size:])
     else:
         for th in prange(nt):
             s = work[th]
             _weight_grad_rmsprop_columns(xf, ldx, rows, indexed, gf, m, n, k, wf, vf, lr, rho, one_minus_rho, eps,
                                          th * share, min(npan, (th + 1) * share),
-                                         s[:b_size], s[b_size:b_size + a_size], s[b_size + a_size:])
-
-
-# ---------------------------------------------------------------- act(X[rows] @ W + b)
-@njit(cache=True)
-def _dense_rows_columns(x, ldx, rows, w, m, n, k, c, bias, use_bias, relu, jp_lo, jp_hi, in_place, bp, ab, t):
-    """``_gemm_columns`` (numba.py) for a plain W and an A gathered through
-    ``rows``: per K block and MC block of rows, the rows are copied into ``ab``
-    (``_gather_block``), which the by-rows kernels read as they read a plain A
-    in place, the same K blocks, the same tiles, the same order."""
-    u = np.uint64
-    nr = _nr(c)
-    inr = np.int64(nr)
-    nkb = (k + KC - 1) // KC
-    kcb = (k + nkb - 1) // nkb
-    for jc in range(jp_lo, jp_hi, NC // inr):
-        nq = min(jp_hi - jc, NC // inr)
-        for kb in range(nkb):
-            pc = kb * kcb
-            kc = min(kcb, k - pc)
-            first = kb == 0
-            last = kb == nkb - 1
-            nfull = nq if (jc + nq) * inr <= n else nq - 1
-            if in_place:
-                if nfull < nq:
-                    j_edge = (jc + nfull) * inr
-                    _pack_b(w, u(n), False, u(pc), u(kc), u(j_edge), u(n - j_edge), nr, bp)
-                b_at, b_start, b_step, b_row, edge_pb = _ptr(w), u(pc * n + jc * inr), u(inr), u(n), _U0
-            else:
-                _pack_b(w, u(n), False, u(pc), u(kc), u(jc * inr), u(min(nq * inr, n - jc * inr)), nr, bp)
-                b_at, b_start, b_step, b_row, edge_pb = _ptr(bp), _U0, u(kc * inr), nr, u(nfull * kc * inr)
-            by_rows = kc * nq * inr * c.itemsize <= 32768
-            for ic in range(0, m, MC):
-                mc = min(MC, m - ic)
-                mpan = (mc + MR - 1) // MR
-                _gather_block(x, u(ldx), rows, u(ic), u(mc), u(pc), u(kc), ab)
-                for tile in range(mpan * nfull):
-                    if by_rows:
-                        ir, jr = tile // nfull, tile % nfull
-                    else:
-                        jr, ir = tile // mpan, tile % mpan
-                    ii = ic + ir * MR
-                    jj = (jc + jr) * inr
-                    _tile(True, u(kc), _ptr(ab), u(ir * MR * kc), u(kc), b_at, b_start + u(jr) * b_step, b_row,
-                          _ptr(c), u(ii * n + jj), u(n), u(min(MR, m - ii)), not first,
-                          _ptr(bias), u(jj), last and use_bias, last and relu)
-                if nfull < nq:
-                    jj = (jc + nfull) * inr
-                    for ir in range(mpan):
-                        ii = ic + ir * MR
-                        n_rows = u(min(MR, m - ii))
-                        _tile(True, u(kc), _ptr(ab), u(ir * MR * kc), u(kc), _ptr(bp), edge_pb, nr,
-                              _ptr(t), _U0, nr, n_rows, False, _ptr(bias), _U0, False, False)
-                        _store_edge(_ptr(t), nr, n_rows, u(n - jj), _ptr(c), u(ii * n + jj), u(n), _U1,
-                                    not first, _ptr(bias), u(jj), _U0, last and use_bias, last and relu)
-
-
-@njit(cache=True, parallel=True)
-def _dense_rows(x, rows, w, c, bias, use_bias, relu, threads):
-    """The compiled entry of ``dense_forward_rows`` (N > NARROW_N): column panels split
-    between threads as in ``_gemm_blocked``; W read in place when the batch is
-    one row block (m <= MC), else packed; each thread gathers its own A."""
-    m, n = c.shape
-    k, ldx = w.shape[0], x.shape[1]
-    inr = np.int64(_nr(c))
-    npan = (n + inr - 1) // inr
-    nt = max(1, min(threads, npan))
-    share = (npan + nt - 1) // nt
-    nkb = (k + KC - 1) // KC
-    kcb = (k + nkb - 1) // nkb
-    in_place = m <= MC
-    b_size = kcb * (1 if in_place else min(share, NC // inr)) * inr
-    a_size = kcb * min(m, MC)
-    work = np.empty((nt, b_size + a_size + MR * inr), c.dtype)
-    xf, wf, cf = x.reshape(x.size), w.reshape(w.size), c.reshape(c.size)
-    if nt == 1:
-        s = work[0]
-        _dense_rows_columns(xf, ldx, rows, wf, m, n, k, cf, bias, use_bias, relu, _I0, npan, in_place,
-                            s[:b_size], s[b_size:b_size + a_size], s[b_size + a_size:])
-    else:
-        for th in prange(nt):
-            s = work[th]
-            _dense_rows_columns(xf, ldx, rows, wf, m, n, k, cf, bias, use_bias, relu, th * share,
-                                min(npan, (th + 1) * share), in_place,
-                                s[:b_size], s[b_size:b_size + a_size], s[b_size + a_size:])
+                                         s[:b_size], s[b_size:b_size + a_size],
+                                         s[b_size + a_size:b_size + a_size + t_size], pipelined,
+                                         s[b_size + a_size + t_size:])
 
 
 # ---------------------------------------------------------------- the backend's methods
@@ -243,15 +165,18 @@ def _threads(flops):
 
 
 def dense_forward_rows(x, rows, w, b, relu, out):
-    """out = act(x[rows] @ w + b): the gather fused into the packing of A when N > NARROW_N."""
+    """out = act(x[rows] @ w + b): the plain GEMM with a row index, the gather
+    fused into the packing of A when N > NARROW_N (numba.py's ``gemm``)."""
     m, n = out.shape
     if n <= NARROW_N:   # the narrow path reads A in place: gather first
         return gemm(x[rows], w, False, False, out, b, relu)
-    use_bias = b is not None
-    bias = b if use_bias else _NO_BIAS[out.dtype]
     threads = _threads(2.0 * m * n * w.shape[0])
-    pool.run(_dense_rows, x, rows, w, out, bias, use_bias, bool(relu), threads)
-    return out
+    if threads == 1:
+        return gemm(x, w, False, False, out, b, relu, threads, rows)
+    return pool.run(gemm, x, w, False, False, out, b, relu, threads, rows)
+
+
+PIPELINED = True
 
 
 def weight_grad_rmsprop(x, rows, g, w, v, lr, rho, eps):
@@ -267,7 +192,7 @@ def weight_grad_rmsprop(x, rows, g, w, v, lr, rho, eps):
     indexed = rows is not None
     threads = _threads(2.0 * w.size * k)
     pool.run(_weight_grad_rmsprop, x, rows if indexed else _NO_ROWS, indexed, g, w, v, t(lr), t(rho), t(1 - rho),
-             t(eps), threads)
+             t(eps), threads, PIPELINED)
 
 
 guard_caches(globals())  # a corrupt cache entry is dropped and recompiled

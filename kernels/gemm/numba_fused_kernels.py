@@ -142,6 +142,142 @@ def _emit_rmsprop_tile(mr, context, builder, types_of, value_of):
     return context.get_dummy_value()
 
 
+# ---------------------------------------------------------------- the epilogue pipelined
+#: the pipelined kernel's arguments: those of ``_rmsprop_kernel``, then the scratch S
+#: and the pending tile (the previous call's: its weights at W[qw + r*ldw + j], its rows)
+PIPELINED_ARGS = ARGS + ("S", "qw", "qrows")
+#: steps of the k loop per deferred vector update (a tile of 12 x 32 float32 has 24 vectors; K = 128 has 32 slots)
+STEPS_PER_UPDATE = 4
+
+
+def _rmsprop_pipelined_tile_kernel(mr):
+    """An intrinsic ``kernel(*PIPELINED_ARGS)``: ``_rmsprop_kernel``'s tile with
+    the square root and division of the update moved into the next call's k loop."""
+
+    @intrinsic
+    def kernel(typingctx, kc, A, pa, csa, B, pb, rsb, W, V, pw, ldw, rows, pn, lr, rho, one_minus_rho, eps,
+               S, qw, qrows):
+        given = dict(zip(PIPELINED_ARGS, (kc, A, pa, csa, B, pb, rsb, W, V, pw, ldw, rows, pn, lr, rho,
+                                          one_minus_rho, eps, S, qw, qrows)))
+        dtype = getattr(W, "dtype", None)
+        pointers = POINTERS + ("S",)
+        if (dtype not in (types.float32, types.float64)
+                or any(given[p] != types.CPointer(dtype) for p in pointers)
+                or any(given[s] != dtype for s in SCALARS)
+                or any(not isinstance(t, types.Integer) for n, t in given.items() if n not in pointers + SCALARS)):
+            return None
+        return types.none(*given.values()), lambda context, builder, sig, args: _emit_rmsprop_pipelined(
+            mr, context, builder, dict(zip(PIPELINED_ARGS, sig.args)), dict(zip(PIPELINED_ARGS, args)))
+
+    kernel.__doc__ = f"The {mr} x NR RMSprop micro-kernel, its divisions done in the next call's k loop."
+    return kernel
+
+
+def _emit_rmsprop_pipelined(mr, context, builder, types_of, value_of):
+    """The k loop of ``_emit_rmsprop_tile``, which every STEPS_PER_UPDATE steps also
+    finishes one vector of the previous tile's update (w -= num / sqrt(den), num and
+    den read from the scratch S, where that tile left them); the vectors not reached
+    by the end of the loop are finished after it.  Then this tile's epilogue: v is
+    updated and stored, num = lr*g and den = v + eps go to S for the next call.
+    The square root and the division then run on the divider while the FMAs run:
+    once a whole tile's 24 of them sat after its k loop, where the out-of-order
+    window could not reach past them to the next tile's FMAs."""
+    prefer_512bit_vectors(builder.function)
+    elt = context.get_value_type(types_of["W"].dtype)
+    size = context.get_abi_sizeof(elt)
+    lanes = VECTOR_BITS // (8 * size)
+    vec = ir.VectorType(elt, lanes)
+    u64 = ir.IntType(64)
+    bits = 8 * size
+    nvec = len(range(VECTORS_PER_ROW))
+
+    def arg(name):
+        if name in POINTERS + ("S",) + SCALARS:
+            return value_of[name]
+        return context.cast(builder, value_of[name], types_of[name], types.uint64)
+
+    def at(ptr, offset):
+        return builder.bitcast(builder.gep(ptr, [offset]), vec.as_pointer())
+
+    def splat(x):
+        one = builder.insert_element(ir.Constant(vec, ir.Undefined), x, ir.Constant(ir.IntType(32), 0))
+        return builder.shuffle_vector(one, ir.Constant(vec, ir.Undefined),
+                                      ir.Constant(ir.VectorType(ir.IntType(32), lanes), None))
+
+    A, B, W, V, S = (arg(p) for p in POINTERS + ("S",))
+    kc, pa, csa, pb, rsb, pw, ldw, rows, pn, qw, qrows = (
+        arg(n) for n in ("kc", "pa", "csa", "pb", "rsb", "pw", "ldw", "rows", "pn", "qw", "qrows"))
+    lr, rho, one_minus_rho, eps = (splat(arg(s)) for s in SCALARS)
+    fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec] * 3), f"llvm.fma.v{lanes}f{bits}")
+    sqrt = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec]), f"llvm.sqrt.v{lanes}f{bits}")
+    zero = ir.Constant(vec, [0.0] * lanes)
+    columns = [u64(v * lanes) for v in range(VECTORS_PER_ROW)]
+    acc = [[cgutils.alloca_once_value(builder, zero) for _ in columns] for _ in range(mr)]
+    den_at = u64(2 * 12 * lanes)   # S: num of vector j at S[j*lanes], den at S[den_at + j*lanes] (room for 12 rows)
+    pending = builder.mul(qrows, u64(nvec))
+
+    def finish(j):   # vector j (row j // nvec, vector j % nvec) of the pending tile: w -= num / sqrt(den)
+        row = builder.udiv(j, u64(nvec))
+        where = builder.add(builder.add(qw, builder.mul(row, ldw)), builder.mul(builder.urem(j, u64(nvec)), u64(lanes)))
+        num = builder.load(at(S, builder.mul(j, u64(lanes))), align=size)
+        den = builder.load(at(S, builder.add(den_at, builder.mul(j, u64(lanes)))), align=size)
+        step = builder.fdiv(num, builder.call(sqrt, [den]))
+        builder.store(builder.fsub(builder.load(at(W, where), align=size), step), at(W, where), align=size)
+
+    i8p = ir.IntType(8).as_pointer()
+    i32 = ir.IntType(32)
+    prefetch = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+                                              "llvm.prefetch.p0i8")
+    with cgutils.for_range(builder, kc) as loop:
+        with builder.if_then(builder.icmp_unsigned("<", loop.index, u64(2 * nvec * mr))):   # as _emit_rmsprop_tile
+            which = builder.and_(loop.index, u64(2 * nvec - 1))
+            line = builder.add(builder.add(pn, builder.mul(builder.udiv(loop.index, u64(2 * nvec)), ldw)),
+                               builder.mul(builder.and_(which, u64(nvec - 1)), u64(lanes)))
+            base = builder.select(builder.icmp_unsigned("<", which, u64(nvec)), W, V)
+            builder.call(prefetch, [builder.bitcast(builder.gep(base, [line]), i8p), i32(1), i32(3), i32(1)])
+        # every STEPS_PER_UPDATE-th step: one vector of the pending tile's update
+        slot = builder.udiv(loop.index, u64(STEPS_PER_UPDATE))
+        due = builder.and_(
+            builder.icmp_unsigned("==", builder.urem(loop.index, u64(STEPS_PER_UPDATE)), u64(STEPS_PER_UPDATE - 1)),
+            builder.icmp_unsigned("<", slot, pending))
+        with builder.if_then(due, likely=False):
+            finish(slot)
+        a_at = builder.mul(loop.index, csa)
+        b_at = builder.add(pb, builder.mul(loop.index, rsb))
+        b_row = [builder.load(at(B, builder.add(b_at, j)), align=size) for j in columns]
+        for r in range(mr):
+            x = builder.load(builder.gep(A, [builder.add(builder.add(pa, u64(r)), a_at)]))
+            for v, b in enumerate(b_row):
+                builder.store(builder.call(fma, [splat(x), b, builder.load(acc[r][v])]), acc[r][v])
+        step_block = builder.basic_block
+    keep_loop_rolled(builder.module, step_block.terminator)
+
+    # the pending vectors the loop did not reach (a batch shallower than STEPS_PER_UPDATE * vectors)
+    reached = builder.udiv(kc, u64(STEPS_PER_UPDATE))
+    start = builder.select(builder.icmp_unsigned("<", reached, pending), reached, pending)
+    with cgutils.for_range_slice(builder, start, pending, u64(1)) as (j, _):
+        finish(j)
+
+    # this tile: v = rho*v + ((1-rho)*g)*g stored; num = lr*g and den = v + eps left in S
+    for r in range(mr):
+        with builder.if_then(builder.icmp_unsigned("<", u64(r), rows)):
+            row_at = builder.add(pw, builder.mul(u64(r), ldw))
+            for v, j in enumerate(columns):
+                g = builder.load(acc[r][v])
+                where = builder.add(row_at, j)
+                old_v = builder.load(at(V, where), align=size)
+                new_v = builder.fadd(builder.fmul(rho, old_v), builder.fmul(builder.fmul(one_minus_rho, g), g))
+                builder.store(new_v, at(V, where), align=size)
+                k = u64((r * nvec + v) * lanes)
+                builder.store(builder.fmul(lr, g), at(S, k), align=size)
+                builder.store(builder.fadd(new_v, eps), at(S, builder.add(den_at, k)), align=size)
+    return context.get_dummy_value()
+
+
+_rmsprop_pipelined = _rmsprop_pipelined_tile_kernel(12)
+_rmsprop_pipelined_8 = _rmsprop_pipelined_tile_kernel(8)
+
+
 #: 12 x 32 float32 / 12 x 16 float64, and the 8-row kernel for a last row panel of at most 8 rows
 _rmsprop_kernel = _rmsprop_tile_kernel(12)
 _rmsprop_kernel_8 = _rmsprop_tile_kernel(8)

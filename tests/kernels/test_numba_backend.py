@@ -294,21 +294,24 @@ def test_narrow_transposed_a_blocks(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("ta", [False, True])
-def test_pack_a_layout(dtype, ta):
+@pytest.mark.parametrize("ta, indexed", [(False, False), (True, False), (False, True)])   # rows: of a plain a only
+def test_pack_a_layout(dtype, ta, indexed):
     """Packed panels hold op(a)[i0 + q*MR + r, p0 + p] at ap[(q*kc + p)*MR + r], zeros
     below the last row: checked for blocks of 8 columns (the register transposes of a
-    row-major a) and the columns left over, full and partial panels, offsets."""
+    row-major a) and the columns left over, full and partial panels, offsets; with
+    ``indexed``, op(a)'s row i is row rows[i] of a plain a (shuffled, repeated rows)."""
     u = np.uint64
     rng = np.random.default_rng(0)
     for m, k, i0, mc, p0, kc in [(12, 8, 0, 12, 0, 8), (30, 50, 5, 25, 3, 47), (13, 17, 1, 12, 1, 16),
                                  (128, 784, 0, 128, 392, 392), (40, 9, 3, 37, 0, 9), (24, 7, 0, 24, 0, 7)]:
         opa = rng.standard_normal((m, k)).astype(dtype)
         a = np.ascontiguousarray(opa.T) if ta else opa
+        rows = rng.integers(0, m, m).astype(np.int64) if indexed else np.zeros(1, np.int64)
+        picked = opa[rows] if indexed else opa
         ap = np.full(-(-mc // MR) * MR * kc, np.nan, dtype)
-        G._pack_a(a.reshape(-1), u(a.shape[1]), ta, u(i0), u(mc), u(p0), u(kc), ap)
+        G._pack_a(a.reshape(-1), u(a.shape[1]), ta, rows, indexed, u(i0), u(mc), u(p0), u(kc), ap)
         block = np.zeros((-(-mc // MR) * MR, kc), dtype)
-        block[:mc] = opa[i0:i0 + mc, p0:p0 + kc]
+        block[:mc] = picked[i0:i0 + mc, p0:p0 + kc]
         expected = block.reshape(-1, MR, kc).transpose(0, 2, 1).reshape(-1)
         np.testing.assert_array_equal(ap, expected)
 
