@@ -32,7 +32,7 @@ from ..optim.numba import rmsprop_update
 from .numba import (
     _I0, _NO_ROWS, _UMR, KC, MC, MR, NARROW_N, NC, PARALLEL_FLOPS, _nr, _pack_b, _tile, gemm, matmul,
 )
-from .numba_fused_kernels import _rmsprop_kernel, _rmsprop_kernel_8, _rmsprop_pipelined, _rmsprop_pipelined_8
+from .numba_fused_kernels import SCRATCH_VECTORS, _rmsprop_kernel, _rmsprop_kernel_8
 
 depends_on(__file__, "_numba/intrinsics.py", "gemm/numba_microkernels.py", "gemm/numba_fused_kernels.py",
            "gemm/numba.py")
@@ -62,16 +62,18 @@ def _pack_at_rows(x, ldx, rows, indexed, i0, mc, p0, kc, ap):
 # ---------------------------------------------------------------- dW = X^T @ G, then RMSprop
 @njit(cache=True)
 def _weight_grad_rmsprop_columns(x, ldx, rows, indexed, g, m, n, k, w, v, lr, rho, one_minus_rho, eps,
-                                 jp_lo, jp_hi, bp, ap, t, pipelined, sp):
+                                 jp_lo, jp_hi, bp, ap, t, sp):
     """One thread's share: the column panels jp_lo..jp_hi of dW (all of its m
     rows), k <= KC (one block).  Per NC block of columns, G's share is packed
     (``_pack_b``); per MC block of rows, X^T (``_pack_at_rows``); then each tile
-    goes through ``_rmsprop_kernel``, a narrower last column panel through the
-    scratch ``t`` and scalar updates (the same operations, one lane at a time)."""
+    goes through ``_rmsprop_kernel``, which finishes the previous tile's update
+    on the way (its num and den wait in the scratch ``sp``), a narrower last
+    column panel through the scratch ``t`` and scalar updates (the same
+    operations, one lane at a time); at the end, the last tile's update."""
     u = np.uint64
     nr = _nr(w)
     inr = np.int64(nr)
-    q_at, q_rows = _U0, _U0   # the tile whose update the next pipelined kernel call finishes
+    q_at, q_rows = _U0, _U0   # the tile whose update the next kernel call finishes (none yet)
     for jc in range(jp_lo, jp_hi, NC // inr):
         nq = min(jp_hi - jc, NC // inr)
         nfull = nq if (jc + nq) * inr <= n else nq - 1
@@ -87,24 +89,17 @@ def _weight_grad_rmsprop_columns(x, ldx, rows, indexed, g, m, n, k, w, v, lr, rh
                 at = u(ii * n + (jc + jr) * inr)
                 # where the next tile's weights start, which this call prefetches
                 # (past the last tile: the same one; a prefetch never faults)
-                nxt = tile + 2 if tile + 2 < mpan * nfull else tile
+                nxt = tile + 1 if tile + 1 < mpan * nfull else tile
                 at_next = u((ic + (nxt % mpan) * MR) * n + (jc + nxt // mpan) * inr)
-                if pipelined:
-                    if n_rows <= u(8):
-                        _rmsprop_pipelined_8(u(k), _ptr(ap), u(ir * k * MR), _UMR, _ptr(bp), u(jr * k * inr), nr,
-                                             _ptr(w), _ptr(v), at, u(n), n_rows, at_next, lr, rho, one_minus_rho,
-                                             eps, _ptr(sp), q_at, q_rows)
-                    else:
-                        _rmsprop_pipelined(u(k), _ptr(ap), u(ir * k * MR), _UMR, _ptr(bp), u(jr * k * inr), nr,
-                                           _ptr(w), _ptr(v), at, u(n), n_rows, at_next, lr, rho, one_minus_rho,
-                                           eps, _ptr(sp), q_at, q_rows)
-                    q_at, q_rows = at, n_rows
-                elif n_rows <= u(8):
+                if n_rows <= u(8):
                     _rmsprop_kernel_8(u(k), _ptr(ap), u(ir * k * MR), _UMR, _ptr(bp), u(jr * k * inr), nr,
-                                      _ptr(w), _ptr(v), at, u(n), n_rows, at_next, lr, rho, one_minus_rho, eps)
+                                      _ptr(w), _ptr(v), at, u(n), n_rows, at_next, lr, rho, one_minus_rho, eps,
+                                      _ptr(sp), q_at, q_rows)
                 else:
                     _rmsprop_kernel(u(k), _ptr(ap), u(ir * k * MR), _UMR, _ptr(bp), u(jr * k * inr), nr,
-                                    _ptr(w), _ptr(v), at, u(n), n_rows, at_next, lr, rho, one_minus_rho, eps)
+                                    _ptr(w), _ptr(v), at, u(n), n_rows, at_next, lr, rho, one_minus_rho, eps,
+                                    _ptr(sp), q_at, q_rows)
+                q_at, q_rows = at, n_rows
             if nfull < nq:   # the last, narrower column panel
                 jj = (jc + nfull) * inr
                 for ir in range(mpan):
@@ -119,16 +114,17 @@ def _weight_grad_rmsprop_columns(x, ldx, rows, indexed, g, m, n, k, w, v, lr, rh
                             vi = rho * v[o] + one_minus_rho * gi * gi
                             v[o] = vi
                             w[o] -= lr * gi / np.sqrt(vi + eps)
-    # the last pipelined tile's update: its num = lr*g and den = v + eps wait in sp
-    half = inr // 2
+    # the last tile's update: its num = lr*g and den = v + eps wait in sp, vector j
+    # (row j // 2, half j % 2 of the tile) at sp[j*lanes:] and sp[SCRATCH_VECTORS*lanes + j*lanes:]
+    lanes = inr // 2
     for j in range(np.int64(q_rows) * 2):
-        o = np.int64(q_at) + (j // 2) * n + (j % 2) * half
-        for i in range(half):
-            w[o + i] -= sp[j * half + i] / np.sqrt(sp[24 * half + j * half + i])
+        o = np.int64(q_at) + (j // 2) * n + (j % 2) * lanes
+        for i in range(lanes):
+            w[o + i] -= sp[j * lanes + i] / np.sqrt(sp[(SCRATCH_VECTORS + j) * lanes + i])
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
-def _weight_grad_rmsprop(x, rows, indexed, g, w, v, lr, rho, one_minus_rho, eps, threads, pipelined):
+def _weight_grad_rmsprop(x, rows, indexed, g, w, v, lr, rho, one_minus_rho, eps, threads):
     """The compiled entry: dW = op(X)^T @ g (op(X) = x[rows] when ``indexed``) is
     m x n with depth k = g's rows <= KC; the column panels are split between
     ``threads`` threads, each with its own packed G, packed X^T and scratch tile."""
@@ -140,14 +136,14 @@ def _weight_grad_rmsprop(x, rows, indexed, g, w, v, lr, rho, one_minus_rho, eps,
     share = (npan + nt - 1) // nt
     b_size = k * min(share, NC // inr) * inr
     a_size = k * ((min(m, MC) + MR - 1) // MR) * MR
-    t_size = MR * inr
-    work = np.empty((nt, b_size + a_size + t_size + 2 * MR * inr), w.dtype)
+    t_size = MR * inr   # the scratch tile, then the scratch of the pipelined update (num and den)
+    work = np.empty((nt, b_size + a_size + t_size + 2 * SCRATCH_VECTORS * (inr // 2)), w.dtype)
     xf, gf, wf, vf = x.reshape(x.size), g.reshape(g.size), w.reshape(w.size), v.reshape(v.size)
     if nt == 1:
         s = work[0]
         _weight_grad_rmsprop_columns(xf, ldx, rows, indexed, gf, m, n, k, wf, vf, lr, rho, one_minus_rho, eps,
                                      _I0, npan, s[:b_size], s[b_size:b_size + a_size],
-                                     s[b_size + a_size:b_size + a_size + t_size], pipelined,
+                                     s[b_size + a_size:b_size + a_size + t_size],
                                      s[b_size + a_size + t_size:])
     else:
         for th in prange(nt):
@@ -155,7 +151,7 @@ def _weight_grad_rmsprop(x, rows, indexed, g, w, v, lr, rho, one_minus_rho, eps,
             _weight_grad_rmsprop_columns(xf, ldx, rows, indexed, gf, m, n, k, wf, vf, lr, rho, one_minus_rho, eps,
                                          th * share, min(npan, (th + 1) * share),
                                          s[:b_size], s[b_size:b_size + a_size],
-                                         s[b_size + a_size:b_size + a_size + t_size], pipelined,
+                                         s[b_size + a_size:b_size + a_size + t_size],
                                          s[b_size + a_size + t_size:])
 
 
@@ -176,9 +172,6 @@ def dense_forward_rows(x, rows, w, b, relu, out):
     return pool.run(gemm, x, w, False, False, out, b, relu, threads, rows)
 
 
-PIPELINED = True
-
-
 def weight_grad_rmsprop(x, rows, g, w, v, lr, rho, eps):
     """RMSprop on w (mean squares v) with the gradient dW = op(x)^T @ g, op(x) =
     x[rows] (rows not None) or x; fused when the batch fits one K block and N > NARROW_N."""
@@ -192,7 +185,7 @@ def weight_grad_rmsprop(x, rows, g, w, v, lr, rho, eps):
     indexed = rows is not None
     threads = _threads(2.0 * w.size * k)
     pool.run(_weight_grad_rmsprop, x, rows if indexed else _NO_ROWS, indexed, g, w, v, t(lr), t(rho), t(1 - rho),
-             t(eps), threads, PIPELINED)
+             t(eps), threads)
 
 
 guard_caches(globals())  # a corrupt cache entry is dropped and recompiled

@@ -374,6 +374,34 @@ def test_b_in_place_around_the_row_block(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_b_panel_by_panel_and_a_gathered_through_a_row_index(dtype, threads):
+    """One row block (M <= MC) of a plain b deeper than 32 KB per K block: A
+    packed (or gathered through ``rows`` while packed, shuffled rows and one
+    taken twice), each B micro-panel packed just before its tiles, the narrower
+    last one too; on 1 and 2 threads (each packs its own), against NumPy."""
+    rng = np.random.default_rng(threads)
+    for m in (1, 7, 8, 12, 13, 37, 128, G.MC):
+        for k in (29, 97, KC + 1, 784):
+            for n in (NR + 1, 3 * NR, 5 * NR + 7, 512):
+                if (m + k + n) % 2:   # half of the combinations, every value of each
+                    continue
+                a = rng.standard_normal((m + 5, k)).astype(dtype)
+                b = rng.standard_normal((k, n)).astype(dtype)
+                bias = rng.standard_normal(n).astype(dtype)
+                rows = rng.permutation(m + 5)[:m].astype(np.int64)
+                rows[-1] = rows[0]
+                tol = (1e-6 if dtype == np.float32 else 1e-14) * 4 * (np.abs(a).max() * np.abs(b).max() * k + 1)
+                out = np.full((m, n), np.nan, dtype)
+                G.gemm(a[:m], b, False, False, out, threads=threads)
+                assert np.abs(out - ref(a[:m], b, False, False)).max() <= tol, (m, k, n)
+                out = np.full((m, n), np.nan, dtype)
+                G.gemm(a, b, False, False, out, bias, True, threads=threads, rows=rows)
+                want = np.maximum(ref(a[rows], b, False, False) + bias, 0)
+                assert np.abs(out - want).max() <= tol, (m, k, n, "rows")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_transposed_store_of_the_ten_class_tile(dtype):
     """h.T @ dy for 8-10 classes: rows 0-7 of the tile stored by register
     transposes, the rest one by one, bias and ReLU applied before."""
