@@ -6,13 +6,14 @@
   final in the micro-kernel's registers; ``_rmsprop_kernel``
   (numba_fused_kernels.py) updates W and its mean squares from there, and dW
   is never written.  X may be read through a row index (the batch gather).
-* ``dense_forward_rows``: ``act(X[rows] @ W + b)``: the rows of the batch are
-  gathered while A is copied block by block into the layout the micro-kernel
-  reads (the "packing" of A), so the gathered batch is never a separate array.
+* ``dense_forward_rows``: ``act(X[rows] @ W + b)``: numba.py's GEMM with a
+  row index; its packing of A copies the named rows of X (a shuffled batch)
+  into the layout the micro-kernel reads, so the gathered batch is never a
+  separate array.
 
-Both are the loops of ``_gemm_columns`` (numba.py; kernels/gemm/DESIGN.md is the
-map) with the packing of A changed, and, for the weight gradient, the
-epilogue; the sums are the same numbers added in the same order, so the
+The weight gradient runs the loops of ``_gemm_columns`` (numba.py;
+kernels/gemm/DESIGN.md is the map) with the packing of A and the epilogue
+changed; the sums are the same numbers added in the same order, so the
 results equal the unfused kernels' bit for bit.  Threads split the column
 panels of the output, as in the plain GEMM: one parallel region, no barrier.
 Shapes the fusion does not pay for (N <= ``NARROW_N``: the narrow paths;
@@ -32,7 +33,7 @@ from ..optim.numba import rmsprop_update
 from .numba import (
     _I0, _NO_ROWS, _UMR, KC, MC, MR, NARROW_N, NC, PARALLEL_FLOPS, _nr, _pack_b, _tile, gemm, matmul,
 )
-from .numba_fused_kernels import SCRATCH_VECTORS, _rmsprop_kernel, _rmsprop_kernel_8
+from .numba_fused_kernels import _rmsprop_kernel, _rmsprop_kernel_8
 
 depends_on(__file__, "_numba/intrinsics.py", "gemm/numba_microkernels.py", "gemm/numba_fused_kernels.py",
            "gemm/numba.py")
@@ -62,18 +63,15 @@ def _pack_at_rows(x, ldx, rows, indexed, i0, mc, p0, kc, ap):
 # ---------------------------------------------------------------- dW = X^T @ G, then RMSprop
 @njit(cache=True)
 def _weight_grad_rmsprop_columns(x, ldx, rows, indexed, g, m, n, k, w, v, lr, rho, one_minus_rho, eps,
-                                 jp_lo, jp_hi, bp, ap, t, sp):
+                                 jp_lo, jp_hi, bp, ap, t):
     """One thread's share: the column panels jp_lo..jp_hi of dW (all of its m
     rows), k <= KC (one block).  Per NC block of columns, G's share is packed
     (``_pack_b``); per MC block of rows, X^T (``_pack_at_rows``); then each tile
-    goes through ``_rmsprop_kernel``, which finishes the previous tile's update
-    on the way (its num and den wait in the scratch ``sp``), a narrower last
-    column panel through the scratch ``t`` and scalar updates (the same
-    operations, one lane at a time); at the end, the last tile's update."""
+    goes through ``_rmsprop_kernel``, a narrower last column panel through the
+    scratch ``t`` and scalar updates (the same operations, one lane at a time)."""
     u = np.uint64
     nr = _nr(w)
     inr = np.int64(nr)
-    q_at, q_rows = _U0, _U0   # the tile whose update the next kernel call finishes (none yet)
     for jc in range(jp_lo, jp_hi, NC // inr):
         nq = min(jp_hi - jc, NC // inr)
         nfull = nq if (jc + nq) * inr <= n else nq - 1
@@ -93,13 +91,10 @@ def _weight_grad_rmsprop_columns(x, ldx, rows, indexed, g, m, n, k, w, v, lr, rh
                 at_next = u((ic + (nxt % mpan) * MR) * n + (jc + nxt // mpan) * inr)
                 if n_rows <= u(8):
                     _rmsprop_kernel_8(u(k), _ptr(ap), u(ir * k * MR), _UMR, _ptr(bp), u(jr * k * inr), nr,
-                                      _ptr(w), _ptr(v), at, u(n), n_rows, at_next, lr, rho, one_minus_rho, eps,
-                                      _ptr(sp), q_at, q_rows)
+                                      _ptr(w), _ptr(v), at, u(n), n_rows, at_next, lr, rho, one_minus_rho, eps)
                 else:
                     _rmsprop_kernel(u(k), _ptr(ap), u(ir * k * MR), _UMR, _ptr(bp), u(jr * k * inr), nr,
-                                    _ptr(w), _ptr(v), at, u(n), n_rows, at_next, lr, rho, one_minus_rho, eps,
-                                    _ptr(sp), q_at, q_rows)
-                q_at, q_rows = at, n_rows
+                                    _ptr(w), _ptr(v), at, u(n), n_rows, at_next, lr, rho, one_minus_rho, eps)
             if nfull < nq:   # the last, narrower column panel
                 jj = (jc + nfull) * inr
                 for ir in range(mpan):
@@ -114,13 +109,6 @@ def _weight_grad_rmsprop_columns(x, ldx, rows, indexed, g, m, n, k, w, v, lr, rh
                             vi = rho * v[o] + one_minus_rho * gi * gi
                             v[o] = vi
                             w[o] -= lr * gi / np.sqrt(vi + eps)
-    # the last tile's update: its num = lr*g and den = v + eps wait in sp, vector j
-    # (row j // 2, half j % 2 of the tile) at sp[j*lanes:] and sp[SCRATCH_VECTORS*lanes + j*lanes:]
-    lanes = inr // 2
-    for j in range(np.int64(q_rows) * 2):
-        o = np.int64(q_at) + (j // 2) * n + (j % 2) * lanes
-        for i in range(lanes):
-            w[o + i] -= sp[j * lanes + i] / np.sqrt(sp[(SCRATCH_VECTORS + j) * lanes + i])
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -136,23 +124,18 @@ def _weight_grad_rmsprop(x, rows, indexed, g, w, v, lr, rho, one_minus_rho, eps,
     share = (npan + nt - 1) // nt
     b_size = k * min(share, NC // inr) * inr
     a_size = k * ((min(m, MC) + MR - 1) // MR) * MR
-    t_size = MR * inr   # the scratch tile, then the scratch of the pipelined update (num and den)
-    work = np.empty((nt, b_size + a_size + t_size + 2 * SCRATCH_VECTORS * (inr // 2)), w.dtype)
+    work = np.empty((nt, b_size + a_size + MR * inr), w.dtype)
     xf, gf, wf, vf = x.reshape(x.size), g.reshape(g.size), w.reshape(w.size), v.reshape(v.size)
     if nt == 1:
         s = work[0]
         _weight_grad_rmsprop_columns(xf, ldx, rows, indexed, gf, m, n, k, wf, vf, lr, rho, one_minus_rho, eps,
-                                     _I0, npan, s[:b_size], s[b_size:b_size + a_size],
-                                     s[b_size + a_size:b_size + a_size + t_size],
-                                     s[b_size + a_size + t_size:])
+                                     _I0, npan, s[:b_size], s[b_size:b_size + a_size], s[b_size + a_size:])
     else:
         for th in prange(nt):
             s = work[th]
             _weight_grad_rmsprop_columns(xf, ldx, rows, indexed, gf, m, n, k, wf, vf, lr, rho, one_minus_rho, eps,
                                          th * share, min(npan, (th + 1) * share),
-                                         s[:b_size], s[b_size:b_size + a_size],
-                                         s[b_size + a_size:b_size + a_size + t_size],
-                                         s[b_size + a_size + t_size:])
+                                         s[:b_size], s[b_size:b_size + a_size], s[b_size + a_size:])
 
 
 # ---------------------------------------------------------------- the backend's methods
