@@ -68,6 +68,24 @@ def _ptr(typingctx, arr):
     return types.CPointer(arr.dtype)(arr), codegen
 
 
+@intrinsic
+def _prefetch_l2(typingctx, ptr, offset):
+    """Ask for the cache line holding ptr[offset] in L2 (``prefetcht1``, a
+    read): the memory system fetches it while the core goes on; a hint that
+    never faults, even past an array's end."""
+    if not isinstance(ptr, types.CPointer) or not isinstance(offset, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+        fn = builder.module.declare_intrinsic("llvm.prefetch", fnty=ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]))
+        at = builder.bitcast(builder.gep(args[0], [args[1]]), i8p)
+        builder.call(fn, [at, i32(0), i32(2), i32(1)])
+        return context.get_dummy_value()
+
+    return types.none(ptr, offset), codegen
+
+
 def _columns_by_shuffles(builder, rows):
     """The 8 columns of a block of 4 or 8 rows (LLVM vectors of 8 numbers),
     as vectors of 4 or 8: three rounds of shuffles (pairs of elements, pairs

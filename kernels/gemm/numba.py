@@ -74,7 +74,7 @@ from numba.extending import overload
 from .._numba import njit, pool, prange
 from .._numba.cache import depends_on, guard_caches
 from .._numba.intrinsics import (
-    _U0, _U1, _U8, _U10, _gather_transpose_4x8, _gather_transpose_8x8, _ptr, _transpose_8x8, _zero,
+    _U0, _U1, _U8, _U10, _gather_transpose_4x8, _gather_transpose_8x8, _prefetch_l2, _ptr, _transpose_8x8, _zero,
 )
 from .numba_microkernels import (
     DOT_COLS, DOT_ROWS, _dot_kernel, _micro_kernel, _micro_kernel_8, _narrow_kernel, _rows_kernel, _rows_kernel_8,
@@ -293,8 +293,15 @@ def _gemm_columns(a, lda, ta, rows, indexed, b, ldb, tb, m, n, k, c, bias, use_b
                         ir, jr = tile // nfull, tile % nfull
                     else:
                         jr, ir = tile // mpan, tile % mpan
-                    if b_mode == B_PANEL_BY_PANEL and ir == 0:
-                        _pack_b(b, u(ldb), tb, u(pc), u(kc), u((jc + jr) * inr), nr, nr, bp[panel:])
+                    if b_mode == B_PANEL_BY_PANEL:
+                        if ir == 0:
+                            _pack_b(b, u(ldb), tb, u(pc), u(kc), u((jc + jr) * inr), nr, nr, bp[panel:])
+                        if jr + 1 < nfull:  # this tile's share of the next panel's rows, into L2
+                            share = (kc + mpan - 1) // mpan
+                            for p in range(ir * share, min(kc, (ir + 1) * share)):
+                                at = u((pc + p) * ldb + (jc + jr + 1) * inr)
+                                _prefetch_l2(_ptr(b), at)
+                                _prefetch_l2(_ptr(b), at + nr - _U1)
                     ii = ic + ir * MR
                     jj = (jc + jr) * inr
                     _tile(a_rows, u(kc), a_at, a_start + u(ir) * a_step, a_col, b_at, b_start + u(jr) * b_step, b_row,
