@@ -31,7 +31,7 @@ from .._numba.cache import depends_on, guard_caches
 from .._numba.intrinsics import _U0, _U1, _ptr, _zero
 from ..optim.numba import rmsprop_update
 from .numba import (
-    _I0, _NO_ROWS, _UMR, KC, MC, MR, NARROW_N, NC, PARALLEL_FLOPS, _nr, _pack_b, _tile, gemm, matmul,
+    _I0, _NO_ROWS, _UMR, KC, MR, NARROW_N, NC, PARALLEL_FLOPS, _nr, _pack_b, _tile, gemm, matmul,
 )
 from .numba_fused_kernels import _rmsprop_kernel, _rmsprop_kernel_8
 
@@ -61,12 +61,18 @@ def _pack_at_rows(x, ldx, rows, indexed, i0, mc, p0, kc, ap):
 
 
 # ---------------------------------------------------------------- dW = X^T @ G, then RMSprop
+#: the row block of the weight gradient: one row of tiles (MR rows of W), so
+#: that the tiles walk W and V along their rows (each tile's lines next to the
+#: last one's, where the plain GEMM's MC = 144 went down a column of tiles,
+#: 12 rows and 24 KB apart): 1.20x at W1's shape (kernels/gemm/MEASUREMENTS.md)
+WEIGHT_ROWS = MR
+
 @njit(cache=True)
 def _weight_grad_rmsprop_columns(x, ldx, rows, indexed, g, m, n, k, w, v, lr, rho, one_minus_rho, eps,
                                  jp_lo, jp_hi, bp, ap, t):
     """One thread's share: the column panels jp_lo..jp_hi of dW (all of its m
     rows), k <= KC (one block).  Per NC block of columns, G's share is packed
-    (``_pack_b``); per MC block of rows, X^T (``_pack_at_rows``); then each tile
+    (``_pack_b``); per block of ``WEIGHT_ROWS`` rows, X^T (``_pack_at_rows``); then each tile
     goes through ``_rmsprop_kernel``, a narrower last column panel through the
     scratch ``t`` and scalar updates (the same operations, one lane at a time)."""
     u = np.uint64
@@ -76,19 +82,23 @@ def _weight_grad_rmsprop_columns(x, ldx, rows, indexed, g, m, n, k, w, v, lr, rh
         nq = min(jp_hi - jc, NC // inr)
         nfull = nq if (jc + nq) * inr <= n else nq - 1
         _pack_b(g, u(n), False, _U0, u(k), u(jc * inr), u(min(nq * inr, n - jc * inr)), nr, bp)
-        for ic in range(0, m, MC):
-            mc = min(MC, m - ic)
+        for ic in range(0, m, WEIGHT_ROWS):
+            mc = min(WEIGHT_ROWS, m - ic)
             mpan = (mc + MR - 1) // MR
             _pack_at_rows(x, u(ldx), rows, indexed, u(ic), u(mc), _U0, u(k), ap)
-            for tile in range(mpan * nfull):   # column by column: one B micro-panel stays in L1
+            for tile in range(mpan * nfull):   # column by column (one row of tiles: along it)
                 jr, ir = tile // mpan, tile % mpan
                 ii = ic + ir * MR
                 n_rows = u(min(MR, m - ii))
                 at = u(ii * n + (jc + jr) * inr)
-                # where the next tile's weights start, which this call prefetches
-                # (past the last tile: the same one; a prefetch never faults)
-                nxt = tile + 1 if tile + 1 < mpan * nfull else tile
-                at_next = u((ic + (nxt % mpan) * MR) * n + (jc + nxt // mpan) * inr)
+                # where the next tile's weights start, which this call prefetches: the
+                # next of this block, else the first of the next block, else this one
+                if tile + 1 < mpan * nfull:
+                    at_next = u((ic + ((tile + 1) % mpan) * MR) * n + (jc + (tile + 1) // mpan) * inr)
+                elif ic + mc < m:
+                    at_next = u((ic + mc) * n + jc * inr)
+                else:
+                    at_next = at
                 if n_rows <= u(8):
                     _rmsprop_kernel_8(u(k), _ptr(ap), u(ir * k * MR), _UMR, _ptr(bp), u(jr * k * inr), nr,
                                       _ptr(w), _ptr(v), at, u(n), n_rows, at_next, lr, rho, one_minus_rho, eps)
@@ -123,7 +133,7 @@ def _weight_grad_rmsprop(x, rows, indexed, g, w, v, lr, rho, one_minus_rho, eps,
     nt = max(1, min(threads, npan))
     share = (npan + nt - 1) // nt
     b_size = k * min(share, NC // inr) * inr
-    a_size = k * ((min(m, MC) + MR - 1) // MR) * MR
+    a_size = k * ((min(m, WEIGHT_ROWS) + MR - 1) // MR) * MR
     work = np.empty((nt, b_size + a_size + MR * inr), w.dtype)
     xf, gf, wf, vf = x.reshape(x.size), g.reshape(g.size), w.reshape(w.size), v.reshape(v.size)
     if nt == 1:
