@@ -68,6 +68,24 @@ def _ptr(typingctx, arr):
     return types.CPointer(arr.dtype)(arr), codegen
 
 
+@intrinsic
+def _prefetch_l2(typingctx, ptr, offset):
+    """Ask for the cache line holding ptr[offset] in L2 (``prefetcht1``, a
+    read): the memory system fetches it while the core goes on; a hint that
+    never faults, even past an array's end."""
+    if not isinstance(ptr, types.CPointer) or not isinstance(offset, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+        fn = builder.module.declare_intrinsic("llvm.prefetch", fnty=ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]))
+        at = builder.bitcast(builder.gep(args[0], [args[1]]), i8p)
+        builder.call(fn, [at, i32(0), i32(2), i32(1)])
+        return context.get_dummy_value()
+
+    return types.none(ptr, offset), codegen
+
+
 def _columns_by_shuffles(builder, rows):
     """The 8 columns of a block of 4 or 8 rows (LLVM vectors of 8 numbers),
     as vectors of 4 or 8: three rounds of shuffles (pairs of elements, pairs
@@ -119,3 +137,37 @@ def _transposer(nrows):
 
 _transpose_8x8 = _transposer(8)
 _transpose_4x8 = _transposer(4)
+
+
+def _gathering_transposer(nrows):
+    """As ``_transposer``, for rows that need not lie equally far apart: an
+    intrinsic ``f(src, starts, si, col, dst, do, ldd)`` with
+    dst[do + j*ldd + i] = src[starts[si + i] + col + j], ``starts`` a pointer to
+    where each row begins (uint64).  It packs the rows of A a row index names
+    (a shuffled batch) as ``_transposer`` packs equally spaced ones."""
+
+    @intrinsic
+    def transpose(typingctx, src, starts, si, col, dst, do, ldd):
+        def codegen(context, builder, signature, args):
+            src, starts, si, col, dst, do, ldd = args
+            elt = context.get_data_type(signature.args[0].dtype)
+            align = context.get_abi_sizeof(elt)
+            rows = []
+            for i in range(nrows):
+                start = builder.load(builder.gep(starts, [builder.add(si, ir.Constant(si.type, i))]))
+                at = builder.gep(src, [builder.add(start, col)])
+                rows.append(builder.load(builder.bitcast(at, ir.VectorType(elt, 8).as_pointer()), align=align))
+            for j, column in enumerate(_columns_by_shuffles(builder, rows)):
+                at = builder.gep(dst, [builder.add(do, builder.mul(ldd, ir.Constant(do.type, j)))])
+                builder.store(column, builder.bitcast(at, ir.VectorType(elt, nrows).as_pointer()), align=align)
+            return context.get_dummy_value()
+
+        if starts != types.CPointer(types.uint64) or not all(isinstance(t, types.Integer) for t in (si, col, do, ldd)):
+            return None
+        return types.none(src, starts, si, col, dst, do, ldd), codegen
+
+    return transpose
+
+
+_gather_transpose_8x8 = _gathering_transposer(8)
+_gather_transpose_4x8 = _gathering_transposer(4)

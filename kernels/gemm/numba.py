@@ -73,7 +73,9 @@ from numba.extending import overload
 
 from .._numba import njit, pool, prange
 from .._numba.cache import depends_on, guard_caches
-from .._numba.intrinsics import _U0, _U1, _U8, _U10, _ptr, _transpose_4x8, _transpose_8x8, _zero
+from .._numba.intrinsics import (
+    _U0, _U1, _U8, _U10, _gather_transpose_4x8, _gather_transpose_8x8, _prefetch_l2, _ptr, _transpose_8x8, _zero,
+)
 from .numba_microkernels import (
     DOT_COLS, DOT_ROWS, _dot_kernel, _micro_kernel, _micro_kernel_8, _narrow_kernel, _rows_kernel, _rows_kernel_8,
 )
@@ -120,44 +122,44 @@ def _nr_impl(x):
 
 # ---------------------------------------------------------------- packing
 @njit(cache=True)
-def _pack_a(a, lda, ta, i0, mc, p0, kc, ap):
+def _pack_a(a, lda, ta, rows, indexed, i0, mc, p0, kc, ap):
     """Copy op(a)[i0:i0+mc, p0:p0+kc] into MR-tall micro-panels: column p of
     panel q is ap[(q*kc + p)*MR :][:MR], rows past ``mc`` zeroed.  All arguments
-    are uint64 but ``ta`` (op = transpose).  From a row-major a this is a
-    transpose; a full panel is done 8 columns at a time with vector shuffles
-    (rows 0-7, then 8-11), where scalar copies would store one number at a
-    time, MR numbers apart (kernels/gemm/DESIGN.md gives the measured gain)."""
+    are uint64 but ``ta`` (op = transpose) and the row index: when ``indexed``
+    (a plain a only), row i of op(a) is row ``rows[i]`` of a (a shuffled batch
+    gathered on the way).  From a row-major a this is a transpose; a full panel
+    is done 8 columns at a time with vector shuffles (rows 0-7, then 8-11),
+    where scalar copies would store one number at a time, MR numbers apart
+    (kernels/gemm/DESIGN.md gives the measured gain)."""
     z = _zero(ap)
+    starts = np.empty(MR, np.uint64)   # where each row of a panel starts in a
     for q in range((mc + _UMR - _U1) // _UMR):
         ii = i0 + q * _UMR
-        rows = min(_UMR, mc - q * _UMR)
+        n_rows = min(_UMR, mc - q * _UMR)
         base = q * kc * _UMR
         if ta:  # op(a)[i, p] = a[p, i]: each column of the panel is contiguous in a
             for p in range(kc):
                 src = (p0 + p) * lda + ii
                 dst = base + p * _UMR
-                for r in range(rows):
+                for r in range(n_rows):
                     ap[dst + r] = a[src + r]
-                for r in range(rows, _UMR):
+                for r in range(n_rows, _UMR):
                     ap[dst + r] = z
-        elif rows == _UMR:  # a full panel from rows of a: 12 x 8 blocks, transposed in registers
-            src = ii * lda + p0
-            p = _U0
+            continue
+        for r in range(n_rows):   # op(a)[i, p] = a[row(i), p]: each row of the panel is contiguous in a
+            starts[r] = (np.uint64(rows[ii + r]) if indexed else ii + r) * lda + p0
+        p = _U0
+        if n_rows == _UMR:  # a full panel: 12 x 8 blocks, transposed in registers
             while p + _U8 <= kc:
-                _transpose_8x8(_ptr(a), src + p, lda, _ptr(ap), base + p * _UMR, _UMR)
-                _transpose_4x8(_ptr(a), src + _U8 * lda + p, lda, _ptr(ap), base + p * _UMR + _U8, _UMR)
+                _gather_transpose_8x8(_ptr(a), _ptr(starts), _U0, p, _ptr(ap), base + p * _UMR, _UMR)
+                _gather_transpose_4x8(_ptr(a), _ptr(starts), _U8, p, _ptr(ap), base + p * _UMR + _U8, _UMR)
                 p += _U8
-            for r in range(_UMR):
-                for pp in range(p, kc):
-                    ap[base + pp * _UMR + r] = a[src + r * lda + pp]
-        else:  # op(a)[i, p] = a[i, p]: each row of the panel is contiguous in a
-            for r in range(rows):
-                src = (ii + r) * lda + p0
-                for p in range(kc):
-                    ap[base + p * _UMR + r] = a[src + p]
-            for r in range(rows, _UMR):
-                for p in range(kc):
-                    ap[base + p * _UMR + r] = z
+        for r in range(n_rows):
+            for pp in range(p, kc):
+                ap[base + pp * _UMR + r] = a[starts[r] + pp]
+        for r in range(n_rows, _UMR):
+            for pp in range(kc):
+                ap[base + pp * _UMR + r] = z
 
 
 @njit(cache=True)
@@ -236,25 +238,32 @@ def _tile(a_rows, kc, A, pa, csa, B, pb, rsb, C, pc, ldc, rows, accumulate, bias
         _micro_kernel(kc, A, pa, csa, B, pb, rsb, C, pc, ldc, rows, accumulate, bias, jb, use_bias, relu)
 
 
+#: how ``_gemm_columns`` reads op(B) (``_gemm_blocked`` chooses; kernels/gemm/DESIGN.md, "B in place"):
+#: a KC x NC block packed at once, micro-panels read where they lie, or each packed just before its tiles
+B_PACKED, B_IN_PLACE, B_PANEL_BY_PANEL = 0, 1, 2
+
+
 @njit(cache=True)
-def _gemm_columns(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu, jp_lo, jp_hi, in_place, a_rows,
-                  bp, ap, t):
+def _gemm_columns(a, lda, ta, rows, indexed, b, ldb, tb, m, n, k, c, bias, use_bias, relu, jp_lo, jp_hi,
+                  b_mode, a_rows, bp, ap, t):
     """One thread's share of the Goto/BLIS loop nest (kernels/gemm/DESIGN.md): the
     columns of C in the NR panels jp_lo..jp_hi, all rows.  Loop jc: blocks of
-    NC columns; pc: KC blocks of K, each packing this share of op(B) (but for
-    one row block of a plain b, which is read in place); ic: MC
-    blocks of rows, each packing op(A) (unless ``a_rows``); jr/ir: the micro-kernel over the
-    MR x NR tiles.  jc and jr count NR panels, ir counts MR panels.  Tiles go
-    column by column (one B micro-panel stays in L1) unless the packed B is
-    small (a shallow K): then row by row, so that the writes to C stream.
-    ``in_place``: b is read where it lies, ``a_rows``: a too (``_gemm_blocked``
-    decides); ``t`` is an MR x NR scratch tile.  Sizes are int64 here; the hot
-    code gets uint64."""
+    NC columns; pc: KC blocks of K, each packing this share of op(B) (``b_mode``:
+    ``B_PACKED``; ``B_IN_PLACE`` reads its micro-panels where they lie,
+    ``B_PANEL_BY_PANEL`` packs each just before its column of tiles); ic: MC
+    blocks of rows, each packing op(A) (unless ``a_rows``: a read by rows
+    where it lies; with ``indexed``, row i of op(a) is row ``rows[i]`` of a,
+    gathered while packing); jr/ir: the micro-kernel over the MR x NR tiles.
+    jc and jr count NR panels, ir counts MR panels.  Tiles go column by column
+    (one B micro-panel stays in L1) unless B is read in place and small (a
+    shallow K): then row by row, so that the writes to C stream.  ``t`` is an
+    MR x NR scratch tile.  Sizes are int64 here; the hot code gets uint64."""
     u = np.uint64
     nr = _nr(c)
     inr = np.int64(nr)
     nkb = (k + KC - 1) // KC
     kcb = (k + nkb - 1) // nkb  # K split evenly: 784 -> 3 x 262
+    panel = kcb * inr           # a packed micro-panel's size
     for jc in range(jp_lo, jp_hi, NC // inr):
         nq = min(jp_hi - jc, NC // inr)  # NR panels in this N block
         for kb in range(nkb):
@@ -263,28 +272,36 @@ def _gemm_columns(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu, jp_l
             first = kb == 0
             last = kb == nkb - 1
             nfull = nq if (jc + nq) * inr <= n else nq - 1  # full-width column panels
-            if in_place:  # only the last, narrower panel is packed (at bp[0]): B ends inside it
-                if nfull < nq:
-                    j_edge = (jc + nfull) * inr
-                    _pack_b(b, u(ldb), tb, u(pc), u(kc), u(j_edge), u(n - j_edge), nr, bp)
-                b_at, b_start, b_step, b_row, edge_pb = _ptr(b), u(pc * ldb + jc * inr), u(inr), u(ldb), _U0
-            else:
+            if b_mode == B_PACKED:
                 _pack_b(b, u(ldb), tb, u(pc), u(kc), u(jc * inr), u(min(nq * inr, n - jc * inr)), nr, bp)
                 b_at, b_start, b_step, b_row, edge_pb = _ptr(bp), _U0, u(kc * inr), nr, u(nfull * kc * inr)
-            by_rows = kc * nq * inr * c.itemsize <= 32768
+            elif b_mode == B_IN_PLACE:  # only the last, narrower panel is packed (at bp[0]): B ends inside it
+                b_at, b_start, b_step, b_row, edge_pb = _ptr(b), u(pc * ldb + jc * inr), u(inr), u(ldb), _U0
+            else:   # each full panel packed at bp[panel], just before its tiles; the narrower last one at bp[0]
+                b_at, b_start, b_step, b_row, edge_pb = _ptr(bp), u(panel), _U0, nr, _U0
+            by_rows = b_mode == B_IN_PLACE and kc * nq * inr * c.itemsize <= 32768
             for ic in range(0, m, MC):
                 mc = min(MC, m - ic)
                 mpan = (mc + MR - 1) // MR
                 if a_rows:  # panel ir starts at row ic + ir*MR of a, rows lda apart
                     a_at, a_start, a_step, a_col = _ptr(a), u(ic * lda + pc), u(MR * lda), u(lda)
                 else:       # panel ir of the packed block, kc columns of MR numbers
-                    _pack_a(a, u(lda), ta, u(ic), u(mc), u(pc), u(kc), ap)
+                    _pack_a(a, u(lda), ta, rows, indexed, u(ic), u(mc), u(pc), u(kc), ap)
                     a_at, a_start, a_step, a_col = _ptr(ap), _U0, u(kc * MR), _UMR
                 for tile in range(mpan * nfull):  # the jr and ir loops, as one
                     if by_rows:
                         ir, jr = tile // nfull, tile % nfull
                     else:
                         jr, ir = tile // mpan, tile % mpan
+                    if b_mode == B_PANEL_BY_PANEL:
+                        if ir == 0:
+                            _pack_b(b, u(ldb), tb, u(pc), u(kc), u((jc + jr) * inr), nr, nr, bp[panel:])
+                        if jr + 1 < nfull:  # this tile's share of the next panel's rows, into L2
+                            share = (kc + mpan - 1) // mpan
+                            for p in range(ir * share, min(kc, (ir + 1) * share)):
+                                at = u((pc + p) * ldb + (jc + jr + 1) * inr)
+                                _prefetch_l2(_ptr(b), at)
+                                _prefetch_l2(_ptr(b), at + nr - _U1)
                     ii = ic + ir * MR
                     jj = (jc + jr) * inr
                     _tile(a_rows, u(kc), a_at, a_start + u(ir) * a_step, a_col, b_at, b_start + u(jr) * b_step, b_row,
@@ -292,48 +309,58 @@ def _gemm_columns(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu, jp_l
                           _ptr(bias), u(jj), last and use_bias, last and relu)
                 if nfull < nq:  # the last, narrower column panel: through the scratch t
                     jj = (jc + nfull) * inr
+                    if b_mode != B_PACKED and ic == 0:
+                        _pack_b(b, u(ldb), tb, u(pc), u(kc), u(jj), u(n - jj), nr, bp)
                     for ir in range(mpan):
                         ii = ic + ir * MR
-                        rows = u(min(MR, m - ii))
+                        n_rows = u(min(MR, m - ii))
                         _tile(a_rows, u(kc), a_at, a_start + u(ir) * a_step, a_col, _ptr(bp), edge_pb, nr,
-                              _ptr(t), _U0, nr, rows, False, _ptr(bias), _U0, False, False)
-                        _store_edge(_ptr(t), nr, rows, u(n - jj), _ptr(c), u(ii * n + jj), u(n), _U1,
+                              _ptr(t), _U0, nr, n_rows, False, _ptr(bias), _U0, False, False)
+                        _store_edge(_ptr(t), nr, n_rows, u(n - jj), _ptr(c), u(ii * n + jj), u(n), _U1,
                                     not first, _ptr(bias), u(jj), _U0, last and use_bias, last and relu)
 
 
 @njit(cache=True, parallel=True)
-def _gemm_blocked(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu, threads):
+def _gemm_blocked(a, lda, ta, rows, indexed, b, ldb, tb, m, n, k, c, bias, use_bias, relu, threads):
     """The general GEMM: the NR panels of C's columns are split evenly between
     ``threads`` threads, and each thread runs ``_gemm_columns`` on its share with its own
     packing buffers, so the whole call is one parallel region with no barrier;
     with one thread (``gemm`` passes 1 under ``PARALLEL_FLOPS``) there is no
     parallel region at all.  Each thread's packed B, packed A and scratch tile
-    are three slices of one allocation (an allocation costs about 40 ns)."""
+    are three slices of one allocation (an allocation costs about 40 ns).
+    ``indexed``: row i of op(a) is row ``rows[i]`` of a plain a (m = rows.size)."""
     inr = np.int64(_nr(c))
     npan = (n + inr - 1) // inr
     nt = max(1, min(threads, npan))
     share = (npan + nt - 1) // nt
     nkb = (k + KC - 1) // KC
     kcb = (k + nkb - 1) // nkb
-    # one row block (m <= MC) of a plain b: its micro-panels are read where they lie
-    # (row stride ldb), and only a narrower last one is packed (gemm/DESIGN.md: "B in place")
-    in_place = not tb and m <= MC
-    # a plain a with short rows, or one row block of it: A is read by rows where
+    # one row block (m <= MC) of a plain b: each micro-panel is used by only m/MR
+    # tiles, so none is packed ahead; a shallow one (all of B's K block in 32 KB)
+    # is read where it lies, a deeper one packed just before its tiles, since
+    # read in place its rows, ldb apart, fall in few L1 sets (gemm/DESIGN.md: "B in place")
+    if tb or m > MC:
+        b_mode = B_PACKED
+    elif kcb * npan * inr * c.itemsize <= 32768:
+        b_mode = B_IN_PLACE
+    else:
+        b_mode = B_PANEL_BY_PANEL
+    # a plain a with short rows, or a shallow one row block: A is read by rows where
     # it lies, not packed (gemm/DESIGN.md: "A in place"; packing took as long as a few
     # tiles at K = 10; for long rows and many row blocks, square 2048, packing wins)
-    a_rows = not ta and (m <= MC or k * c.itemsize <= A_ROW_BYTES)
-    b_size = kcb * (1 if in_place else min(share, NC // inr)) * inr
+    a_rows = not ta and not indexed and (b_mode == B_IN_PLACE or (m > MC and k * c.itemsize <= A_ROW_BYTES))
+    b_size = kcb * (min(share, NC // inr) if b_mode == B_PACKED else 2) * inr
     a_size = 0 if a_rows else kcb * ((min(m, MC) + MR - 1) // MR) * MR
     work = np.empty((nt, b_size + a_size + MR * inr), c.dtype)
     if nt == 1:
         w = work[0]
-        _gemm_columns(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu, _I0, npan, in_place, a_rows,
-                      w[:b_size], w[b_size:b_size + a_size], w[b_size + a_size:])
+        _gemm_columns(a, lda, ta, rows, indexed, b, ldb, tb, m, n, k, c, bias, use_bias, relu, _I0, npan,
+                      b_mode, a_rows, w[:b_size], w[b_size:b_size + a_size], w[b_size + a_size:])
     else:
         for th in prange(nt):
             w = work[th]
-            _gemm_columns(a, lda, ta, b, ldb, tb, m, n, k, c, bias, use_bias, relu,
-                          th * share, min(npan, (th + 1) * share), in_place, a_rows,
+            _gemm_columns(a, lda, ta, rows, indexed, b, ldb, tb, m, n, k, c, bias, use_bias, relu,
+                          th * share, min(npan, (th + 1) * share), b_mode, a_rows,
                           w[:b_size], w[b_size:b_size + a_size], w[b_size + a_size:])
 
 
@@ -462,18 +489,19 @@ def _narrow_ta_range(a, lda, ap, n, k, c, bias, use_bias, relu, few, lo, hi):
 
 
 @njit(cache=True, parallel=True)
-def _gemm_narrow_ta(a, lda, b, ldb, tb, m, n, k, c, bias, use_bias, relu, threads):
+def _gemm_narrow_ta(a, lda, b, ldb, tb, m, n, k, c, bias, use_bias, relu, threads, rows):
     """Narrow N with A transposed (``x.T @ dy``, dy with 10 columns): the
     transposed problem C.T = op(B).T @ a, whose long side M runs along the
     vector registers.  op(B).T (N x K, small) is packed into MR-tall panels;
     the rows of a are read in place as the B-panel of the micro-kernel (row
-    stride lda).  Blocks of NR rows of C are split between the threads."""
+    stride lda).  Blocks of NR rows of C are split between the threads.
+    (``rows``: any int64 array, for ``_pack_a``, which does not read it here.)"""
     u = np.uint64
     inr = np.int64(_nr(c))
     z = _zero(c)
     ap = np.empty(((n + MR - 1) // MR) * MR * k, c.dtype)
     # op(b).T[j, p] = op(b)[p, j]: pack as an "A" with the opposite transpose flag
-    _pack_a(b, u(ldb), not tb, _U0, u(n), _U0, u(k), ap)
+    _pack_a(b, u(ldb), not tb, rows, False, _U0, u(n), _U0, u(k), ap)
     # blocks of NR rows (by the 10-class kernel when n <= 10), split between threads
     few = n <= 10
     nblk = m // inr
@@ -516,34 +544,41 @@ warnings.filterwarnings("ignore", message=r"(?s).*no transformation for parallel
 # another specialization), compiled the whole GEMM a second time, which had
 # doubled the first run's compile time.
 _NO_BIAS = {np.dtype(np.float32): np.zeros(1, np.float32), np.dtype(np.float64): np.zeros(1, np.float64)}
+# the row index of a call without one (``indexed`` False), for the same reason
+_NO_ROWS = np.zeros(1, np.int64)
 
 
 @njit(cache=True, parallel=True)
-def _gemm(a, b, c, bias, use_bias, ta, tb, relu, threads):
+def _gemm(a, b, c, bias, use_bias, ta, tb, relu, threads, rows, indexed):
     """The one compiled entry of the GEMM: shapes and strides are read here, in
     compiled code, and the path is chosen (see ``gemm``).  Numba's dispatcher
     checks the type of every argument of a call from Python, so one call with
     nine arguments costs less than Python reading the shapes, flattening the
     arrays and calling a driver with thirteen (kernels/gemm/DESIGN.md: "The entry").
     (The thread count comes from Python: asking Numba for it in compiled code
-    makes the function uncacheable.)"""
+    makes the function uncacheable.)  ``indexed``: op(a) is a[rows] (a plain a,
+    m = rows.size), the batch gathered while A is packed (``dense_forward_rows``)."""
     m, n = c.shape
     k = a.shape[0] if ta else a.shape[1]
     lda, ldb = a.shape[1], b.shape[1]
     af, bf, cf = a.reshape(a.size), b.reshape(b.size), c.reshape(c.size)
     # the narrow paths when op(b) has at most NARROW_N columns, else the blocked GEMM
-    if n <= NARROW_N:
+    # (the narrow paths read A in place: a gathered A takes the blocked path)
+    if n <= NARROW_N and not indexed:
         if ta:
-            _gemm_narrow_ta(af, lda, bf, ldb, tb, m, n, k, cf, bias, use_bias, relu, threads)
+            _gemm_narrow_ta(af, lda, bf, ldb, tb, m, n, k, cf, bias, use_bias, relu, threads, rows)
         else:
             _gemm_dot(af, lda, bf, ldb, tb, m, n, k, cf, bias, use_bias, relu, threads)
     else:
-        _gemm_blocked(af, lda, ta, bf, ldb, tb, m, n, k, cf, bias, use_bias, relu, threads)
+        _gemm_blocked(af, lda, ta, rows, indexed and not ta, bf, ldb, tb, m, n, k, cf, bias, use_bias, relu,
+                      threads)
 
 
-def gemm(a, b, transpose_a, transpose_b, out, bias=None, relu=False, threads=None):
+def gemm(a, b, transpose_a, transpose_b, out, bias=None, relu=False, threads=None, rows=None):
     """out = op(a) @ op(b) (+ bias) (then ReLU); C-contiguous 2-D arrays of one
     dtype, the flags Python bools (another type compiles another specialization).
+    ``rows`` (an int64 array of valid row numbers of a, not transposed): op(a)
+    is a[rows], gathered while A is packed, with no copy of its own.
 
     Chooses the narrow paths when op(b) has at most ``NARROW_N`` columns, and
     one thread for problems under ``PARALLEL_FLOPS`` floating-point operations
@@ -556,7 +591,9 @@ def gemm(a, b, transpose_a, transpose_b, out, bias=None, relu=False, threads=Non
         bias = bias.copy()  # keep one compiled specialization (it is small)
     if threads is None:
         threads = threads_for(a, transpose_a, out)
-    _gemm(a, b, out, bias, use_bias, bool(transpose_a), bool(transpose_b), bool(relu), threads)
+    indexed = rows is not None
+    _gemm(a, b, out, bias, use_bias, bool(transpose_a), bool(transpose_b), bool(relu), threads,
+          rows if indexed else _NO_ROWS, indexed)
     return out
 
 
@@ -572,9 +609,10 @@ def threads_for(a, transpose_a, out):
 def matmul(a, b, transpose_a, transpose_b, out):
     threads = threads_for(a, transpose_a, out)
     if threads == 1:   # no parallel region will run: nothing for the pool guard to do
-        _gemm(a, b, out, _NO_BIAS[out.dtype], False, transpose_a, transpose_b, False, 1)
+        _gemm(a, b, out, _NO_BIAS[out.dtype], False, transpose_a, transpose_b, False, 1, _NO_ROWS, False)
     else:
-        pool.run(_gemm, a, b, out, _NO_BIAS[out.dtype], False, transpose_a, transpose_b, False, threads)
+        pool.run(_gemm, a, b, out, _NO_BIAS[out.dtype], False, transpose_a, transpose_b, False, threads,
+                 _NO_ROWS, False)
     return out
 
 

@@ -6,13 +6,14 @@
   final in the micro-kernel's registers; ``_rmsprop_kernel``
   (numba_fused_kernels.py) updates W and its mean squares from there, and dW
   is never written.  X may be read through a row index (the batch gather).
-* ``dense_forward_rows``: ``act(X[rows] @ W + b)``: the rows of the batch are
-  gathered while A is copied block by block into the layout the micro-kernel
-  reads (the "packing" of A), so the gathered batch is never a separate array.
+* ``dense_forward_rows``: ``act(X[rows] @ W + b)``: numba.py's GEMM with a
+  row index; its packing of A copies the named rows of X (a shuffled batch)
+  into the layout the micro-kernel reads, so the gathered batch is never a
+  separate array.
 
-Both are the loops of ``_gemm_columns`` (numba.py; kernels/gemm/DESIGN.md is the
-map) with the packing of A changed, and, for the weight gradient, the
-epilogue; the sums are the same numbers added in the same order, so the
+The weight gradient runs the loops of ``_gemm_columns`` (numba.py;
+kernels/gemm/DESIGN.md is the map) with the packing of A and the epilogue
+changed; the sums are the same numbers added in the same order, so the
 results equal the unfused kernels' bit for bit.  Threads split the column
 panels of the output, as in the plain GEMM: one parallel region, no barrier.
 Shapes the fusion does not pay for (N <= ``NARROW_N``: the narrow paths;
@@ -30,16 +31,12 @@ from .._numba.cache import depends_on, guard_caches
 from .._numba.intrinsics import _U0, _U1, _ptr, _zero
 from ..optim.numba import rmsprop_update
 from .numba import (
-    _I0, _NO_BIAS, _UMR, KC, MC, MR, NARROW_N, NC, PARALLEL_FLOPS, _nr, _pack_b, _store_edge, _tile, gemm, matmul,
+    _I0, _NO_ROWS, _UMR, KC, MR, NARROW_N, NC, PARALLEL_FLOPS, _nr, _pack_b, _tile, gemm, matmul,
 )
 from .numba_fused_kernels import _rmsprop_kernel, _rmsprop_kernel_8
 
 depends_on(__file__, "_numba/intrinsics.py", "gemm/numba_microkernels.py", "gemm/numba_fused_kernels.py",
            "gemm/numba.py")
-
-# the row index of a call without one (one compiled specialization, as numba.py's _NO_BIAS)
-_NO_ROWS = np.zeros(1, np.int64)
-
 
 # ---------------------------------------------------------------- packing through a row index
 @njit(cache=True)
@@ -63,25 +60,19 @@ def _pack_at_rows(x, ldx, rows, indexed, i0, mc, p0, kc, ap):
                 ap[dst + i] = z
 
 
-@njit(cache=True)
-def _gather_block(x, ldx, rows, i0, mc, p0, kc, ab):
-    """Copy x[rows[i0 + r], p0:p0+kc] for r < mc into ab, rows kc apart: the
-    gathered block of A, laid out for the kernels that read A by rows
-    (element (r, p) at ab[r*kc + p]).  Each row is one contiguous copy."""
-    for r in range(mc):
-        src = np.uint64(rows[i0 + r]) * ldx + p0
-        dst = r * kc
-        for p in range(kc):
-            ab[dst + p] = x[src + p]
-
-
 # ---------------------------------------------------------------- dW = X^T @ G, then RMSprop
+#: the row block of the weight gradient: one row of tiles (MR rows of W), so
+#: that the tiles walk W and V along their rows (each tile's lines next to the
+#: last one's, where the plain GEMM's MC = 144 went down a column of tiles,
+#: 12 rows and 24 KB apart): 1.20x at W1's shape (kernels/gemm/MEASUREMENTS.md)
+WEIGHT_ROWS = MR
+
 @njit(cache=True)
 def _weight_grad_rmsprop_columns(x, ldx, rows, indexed, g, m, n, k, w, v, lr, rho, one_minus_rho, eps,
                                  jp_lo, jp_hi, bp, ap, t):
     """One thread's share: the column panels jp_lo..jp_hi of dW (all of its m
     rows), k <= KC (one block).  Per NC block of columns, G's share is packed
-    (``_pack_b``); per MC block of rows, X^T (``_pack_at_rows``); then each tile
+    (``_pack_b``); per block of ``WEIGHT_ROWS`` rows, X^T (``_pack_at_rows``); then each tile
     goes through ``_rmsprop_kernel``, a narrower last column panel through the
     scratch ``t`` and scalar updates (the same operations, one lane at a time)."""
     u = np.uint64
@@ -91,19 +82,23 @@ def _weight_grad_rmsprop_columns(x, ldx, rows, indexed, g, m, n, k, w, v, lr, rh
         nq = min(jp_hi - jc, NC // inr)
         nfull = nq if (jc + nq) * inr <= n else nq - 1
         _pack_b(g, u(n), False, _U0, u(k), u(jc * inr), u(min(nq * inr, n - jc * inr)), nr, bp)
-        for ic in range(0, m, MC):
-            mc = min(MC, m - ic)
+        for ic in range(0, m, WEIGHT_ROWS):
+            mc = min(WEIGHT_ROWS, m - ic)
             mpan = (mc + MR - 1) // MR
             _pack_at_rows(x, u(ldx), rows, indexed, u(ic), u(mc), _U0, u(k), ap)
-            for tile in range(mpan * nfull):   # column by column: one B micro-panel stays in L1
+            for tile in range(mpan * nfull):   # column by column (one row of tiles: along it)
                 jr, ir = tile // mpan, tile % mpan
                 ii = ic + ir * MR
                 n_rows = u(min(MR, m - ii))
                 at = u(ii * n + (jc + jr) * inr)
-                # where the next tile's weights start, which this call prefetches
-                # (past the last tile: the same one; a prefetch never faults)
-                nxt = tile + 1 if tile + 1 < mpan * nfull else tile
-                at_next = u((ic + (nxt % mpan) * MR) * n + (jc + nxt // mpan) * inr)
+                # where the next tile's weights start, which this call prefetches: the
+                # next of this block, else the first of the next block, else this one
+                if tile + 1 < mpan * nfull:
+                    at_next = u((ic + ((tile + 1) % mpan) * MR) * n + (jc + (tile + 1) // mpan) * inr)
+                elif ic + mc < m:
+                    at_next = u((ic + mc) * n + jc * inr)
+                else:
+                    at_next = at
                 if n_rows <= u(8):
                     _rmsprop_kernel_8(u(k), _ptr(ap), u(ir * k * MR), _UMR, _ptr(bp), u(jr * k * inr), nr,
                                       _ptr(w), _ptr(v), at, u(n), n_rows, at_next, lr, rho, one_minus_rho, eps)
@@ -138,7 +133,7 @@ def _weight_grad_rmsprop(x, rows, indexed, g, w, v, lr, rho, one_minus_rho, eps,
     nt = max(1, min(threads, npan))
     share = (npan + nt - 1) // nt
     b_size = k * min(share, NC // inr) * inr
-    a_size = k * ((min(m, MC) + MR - 1) // MR) * MR
+    a_size = k * ((min(m, WEIGHT_ROWS) + MR - 1) // MR) * MR
     work = np.empty((nt, b_size + a_size + MR * inr), w.dtype)
     xf, gf, wf, vf = x.reshape(x.size), g.reshape(g.size), w.reshape(w.size), v.reshape(v.size)
     if nt == 1:
@@ -153,105 +148,21 @@ def _weight_grad_rmsprop(x, rows, indexed, g, w, v, lr, rho, one_minus_rho, eps,
                                          s[:b_size], s[b_size:b_size + a_size], s[b_size + a_size:])
 
 
-# ---------------------------------------------------------------- act(X[rows] @ W + b)
-@njit(cache=True)
-def _dense_rows_columns(x, ldx, rows, w, m, n, k, c, bias, use_bias, relu, jp_lo, jp_hi, in_place, bp, ab, t):
-    """``_gemm_columns`` (numba.py) for a plain W and an A gathered through
-    ``rows``: per K block and MC block of rows, the rows are copied into ``ab``
-    (``_gather_block``), which the by-rows kernels read as they read a plain A
-    in place, the same K blocks, the same tiles, the same order."""
-    u = np.uint64
-    nr = _nr(c)
-    inr = np.int64(nr)
-    nkb = (k + KC - 1) // KC
-    kcb = (k + nkb - 1) // nkb
-    for jc in range(jp_lo, jp_hi, NC // inr):
-        nq = min(jp_hi - jc, NC // inr)
-        for kb in range(nkb):
-            pc = kb * kcb
-            kc = min(kcb, k - pc)
-            first = kb == 0
-            last = kb == nkb - 1
-            nfull = nq if (jc + nq) * inr <= n else nq - 1
-            if in_place:
-                if nfull < nq:
-                    j_edge = (jc + nfull) * inr
-                    _pack_b(w, u(n), False, u(pc), u(kc), u(j_edge), u(n - j_edge), nr, bp)
-                b_at, b_start, b_step, b_row, edge_pb = _ptr(w), u(pc * n + jc * inr), u(inr), u(n), _U0
-            else:
-                _pack_b(w, u(n), False, u(pc), u(kc), u(jc * inr), u(min(nq * inr, n - jc * inr)), nr, bp)
-                b_at, b_start, b_step, b_row, edge_pb = _ptr(bp), _U0, u(kc * inr), nr, u(nfull * kc * inr)
-            by_rows = kc * nq * inr * c.itemsize <= 32768
-            for ic in range(0, m, MC):
-                mc = min(MC, m - ic)
-                mpan = (mc + MR - 1) // MR
-                _gather_block(x, u(ldx), rows, u(ic), u(mc), u(pc), u(kc), ab)
-                for tile in range(mpan * nfull):
-                    if by_rows:
-                        ir, jr = tile // nfull, tile % nfull
-                    else:
-                        jr, ir = tile // mpan, tile % mpan
-                    ii = ic + ir * MR
-                    jj = (jc + jr) * inr
-                    _tile(True, u(kc), _ptr(ab), u(ir * MR * kc), u(kc), b_at, b_start + u(jr) * b_step, b_row,
-                          _ptr(c), u(ii * n + jj), u(n), u(min(MR, m - ii)), not first,
-                          _ptr(bias), u(jj), last and use_bias, last and relu)
-                if nfull < nq:
-                    jj = (jc + nfull) * inr
-                    for ir in range(mpan):
-                        ii = ic + ir * MR
-                        n_rows = u(min(MR, m - ii))
-                        _tile(True, u(kc), _ptr(ab), u(ir * MR * kc), u(kc), _ptr(bp), edge_pb, nr,
-                              _ptr(t), _U0, nr, n_rows, False, _ptr(bias), _U0, False, False)
-                        _store_edge(_ptr(t), nr, n_rows, u(n - jj), _ptr(c), u(ii * n + jj), u(n), _U1,
-                                    not first, _ptr(bias), u(jj), _U0, last and use_bias, last and relu)
-
-
-@njit(cache=True, parallel=True)
-def _dense_rows(x, rows, w, c, bias, use_bias, relu, threads):
-    """The compiled entry of ``dense_forward_rows`` (N > NARROW_N): column panels split
-    between threads as in ``_gemm_blocked``; W read in place when the batch is
-    one row block (m <= MC), else packed; each thread gathers its own A."""
-    m, n = c.shape
-    k, ldx = w.shape[0], x.shape[1]
-    inr = np.int64(_nr(c))
-    npan = (n + inr - 1) // inr
-    nt = max(1, min(threads, npan))
-    share = (npan + nt - 1) // nt
-    nkb = (k + KC - 1) // KC
-    kcb = (k + nkb - 1) // nkb
-    in_place = m <= MC
-    b_size = kcb * (1 if in_place else min(share, NC // inr)) * inr
-    a_size = kcb * min(m, MC)
-    work = np.empty((nt, b_size + a_size + MR * inr), c.dtype)
-    xf, wf, cf = x.reshape(x.size), w.reshape(w.size), c.reshape(c.size)
-    if nt == 1:
-        s = work[0]
-        _dense_rows_columns(xf, ldx, rows, wf, m, n, k, cf, bias, use_bias, relu, _I0, npan, in_place,
-                            s[:b_size], s[b_size:b_size + a_size], s[b_size + a_size:])
-    else:
-        for th in prange(nt):
-            s = work[th]
-            _dense_rows_columns(xf, ldx, rows, wf, m, n, k, cf, bias, use_bias, relu, th * share,
-                                min(npan, (th + 1) * share), in_place,
-                                s[:b_size], s[b_size:b_size + a_size], s[b_size + a_size:])
-
-
 # ---------------------------------------------------------------- the backend's methods
 def _threads(flops):
     return 1 if flops < PARALLEL_FLOPS else numba.get_num_threads()
 
 
 def dense_forward_rows(x, rows, w, b, relu, out):
-    """out = act(x[rows] @ w + b): the gather fused into the packing of A when N > NARROW_N."""
+    """out = act(x[rows] @ w + b): the plain GEMM with a row index, the gather
+    fused into the packing of A when N > NARROW_N (numba.py's ``gemm``)."""
     m, n = out.shape
     if n <= NARROW_N:   # the narrow path reads A in place: gather first
         return gemm(x[rows], w, False, False, out, b, relu)
-    use_bias = b is not None
-    bias = b if use_bias else _NO_BIAS[out.dtype]
     threads = _threads(2.0 * m * n * w.shape[0])
-    pool.run(_dense_rows, x, rows, w, out, bias, use_bias, bool(relu), threads)
-    return out
+    if threads == 1:
+        return gemm(x, w, False, False, out, b, relu, threads, rows)
+    return pool.run(gemm, x, w, False, False, out, b, relu, threads, rows)
 
 
 def weight_grad_rmsprop(x, rows, g, w, v, lr, rho, eps):

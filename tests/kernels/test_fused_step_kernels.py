@@ -22,7 +22,8 @@ LR, RHO, EPS = 1e-3, 0.9, 1e-7
 
 #: (batch, fan_in, fan_out): dW is fan_in x fan_out with depth batch
 WEIGHT_SHAPES = [(1, 1, 1), (1, 13, 40), (7, 29, 33), (13, 97, 70), (31, 12, 64), (128, 8, 17),
-                 (128, 37, 10), (128, 784, 512), (5, 300, 100), (400, 50, 40), (127, 1000, 130)]
+                 (128, 37, 10), (128, 784, 512), (5, 300, 100), (400, 50, 40), (127, 1000, 130),
+                 (95, 25, 65), (97, 13, 97)]
 #: (batch, rows of x, fan_in, fan_out)
 DENSE_SHAPES = [(1, 1, 1, 1), (1, 5, 13, 40), (7, 11, 29, 33), (13, 50, 97, 70), (128, 300, 784, 512),
                 (128, 200, 37, 10), (150, 160, 20, 64), (300, 301, 1000, 130), (2, 3, 1, 17)]
@@ -187,12 +188,13 @@ def test_a_gradient_that_aliases_the_weights_is_read_before_they_change(backend)
     np.testing.assert_array_equal(w, w_ref)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("threads", [2, 3])
-def test_the_fused_numba_kernels_split_over_threads_give_the_one_thread_bits(threads):
+def test_the_fused_numba_kernels_split_over_threads_give_the_one_thread_bits(threads, dtype):
     """Threads split the column panels (each thread packs its own A): the numbers
     must not depend on how many there are (an odd split leaves a thread a narrower share)."""
-    x, rows, g, w, v = _weight_problem(np.float32, 128, 300, 1000, seed=11, indexed=True)
-    b = np.random.default_rng(12).standard_normal(1000).astype(np.float32)
+    x, rows, g, w, v = _weight_problem(dtype, 128, 300, 1000, seed=11, indexed=True)
+    b = np.random.default_rng(12).standard_normal(1000).astype(dtype)
     results = {}
     try:
         for count in (1, threads):

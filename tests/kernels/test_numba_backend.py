@@ -294,21 +294,24 @@ def test_narrow_transposed_a_blocks(dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("ta", [False, True])
-def test_pack_a_layout(dtype, ta):
+@pytest.mark.parametrize("ta, indexed", [(False, False), (True, False), (False, True)])   # rows: of a plain a only
+def test_pack_a_layout(dtype, ta, indexed):
     """Packed panels hold op(a)[i0 + q*MR + r, p0 + p] at ap[(q*kc + p)*MR + r], zeros
     below the last row: checked for blocks of 8 columns (the register transposes of a
-    row-major a) and the columns left over, full and partial panels, offsets."""
+    row-major a) and the columns left over, full and partial panels, offsets; with
+    ``indexed``, op(a)'s row i is row rows[i] of a plain a (shuffled, repeated rows)."""
     u = np.uint64
     rng = np.random.default_rng(0)
     for m, k, i0, mc, p0, kc in [(12, 8, 0, 12, 0, 8), (30, 50, 5, 25, 3, 47), (13, 17, 1, 12, 1, 16),
                                  (128, 784, 0, 128, 392, 392), (40, 9, 3, 37, 0, 9), (24, 7, 0, 24, 0, 7)]:
         opa = rng.standard_normal((m, k)).astype(dtype)
         a = np.ascontiguousarray(opa.T) if ta else opa
+        rows = rng.integers(0, m, m).astype(np.int64) if indexed else np.zeros(1, np.int64)
+        picked = opa[rows] if indexed else opa
         ap = np.full(-(-mc // MR) * MR * kc, np.nan, dtype)
-        G._pack_a(a.reshape(-1), u(a.shape[1]), ta, u(i0), u(mc), u(p0), u(kc), ap)
+        G._pack_a(a.reshape(-1), u(a.shape[1]), ta, rows, indexed, u(i0), u(mc), u(p0), u(kc), ap)
         block = np.zeros((-(-mc // MR) * MR, kc), dtype)
-        block[:mc] = opa[i0:i0 + mc, p0:p0 + kc]
+        block[:mc] = picked[i0:i0 + mc, p0:p0 + kc]
         expected = block.reshape(-1, MR, kc).transpose(0, 2, 1).reshape(-1)
         np.testing.assert_array_equal(ap, expected)
 
@@ -368,6 +371,34 @@ def test_b_in_place_around_the_row_block(dtype):
             for k in (3, KC + 1, 2 * KC + 7):
                 check(m, k, n, False, False, dtype, bias=True, relu=n % 2 == 1, seed=m + n + k)
                 check(m, k, n, True, False, dtype, seed=m + k)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_b_panel_by_panel_and_a_gathered_through_a_row_index(dtype, threads):
+    """One row block (M <= MC) of a plain b deeper than 32 KB per K block: A
+    packed (or gathered through ``rows`` while packed, shuffled rows and one
+    taken twice), each B micro-panel packed just before its tiles, the narrower
+    last one too; on 1 and 2 threads (each packs its own), against NumPy."""
+    rng = np.random.default_rng(threads)
+    for m in (1, 7, 8, 12, 13, 37, 128, G.MC):
+        for k in (29, 97, KC + 1, 784):
+            for n in (NR + 1, 3 * NR, 5 * NR + 7, 512):
+                if (m + k + n) % 2:   # half of the combinations, every value of each
+                    continue
+                a = rng.standard_normal((m + 5, k)).astype(dtype)
+                b = rng.standard_normal((k, n)).astype(dtype)
+                bias = rng.standard_normal(n).astype(dtype)
+                rows = rng.permutation(m + 5)[:m].astype(np.int64)
+                rows[-1] = rows[0]
+                tol = (1e-6 if dtype == np.float32 else 1e-14) * 4 * (np.abs(a).max() * np.abs(b).max() * k + 1)
+                out = np.full((m, n), np.nan, dtype)
+                G.gemm(a[:m], b, False, False, out, threads=threads)
+                assert np.abs(out - ref(a[:m], b, False, False)).max() <= tol, (m, k, n)
+                out = np.full((m, n), np.nan, dtype)
+                G.gemm(a, b, False, False, out, bias, True, threads=threads, rows=rows)
+                want = np.maximum(ref(a[rows], b, False, False) + bias, 0)
+                assert np.abs(out - want).max() <= tol, (m, k, n, "rows")
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
