@@ -24,8 +24,9 @@ identity-cheap guards on what CAN change between steps:
 * the row numbers of a batch (``rows``): checked against the range at every
   call (``row_index``: copied, then min and max), as the kernel reads
   ``x[rows[i]]`` without bounds checks;
-* an input that might share memory with a weight an update writes: looked at
-  at every call, the API's path taken when it does;
+* an operand that might share memory with a weight an update writes (or the
+  weight with its slot): looked at at every call, the API's path taken when
+  it does;
 * the optimizer's hyperparameters: read and checked at every call (a
   schedule or a callback may change the learning rate).
 
@@ -90,6 +91,20 @@ def _guarded(item, spec):
 def _ok(a, guard):
     """``a`` passes its guard (see ``_guarded``)."""
     return a.flags.c_contiguous if guard is None else _fits(a, guard)
+
+
+def _shares(be, operands, weight, slot):
+    """True when an operand (None skipped) may share memory with the weight or its
+    slot, which the update writes, or those two with each other: the API's path
+    (which copies the operand, or refuses) is taken then.  Looked at every call:
+    a caller's input may be any array."""
+    may_overlap = be.may_overlap
+    if may_overlap(weight, slot):
+        return True
+    for a in operands:
+        if a is not None and (may_overlap(a, weight) or may_overlap(a, slot)):
+            return True
+    return False
 
 
 def _operands(node, names, defaults):
@@ -185,14 +200,13 @@ def bind_weight_step(node):
     if (rows is not None and (not isinstance(rows, Value) or rows.shape != (batch,))) \
             or (rows is None and x[0][0] != batch) or (x[0][1], g[0][1]) != w[0]:
         return None
-    from_input = x_value.kind == "input"      # may share memory with a weight: looked at every call
     m, n = w[0]
     flops, key, count = 2.0 * m * n * batch, ("weight_grad_rmsprop", m, n, batch, w[1].char), x[0][0]
 
     def weight_grad_rmsprop_bound(optimizer, x_, g_, weight_, slot_, rows=None, backend=None):
         w_, v_ = _arrays(weight_, slot_)
         if not (_writable(w_, w) and _writable(v_, w) and x_.flags.c_contiguous and g_.flags.c_contiguous) \
-                or (from_input and (be.may_overlap(x_, w_) or be.may_overlap(x_, v_))):
+                or _shares(be, (x_, g_), w_, v_):
             return rmsprop_weight_step(optimizer, x_, g_, weight_, slot_, rows=rows, backend=backend)
         lr, rho, eps = _hyperparameters(optimizer, "weight_grad_rmsprop")
         index = None if rows is None else prepared.row_index(rows, count, "weight_grad_rmsprop")
@@ -210,13 +224,12 @@ def bind_bias_step(node):
     h = None if relu_value is None else _array_value(relu_value, 2)
     if g is None or b is None or g[0][1] != b[0][0] or g[1] != b[1] or (relu_value is not None and h != g):
         return None
-    if any(isinstance(v, Value) and v.kind != "result" for v in (g_value, relu_value)):
-        return None                           # an input or a Variable might share memory with b
 
     def bias_grad_rmsprop_bound(optimizer, g_, bias_, slot_, relu_input=None, backend=None):
         b_, v_ = _arrays(bias_, slot_)
         if not (_writable(b_, b) and _writable(v_, b) and g_.flags.c_contiguous
-                and (relu_input is None or relu_input.flags.c_contiguous)):
+                and (relu_input is None or relu_input.flags.c_contiguous)) \
+                or _shares(be, (g_, relu_input), b_, v_):
             return rmsprop_bias_step(optimizer, g_, bias_, slot_, relu_input=relu_input, backend=backend)
         lr, rho, eps = _hyperparameters(optimizer, "bias_grad_rmsprop")
         out = None if h is None else be.empty(g[0], g[1])
