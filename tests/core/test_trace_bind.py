@@ -137,7 +137,7 @@ def _convnet(backend, bound):
         tf.random.set_seed(6)
         layers = keras.layers
         model = keras.Sequential([keras.Input(shape=(12, 12, 2)), layers.Conv2D(4, 3, activation="relu"),
-                                  layers.MaxPooling2D(2), layers.Conv2D(6, 2, padding="same", activation="relu"),
+                                  layers.MaxPooling2D(2), layers.Conv2D(6, 2, padding="same"),
                                   layers.MaxPooling2D(2, strides=1), layers.Flatten(),
                                   layers.Dense(5, activation="softmax")])
         model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy")
@@ -160,7 +160,8 @@ def test_a_bound_convnet_plan_gives_the_public_apis_numbers_bit_for_bit(backend)
     assert names["conv2d"] == "conv2d_bound" and names["max_pool2d"] == "max_pool2d_bound"
     assert names["conv2d_input_grad"] == "conv2d_input_grad_bound"
     assert names["conv2d_kernel_grad"] == "conv2d_kernel_grad_bound"
-    assert names["max_pool2d_backward"] == "max_pool2d_backward_bound"
+    assert names["max_pool2d_backward"] == "max_pool2d_backward_bound"   # the pool after the linear conv
+    assert "max_pool_relu_weight_grads" in names   # conv1 (relu) -> pool: fuse_pool_backward's one call
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
