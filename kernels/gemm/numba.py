@@ -255,8 +255,8 @@ def _gemm_columns(a, lda, ta, rows, indexed, b, ldb, tb, m, n, k, c, bias, use_b
     where it lies; with ``indexed``, row i of op(a) is row ``rows[i]`` of a,
     gathered while packing); jr/ir: the micro-kernel over the MR x NR tiles.
     jc and jr count NR panels, ir counts MR panels.  Tiles go column by column
-    (one B micro-panel stays in L1) unless B is read in place and small (a
-    shallow K): then row by row, so that the writes to C stream.  ``t`` is an
+    (one B micro-panel stays in L1) unless B's K block is small (a shallow K,
+    not packed panel by panel): then row by row, so that the writes to C stream.  ``t`` is an
     MR x NR scratch tile.  Sizes are int64 here; the hot code gets uint64."""
     u = np.uint64
     nr = _nr(c)
@@ -279,7 +279,7 @@ def _gemm_columns(a, lda, ta, rows, indexed, b, ldb, tb, m, n, k, c, bias, use_b
                 b_at, b_start, b_step, b_row, edge_pb = _ptr(b), u(pc * ldb + jc * inr), u(inr), u(ldb), _U0
             else:   # each full panel packed at bp[panel], just before its tiles; the narrower last one at bp[0]
                 b_at, b_start, b_step, b_row, edge_pb = _ptr(bp), u(panel), _U0, nr, _U0
-            by_rows = b_mode == B_IN_PLACE and kc * nq * inr * c.itemsize <= 32768
+            by_rows = b_mode != B_PANEL_BY_PANEL and kc * nq * inr * c.itemsize <= 32768
             for ic in range(0, m, MC):
                 mc = min(MC, m - ic)
                 mpan = (mc + MR - 1) // MR
@@ -345,10 +345,12 @@ def _gemm_blocked(a, lda, ta, rows, indexed, b, ldb, tb, m, n, k, c, bias, use_b
         b_mode = B_IN_PLACE
     else:
         b_mode = B_PANEL_BY_PANEL
-    # a plain a with short rows, or a shallow one row block: A is read by rows where
-    # it lies, not packed (gemm/DESIGN.md: "A in place"; packing took as long as a few
-    # tiles at K = 10; for long rows and many row blocks, square 2048, packing wins)
-    a_rows = not ta and not indexed and (b_mode == B_IN_PLACE or (m > MC and k * c.itemsize <= A_ROW_BYTES))
+    # a plain a with short rows, or one row block of it: A is read by rows where it
+    # lies, not packed (gemm/DESIGN.md: "A in place"; packing took as long as a few
+    # tiles at K = 10; for long rows and many row blocks, square 2048, packing wins),
+    # unless B is packed panel by panel (x @ W1: A packed, 6% faster)
+    a_rows = (not ta and not indexed and b_mode != B_PANEL_BY_PANEL
+              and (m <= MC or k * c.itemsize <= A_ROW_BYTES))
     b_size = kcb * (min(share, NC // inr) if b_mode == B_PACKED else 2) * inr
     a_size = 0 if a_rows else kcb * ((min(m, MC) + MR - 1) // MR) * MR
     work = np.empty((nt, b_size + a_size + MR * inr), c.dtype)
