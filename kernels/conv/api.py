@@ -79,6 +79,19 @@ def _conv_shapes(fn, x_shape, w_shape, strides, padding):
     return _geometry(x_shape, w_shape[:2], strides, padding, fn, "kernel")
 
 
+def _kernel_grad_geometry(fn, x_shape, kernel_shape, strides, padding):
+    """A kernel gradient's arguments checked: the kernel's shape (KH, KW, C, F)
+    with a positive height and width, the strides, and the output (OH, OW)
+    and (top, left) padding of the convolution of x with such a kernel."""
+    kernel_shape = _shape(kernel_shape, "kernel_shape", fn)
+    strides = _pair(strides, "strides", fn)
+    padding = _padding(padding, fn)
+    if min(kernel_shape[:2]) < 1:
+        raise ValueError(f"{fn}: kernel_shape must have a positive height and width, got {kernel_shape}")
+    (oh, ow), pads = _conv_shapes(fn, x_shape, kernel_shape, strides, padding)
+    return kernel_shape, strides, (oh, ow), pads
+
+
 def _grad_shape(fn, grad_out, expected):
     if tuple(grad_out.shape) != tuple(expected):
         raise ValueError(f"{fn}: grad_out has shape {tuple(grad_out.shape)}, expected {tuple(expected)}")
@@ -170,12 +183,7 @@ def conv2d_kernel_grad(grad_out, x, kernel_shape, *, strides=(1, 1), padding="va
     fn = "conv2d_kernel_grad"
     x = operand(be, x, "x", fn, ndim=4)
     grad_out = operand(be, grad_out, "grad_out", fn, x.dtype, ndim=4)
-    kernel_shape = _shape(kernel_shape, "kernel_shape", fn)
-    strides = _pair(strides, "strides", fn)
-    padding = _padding(padding, fn)
-    if min(kernel_shape[:2]) < 1:
-        raise ValueError(f"{fn}: kernel_shape must have a positive height and width, got {kernel_shape}")
-    (oh, ow), pads = _conv_shapes(fn, x.shape, kernel_shape, strides, padding)
+    kernel_shape, strides, (oh, ow), pads = _kernel_grad_geometry(fn, x.shape, kernel_shape, strides, padding)
     _grad_shape(fn, grad_out, (x.shape[0], oh, ow, kernel_shape[3]))
     out = be.empty(kernel_shape, x.dtype)
     if out.size == 0:
@@ -326,12 +334,7 @@ def max_pool_relu_weight_grads(grad_out, y, x, kernel_shape, *, pool_size=(2, 2)
     grad_out, y, pool_size, pool_strides, pool_pads = _pooled_relu_operands(
         fn, grad_out, y, pool_size, pool_strides, pool_padding, be)
     x = operand(be, x, "x", fn, y.dtype, ndim=4)
-    kernel_shape = _shape(kernel_shape, "kernel_shape", fn)
-    strides = _pair(strides, "strides", fn)
-    padding = _padding(padding, fn)
-    if min(kernel_shape[:2]) < 1:
-        raise ValueError(f"{fn}: kernel_shape must have a positive height and width, got {kernel_shape}")
-    (oh, ow), pads = _conv_shapes(fn, x.shape, kernel_shape, strides, padding)
+    kernel_shape, strides, (oh, ow), pads = _kernel_grad_geometry(fn, x.shape, kernel_shape, strides, padding)
     if tuple(y.shape) != (x.shape[0], oh, ow, kernel_shape[3]):
         raise ValueError(f"{fn}: y has shape {tuple(y.shape)}, but the conv of x {tuple(x.shape)} with a "
                          f"{kernel_shape} kernel makes {(x.shape[0], oh, ow, kernel_shape[3])}")

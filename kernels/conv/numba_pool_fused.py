@@ -37,7 +37,7 @@ from numba.core import types
 from numba.extending import intrinsic
 
 from .._numba.intrinsics import _zero, prefer_512bit_vectors
-from .numba_pools import _clear_for_backward, _tiles_exactly, _window
+from .numba_pools import _clear_for_backward, _tiles_exactly, _window, _window_max
 
 depends_on(__file__, "_numba/intrinsics.py", "conv/numba_pools.py")
 
@@ -50,30 +50,6 @@ def _wide_vectors(typingctx):
         prefer_512bit_vectors(builder.function)
         return context.get_dummy_value()
     return types.none(), codegen
-
-
-@njit(cache=True)
-def _window_max(y, img, h, w, f, r0, r1, c0, c1, best, where):
-    """For each channel of one window: its max (``best``) and the row-major
-    position of its first maximum (``where``, a number in y's dtype), as
-    numba_pools.py's max-pool backward finds them."""
-    uf = np.uint64(f)
-    z = _zero(y)
-    first = np.uint64(((img * h + r0) * w + c0) * f)
-    for ch in range(uf):
-        best[ch] = y[first + ch]
-        where[ch] = z
-    pos = z
-    for r in range(r0, r1):
-        for s in range(c0, c1):
-            src = np.uint64(((img * h + r) * w + s) * f)
-            for ch in range(uf):
-                v = y[src + ch]
-                b = best[ch]
-                take = v > b or (v != v and b == b)
-                best[ch] = v if take else b
-                where[ch] = pos if take else where[ch]
-            pos += 1
 
 
 @njit(cache=True)

@@ -124,6 +124,30 @@ def _max_pool(x, n, h, w, c, oh, ow, ph, pw, sh, sw, top, left, out):
                             out[o + ch] = _max_nan(x[src + ch], out[o + ch])
 
 
+@njit(cache=True)
+def _window_max(y, img, h, w, f, r0, r1, c0, c1, best, where):
+    """For each channel of one window: its max (``best``) and the row-major
+    position of its first maximum (``where``, a number in y's dtype; the first
+    NaN wins): the rule of the max-pool backward, here and in numba_pool_fused.py."""
+    uf = np.uint64(f)
+    z = _zero(y)
+    first = np.uint64(((img * h + r0) * w + c0) * f)
+    for ch in range(uf):
+        best[ch] = y[first + ch]
+        where[ch] = z
+    pos = z
+    for r in range(r0, r1):
+        for s in range(c0, c1):
+            src = np.uint64(((img * h + r) * w + s) * f)
+            for ch in range(uf):
+                v = y[src + ch]
+                b = best[ch]
+                take = v > b or (v != v and b == b)
+                best[ch] = v if take else b
+                where[ch] = pos if take else where[ch]
+            pos += 1
+
+
 @njit(cache=True, parallel=True)
 def _max_pool_backward(grad, x, n, h, w, c, oh, ow, ph, pw, sh, sw, top, left, out):
     """out = d(sum(max_pool(x) * grad))/dx: each grad[n, i, j, ch] at its
@@ -141,21 +165,7 @@ def _max_pool_backward(grad, x, n, h, w, c, oh, ow, ph, pw, sh, sw, top, left, o
             for j in range(ow):
                 c0, c1 = _window(j, sw, left, w, pw)
                 gat = np.uint64(((img * oh + i) * ow + j) * c)
-                first = np.uint64(((img * h + r0) * w + c0) * c)
-                for ch in range(uc):
-                    best[ch] = x[first + ch]
-                    where[ch] = z
-                pos = z
-                for r in range(r0, r1):
-                    for s in range(c0, c1):
-                        src = np.uint64(((img * h + r) * w + s) * c)
-                        for ch in range(uc):
-                            v = x[src + ch]
-                            b = best[ch]
-                            take = v > b or (v != v and b == b)
-                            best[ch] = v if take else b
-                            where[ch] = pos if take else where[ch]
-                        pos += 1
+                _window_max(x, img, h, w, c, r0, r1, c0, c1, best, where)
                 pos = z
                 for r in range(r0, r1):
                     for s in range(c0, c1):
