@@ -151,6 +151,26 @@ PATCH_ARGS = ("taps", "tstride", "kc", "A", "pa", "aoff", "po", "B", "pb", "C", 
               "accumulate", "bias", "jb", "use_bias", "relu")
 
 
+def _column_masks(t, cols):
+    """One lane mask per vector of a tile row: lane i of vector v is on when
+    column v*lanes + i < ``cols`` (a partial last panel of filters)."""
+    b, u64, i32 = t.builder, t.u64, ir.IntType(32)
+    ivec = ir.VectorType(u64, t.lanes)
+    lane = ir.Constant(ivec, list(range(t.lanes)))
+    splat = b.shuffle_vector(b.insert_element(ir.Constant(ivec, ir.Undefined), cols, i32(0)),
+                             ir.Constant(ivec, ir.Undefined), ir.Constant(ir.VectorType(i32, t.lanes), None))
+    return [b.icmp_unsigned("<", b.add(lane, ir.Constant(ivec, [int(col.constant)] * t.lanes)), splat)
+            for col in t.columns]
+
+
+def _masked_load(t):
+    """LLVM's masked vector load (masked-off lanes read nothing and give the pass-through)."""
+    return cgutils.get_or_insert_function(
+        t.builder.module,
+        ir.FunctionType(t.vec, [t.vec.as_pointer(), ir.IntType(32), ir.VectorType(ir.IntType(1), t.lanes), t.vec]),
+        f"llvm.masked.load.v{t.lanes}f{8 * t.size}.p0")
+
+
 def _emit_patch(t, val):
     """C tile = sum over t < taps, p < kc of A[pa + aoff[po + r] + t*tstride + p] * B[pb + (t*kc + p)*NR + j],
     then (+ old C) (+ bias) (relu), as the GEMM's epilogue; C row r at pc + r*ldc."""
@@ -206,12 +226,7 @@ def _emit_pixels(t, val):
     b, u64, i32 = t.builder, t.u64, ir.IntType(32)
     nr = u64(t.lanes * VECTORS_PER_ROW)
     i1 = ir.IntType(1)
-    ivec = ir.VectorType(u64, t.lanes)
-    lane = ir.Constant(ivec, list(range(t.lanes)))
-    cols = b.shuffle_vector(b.insert_element(ir.Constant(ivec, ir.Undefined), val["cols"], i32(0)),
-                            ir.Constant(ivec, ir.Undefined), ir.Constant(ir.VectorType(i32, t.lanes), None))
-    masks = [b.icmp_unsigned("<", b.add(lane, ir.Constant(ivec, [int(col.constant)] * t.lanes)), cols)
-             for col in t.columns]
+    masks = _column_masks(t, val["cols"])
     masked_store = cgutils.get_or_insert_function(
         b.module, ir.FunctionType(ir.VoidType(), [t.vec, t.vec.as_pointer(), i32, ir.VectorType(i1, t.lanes)]),
         f"llvm.masked.store.v{t.lanes}f{8 * t.size}.p0")
@@ -277,16 +292,8 @@ def _emit_pixel_grad(t, val):
     end.  One loop per k (``switch``)."""
     b, u64, i32 = t.builder, t.u64, ir.IntType(32)
     nr = t.lanes * VECTORS_PER_ROW
-    i1 = ir.IntType(1)
-    ivec = ir.VectorType(u64, t.lanes)
-    lane = ir.Constant(ivec, list(range(t.lanes)))
-    cols = b.shuffle_vector(b.insert_element(ir.Constant(ivec, ir.Undefined), val["cols"], i32(0)),
-                            ir.Constant(ivec, ir.Undefined), ir.Constant(ir.VectorType(i32, t.lanes), None))
-    masks = [b.icmp_unsigned("<", b.add(lane, ir.Constant(ivec, [int(col.constant)] * t.lanes)), cols)
-             for col in t.columns]
-    masked_load = cgutils.get_or_insert_function(
-        b.module, ir.FunctionType(t.vec, [t.vec.as_pointer(), i32, ir.VectorType(i1, t.lanes), t.vec]),
-        f"llvm.masked.load.v{t.lanes}f{8 * t.size}.p0")
+    masks = _column_masks(t, val["cols"])
+    masked_load = _masked_load(t)
 
     def whole(at, v):
         return t.load(val["B"], at)
@@ -370,17 +377,8 @@ def _emit_gather(t, val):
     """C tile (+)= sum over p < kc of A[pa + r + p*csa] * B[boff[pp + p] + pb + j], for j < cols
     (the lanes past ``cols`` read nothing and add 0); C row r at pc + r*ldc.  All mr rows are real."""
     b, u64 = t.builder, t.u64
-    i1 = ir.IntType(1)
-    masked_load = cgutils.get_or_insert_function(
-        b.module, ir.FunctionType(t.vec, [t.vec.as_pointer(), ir.IntType(32), ir.VectorType(i1, t.lanes), t.vec]),
-        f"llvm.masked.load.v{t.lanes}f{8 * t.size}.p0")
-    lane = ir.Constant(ir.VectorType(u64, t.lanes), list(range(t.lanes)))
-    splat = b.shuffle_vector(b.insert_element(ir.Constant(ir.VectorType(u64, t.lanes), ir.Undefined), val["cols"],
-                                              ir.Constant(ir.IntType(32), 0)),
-                             ir.Constant(ir.VectorType(u64, t.lanes), ir.Undefined),
-                             ir.Constant(ir.VectorType(ir.IntType(32), t.lanes), None))
-    masks = [b.icmp_unsigned("<", b.add(lane, ir.Constant(ir.VectorType(u64, t.lanes), [int(col.constant)] * t.lanes)),
-                             splat) for col in t.columns]
+    masked_load = _masked_load(t)
+    masks = _column_masks(t, val["cols"])
 
     def step(p):
         at = b.add(t.scalar(val["boff"], b.add(val["pp"], p)), val["pb"])
