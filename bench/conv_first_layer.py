@@ -20,11 +20,7 @@ clock, medians of ``--rounds`` x 10 pairs, and the same for a plain ``fill`` of 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
-import subprocess
-import sys
-import tempfile
 import time
 
 import numpy as np
@@ -33,44 +29,15 @@ import numba
 import tapegrad.kernels as K
 from tapegrad.kernels.conv import numba as conv_new
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FILES = ("numba_shallow", "numba_pools", "numba")   # numba.py last: it imports the other two
+from revision import kernel_modules, quartiles_ms as timed
+
+#: the revision's modules, numba.py last: it imports the other two
+FILES = ("numba_shallow", "numba_pools", "numba")
 
 
 def load_old(rev):
-    """The revision's conv numba.py, with its numba_shallow / numba_pools, as modules."""
-    folder = os.path.join(tempfile.gettempdir(), f"tapegrad-bench-conv-{rev}")
-    os.makedirs(folder, exist_ok=True)
-    modules = {}
-    for stem in FILES:
-        src = subprocess.run(["git", "-C", ROOT, "show", f"{rev}:kernels/conv/{stem}.py"], check=True,
-                             capture_output=True, text=True).stdout
-        for other in FILES[:2]:
-            src = src.replace(f"from .{other} import", f"from ._old_{rev}_{other} import")
-        path = os.path.join(folder, f"_old_{rev}_{stem}.py")
-        if not os.path.exists(path) or open(path).read() != src:
-            with open(path, "w") as fh:
-                fh.write(src)
-        name = f"tapegrad.kernels.conv._old_{rev}_{stem}"
-        spec = importlib.util.spec_from_file_location(name, path)
-        mod = importlib.util.module_from_spec(spec)
-        mod.__package__ = "tapegrad.kernels.conv"
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-        modules[stem] = mod
-    return modules["numba"]
-
-
-def timed(fn, rounds, clock, inner=5):
-    fn()
-    times = []
-    for _ in range(rounds):
-        t = clock()
-        for _ in range(inner):
-            fn()
-        times.append((clock() - t) / inner * 1e3)
-    return np.percentile(times, [25, 50, 75])
-
+    """The revision's conv numba.py, importing its own numba_shallow / numba_pools."""
+    return kernel_modules(rev, "conv", FILES)["numba"]
 
 def cases(rng, dtype):
     def conv(n, h, w, c, k, f, stride=1, same=False):

@@ -14,31 +14,19 @@ counted, which wall-clock medians cannot avoid.
 from __future__ import annotations
 
 import argparse
-import atexit
-import importlib.util
 import os
-import pathlib
-import subprocess
-import sys
 import time
 
 import numpy as np
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+from revision import kernel_modules
+
 LAYERS = [("conv2", 13, 13, 32, 64), ("conv3", 5, 5, 64, 128)]
 
 
 def load_before(rev):
-    src = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:kernels/conv/numba.py"], check=True,
-                         capture_output=True, text=True).stdout
-    path = ROOT / "kernels" / "conv" / "_numba_before.py"
-    path.write_text(src)
-    atexit.register(path.unlink, missing_ok=True)   # a scratch copy, never committed
-    spec = importlib.util.spec_from_file_location("tapegrad.kernels.conv._numba_before", path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    """The revision's kernels/conv/numba.py (its relative imports: today's helpers)."""
+    return kernel_modules(rev, "conv", ("numba",))["numba"]
 
 
 def main():

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 
 import numpy as np
@@ -37,37 +36,36 @@ def main():
     args = ap.parse_args()
     K.set_num_threads(args.threads)
     be = get_backend("numba")
-    with tempfile.TemporaryDirectory() as folder:
-        old_conv, old_elem = load_old(args.rev, "conv", folder), load_old(args.rev, "elementwise", folder)
-        new = {name: getattr(be, name) for name in SWAPPED + ("conv2d", "conv2d_kernel_grad", "relu_bias_grad")}
-        shallow = old_conv.SHALLOW_K
+    old_conv, old_elem = load_old(args.rev, "conv"), load_old(args.rev, "elementwise")
+    new = {name: getattr(be, name) for name in SWAPPED + ("conv2d", "conv2d_kernel_grad", "relu_bias_grad")}
+    shallow = old_conv.SHALLOW_K
 
-        def old_conv2d(x, w, b, strides, pads, relu, out):
-            kh, kw, c, _ = w.shape
-            return (old_conv.conv2d if kh * kw * c <= shallow else new["conv2d"])(x, w, b, strides, pads, relu, out)
+    def old_conv2d(x, w, b, strides, pads, relu, out):
+        kh, kw, c, _ = w.shape
+        return (old_conv.conv2d if kh * kw * c <= shallow else new["conv2d"])(x, w, b, strides, pads, relu, out)
 
-        def old_kernel_grad(grad_out, x, strides, pads, out):
-            kh, kw, c, _ = out.shape
-            fn = old_conv.conv2d_kernel_grad if kh * kw * c <= shallow else new["conv2d_kernel_grad"]
-            return fn(grad_out, x, strides, pads, out)
+    def old_kernel_grad(grad_out, x, strides, pads, out):
+        kh, kw, c, _ = out.shape
+        fn = old_conv.conv2d_kernel_grad if kh * kw * c <= shallow else new["conv2d_kernel_grad"]
+        return fn(grad_out, x, strides, pads, out)
 
-        old = {name: getattr(old_conv, name) for name in SWAPPED}
-        old.update(conv2d=old_conv2d, conv2d_kernel_grad=old_kernel_grad, relu_bias_grad=old_elem.relu_bias_grad)
-        x, y = _mnist_images(6400)
-        epoch = tapegrad_convnet_epoch(x, y, "numba")
-        times = {"old": [], "new": []}
-        for side in ("old", "new") * (args.rounds + 1):
-            for name, fn in (old if side == "old" else new).items():
-                setattr(be, name, fn)
-            t = time.perf_counter()
-            epoch()
-            times[side].append(time.perf_counter() - t)
-        for side in times:
-            times[side] = times[side][1:]   # the first of each side warms up (compiles)
-        o, n = np.median(times["old"]), np.median(times["new"])
-        print(f"convnet epoch, 6,400 images, numba, {args.threads} thread(s), median of {args.rounds}: "
-              f"old ({args.rev}) {o:.2f} s, new {n:.2f} s, old/new {o / n:.2f}  "
-              f"(old {['%.2f' % v for v in times['old']]}, new {['%.2f' % v for v in times['new']]})")
+    old = {name: getattr(old_conv, name) for name in SWAPPED}
+    old.update(conv2d=old_conv2d, conv2d_kernel_grad=old_kernel_grad, relu_bias_grad=old_elem.relu_bias_grad)
+    x, y = _mnist_images(6400)
+    epoch = tapegrad_convnet_epoch(x, y, "numba")
+    times = {"old": [], "new": []}
+    for side in ("old", "new") * (args.rounds + 1):
+        for name, fn in (old if side == "old" else new).items():
+            setattr(be, name, fn)
+        t = time.perf_counter()
+        epoch()
+        times[side].append(time.perf_counter() - t)
+    for side in times:
+        times[side] = times[side][1:]   # the first of each side warms up (compiles)
+    o, n = np.median(times["old"]), np.median(times["new"])
+    print(f"convnet epoch, 6,400 images, numba, {args.threads} thread(s), median of {args.rounds}: "
+          f"old ({args.rev}) {o:.2f} s, new {n:.2f} s, old/new {o / n:.2f}  "
+          f"(old {['%.2f' % v for v in times['old']]}, new {['%.2f' % v for v in times['new']]})")
 
 
 if __name__ == "__main__":

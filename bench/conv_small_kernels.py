@@ -13,11 +13,6 @@ the ratio old / new.
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import os
-import subprocess
-import sys
-import tempfile
 import time
 
 import numpy as np
@@ -27,34 +22,12 @@ import tapegrad.kernels as K
 from tapegrad.kernels.conv import numba as conv_new
 from tapegrad.kernels.elementwise import numba as elem_new
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from revision import kernel_modules, quartiles_ms as timed
 
 
-def load_old(rev, family, folder):
-    src = subprocess.run(["git", "-C", ROOT, "show", f"{rev}:kernels/{family}/numba.py"], check=True,
-                         capture_output=True, text=True).stdout
-    path = os.path.join(folder, f"_old_{family}_numba.py")
-    with open(path, "w") as fh:
-        fh.write(src)
-    name = f"tapegrad.kernels.{family}._old_numba_{rev}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    mod.__package__ = f"tapegrad.kernels.{family}"
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def timed(fn, rounds, clock, inner=5):
-    fn()
-    times = []
-    for _ in range(rounds):
-        t = clock()
-        for _ in range(inner):
-            fn()
-        times.append((clock() - t) / inner * 1e3)
-    return np.percentile(times, [25, 50, 75])
-
+def load_old(rev, family):
+    """The revision's kernels/<family>/numba.py (its relative imports: today's helpers)."""
+    return kernel_modules(rev, family, ("numba",))["numba"]
 
 def cases(rng, dtype):
     x1 = rng.random((64, 28, 28, 1)).astype(dtype)
@@ -101,23 +74,22 @@ def main():
         else time.perf_counter
     K.set_num_threads(args.threads)
     numba.set_num_threads(args.threads)
-    with tempfile.TemporaryDirectory() as folder:
-        old = {"conv": load_old(args.rev, "conv", folder), "elementwise": load_old(args.rev, "elementwise", folder)}
-        new = {"conv": conv_new, "elementwise": elem_new}
-        print(f"{args.dtype}, {args.threads} thread(s), {clock.__name__}, median ms per call [quartiles], "
-              f"old = {args.rev}")
-        print(f"{'kernel':45s} {'old':>22s} {'new':>22s} {'old/new':>8s}")
-        for name, family, call in cases(np.random.default_rng(0), np.dtype(args.dtype)):
-            if args.only not in name:
-                continue
-            # interleave: old, new, old, new ... so that load changes hit both
-            to, tn = [], []
-            for _ in range(3):
-                to.append(timed(lambda: call(old[family]), args.rounds // 3 or 1, clock))
-                tn.append(timed(lambda: call(new[family]), args.rounds // 3 or 1, clock))
-            qo, qn = np.median(to, axis=0), np.median(tn, axis=0)
-            print(f"{name:45s} {qo[1]:7.3f} [{qo[0]:.2f}-{qo[2]:.2f}] {qn[1]:7.3f} [{qn[0]:.2f}-{qn[2]:.2f}] "
-                  f"{qo[1] / qn[1]:8.2f}", flush=True)
+    old = {"conv": load_old(args.rev, "conv"), "elementwise": load_old(args.rev, "elementwise")}
+    new = {"conv": conv_new, "elementwise": elem_new}
+    print(f"{args.dtype}, {args.threads} thread(s), {clock.__name__}, median ms per call [quartiles], "
+          f"old = {args.rev}")
+    print(f"{'kernel':45s} {'old':>22s} {'new':>22s} {'old/new':>8s}")
+    for name, family, call in cases(np.random.default_rng(0), np.dtype(args.dtype)):
+        if args.only not in name:
+            continue
+        # interleave: old, new, old, new ... so that load changes hit both
+        to, tn = [], []
+        for _ in range(3):
+            to.append(timed(lambda: call(old[family]), args.rounds // 3 or 1, clock))
+            tn.append(timed(lambda: call(new[family]), args.rounds // 3 or 1, clock))
+        qo, qn = np.median(to, axis=0), np.median(tn, axis=0)
+        print(f"{name:45s} {qo[1]:7.3f} [{qo[0]:.2f}-{qo[2]:.2f}] {qn[1]:7.3f} [{qn[0]:.2f}-{qn[2]:.2f}] "
+              f"{qo[1] / qn[1]:8.2f}", flush=True)
 
 
 if __name__ == "__main__":
