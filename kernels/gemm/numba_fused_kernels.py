@@ -17,11 +17,12 @@ GEMM followed by ``rmsprop_update`` gives them.  dW itself is never written.
 hardware's stride prefetcher, so each epilogue would wait on a cold miss for
 every vector of W and V.  The first 4*MR steps of the k loop therefore each
 prefetch one cache line of the *next* tile's weights and mean squares
-(``pn``): with them, the fused tile took the time of the plain GEMM's tile
-that stores dW (kernel alone, 1,040 tiles of W1: 1.12-1.22 ms vs 1.22 ms,
-CPU time, busy machine), without them 1.31-1.39 ms.  Spreading the updates
-of a finished tile over the next tile's k loop (to overlap the divider with
-the FMAs) was slower still, 1.7-3.5 ms: kernels/gemm/MEASUREMENTS.md.
+(``pn``).  And as the tiles walk along a row of W (numba_fused.py), each
+reads a new 16 KB panel of B from L2, which the hardware brings to L1 too
+late: every step also prefetches B's row ``B_AHEAD`` steps on.  Spreading
+the updates of a finished tile over the next tile's k loop (to overlap the
+divider with the FMAs) was slower, in every form tried:
+kernels/gemm/MEASUREMENTS.md has the numbers.
 
 The k loop is the one of ``_emit_tile`` (kernels/gemm/numba_microkernels.py):
 A packed (element (r, p) at A[pa + r + p*csa]), B at B[pb + p*rsb + j]; only
@@ -44,6 +45,8 @@ from .numba_microkernels import VECTOR_BITS, VECTORS_PER_ROW, keep_loop_rolled
 ARGS = ("kc", "A", "pa", "csa", "B", "pb", "rsb", "W", "V", "pw", "ldw", "rows", "pn", "lr", "rho",
         "one_minus_rho", "eps")
 POINTERS = ("A", "B", "W", "V")
+#: how many k steps ahead the micro-kernel prefetches its rows of B into L1
+B_AHEAD = 8
 SCALARS = ("lr", "rho", "one_minus_rho", "eps")
 
 
@@ -119,6 +122,12 @@ def _emit_rmsprop_tile(mr, context, builder, types_of, value_of):
         a_at = builder.mul(loop.index, csa)
         b_at = builder.add(pb, builder.mul(loop.index, rsb))
         b_row = [builder.load(at(B, builder.add(b_at, j)), align=size) for j in columns]
+        # and B's row B_AHEAD steps on: each tile reads a new B panel (16 KB, from L2: the tiles
+        # walk along a row of W), and the hardware does not bring it to L1 in time
+        b_ahead = builder.add(b_at, builder.mul(rsb, u64(B_AHEAD)))
+        for j in columns:
+            builder.call(prefetch, [builder.bitcast(builder.gep(B, [builder.add(b_ahead, j)]), i8p), i32(0), i32(3),
+                                    i32(1)])
         for r in range(mr):
             x = builder.load(builder.gep(A, [builder.add(builder.add(pa, u64(r)), a_at)]))
             for v, b in enumerate(b_row):

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import tapegrad.kernels as K
+from tapegrad.kernels.gemm.numba import KC
 
 CPU_BACKENDS = ["numpy", "numba", "cython"]
 DTYPES = [np.float32, np.float64]
@@ -207,3 +208,30 @@ def test_the_fused_numba_kernels_split_over_threads_give_the_one_thread_bits(thr
         K.set_num_threads("auto")
     for one, many in zip(results[1], results[threads]):
         np.testing.assert_array_equal(one, many)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("shape", [(KC, 13, 33), (KC, 61, 97), (KC + 1, 29, 40), (KC - 1, 131, 67), (131, 257, 67),
+                                   (2, 1, 17), (1, 7, 1)], ids=lambda s: "x".join(map(str, s)))
+def test_weight_grad_rmsprop_at_the_deepest_fused_batch_on_one_and_two_threads(dtype, threads, shape):
+    """A batch of KC rows is the deepest one the fused kernel takes (its k loop
+    then prefetches B's rows past the end of the last panel, which must not
+    matter); KC + 1 goes to the unfused kernels.  On one thread and on two
+    (the shapes with 2*k*m*n >= 4e6 are split), against NumPy and, bit for
+    bit, the unfused kernels."""
+    x, rows, g, w, v = _weight_problem(dtype, *shape, seed=sum(shape) + threads, indexed=True)
+    w_ref, v_ref = _rmsprop64(w, v, x[rows].astype(np.float64).T @ g.astype(np.float64))
+    w_unfused, v_unfused = w.copy(), v.copy()
+    K.rmsprop_update(w_unfused, K.matmul(x[rows], g, transpose_a=True, backend="numba"), v_unfused,
+                     learning_rate=LR, rho=RHO, epsilon=EPS, backend="numba")
+    K.set_num_threads(threads)
+    try:
+        K.weight_grad_rmsprop(x, g, w, v, rows=rows, learning_rate=LR, rho=RHO, epsilon=EPS, backend="numba")
+    finally:
+        K.set_num_threads("auto")
+    rtol, atol = _tolerance(dtype)
+    np.testing.assert_allclose(w, w_ref, rtol=rtol, atol=atol)
+    np.testing.assert_allclose(v, v_ref, rtol=rtol, atol=atol)
+    np.testing.assert_array_equal(w, w_unfused)
+    np.testing.assert_array_equal(v, v_unfused)
