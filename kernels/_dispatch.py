@@ -100,6 +100,11 @@ def _default_name() -> str:
     return "numpy"
 
 
+def loaded_backends() -> list[Backend]:
+    """The backends loaded so far in this process (a tensor can only live on one of these)."""
+    return list(_loaded.values())
+
+
 def get_backend(backend: str | Backend | None = None) -> Backend:
     """The backend object for a name, a backend, or None (the default)."""
     if isinstance(backend, Backend):

@@ -25,6 +25,7 @@ import warnings
 import numpy as np
 
 from .. import kernels
+from ..kernels._dispatch import loaded_backends
 from ..tape import _thread_tapes
 from ..tensor import Tensor, Variable, as_dtype
 from . import record
@@ -280,7 +281,12 @@ class Function:
             self._traces[key] = _EAGER
             self._warn("tracing runs on the CPU backends only (a GPU backend is in use)")
             return self.python_function(*args, **kwargs)
-        with record.recording(rec, backends):
+        # every loaded backend is watched, not only the default and the arguments': a Variable the
+        # function captures may live on another one (made before a ``kernels.use`` block), and an
+        # op on it that nobody recorded would be frozen into the plan as a constant
+        loaded = set(loaded_backends())
+        backends |= {be for be in loaded if be.host}
+        with record.recording(rec, backends, refused=[be for be in loaded if not be.host]):
             traced_args = _traced_copy(list(args), rec)
             traced_kwargs = _traced_copy(kwargs, rec)
             result = self.python_function(*traced_args, **traced_kwargs)

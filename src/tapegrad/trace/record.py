@@ -318,6 +318,8 @@ class Recorder:
             return value
         if isinstance(x, (np.generic, TracedFloat, TracedInt)):
             return self.values.get(id(x), x)
+        if hasattr(x, "__cuda_array_interface__"):
+            self.poison("an array on the GPU reached a kernel (tracing follows the CPU backends only)")
         return x
 
     def _view(self, x, base, base_array):
@@ -578,6 +580,21 @@ class _RecordingXp:
         return wrapped
 
 
+class _RefusingXp:
+    """Stands in for a GPU backend's ``xp`` during a trace: a call refuses the trace."""
+
+    def __init__(self, xp, backend_name):
+        self._xp = xp
+        self._backend_name = backend_name
+
+    def __getattr__(self, name):
+        rec = active()
+        if rec is not None:
+            rec.poison(f"xp.{name} ran on the {self._backend_name} backend (a tensor on the GPU), which "
+                       "tracing does not follow (CPU backends only)")
+        return getattr(self._xp, name)
+
+
 def _door(op, fn, out_keyword=None):
     @functools.wraps(fn)
     def record(*args, **kwargs):
@@ -606,8 +623,10 @@ def _takes_out(fn):
 
 
 @contextlib.contextmanager
-def recording(rec, backends):
-    """Open the doors for ``rec`` on ``backends`` for the duration of the block."""
+def recording(rec, backends, refused=()):
+    """Open the doors for ``rec`` on ``backends`` for the duration of the block; an array
+    function of a ``refused`` backend (a GPU's, which a plan cannot replay) called in it
+    refuses the trace (the function then runs eagerly)."""
     with _lock:
         if _current[0] is not None:
             raise RuntimeError("a tapegrad.function is already being traced")
@@ -621,6 +640,9 @@ def recording(rec, backends):
                 be.xp = _RecordingXp(type(be).xp if "xp" not in be.__dict__ else be.__dict__["xp"])
                 for name in _CREATION:
                     setattr(be, name, _creation_door(f"{be.name}.{name}", getattr(be, name)))
+            for be in refused:
+                saved.append((be, dict(be.__dict__)))
+                be.xp = _RefusingXp(type(be).xp if "xp" not in be.__dict__ else be.__dict__["xp"], be.name)
             for name in ("assign", "assign_add", "assign_sub", "_assign_at"):
                 setattr(Variable, name, host_call(Variable.__dict__[name]))
             Variable.__init__ = _untraced(Variable.__dict__["__init__"])
