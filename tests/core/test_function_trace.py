@@ -231,6 +231,49 @@ def test_variables_are_captured_by_reference():
     _assert_same(bump(one), np.full(2, 11.0, np.float32))
 
 
+def _host_backends():
+    names = []
+    for name in ("numpy", "numba", "cython"):
+        try:
+            tf.kernels.get_backend(name)
+        except tf.kernels.BackendUnavailableError:
+            continue
+        names.append(name)
+    return names
+
+
+@pytest.mark.parametrize("made_on", _host_backends())
+@pytest.mark.parametrize("traced_on", _host_backends())
+def test_a_captured_variable_on_another_backend_is_read_at_each_call(made_on, traced_on):
+    # A Variable made on one backend, the function traced inside ``kernels.use`` of another:
+    # the ops on the Variable run on its own backend's array functions, which the tracer must
+    # record too (it once followed only the default and the arguments' backends, and froze
+    # tf.reduce_sum(w) into the plan as the number it had at trace time).
+    with tf.kernels.use(made_on):
+        w = tf.Variable(np.ones((3, 2), np.float32))
+    x = tf.constant(np.ones((1, 3), np.float32))
+
+    def f(x):
+        return (tf.reduce_sum(w), tf.reduce_mean(w * 1.0, axis=0), tf.matmul(x, w), w[1] + 0.0,
+                tf.reduce_max(w))
+
+    with tf.kernels.use(traced_on):
+        traced = tf.function(f)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")       # traced, not run eagerly
+            traced(x)
+            for fill in (2.0, -3.5):
+                values = np.arange(6, dtype=np.float32).reshape(3, 2) * fill
+                w.assign(values)
+                got = [t.numpy() for t in traced(x)]
+                expected = [values.sum(), values.mean(axis=0), np.ones((1, 3), np.float32) @ values,
+                            values[1], values.max()]
+                for g, e in zip(got, expected):
+                    np.testing.assert_allclose(g, e, rtol=1e-6)
+                for g, e in zip(got, f(x)):
+                    _assert_same(g, e)
+
+
 def test_input_signature_is_honoured():
     @tf.function(input_signature=[tf.TensorSpec(shape=(None, 2), dtype=tf.float32)])
     def f(x):
