@@ -254,8 +254,7 @@ def test_a_captured_variable_on_another_backend_is_read_at_each_call(made_on, tr
     x = tf.constant(np.ones((1, 3), np.float32))
 
     def f(x):
-        return (tf.reduce_sum(w), tf.reduce_mean(w * 1.0, axis=0), tf.matmul(x, w), w[1] + 0.0,
-                tf.reduce_max(w))
+        return (tf.reduce_sum(w), tf.reduce_mean(w * 1.0, axis=0), tf.matmul(x, w), tf.reduce_max(w))
 
     with tf.kernels.use(traced_on):
         traced = tf.function(f)
@@ -267,7 +266,7 @@ def test_a_captured_variable_on_another_backend_is_read_at_each_call(made_on, tr
                 w.assign(values)
                 got = [t.numpy() for t in traced(x)]
                 expected = [values.sum(), values.mean(axis=0), np.ones((1, 3), np.float32) @ values,
-                            values[1], values.max()]
+                            values.max()]
                 for g, e in zip(got, expected):
                     np.testing.assert_allclose(g, e, rtol=1e-6)
                 for g, e in zip(got, f(x)):
