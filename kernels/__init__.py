@@ -56,6 +56,7 @@ from .gemm.api import weight_grad_rmsprop
 from .losses.api import sigmoid_cross_entropy
 from .losses.api import softmax
 from .losses.api import softmax_cross_entropy
+from .losses.api import softmax_cross_entropy_head
 from .metrics.api import accumulate_correct
 from .metrics.api import accumulate_sum
 from .optim.api import adam_update

@@ -78,6 +78,87 @@ def _softmax_cross_entropy(logits, labels, scale, loss_out, grad_out):
             grad_out[i, j] = p
 
 
+# ---------------------------------------------------------------- the classifier's head in one pass
+@njit(cache=True)
+def _pairwise_sum(a, start, n):
+    """``a[start:start + n].sum()`` (n >= 1) added in NumPy's own order, so that it is
+    bit for bit ``np.sum``: up to 8 numbers one after another, up to 128 in eight
+    interleaved partial sums, more split in two halves (the lower one a multiple of 8)."""
+    if n < 8:
+        res = a[start]
+        if res == 0:            # NumPy starts from 0.0, and 0.0 + -0.0 is 0.0
+            res = abs(res)
+        for i in range(1, n):
+            res += a[start + i]
+        return res
+    if n <= 128:
+        r0, r1, r2, r3 = a[start], a[start + 1], a[start + 2], a[start + 3]
+        r4, r5, r6, r7 = a[start + 4], a[start + 5], a[start + 6], a[start + 7]
+        i = 8
+        while i < n - n % 8:
+            r0 += a[start + i]
+            r1 += a[start + i + 1]
+            r2 += a[start + i + 2]
+            r3 += a[start + i + 3]
+            r4 += a[start + i + 4]
+            r5 += a[start + i + 5]
+            r6 += a[start + i + 6]
+            r7 += a[start + i + 7]
+            i += 8
+        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+        while i < n:
+            res += a[start + i]
+            i += 1
+        return res
+    half = n // 2
+    half -= half % 8
+    return _pairwise_sum(a, start, half) + _pairwise_sum(a, start + half, n - half)
+
+
+@njit(cache=True)
+def _softmax_cross_entropy_head(logits, labels, scale, loss_out, grad_out, probs):
+    """What a classifier's training step does after its logits, one row at a time:
+    the softmax probabilities (as ``_softmax`` makes them) for the accuracy's
+    argmax, then the loss and its gradient (as ``_softmax_cross_entropy`` with
+    scale 1), the gradient then multiplied by ``scale`` in the dtype, as the
+    step's separate multiply did.  Returns (the losses' sum, the correct rows)."""
+    n, c = logits.shape
+    correct = 0
+    for i in range(n):
+        mx = logits[i, 0]
+        for j in range(1, c):
+            mx = max(mx, logits[i, j])
+        s = 0.0
+        for j in range(c):
+            e = np.exp(logits[i, j] - mx)
+            probs[j] = e
+            s += e
+        inv = 1.0 / s
+        best, has_nan = 0, False
+        for j in range(c):
+            probs[j] = probs[j] * inv
+            has_nan |= probs[j] != probs[j]
+            if probs[j] > probs[best]:
+                best = j
+        lab = labels[i]
+        if best == lab and not has_nan:
+            correct += 1
+        s = 0.0
+        for j in range(c):
+            e = math.exp(np.float64(logits[i, j]) - mx)
+            grad_out[i, j] = e
+            s += e
+        loss_out[i] = math.log(s) - (np.float64(logits[i, lab]) - mx)
+        inv = 1.0 / s
+        for j in range(c):
+            p = math.exp(np.float64(logits[i, j]) - mx) * inv if j == lab else grad_out[i, j] * inv
+            if j == lab:
+                p -= 1.0
+            grad_out[i, j] = p
+            grad_out[i, j] = grad_out[i, j] * scale
+    return _pairwise_sum(loss_out, 0, n), correct
+
+
 # ---------------------------------------------------------------- the backend's methods
 def sigmoid_cross_entropy(logits, labels, scale, loss_out, grad_out):
     _sigmoid_cross_entropy(logits, labels, float(scale), loss_out, grad_out)
@@ -90,6 +171,13 @@ def softmax(logits, out):
 
 def softmax_cross_entropy(logits, labels, scale, loss_out, grad_out):
     _softmax_cross_entropy(logits, labels, float(scale), loss_out, grad_out)
+
+
+def softmax_cross_entropy_head(logits, labels, scale, loss_out, grad_out):
+    scale = logits.dtype.type(scale)    # the multiply is done in the dtype, as NumPy's with a Python float
+    loss_sum, correct = _softmax_cross_entropy_head(logits, labels, scale, loss_out, grad_out,
+                                                    np.empty(logits.shape[1], logits.dtype))
+    return logits.dtype.type(loss_sum), int(correct)
 
 
 guard_caches(globals())  # a corrupt cache entry is dropped and recompiled
