@@ -173,6 +173,17 @@ class _RunningTotal(Metric):
             state.device_total = ops.zeros_variable((1,), np.float64, like=like, name=f"{self.name}/total")
         return state.device_total
 
+    def _add_running(self, amount, counted, backend):
+        """Add one batch as ``update_state`` adds it, its share given ready-made: ``amount``
+        to the float64 running total on ``backend``, ``counted`` to the count.  The traced
+        step's fused classifier head (trace/fuse_head.py) gives it the loss and the hits."""
+        state = self._state()
+        total = state.device_total
+        if total is None or total.backend is not backend:
+            total = self._running_total(Tensor._wrap(None, backend))
+        total._own_data()[0] += amount
+        state.count += counted
+
     @property
     def total(self):
         """The running numerator (reading it copies one number from a GPU)."""

@@ -1,0 +1,177 @@
+"""The pass that makes a classifier's head, after its logits, one call.
+
+A Keras classifier compiled with ``loss="sparse_categorical_crossentropy"``
+and ``metrics=["accuracy"]`` records, after the last Dense layer's logits
+``z``, eight calls of Python and small kernels:
+
+    p = softmax(z)                                         # for the accuracy only
+    losses, g = softmax_cross_entropy(z, ids, reduction='none')
+    s = xp.sum(losses); m = xp.true_divide(s, N); m = xp.asarray(m)
+    Mean.update_state(loss, m, sample_weight=N)            # the "loss" of the logs
+    dz = xp.multiply(g, 1/N)                               # the mean's gradient
+    ...                                                    # the backward pass, the updates
+    _AccuracyByShape.update_state(accuracy, ids, p)        # argmax(p) == ids, counted
+
+``fuse_head`` rewrites them into ONE ``softmax_cross_entropy_head`` call
+(``softmax_head_step``): the kernel (kernels/losses: on numba one pass over
+each row) returns the losses' sum, the number of rows whose argmax is their
+label and ``dz``, and the step adds the mean loss and the hits to the two
+metrics' running totals as their ``update_state`` would.  The labels are
+checked against the number of classes before the kernel runs, as the loss
+checked them.  The numbers are the unfused calls', bit for bit: the kernel
+makes the probabilities, the losses, their sum (in ``np.sum``'s order) and the
+scaled gradient with the same operations.
+
+The chain is rewritten only when it is exactly this: each intermediate value
+read by the next call alone, the host arrays' ``np.sum``/``np.true_divide``/
+``np.asarray``/``np.multiply`` by Python numbers, the stock ``Mean`` and
+(when present) the stock sparse categorical accuracy, with no sample weights
+(they are other calls: a weighted step keeps its calls).  The accuracy joins
+only when the probabilities have no other reader; otherwise it stays as it is.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import kernels
+from ..tensor import Tensor
+from .graph import Node, TensorOf, Value
+
+_METRICS = "tapegrad.keras.metrics"
+
+
+def _stock(fn, qualname):
+    """``fn`` is tapegrad's own metric method ``qualname`` (not a user's override)."""
+    fn = getattr(fn, "__wrapped__", fn)
+    return getattr(fn, "__module__", None) == _METRICS and getattr(fn, "__qualname__", None) == qualname
+
+
+def _sparse_accuracy(metric):
+    """The metric whose running total counts the hits: ``metric`` itself when it is
+    a stock ``SparseCategoricalAccuracy``, ``"accuracy"``'s chosen variant when that
+    is one, else None."""
+    chosen = getattr(metric, "chosen", metric) if _stock(type(metric).update_state,
+                                                         "_AccuracyByShape.update_state") else metric
+    kind = type(chosen)
+    if kind.__module__ != _METRICS or kind.__qualname__ != "SparseCategoricalAccuracy" \
+            or not _stock(kind.update_state, "_ArgmaxMatchRate.update_state") \
+            or not _stock(kind._class_ids, "SparseCategoricalAccuracy._class_ids") \
+            or not hasattr(chosen, "_add_running"):
+        return None
+    return chosen
+
+
+def _number(x):
+    return type(x) in (int, float)
+
+
+def softmax_head_step(logits, labels, scale, divisor, loss_metric, sample_weight, accuracy=None, counter=None,
+                      *, out=None, backend=None):
+    """What the head's eight calls did (module docstring); returns the gradient ``dz``.
+
+    The mean loss is ``sum / divisor`` in the logits' dtype (``xp.true_divide``) and
+    goes into ``loss_metric`` weighted by ``sample_weight`` (``Mean.update_state``
+    of a 0-d value); the hits go into ``counter``, the sparse accuracy that
+    ``accuracy`` counts with, when it still is (else its ``update_state`` is called
+    with the softmax probabilities, as before the fusion)."""
+    be = kernels.get_backend(backend)
+    loss_sum, correct, grad = kernels.softmax_cross_entropy_head(logits, labels, scale, out=out, backend=be)
+    mean = np.true_divide(loss_sum, divisor)
+    counted = float(sample_weight)
+    loss_metric._add_running(counted * np.float64(mean), counted, be)
+    if accuracy is not None:
+        if getattr(accuracy, "chosen", accuracy) is counter:
+            counter._add_running(correct, logits.shape[0], be)
+        else:
+            accuracy.update_state(labels, Tensor._wrap(kernels.softmax(logits, backend=be), be))
+    return grad
+
+
+def _only(readers, outputs, value):
+    found = readers.get(value, [])
+    return found[0] if len(found) == 1 and value not in outputs else None
+
+
+def _is(node, op, fn, nargs, kwargs=()):
+    """``node`` calls ``fn`` (itself or a recording door around it) with ``nargs`` arguments
+    and keywords among ``kwargs``."""
+    return node is not None and node.op == op and getattr(node.fn, "__wrapped__", node.fn) is fn \
+        and len(node.args) == nargs \
+        and set(node.kwargs) <= set(kwargs)
+
+
+def _find_head(sce, readers, outputs, producer):
+    """The head's nodes and constants starting at ``sce`` (a ``softmax_cross_entropy``), or None."""
+    if not _is(sce, "softmax_cross_entropy", kernels.softmax_cross_entropy, 2, ("reduction", "backend")) \
+            or sce.kwargs.get("reduction") != "none" or len(sce.outputs) != 2:
+        return None
+    logits, ids = sce.args
+    losses, g = sce.outputs
+    if not isinstance(logits, Value) or logits.shape is None or len(logits.shape) != 2 \
+            or logits.dtype is None or logits.dtype.kind != "f" or not isinstance(ids, Value):
+        return None
+    total = _only(readers, outputs, losses)
+    if not _is(total, "xp.sum", np.sum, 1) or total.kwargs or total.args[0] is not losses:
+        return None
+    divide = _only(readers, outputs, total.outputs[0])
+    if not _is(divide, "xp.true_divide", np.true_divide, 2) or divide.args[0] is not total.outputs[0] \
+            or not _number(divide.args[1]):
+        return None
+    as_array = _only(readers, outputs, divide.outputs[0])
+    if not _is(as_array, "xp.asarray", np.asarray, 1) or as_array.args[0] is not divide.outputs[0]:
+        return None
+    mean = _only(readers, outputs, as_array.outputs[0])
+    if mean is None or not _stock(mean.fn, "Mean.update_state") or len(mean.args) != 2 \
+            or set(mean.kwargs) != {"sample_weight"} or not _number(mean.kwargs["sample_weight"]) \
+            or not isinstance(mean.args[1], TensorOf) or mean.args[1].value is not as_array.outputs[0] \
+            or not hasattr(mean.args[0], "_add_running"):
+        return None
+    scaled = _only(readers, outputs, g)
+    if not _is(scaled, "xp.multiply", np.multiply, 2) or scaled.args[0] is not g or not _number(scaled.args[1]) \
+            or scaled.outputs[0].dtype != logits.dtype or scaled.outputs[0].shape != logits.shape:
+        return None
+    head = {"sce": sce, "merged": [total, divide, as_array, mean, scaled], "logits": logits, "ids": ids,
+            "scale": scaled.args[1], "divisor": divide.args[1], "loss_metric": mean.args[0],
+            "sample_weight": mean.kwargs["sample_weight"], "dz": scaled.outputs[0], "accuracy": None}
+    # the accuracy on softmax(logits), when the probabilities are read by it alone
+    for soft in readers.get(logits, []):
+        if not _is(soft, "softmax", kernels.softmax, 1, ("backend",)) or soft.outputs[0] in outputs:
+            continue
+        probs = soft.outputs[0]
+        update = _only(readers, outputs, probs)
+        if update is None or len(update.args) != 3 or update.kwargs or update.args[1] is not ids \
+                or not isinstance(update.args[2], TensorOf) or update.args[2].value is not probs:
+            continue
+        if not (_stock(update.fn, "_AccuracyByShape.update_state") or _stock(update.fn, "_ArgmaxMatchRate.update_state")):
+            continue
+        counter = _sparse_accuracy(update.args[0])
+        if counter is not None:
+            head["merged"] += [soft, update]
+            head["accuracy"], head["counter"] = update.args[0], counter
+            break
+    return head
+
+
+def fuse_head(graph):
+    """The softmax, the loss, its mean, the mean's gradient and the accuracy in one call (module docstring)."""
+    graph = graph.copy()
+    readers = graph.readers()
+    outputs = set(graph.output_values())
+    producer = {v: n for n in graph.nodes for v in n.outputs}
+    replace = {}
+    for node in graph.nodes:
+        head = _find_head(node, readers, outputs, producer) if node.op == "softmax_cross_entropy" else None
+        if head is None or any(id(n) in replace for n in head["merged"]):
+            continue
+        args = (head["logits"], head["ids"], head["scale"], head["divisor"], head["loss_metric"],
+                head["sample_weight"], head["accuracy"], head.get("counter"))
+        replace[id(node)] = Node("softmax_cross_entropy_head", softmax_head_step, args,
+                                 {"backend": node.kwargs.get("backend")}, (head["dz"],), "one", out_keyword="out",
+                                 effect=True, fused=tuple(n.op for n in [node, *head["merged"]]))
+        for merged in head["merged"]:
+            replace[id(merged)] = None
+    if not replace:
+        return graph
+    graph.nodes = [replace.get(id(n), n) for n in graph.nodes if replace.get(id(n), n) is not None]
+    return graph
