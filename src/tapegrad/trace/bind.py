@@ -43,6 +43,7 @@ import numpy as np
 
 from .. import kernels
 from ..kernels import prepared
+from .fuse_head import add_to_metrics, softmax_head_step
 from .fuse_optimizer import _arrays, rmsprop_bias_step, rmsprop_weight_step
 from .graph import TensorOf, Value
 
@@ -238,6 +239,32 @@ def bind_bias_step(node):
     return bias_grad_rmsprop_bound
 
 
+# ---------------------------------------------------------------- the classifier's head
+def bind_softmax_head(node):
+    """``softmax_cross_entropy_head`` of fuse_head.py: the labels are checked against the
+    logits at every call (their values change), the rest was settled by the trace."""
+    be = _backend(node)
+    if be is None or node.buffer is None or len(node.args) != 8 or set(node.kwargs) - {"backend"}:
+        return None
+    spec = _array_value(node.args[0], 2)
+    if spec is None or tuple(node.buffer.shape) != spec[0] or node.buffer.dtype != spec[1]:
+        return None
+    guard, (n, c), dtype = _guarded(node.args[0], spec), spec[0], spec[1]
+    method, labels_for = be.softmax_cross_entropy_head, prepared.labels_for
+
+    def softmax_cross_entropy_head_bound(logits, labels, scale, divisor, loss_metric, sample_weight,
+                                         accuracy=None, counter=None, *, out=None, backend=None):
+        if not _ok(logits, guard):
+            return softmax_head_step(logits, labels, scale, divisor, loss_metric, sample_weight, accuracy, counter,
+                                     out=out, backend=backend)
+        ids = labels_for(be, labels, n, c, "softmax_cross_entropy")
+        loss_sum, correct = method(logits, ids, scale, be.empty((n,), dtype), out)
+        add_to_metrics(be, dtype.type(loss_sum), correct, logits, labels, divisor, loss_metric, sample_weight,
+                       accuracy, counter)
+        return out
+    return softmax_cross_entropy_head_bound
+
+
 # ---------------------------------------------------------------- convolutions and pooling
 def _conv_geometry(fn, x_shape, w_shape, strides, padding):
     """The API's own reading of strides and padding, done once: ``(strides, pads, (oh, ow))``."""
@@ -360,6 +387,7 @@ BINDERS = {
     kernels.matmul: bind_matmul,
     rmsprop_weight_step: bind_weight_step,
     rmsprop_bias_step: bind_bias_step,
+    softmax_head_step: bind_softmax_head,
     kernels.conv2d: bind_conv2d,
     kernels.conv2d_input_grad: lambda node: bind_conv_grad(node, kernel_grad=False),
     kernels.conv2d_kernel_grad: lambda node: bind_conv_grad(node, kernel_grad=True),

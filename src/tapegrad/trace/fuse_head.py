@@ -68,15 +68,19 @@ def _number(x):
 
 def softmax_head_step(logits, labels, scale, divisor, loss_metric, sample_weight, accuracy=None, counter=None,
                       *, out=None, backend=None):
-    """What the head's eight calls did (module docstring); returns the gradient ``dz``.
-
-    The mean loss is ``sum / divisor`` in the logits' dtype (``xp.true_divide``) and
-    goes into ``loss_metric`` weighted by ``sample_weight`` (``Mean.update_state``
-    of a 0-d value); the hits go into ``counter``, the sparse accuracy that
-    ``accuracy`` counts with, when it still is (else its ``update_state`` is called
-    with the softmax probabilities, as before the fusion)."""
+    """What the head's eight calls did (module docstring); returns the gradient ``dz``."""
     be = kernels.get_backend(backend)
     loss_sum, correct, grad = kernels.softmax_cross_entropy_head(logits, labels, scale, out=out, backend=be)
+    add_to_metrics(be, loss_sum, correct, logits, labels, divisor, loss_metric, sample_weight, accuracy, counter)
+    return grad
+
+
+def add_to_metrics(be, loss_sum, correct, logits, labels, divisor, loss_metric, sample_weight, accuracy, counter):
+    """The two metrics' ``update_state``, given the head's sums: the mean loss is ``loss_sum /
+    divisor`` in the logits' dtype (``xp.true_divide``), added to ``loss_metric`` weighted by
+    ``sample_weight`` (``Mean.update_state`` of a 0-d value); the hits go to ``counter``, the
+    sparse accuracy ``accuracy`` counts with, while it still is (else ``accuracy.update_state``
+    is called with the softmax probabilities, as before the fusion)."""
     mean = np.true_divide(loss_sum, divisor)
     counted = float(sample_weight)
     loss_metric._add_running(counted * np.float64(mean), counted, be)
@@ -85,7 +89,6 @@ def softmax_head_step(logits, labels, scale, divisor, loss_metric, sample_weight
             counter._add_running(correct, logits.shape[0], be)
         else:
             accuracy.update_state(labels, Tensor._wrap(kernels.softmax(logits, backend=be), be))
-    return grad
 
 
 def _only(readers, outputs, value):
