@@ -62,6 +62,7 @@ from .metrics.api import accumulate_sum
 from .optim.api import adam_update
 from .optim.api import adam_update_foreach
 from .optim.api import bias_grad_rmsprop
+from .optim.api import dense_backward_rmsprop
 from .optim.api import rmsprop_update
 from .optim.api import rmsprop_update_foreach
 from .optim.api import sgd_update

@@ -1,4 +1,5 @@
-"""The ``fuse_head`` pass: a classifier's softmax, loss, mean loss, the mean's gradient and accuracy in one call.
+"""The ``fuse_head`` pass (a classifier's softmax, loss, mean loss, the mean's gradient and accuracy in one
+call) and ``fuse_head_backward`` (the output layer's backward and three RMSprop steps in one call).
 
 A traced ``fit`` with the pass must give the eager fit's History and weights
 bit for bit (the fused kernel makes every number with the unfused calls'
@@ -6,7 +7,10 @@ operations), on the numba backend (one-pass kernel) and the cython backend
 (the unfused sequence), with a short last batch; the plan must call
 ``softmax_cross_entropy_head`` in place of the eight calls; and the pass must
 leave alone what is not exactly the pattern (weighted losses of two outputs,
-an accuracy that does not read the softmax, a user's own metric class).
+an accuracy that does not read the softmax, a user's own metric class,
+another optimizer).  The output layer's ``dz @ W.T``, b1's masked step, W2's
+and b2's steps become one ``dense_backward_rmsprop`` (on numba one compiled
+call of the same functions): bit for bit too.
 """
 
 from __future__ import annotations
@@ -34,14 +38,15 @@ def _data(n=224, d=20, classes=10, seed=0):        # batches of 128 and a last o
     return rng.random((n, d)).astype(np.float32), rng.integers(0, classes, n).astype(np.uint8)
 
 
-def _fit(backend, eager, x, y, metrics=("accuracy",), from_logits=False, epochs=2, shuffle=True):
+def _fit(backend, eager, x, y, metrics=("accuracy",), from_logits=False, epochs=2, shuffle=True, classes=10,
+         optimizer="rmsprop"):
     with tf.kernels.use(backend):
         tf.random.set_seed(5)
         model = keras.Sequential([keras.Input(shape=(x.shape[1],)), keras.layers.Dense(32, activation="relu"),
-                                  keras.layers.Dense(10, activation=None if from_logits else "softmax")])
+                                  keras.layers.Dense(classes, activation=None if from_logits else "softmax")])
         loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True) if from_logits \
             else "sparse_categorical_crossentropy"
-        model.compile(optimizer="rmsprop", loss=loss, metrics=list(metrics), run_eagerly=eager)
+        model.compile(optimizer=optimizer, loss=loss, metrics=list(metrics), run_eagerly=eager)
         history = model.fit(x, y, batch_size=128, epochs=epochs, verbose=0, shuffle=shuffle)
     return model, history.history
 
@@ -71,6 +76,8 @@ def test_the_mlp_fit_with_the_fused_head_is_bit_for_bit_the_eager_fit(backend):
         assert _calls(source, "softmax_cross_entropy_head") == 1
         for name in UNFUSED:
             assert _calls(source, name) == 0, name
+        assert _calls(source, "dense_backward_rmsprop") == 1 and _calls(source, "weight_grad_rmsprop") == 1
+        assert _calls(source, "matmul") == 0 and _calls(source, "bias_grad_rmsprop") == 0
     assert 0 < history["accuracy"][-1] <= 1 and history["loss"][-1] > 0
 
 
@@ -157,3 +164,27 @@ def test_a_label_out_of_range_raises_before_any_weight_or_metric_changes(backend
         step(x, y, rows)                                   # a good batch still trains and counts
     assert not np.array_equal(model.weights[0].numpy(), before[0])
     assert [m.count for m in counted] == [c + 96 for _, c in totals]
+
+
+@pytest.mark.parametrize("classes,optimizer", [(20, "rmsprop"), (10, "adam")])
+def test_a_wider_output_layer_is_one_call_and_another_optimizer_is_not(classes, optimizer):
+    x, y = _data(n=200, classes=classes)
+    model, _ = _same_fit("numba", x, y, classes=classes, optimizer=optimizer)
+    for source in _plans(model):
+        assert _calls(source, "dense_backward_rmsprop") == (optimizer == "rmsprop")
+        assert _calls(source, "matmul") == (0 if optimizer == "rmsprop" else 3)   # dz @ W2.T and both dW
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_output_weight_the_trace_did_not_see_raises_before_any_update(backend):
+    """W2's array replaced by a Fortran-ordered copy: the bound call takes the public API's
+    path, which checks all six arrays it updates, and refuses it before b1, W2 or b2 changes."""
+    x, y = _data(n=128)
+    model, _ = _fit(backend, False, x, y, epochs=1)
+    kernel = model.layers[1].kernel
+    kernel._data = np.asfortranarray(kernel._data)
+    before = [w.numpy().copy() for w in model.weights]
+    with tf.kernels.use(backend), pytest.raises(ValueError, match="dense_backward_rmsprop: w is updated in place"):
+        model.fit(x, y, batch_size=128, epochs=1, verbose=0)
+    for w, old in zip(model.weights[1:], before[1:]):            # W1's step runs after: nothing changed
+        assert np.array_equal(w.numpy(), old), w.name

@@ -36,6 +36,7 @@ import numpy as np
 
 from .. import kernels
 from ..tensor import Tensor
+from .fuse_optimizer import _arrays, _settings, rmsprop_bias_step, rmsprop_weight_step
 from .graph import Node, TensorOf, Value
 
 _METRICS = "tapegrad.keras.metrics"
@@ -173,6 +174,101 @@ def fuse_head(graph):
                                  {"backend": node.kwargs.get("backend")}, (head["dz"],), "one", out_keyword="out",
                                  effect=True, fused=tuple(n.op for n in [node, *head["merged"]]))
         for merged in head["merged"]:
+            replace[id(merged)] = None
+    if not replace:
+        return graph
+    graph.nodes = [replace.get(id(n), n) for n in graph.nodes if replace.get(id(n), n) is not None]
+    return graph
+
+
+# ---------------------------------------------------------------- the narrow output layer's backward
+def rmsprop_dense_backward_step(optimizer, dz, h, weight, bias, weight_slot, bias_slot, prev_bias, prev_slot,
+                                backend=None):
+    """``dh`` of the output layer ``h @ weight + bias`` (relu-masked by ``h > 0``), and the
+    RMSprop steps of ``prev_bias`` (the relu layer's bias), ``weight`` and ``bias``
+    (``kernels.dense_backward_rmsprop``), the learning rate read now."""
+    arrays = _arrays(weight, bias, weight_slot, bias_slot, prev_bias, prev_slot)
+    return kernels.dense_backward_rmsprop(dz, h, *arrays, backend=backend, **_settings(optimizer))
+
+
+def _step_of(node, fn, nargs, kwargs):
+    """``node`` when it is a fused RMSprop step ``fn`` of ``nargs`` arguments, keywords among ``kwargs``."""
+    if node is None or node.fn is not fn or len(node.args) != nargs or set(node.kwargs) - set(kwargs):
+        return None
+    if not all(isinstance(a, TensorOf) for a in node.args[-2:]):
+        return None
+    return node
+
+
+def _find_backward(weight_step, readers, producer, outputs, position, nodes):
+    """The four calls of the output layer's backward around ``weight_step``, or None."""
+    w_step = _step_of(weight_step, rmsprop_weight_step, 5, ("backend",))
+    if w_step is None:
+        return None
+    optimizer, h, dz, weight, weight_slot = w_step.args
+    if not all(isinstance(v, Value) and v.shape is not None and len(v.shape) == 2 for v in (h, dz)) \
+            or weight.value.kind != "variable" or weight.value.shape != (h.shape[1], dz.shape[1]) \
+            or h.shape[0] != dz.shape[0]:
+        return None
+    product = b_step = prev_step = None
+    for reader in readers.get(dz, []):
+        if reader.op == "matmul" and reader.fn is kernels.matmul and reader.args == (dz, weight.value) \
+                and reader.kwargs.get("transpose_b") is True and not reader.kwargs.get("transpose_a") \
+                and set(reader.kwargs) <= {"transpose_a", "transpose_b", "backend"}:
+            product = reader
+        elif _step_of(reader, rmsprop_bias_step, 4, ("backend",)) is not None and reader.args[1] is dz:
+            b_step = reader
+    if product is None or b_step is None:
+        return None
+    prev_step = _only(readers, outputs, product.outputs[0])
+    if _step_of(prev_step, rmsprop_bias_step, 4, ("relu_input", "backend")) is None \
+            or prev_step.args[1] is not product.outputs[0] or prev_step.kwargs.get("relu_input") is not h \
+            or len(prev_step.outputs) != 1:
+        return None
+    if not (prev_step.args[0] is b_step.args[0] is optimizer):
+        return None
+    group = [product, prev_step, w_step, b_step]
+    first, last = min(position[id(n)] for n in group), max(position[id(n)] for n in group)
+    if position[id(prev_step)] < position[id(product)]:
+        return None
+    # the four run where b_prev's step ran: no other call in between may read or write what
+    # they update (or write what they read)
+    watched = {weight.value, weight_slot.value, b_step.args[2].value, b_step.args[3].value,
+               prev_step.args[2].value, prev_step.args[3].value}
+    read_only = {dz, h}
+    for node in nodes[first + 1:last]:
+        if any(node is n for n in group):
+            continue
+        if watched & (set(node.inputs()) | set(node.writes)) or read_only & set(node.writes):
+            return None
+    return group
+
+
+def fuse_head_backward(graph):
+    """The output layer's backward and its three RMSprop steps in one call (``dense_backward_rmsprop``):
+    ``dz @ W.T``, b_prev's step masked by ``h > 0``, W's step and b's step, which the traced
+    step made as four calls after ``fuse_optimizer_update``.  Matched only when the four
+    share one optimizer and nothing else in between touches what they update."""
+    graph = graph.copy()
+    readers = graph.readers()
+    outputs = set(graph.output_values())
+    producer = {v: n for n in graph.nodes for v in n.outputs}
+    position = {id(n): i for i, n in enumerate(graph.nodes)}
+    replace = {}
+    for node in graph.nodes:
+        group = _find_backward(node, readers, producer, outputs, position, graph.nodes) \
+            if node.op == "weight_grad_rmsprop" else None
+        if group is None or any(id(n) in replace for n in group):
+            continue
+        product, prev_step, w_step, b_step = group
+        optimizer, h, dz, weight, weight_slot = w_step.args
+        args = (optimizer, dz, h, weight, b_step.args[2], weight_slot, b_step.args[3], prev_step.args[2],
+                prev_step.args[3])
+        replace[id(prev_step)] = Node("dense_backward_rmsprop", rmsprop_dense_backward_step, args,
+                                      {"backend": w_step.kwargs.get("backend")}, prev_step.outputs, "one",
+                                      writes=(*prev_step.writes, *w_step.writes, *b_step.writes),
+                                      fused=tuple(n.op for n in group))
+        for merged in (product, w_step, b_step):
             replace[id(merged)] = None
     if not replace:
         return graph
