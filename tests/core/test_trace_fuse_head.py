@@ -188,3 +188,36 @@ def test_an_output_weight_the_trace_did_not_see_raises_before_any_update(backend
         model.fit(x, y, batch_size=128, epochs=1, verbose=0)
     for w, old in zip(model.weights[1:], before[1:]):            # W1's step runs after: nothing changed
         assert np.array_equal(w.numpy(), old), w.name
+
+
+@pytest.mark.parametrize("read_weight", [False, True])
+def test_a_step_reading_the_output_weight_before_its_update_keeps_the_four_calls(read_weight):
+    """A GradientTape loop (chapter 7) that reads W2 between the backward pass and the
+    optimizer's step must see W2 as it was: the four calls then stay apart."""
+    from tapegrad.trace.fuse_head import fuse_head_backward
+
+    rng = np.random.default_rng(8)
+    start = [rng.standard_normal((12, 24)) * 0.1, np.zeros(24), rng.standard_normal((24, 5)) * 0.1, np.zeros(5)]
+    x, y = rng.random((16, 12)).astype(np.float32), rng.integers(0, 5, 16)
+    results = {}
+    for name, pipeline in (("with", None), ("without", [p for p in passes.PIPELINE if p is not fuse_head_backward])):
+        w1, b1, w2, b2 = (tf.Variable(a.astype(np.float32)) for a in start)
+        optimizer = keras.optimizers.RMSprop()
+
+        def step(x, y):
+            with tf.GradientTape() as tape:
+                h = tf.nn.relu(tf.matmul(x, w1) + b1)
+                logits = tf.matmul(h, w2) + b2
+                loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True))
+            grads = tape.gradient(loss, [w1, b1, w2, b2])
+            seen = tf.reduce_sum(tf.matmul(h, w2)) if read_weight else loss   # reads W2 (a kernel call)
+            optimizer.apply_gradients(zip(grads, [w1, b1, w2, b2]))
+            return loss, seen
+
+        run = tf.function(step) if pipeline is None else tf.function(step, experimental_passes=pipeline)
+        with tf.kernels.use("numba"):
+            outs = [[float(o.numpy()) for o in run(x, y)] for _ in range(3)]
+        results[name] = (outs, [v.numpy() for v in (w1, b1, w2, b2)], run.plan_source())
+    assert results["with"][0] == results["without"][0]
+    assert all(np.array_equal(a, b) for a, b in zip(results["with"][1], results["without"][1]))
+    assert _calls(results["with"][2], "dense_backward_rmsprop") == (0 if read_weight else 1)

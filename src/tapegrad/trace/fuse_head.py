@@ -105,7 +105,7 @@ def _is(node, op, fn, nargs, kwargs=()):
         and set(node.kwargs) <= set(kwargs)
 
 
-def _find_head(sce, readers, outputs, producer):
+def _find_head(sce, readers, outputs):
     """The head's nodes and constants starting at ``sce`` (a ``softmax_cross_entropy``), or None."""
     if not _is(sce, "softmax_cross_entropy", kernels.softmax_cross_entropy, 2, ("reduction", "backend")) \
             or sce.kwargs.get("reduction") != "none" or len(sce.outputs) != 2:
@@ -162,10 +162,9 @@ def fuse_head(graph):
     graph = graph.copy()
     readers = graph.readers()
     outputs = set(graph.output_values())
-    producer = {v: n for n in graph.nodes for v in n.outputs}
     replace = {}
     for node in graph.nodes:
-        head = _find_head(node, readers, outputs, producer) if node.op == "softmax_cross_entropy" else None
+        head = _find_head(node, readers, outputs) if node.op == "softmax_cross_entropy" else None
         if head is None or any(id(n) in replace for n in head["merged"]):
             continue
         args = (head["logits"], head["ids"], head["scale"], head["divisor"], head["loss_metric"],
@@ -200,7 +199,7 @@ def _step_of(node, fn, nargs, kwargs):
     return node
 
 
-def _find_backward(weight_step, readers, producer, outputs, position, nodes):
+def _find_backward(weight_step, readers, outputs, position, nodes):
     """The four calls of the output layer's backward around ``weight_step``, or None."""
     w_step = _step_of(weight_step, rmsprop_weight_step, 5, ("backend",))
     if w_step is None:
@@ -233,13 +232,14 @@ def _find_backward(weight_step, readers, producer, outputs, position, nodes):
         return None
     # the four run where b_prev's step ran: no other call in between may read or write what
     # they update (or write what they read)
-    watched = {weight.value, weight_slot.value, b_step.args[2].value, b_step.args[3].value,
-               prev_step.args[2].value, prev_step.args[3].value}
+    # (Variables compared by the Variable itself: each pass makes its own Value of a slot)
+    watched = {id(t.value.source) for t in (weight, weight_slot, *b_step.args[2:], *prev_step.args[2:])}
     read_only = {dz, h}
     for node in nodes[first + 1:last]:
         if any(node is n for n in group):
             continue
-        if watched & (set(node.inputs()) | set(node.writes)) or read_only & set(node.writes):
+        touched = [*node.inputs(), *node.writes]
+        if any(v.kind == "variable" and id(v.source) in watched for v in touched) or read_only & set(node.writes):
             return None
     return group
 
@@ -252,11 +252,10 @@ def fuse_head_backward(graph):
     graph = graph.copy()
     readers = graph.readers()
     outputs = set(graph.output_values())
-    producer = {v: n for n in graph.nodes for v in n.outputs}
     position = {id(n): i for i, n in enumerate(graph.nodes)}
     replace = {}
     for node in graph.nodes:
-        group = _find_backward(node, readers, producer, outputs, position, graph.nodes) \
+        group = _find_backward(node, readers, outputs, position, graph.nodes) \
             if node.op == "weight_grad_rmsprop" else None
         if group is None or any(id(n) in replace for n in group):
             continue
