@@ -48,19 +48,11 @@ def _stock(fn, qualname):
     return getattr(fn, "__module__", None) == _METRICS and getattr(fn, "__qualname__", None) == qualname
 
 
-def _sparse_accuracy(metric):
-    """The metric whose running total counts the hits: ``metric`` itself when it is
-    a stock ``SparseCategoricalAccuracy``, ``"accuracy"``'s chosen variant when that
-    is one, else None."""
-    chosen = getattr(metric, "chosen", metric) if _stock(type(metric).update_state,
-                                                         "_AccuracyByShape.update_state") else metric
-    kind = type(chosen)
-    if kind.__module__ != _METRICS or kind.__qualname__ != "SparseCategoricalAccuracy" \
-            or not _stock(kind.update_state, "_ArgmaxMatchRate.update_state") \
-            or not _stock(kind._class_ids, "SparseCategoricalAccuracy._class_ids") \
-            or not hasattr(chosen, "_add_running"):
-        return None
-    return chosen
+def _hits_counter(metric):
+    """The metric a batch's correct rows are added to, when ``metric`` counts them as
+    tapegrad's sparse categorical accuracy does (its ``hits_counter()``), else None."""
+    counter = getattr(metric, "hits_counter", None)
+    return counter() if callable(counter) else None
 
 
 def _number(x):
@@ -79,15 +71,16 @@ def softmax_head_step(logits, labels, scale, divisor, loss_metric, sample_weight
 def add_to_metrics(be, loss_sum, correct, logits, labels, divisor, loss_metric, sample_weight, accuracy, counter):
     """The two metrics' ``update_state``, given the head's sums: the mean loss is ``loss_sum /
     divisor`` in the logits' dtype (``xp.true_divide``), added to ``loss_metric`` weighted by
-    ``sample_weight`` (``Mean.update_state`` of a 0-d value); the hits go to ``counter``, the
-    sparse accuracy ``accuracy`` counts with, while it still is (else ``accuracy.update_state``
+    ``sample_weight`` (as ``Mean.update_state`` adds a 0-d value); the hits go to ``counter``,
+    the sparse accuracy ``accuracy`` counts with, while it still is (else ``accuracy.update_state``
     is called with the softmax probabilities, as before the fusion)."""
+    like = Tensor._wrap(logits, be)
     mean = np.true_divide(loss_sum, divisor)
     counted = float(sample_weight)
-    loss_metric._add_running(counted * np.float64(mean), counted, be)
+    loss_metric.add_batch_totals(counted * np.float64(mean), counted, like)
     if accuracy is not None:
-        if getattr(accuracy, "chosen", accuracy) is counter:
-            counter._add_running(correct, logits.shape[0], be)
+        if accuracy.hits_counter() is counter:
+            counter.add_batch_totals(correct, logits.shape[0], like)
         else:
             accuracy.update_state(labels, Tensor._wrap(kernels.softmax(logits, backend=be), be))
 
@@ -129,7 +122,7 @@ def _find_head(sce, readers, outputs):
     if mean is None or not _stock(mean.fn, "Mean.update_state") or len(mean.args) != 2 \
             or set(mean.kwargs) != {"sample_weight"} or not _number(mean.kwargs["sample_weight"]) \
             or not isinstance(mean.args[1], TensorOf) or mean.args[1].value is not as_array.outputs[0] \
-            or not hasattr(mean.args[0], "_add_running"):
+            or not callable(getattr(mean.args[0], "add_batch_totals", None)):
         return None
     scaled = _only(readers, outputs, g)
     if not _is(scaled, "xp.multiply", np.multiply, 2) or scaled.args[0] is not g or not _number(scaled.args[1]) \
@@ -149,7 +142,7 @@ def _find_head(sce, readers, outputs):
             continue
         if not (_stock(update.fn, "_AccuracyByShape.update_state") or _stock(update.fn, "_ArgmaxMatchRate.update_state")):
             continue
-        counter = _sparse_accuracy(update.args[0])
+        counter = _hits_counter(update.args[0])
         if counter is not None:
             head["merged"] += [soft, update]
             head["accuracy"], head["counter"] = update.args[0], counter
