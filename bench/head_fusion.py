@@ -61,8 +61,29 @@ def _epochs(args, tapegrad, x, y):
         med = statistics.median(t)
         print(f"  {name:28} {med:7.3f} s/epoch  {1e3 * med / steps:6.3f} ms/step  {base / med:5.3f}x"
               f"   (min {min(t):.3f})")
-    last = models["default"]
-    return {name: m.history.history for name, m in models.items()}, last
+    _steps(args, tapegrad, models, x, y)
+    return {name: m.history.history for name, m in models.items()}
+
+
+def _steps(args, tapegrad, models, x, y, block=20, blocks=60):
+    """The traced step alone (each model's plan of 128 rows), in blocks of ``block`` steps
+    taken in turn, the median block: steadier than whole epochs on a busy machine."""
+    rng = np.random.default_rng(1)
+    rows = [np.sort(rng.choice(len(x), 128, replace=False)).astype(np.int64) for _ in range(block)]
+    steps = {name: m._step_function("_train_step_rows") for name, m in models.items()}
+    times = {name: [] for name in models}
+    with tapegrad.kernels.use(args.backend):
+        for _ in range(blocks):
+            for name, step in steps.items():
+                start = time.perf_counter()
+                for r in rows:
+                    step(x, y, r)
+                times[name].append((time.perf_counter() - start) / block)
+    base = statistics.median(times["before"])
+    print(f"  the traced step alone, median of {blocks} blocks of {block} steps, load {os.getloadavg()[0]:.2f}:")
+    for name, t in times.items():
+        med = statistics.median(t)
+        print(f"  {name:28} {1e3 * med:6.3f} ms/step  {1e3 * (base - med):+6.3f} ms  {base / med:5.3f}x")
 
 
 def _head_calls(args, tapegrad):
@@ -115,7 +136,7 @@ def main():
     tapegrad.kernels.set_num_threads(args.threads)
     _head_calls(args, tapegrad)
     x, y = _mnist(args.images)
-    histories, _ = _epochs(args, tapegrad, x, y)
+    histories = _epochs(args, tapegrad, x, y)
     same = all(h == histories["before"] for h in histories.values())
     print(f"  histories of every variant equal to before's: {same}")
 
