@@ -72,18 +72,22 @@ def _steps(args, tapegrad, models, x, y, block=20, blocks=60):
     rows = [np.sort(rng.choice(len(x), 128, replace=False)).astype(np.int64) for _ in range(block)]
     steps = {name: m._step_function("_train_step_rows") for name, m in models.items()}
     times = {name: [] for name in models}
+    cpu = {name: [] for name in models}      # this thread's CPU time: what other processes take is left out
     with tapegrad.kernels.use(args.backend):
         for _ in range(blocks):
             for name, step in steps.items():
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.thread_time()
                 for r in rows:
                     step(x, y, r)
                 times[name].append((time.perf_counter() - start) / block)
-    base = statistics.median(times["before"])
-    print(f"  the traced step alone, median of {blocks} blocks of {block} steps, load {os.getloadavg()[0]:.2f}:")
-    for name, t in times.items():
-        med = statistics.median(t)
-        print(f"  {name:28} {1e3 * med:6.3f} ms/step  {1e3 * (base - med):+6.3f} ms  {base / med:5.3f}x")
+                cpu[name].append((time.thread_time() - start_cpu) / block)
+    base, base_cpu = statistics.median(times["before"]), statistics.median(cpu["before"])
+    print(f"  the traced step alone, median of {blocks} blocks of {block} steps, load {os.getloadavg()[0]:.2f}"
+          f" (wall; CPU time of this thread):")
+    for name in models:
+        med, med_cpu = statistics.median(times[name]), statistics.median(cpu[name])
+        print(f"  {name:28} {1e3 * med:6.3f} ms/step  {base / med:5.3f}x;  CPU {1e3 * med_cpu:6.3f} ms/step"
+              f"  {1e3 * (base_cpu - med_cpu):+6.3f} ms  {base_cpu / med_cpu:5.3f}x")
 
 
 def _head_calls(args, tapegrad):
