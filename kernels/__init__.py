@@ -56,11 +56,13 @@ from .gemm.api import weight_grad_rmsprop
 from .losses.api import sigmoid_cross_entropy
 from .losses.api import softmax
 from .losses.api import softmax_cross_entropy
+from .losses.api import softmax_cross_entropy_head
 from .metrics.api import accumulate_correct
 from .metrics.api import accumulate_sum
 from .optim.api import adam_update
 from .optim.api import adam_update_foreach
 from .optim.api import bias_grad_rmsprop
+from .optim.api import dense_backward_rmsprop
 from .optim.api import rmsprop_update
 from .optim.api import rmsprop_update_foreach
 from .optim.api import sgd_update

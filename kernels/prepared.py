@@ -13,6 +13,8 @@ the public names it does that with, each the API's own code:
   update kernels check them (still at every call: they may change);
 * ``row_index``: a batch's row numbers, copied and checked against the range
   (at every call: the values change);
+* ``labels_for``: a batch's class ids (a ``ClassIds``), their shape and range
+  checked against the logits (at every call: the values change);
 * ``conv_geometry`` and ``pool_geometry``: strides and padding read as
   ``conv2d`` and ``max_pool2d`` read them, and the output's size.
 """
@@ -20,12 +22,13 @@ the public names it does that with, each the API's own code:
 from __future__ import annotations
 
 from ._checks import positive_float
+from ._labels import labels_for
 from ._threads import THREADED_BACKENDS, run_gemm
 from .conv import api as _conv_api
 from .gemm.api import row_index
 from .optim.api import _unit_interval
 
-__all__ = ["THREADED_BACKENDS", "run_gemm", "row_index", "learning_settings", "conv_geometry", "pool_geometry"]
+__all__ = ["THREADED_BACKENDS", "run_gemm", "row_index", "labels_for", "learning_settings", "conv_geometry", "pool_geometry"]
 
 
 def learning_settings(learning_rate, rho, epsilon, fn):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._checks import elementwise_target, finish, operand, output
+from .._checks import elementwise_target, finish, operand, output, overlaps
 from .._dispatch import get_backend
 from .._labels import labels_for
 
@@ -56,6 +56,39 @@ def softmax_cross_entropy(logits, labels, *, reduction="mean", backend=None):
     if reduction == "mean":
         return float(np.mean(be.to_numpy(losses), dtype=np.float64)), grad
     return losses, grad
+
+
+def softmax_cross_entropy_head(logits, labels, scale, *, out=None, backend=None):
+    """A classifier's training step after its logits, in one call: ``(loss_sum, correct, grad)``.
+
+    ``loss_sum`` is the sum of the per-row cross-entropies (a scalar of the
+    logits' dtype, added in ``np.sum``'s order), ``correct`` the number of rows
+    whose softmax probabilities' argmax is their label (a row holding a NaN never
+    counts: sparse categorical accuracy's numerator), and ``grad`` (written into
+    ``out`` when given) is ``(softmax(logits) - onehot) * scale``, multiplied in
+    the logits' dtype: with ``scale = 1/N`` the gradient of the mean loss.  Each
+    number is the one the separate calls make (``softmax``, ``softmax_cross_entropy``
+    with ``reduction="none"``, ``np.sum``, a multiply, ``accumulate_correct``);
+    the numba backend makes them in one pass over each row.
+    """
+    be = get_backend(backend)
+    fn = "softmax_cross_entropy"     # the labels' errors read as the loss's own
+    logits = operand(be, logits, "logits", fn, ndim=2)
+    n, c = logits.shape
+    if c == 0:
+        raise ValueError(f"{fn}: logits have 0 classes")
+    try:
+        scale = float(scale)
+    except (TypeError, ValueError):
+        raise TypeError(f"softmax_cross_entropy_head: scale must be a number, got {scale!r}") from None
+    labels = labels_for(be, labels, n, c, fn)
+    out = output(be, out, (n, c), logits.dtype, "softmax_cross_entropy_head")
+    if n == 0:
+        return logits.dtype.type(0), 0, out
+    target = be.empty((n, c), logits.dtype) if overlaps(be, out, logits) else out   # rows are read after writes
+    losses = be.empty((n,), logits.dtype)
+    loss_sum, correct = be.softmax_cross_entropy_head(logits, labels, scale, losses, target)
+    return logits.dtype.type(loss_sum), int(correct), out if target is out else finish(be, out, target)
 
 
 # ---------------------------------------------------------------- sigmoid + binary cross-entropy

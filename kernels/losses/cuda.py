@@ -129,3 +129,16 @@ def softmax(logits, out):
 def softmax_cross_entropy(logits, labels, scale, loss_out, grad_out):
     grid = math.ceil(logits.shape[0] / ROWS)
     _softmax_cross_entropy[grid, (WARP, ROWS)](logits, labels, f32(scale), loss_out, grad_out)
+
+
+def softmax_cross_entropy_head(logits, labels, scale, loss_out, grad_out):
+    """The classifier's head as the sequence of this file's kernels and the metrics'
+    count (kernels/metrics/cuda.py); the loss sum and the count are copied back.
+    Only the numba backend fuses it (fit's traced step on a GPU keeps the unfused calls)."""
+    from ..metrics.cuda import accumulate_correct
+    probs = cuda.device_array(logits.shape, logits.dtype)
+    softmax(logits, probs)
+    softmax_cross_entropy(logits, labels, scale, loss_out, grad_out)
+    total = cuda.to_device(np.zeros(1, np.float64))
+    accumulate_correct(probs, labels, total)
+    return loss_out.copy_to_host().sum(), int(total.copy_to_host()[0])

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .head_sequence import sequence
+
 
 def softmax(logits, out):
     """Row-wise softmax of a 2-D (N, C) array."""
@@ -47,3 +49,9 @@ def sigmoid_cross_entropy(logits, labels, scale, loss_out, grad_out):
     loss_out[...] = np.maximum(x, 0) - x * z + np.log1p(e)
     sigmoid = np.where(x >= 0, 1 / (1 + e), e / (1 + e))
     grad_out[...] = (sigmoid - z) * scale
+
+
+# The head of a classifier's step (softmax for the accuracy, the loss, its sum, the
+# gradient scaled, the correct rows) as the sequence of the two kernels above
+# (head_sequence.py): what the numba backend's one-pass kernel is tested against.
+softmax_cross_entropy_head = sequence(softmax, softmax_cross_entropy)

@@ -227,3 +227,53 @@ def bias_grad_rmsprop(grad_out, b, v, *, relu_input=None, learning_rate=0.001, r
     if b.size:
         be.bias_grad_rmsprop(grad_out, relu_input, out, b, v, lr, rho, eps)
     return b if out is None else out
+
+
+def dense_backward_rmsprop(dz, h, w, b, w_v, b_v, prev_b, prev_v, *, learning_rate=0.001, rho=0.9, epsilon=1e-7,
+                           backend=None):
+    """The backward pass of a Dense layer ``z = h @ w + b`` fed by a relu layer (bias
+    ``prev_b``, output ``h``), with the RMSprop steps of all three, in one call.
+
+    Given ``dz`` = dL/dz (N, K), returns ``dh`` = ``(dz @ w.T)`` where ``h > 0``, else
+    0 (N, M): the relu layer's output gradient, computed from ``w`` as it was.  Then
+    ``prev_b`` steps with dh's column sums, ``w`` with ``h.T @ dz`` and ``b`` with
+    dz's column sums (mean squares ``prev_v``, ``w_v``, ``b_v``), each as
+    :func:`bias_grad_rmsprop`, :func:`tapegrad.kernels.weight_grad_rmsprop` and
+    :func:`rmsprop_update` do it: the numbers are those four calls', bit for bit
+    (kernels/optim/backward_sequence.py; on numba one compiled call for an output
+    layer of at most 16 classes, numba_backward.py).
+    """
+    be = get_backend(backend)
+    fn = "dense_backward_rmsprop"
+    lr = positive_float(learning_rate, "learning_rate", fn, allow_zero=True)
+    rho = _unit_interval(rho, "rho", fn)
+    eps = positive_float(epsilon, "epsilon", fn)
+    w = _updated_in_place(be, w, "w", fn)
+    if w.ndim != 2:
+        raise ValueError(f"{fn}: w must be 2-D, got shape {tuple(w.shape)}")
+    (m, k), dtype = w.shape, w.dtype
+    w_v = _updated_in_place(be, w_v, "w_v", fn, dtype, w.shape)
+    b = _updated_in_place(be, b, "b", fn, dtype, (k,))
+    b_v = _updated_in_place(be, b_v, "b_v", fn, dtype, (k,))
+    prev_b = _updated_in_place(be, prev_b, "prev_b", fn, dtype, (m,))
+    prev_v = _updated_in_place(be, prev_v, "prev_v", fn, dtype, (m,))
+    dz = operand(be, dz, "dz", fn, dtype, ndim=2)
+    h = operand(be, h, "h", fn, dtype, ndim=2)
+    if dz.shape[1] != k or h.shape != (dz.shape[0], m):
+        raise ValueError(f"{fn}: dz has shape {tuple(dz.shape)} and h {tuple(h.shape)}, but w has shape "
+                         f"{tuple(w.shape)}: expected dz (N, {k}) and h (N, {m})")
+    states = [w, w_v, b, b_v, prev_b, prev_v]
+    names = ("w_v", "b", "b_v", "prev_b", "prev_v")
+    dz = _distinct_state(be, fn, dz, names, states)   # also refuses two updated arrays that share memory
+    h = _distinct_state(be, fn, h, names, states)
+    if w.size == 0 or dz.shape[0] == 0:     # nothing to multiply: the separate calls' own handling of it
+        from ..gemm.api import matmul, weight_grad_rmsprop
+        settings = {"learning_rate": lr, "rho": rho, "epsilon": eps, "backend": be}
+        dh = bias_grad_rmsprop(matmul(dz, w, transpose_b=True, backend=be), prev_b, prev_v, relu_input=h,
+                               **settings)
+        weight_grad_rmsprop(h, dz, w, w_v, **settings)
+        bias_grad_rmsprop(dz, b, b_v, **settings)
+        return dh
+    dh = be.empty(h.shape, dtype)
+    be.dense_backward_rmsprop(dz, h, w, b, w_v, b_v, prev_b, prev_v, lr, rho, eps, dh)
+    return dh

@@ -10,6 +10,7 @@ import numpy as np
 from numba import cuda, float32
 
 from .._cuda import f32, launch
+from .backward_sequence import sequence
 
 
 # ---- optimizer updates: one fused pass over param, grad and the state
@@ -83,3 +84,7 @@ def bias_grad_rmsprop(grad_out, x, out, b, v, lr, rho, eps):
     else:
         relu_bias_grad(grad_out, x, out, db)
     rmsprop_update(b, db, v, lr, rho, eps)
+
+
+# the narrow output layer's backward: the sequence of this backend's methods (backward_sequence.py)
+dense_backward_rmsprop = sequence("cuda")

@@ -18,6 +18,7 @@ import numpy as np
 from .._numba import njit, pool, run_chunked
 from .._numba.cache import depends_on, guard_caches
 from ..elementwise.numba import _bias_grad, _relu_bias_grad
+from .backward_sequence import sequence
 
 depends_on(__file__, "_numba/__init__.py", "elementwise/numba.py")  # run_chunked is compiled into these kernels
 
@@ -123,5 +124,16 @@ def bias_grad_rmsprop(grad_out, x, out, b, v, lr, rho, eps):
     _bias_grad_rmsprop(grad_out, x if relu else grad_out, relu, out if relu else grad_out, b, v,
                        t(lr), t(rho), t(1 - rho), t(eps))
 
+
+def dense_backward_rmsprop(dz, h, w, b, vw, vb, b_prev, vb_prev, lr, rho, eps, dh):
+    """One compiled call (numba_backward.py) when W's step would be the plain GEMM, else the
+    unfused methods; imported here at the first call (it builds on the GEMM, which imports this file)."""
+    from . import numba_backward
+    if numba_backward.fused(w):
+        return numba_backward.dense_backward_rmsprop(dz, h, w, b, vw, vb, b_prev, vb_prev, lr, rho, eps, dh)
+    return _SEQUENCE(dz, h, w, b, vw, vb, b_prev, vb_prev, lr, rho, eps, dh)
+
+
+_SEQUENCE = sequence("numba")
 
 guard_caches(globals())  # a corrupt cache entry is dropped and recompiled

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .backward_sequence import sequence
+
 
 def sgd_update(param, grad, velocity, lr, momentum, nesterov):
     """velocity is None when momentum == 0: param -= lr*g.  Otherwise
@@ -52,3 +54,9 @@ def bias_grad_rmsprop(grad_out, x, out, b, v, lr, rho, eps):
     else:
         relu_bias_grad(grad_out, x, out, db)
     rmsprop_update(b, db, v, lr, rho, eps)
+
+
+# A narrow output layer's backward and the RMSprop steps of its weights, its bias and
+# the bias of the relu layer before it: the sequence of the methods above and the
+# GEMM's (backward_sequence.py)
+dense_backward_rmsprop = sequence("numpy")

@@ -587,3 +587,23 @@ def test_fused_step_kernels_match_numpy(be):
     ref_masked = K.bias_grad_rmsprop(g, b, vb, relu_input=g[::-1].copy(), learning_rate=0.01, backend="numpy")
     for ours, ref in ((dw, w), (dv, v), (db, b), (dvb, vb), (masked, ref_masked)):
         close(ours, ref, atol=1e-6)
+
+
+def test_classifier_head_and_output_backward_match_numpy(be):
+    """softmax_cross_entropy_head and dense_backward_rmsprop (on the GPU each the sequence of
+    the backend's own kernels) against the numpy backend."""
+    x, labels = rand(6, 5, seed=70, scale=3.0), np.array([4, 0, 1, 1, 3, 2])
+    loss_sum, correct, grad = K.softmax_cross_entropy_head(be.asarray(x), be.asarray(labels), 1 / 6, backend="cuda")
+    ref_sum, ref_correct, ref_grad = K.softmax_cross_entropy_head(x, labels, 1 / 6, backend="numpy")
+    np.testing.assert_allclose(loss_sum, ref_sum, rtol=1e-5)
+    assert correct == ref_correct
+    close(grad, ref_grad, atol=1e-6)
+    dz, h = rand(4, 3, seed=71), np.maximum(rand(4, 9, seed=72), 0)
+    state = [rand(9, 3, seed=73), rand(3, seed=74), np.abs(rand(9, 3, seed=75)), np.abs(rand(3, seed=76)),
+             rand(9, seed=77), np.abs(rand(9, seed=78))]
+    device = [be.asarray(a) for a in state]
+    dh = K.dense_backward_rmsprop(be.asarray(dz), be.asarray(h), *device, learning_rate=0.01, backend="cuda")
+    ref_dh = K.dense_backward_rmsprop(dz, h, *state, learning_rate=0.01, backend="numpy")
+    close(dh, ref_dh, atol=1e-6)
+    for ours, ref in zip(device, state):
+        close(ours, ref, atol=1e-6)

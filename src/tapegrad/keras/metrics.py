@@ -173,6 +173,14 @@ class _RunningTotal(Metric):
             state.device_total = ops.zeros_variable((1,), np.float64, like=like, name=f"{self.name}/total")
         return state.device_total
 
+    def add_batch_totals(self, amount, counted, like):
+        """Add one batch as ``update_state`` adds it, its share given ready-made: ``amount``
+        to the float64 running total on the backend of tensor ``like``, ``counted`` to the
+        count.  The traced step's fused classifier head (trace/fuse_head.py) gives it the
+        mean loss and the correct rows, which its kernel counted."""
+        ops.add_to_total(self._running_total(like), amount)
+        self._state().count += counted
+
     @property
     def total(self):
         """The running numerator (reading it copies one number from a GPU)."""
@@ -306,6 +314,15 @@ class SparseCategoricalAccuracy(_ArgmaxMatchRate):
 
     name = "sparse_categorical_accuracy"
 
+    def hits_counter(self):
+        """This metric when it counts a batch as tapegrad's own does (the argmax of each
+        row against its class id, no weights), so that a fused step may count the hits
+        itself and add them (``add_batch_totals``); None for a subclass of its own counting."""
+        kind = type(self)
+        own = kind.update_state is SparseCategoricalAccuracy.update_state \
+            and kind._class_ids is SparseCategoricalAccuracy._class_ids
+        return self if own else None
+
     def _class_ids(self, y_true, y_pred):
         if y_true.ndim == len(y_pred.shape) and y_true.shape[-1] == 1:
             y_true = y_true.reshape(y_true.shape[:-1])
@@ -403,6 +420,13 @@ class _AccuracyByShape(Metric):
 
     def result(self):
         return self.chosen.result() if self.chosen is not None else 0.0
+
+    def hits_counter(self):
+        """The chosen variant's ``hits_counter()`` when it is sparse categorical accuracy, else None."""
+        chosen = self.chosen
+        if type(self).update_state is not _AccuracyByShape.update_state or not isinstance(chosen, SparseCategoricalAccuracy):
+            return None
+        return chosen.hits_counter()
 
 
 def accuracy_for(true_shape, pred_shape, name="accuracy"):

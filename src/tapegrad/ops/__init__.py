@@ -58,7 +58,7 @@ from .conv import (avg_pool2d, avg_pool2d_backward, conv2d, conv2d_input_grad, c
 from .labels import ClassIds, class_ids
 from .losses import sigmoid_binary_cross_entropy, sparse_softmax_cross_entropy
 from .dropout import dropout, dropout_backward
-from .state import accumulate_correct, accumulate_sum, apply_update, apply_updates, zeros_variable
+from .state import accumulate_correct, accumulate_sum, add_to_total, apply_update, apply_updates, zeros_variable
 from .creation import ones_like, zeros_like
 from .operators import TENSOR_OPERATORS
 

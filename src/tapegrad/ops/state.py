@@ -85,6 +85,18 @@ def accumulate_sum(values, total, weight=1.0):
     return total
 
 
+def add_to_total(total, amount):
+    """``total[0] += amount`` in place: a float64 amount summed already (a traced step's fused
+    classifier head counts its loss and hits in its own kernel, trace/fuse_head.py), added as
+    ``accumulate_sum`` adds its sum.  The total must live on a host backend."""
+    data = _running_total(total, "add_to_total")
+    if not total._backend.host:
+        raise ValueError(f"add_to_total: the running total is on the {total._backend.name} backend; "
+                         "use accumulate_sum there")
+    data[0] += amount
+    return total
+
+
 def accumulate_correct(scores, labels, total):
     """``total[0] +=`` the rows of (N, C) ``scores`` whose argmax is their label
     (``kernels.accumulate_correct``); ``labels`` may be a ``ClassIds``."""

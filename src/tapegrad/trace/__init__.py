@@ -15,10 +15,11 @@ passes.py       the passes, each ONE function ``graph -> graph`` that returns a
                 new graph computing the same numbers; ``PIPELINE`` lists them
                 in order (``dead_code``, ``fold_constants``,
                 ``fuse_elementwise``, ``fuse_optimizer_update``,
-                ``fuse_pool_backward``, ``fold_gather``, ``dead_code``,
-                ``reuse_buffers``, ``bind_kernels``), ``run_pipeline`` runs
-                them; fuse_optimizer.py, fuse_pool.py, gather.py and bind.py
-                hold the larger passes
+                ``fuse_pool_backward``, ``fuse_head``, ``fuse_head_backward``,
+                ``fold_gather``, ``dead_code``, ``reuse_buffers``,
+                ``bind_kernels``),
+                ``run_pipeline`` runs them; fuse_optimizer.py, fuse_pool.py,
+                fuse_head.py, gather.py and bind.py hold the larger passes
 codegen.py      the plan: the final graph as a generated, straight-line Python
                 function (one line per call, buffers allocated once)
 function.py     ``Function``: the cache of traces by input signature, the

@@ -43,6 +43,7 @@ import numpy as np
 
 from .. import kernels
 from ..kernels import prepared
+from .fuse_head import add_to_metrics, rmsprop_dense_backward_step, softmax_head_step
 from .fuse_optimizer import _arrays, rmsprop_bias_step, rmsprop_weight_step
 from .graph import TensorOf, Value
 
@@ -238,6 +239,60 @@ def bind_bias_step(node):
     return bias_grad_rmsprop_bound
 
 
+# ---------------------------------------------------------------- the classifier's head
+def bind_softmax_head(node):
+    """``softmax_cross_entropy_head`` of fuse_head.py: the labels are checked against the
+    logits at every call (their values change), the rest was settled by the trace."""
+    be = _backend(node)
+    if be is None or node.buffer is None or len(node.args) != 8 or set(node.kwargs) - {"backend"}:
+        return None
+    spec = _array_value(node.args[0], 2)
+    if spec is None or tuple(node.buffer.shape) != spec[0] or node.buffer.dtype != spec[1]:
+        return None
+    guard, (n, c), dtype = _guarded(node.args[0], spec), spec[0], spec[1]
+    method, labels_for = be.softmax_cross_entropy_head, prepared.labels_for
+
+    def softmax_cross_entropy_head_bound(logits, labels, scale, divisor, loss_metric, sample_weight,
+                                         accuracy=None, counter=None, *, out=None, backend=None):
+        if not _ok(logits, guard):
+            return softmax_head_step(logits, labels, scale, divisor, loss_metric, sample_weight, accuracy, counter,
+                                     out=out, backend=backend)
+        ids = labels_for(be, labels, n, c, "softmax_cross_entropy")
+        loss_sum, correct = method(logits, ids, scale, be.empty((n,), dtype), out)
+        add_to_metrics(be, dtype.type(loss_sum), correct, logits, labels, divisor, loss_metric, sample_weight,
+                       accuracy, counter)
+        return out
+    return softmax_cross_entropy_head_bound
+
+
+def bind_dense_backward(node):
+    """``dense_backward_rmsprop`` of fuse_head.py: the six arrays it updates guarded as the
+    separate RMSprop steps guarded theirs (layout; sharing with an operand, each weight
+    with its slot), the hyperparameters read and checked at every call."""
+    be = _backend(node)
+    if be is None or len(node.args) != 9 or set(node.kwargs) - {"backend"}:
+        return None
+    dz, h, w = (_array_value(node.args[i], 2) for i in (1, 2, 3))
+    b, prev_b = _array_value(node.args[4], 1), _array_value(node.args[7], 1)
+    if None in (dz, h, w, b, prev_b) or len({dz[1], h[1], w[1], b[1], prev_b[1]}) != 1 \
+            or w[0] != (h[0][1], dz[0][1]) or b[0] != (dz[0][1],) or prev_b[0] != (h[0][1],) or h[0][0] != dz[0][0]:
+        return None
+    specs = (w, b, w, b, prev_b, prev_b)                 # weight, bias, their slots, the relu layer's bias, slot
+
+    def dense_backward_rmsprop_bound(optimizer, dz_, h_, *state, backend=None):
+        arrays = _arrays(*state)
+        w_, b_, vw_, vb_, pb_, pv_ = arrays
+        if not (all(_writable(a, spec) for a, spec in zip(arrays, specs)) and dz_.flags.c_contiguous
+                and h_.flags.c_contiguous) or _shares(be, (h_, dz_), w_, vw_) or _shares(be, (dz_,), b_, vb_) \
+                or _shares(be, (h_,), pb_, pv_):
+            return rmsprop_dense_backward_step(optimizer, dz_, h_, *state, backend=backend)
+        lr, rho, eps = _hyperparameters(optimizer, "dense_backward_rmsprop")
+        dh = be.empty(h[0], h[1])
+        be.dense_backward_rmsprop(dz_, h_, w_, b_, vw_, vb_, pb_, pv_, lr, rho, eps, dh)
+        return dh
+    return dense_backward_rmsprop_bound
+
+
 # ---------------------------------------------------------------- convolutions and pooling
 def _conv_geometry(fn, x_shape, w_shape, strides, padding):
     """The API's own reading of strides and padding, done once: ``(strides, pads, (oh, ow))``."""
@@ -360,6 +415,8 @@ BINDERS = {
     kernels.matmul: bind_matmul,
     rmsprop_weight_step: bind_weight_step,
     rmsprop_bias_step: bind_bias_step,
+    softmax_head_step: bind_softmax_head,
+    rmsprop_dense_backward_step: bind_dense_backward,
     kernels.conv2d: bind_conv2d,
     kernels.conv2d_input_grad: lambda node: bind_conv_grad(node, kernel_grad=False),
     kernels.conv2d_kernel_grad: lambda node: bind_conv_grad(node, kernel_grad=True),

@@ -18,6 +18,11 @@ returns a new one (``graph.copy()`` first) that computes the same numbers:
     ``relu_bias_grad``, other column sums one ``bias_grad``.
 ``fuse_optimizer_update`` (fuse_optimizer.py)
     folds RMSprop's update into the kernels that make the gradients.
+``fuse_head`` (fuse_head.py)
+    a classifier's softmax, sparse cross-entropy, mean loss, the mean's
+    gradient and its accuracy become one ``softmax_cross_entropy_head`` call;
+    ``fuse_head_backward`` makes the output layer's backward (``dz @ W.T``
+    and the RMSprop steps of W, b and the relu layer's bias) one call.
 ``fold_gather`` (gather.py)
     a batch gathered in the step (``xp.take(x, rows, axis=0)``, fit's shuffled
     batch) is read where it lies by the kernels that can: the first Dense
@@ -43,6 +48,7 @@ from __future__ import annotations
 from .. import kernels
 from .fuse_optimizer import fuse_optimizer_update   # trace-fuse's pass (kernels/gemm/DESIGN.md)
 from .fuse_pool import fuse_pool_backward   # Conv2D(relu) -> MaxPooling2D's backward (kernels/conv/DESIGN.md)
+from .fuse_head import fuse_head, fuse_head_backward   # a classifier's softmax, loss, mean, gradient and accuracy in one call
 from .bind import bind_kernels
 from .gather import fold_gather
 from .graph import Buffer, Node, Value, replace_values
@@ -275,8 +281,8 @@ def reuse_buffers(graph):
 
 
 #: the passes ``run_pipeline`` runs, in order (fusion passes before ``reuse_buffers``)
-PIPELINE = [dead_code, fold_constants, fuse_elementwise, fuse_optimizer_update, fuse_pool_backward, fold_gather,
-            dead_code, reuse_buffers, bind_kernels]
+PIPELINE = [dead_code, fold_constants, fuse_elementwise, fuse_optimizer_update, fuse_pool_backward, fuse_head,
+            fuse_head_backward, fold_gather, dead_code, reuse_buffers, bind_kernels]
 
 
 def run_pipeline(graph, pipeline=None):
