@@ -22,8 +22,11 @@ identity-cheap guards on what CAN change between steps:
   API would copy or turn into a flag): one flag test, the API's path when
   it is not C-contiguous;
 * the row numbers of a batch (``rows``): checked against the range at every
-  call (``row_index``: copied, then min and max), as the kernel reads
-  ``x[rows[i]]`` without bounds checks;
+  step, as the kernel reads ``x[rows[i]]`` without bounds checks: by a call
+  of their own before their first reader (``checked_in2 = row_index(in2,
+  60000, ...)``: a private copy, then its range), whose result every bound
+  reader of those rows takes as it is (the first Dense layer's forward GEMM
+  and its fused weight update: one check a step, not two);
 * an operand that might share memory with a weight an update writes (or the
   weight with its slot): looked at at every call, the API's path taken when
   it does;
@@ -44,7 +47,7 @@ import numpy as np
 from .. import kernels
 from ..kernels import prepared
 from .fuse_optimizer import _arrays, rmsprop_bias_step, rmsprop_weight_step
-from .graph import TensorOf, Value
+from .graph import Node, TensorOf, Value
 
 
 
@@ -115,6 +118,13 @@ def _operands(node, names, defaults):
     return found
 
 
+def _checked_rows(rows, count):
+    """True when ``rows`` is the result of ``check_rows_once``'s ``row_index(.., count, ..)``:
+    a private int64 copy already checked to lie in [0, count) at this step."""
+    producer = rows.producer if isinstance(rows, Value) else None
+    return producer is not None and producer.fn is prepared.row_index and producer.args[1] == count
+
+
 # ---------------------------------------------------------------- GEMMs
 def bind_dense_forward(node, rows=False):
     be = _backend(node)
@@ -147,13 +157,13 @@ def bind_dense_forward(node, rows=False):
             return out
         return dense_forward_bound
     key = ("dense_rows", m, n, k, x[1].char)
-    count = x[0][0]
+    if not _checked_rows(given["rows"], x[0][0]):     # (bind_kernels checks every gather's rows first)
+        return None
 
     def dense_forward_rows_bound(x_, rows_, w_, b_=None, activation=None, *, out=None, backend=None):
         if not (_ok(x_, gx) and _ok(w_, gw) and (b is None or _ok(b_, gb))):
             return api(x_, rows_, w_, b_, activation, out=out, backend=backend)
-        index = prepared.row_index(rows_, count, "dense_forward_rows")      # the range: at every call
-        prepared.run_gemm(be, flops, key, be.dense_forward_rows, x_, index, w_, b_, relu, out)
+        prepared.run_gemm(be, flops, key, be.dense_forward_rows, x_, rows_, w_, b_, relu, out)
         return out
     return dense_forward_rows_bound if n > 0 else None
 
@@ -200,8 +210,10 @@ def bind_weight_step(node):
     if (rows is not None and (not isinstance(rows, Value) or rows.shape != (batch,))) \
             or (rows is None and x[0][0] != batch) or (x[0][1], g[0][1]) != w[0]:
         return None
+    if rows is not None and not _checked_rows(rows, x[0][0]):    # (checked by bind_kernels's row_index)
+        return None
     m, n = w[0]
-    flops, key, count = 2.0 * m * n * batch, ("weight_grad_rmsprop", m, n, batch, w[1].char), x[0][0]
+    flops, key = 2.0 * m * n * batch, ("weight_grad_rmsprop", m, n, batch, w[1].char)
 
     def weight_grad_rmsprop_bound(optimizer, x_, g_, weight_, slot_, rows=None, backend=None):
         w_, v_ = _arrays(weight_, slot_)
@@ -209,8 +221,7 @@ def bind_weight_step(node):
                 or _shares(be, (x_, g_), w_, v_):
             return rmsprop_weight_step(optimizer, x_, g_, weight_, slot_, rows=rows, backend=backend)
         lr, rho, eps = _hyperparameters(optimizer, "weight_grad_rmsprop")
-        index = None if rows is None else prepared.row_index(rows, count, "weight_grad_rmsprop")
-        prepared.run_gemm(be, flops, key, be.weight_grad_rmsprop, x_, index, g_, w_, v_, lr, rho, eps)
+        prepared.run_gemm(be, flops, key, be.weight_grad_rmsprop, x_, rows, g_, w_, v_, lr, rho, eps)
     return weight_grad_rmsprop_bound
 
 
@@ -368,11 +379,57 @@ BINDERS = {
 }
 
 
+def _rows_read(node):
+    """``(rows, x, fn)`` when ``node`` reads rows ``rows`` of ``x`` through a kernel
+    that indexes without bounds checks (``dense_forward_rows``, a fused weight
+    step with ``rows=``), else None."""
+    if node.fn is kernels.dense_forward_rows and len(node.args) >= 2:
+        x, rows = node.args[0], node.args[1]
+    elif node.fn is rmsprop_weight_step and len(node.args) == 5 and node.kwargs.get("rows") is not None:
+        x, rows = node.args[1], node.kwargs["rows"]
+    else:
+        return None
+    if _backend(node) is None or not (isinstance(x, Value) and isinstance(rows, Value) and x.shape
+                                      and rows.shape is not None):
+        return None     # (a call bind_kernels will not bind: the public API checks its rows)
+    return rows, x, "weight_grad_rmsprop" if node.fn is rmsprop_weight_step else "dense_forward_rows"
+
+
+def check_rows_once(graph):
+    """Before the first call that reads rows ``rows`` of ``x``, a call of its own,
+    ``checked = row_index(rows, len(x), fn)``: a private copy of the row numbers,
+    checked to lie in range (module docstring); every such reader then reads
+    ``checked``.  A reader that ``bind_kernels`` cannot bind gets the checked
+    copy too, and the public API checks it again: same rows, same error."""
+    graph = graph.copy()
+    nodes, checked = [], {}
+    for node in graph.nodes:
+        found = _rows_read(node)
+        if found is not None:
+            rows, x, fn = found
+            key = (rows, x.shape[0])
+            if key not in checked:
+                value = Value(f"checked_{rows.name}", "result", shape=rows.shape, dtype=np.dtype(np.int64))
+                check = Node("row_index", prepared.row_index, (rows, x.shape[0], fn), {}, (value,))
+                value.producer = check
+                nodes.append(check)
+                checked[key] = value
+            new = checked[key]
+            if node.fn is kernels.dense_forward_rows:
+                node.args = (node.args[0], new, *node.args[2:])
+            else:
+                node.kwargs["rows"] = new
+        nodes.append(node)
+    graph.nodes = nodes
+    return graph
+
+
 def bind_kernels(graph):
     """Each call of ``BINDERS`` bound to its backend's entry point (module docstring);
     runs after ``reuse_buffers``, as it binds only calls that write into a planned buffer
-    (or into Variables).  The node keeps its ``op``: the plan's line reads the same."""
-    graph = graph.copy()
+    (or into Variables).  The node keeps its ``op``: the plan's line reads the same.
+    The rows a batch is gathered by are checked first, once (``check_rows_once``)."""
+    graph = check_rows_once(graph)
     for node in graph.nodes:
         binder = BINDERS.get(node.fn)
         bound = binder(node) if binder is not None else None
