@@ -10,6 +10,9 @@ numbers must agree bit for bit, and bad values must raise the API's errors.
 
 from __future__ import annotations
 
+import math
+import re
+
 import numpy as np
 import pytest
 
@@ -97,6 +100,29 @@ def test_the_learning_rate_is_read_and_checked_at_every_bound_step(backend):
     bound.optimizer.learning_rate = -1.0
     with tf.kernels.use(backend), pytest.raises(ValueError, match="learning_rate must be >= 0"):
         bound.train_on_batch(*batches[0])
+
+
+@pytest.mark.parametrize("value", [0.0, -0.0, 1e-300, 0.5, 0.999999, 1.0, 2.0, -1e-300, -1.0, math.inf,
+                                   -math.inf, math.nan, 3, np.float32(0.5), np.float64(1.0), True, "0.1"])
+@pytest.mark.parametrize("which", ["learning_rate", "rho", "epsilon"])
+def test_the_settings_a_bound_step_reads_are_checked_as_the_api_checks_them(which, value):
+    """``prepared.learning_settings`` returns three floats in range at once; every other
+    value goes through the API's checks: the same floats, or the same error, as them."""
+    from tapegrad.kernels._checks import positive_float
+    from tapegrad.kernels.optim.api import _unit_interval
+    from tapegrad.kernels.prepared import learning_settings
+
+    settings = {"learning_rate": 0.001, "rho": 0.9, "epsilon": 1e-7, which: value}
+    checks = {"learning_rate": lambda v: positive_float(v, "learning_rate", "f", allow_zero=True),
+              "rho": lambda v: _unit_interval(v, "rho", "f"), "epsilon": lambda v: positive_float(v, "epsilon", "f")}
+    try:
+        want = tuple(checks[k](settings[k]) for k in ("learning_rate", "rho", "epsilon"))
+    except (TypeError, ValueError) as error:
+        with pytest.raises(type(error), match=re.escape(str(error))):
+            learning_settings(settings["learning_rate"], settings["rho"], settings["epsilon"], "f")
+    else:
+        got = learning_settings(settings["learning_rate"], settings["rho"], settings["epsilon"], "f")
+        assert got == want and all(type(v) is float for v in got)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -77,8 +77,10 @@ def _fits(a, spec):
     return isinstance(a, np.ndarray) and a.shape == spec[0] and a.dtype == spec[1] and a.flags.c_contiguous
 
 
-def _writable(a, spec):
-    return _fits(a, spec) and a.flags.writeable
+def _updatable(weight, slot, spec):
+    """The arrays an update writes, ``weight`` and its ``slot``, are both writeable
+    C-contiguous ndarrays of the trace's shape and dtype (``spec``)."""
+    return _fits(weight, spec) and _fits(slot, spec) and weight.flags.writeable and slot.flags.writeable
 
 
 def _guarded(item, spec):
@@ -192,11 +194,8 @@ def bind_matmul(node):
 
 
 # ---------------------------------------------------------------- the fused RMSprop steps
-def _hyperparameters(optimizer, fn):
-    """RMSprop's learning rate, rho and epsilon as they are now, checked as the API checks them."""
-    return prepared.learning_settings(optimizer.learning_rate, optimizer.rho, optimizer.epsilon, fn)
-
-
+# (RMSprop's learning rate, rho and epsilon are read from the optimizer at every
+# call and checked as the API checks them: a schedule or a callback may change them)
 def bind_weight_step(node):
     be = _backend(node)
     if be is None or len(node.args) != 5:
@@ -217,10 +216,11 @@ def bind_weight_step(node):
 
     def weight_grad_rmsprop_bound(optimizer, x_, g_, weight_, slot_, rows=None, backend=None):
         w_, v_ = _arrays(weight_, slot_)
-        if not (_writable(w_, w) and _writable(v_, w) and x_.flags.c_contiguous and g_.flags.c_contiguous) \
+        if not (_updatable(w_, v_, w) and x_.flags.c_contiguous and g_.flags.c_contiguous) \
                 or _shares(be, (x_, g_), w_, v_):
             return rmsprop_weight_step(optimizer, x_, g_, weight_, slot_, rows=rows, backend=backend)
-        lr, rho, eps = _hyperparameters(optimizer, "weight_grad_rmsprop")
+        lr, rho, eps = prepared.learning_settings(optimizer.learning_rate, optimizer.rho, optimizer.epsilon,
+                                                  "weight_grad_rmsprop")
         prepared.run_gemm(be, flops, key, be.weight_grad_rmsprop, x_, rows, g_, w_, v_, lr, rho, eps)
     return weight_grad_rmsprop_bound
 
@@ -238,11 +238,12 @@ def bind_bias_step(node):
 
     def bias_grad_rmsprop_bound(optimizer, g_, bias_, slot_, relu_input=None, backend=None):
         b_, v_ = _arrays(bias_, slot_)
-        if not (_writable(b_, b) and _writable(v_, b) and g_.flags.c_contiguous
+        if not (_updatable(b_, v_, b) and g_.flags.c_contiguous
                 and (relu_input is None or relu_input.flags.c_contiguous)) \
                 or _shares(be, (g_, relu_input), b_, v_):
             return rmsprop_bias_step(optimizer, g_, bias_, slot_, relu_input=relu_input, backend=backend)
-        lr, rho, eps = _hyperparameters(optimizer, "bias_grad_rmsprop")
+        lr, rho, eps = prepared.learning_settings(optimizer.learning_rate, optimizer.rho, optimizer.epsilon,
+                                                  "bias_grad_rmsprop")
         out = None if h is None else be.empty(g[0], g[1])
         be.bias_grad_rmsprop(g_, relu_input, out, b_, v_, lr, rho, eps)
         return bias_ if out is None else out

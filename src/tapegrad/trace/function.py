@@ -102,15 +102,17 @@ def _flat_key(args):
     It names what ``_signature`` names of each one (shape, dtype, layout, and a
     tensor's backend), so one short key always stands for one signature: the
     trace found for it once is found again with a dictionary lookup, not a walk.
+    (The dtype itself rather than its ``str``: two dtypes are equal exactly when
+    they read memory alike, and comparing them makes no string.)
     A Variable, a subclass, a list or any other value: None (the full walk)."""
     key = []
     for x in args:
         kind = type(x)
         if kind is np.ndarray:
-            key.append((x.shape, x.dtype.str, x.flags.c_contiguous))
+            key.append((x.shape, x.dtype, x.flags.c_contiguous))
         elif kind is Tensor:
             data = x._data
-            key.append((x._backend.name, data.shape, data.dtype.str, data.flags.c_contiguous))
+            key.append((x._backend.name, data.shape, data.dtype, data.flags.c_contiguous))
         else:
             return None
     return tuple(key)
