@@ -115,6 +115,14 @@ def class_ids(labels, *, backend=None, fn="class_ids"):
     return ClassIds(host, host if be.host else be.asarray(host), be, high)
 
 
+def class_ids_at(labels, rows, *, backend=None, fn="class_ids"):
+    """``class_ids(labels[rows])``: the checked ids of a batch of rows of the whole
+    array ``labels`` (fit's shuffled batch, traced: trace/gather.py), gathered by
+    the array's own ``take``, which refuses a row out of range (IndexError)."""
+    batch = labels.take(rows, axis=0) if isinstance(labels, np.ndarray) else np.take(labels, rows, axis=0)
+    return class_ids(batch, backend=backend, fn=fn)
+
+
 def labels_for(be, labels, n, c, fn):
     """The labels as the checked int64 array of ``be`` a kernel reads: a
     ``ClassIds`` is used as it is (copied and checked when it was made),
