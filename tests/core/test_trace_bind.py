@@ -88,6 +88,27 @@ def test_a_variable_array_replaced_between_steps_takes_the_checked_path(backend)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("layer, which", [(0, "weight"), (0, "slot"), (1, "weight"), (1, "slot")])
+def test_a_read_only_weight_or_slot_takes_the_checked_path(backend, layer, which):
+    """The arrays a fused update writes (the kernel, its mean squares) must stay
+    writeable: a read-only one sends the bound call through the API, which refuses it
+    with its own error, as the unbound plan does (leaving the weights as it does)."""
+    x, y = _batch()
+    after = []
+    for bound in (True, False):
+        model = _model(backend, bound)
+        _steps(model, backend, [(x, y)])
+        kernel = model.layers[layer].kernel
+        target = kernel if which == "weight" else model.optimizer.slots_for(kernel)[0]
+        target._data.flags.writeable = False
+        with tf.kernels.use(backend), pytest.raises(ValueError, match="is updated in place, so it must be a "
+                                                                       "writeable C-contiguous array"):
+            model.train_on_batch(x, y)
+        after.append([w.numpy().copy() for w in model.weights])
+    assert all(np.array_equal(a, b) for a, b in zip(*after))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_the_learning_rate_is_read_and_checked_at_every_bound_step(backend):
     batches = [_batch(seed) for seed in range(3)]
 

@@ -42,6 +42,8 @@ binder returns None to leave a call as it is.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .. import kernels
@@ -72,30 +74,35 @@ def _array_value(item, ndim=None):
 
 def _fits(a, spec):
     """``a`` is a C-contiguous ndarray of the trace's shape and dtype: checked on the
-    arrays of Variables only (``_guarded``); an input's facts are the trace's
+    arrays of Variables only (``_guard``); an input's facts are the trace's
     signature, a result's are made by the plan's own calls."""
     return isinstance(a, np.ndarray) and a.shape == spec[0] and a.dtype == spec[1] and a.flags.c_contiguous
 
 
 def _updatable(weight, slot, spec):
     """The arrays an update writes, ``weight`` and its ``slot``, are both writeable
-    C-contiguous ndarrays of the trace's shape and dtype (``spec``)."""
-    return _fits(weight, spec) and _fits(slot, spec) and weight.flags.writeable and slot.flags.writeable
+    C-contiguous ndarrays of the trace's shape and dtype ``spec`` (``_fits``, written
+    out: this runs at every update)."""
+    shape, dtype = spec
+    return isinstance(weight, np.ndarray) and isinstance(slot, np.ndarray) \
+        and weight.shape == shape and slot.shape == shape and weight.dtype == dtype and slot.dtype == dtype \
+        and weight.flags.c_contiguous and slot.flags.c_contiguous and weight.flags.writeable \
+        and slot.flags.writeable
 
 
-def _guarded(item, spec):
-    """What to check of the array ``item`` stands for at every call: ``spec`` (shape,
-    dtype, layout) for a Variable's array, ``None`` (its layout only) for any other:
-    an input's shape and dtype are the signature, a result's are made by the plan's
-    own calls, but either may be a strided view (a transpose) the API would copy."""
+def _c_contiguous(a):
+    return a.flags.c_contiguous
+
+
+def _guard(item, spec):
+    """The check made at every call of the array ``item`` stands for: ``_fits`` its
+    ``spec`` (shape, dtype, layout) for a Variable's array; its layout alone for any
+    other (an input's shape and dtype are the signature, a result's are made by the
+    plan's own calls, but either may be a strided view, a transpose, the API would copy)."""
     if isinstance(item, TensorOf):
         item = item.value
-    return spec if isinstance(item, Value) and item.kind == "variable" else None
-
-
-def _ok(a, guard):
-    """``a`` passes its guard (see ``_guarded``)."""
-    return a.flags.c_contiguous if guard is None else _fits(a, guard)
+    return functools.partial(_fits, spec=spec) if isinstance(item, Value) and item.kind == "variable" \
+        else _c_contiguous
 
 
 def _shares(be, operands, weight, slot):
@@ -146,14 +153,14 @@ def bind_dense_forward(node, rows=False):
     if out_shape != tuple(node.buffer.shape) or len({x[1], w[1], *((b[1],) if b else ())}) != 1:
         return None
     relu = given["activation"] == "relu"
-    gx, gw, gb = _guarded(given["x"], x), _guarded(given["w"], w), b and _guarded(given["b"], b)
+    gx, gw, gb = _guard(given["x"], x), _guard(given["w"], w), b and _guard(given["b"], b)
     m, k, n = out_shape[0], w[0][0], w[0][1]
     flops, api = 2.0 * m * n * k, node.fn
     if not rows:
         key = ("dense", m, n, k, x[1].char)
 
         def dense_forward_bound(x_, w_, b_=None, activation=None, *, out=None, backend=None):
-            if not (_ok(x_, gx) and _ok(w_, gw) and (b is None or _ok(b_, gb))):
+            if not (gx(x_) and gw(w_) and (b is None or gb(b_))):
                 return api(x_, w_, b_, activation, out=out, backend=backend)
             prepared.run_gemm(be, flops, key, be.dense_forward, x_, w_, b_, relu, out)
             return out
@@ -163,7 +170,7 @@ def bind_dense_forward(node, rows=False):
         return None
 
     def dense_forward_rows_bound(x_, rows_, w_, b_=None, activation=None, *, out=None, backend=None):
-        if not (_ok(x_, gx) and _ok(w_, gw) and (b is None or _ok(b_, gb))):
+        if not (gx(x_) and gw(w_) and (b is None or gb(b_))):
             return api(x_, rows_, w_, b_, activation, out=out, backend=backend)
         prepared.run_gemm(be, flops, key, be.dense_forward_rows, x_, rows_, w_, b_, relu, out)
         return out
@@ -183,10 +190,10 @@ def bind_matmul(node):
     if k != k2 or (m, n) != tuple(node.buffer.shape):
         return None
     flops, key, api = 2.0 * m * n * k, ("matmul", m, n, k, ta, tb, a[1].char), node.fn
-    ga, gb = _guarded(node.args[0], a), _guarded(node.args[1], b)
+    ga, gb = _guard(node.args[0], a), _guard(node.args[1], b)
 
     def matmul_bound(a_, b_, *, transpose_a=False, transpose_b=False, out=None, backend=None):
-        if not (_ok(a_, ga) and _ok(b_, gb)):     # a transposed view: the API turns it into a flag
+        if not (ga(a_) and gb(b_)):     # a transposed view: the API turns it into a flag
             return api(a_, b_, transpose_a=transpose_a, transpose_b=transpose_b, out=out, backend=backend)
         prepared.run_gemm(be, flops, key, be.matmul, a_, b_, ta, tb, out)
         return out
@@ -273,13 +280,13 @@ def bind_conv2d(node):
     n, c, f = x[0][0], x[0][3], w[0][3]
     if (n, oh, ow, f) != tuple(node.buffer.shape):
         return None
-    gx, gw, gb = _guarded(node.args[0], x), _guarded(node.args[1], w), None if b is None else _guarded(b_value, b)
+    gx, gw, gb = _guard(node.args[0], x), _guard(node.args[1], w), None if b is None else _guard(b_value, b)
     flops = 2.0 * n * oh * ow * w[0][0] * w[0][1] * c * f
     key, relu, api = ("conv2d", x[0], w[0], strides, pads, x[1].char), activation == "relu", node.fn
 
     def conv2d_bound(x_, w_, b_=None, **kwargs):
         out = kwargs["out"]
-        if not (_ok(x_, gx) and _ok(w_, gw) and (b is None or _ok(b_, gb))):
+        if not (gx(x_) and gw(w_) and (b is None or gb(b_))):
             return api(x_, w_, b_, **kwargs)
         prepared.run_gemm(be, flops, key, be.conv2d, x_, w_, b_, strides, pads, relu, out)
         return out
@@ -302,13 +309,13 @@ def bind_conv_grad(node, kernel_grad):
                                              node.kwargs.get("padding", "valid"))
     if g[0] != (x_shape[0], oh, ow, w_shape[3]):
         return None
-    gg, go = _guarded(node.args[0], g), _guarded(node.args[1], other)
+    gg, go = _guard(node.args[0], g), _guard(node.args[1], other)
     flops = 2.0 * x_shape[0] * oh * ow * w_shape[0] * w_shape[1] * w_shape[2] * w_shape[3]
     key = (fn, other[0] if kernel_grad else shape, shape if kernel_grad else other[0], strides, pads, g[1].char)
     dtype, api, method = g[1], node.fn, fn
 
     def conv_grad_bound(grad_out, operand, shape_, **kwargs):
-        if not (_ok(grad_out, gg) and _ok(operand, go)):
+        if not (gg(grad_out) and go(operand)):
             return api(grad_out, operand, shape_, **kwargs)
         out = be.empty(shape, dtype)
         prepared.run_gemm(be, flops, key, getattr(be, method), grad_out, operand, strides, pads, out)
@@ -333,10 +340,10 @@ def bind_max_pool2d(node):
     pool_size, strides, (oh, ow), pads = _pool_geometry("max_pool2d", x[0], node)
     if (x[0][0], oh, ow, x[0][3]) != tuple(node.buffer.shape):
         return None
-    gx, api = _guarded(node.args[0], x), node.fn
+    gx, api = _guard(node.args[0], x), node.fn
 
     def max_pool2d_bound(x_, **kwargs):
-        if not _ok(x_, gx):
+        if not gx(x_):
             return api(x_, **kwargs)
         out = kwargs["out"]
         be.max_pool2d(x_, pool_size, strides, pads, out)
@@ -354,10 +361,10 @@ def bind_max_pool2d_backward(node):
     pool_size, strides, (oh, ow), pads = _pool_geometry("max_pool2d_backward", x[0], node)
     if g[0] != (x[0][0], oh, ow, x[0][3]):
         return None
-    gg, gx, api = _guarded(node.args[0], g), _guarded(node.args[1], x), node.fn
+    gg, gx, api = _guard(node.args[0], g), _guard(node.args[1], x), node.fn
 
     def max_pool2d_backward_bound(grad_out, x_, **kwargs):
-        if not (_ok(grad_out, gg) and _ok(x_, gx)):
+        if not (gg(grad_out) and gx(x_)):
             return api(grad_out, x_, **kwargs)
         out = be.empty(x[0], x[1])
         be.max_pool2d_backward(grad_out, x_, pool_size, strides, pads, out)
