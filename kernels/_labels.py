@@ -103,7 +103,7 @@ def class_ids(labels, *, backend=None, fn="class_ids"):
     can_be_negative = not (kind in "ub" and given.dtype.itemsize < 8)
     # the private copy, C-ordered int64: the range is checked below on it, never on
     # the caller's array, and it is what the kernels read
-    host = np.array(given, dtype=np.int64, order="C", copy=True)
+    host = given.astype(np.int64, order="C", copy=True)
     host.flags.writeable = False          # private, and read-only besides
     high = None
     if host.size:
