@@ -96,8 +96,9 @@ def _signature(args, kwargs):
 
 
 def _flat_key(args):
-    """The short key of a call whose arguments are all arrays or tensors, given
-    positionally (a training step's ``(x, y)``, fit's ``(x, y, rows)``), else None.
+    """``(key, arrays)``: the short key of a call whose arguments are all arrays or
+    tensors, given positionally (a training step's ``(x, y)``, fit's ``(x, y,
+    rows)``), and the arrays its plan runs on; ``(None, None)`` for any other call.
 
     It names what ``_signature`` names of each one (shape, dtype, layout, and a
     tensor's backend), so one short key always stands for one signature: the
@@ -105,17 +106,19 @@ def _flat_key(args):
     (The dtype itself rather than its ``str``: two dtypes are equal exactly when
     they read memory alike, and comparing them makes no string.)
     A Variable, a subclass, a list or any other value: None (the full walk)."""
-    key = []
+    key, arrays = [], []
     for x in args:
         kind = type(x)
         if kind is np.ndarray:
             key.append((x.shape, x.dtype, x.flags.c_contiguous))
+            arrays.append(x)
         elif kind is Tensor:
             data = x._data
             key.append((x._backend.name, data.shape, data.dtype, data.flags.c_contiguous))
+            arrays.append(data)
         else:
-            return None
-    return tuple(key)
+            return None, None
+    return tuple(key), arrays
 
 
 def _arrays_as_tensors(structure, be):
@@ -261,10 +264,11 @@ class Function:
             args = self._bind_signature(args, kwargs)
             kwargs = {}
         elif not kwargs:     # the common call: arrays (or tensors) only, found by their short key
-            short = _flat_key(args) if not self._arrays_as_tensors or np.ndarray not in map(type, args) else None
+            short, arrays = _flat_key(args) if not self._arrays_as_tensors or np.ndarray not in map(type, args) \
+                else (None, None)
             trace = self._flat.get(short) if short is not None else None
             if trace is not None:
-                flat = trace.plan_for_thread().run(*[x if type(x) is np.ndarray else x._data for x in args])
+                flat = trace.plan_for_thread().run(*arrays)
                 return rebuild(trace.graph.outputs, iter(flat))
         else:
             short = None
