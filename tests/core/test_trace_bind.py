@@ -243,3 +243,27 @@ def test_an_input_that_is_the_weight_an_update_writes_takes_the_checked_path(bac
             assert "weight_grad_rmsprop_bound" in names
         results.append((w.numpy().copy(), b.numpy().copy()))
     assert all(np.array_equal(a, c) for a, c in zip(*results))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_rows_read_from_two_arrays_are_checked_against_each_once(backend):
+    """One ``row_index`` line per (rows, number of rows of x), before its first reader;
+    each reader takes the copy checked against its own x, under a name of its own."""
+    be = tf.kernels.get_backend(backend)
+    rng = np.random.default_rng(7)
+    w = rng.random((30, 40)).astype(np.float32)
+
+    def f(a, b, rows):
+        return [tf.kernels.dense_forward_rows(x, rows, w, backend=be) for x in (a, b, a)]
+
+    traced = Function(f, strict_numpy=False, arrays_as_tensors=False)
+    a, b = rng.random((10, 30)).astype(np.float32), rng.random((20, 30)).astype(np.float32)
+    rows = np.array([1, 5, 9])
+    for got, x in zip(traced(a, b, rows), (a, b, a)):
+        np.testing.assert_allclose(got, x[rows] @ w, rtol=1e-5)
+    source = traced.plan_source()
+    assert source.count("= row_index(in2,") == 2
+    assert "checked_in2 = row_index(in2, 10," in source and "checked_in2_1 = row_index(in2, 20," in source
+    assert source.count("dense_forward_rows(in0, checked_in2,") == 2
+    with pytest.raises(ValueError, match=r"rows must lie in \[0, 10\)"):
+        traced(a, b, np.array([1, 15, 3]))

@@ -417,7 +417,8 @@ def check_rows_once(graph):
             rows, x, fn = found
             key = (rows, x.shape[0])
             if key not in checked:
-                value = Value(f"checked_{rows.name}", "result", shape=rows.shape, dtype=np.dtype(np.int64))
+                name = f"checked_{rows.name}" + (f"_{len(checked)}" if checked else "")   # (unique in the plan)
+                value = Value(name, "result", shape=rows.shape, dtype=np.dtype(np.int64))
                 check = Node("row_index", prepared.row_index, (rows, x.shape[0], fn), {}, (value,))
                 value.producer = check
                 nodes.append(check)
