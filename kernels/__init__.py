@@ -31,7 +31,7 @@ from ._dispatch import (
     to_numpy,
     use,
 )
-from ._labels import ClassIds, class_ids
+from ._labels import ClassIds, class_ids, class_ids_at
 # the public kernels, by family (kernels/<family>/api.py); one line per kernel
 from .conv.api import avg_pool2d
 from .conv.api import avg_pool2d_backward

@@ -90,18 +90,20 @@ def class_ids(labels, *, backend=None, fn="class_ids"):
     if isinstance(labels, ClassIds):
         return labels
     be = get_backend(backend)
-    # the private copy: every check below reads it, never the caller's array
-    host = np.array(be.to_numpy(labels) if be.is_array(labels) and not be.host else labels, copy=True)
-    kind = host.dtype.kind
+    given = np.asarray(be.to_numpy(labels) if not be.host and be.is_array(labels) else labels)
+    kind = given.dtype.kind
     if kind == "f":
-        if host.size and not np.all(np.mod(host, 1) == 0):
+        given = given.copy()   # private: the whole numbers checked are the ones converted below
+        if given.size and not np.all(np.mod(given, 1) == 0):
             raise NonIntegerLabelsError(f"{fn}: labels must be integer class ids, got non-integer values")
     elif kind not in "iub":
-        raise TypeError(f"{fn}: labels must be integer class ids, got dtype {host.dtype}")
+        raise TypeError(f"{fn}: labels must be integer class ids, got dtype {given.dtype}")
     # no id can be negative when they came as bools or unsigned ints narrower
     # than int64 (uint8 labels: MNIST's), so only the largest is looked for
-    can_be_negative = not (kind in "ub" and host.dtype.itemsize < 8)
-    host = np.ascontiguousarray(host, dtype=np.int64)   # range checked below, on what the kernels read
+    can_be_negative = not (kind in "ub" and given.dtype.itemsize < 8)
+    # the private copy, C-ordered int64: the range is checked below on it, never on
+    # the caller's array, and it is what the kernels read
+    host = given.astype(np.int64, order="C", copy=True)
     host.flags.writeable = False          # private, and read-only besides
     high = None
     if host.size:
@@ -111,6 +113,14 @@ def class_ids(labels, *, backend=None, fn="class_ids"):
             if low < 0:
                 raise ValueError(f"{fn}: label {low} is out of range (class ids start at 0)")
     return ClassIds(host, host if be.host else be.asarray(host), be, high)
+
+
+def class_ids_at(labels, rows, *, backend=None, fn="class_ids"):
+    """``class_ids(labels[rows])``: the checked ids of a batch of rows of the whole
+    array ``labels`` (fit's shuffled batch, traced: trace/gather.py), gathered by
+    the array's own ``take``, which refuses a row out of range (IndexError)."""
+    batch = labels.take(rows, axis=0) if isinstance(labels, np.ndarray) else np.take(labels, rows, axis=0)
+    return class_ids(batch, backend=backend, fn=fn)
 
 
 def labels_for(be, labels, n, c, fn):

@@ -21,6 +21,8 @@ the public names it does that with, each the API's own code:
 
 from __future__ import annotations
 
+import math
+
 from ._checks import positive_float
 from ._labels import labels_for
 from ._threads import THREADED_BACKENDS, run_gemm
@@ -32,7 +34,12 @@ __all__ = ["THREADED_BACKENDS", "run_gemm", "row_index", "labels_for", "learning
 
 
 def learning_settings(learning_rate, rho, epsilon, fn):
-    """``(learning_rate, rho, epsilon)`` as floats, checked as ``rmsprop_update`` checks them."""
+    """``(learning_rate, rho, epsilon)`` as floats, checked as ``rmsprop_update`` checks them
+    (learning_rate >= 0, 0 <= rho < 1, epsilon > 0, all finite).  Three floats in range,
+    an optimizer's usual settings, are returned as they are after one comparison each."""
+    if type(learning_rate) is float and type(rho) is float and type(epsilon) is float \
+            and 0.0 <= learning_rate < math.inf and 0.0 <= rho < 1.0 and 0.0 < epsilon < math.inf:
+        return learning_rate, rho, epsilon
     return (positive_float(learning_rate, "learning_rate", fn, allow_zero=True),
             _unit_interval(rho, "rho", fn), positive_float(epsilon, "epsilon", fn))
 

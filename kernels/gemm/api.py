@@ -109,7 +109,8 @@ def row_index(rows, count, fn):
         raise TypeError(f"{fn}: rows must be a 1-D integer array, got dtype {given.dtype} and "
                         f"shape {tuple(given.shape)}")
     index = np.array(given, dtype=np.int64, copy=True)
-    if index.size and (index.min() < 0 or index.max() >= count):
+    # read as unsigned, a negative row is larger than any count: one maximum checks both ends
+    if index.size and np.maximum.reduce(index.view(np.uint64)) >= count:
         raise ValueError(f"{fn}: rows must lie in [0, {count}) (the rows of x); got values from "
                          f"{index.min()} to {index.max()}")
     return index

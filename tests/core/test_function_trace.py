@@ -150,6 +150,47 @@ def test_a_new_python_constant_retraces_and_the_same_one_does_not():
     assert scale.experimental_get_tracing_count() == 2
 
 
+def test_the_short_key_of_an_arrays_only_call_tells_every_signature_apart():
+    """A call of arrays or tensors only is looked up by a short key (``_flat_key``) after
+    its first full walk: each shape, dtype, layout and backend must still find its own
+    trace, in any order, and a Variable or a list keeps taking the full walk."""
+    from tapegrad.trace.function import Function
+
+    def f(x):    # the layout read at trace time (as a shape may be): each trace adds its own constant
+        layout = (x._data if isinstance(x, tf.Tensor) else x).flags.c_contiguous
+        return tf.nn.relu(x) * 2.0 + x + (0.0 if layout else 1.0)
+
+    rng = _rng(6)
+    base = rng.standard_normal((5, 4)).astype(np.float32)
+    calls = {
+        "float32": lambda: base.copy(),
+        "a new shape": lambda: base[:3].copy(),
+        "float64": lambda: base.astype(np.float64),
+        "a transposed view": lambda: np.ascontiguousarray(base.T).T,
+    }
+    arrays = Function(f, arrays_as_tensors=False)     # fit's steps: arrays stay arrays
+    tensors = tf.function(f)
+    for _ in range(3):
+        for kind, make in calls.items():
+            x = make()
+            want = np.maximum(x, 0) * x.dtype.type(2) + x + x.dtype.type(0 if x.flags.c_contiguous else 1)
+            _assert_same(arrays(x), want)
+            _assert_same(tensors(tf.convert_to_tensor(x)), want)     # (a view stays a view)
+    # one trace per signature, however often each came back
+    assert arrays.experimental_get_tracing_count() == len(calls)
+    assert tensors.experimental_get_tracing_count() == len(calls)
+    with tf.kernels.use("numpy"):      # a tensor of another backend is another signature
+        tensors(tf.constant(base))
+    assert tensors.experimental_get_tracing_count() == len(calls) + 1
+
+    v = tf.Variable(base)              # a Variable is captured by identity: the full walk
+    g = tf.function(lambda x: x * 2.0)
+    _assert_same(g(v), base * 2.0)
+    v.assign(base + 1.0)
+    _assert_same(g(v), (base + 1.0) * 2.0)
+    assert g.experimental_get_tracing_count() == 1
+
+
 def test_new_input_values_reach_the_replay():
     @tf.function
     def f(x, w):

@@ -10,6 +10,9 @@ numbers must agree bit for bit, and bad values must raise the API's errors.
 
 from __future__ import annotations
 
+import math
+import re
+
 import numpy as np
 import pytest
 
@@ -86,6 +89,27 @@ def test_a_variable_array_replaced_between_steps_takes_the_checked_path(backend)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("layer, which", [(0, "weight"), (0, "slot"), (1, "weight"), (1, "slot")])
+def test_a_read_only_weight_or_slot_takes_the_checked_path(backend, layer, which):
+    """The arrays a fused update writes (the kernel, its mean squares) must stay
+    writeable: a read-only one sends the bound call through the API, which refuses it
+    with its own error, as the unbound plan does (leaving the weights as it does)."""
+    x, y = _batch()
+    after = []
+    for bound in (True, False):
+        model = _model(backend, bound)
+        _steps(model, backend, [(x, y)])
+        kernel = model.layers[layer].kernel
+        target = kernel if which == "weight" else model.optimizer.slots_for(kernel)[0]
+        target._data.flags.writeable = False
+        with tf.kernels.use(backend), pytest.raises(ValueError, match="is updated in place, so it must be a "
+                                                                       "writeable C-contiguous array"):
+            model.train_on_batch(x, y)
+        after.append([w.numpy().copy() for w in model.weights])
+    assert all(np.array_equal(a, b) for a, b in zip(*after))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_the_learning_rate_is_read_and_checked_at_every_bound_step(backend):
     batches = [_batch(seed) for seed in range(3)]
 
@@ -98,6 +122,29 @@ def test_the_learning_rate_is_read_and_checked_at_every_bound_step(backend):
     bound.optimizer.learning_rate = -1.0
     with tf.kernels.use(backend), pytest.raises(ValueError, match="learning_rate must be >= 0"):
         bound.train_on_batch(*batches[0])
+
+
+@pytest.mark.parametrize("value", [0.0, -0.0, 1e-300, 0.5, 0.999999, 1.0, 2.0, -1e-300, -1.0, math.inf,
+                                   -math.inf, math.nan, 3, np.float32(0.5), np.float64(1.0), True, "0.1"])
+@pytest.mark.parametrize("which", ["learning_rate", "rho", "epsilon"])
+def test_the_settings_a_bound_step_reads_are_checked_as_the_api_checks_them(which, value):
+    """``prepared.learning_settings`` returns three floats in range at once; every other
+    value goes through the API's checks: the same floats, or the same error, as them."""
+    from tapegrad.kernels._checks import positive_float
+    from tapegrad.kernels.optim.api import _unit_interval
+    from tapegrad.kernels.prepared import learning_settings
+
+    settings = {"learning_rate": 0.001, "rho": 0.9, "epsilon": 1e-7, which: value}
+    checks = {"learning_rate": lambda v: positive_float(v, "learning_rate", "f", allow_zero=True),
+              "rho": lambda v: _unit_interval(v, "rho", "f"), "epsilon": lambda v: positive_float(v, "epsilon", "f")}
+    try:
+        want = tuple(checks[k](settings[k]) for k in ("learning_rate", "rho", "epsilon"))
+    except (TypeError, ValueError) as error:
+        with pytest.raises(type(error), match=re.escape(str(error))):
+            learning_settings(settings["learning_rate"], settings["rho"], settings["epsilon"], "f")
+    else:
+        got = learning_settings(settings["learning_rate"], settings["rho"], settings["epsilon"], "f")
+        assert got == want and all(type(v) is float for v in got)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -197,3 +244,27 @@ def test_an_input_that_is_the_weight_an_update_writes_takes_the_checked_path(bac
             assert "weight_grad_rmsprop_bound" in names
         results.append((w.numpy().copy(), b.numpy().copy()))
     assert all(np.array_equal(a, c) for a, c in zip(*results))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_rows_read_from_two_arrays_are_checked_against_each_once(backend):
+    """One ``row_index`` line per (rows, number of rows of x), before its first reader;
+    each reader takes the copy checked against its own x, under a name of its own."""
+    be = tf.kernels.get_backend(backend)
+    rng = np.random.default_rng(7)
+    w = rng.random((30, 40)).astype(np.float32)
+
+    def f(a, b, rows):
+        return [tf.kernels.dense_forward_rows(x, rows, w, backend=be) for x in (a, b, a)]
+
+    traced = Function(f, strict_numpy=False, arrays_as_tensors=False)
+    a, b = rng.random((10, 30)).astype(np.float32), rng.random((20, 30)).astype(np.float32)
+    rows = np.array([1, 5, 9])
+    for got, x in zip(traced(a, b, rows), (a, b, a)):
+        np.testing.assert_allclose(got, x[rows] @ w, rtol=1e-5)
+    source = traced.plan_source()
+    assert source.count("= row_index(in2,") == 2
+    assert "checked_in2 = row_index(in2, 10," in source and "checked_in2_1 = row_index(in2, 20," in source
+    assert source.count("dense_forward_rows(in0, checked_in2,") == 2
+    with pytest.raises(ValueError, match=r"rows must lie in \[0, 10\)"):
+        traced(a, b, np.array([1, 15, 3]))

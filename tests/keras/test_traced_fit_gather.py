@@ -63,10 +63,12 @@ def test_shuffled_traced_fit_reads_the_rows_in_place_and_is_bit_for_bit_eager(ba
     step = model._step_function("_train_step_rows")
     assert step.experimental_get_tracing_count() == 2
     source = step.plan_source()
-    assert "dense_forward_rows(in0, in2," in source
+    assert source.count("checked_in2 = row_index(in2, 100,") == 1   # the rows checked once a step ...
+    assert "dense_forward_rows(in0, checked_in2," in source          # ... for both of their readers
     assert "xp_take(in0" not in source             # the batch of x is never copied out
-    assert source.count("rows=in2") == 1           # the first layer's fused RMSprop step reads x[rows]
-    assert "xp_take(in1, in2" in source            # the labels are gathered (128 bytes)
+    assert source.count("rows=checked_in2") == 1   # the first layer's fused RMSprop step reads x[rows]
+    assert "class_ids_at(in1, in2," in source      # the labels gathered into their checked copy ...
+    assert "xp_take(in1" not in source             # ... in one call
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

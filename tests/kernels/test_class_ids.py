@@ -45,3 +45,25 @@ def test_the_ids_are_a_private_copy_and_the_range_is_the_copys():
     empty = K.class_ids(np.zeros(0, np.uint8), backend="numpy")
     assert empty.high is None and empty.low is None
     assert repr(K.class_ids([2, 5], backend="numpy")) == "<ClassIds shape=(2,) range=2..5>"
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int64, np.float32])
+def test_class_ids_at_rows_are_the_class_ids_of_the_gathered_batch(dtype):
+    """``class_ids_at(y, rows)`` (a traced fit's labels: trace/gather.py) is
+    ``class_ids(y[rows])``: the same private checked copy, the same errors, and a
+    row out of range an IndexError (NumPy's ``take``), never a read out of bounds."""
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, 50).astype(dtype)
+    rows = rng.permutation(50)[:17]
+    ids = K.class_ids_at(labels, rows, backend="numpy", fn="f")
+    want = K.class_ids(labels[rows], backend="numpy", fn="f")
+    np.testing.assert_array_equal(ids.host, want.host)
+    assert ids.high == want.high and ids.host.dtype == np.int64 and not ids.host.flags.writeable
+    labels[rows[0]] = 9 - labels[rows[0]]               # the caller's array changes: the copy does not
+    np.testing.assert_array_equal(ids.host, want.host)
+    with pytest.raises(IndexError):
+        K.class_ids_at(labels, np.array([3, 50]), backend="numpy")
+    if dtype is not np.uint8:
+        labels[rows[2]] = -1
+        with pytest.raises(ValueError, match="label -1 is out of range"):
+            K.class_ids_at(labels, rows, backend="numpy")

@@ -164,6 +164,8 @@ def test_bad_rows_and_shapes_are_refused_before_any_kernel_runs(backend):
         K.weight_grad_rmsprop(x, g, w, v, rows=bad_rows, backend=backend)
     with pytest.raises(ValueError, match="rows must lie"):
         K.dense_forward_rows(x, -rows - 1, w, backend=backend)
+    with pytest.raises(ValueError, match="rows must lie"):      # negative once read as int64
+        K.dense_forward_rows(x, rows.astype(np.uint64) + np.uint64(2**63), w, backend=backend)
     with pytest.raises(TypeError, match="rows must be a 1-D integer array"):
         K.dense_forward_rows(x, rows.astype(np.float32), w, backend=backend)
     with pytest.raises(ValueError, match="w has shape"):

@@ -22,8 +22,11 @@ identity-cheap guards on what CAN change between steps:
   API would copy or turn into a flag): one flag test, the API's path when
   it is not C-contiguous;
 * the row numbers of a batch (``rows``): checked against the range at every
-  call (``row_index``: copied, then min and max), as the kernel reads
-  ``x[rows[i]]`` without bounds checks;
+  step, as the kernel reads ``x[rows[i]]`` without bounds checks: by a call
+  of their own before their first reader (``checked_in2 = row_index(in2,
+  60000, ...)``: a private copy, then its range), whose result every bound
+  reader of those rows takes as it is (the first Dense layer's forward GEMM
+  and its fused weight update: one check a step, not two);
 * an operand that might share memory with a weight an update writes (or the
   weight with its slot): looked at at every call, the API's path taken when
   it does;
@@ -39,13 +42,15 @@ binder returns None to leave a call as it is.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .. import kernels
 from ..kernels import prepared
 from .fuse_head import add_to_metrics, rmsprop_dense_backward_step, softmax_head_step
 from .fuse_optimizer import _arrays, rmsprop_bias_step, rmsprop_weight_step
-from .graph import TensorOf, Value
+from .graph import Node, TensorOf, Value
 
 
 
@@ -70,28 +75,35 @@ def _array_value(item, ndim=None):
 
 def _fits(a, spec):
     """``a`` is a C-contiguous ndarray of the trace's shape and dtype: checked on the
-    arrays of Variables only (``_guarded``); an input's facts are the trace's
+    arrays of Variables only (``_guard``); an input's facts are the trace's
     signature, a result's are made by the plan's own calls."""
     return isinstance(a, np.ndarray) and a.shape == spec[0] and a.dtype == spec[1] and a.flags.c_contiguous
 
 
-def _writable(a, spec):
-    return _fits(a, spec) and a.flags.writeable
+def _updatable(weight, slot, spec):
+    """The arrays an update writes, ``weight`` and its ``slot``, are both writeable
+    C-contiguous ndarrays of the trace's shape and dtype ``spec`` (``_fits``, written
+    out: this runs at every update)."""
+    shape, dtype = spec
+    return isinstance(weight, np.ndarray) and isinstance(slot, np.ndarray) \
+        and weight.shape == shape and slot.shape == shape and weight.dtype == dtype and slot.dtype == dtype \
+        and weight.flags.c_contiguous and slot.flags.c_contiguous and weight.flags.writeable \
+        and slot.flags.writeable
 
 
-def _guarded(item, spec):
-    """What to check of the array ``item`` stands for at every call: ``spec`` (shape,
-    dtype, layout) for a Variable's array, ``None`` (its layout only) for any other:
-    an input's shape and dtype are the signature, a result's are made by the plan's
-    own calls, but either may be a strided view (a transpose) the API would copy."""
+def _c_contiguous(a):
+    return a.flags.c_contiguous
+
+
+def _guard(item, spec):
+    """The check made at every call of the array ``item`` stands for: ``_fits`` its
+    ``spec`` (shape, dtype, layout) for a Variable's array; its layout alone for any
+    other (an input's shape and dtype are the signature, a result's are made by the
+    plan's own calls, but either may be a strided view, a transpose, the API would copy)."""
     if isinstance(item, TensorOf):
         item = item.value
-    return spec if isinstance(item, Value) and item.kind == "variable" else None
-
-
-def _ok(a, guard):
-    """``a`` passes its guard (see ``_guarded``)."""
-    return a.flags.c_contiguous if guard is None else _fits(a, guard)
+    return functools.partial(_fits, spec=spec) if isinstance(item, Value) and item.kind == "variable" \
+        else _c_contiguous
 
 
 def _shares(be, operands, weight, slot):
@@ -116,6 +128,13 @@ def _operands(node, names, defaults):
     return found
 
 
+def _checked_rows(rows, count):
+    """True when ``rows`` is the result of ``check_rows_once``'s ``row_index(.., count, ..)``:
+    a private int64 copy already checked to lie in [0, count) at this step."""
+    producer = rows.producer if isinstance(rows, Value) else None
+    return producer is not None and producer.fn is prepared.row_index and producer.args[1] == count
+
+
 # ---------------------------------------------------------------- GEMMs
 def bind_dense_forward(node, rows=False):
     be = _backend(node)
@@ -135,26 +154,26 @@ def bind_dense_forward(node, rows=False):
     if out_shape != tuple(node.buffer.shape) or len({x[1], w[1], *((b[1],) if b else ())}) != 1:
         return None
     relu = given["activation"] == "relu"
-    gx, gw, gb = _guarded(given["x"], x), _guarded(given["w"], w), b and _guarded(given["b"], b)
+    gx, gw, gb = _guard(given["x"], x), _guard(given["w"], w), b and _guard(given["b"], b)
     m, k, n = out_shape[0], w[0][0], w[0][1]
     flops, api = 2.0 * m * n * k, node.fn
     if not rows:
         key = ("dense", m, n, k, x[1].char)
 
         def dense_forward_bound(x_, w_, b_=None, activation=None, *, out=None, backend=None):
-            if not (_ok(x_, gx) and _ok(w_, gw) and (b is None or _ok(b_, gb))):
+            if not (gx(x_) and gw(w_) and (b is None or gb(b_))):
                 return api(x_, w_, b_, activation, out=out, backend=backend)
             prepared.run_gemm(be, flops, key, be.dense_forward, x_, w_, b_, relu, out)
             return out
         return dense_forward_bound
     key = ("dense_rows", m, n, k, x[1].char)
-    count = x[0][0]
+    if not _checked_rows(given["rows"], x[0][0]):     # (bind_kernels checks every gather's rows first)
+        return None
 
     def dense_forward_rows_bound(x_, rows_, w_, b_=None, activation=None, *, out=None, backend=None):
-        if not (_ok(x_, gx) and _ok(w_, gw) and (b is None or _ok(b_, gb))):
+        if not (gx(x_) and gw(w_) and (b is None or gb(b_))):
             return api(x_, rows_, w_, b_, activation, out=out, backend=backend)
-        index = prepared.row_index(rows_, count, "dense_forward_rows")      # the range: at every call
-        prepared.run_gemm(be, flops, key, be.dense_forward_rows, x_, index, w_, b_, relu, out)
+        prepared.run_gemm(be, flops, key, be.dense_forward_rows, x_, rows_, w_, b_, relu, out)
         return out
     return dense_forward_rows_bound if n > 0 else None
 
@@ -172,10 +191,10 @@ def bind_matmul(node):
     if k != k2 or (m, n) != tuple(node.buffer.shape):
         return None
     flops, key, api = 2.0 * m * n * k, ("matmul", m, n, k, ta, tb, a[1].char), node.fn
-    ga, gb = _guarded(node.args[0], a), _guarded(node.args[1], b)
+    ga, gb = _guard(node.args[0], a), _guard(node.args[1], b)
 
     def matmul_bound(a_, b_, *, transpose_a=False, transpose_b=False, out=None, backend=None):
-        if not (_ok(a_, ga) and _ok(b_, gb)):     # a transposed view: the API turns it into a flag
+        if not (ga(a_) and gb(b_)):     # a transposed view: the API turns it into a flag
             return api(a_, b_, transpose_a=transpose_a, transpose_b=transpose_b, out=out, backend=backend)
         prepared.run_gemm(be, flops, key, be.matmul, a_, b_, ta, tb, out)
         return out
@@ -183,11 +202,8 @@ def bind_matmul(node):
 
 
 # ---------------------------------------------------------------- the fused RMSprop steps
-def _hyperparameters(optimizer, fn):
-    """RMSprop's learning rate, rho and epsilon as they are now, checked as the API checks them."""
-    return prepared.learning_settings(optimizer.learning_rate, optimizer.rho, optimizer.epsilon, fn)
-
-
+# (RMSprop's learning rate, rho and epsilon are read from the optimizer at every
+# call and checked as the API checks them: a schedule or a callback may change them)
 def bind_weight_step(node):
     be = _backend(node)
     if be is None or len(node.args) != 5:
@@ -201,17 +217,19 @@ def bind_weight_step(node):
     if (rows is not None and (not isinstance(rows, Value) or rows.shape != (batch,))) \
             or (rows is None and x[0][0] != batch) or (x[0][1], g[0][1]) != w[0]:
         return None
+    if rows is not None and not _checked_rows(rows, x[0][0]):    # (checked by bind_kernels's row_index)
+        return None
     m, n = w[0]
-    flops, key, count = 2.0 * m * n * batch, ("weight_grad_rmsprop", m, n, batch, w[1].char), x[0][0]
+    flops, key = 2.0 * m * n * batch, ("weight_grad_rmsprop", m, n, batch, w[1].char)
 
     def weight_grad_rmsprop_bound(optimizer, x_, g_, weight_, slot_, rows=None, backend=None):
         w_, v_ = _arrays(weight_, slot_)
-        if not (_writable(w_, w) and _writable(v_, w) and x_.flags.c_contiguous and g_.flags.c_contiguous) \
+        if not (_updatable(w_, v_, w) and x_.flags.c_contiguous and g_.flags.c_contiguous) \
                 or _shares(be, (x_, g_), w_, v_):
             return rmsprop_weight_step(optimizer, x_, g_, weight_, slot_, rows=rows, backend=backend)
-        lr, rho, eps = _hyperparameters(optimizer, "weight_grad_rmsprop")
-        index = None if rows is None else prepared.row_index(rows, count, "weight_grad_rmsprop")
-        prepared.run_gemm(be, flops, key, be.weight_grad_rmsprop, x_, index, g_, w_, v_, lr, rho, eps)
+        lr, rho, eps = prepared.learning_settings(optimizer.learning_rate, optimizer.rho, optimizer.epsilon,
+                                                  "weight_grad_rmsprop")
+        prepared.run_gemm(be, flops, key, be.weight_grad_rmsprop, x_, rows, g_, w_, v_, lr, rho, eps)
     return weight_grad_rmsprop_bound
 
 
@@ -228,11 +246,12 @@ def bind_bias_step(node):
 
     def bias_grad_rmsprop_bound(optimizer, g_, bias_, slot_, relu_input=None, backend=None):
         b_, v_ = _arrays(bias_, slot_)
-        if not (_writable(b_, b) and _writable(v_, b) and g_.flags.c_contiguous
+        if not (_updatable(b_, v_, b) and g_.flags.c_contiguous
                 and (relu_input is None or relu_input.flags.c_contiguous)) \
                 or _shares(be, (g_, relu_input), b_, v_):
             return rmsprop_bias_step(optimizer, g_, bias_, slot_, relu_input=relu_input, backend=backend)
-        lr, rho, eps = _hyperparameters(optimizer, "bias_grad_rmsprop")
+        lr, rho, eps = prepared.learning_settings(optimizer.learning_rate, optimizer.rho, optimizer.epsilon,
+                                                  "bias_grad_rmsprop")
         out = None if h is None else be.empty(g[0], g[1])
         be.bias_grad_rmsprop(g_, relu_input, out, b_, v_, lr, rho, eps)
         return bias_ if out is None else out
@@ -316,13 +335,13 @@ def bind_conv2d(node):
     n, c, f = x[0][0], x[0][3], w[0][3]
     if (n, oh, ow, f) != tuple(node.buffer.shape):
         return None
-    gx, gw, gb = _guarded(node.args[0], x), _guarded(node.args[1], w), None if b is None else _guarded(b_value, b)
+    gx, gw, gb = _guard(node.args[0], x), _guard(node.args[1], w), None if b is None else _guard(b_value, b)
     flops = 2.0 * n * oh * ow * w[0][0] * w[0][1] * c * f
     key, relu, api = ("conv2d", x[0], w[0], strides, pads, x[1].char), activation == "relu", node.fn
 
     def conv2d_bound(x_, w_, b_=None, **kwargs):
         out = kwargs["out"]
-        if not (_ok(x_, gx) and _ok(w_, gw) and (b is None or _ok(b_, gb))):
+        if not (gx(x_) and gw(w_) and (b is None or gb(b_))):
             return api(x_, w_, b_, **kwargs)
         prepared.run_gemm(be, flops, key, be.conv2d, x_, w_, b_, strides, pads, relu, out)
         return out
@@ -345,13 +364,13 @@ def bind_conv_grad(node, kernel_grad):
                                              node.kwargs.get("padding", "valid"))
     if g[0] != (x_shape[0], oh, ow, w_shape[3]):
         return None
-    gg, go = _guarded(node.args[0], g), _guarded(node.args[1], other)
+    gg, go = _guard(node.args[0], g), _guard(node.args[1], other)
     flops = 2.0 * x_shape[0] * oh * ow * w_shape[0] * w_shape[1] * w_shape[2] * w_shape[3]
     key = (fn, other[0] if kernel_grad else shape, shape if kernel_grad else other[0], strides, pads, g[1].char)
     dtype, api, method = g[1], node.fn, fn
 
     def conv_grad_bound(grad_out, operand, shape_, **kwargs):
-        if not (_ok(grad_out, gg) and _ok(operand, go)):
+        if not (gg(grad_out) and go(operand)):
             return api(grad_out, operand, shape_, **kwargs)
         out = be.empty(shape, dtype)
         prepared.run_gemm(be, flops, key, getattr(be, method), grad_out, operand, strides, pads, out)
@@ -376,10 +395,10 @@ def bind_max_pool2d(node):
     pool_size, strides, (oh, ow), pads = _pool_geometry("max_pool2d", x[0], node)
     if (x[0][0], oh, ow, x[0][3]) != tuple(node.buffer.shape):
         return None
-    gx, api = _guarded(node.args[0], x), node.fn
+    gx, api = _guard(node.args[0], x), node.fn
 
     def max_pool2d_bound(x_, **kwargs):
-        if not _ok(x_, gx):
+        if not gx(x_):
             return api(x_, **kwargs)
         out = kwargs["out"]
         be.max_pool2d(x_, pool_size, strides, pads, out)
@@ -397,10 +416,10 @@ def bind_max_pool2d_backward(node):
     pool_size, strides, (oh, ow), pads = _pool_geometry("max_pool2d_backward", x[0], node)
     if g[0] != (x[0][0], oh, ow, x[0][3]):
         return None
-    gg, gx, api = _guarded(node.args[0], g), _guarded(node.args[1], x), node.fn
+    gg, gx, api = _guard(node.args[0], g), _guard(node.args[1], x), node.fn
 
     def max_pool2d_backward_bound(grad_out, x_, **kwargs):
-        if not (_ok(grad_out, gg) and _ok(x_, gx)):
+        if not (gg(grad_out) and gx(x_)):
             return api(grad_out, x_, **kwargs)
         out = be.empty(x[0], x[1])
         be.max_pool2d_backward(grad_out, x_, pool_size, strides, pads, out)
@@ -425,11 +444,58 @@ BINDERS = {
 }
 
 
+def _rows_read(node):
+    """``(rows, x, fn)`` when ``node`` reads rows ``rows`` of ``x`` through a kernel
+    that indexes without bounds checks (``dense_forward_rows``, a fused weight
+    step with ``rows=``), else None."""
+    if node.fn is kernels.dense_forward_rows and len(node.args) >= 2:
+        x, rows = node.args[0], node.args[1]
+    elif node.fn is rmsprop_weight_step and len(node.args) == 5 and node.kwargs.get("rows") is not None:
+        x, rows = node.args[1], node.kwargs["rows"]
+    else:
+        return None
+    if _backend(node) is None or not (isinstance(x, Value) and isinstance(rows, Value) and x.shape
+                                      and rows.shape is not None):
+        return None     # (a call bind_kernels will not bind: the public API checks its rows)
+    return rows, x, "weight_grad_rmsprop" if node.fn is rmsprop_weight_step else "dense_forward_rows"
+
+
+def check_rows_once(graph):
+    """Before the first call that reads rows ``rows`` of ``x``, a call of its own,
+    ``checked = row_index(rows, len(x), fn)``: a private copy of the row numbers,
+    checked to lie in range (module docstring); every such reader then reads
+    ``checked``.  A reader that ``bind_kernels`` cannot bind gets the checked
+    copy too, and the public API checks it again: same rows, same error."""
+    graph = graph.copy()
+    nodes, checked = [], {}
+    for node in graph.nodes:
+        found = _rows_read(node)
+        if found is not None:
+            rows, x, fn = found
+            key = (rows, x.shape[0])
+            if key not in checked:
+                name = f"checked_{rows.name}" + (f"_{len(checked)}" if checked else "")   # (unique in the plan)
+                value = Value(name, "result", shape=rows.shape, dtype=np.dtype(np.int64))
+                check = Node("row_index", prepared.row_index, (rows, x.shape[0], fn), {}, (value,))
+                value.producer = check
+                nodes.append(check)
+                checked[key] = value
+            new = checked[key]
+            if node.fn is kernels.dense_forward_rows:
+                node.args = (node.args[0], new, *node.args[2:])
+            else:
+                node.kwargs["rows"] = new
+        nodes.append(node)
+    graph.nodes = nodes
+    return graph
+
+
 def bind_kernels(graph):
     """Each call of ``BINDERS`` bound to its backend's entry point (module docstring);
     runs after ``reuse_buffers``, as it binds only calls that write into a planned buffer
-    (or into Variables).  The node keeps its ``op``: the plan's line reads the same."""
-    graph = graph.copy()
+    (or into Variables).  The node keeps its ``op``: the plan's line reads the same.
+    The rows a batch is gathered by are checked first, once (``check_rows_once``)."""
+    graph = check_rows_once(graph)
     for node in graph.nodes:
         binder = BINDERS.get(node.fn)
         bound = binder(node) if binder is not None else None

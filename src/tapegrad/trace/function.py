@@ -96,6 +96,32 @@ def _signature(args, kwargs):
     return tuple(key), leaves
 
 
+def _flat_key(args):
+    """``(key, arrays)``: the short key of a call whose arguments are all arrays or
+    tensors, given positionally (a training step's ``(x, y)``, fit's ``(x, y,
+    rows)``), and the arrays its plan runs on; ``(None, None)`` for any other call.
+
+    It names what ``_signature`` names of each one (shape, dtype, layout, and a
+    tensor's backend), so one short key always stands for one signature: the
+    trace found for it once is found again with a dictionary lookup, not a walk.
+    (The dtype itself rather than its ``str``: two dtypes are equal exactly when
+    they read memory alike, and comparing them makes no string.)
+    A Variable, a subclass, a list or any other value: None (the full walk)."""
+    key, arrays = [], []
+    for x in args:
+        kind = type(x)
+        if kind is np.ndarray:
+            key.append((x.shape, x.dtype, x.flags.c_contiguous))
+            arrays.append(x)
+        elif kind is Tensor:
+            data = x._data
+            key.append((x._backend.name, data.shape, data.dtype, data.flags.c_contiguous))
+            arrays.append(data)
+        else:
+            return None, None
+    return tuple(key), arrays
+
+
 def _arrays_as_tensors(structure, be):
     """NumPy arrays among the arguments as Tensors (no copy), as TF converts them."""
     if isinstance(structure, np.ndarray):
@@ -206,6 +232,7 @@ class Function:
         self._arrays_as_tensors = arrays_as_tensors   # False for fit's steps, which take host batches
         self._name = name or getattr(python_function, "__name__", "function")
         self._traces = {}          # signature key -> ConcreteTrace, or _EAGER
+        self._flat = {}            # _flat_key of an arrays-only call -> its ConcreteTrace (never _EAGER)
         self._keep = {}            # signature key -> the objects its key names by id (alive while cached)
         self._tracing_count = 0
         self._warned = set()
@@ -237,7 +264,16 @@ class Function:
         if self.input_signature is not None:
             args = self._bind_signature(args, kwargs)
             kwargs = {}
-        elif self._arrays_as_tensors:
+        elif not kwargs:     # the common call: arrays (or tensors) only, found by their short key
+            short, arrays = _flat_key(args) if not self._arrays_as_tensors or np.ndarray not in map(type, args) \
+                else (None, None)
+            trace = self._flat.get(short) if short is not None else None
+            if trace is not None:
+                flat = trace.plan_for_thread().run(*arrays)
+                return rebuild(trace.graph.outputs, iter(flat))
+        else:
+            short = None
+        if self._arrays_as_tensors:
             be = kernels.get_backend()
             args, kwargs = _arrays_as_tensors(args, be), _arrays_as_tensors(kwargs, be)
         key, leaves = _signature(args, kwargs)
@@ -246,6 +282,8 @@ class Function:
             return self._trace(key, args, kwargs)
         if trace is _EAGER:
             return self.python_function(*args, **kwargs)
+        if short is not None:
+            self._flat[short] = trace      # the next call with this short key skips the walk
         flat = trace.plan_for_thread().run(*[x._data if isinstance(x, Tensor) else x for x in leaves])
         return rebuild(trace.graph.outputs, iter(flat))
 

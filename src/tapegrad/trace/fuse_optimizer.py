@@ -32,10 +32,11 @@ from .. import kernels
 from .graph import Node, TensorOf, Value
 
 
-def _arrays(*variables):
-    """The arrays an update writes, as ``ops.apply_updates`` takes them (a copy
-    first when a tape still holds the old one)."""
-    return [v._own_data() if v._pins else v._data for v in variables]
+def _arrays(variable, slot):
+    """The arrays an update writes, a Variable's and its slot's, as ``ops.apply_updates``
+    takes them (a copy first when a tape still holds the old one)."""
+    return (variable._own_data() if variable._pins else variable._data,
+            slot._own_data() if slot._pins else slot._data)
 
 
 def _settings(optimizer):

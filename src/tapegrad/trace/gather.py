@@ -18,8 +18,11 @@ gather itself is dead code, and a step no longer writes the batch out and
 reads it back.  Gathering is exact and the row-reading kernels add the same
 products in the same order, so the numbers do not change by a bit.
 
-The gathers of other arrays (the labels: 128 bytes) stay in the plan as they
-are; so does a gather some other call reads (a convnet's batch).
+The labels' gather is read by ``class_ids`` alone (the private, checked int64
+copy the loss and the metric read): the two calls become one,
+``class_ids_at(y, rows)``, which takes the rows with the array's own ``take``
+(bounds-checked) and checks the copy as ``class_ids`` does.  A gather some
+other call reads (a convnet's batch) stays in the plan as it is.
 """
 
 from __future__ import annotations
@@ -30,14 +33,16 @@ from .graph import Node, Value
 
 
 def _row_gather(node):
-    """``(source, rows)`` when ``node`` is ``xp.take(source, rows, axis=0)`` of a
-    2-D float array by a 1-D integer index, else None."""
+    """``(source, rows)`` when ``node`` is ``xp.take(source, rows, axis=0)`` of a 2-D
+    float array (a batch of inputs) or a 1-D array (of labels) by a 1-D integer
+    index, else None."""
     if node.op != "xp.take" or len(node.args) != 2 or node.kwargs != {"axis": 0} or len(node.outputs) != 1:
         return None
     source, rows = node.args
     if not all(isinstance(v, Value) and v.shape is not None for v in (source, rows)):
         return None
-    if len(source.shape) != 2 or source.dtype.kind != "f" or len(rows.shape) != 1 or rows.dtype.kind not in "iu":
+    inputs = len(source.shape) == 2 and source.dtype.kind == "f"
+    if not (inputs or len(source.shape) == 1) or len(rows.shape) != 1 or rows.dtype.kind not in "iu":
         return None
     return source, rows
 
@@ -65,8 +70,16 @@ def _weight_grad_at_rows(node, batch, source, rows):
                 fused=("xp.take", *node.fused))
 
 
+def _class_ids_at_rows(node, batch, source, rows):
+    """``class_ids(batch)`` of gathered labels as ``class_ids_at(source, rows)``, else None."""
+    if node.fn is not kernels.class_ids or node.args != (batch,) or set(node.kwargs) - {"backend", "fn"}:
+        return None
+    return Node("class_ids_at", kernels.class_ids_at, (source, rows), node.kwargs, node.outputs, node.returns,
+                fused=("xp.take", "class_ids"))
+
+
 #: the readers of a gathered batch that can read the rows where they are, in the order tried
-READERS_AT_ROWS = [_dense_forward_at_rows, _weight_grad_at_rows]
+READERS_AT_ROWS = [_dense_forward_at_rows, _weight_grad_at_rows, _class_ids_at_rows]
 
 
 def fold_gather(graph):
