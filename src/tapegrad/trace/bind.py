@@ -268,12 +268,12 @@ def bind_softmax_head(node):
     spec = _array_value(node.args[0], 2)
     if spec is None or tuple(node.buffer.shape) != spec[0] or node.buffer.dtype != spec[1]:
         return None
-    guard, (n, c), dtype = _guarded(node.args[0], spec), spec[0], spec[1]
+    guard, (n, c), dtype = _guard(node.args[0], spec), spec[0], spec[1]
     method, labels_for = be.softmax_cross_entropy_head, prepared.labels_for
 
     def softmax_cross_entropy_head_bound(logits, labels, scale, divisor, loss_metric, sample_weight,
                                          accuracy=None, counter=None, *, out=None, backend=None):
-        if not _ok(logits, guard):
+        if not guard(logits):
             return softmax_head_step(logits, labels, scale, divisor, loss_metric, sample_weight, accuracy, counter,
                                      out=out, backend=backend)
         ids = labels_for(be, labels, n, c, "softmax_cross_entropy")
@@ -296,16 +296,17 @@ def bind_dense_backward(node):
     if None in (dz, h, w, b, prev_b) or len({dz[1], h[1], w[1], b[1], prev_b[1]}) != 1 \
             or w[0] != (h[0][1], dz[0][1]) or b[0] != (dz[0][1],) or prev_b[0] != (h[0][1],) or h[0][0] != dz[0][0]:
         return None
-    specs = (w, b, w, b, prev_b, prev_b)                 # weight, bias, their slots, the relu layer's bias, slot
 
     def dense_backward_rmsprop_bound(optimizer, dz_, h_, *state, backend=None):
-        arrays = _arrays(*state)
-        w_, b_, vw_, vb_, pb_, pv_ = arrays
-        if not (all(_writable(a, spec) for a, spec in zip(arrays, specs)) and dz_.flags.c_contiguous
-                and h_.flags.c_contiguous) or _shares(be, (h_, dz_), w_, vw_) or _shares(be, (dz_,), b_, vb_) \
-                or _shares(be, (h_,), pb_, pv_):
+        weight, bias, weight_slot, bias_slot, prev_bias, prev_slot = state
+        (w_, vw_), (b_, vb_), (pb_, pv_) = (_arrays(weight, weight_slot), _arrays(bias, bias_slot),
+                                            _arrays(prev_bias, prev_slot))
+        if not (_updatable(w_, vw_, w) and _updatable(b_, vb_, b) and _updatable(pb_, pv_, prev_b)
+                and dz_.flags.c_contiguous and h_.flags.c_contiguous) \
+                or _shares(be, (h_, dz_), w_, vw_) or _shares(be, (dz_,), b_, vb_) or _shares(be, (h_,), pb_, pv_):
             return rmsprop_dense_backward_step(optimizer, dz_, h_, *state, backend=backend)
-        lr, rho, eps = _hyperparameters(optimizer, "dense_backward_rmsprop")
+        lr, rho, eps = prepared.learning_settings(optimizer.learning_rate, optimizer.rho, optimizer.epsilon,
+                                                  "dense_backward_rmsprop")
         dh = be.empty(h[0], h[1])
         be.dense_backward_rmsprop(dz_, h_, w_, b_, vw_, vb_, pb_, pv_, lr, rho, eps, dh)
         return dh

@@ -179,8 +179,8 @@ def rmsprop_dense_backward_step(optimizer, dz, h, weight, bias, weight_slot, bia
     """``dh`` of the output layer ``h @ weight + bias`` (relu-masked by ``h > 0``), and the
     RMSprop steps of ``prev_bias`` (the relu layer's bias), ``weight`` and ``bias``
     (``kernels.dense_backward_rmsprop``), the learning rate read now."""
-    arrays = _arrays(weight, bias, weight_slot, bias_slot, prev_bias, prev_slot)
-    return kernels.dense_backward_rmsprop(dz, h, *arrays, backend=backend, **_settings(optimizer))
+    (w, vw), (b, vb), (pb, pv) = _arrays(weight, weight_slot), _arrays(bias, bias_slot), _arrays(prev_bias, prev_slot)
+    return kernels.dense_backward_rmsprop(dz, h, w, b, vw, vb, pb, pv, backend=backend, **_settings(optimizer))
 
 
 def _step_of(node, fn, nargs, kwargs):
