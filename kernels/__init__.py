@@ -27,6 +27,7 @@ from ._dispatch import (
     BackendUnavailableError,
     available_backends,
     get_backend,
+    loaded_backends,
     set_num_threads,
     to_numpy,
     use,

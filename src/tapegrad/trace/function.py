@@ -25,7 +25,6 @@ import warnings
 import numpy as np
 
 from .. import kernels
-from ..kernels._dispatch import loaded_backends
 from ..tape import _thread_tapes
 from ..tensor import Tensor, Variable, as_dtype
 from . import record
@@ -322,7 +321,7 @@ class Function:
         # every loaded backend is watched, not only the default and the arguments': a Variable the
         # function captures may live on another one (made before a ``kernels.use`` block), and an
         # op on it that nobody recorded would be frozen into the plan as a constant
-        loaded = set(loaded_backends())
+        loaded = set(kernels.loaded_backends())
         backends |= {be for be in loaded if be.host}
         with record.recording(rec, backends, refused=[be for be in loaded if not be.host]):
             traced_args = _traced_copy(list(args), rec)

@@ -208,7 +208,8 @@ _IN_PLACE = {"sgd_update", "rmsprop_update", "adam_update", "sgd_update_foreach"
              "adam_update_foreach", "accumulate_sum", "accumulate_correct"}
 _CREATION = ("asarray", "astype", "ascontiguous", "zeros", "full")
 _STATEFUL = {"random.uniform_draw"}   # calls that change state (a generator's) even with constant arguments
-_NOT_RECORDED = {"get_backend", "available_backends", "set_num_threads", "use", "check_dropout_rate", "to_numpy"}
+_NOT_RECORDED = {"get_backend", "available_backends", "loaded_backends", "set_num_threads", "use",
+                 "check_dropout_rate", "to_numpy"}
 
 
 def _kernel_functions():
