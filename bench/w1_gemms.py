@@ -105,7 +105,8 @@ def report(per_round, baseline):
     """Median block per call and the median per-round ratio; then the 10th
     percentile of single calls and its ratio (the calls no neighbour slowed)."""
     def low(rounds):
-        return statistics.quantiles([t for calls in rounds for t in calls], n=10)[0]
+        calls = [t for block in rounds for t in block]
+        return statistics.quantiles(calls, n=10)[0] if len(calls) > 1 else calls[0]
 
     base = per_round[baseline]
     for name, rounds in per_round.items():
