@@ -13,9 +13,15 @@ The two big GEMMs of a step of the book's network (784-512-10, batch 128):
   micro-kernel's epilogue) and as a plain ``matmul``; OpenBLAS as
   ``np.matmul`` alone (the floor does no optimizer step).
 
-Each round times every candidate in a block of calls, back to back; the
-table gives the median block per call and the median per-round ratio
-OpenBLAS / ours (above 1.0: ours faster).  ``--cpu`` times CPU time
+Each round times every candidate in a block of calls, back to back, each
+call timed; the table gives the median block per call and the median
+per-round ratio OpenBLAS / ours (above 1.0: ours faster), then the 10th
+percentile of the single calls and its ratio: on a busy machine, a call
+whose second thread was descheduled takes many times longer, and the low
+percentile is what a call costs when both threads ran.  With several
+threads each block starts after a pause (``--pause``, 0.2 s): OpenBLAS's
+and libgomp's idle threads spin on a core for a while after a call, and
+would slow the next block's threads.  ``--cpu`` times CPU time
 (``time.process_time``) instead of wall time: on a busy machine, time the
 process spent descheduled does not count (with 2 threads it sums both).
 The process re-runs itself with OpenBLAS and Numba held to ``--threads``
@@ -77,25 +83,37 @@ def candidates(dtype):
     return forward, grad
 
 
-def time_group(group, rounds, block, clock):
+def time_group(group, rounds, block, clock, pause):
+    """Per candidate, per round: the seconds of each call of a block."""
     per_round = {name: [] for name in group}
     for fn in group.values():
         for _ in range(3):
             fn()
     for _ in range(rounds):
         for name, fn in group.items():
-            start = clock()
+            time.sleep(pause)   # the previous block's idle threads stop spinning
+            calls = []
             for _ in range(block):
+                start = clock()
                 fn()
-            per_round[name].append((clock() - start) / block)
+                calls.append(clock() - start)
+            per_round[name].append(calls)
     return per_round
 
 
 def report(per_round, baseline):
+    """Median block per call and the median per-round ratio; then the 10th
+    percentile of single calls and its ratio (the calls no neighbour slowed)."""
+    def low(rounds):
+        calls = [t for block in rounds for t in block]
+        return statistics.quantiles(calls, n=10)[0] if len(calls) > 1 else calls[0]
+
     base = per_round[baseline]
-    for name, times in per_round.items():
-        ratio = statistics.median(b / t for b, t in zip(base, times))
-        print(f"  {name:32} {1e6 * statistics.median(times):8.1f} us   OpenBLAS/this {ratio:5.3f}")
+    for name, rounds in per_round.items():
+        means = [statistics.fmean(calls) for calls in rounds]
+        ratio = statistics.median(statistics.fmean(b) / t for b, t in zip(base, means))
+        print(f"  {name:32} {1e6 * statistics.median(means):8.1f} us   OpenBLAS/this {ratio:5.3f}"
+              f"   p10 {1e6 * low(rounds):8.1f} us  OpenBLAS/this {low(base) / low(rounds):5.3f}")
 
 
 def main():
@@ -105,6 +123,8 @@ def main():
     parser.add_argument("--block", type=int, default=20)
     parser.add_argument("--cpu", action="store_true", help="CPU time (process_time) instead of wall time")
     parser.add_argument("--float64", action="store_true")
+    parser.add_argument("--pause", type=float, default=None,
+                        help="seconds of sleep before each block (default: 0.2 with several threads, else 0)")
     args = parser.parse_args()
     if os.environ.get(_CHILD) != "1":
         _reexec(args.threads)
@@ -114,8 +134,9 @@ def main():
     forward, grad = candidates(np.float64 if args.float64 else np.float32)
     print(f"threads {args.threads}, {'CPU' if args.cpu else 'wall'} time, load average "
           f"{' '.join(f'{x:.1f}' for x in os.getloadavg())}, {args.rounds} rounds of {args.block} calls")
-    report(time_group(forward, args.rounds, args.block, clock), "x @ W1  OpenBLAS")
-    report(time_group(grad, args.rounds, args.block, clock), "x.T @ dy OpenBLAS")
+    pause = args.pause if args.pause is not None else (0.2 if args.threads > 1 else 0.0)
+    report(time_group(forward, args.rounds, args.block, clock, pause), "x @ W1  OpenBLAS")
+    report(time_group(grad, args.rounds, args.block, clock, pause), "x.T @ dy OpenBLAS")
     print(f"  load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
 
 

@@ -113,6 +113,7 @@ class AdaptiveThreads:
         self.current = self.max_threads
         self._clock = clock
         self._times: dict = {}
+        self._both: list = []        # (all-thread, one-thread) windows of each shape timed both ways
         self._seen: set = set()
         self._probe_left = 0
         self._next_probe = clock()   # probe at once: a first serial reference
@@ -147,6 +148,9 @@ class AdaptiveThreads:
         times = self._times.get((key, threads))
         if times is None:
             times = self._times[(key, threads)] = _Window(self.WINDOW)
+            serial, parallel = self._times.get((key, 1)), self._times.get((key, self.max_threads))
+            if serial is not None and parallel is not None and serial is not parallel:
+                self._both.append((parallel, serial))
         times.append(seconds)
         if threads == self.current:
             if self.current > 1:
@@ -164,15 +168,14 @@ class AdaptiveThreads:
 
     def parallel_to_serial_ratio(self) -> float | None:
         """Sum of median all-thread times over sum of median one-thread
-        times, over the shapes measured both ways (None when there are none)."""
+        times, over the shapes measured both ways (None when there are none).
+        Asked on every timed GEMM on all threads, so it walks only the pairs
+        of windows (``_both``), whose medians are kept up to date."""
         par = ser = 0.0
-        all_times = self._times
-        for (key, n), times in all_times.items():
-            if n > 1 and times:
-                serial = all_times.get((key, 1))
-                if serial:
-                    par += _median(times)
-                    ser += _median(serial)
+        for parallel, serial in self._both:
+            if parallel.median is not None and serial.median is not None:
+                par += parallel.median
+                ser += serial.median
         return par / ser if ser > 0 else None
 
     def _decide(self, end_of_probe: bool) -> None:

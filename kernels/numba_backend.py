@@ -20,6 +20,7 @@ import numba
 
 from . import _families
 from ._backend import Backend
+from ._numba import num_threads
 
 
 class NumbaBackend(Backend):
@@ -34,7 +35,7 @@ class NumbaBackend(Backend):
         numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))
 
     def get_num_threads(self) -> int:
-        return numba.get_num_threads()
+        return num_threads()
 
 
 backend = NumbaBackend()

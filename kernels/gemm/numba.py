@@ -65,13 +65,12 @@ from __future__ import annotations
 
 import warnings
 
-import numba
 import numpy as np
 from numba.core import types
 from numba.core.errors import NumbaPerformanceWarning
 from numba.extending import overload
 
-from .._numba import njit, pool, prange
+from .._numba import njit, num_threads, pool, prange
 from .._numba.cache import depends_on, guard_caches
 from .._numba.intrinsics import (
     _U0, _U1, _U8, _U10, _gather_transpose_4x8, _gather_transpose_8x8, _prefetch_l2, _ptr, _transpose_8x8, _zero,
@@ -601,10 +600,10 @@ def gemm(a, b, transpose_a, transpose_b, out, bias=None, relu=False, threads=Non
 
 def threads_for(a, transpose_a, out):
     """1 for problems under ``PARALLEL_FLOPS`` (waking the pool costs more than
-    they take), else Numba's thread count (a call that costs about 0.6 µs)."""
+    they take), else Numba's thread count (``num_threads``, 0.15 µs)."""
     if 2.0 * out.size * (a.shape[0] if transpose_a else a.shape[1]) < PARALLEL_FLOPS:
         return 1
-    return numba.get_num_threads()
+    return num_threads()
 
 
 # ---------------------------------------------------------------- the backend's methods

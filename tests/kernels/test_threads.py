@@ -116,11 +116,16 @@ def test_free_cores_reads_a_sane_count():
 
 def test_ratio_is_time_weighted():
     policy = AdaptiveThreads(2, FakeClock())
-    for key, ser, par in (("big", 10.0, 6.0), ("small", 1.0, 2.0)):
+    assert policy.parallel_to_serial_ratio() is None
+    for key, ser, par in (("big", 10.0, 6.0), ("small", 1.0, 2.0), ("one way only", 50.0, None)):
         policy.record(key, 1, ser)           # warm-up, ignored
-        policy._times[(key, 1)] = [ser]
-        policy._times[(key, 2)] = [par]
+        policy.record(key, 1, ser)
+        if par is not None:
+            policy.record(key, 2, par)
     assert policy.parallel_to_serial_ratio() == pytest.approx(8.0 / 11.0)
+    # the medians of the windows: a second, slower all-thread time of "big" moves its median
+    policy.record("big", 2, 8.0)
+    assert policy.parallel_to_serial_ratio() == pytest.approx(9.0 / 11.0)
 
 
 @pytest.fixture
@@ -184,3 +189,28 @@ def test_python_threads_sharing_the_policy(cython_threads):
     for t in threads:
         t.join(timeout=120)
     assert not errors, errors
+
+
+def test_numba_thread_count_read_matches_numba():
+    """``num_threads`` (kernels/_numba: Numba's count read without its start-up
+    check) answers as ``numba.get_num_threads()``, on the calling thread and
+    on a new Python thread (Numba's count is per thread)."""
+    import threading
+
+    import numba
+
+    from tapegrad.kernels._numba import num_threads
+
+    before = numba.get_num_threads()
+    try:
+        for n in sorted({1, numba.config.NUMBA_NUM_THREADS}):
+            numba.set_num_threads(n)
+            assert num_threads() == numba.get_num_threads() == n
+            assert K.get_backend("numba").get_num_threads() == n
+            seen = []
+            worker = threading.Thread(target=lambda: seen.append((num_threads(), numba.get_num_threads())))
+            worker.start()
+            worker.join()
+            assert seen[0][0] == seen[0][1] >= 1
+    finally:
+        numba.set_num_threads(before)
