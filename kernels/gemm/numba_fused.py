@@ -23,10 +23,9 @@ kernels in sequence.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 
-from .._numba import njit, pool, prange
+from .._numba import njit, num_threads, pool, prange
 from .._numba.cache import depends_on, guard_caches
 from .._numba.intrinsics import _U0, _U1, _ptr, _zero
 from ..optim.numba import rmsprop_update
@@ -150,7 +149,7 @@ def _weight_grad_rmsprop(x, rows, indexed, g, w, v, lr, rho, one_minus_rho, eps,
 
 # ---------------------------------------------------------------- the backend's methods
 def _threads(flops):
-    return 1 if flops < PARALLEL_FLOPS else numba.get_num_threads()
+    return 1 if flops < PARALLEL_FLOPS else num_threads()
 
 
 def dense_forward_rows(x, rows, w, b, relu, out):
