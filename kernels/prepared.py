@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import math
 
-from ._checks import positive_float
 from ._labels import labels_for
 from ._threads import THREADED_BACKENDS, run_gemm
 from .conv import api as _conv_api
 from .gemm.api import row_index
-from .optim.api import _unit_interval
+from .optim.api import rmsprop_settings
 
 __all__ = ["THREADED_BACKENDS", "run_gemm", "row_index", "labels_for", "learning_settings", "conv_geometry", "pool_geometry"]
 
@@ -40,8 +39,7 @@ def learning_settings(learning_rate, rho, epsilon, fn):
     if type(learning_rate) is float and type(rho) is float and type(epsilon) is float \
             and 0.0 <= learning_rate < math.inf and 0.0 <= rho < 1.0 and 0.0 < epsilon < math.inf:
         return learning_rate, rho, epsilon
-    return (positive_float(learning_rate, "learning_rate", fn, allow_zero=True),
-            _unit_interval(rho, "rho", fn), positive_float(epsilon, "epsilon", fn))
+    return rmsprop_settings(learning_rate, rho, epsilon, fn)
 
 
 def conv_geometry(fn, x_shape, w_shape, strides, padding):

@@ -159,14 +159,11 @@ def weight_grad_rmsprop(x, g, w, v, *, rows=None, learning_rate=0.001, rho=0.9, 
     while it is still in the GEMM's registers, so dW is never stored
     (kernels/gemm/DESIGN.md, "Fused kernels").
     """
-    from ..optim.api import _distinct_state, _unit_interval, _updated_in_place   # one family's checks
-    from .._checks import positive_float
+    from ..optim.api import _distinct_state, _updated_in_place, rmsprop_settings   # one family's checks
 
     be = get_backend(backend)
     fn = "weight_grad_rmsprop"
-    lr = positive_float(learning_rate, "learning_rate", fn, allow_zero=True)
-    rho = _unit_interval(rho, "rho", fn)
-    eps = positive_float(epsilon, "epsilon", fn)
+    lr, rho, eps = rmsprop_settings(learning_rate, rho, epsilon, fn)
     w = _updated_in_place(be, w, "w", fn)
     rank(w, 2, "w", fn)
     v = _updated_in_place(be, v, "v", fn, w.dtype, w.shape)

@@ -103,6 +103,13 @@ def _unit_interval(value, what, fn):
     return value
 
 
+def rmsprop_settings(learning_rate, rho, epsilon, fn):
+    """RMSprop's ``(learning_rate, rho, epsilon)`` as floats, checked: learning_rate >= 0,
+    0 <= rho < 1, epsilon > 0, all finite (a clear ValueError naming ``fn`` otherwise)."""
+    return (positive_float(learning_rate, "learning_rate", fn, allow_zero=True), _unit_interval(rho, "rho", fn),
+            positive_float(epsilon, "epsilon", fn))
+
+
 def sgd_update_foreach(params, grads, velocities=None, *, learning_rate=0.01, momentum=0.0,
                        nesterov=False, backend=None):
     """:func:`sgd_update` on each weight of the lists, in order; returns ``params``."""
@@ -142,9 +149,7 @@ def rmsprop_update_foreach(params, grads, vs, *, learning_rate=0.001, rho=0.9, e
     """:func:`rmsprop_update` on each weight of the lists, in order; returns ``params``."""
     be = get_backend(backend)
     fn = "rmsprop_update"
-    lr = positive_float(learning_rate, "learning_rate", fn, allow_zero=True)
-    rho = _unit_interval(rho, "rho", fn)
-    eps = positive_float(epsilon, "epsilon", fn)
+    lr, rho, eps = rmsprop_settings(learning_rate, rho, epsilon, fn)
     weights = _each_weight(be, fn, params, grads, ("v",), (vs,))
     for (param, v), grad in weights:
         if param.size:
@@ -199,9 +204,7 @@ def bias_grad_rmsprop(grad_out, b, v, *, relu_input=None, learning_rate=0.001, r
     """
     be = get_backend(backend)
     fn = "bias_grad_rmsprop"
-    lr = positive_float(learning_rate, "learning_rate", fn, allow_zero=True)
-    rho = _unit_interval(rho, "rho", fn)
-    eps = positive_float(epsilon, "epsilon", fn)
+    lr, rho, eps = rmsprop_settings(learning_rate, rho, epsilon, fn)
     b = _updated_in_place(be, b, "b", fn)
     if b.ndim != 1:
         raise ValueError(f"{fn}: b must be 1-D, got shape {tuple(b.shape)}")
@@ -245,9 +248,7 @@ def dense_backward_rmsprop(dz, h, w, b, w_v, b_v, prev_b, prev_v, *, learning_ra
     """
     be = get_backend(backend)
     fn = "dense_backward_rmsprop"
-    lr = positive_float(learning_rate, "learning_rate", fn, allow_zero=True)
-    rho = _unit_interval(rho, "rho", fn)
-    eps = positive_float(epsilon, "epsilon", fn)
+    lr, rho, eps = rmsprop_settings(learning_rate, rho, epsilon, fn)
     w = _updated_in_place(be, w, "w", fn)
     if w.ndim != 2:
         raise ValueError(f"{fn}: w must be 2-D, got shape {tuple(w.shape)}")
