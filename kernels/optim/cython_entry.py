@@ -4,19 +4,8 @@ unfused sequence of the backend's methods (backward_sequence.py); only numba mak
 
 from __future__ import annotations
 
+from .._cython_entry import extension_entry as _entry
 from .backward_sequence import sequence
-
-_entries = {}
-
-
-def _entry(name):
-    """The extension's function ``name`` as the backend's method (``_by_dtype``).  Looked up
-    on first use: the cython backend module imports this one while it is being built."""
-    function = _entries.get(name)
-    if function is None:
-        from ..cython_backend import _by_dtype, _ext
-        function = _entries[name] = _by_dtype(getattr(_ext, name))
-    return function
 
 
 def sgd_update(param, grad, velocity, lr, momentum, nesterov):
