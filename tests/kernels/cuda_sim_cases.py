@@ -405,6 +405,28 @@ def test_keras_fit_on_cuda_matches_numpy(be):
         np.testing.assert_allclose(w, r, rtol=1e-4, atol=1e-5)
 
 
+def test_a_function_traced_on_the_cpu_reading_a_gpu_variable_runs_eagerly():
+    """A Variable on the GPU read by a function traced on a CPU backend: the plan could not
+    replay the GPU's array functions, so the trace is refused (a warning) and each call runs
+    the Python, following the Variable's assigns (a frozen plan would keep its first sum)."""
+    import warnings
+
+    import tapegrad as tg
+
+    with K.use("cuda"):
+        w = tg.Variable(np.ones((3, 2), F32))
+    with K.use("numpy"):
+        f = tg.function(lambda x: tg.reduce_sum(w) + x)
+        with pytest.warns(RuntimeWarning, match="runs eagerly"):
+            first = float(f(np.float32(1.0)).numpy())
+        w.assign(np.full((3, 2), 2.0, F32))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            second = float(f(np.float32(1.0)).numpy())
+    assert (first, second) == (7.0, 13.0)
+    assert type(K.get_backend("cuda")).__dict__["xp"].fget.__name__ == "xp"   # the class's own property back
+
+
 def test_tape_ops_on_cuda():
     """Ops outside the kernels (cast, clip, sigmoid, argmax) run on device arrays."""
     import tapegrad as tg

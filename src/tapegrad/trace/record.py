@@ -581,6 +581,18 @@ class _RecordingXp:
         return wrapped
 
 
+_NO_ATTRIBUTE = object()
+
+
+def _refusing_xp(refusing, original, backend):
+    """The ``xp`` property of a refused backend's class during a trace (see ``recording``):
+    a refused backend's array functions behind a refusal, another instance's as they were."""
+    wrapped = refusing.get(id(backend))
+    if wrapped is not None:
+        return wrapped
+    return original.__get__(backend, type(backend)) if hasattr(original, "__get__") else original
+
+
 class _RefusingXp:
     """Stands in for a GPU backend's ``xp`` during a trace: a call refuses the trace."""
 
@@ -632,7 +644,7 @@ def recording(rec, backends, refused=()):
         if _current[0] is not None:
             raise RuntimeError("a tapegrad.function is already being traced")
         saved_kernels = _kernel_functions()
-        saved = []
+        saved, saved_classes = [], []
         try:
             for name, fn in saved_kernels.items():
                 setattr(kernels, name, _door(name, fn, "out" if _takes_out(fn) else None))
@@ -641,9 +653,13 @@ def recording(rec, backends, refused=()):
                 be.xp = _RecordingXp(type(be).xp if "xp" not in be.__dict__ else be.__dict__["xp"])
                 for name in _CREATION:
                     setattr(be, name, _creation_door(f"{be.name}.{name}", getattr(be, name)))
-            for be in refused:
-                saved.append((be, dict(be.__dict__)))
-                be.xp = _RefusingXp(type(be).xp if "xp" not in be.__dict__ else be.__dict__["xp"], be.name)
+            # a GPU backend's ``xp`` is a property of its class: the class gets one in its place
+            # for the block, handing each refused backend its array functions behind a refusal
+            refusing = {id(be): _RefusingXp(be.xp, be.name) for be in refused}
+            for cls in {type(be) for be in refused}:
+                saved_classes.append((cls, cls.__dict__.get("xp", _NO_ATTRIBUTE)))
+                inherited = next(k.__dict__["xp"] for k in cls.__mro__ if "xp" in k.__dict__)
+                cls.xp = property(functools.partial(_refusing_xp, refusing, inherited))
             for name in ("assign", "assign_add", "assign_sub", "_assign_at"):
                 setattr(Variable, name, host_call(Variable.__dict__[name]))
             Variable.__init__ = _untraced(Variable.__dict__["__init__"])
@@ -673,6 +689,11 @@ def recording(rec, backends, refused=()):
                         setattr(be, name, attrs[name])
                     else:
                         be.__dict__.pop(name, None)
+            for cls, original in saved_classes:
+                if original is _NO_ATTRIBUTE:
+                    delattr(cls, "xp")
+                else:
+                    cls.xp = original
             for name, fn in saved_kernels.items():
                 setattr(kernels, name, fn)
 
